@@ -1,0 +1,113 @@
+//! `${name}` property and `${secret:NAME}` secret references inside string values.
+//!
+//! Properties are substituted in the document tree before lowering, so every construct (config, component
+//! parameter, path, template) can use them, and `relais check --env prod` checks exactly what `run` uses.
+//! Secrets are left in place: the engine resolves them when building components, and they are never logged.
+
+use crate::codes;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::span::Span;
+use crate::syntax::{Node, Origin, Value};
+
+/// One reference found in a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PropertyRef {
+    /// `${name}`.
+    Property(String),
+    /// `${secret:NAME}`.
+    Secret(String),
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Every `${...}` in `text` with its byte range; malformed ones as `Err(range)`.
+pub fn property_refs(text: &str) -> Vec<Result<(std::ops::Range<usize>, PropertyRef), std::ops::Range<usize>>> {
+    let mut out = Vec::new();
+    let mut rest = 0;
+    while let Some(found) = text[rest..].find("${") {
+        let open = rest + found;
+        let Some(close) = text[open..].find('}').map(|i| open + i) else {
+            out.push(Err(open..text.len()));
+            break;
+        };
+        let inner = &text[open + 2..close];
+        let parsed = match inner.strip_prefix("secret:") {
+            Some(name) if valid_name(name) => Ok((open..close + 1, PropertyRef::Secret(name.to_string()))),
+            None if valid_name(inner) => Ok((open..close + 1, PropertyRef::Property(inner.to_string()))),
+            _ => Err(open..close + 1),
+        };
+        out.push(parsed);
+        rest = close + 1;
+    }
+    out
+}
+
+fn sub_span(span: Span, origin: Origin, range: &std::ops::Range<usize>) -> Span {
+    match origin {
+        Origin::Verbatim { start } => Span::new(span.file, start as usize + range.start, start as usize + range.end),
+        _ => span,
+    }
+}
+
+/// Replaces every `${name}` in the tree with `lookup(name)`; reports malformed and undefined references.
+/// Strings that change lose their exact position mapping (their origin becomes opaque).
+pub fn substitute_properties(node: &mut Node, lookup: &dyn Fn(&str) -> Option<String>, diags: &mut Diagnostics) {
+    let span = node.span;
+    match &mut node.value {
+        Value::Str(s) if s.text.contains("${") => {
+            let refs = property_refs(&s.text);
+            let mut out = String::with_capacity(s.text.len());
+            let mut last = 0;
+            let mut changed = false;
+            for r in refs {
+                match r {
+                    Err(range) => diags.push(
+                        Diagnostic::error(codes::BAD_PROPERTY_SYNTAX, sub_span(span, s.origin, &range), "malformed property reference")
+                            .label("expected `${name}` or `${secret:NAME}`")
+                            .help("property names hold letters, digits, `.`, `_` and `-`; close with `}`"),
+                    ),
+                    Ok((_, PropertyRef::Secret(_))) => {}
+                    Ok((range, PropertyRef::Property(name))) => match lookup(&name) {
+                        Some(value) => {
+                            out.push_str(&s.text[last..range.start]);
+                            out.push_str(&value);
+                            last = range.end;
+                            changed = true;
+                        }
+                        None => diags.push(
+                            Diagnostic::error(codes::UNDEFINED_PROPERTY, sub_span(span, s.origin, &range), format!("property `{name}` is not defined"))
+                                .label("no value for this property")
+                                .help(format!(
+                                    "define it under `properties:`, in env/<ENV>.yaml next to the flows, or as the environment variable RELAIS_{}",
+                                    name.to_ascii_uppercase().replace(['.', '-'], "_")
+                                )),
+                        ),
+                    },
+                }
+            }
+            if changed {
+                out.push_str(&s.text[last..]);
+                s.text = out;
+                s.origin = Origin::Opaque;
+            }
+        }
+        Value::List(items) => items.iter_mut().for_each(|n| substitute_properties(n, lookup, diags)),
+        Value::Map(entries) => entries.iter_mut().for_each(|e| substitute_properties(&mut e.value, lookup, diags)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_found_and_classified() {
+        let refs = property_refs("http://${crm.host}:${secret:CRM_KEY}/${bad name}");
+        assert_eq!(refs[0], Ok((7..18, PropertyRef::Property("crm.host".into()))));
+        assert_eq!(refs[1], Ok((19..36, PropertyRef::Secret("CRM_KEY".into()))));
+        assert!(refs[2].is_err());
+    }
+}

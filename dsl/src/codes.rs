@@ -1,0 +1,156 @@
+//! The table of diagnostic codes. Codes are stable and never reused: CI configurations and editor
+//! integrations key on them, and `relais explain CODE` prints the long text kept here.
+//!
+//! Ranges: `RL00xx` files and syntax, `RL01xx` structure, `RL02xx` expressions, `RL03xx` names and references,
+//! `RL04xx` referenced files, `RL05xx` components, `RL06xx` lints, `RL07xx` flow tests.
+
+use std::fmt;
+
+/// A stable diagnostic code such as `RL0100`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Code(pub &'static str);
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+/// A code's documentation: what `relais explain` prints.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeDoc {
+    /// The code.
+    pub code: Code,
+    /// Short title.
+    pub title: &'static str,
+    /// Long explanation with an example and the fix.
+    pub explanation: &'static str,
+}
+
+macro_rules! codes {
+    ($( $name:ident = $code:literal, $title:literal, $text:literal; )*) => {
+        $(
+            #[doc = $title]
+            pub const $name: Code = Code($code);
+        )*
+        /// Every code with its documentation, in code order.
+        pub const ALL: &[CodeDoc] = &[ $( CodeDoc { code: $name, title: $title, explanation: $text }, )* ];
+    };
+}
+
+codes! {
+    IO_UNREADABLE = "RL0001", "A flow file could not be read",
+        "The path does not exist, is not a regular file, or cannot be opened (permissions).\nFix the path or the permissions. `relais check` exits with code 2 for I/O errors.";
+    NOT_UTF8 = "RL0002", "A flow file is not valid UTF-8",
+        "Flow files, scripts and schemas must be UTF-8 text. The label points at the first invalid byte.\nRe-save the file as UTF-8 (binary files do not belong among flows).";
+    FILE_TOO_LARGE = "RL0003", "A file is larger than relais accepts",
+        "Flow files are limited to 8 MiB and scripts to 4 MiB. A larger file is almost always generated data or a\nmistake; split it, or load data at run time (lookup tables, object store).";
+    EMPTY_FILE = "RL0004", "A flow file is empty",
+        "The file holds no flows, sub-flows, configs, properties or imports. Delete it or add content.";
+    YAML_SYNTAX = "RL0010", "YAML syntax error",
+        "The YAML parser could not read the file. The label points where it stopped.\nCommon causes: tabs for indentation, a missing `:` or an unclosed quote or bracket.";
+    NESTING_LIMIT = "RL0011", "Nesting or alias expansion over the limit",
+        "Relais refuses documents nested deeper than 256 levels and alias expansions larger than 100,000 nodes\n(a \"billion laughs\" alias bomb). Flatten the document or avoid re-using large anchors.";
+    DSL_SYNTAX = "RL0012", "`.flow` syntax error",
+        "The `.flow` parser could not read the file. The label shows what it expected at that point.\nExample: `flow name { set_payload \"x\" }`.";
+    DUPLICATE_KEY = "RL0110", "Key written twice in one map",
+        "A map holds the same key twice. YAML parsers disagree on which one wins, so relais refuses both.";
+    UNKNOWN_KEY = "RL0100", "Unknown key",
+        "The key is not part of this construct. Misspelt keys are never ignored, because a silently ignored\n`max_retries` or `timeout` changes behaviour in production. The help names the closest valid key.";
+    WRONG_TYPE = "RL0101", "Wrong kind of value",
+        "A value has the wrong shape: for example a list where a map is expected, or text where a number is.\nThe label says what was expected.";
+    MISSING_KEY = "RL0102", "A required key is missing",
+        "This construct needs the named key. Example: `set_variable` needs `name` and `value`.";
+    UNKNOWN_STEP = "RL0103", "Unknown step",
+        "The step name is neither a built-in step (`set_payload`, `transform`, `choice`, ...) nor a component\nname with a dot (`http.request`). The help names the closest built-in step.";
+    STEP_SHAPE = "RL0104", "A step must name exactly one kind",
+        "In YAML a step is a map with one step key (and optionally `id`): `- transform: { script: m.rhai }`.\nA step with no step key or with two is ambiguous.";
+    BAD_DURATION = "RL0105", "Invalid duration",
+        "Durations are a number followed by a unit, optionally repeated: `250ms`, `5s`, `1m30s`, `2h`, `7d`.\nUnits: ms, s, m, h, d.";
+    BAD_ERROR_TYPE = "RL0106", "Invalid error type",
+        "Error types are written `NAMESPACE:NAME` in upper case (`HTTP:NOT_FOUND`, `APP:INVALID_ORDER`), or `ANY`.";
+    BAD_NAME = "RL0107", "Invalid name",
+        "Flow, sub-flow, config, variable and step-id names start with a letter or `_` and hold letters, digits, `_`\nand `-`. They appear in logs, metrics and `flow_ref`, so they must be plain identifiers.";
+    BAD_VALUE = "RL0108", "Value not allowed here",
+        "The value is not one of those the key accepts (log levels: trace, debug, info, warn, error;\n`initial_state`: started, stopped). The label lists the accepted values.";
+    BAD_NUMBER = "RL0109", "Number out of range",
+        "The number is outside the accepted range, for example a `max_concurrency` of 0.";
+    UNCLOSED_EXPRESSION = "RL0200", "Unclosed `#[` expression",
+        "An expression opened with `#[` has no matching `]`. Brackets inside the expression must balance.";
+    RHAI_SYNTAX = "RL0201", "Script or expression does not compile",
+        "The Rhai code inside a `transform`, a script file or a `#[...]` expression failed to compile. The label\npoints at the exact place in the flow file. Scripts see `payload`, `attributes`, `vars`,\n`correlation_id` and, inside error handlers, `error`; any other variable is an error (strict variables).";
+    BAD_PROPERTY_SYNTAX = "RL0202", "Invalid property reference",
+        "Properties are written `${name}` (letters, digits, `.`, `_`, `-`), secrets `${secret:NAME}`.";
+    UNDEFINED_FLOW = "RL0300", "`flow_ref` to an undefined flow",
+        "No flow or sub-flow of that name exists in the files being checked (including imports).";
+    UNDEFINED_CONFIG = "RL0301", "Undefined config",
+        "The component names a config that no file defines. Define it under `configs:` or fix the name.";
+    UNDEFINED_PROPERTY = "RL0302", "Undefined property",
+        "The `${name}` property has no value for the selected environment: not in the file's `properties`, not in\n`env/<ENV>.yaml` next to the flows, not in the environment (RELAIS_<NAME> upper-cased, dots as `_`).";
+    DUPLICATE_FLOW = "RL0303", "Duplicate flow name",
+        "Flow and sub-flow names are global across all files; two definitions of one name are ambiguous for\n`flow_ref`, logs and metrics.";
+    FLOW_REF_CYCLE = "RL0304", "`flow_ref` cycle",
+        "Flows that call each other in a cycle recurse without end. Break the cycle; use `until_successful` for retries.";
+    DUPLICATE_CONFIG = "RL0305", "Duplicate config name",
+        "Config names are global across all files.";
+    IMPORT_NOT_FOUND = "RL0306", "Imported file not found",
+        "`imports` paths are relative to the importing file.";
+    CONFIG_KIND_MISMATCH = "RL0308", "Config of the wrong kind",
+        "A component names a config meant for another component, for example `http.request` with a `scheduler`\nconfig. The help names the kind the component expects.";
+    DUPLICATE_PROPERTY = "RL0309", "Property defined twice",
+        "Two files give a default for the same property; which one wins would depend on file order.";
+    FILE_NOT_FOUND = "RL0400", "Referenced file not found",
+        "A script, schema or lookup table named by a step does not exist. Paths are relative to the flow file.";
+    INVALID_SCHEMA = "RL0401", "Referenced JSON Schema is invalid",
+        "The file named by `validate` is not JSON or not a valid JSON Schema.";
+    UNKNOWN_COMPONENT = "RL0500", "Unknown component",
+        "No registered component has that dotted name. `relais schema` lists every component.";
+    UNKNOWN_FIELD = "RL0501", "Unknown component field",
+        "The component's config has no such field. The help names the closest field.";
+    FIELD_TYPE = "RL0502", "Component field has the wrong type",
+        "The field's value does not match its documented type.";
+    MISSING_FIELD = "RL0503", "Required component field missing",
+        "The component cannot work without this field.";
+    BAD_CRON = "RL0504", "Invalid cron expression",
+        "Cron expressions have 5 or 6 fields (`0 10 * * *` is every day at 10:00); time zones are IANA names\n(`Europe/Paris`).";
+    BAD_PATH_TEMPLATE = "RL0505", "Invalid HTTP path template",
+        "Paths start with `/`; parameters are `{name}` segments (`/access/{accreditation_id}/{service}`);\nbraces must balance and parameter names must be unique.";
+    DUPLICATE_ROUTE = "RL0506", "Two HTTP listeners claim the same route",
+        "Two flows listen on the same listener config, method and path; requests could go to either.";
+    NOT_A_SOURCE = "RL0507", "Component used in the wrong place",
+        "Some components only start flows (`http.listener`, `scheduler`, `queue.listener`) and some only run as\nsteps (`http.request`). The label says which this one is.";
+    UNREACHABLE_STEP = "RL0600", "Steps after `raise_error` never run",
+        "`raise_error` always fails the enclosing scope, so the steps after it are dead code.";
+    DUPLICATE_STEP_ID = "RL0601", "Duplicate step id",
+        "Step ids identify steps for mocks, metrics and error reports; they must be unique within a flow.";
+}
+
+/// Looks a code up, case-insensitively, for `relais explain`.
+pub fn lookup(code: &str) -> Option<&'static CodeDoc> {
+    ALL.iter().find(|d| d.code.0.eq_ignore_ascii_case(code.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for doc in ALL {
+            assert!(seen.insert(doc.code.0), "code {} used twice", doc.code);
+            assert!(doc.code.0.starts_with("RL") && doc.code.0.len() == 6, "{}", doc.code);
+        }
+    }
+
+    #[test]
+    fn lookup_ignores_case() {
+        assert_eq!(lookup("rl0100").map(|d| d.code), Some(UNKNOWN_KEY));
+    }
+}

@@ -1,0 +1,5 @@
+//! Canonical printing for `relais fmt`: IR -> document tree ([`raise`]) -> YAML or `.flow` text.
+
+pub mod flow;
+pub mod raise;
+pub mod yaml;

@@ -1,0 +1,311 @@
+//! YAML flow files -> spanned [`Node`] tree.
+//!
+//! serde_yaml decides what the document *means* (YAML 1.2 scalars, duplicate keys, alias-bomb and recursion
+//! limits, error messages with positions). It keeps no positions on values, so a second, span-preserving pass
+//! with saphyr-parser records the span of every node in document order, and the two are zipped together:
+//! both visit nodes in the same pre-order, because a mapping keeps its source order.
+
+use crate::codes;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::span::{FileId, SourceFile, Span};
+use crate::syntax::{Entry, Node, Origin, Str, Value};
+use saphyr_parser::{Event, Parser, ScalarStyle};
+
+/// Parses one YAML flow file. Returns `None` (with a diagnostic) when the text is not valid YAML.
+pub fn parse(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> {
+    let source = SourceFile::new("", text);
+    let value: serde_yaml::Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(err) => {
+            diags.push(syntax_error(&err, &source, file));
+            return None;
+        }
+    };
+    let marks = match collect_marks(text, file) {
+        Ok(m) => m,
+        Err((span, message)) => {
+            diags.push(Diagnostic::error(codes::YAML_SYNTAX, span, message).label("here"));
+            return None;
+        }
+    };
+    let mut zip = Zipper { marks: &marks, next: 0, text, file, diags };
+    let whole = Span::new(file, 0, text.len());
+    Some(zip.node(&value, whole))
+}
+
+fn syntax_error(err: &serde_yaml::Error, source: &SourceFile, file: FileId) -> Diagnostic {
+    let message = err.to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+    let offset = err.location().map_or(0, |loc| {
+        let start = source.line_start(loc.line().saturating_sub(1)).unwrap_or(source.text.len());
+        let line = &source.text[start..];
+        start + line.char_indices().nth(loc.column().saturating_sub(1)).map_or(line.len(), |(i, _)| i)
+    });
+    let end = source.text[offset..].chars().next().map_or(offset, |c| offset + c.len_utf8());
+    let span = Span::new(file, offset, end);
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("recursion limit") || lower.contains("repetition limit") {
+        Diagnostic::error(codes::NESTING_LIMIT, span, format!("YAML document refused: {message}"))
+            .label("the document nests or expands too much from here")
+            .help("flow files may nest 128 levels deep and may not expand aliases into huge trees")
+    } else if lower.contains("duplicate entry") {
+        Diagnostic::error(codes::DUPLICATE_KEY, span, message).label("this key is already in the map")
+    } else {
+        let help = lower.contains("tab").then(|| "YAML indentation must use spaces, not tabs".to_string());
+        Diagnostic::error(codes::YAML_SYNTAX, span, format!("invalid YAML: {message}")).label("here").maybe_help(help)
+    }
+}
+
+/// What the positional pass saw at one node, in pre-order.
+#[derive(Debug)]
+enum Mark {
+    Scalar { span: Span, origin: Origin },
+    Collection { span: Span },
+    Alias { span: Span },
+}
+
+fn collect_marks(text: &str, file: FileId) -> Result<Vec<Mark>, (Span, String)> {
+    let bytes = CharToByte::new(text);
+    let mut marks = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| {
+            let at = bytes.get(e.marker().index());
+            (Span::new(file, at, at), format!("invalid YAML: {}", e.info()))
+        })?;
+        let start = bytes.get(span.start.index());
+        let end = bytes.get(span.end.index());
+        match event {
+            Event::Scalar(value, style, _, _) => {
+                let span = Span::new(file, start, end.max(start));
+                let origin = scalar_origin(text, &value, style, start, end, span.start.min(u32::MAX));
+                marks.push(Mark::Scalar { span, origin });
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                open.push(marks.len());
+                marks.push(Mark::Collection { span: Span::new(file, start, start) });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some(Mark::Collection { span }) = open.pop().and_then(|i| marks.get_mut(i)) {
+                    *span = Span::new(file, span.start as usize, end.max(span.start as usize));
+                }
+            }
+            Event::Alias(_) => marks.push(Mark::Alias { span: Span::new(file, start, end.max(start)) }),
+            _ => {}
+        }
+    }
+    Ok(marks)
+}
+
+fn scalar_origin(text: &str, value: &str, style: ScalarStyle, start: usize, end: usize, _: u32) -> Origin {
+    let raw = text.get(start..end).unwrap_or("");
+    match style {
+        ScalarStyle::Plain if raw == value => Origin::Verbatim { start: start as u32 },
+        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted if raw.len() >= 2 && &raw[1..raw.len() - 1] == value => {
+            Origin::Verbatim { start: start as u32 + 1 }
+        }
+        ScalarStyle::Literal => {
+            // saphyr's span may start at the `|` indicator or at the content; content is on the line after
+            // the indicator, indented by its first line's leading spaces.
+            let at_indicator = text[start..].starts_with('|');
+            let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+            let content = if at_indicator { text[start..].find('\n').map_or(text.len(), |i| start + i + 1) } else { line_start };
+            let first_line = text[..content].matches('\n').count() as u32;
+            let indent = text[content..].chars().take_while(|c| *c == ' ').count() as u32;
+            Origin::Block { first_line, indent }
+        }
+        _ => Origin::Opaque,
+    }
+}
+
+/// saphyr reports character indices; spans are byte offsets.
+struct CharToByte {
+    offsets: Option<Vec<usize>>,
+    len: usize,
+}
+
+impl CharToByte {
+    fn new(text: &str) -> Self {
+        let offsets = (!text.is_ascii()).then(|| text.char_indices().map(|(i, _)| i).collect());
+        CharToByte { offsets, len: text.len() }
+    }
+
+    fn get(&self, char_index: usize) -> usize {
+        match &self.offsets {
+            None => char_index.min(self.len),
+            Some(o) => o.get(char_index).copied().unwrap_or(self.len),
+        }
+    }
+}
+
+struct Zipper<'a> {
+    marks: &'a [Mark],
+    next: usize,
+    text: &'a str,
+    file: FileId,
+    diags: &'a mut Diagnostics,
+}
+
+impl Zipper<'_> {
+    /// Takes the next mark; `None` when inside an alias expansion (whose nodes have no marks of their own).
+    fn take(&mut self) -> Option<&Mark> {
+        let mark = self.marks.get(self.next)?;
+        self.next += 1;
+        Some(mark)
+    }
+
+    fn node(&mut self, value: &serde_yaml::Value, fallback: Span) -> Node {
+        match self.take() {
+            Some(Mark::Alias { span }) => {
+                let span = *span;
+                let mut inner = Zipper { marks: &[], next: 0, text: self.text, file: self.file, diags: self.diags };
+                inner.build(value, span, Origin::Opaque)
+            }
+            Some(Mark::Scalar { span, origin }) => {
+                let (span, origin) = (*span, *origin);
+                self.build(value, span, origin)
+            }
+            Some(Mark::Collection { span }) => {
+                let span = *span;
+                self.build(value, span, Origin::Opaque)
+            }
+            None => self.build(value, fallback, Origin::Opaque),
+        }
+    }
+
+    fn build(&mut self, value: &serde_yaml::Value, span: Span, origin: Origin) -> Node {
+        use serde_yaml::Value as Y;
+        let value = match value {
+            Y::Null => Value::Null,
+            Y::Bool(b) => Value::Bool(*b),
+            Y::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Y::String(s) => Value::Str(Str { text: s.clone(), origin }),
+            Y::Sequence(items) => Value::List(items.iter().map(|item| self.node(item, span)).collect()),
+            Y::Mapping(map) => {
+                let mut entries = Vec::with_capacity(map.len());
+                for (key, value) in map {
+                    let key_node = self.node(key, span);
+                    let key_text = match &key_node.value {
+                        Value::Str(s) => s.text.clone(),
+                        Value::Int(i) => i.to_string(),
+                        Value::Float(f) => f.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Null => "null".into(),
+                        Value::List(_) | Value::Map(_) => {
+                            self.diags.push(
+                                Diagnostic::error(codes::WRONG_TYPE, key_node.span, "map keys must be plain text")
+                                    .label("a list or map used as a key"),
+                            );
+                            String::new()
+                        }
+                    };
+                    let value = self.node(value, key_node.span);
+                    entries.push(Entry { key: key_text, key_span: key_node.span, value });
+                }
+                Value::Map(entries)
+            }
+            Y::Tagged(tagged) => {
+                self.diags.push(
+                    Diagnostic::error(codes::WRONG_TYPE, span, format!("YAML tag `{}` is not supported", tagged.tag))
+                        .label("tagged value")
+                        .help("remove the tag; flow files use plain YAML values"),
+                );
+                return self.build(&tagged.value, span, origin);
+            }
+        };
+        Node::new(value, span)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Node {
+        let mut d = Diagnostics::new();
+        let node = parse(text, FileId(0), &mut d).unwrap();
+        assert!(d.is_empty(), "{d:?}");
+        node
+    }
+
+    #[test]
+    fn spans_point_at_keys_and_values() {
+        let text = "flows:\n  a:\n    steps:\n      - logger: hé\n      - transform: x\n";
+        let doc = parse_ok(text);
+        let steps = doc.get("flows").unwrap().get("a").unwrap().get("steps").unwrap();
+        let Value::List(items) = &steps.value else { panic!() };
+        let logger = items[0].as_map().unwrap();
+        assert_eq!(&text[logger[0].key_span.start as usize..logger[0].key_span.end as usize], "logger");
+        let v = &logger[0].value;
+        assert_eq!(&text[v.span.start as usize..v.span.end as usize], "hé");
+        let t = items[1].as_map().unwrap();
+        assert_eq!(&text[t[0].value.span.start as usize..t[0].value.span.end as usize], "x");
+    }
+
+    #[test]
+    fn plain_and_quoted_scalars_map_offsets_verbatim() {
+        let text = "a: \"#[1 + 2]\"\nb: plain\n";
+        let doc = parse_ok(text);
+        let Value::Str(s) = &doc.get("a").unwrap().value else { panic!() };
+        assert_eq!(s.origin, Origin::Verbatim { start: 4 });
+        let Value::Str(s) = &doc.get("b").unwrap().value else { panic!() };
+        assert_eq!(s.origin, Origin::Verbatim { start: 17 });
+    }
+
+    #[test]
+    fn literal_blocks_record_their_first_line_and_indent() {
+        let doc = parse_ok("code: |\n    let x = 1;\n    x\n");
+        let Value::Str(s) = &doc.get("code").unwrap().value else { panic!() };
+        assert_eq!(s.origin, Origin::Block { first_line: 1, indent: 4 });
+    }
+
+    #[test]
+    fn aliases_expand_with_the_alias_span() {
+        let text = "a: &x { k: 1 }\nb: *x\nc: 2\n";
+        let doc = parse_ok(text);
+        let b = doc.get("b").unwrap();
+        assert_eq!(&text[b.span.start as usize..b.span.end as usize], "*x");
+        assert_eq!(b.get("k").unwrap().value, Value::Int(1));
+        let c = doc.get("c").unwrap();
+        assert_eq!(&text[c.span.start as usize..c.span.end as usize], "2");
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_line() {
+        let mut d = Diagnostics::new();
+        assert!(parse("a: [1, 2\nb: 3\n", FileId(0), &mut d).is_none());
+        let diag = d.iter().next().unwrap();
+        assert_eq!(diag.code, codes::YAML_SYNTAX);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let mut d = Diagnostics::new();
+        assert!(parse("a: 1\na: 2\n", FileId(0), &mut d).is_none());
+        assert_eq!(d.iter().next().unwrap().code, codes::DUPLICATE_KEY);
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_quickly() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let mut d = Diagnostics::new();
+        assert!(parse(&text, FileId(0), &mut d).is_none());
+        assert_eq!(d.iter().next().unwrap().code, codes::NESTING_LIMIT);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        let text = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let mut d = Diagnostics::new();
+        assert!(parse(&text, FileId(0), &mut d).is_none());
+        assert_eq!(d.iter().next().unwrap().code, codes::NESTING_LIMIT);
+    }
+}

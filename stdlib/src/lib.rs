@@ -1,0 +1,29 @@
+//! Relais mapping library: the sandboxed Rhai engine and the functions flows use in mappings.
+//!
+//! The crate is pure: no file or network I/O and no async runtime. The engine crate reads files (lookup tables,
+//! scripts) and hands their text to this crate.
+//!
+//! - [`build_engine`] / [`build_engine_with_clock`] build the one sandboxed [`rhai::Engine`] a plan shares.
+//! - [`compile`] compiles a script with strict variables ([`SCRIPT_VARIABLES`] are known) and [`run`] evaluates it;
+//!   both classify failures as [`ScriptError`].
+//! - [`json_to_dynamic`] / [`dynamic_to_json`] convert payloads between `serde_json` and Rhai.
+//! - [`Lookups`] holds the lookup tables scripts query with `lookup(...)`.
+//! - [`Clock`] is where `now()`, `today(tz)` and `tomorrow(tz)` read the time; tests fix it.
+//! - [`function_docs`] lists every mapping function with examples (which run as a unit test).
+
+mod clock;
+mod convert;
+mod docs;
+mod error;
+mod functions;
+mod limits;
+mod lookups;
+mod sandbox;
+
+pub use clock::Clock;
+pub use convert::{dynamic_to_json, json_to_dynamic, ConversionError};
+pub use docs::{example_engine, function_docs, FunctionDoc, EXAMPLE_NOW};
+pub use error::ScriptError;
+pub use limits::Limits;
+pub use lookups::{LookupError, Lookups};
+pub use sandbox::{build_engine, build_engine_with_clock, compile, run, SCRIPT_VARIABLES};

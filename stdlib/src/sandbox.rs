@@ -1,0 +1,161 @@
+//! The one sandboxed Rhai engine, and compiling and running scripts with it.
+
+use rhai::module_resolvers::DummyModuleResolver;
+use rhai::packages::{
+    BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage, MoreStringPackage, Package,
+};
+use rhai::{Dynamic, Engine, Scope, AST};
+
+use crate::{functions, Clock, Limits, Lookups, ScriptError};
+
+/// The variables every script sees: the event's payload, attributes, variables, correlation id and, inside error
+/// handlers, the error.
+pub const SCRIPT_VARIABLES: [&str; 5] = ["payload", "attributes", "vars", "correlation_id", "error"];
+
+/// Builds the sandboxed engine with the system clock. See [`build_engine_with_clock`].
+pub fn build_engine(limits: &Limits, lookups: Lookups) -> Engine {
+    build_engine_with_clock(limits, lookups, Clock::system())
+}
+
+/// Builds the sandboxed engine: `Engine::new_raw()` with the core, arithmetic, logic, string, array, map and math
+/// packages (no time, no blobs, no file or network access), strict variables, `eval` disabled, a module resolver
+/// that resolves nothing, the given [`Limits`] and the relais mapping library, whose date functions read `clock`.
+pub fn build_engine_with_clock(limits: &Limits, lookups: Lookups, clock: Clock) -> Engine {
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(CorePackage::new().as_shared_module());
+    engine.register_global_module(LogicPackage::new().as_shared_module());
+    engine.register_global_module(MoreStringPackage::new().as_shared_module());
+    engine.register_global_module(BasicMathPackage::new().as_shared_module());
+    engine.register_global_module(BasicArrayPackage::new().as_shared_module());
+    engine.register_global_module(BasicMapPackage::new().as_shared_module());
+
+    engine.set_module_resolver(DummyModuleResolver::new());
+    engine.set_strict_variables(true);
+    engine.disable_symbol("eval");
+
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_call_levels(limits.max_call_levels);
+    engine.set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth);
+    engine.set_max_string_size(limits.max_string_size);
+    engine.set_max_array_size(limits.max_array_size);
+    engine.set_max_map_size(limits.max_map_size);
+
+    functions::register_all(&mut engine, limits, &lookups, &clock);
+    engine
+}
+
+/// Compiles `code` with strict variables: the names in [`SCRIPT_VARIABLES`] plus `extra_vars` are known, any other
+/// free variable is a [`ScriptError::Compile`] at its position in `code`.
+pub fn compile(engine: &Engine, code: &str, extra_vars: &[&str]) -> Result<AST, ScriptError> {
+    let mut scope = Scope::new();
+    for name in SCRIPT_VARIABLES.iter().chain(extra_vars) {
+        scope.push_dynamic(*name, Dynamic::UNIT);
+    }
+    Ok(engine.compile_with_scope(&scope, code)?)
+}
+
+/// Evaluates a compiled script in `scope` and classifies any failure.
+pub fn run(engine: &Engine, ast: &AST, scope: &mut Scope) -> Result<Dynamic, ScriptError> {
+    Ok(engine.eval_ast_with_scope::<Dynamic>(scope, ast)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn run_script(code: &str) -> Result<Dynamic, ScriptError> {
+        let engine = build_engine(&Limits::default(), Lookups::default());
+        let ast = compile(&engine, code, &[])?;
+        let mut scope = Scope::new();
+        for name in SCRIPT_VARIABLES {
+            scope.push_dynamic(name, Dynamic::UNIT);
+        }
+        run(&engine, &ast, &mut scope)
+    }
+
+    fn assert_fails_quickly_with_limit(code: &str) {
+        let started = Instant::now();
+        let err = run_script(code).unwrap_err();
+        assert!(err.is_limit(), "{code}: expected a limit error, got {err:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{code}: took {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn an_endless_loop_hits_the_operation_limit() {
+        assert_fails_quickly_with_limit("loop {}");
+    }
+
+    #[test]
+    fn a_string_bomb_hits_the_string_size_limit() {
+        assert_fails_quickly_with_limit(r#"let s = "x"; loop { s += s; }"#);
+    }
+
+    #[test]
+    fn endless_recursion_hits_the_call_depth_limit() {
+        assert_fails_quickly_with_limit("fn f(x) { f(x) } f(1)");
+    }
+
+    #[test]
+    fn an_array_bomb_hits_the_array_size_limit() {
+        assert_fails_quickly_with_limit("let a = [1]; loop { a += a; }");
+    }
+
+    #[test]
+    fn a_padding_bomb_hits_the_string_size_limit() {
+        assert_fails_quickly_with_limit(r#"pad_left("x", 1000000000, " ")"#);
+    }
+
+    #[test]
+    fn eval_is_not_available() {
+        let err = run_script(r#"eval("1 + 1")"#).unwrap_err();
+        assert!(matches!(err, ScriptError::Compile { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn modules_cannot_be_imported() {
+        let err = run_script(r#"import "os" as os; 1"#).unwrap_err();
+        assert!(matches!(err, ScriptError::Runtime { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn an_unknown_variable_is_a_compile_error_at_its_position() {
+        let err = run_script("let x = 1;\nx + paylod").unwrap_err();
+        assert!(matches!(err, ScriptError::Compile { .. }), "{err:?}");
+        assert_eq!(err.position(), (Some(2), Some(5)));
+    }
+
+    #[test]
+    fn the_event_variables_are_known_to_the_compiler() {
+        assert!(run_script("[payload, attributes, vars, correlation_id, error]").is_ok());
+    }
+
+    #[test]
+    fn a_syntax_error_reports_its_line_and_column() {
+        let err = run_script("let x = 1;\nlet y = ;").unwrap_err();
+        assert!(matches!(err, ScriptError::Compile { line: Some(2), .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_failing_function_is_a_runtime_error_at_the_call() {
+        let err = run_script("let x = 1;\n  to_e164(\"0612345678\", \"XX\")").unwrap_err();
+        match err {
+            ScriptError::Runtime { message, line, column } => {
+                assert!(message.contains("XX"), "{message}");
+                assert_eq!((line, column), (Some(2), Some(3)));
+            }
+            other => panic!("expected a runtime error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_thrown_value_is_a_runtime_error() {
+        let err = run_script(r#"throw "bad order""#).unwrap_err();
+        assert_eq!(
+            err,
+            ScriptError::Runtime { message: "bad order".into(), line: Some(1), column: Some(1) }
+        );
+    }
+}
