@@ -66,8 +66,16 @@ impl From<ParseError> for ScriptError {
         match *err.0 {
             ParseErrorType::ExprTooDeep
             | ParseErrorType::LiteralTooLarge(..)
-            | ParseErrorType::TooManyFunctions => Self::Limit { message, line, column },
-            _ => Self::Compile { message, line, column },
+            | ParseErrorType::TooManyFunctions => Self::Limit {
+                message,
+                line,
+                column,
+            },
+            _ => Self::Compile {
+                message,
+                line,
+                column,
+            },
         }
     }
 }
@@ -77,23 +85,33 @@ impl From<Box<EvalAltResult>> for ScriptError {
         // The outermost position is where the failing call sits in the script itself; inner errors of
         // script-defined functions carry positions inside those functions.
         let (line, column) = split_position(err.position());
-        let inner = err.unwrap_inner();
-        let mut bare = inner.clone();
-        bare.take_position();
-        let message = match &bare {
+        let mut inner = err;
+        while let EvalAltResult::ErrorInFunctionCall(_, _, next, _)
+        | EvalAltResult::ErrorInModule(_, next, _) = *inner
+        {
+            inner = next;
+        }
+        let _inner_position = inner.take_position();
+        let message = match &*inner {
             EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
             other => other.to_string(),
         };
-        match inner {
+        match *inner {
             EvalAltResult::ErrorTooManyOperations(_)
             | EvalAltResult::ErrorStackOverflow(_)
             | EvalAltResult::ErrorDataTooLarge(..)
             | EvalAltResult::ErrorTooManyVariables(_)
-            | EvalAltResult::ErrorTooManyModules(_) => Self::Limit { message, line, column },
-            EvalAltResult::ErrorParsing(kind, pos) => {
-                Self::from(ParseError(Box::new(kind.clone()), *pos))
-            }
-            _ => Self::Runtime { message, line, column },
+            | EvalAltResult::ErrorTooManyModules(_) => Self::Limit {
+                message,
+                line,
+                column,
+            },
+            EvalAltResult::ErrorParsing(kind, pos) => Self::from(ParseError(Box::new(kind), pos)),
+            _ => Self::Runtime {
+                message,
+                line,
+                column,
+            },
         }
     }
 }

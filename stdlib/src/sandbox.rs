@@ -2,7 +2,8 @@
 
 use rhai::module_resolvers::DummyModuleResolver;
 use rhai::packages::{
-    BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage, MoreStringPackage, Package,
+    BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage,
+    MoreStringPackage, Package,
 };
 use rhai::{Dynamic, Engine, Scope, AST};
 
@@ -10,7 +11,8 @@ use crate::{functions, Clock, Limits, Lookups, ScriptError};
 
 /// The variables every script sees: the event's payload, attributes, variables, correlation id and, inside error
 /// handlers, the error.
-pub const SCRIPT_VARIABLES: [&str; 5] = ["payload", "attributes", "vars", "correlation_id", "error"];
+pub const SCRIPT_VARIABLES: [&str; 5] =
+    ["payload", "attributes", "vars", "correlation_id", "error"];
 
 /// Builds the sandboxed engine with the system clock. See [`build_engine_with_clock`].
 pub fn build_engine(limits: &Limits, lookups: Lookups) -> Engine {
@@ -79,8 +81,15 @@ mod tests {
     fn assert_fails_quickly_with_limit(code: &str) {
         let started = Instant::now();
         let err = run_script(code).unwrap_err();
-        assert!(err.is_limit(), "{code}: expected a limit error, got {err:?}");
-        assert!(started.elapsed() < Duration::from_secs(5), "{code}: took {:?}", started.elapsed());
+        assert!(
+            err.is_limit(),
+            "{code}: expected a limit error, got {err:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{code}: took {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
@@ -106,6 +115,28 @@ mod tests {
     #[test]
     fn a_padding_bomb_hits_the_string_size_limit() {
         assert_fails_quickly_with_limit(r#"pad_left("x", 1000000000, " ")"#);
+    }
+
+    #[test]
+    fn the_engine_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>(_: &T) {}
+        assert_send_sync(&build_engine(&Limits::default(), Lookups::default()));
+    }
+
+    #[test]
+    fn malformed_input_to_parsers_is_a_runtime_error_not_a_panic() {
+        for code in [
+            r#"parse_json("{")"#,
+            r#"parse_xml("<a>")"#,
+            "parse_csv(\"a,b\\n1\")",
+            r#"base64_decode("%%")"#,
+        ] {
+            let err = run_script(code).unwrap_err();
+            assert!(
+                matches!(err, ScriptError::Runtime { .. }),
+                "{code}: {err:?}"
+            );
+        }
     }
 
     #[test]
@@ -135,14 +166,21 @@ mod tests {
     #[test]
     fn a_syntax_error_reports_its_line_and_column() {
         let err = run_script("let x = 1;\nlet y = ;").unwrap_err();
-        assert!(matches!(err, ScriptError::Compile { line: Some(2), .. }), "{err:?}");
+        assert!(
+            matches!(err, ScriptError::Compile { line: Some(2), .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn a_failing_function_is_a_runtime_error_at_the_call() {
         let err = run_script("let x = 1;\n  to_e164(\"0612345678\", \"XX\")").unwrap_err();
         match err {
-            ScriptError::Runtime { message, line, column } => {
+            ScriptError::Runtime {
+                message,
+                line,
+                column,
+            } => {
                 assert!(message.contains("XX"), "{message}");
                 assert_eq!((line, column), (Some(2), Some(3)));
             }
@@ -155,7 +193,11 @@ mod tests {
         let err = run_script(r#"throw "bad order""#).unwrap_err();
         assert_eq!(
             err,
-            ScriptError::Runtime { message: "bad order".into(), line: Some(1), column: Some(1) }
+            ScriptError::Runtime {
+                message: "bad order".into(),
+                line: Some(1),
+                column: Some(1)
+            }
         );
     }
 }

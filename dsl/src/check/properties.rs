@@ -89,6 +89,12 @@ pub fn substitute_properties(node: &mut Node, lookup: &dyn Fn(&str) -> Option<St
             }
             if changed {
                 out.push_str(&s.text[last..]);
+                let whole_reference = last == s.text.len() && s.text.starts_with("${") && s.text.ends_with('}') && s.text.matches("${").count() == 1;
+                if whole_reference {
+                    // `port: ${http.port}` takes the property's type, as if the value had been written there.
+                    node.value = typed_scalar(out);
+                    return;
+                }
                 s.text = out;
                 s.origin = Origin::Opaque;
             }
@@ -96,6 +102,19 @@ pub fn substitute_properties(node: &mut Node, lookup: &dyn Fn(&str) -> Option<St
         Value::List(items) => items.iter_mut().for_each(|n| substitute_properties(n, lookup, diags)),
         Value::Map(entries) => entries.iter_mut().for_each(|e| substitute_properties(&mut e.value, lookup, diags)),
         _ => {}
+    }
+}
+
+/// A substituted whole value: integers, floats and booleans keep their type; everything else is text.
+fn typed_scalar(text: String) -> Value {
+    if let Ok(i) = text.parse::<i64>() {
+        Value::Int(i)
+    } else if let (Ok(f), true) = (text.parse::<f64>(), text.contains('.')) {
+        Value::Float(f)
+    } else if text == "true" || text == "false" {
+        Value::Bool(text == "true")
+    } else {
+        Value::Str(crate::syntax::Str { text, origin: Origin::Opaque })
     }
 }
 

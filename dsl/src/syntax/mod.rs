@@ -1,5 +1,6 @@
 //! Parsers from text to the spanned document tree ([`Node`]).
 
+pub mod flow;
 mod node;
 pub mod yaml;
 

@@ -20,6 +20,8 @@ mod phone;
 mod strings;
 mod xml_format;
 
+pub(crate) use csv_format::read_csv;
+
 /// The result of a mapping function: a value or a Rhai runtime error.
 pub(crate) type FnResult<T> = Result<T, Box<EvalAltResult>>;
 

@@ -1,0 +1,201 @@
+//! Diagnostics for text the grammar refuses: pest errors in plain words, unclosed `#[`, and the nesting
+//! pre-scan that keeps the recursive parser off deep input.
+
+use super::{FlowParser, Rule, MAX_NESTING};
+use crate::codes;
+use crate::diagnostic::Diagnostic;
+use crate::span::{FileId, Span};
+use pest::error::{Error, ErrorVariant, InputLocation};
+use pest::Parser;
+
+/// Refuses text whose `{`/`[` brackets nest deeper than [`MAX_NESTING`], in one linear pass.
+///
+/// Brackets inside `"..."` and `"""..."""` strings and comments do not count; everything else does, including
+/// brackets inside `#[...]` expressions, because the grammar recurses on those too.
+pub(crate) fn nesting_too_deep(text: &str, file: FileId) -> Option<Diagnostic> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        if rest.starts_with(b"\"\"\"") {
+            i += 3 + find(&bytes[i + 3..], b"\"\"\"").map_or(bytes.len(), |end| end + 3);
+        } else if rest.starts_with(b"\"") {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if rest.starts_with(b"//") {
+            i += find(rest, b"\n").unwrap_or(rest.len());
+        } else if rest.starts_with(b"/*") {
+            i += 2 + find(&rest[2..], b"*/").map_or(rest.len(), |end| end + 2);
+        } else {
+            match bytes[i] {
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        let span = Span::new(file, i, i + 1);
+                        return Some(
+                            Diagnostic::error(
+                                codes::NESTING_LIMIT,
+                                span,
+                                format!("brackets nest more than {MAX_NESTING} levels deep"),
+                            )
+                            .label(format!("level {} starts here", MAX_NESTING + 1))
+                            .help("flatten the document: split deep step blocks into sub-flows"),
+                        );
+                    }
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A pest error as a diagnostic saying what was expected, in words.
+pub(crate) fn syntax_error(err: &Error<Rule>, text: &str, file: FileId) -> Diagnostic {
+    let (start, end) = match err.location {
+        InputLocation::Pos(p) => (p, p + token_len(text, p)),
+        InputLocation::Span((s, e)) => (s, e),
+    };
+    let span = Span::new(file, start, end);
+    let found = match text.get(start..start + token_len(text, start)) {
+        Some(tok) if !tok.is_empty() => format!("found `{}`", tok.escape_debug()),
+        _ => "found the end of the file".to_string(),
+    };
+    if start >= text.len() || text.get(start..).is_some_and(|rest| rest.starts_with("#[")) {
+        if let Some(open) = unclosed_expression(text, start, file) {
+            return open;
+        }
+    }
+    match &err.variant {
+        ErrorVariant::ParsingError { positives, .. } if !positives.is_empty() => {
+            let expected = expected_list(positives);
+            Diagnostic::error(codes::DSL_SYNTAX, span, format!("expected {expected}, {found}"))
+                .label(format!("expected {expected} here"))
+        }
+        ErrorVariant::ParsingError { .. } => {
+            Diagnostic::error(codes::DSL_SYNTAX, span, format!("unexpected text: {found}")).label("not expected here")
+        }
+        ErrorVariant::CustomError { message } if message.contains("limit") => Diagnostic::error(
+            codes::NESTING_LIMIT,
+            span,
+            format!("the file is too deeply nested or too complex to parse ({message})"),
+        )
+        .label("parsing stopped here")
+        .help("flatten the document: split deep step blocks into sub-flows"),
+        ErrorVariant::CustomError { message } => {
+            Diagnostic::error(codes::DSL_SYNTAX, span, message.clone()).label("here")
+        }
+    }
+}
+
+/// Byte length of the token starting at `at`: a word, or one character.
+fn token_len(text: &str, at: usize) -> usize {
+    let Some(rest) = text.get(at..) else { return 0 };
+    let word = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len()).min(40);
+    if word > 0 && rest.is_char_boundary(word) {
+        word
+    } else {
+        rest.chars().next().map_or(0, char::len_utf8)
+    }
+}
+
+/// The `#[` at the error position, or when the parse failed at the end of the file the first `#[`, that
+/// never closes.
+fn unclosed_expression(text: &str, at: usize, file: FileId) -> Option<Diagnostic> {
+    let never_closes = |i: &usize| text.get(*i..).is_some_and(|rest| FlowParser::parse(Rule::expr, rest).is_err());
+    let at = if at < text.len() {
+        Some(at).filter(never_closes)?
+    } else {
+        text.match_indices("#[").map(|(i, _)| i).find(never_closes)?
+    };
+    Some(
+        Diagnostic::error(codes::UNCLOSED_EXPRESSION, Span::new(file, at, at + 2), "this `#[` is never closed")
+            .label("expression opened here")
+            .help("close it with `]`; brackets inside the expression must balance"),
+    )
+}
+
+/// "a step, `}` or `on_error`".
+fn expected_list(rules: &[Rule]) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    for rule in rules {
+        let word = describe(*rule);
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    match words.split_last() {
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => "something else".to_string(),
+    }
+}
+
+/// What a rule is called in an error message.
+fn describe(rule: Rule) -> &'static str {
+    use Rule::*;
+    match rule {
+        EOI => "the end of the file",
+        file | import | property | config | flow | sub_flow => {
+            "`import`, `property`, `config`, `flow` or `sub_flow`"
+        }
+        kw_import => "`import`",
+        kw_property => "`property`",
+        kw_config => "`config`",
+        kw_flow => "`flow`",
+        kw_sub_flow => "`sub_flow`",
+        max_concurrency | kw_max_concurrency => "`max_concurrency`",
+        initial_state | kw_initial_state => "`initial_state`",
+        source | kw_source => "`source`",
+        handler | kw_on_error => "`on_error`",
+        handler_action => "`continue` or `propagate`",
+        error_types | error_type => "an error type such as `HTTP:NOT_FOUND`",
+        handler_when | kw_when | when_branch => "`when`",
+        otherwise_branch | kw_otherwise => "`otherwise`",
+        route | kw_route => "`route`",
+        kw_file => "`file`",
+        step | step_id | generic_step | set_payload | set_variable | remove_variable | transform | logger | choice
+        | foreach | parallel_foreach | scatter_gather | first_successful | flow_ref | try_step | until_successful
+        | raise_error | validate | idempotent | async_step | kw_set_payload | kw_set_variable | kw_remove_variable
+        | kw_transform | kw_logger | kw_choice | kw_foreach | kw_parallel_foreach | kw_scatter_gather
+        | kw_first_successful | kw_flow_ref | kw_try | kw_until_successful | kw_raise_error | kw_validate
+        | kw_idempotent | kw_async => "a step",
+        step_id_name => "a step id",
+        block => "a `{` opening a block of steps",
+        routes => "a `{` opening the routes",
+        message => "a quoted string or `#[...]` expression",
+        logger_level => "a log level",
+        value | generic_arg => "a value",
+        list => "a list",
+        map => "a `{ key: value }` map",
+        entry | key | key_word => "a key",
+        name => "a name",
+        qualified => "a component name such as `http.request`",
+        config_ref | plain_word => "a config name",
+        expr | expr_code => "a `#[...]` expression",
+        triple | triple_text | string | string_text => "a quoted string",
+        escape => "an escape sequence (`\\\"`, `\\\\`, `\\n`, `\\t`, `\\r`, `\\u{...}`)",
+        number => "a number",
+        boolean => "`true` or `false`",
+        null => "`null`",
+        bare | ident | reserved => "a word",
+        lbrace => "`{`",
+        rbrace => "`}`",
+        lbracket => "`[`",
+        rbracket => "`]`",
+        comma => "`,`",
+        colon => "`:`",
+        equals => "`=`",
+        _ => "something else",
+    }
+}

@@ -1,0 +1,60 @@
+//! `relais check`: load, lower and compile flows, report every finding.
+
+use super::render::{render, Format};
+use super::{paths_or_default, Outcome};
+use crate::compile;
+use crate::load::{load, LoadOptions, Loaded};
+use crate::registry::Registry;
+use relais_dsl::Severity;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Arguments of `relais check`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files or directories (searched for *.yaml, *.yml, *.flow); default `flows/`.
+    paths: Vec<PathBuf>,
+    /// Environment whose properties apply (`env/<NAME>.yaml` next to the flows).
+    #[arg(long)]
+    env: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Treat warnings as errors (exit 1).
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+/// Loads and checks flows exactly as `relais run` will before starting them.
+pub fn check_paths(paths: &[PathBuf], env: Option<String>) -> Loaded {
+    let mut loaded = load(paths, &LoadOptions { env, substitute: true });
+    compile::check(&mut loaded, &Registry::builtin());
+    loaded
+}
+
+/// Runs `relais check`.
+pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
+    let paths = paths_or_default(&args.paths);
+    let loaded = check_paths(&paths, args.env.clone());
+    let diags: Vec<_> = loaded.diags.iter().cloned().collect();
+    if render(args.format, &loaded.sources, &diags, out).is_err() {
+        return Outcome::Failure;
+    }
+    let errors = loaded.diags.count(Severity::Error);
+    let warnings = loaded.diags.count(Severity::Warning);
+    if args.format == Format::Human {
+        let files = loaded.paths.len();
+        let summary = match (errors, warnings) {
+            (0, 0) => format!("relais check: {files} file(s), {} flow(s), no problems", loaded.set.flows().count()),
+            _ => format!("relais check: {errors} error(s), {warnings} warning(s) in {files} file(s)"),
+        };
+        let _ = writeln!(std::io::stderr(), "{summary}");
+    }
+    if loaded.io_failed {
+        Outcome::Failure
+    } else if errors > 0 || (args.deny_warnings && warnings > 0) {
+        Outcome::Findings
+    } else {
+        Outcome::Success
+    }
+}

@@ -1,0 +1,82 @@
+//! The `relais` command line (DESIGN.md §8): one file per subcommand, renderers under [`render`].
+//!
+//! Exit codes: 0 success, 1 findings (errors, failed tests, unformatted files), 2 usage or I/O error.
+
+mod check;
+mod explain;
+mod fmt;
+pub mod render;
+mod schema;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Integration engine: flows in YAML or `.flow`, checked, tested and run.
+#[derive(Debug, Parser)]
+#[command(name = "relais", version, about, disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate flow files: syntax, names, components, scripts, referenced files.
+    Check(check::Args),
+    /// Print flow files canonically, or convert between YAML and `.flow`.
+    Fmt(fmt::Args),
+    /// Print the JSON Schema of the YAML flow format (for editors).
+    Schema(schema::Args),
+    /// Explain a diagnostic code (`relais explain RL0100`); without a code, list them all.
+    Explain(explain::Args),
+}
+
+/// What a subcommand concluded, mapped to the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1: findings.
+    Findings,
+    /// Exit 2: usage or I/O error.
+    Failure,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> ExitCode {
+        ExitCode::from(match o {
+            Outcome::Success => 0,
+            Outcome::Findings => 1,
+            Outcome::Failure => 2,
+        })
+    }
+}
+
+/// Paths from the command line, defaulting to `flows/`.
+fn paths_or_default(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("flows")]
+    } else {
+        paths.to_vec()
+    }
+}
+
+/// Runs the CLI with the process arguments.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let outcome = match cli.command {
+        Command::Check(args) => check::run(&args, &mut out),
+        Command::Fmt(args) => fmt::run(&args, &mut out),
+        Command::Schema(args) => schema::run(&args, &mut out),
+        Command::Explain(args) => explain::run(&args, &mut out),
+    };
+    outcome.into()
+}

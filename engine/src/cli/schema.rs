@@ -1,0 +1,93 @@
+//! `relais schema`: the JSON Schema of YAML flow files, for editors (VS Code's YAML extension completes and
+//! validates with it). Component parts come from the registry's config types; built-in steps from
+//! [`crate::registry::builtin_steps`], next to the lowering rules they mirror.
+
+use super::Outcome;
+use crate::registry::{builtin_steps, Registry, Role};
+use serde_json::{json, Map, Value};
+use std::io::Write;
+
+/// Arguments of `relais schema`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// A component's parameter schema with the `config` field added when it takes one.
+fn with_config(registry: &Registry, schema: &Value, config_kind: Option<&str>) -> Value {
+    let mut resolved = schema.clone();
+    if let Some(name) = schema.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()) {
+        if let Some(def) = registry.definitions().get(name) {
+            resolved = def.clone();
+        }
+    }
+    if let (Some(kind), Some(props)) = (config_kind, resolved.get_mut("properties").and_then(Value::as_object_mut)) {
+        props.insert("config".into(), json!({ "type": "string", "description": format!("Name of a `{kind}` config.") }));
+    }
+    resolved
+}
+
+/// Builds the whole schema.
+pub fn flow_file_schema(registry: &Registry) -> Value {
+    let mut defs: Map<String, Value> = registry.definitions().clone();
+    let mut step_alternatives: Vec<Value> = builtin_steps::schemas();
+    let mut source_alternatives = Vec::new();
+    let mut config_alternatives = Vec::new();
+    for (spec, schema) in registry.iter() {
+        let body = with_config(registry, schema, spec.config_kind);
+        let one = |body: Value, with_id: bool| {
+            let mut props = Map::new();
+            props.insert(spec.name.to_string(), body);
+            if with_id {
+                props.insert("id".into(), json!({ "type": "string", "description": "Step id, unique in the flow." }));
+            }
+            json!({ "type": "object", "description": spec.summary, "properties": props, "required": [spec.name], "additionalProperties": false })
+        };
+        match spec.role {
+            Role::Step => step_alternatives.push(one(body, true)),
+            Role::Source => source_alternatives.push(one(body, false)),
+            Role::Config => config_alternatives.push(one(body, false)),
+        }
+    }
+    defs.insert("Step".into(), json!({ "description": "One step: a built-in step or a component.", "anyOf": step_alternatives }));
+    defs.insert("Steps".into(), json!({ "type": "array", "items": { "$ref": "#/$defs/Step" } }));
+    defs.insert("Source".into(), json!({ "anyOf": source_alternatives }));
+    defs.insert("Config".into(), json!({ "anyOf": config_alternatives }));
+    defs.insert("Handlers".into(), builtin_steps::handlers_schema());
+    defs.insert("Duration".into(), builtin_steps::duration_schema());
+    defs.insert("Expression".into(), builtin_steps::expression_schema());
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://example.invalid/relais/flow-file.schema.json",
+        "title": "relais flow file",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "imports": { "type": "array", "items": { "type": "string" }, "description": "Other flow files this one needs, relative to it." },
+            "properties": { "type": "object", "description": "Property defaults (`${name}`), overridden per environment." },
+            "configs": { "type": "object", "additionalProperties": { "$ref": "#/$defs/Config" }, "description": "Named connection settings." },
+            "flows": { "type": "object", "additionalProperties": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "source": { "$ref": "#/$defs/Source" },
+                    "steps": { "$ref": "#/$defs/Steps" },
+                    "on_error": { "$ref": "#/$defs/Handlers" },
+                    "max_concurrency": { "type": "integer", "minimum": 1 },
+                    "initial_state": { "enum": ["started", "stopped"] }
+                }
+            }},
+            "sub_flows": { "type": "object", "additionalProperties": {
+                "type": "object", "additionalProperties": false, "properties": { "steps": { "$ref": "#/$defs/Steps" } }
+            }}
+        },
+        "$defs": defs,
+    })
+}
+
+/// Runs `relais schema`.
+pub fn run(_: &Args, out: &mut dyn Write) -> Outcome {
+    let schema = flow_file_schema(&Registry::builtin());
+    let written = serde_json::to_string_pretty(&schema).map(|text| writeln!(out, "{text}"));
+    match written {
+        Ok(Ok(())) => Outcome::Success,
+        _ => Outcome::Failure,
+    }
+}

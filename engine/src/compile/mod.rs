@@ -1,0 +1,21 @@
+//! The check pipeline shared by `relais check`, `run` and `test`: after loading, every component config is
+//! validated against the registry, every script and expression compiled, every referenced file opened,
+//! and route conflicts found. What passes here starts; what fails never does (DESIGN.md §1.1).
+
+mod components;
+mod files;
+mod routes;
+pub mod scripts;
+
+use crate::load::Loaded;
+use crate::registry::Registry;
+
+/// Runs every check on loaded flows, adding findings to `loaded.diags`.
+pub fn check(loaded: &mut Loaded, registry: &Registry) {
+    relais_dsl::check::check_flow_set(&loaded.set, &mut loaded.diags);
+    components::check(loaded, registry);
+    scripts::check(loaded);
+    files::check(loaded);
+    routes::check(loaded);
+    loaded.diags.sort();
+}

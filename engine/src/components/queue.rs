@@ -1,0 +1,41 @@
+//! In-process queues between flows: `queue.publish` (step) and `queue.listener` (source).
+
+use crate::registry::{ComponentSpec, Role};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// Parameters of `queue.publish`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishParams {
+    /// Queue name (created on first use).
+    pub queue: String,
+    /// Keep messages in the state store so they survive a restart.
+    #[serde(default)]
+    pub persistent: bool,
+}
+
+/// Parameters of `queue.listener`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerParams {
+    /// Queue name.
+    pub queue: String,
+    /// Read from the persistent queue of that name.
+    #[serde(default)]
+    pub persistent: bool,
+    /// Deliveries before a message goes to the dead-letter store (default 5).
+    #[schemars(range(min = 1))]
+    pub max_deliveries: Option<u32>,
+    /// Bounded capacity of the queue (default 1000); publishers wait when it is full.
+    #[schemars(range(min = 1))]
+    pub capacity: Option<u32>,
+}
+
+/// The registry entries.
+pub fn specs() -> Vec<ComponentSpec> {
+    vec![
+        ComponentSpec::new::<PublishParams>("queue.publish", Role::Step, "Publishes the event to a queue."),
+        ComponentSpec::new::<ListenerParams>("queue.listener", Role::Source, "Starts the flow for each queued message."),
+    ]
+}

@@ -1,0 +1,108 @@
+//! Properties per environment: file defaults, then `env/<ENV>.yaml` next to the flows, then environment
+//! variables `RELAIS_<NAME>` (upper case, `.` and `-` as `_`), each overriding the one before.
+
+use super::Loaded;
+use relais_dsl::codes;
+use relais_dsl::syntax::{Node, Value};
+use relais_dsl::{Diagnostic, Diagnostics, Span};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Resolved property values.
+#[derive(Debug, Default, Clone)]
+pub struct Properties {
+    defaults: HashMap<String, (String, Span)>,
+    env_file: HashMap<String, String>,
+}
+
+fn scalar_text(node: &Node) -> Option<String> {
+    Some(match &node.value {
+        Value::Str(s) => s.text.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => String::new(),
+        Value::List(_) | Value::Map(_) => return None,
+    })
+}
+
+fn flatten(prefix: &str, node: &Node, out: &mut Vec<(String, Node)>) {
+    if let Value::Map(entries) = &node.value {
+        for e in entries {
+            let name = if prefix.is_empty() { e.key.clone() } else { format!("{prefix}.{}", e.key) };
+            flatten(&name, &e.value, out);
+        }
+    } else {
+        out.push((prefix.to_string(), node.clone()));
+    }
+}
+
+impl Properties {
+    /// Reads `env/<ENV>.yaml` from each directory among `roots` (when an environment is chosen).
+    pub(super) fn load(roots: &[PathBuf], env: Option<&str>, loaded: &mut Loaded) -> Properties {
+        let mut props = Properties::default();
+        let Some(env) = env else { return props };
+        for root in roots {
+            let dir = if root.is_dir() { root.clone() } else { root.parent().map(PathBuf::from).unwrap_or_default() };
+            let path = dir.join("env").join(format!("{env}.yaml"));
+            if !path.exists() {
+                continue;
+            }
+            let text = match super::read_text(&path, super::MAX_FLOW_FILE) {
+                Ok(t) => t,
+                Err(e) => {
+                    let file = loaded.sources.add(path.display().to_string(), "");
+                    loaded.diags.push(Diagnostic::error(codes::IO_UNREADABLE, Span::new(file, 0, 0), format!("cannot read `{}`: {e}", path.display())));
+                    continue;
+                }
+            };
+            let file = loaded.sources.add(path.display().to_string(), text.clone());
+            if let Some(doc) = relais_dsl::syntax::yaml::parse(&text, file, &mut loaded.diags) {
+                let mut flat = Vec::new();
+                flatten("", &doc, &mut flat);
+                for (name, node) in flat {
+                    match scalar_text(&node) {
+                        Some(v) => {
+                            props.env_file.insert(name, v);
+                        }
+                        None => loaded.diags.push(
+                            Diagnostic::error(codes::WRONG_TYPE, node.span, format!("property `{name}` must be a text, number or boolean"))
+                                .label("a list is not a property value"),
+                        ),
+                    }
+                }
+            }
+        }
+        props
+    }
+
+    /// Adds the `properties:` defaults of one document.
+    pub(super) fn add_defaults(&mut self, doc: &Node, diags: &mut Diagnostics) {
+        let Some(section) = doc.get("properties") else { return };
+        let mut flat = Vec::new();
+        flatten("", section, &mut flat);
+        for (name, node) in flat {
+            let Some(value) = scalar_text(&node) else { continue };
+            if let Some((_, first)) = self.defaults.get(&name) {
+                if *first != node.span {
+                    diags.push(
+                        Diagnostic::error(codes::DUPLICATE_PROPERTY, node.span, format!("property `{name}` has two defaults"))
+                            .label("second default")
+                            .with_label(*first, "first default"),
+                    );
+                }
+                continue;
+            }
+            self.defaults.insert(name, (value, node.span));
+        }
+    }
+
+    /// The value of a property: environment variable, then env file, then default.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let var = format!("RELAIS_{}", name.to_ascii_uppercase().replace(['.', '-'], "_"));
+        std::env::var(var)
+            .ok()
+            .or_else(|| self.env_file.get(name).cloned())
+            .or_else(|| self.defaults.get(name).map(|(v, _)| v.clone()))
+    }
+}

@@ -1,0 +1,176 @@
+//! Loading: paths -> files read (with limits) -> document trees -> properties substituted -> IR.
+//!
+//! This is the I/O half of the front end (the `dsl` crate is pure). `relais check`, `run`, `test` and `fmt`
+//! all load through here, so what `check` accepts is exactly what `run` starts.
+
+mod discover;
+mod env;
+mod read;
+
+pub use discover::discover;
+pub use env::Properties;
+pub use read::{read_text, ReadError, MAX_FLOW_FILE};
+
+use relais_dsl::codes;
+use relais_dsl::ir::{FlowSet, Module};
+use relais_dsl::syntax::Node;
+use relais_dsl::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// The two spellings of a flow file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// `*.yaml` / `*.yml`.
+    Yaml,
+    /// `*.flow`.
+    Flow,
+}
+
+impl Syntax {
+    /// The syntax a path's extension names, if it is a flow file.
+    pub fn of(path: &Path) -> Option<Syntax> {
+        match path.extension()?.to_str()? {
+            "yaml" | "yml" => Some(Syntax::Yaml),
+            "flow" => Some(Syntax::Flow),
+            _ => None,
+        }
+    }
+}
+
+/// Options for [`load`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Environment whose property file (`env/<NAME>.yaml`) applies; `None` uses only defaults and variables.
+    pub env: Option<String>,
+    /// Substitute `${name}` properties (check and run do; fmt must not, to print them back).
+    pub substitute: bool,
+}
+
+/// Everything loading produced: the sources (for rendering diagnostics), the IR and the findings.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Every file read, flow files and (later) the scripts and schemas they reference.
+    pub sources: SourceMap,
+    /// The flows.
+    pub set: FlowSet,
+    /// Paths of the modules, parallel to `set.modules`.
+    pub paths: Vec<PathBuf>,
+    /// Findings so far.
+    pub diags: Diagnostics,
+    /// True when a file could not be read at all (exit code 2 rather than 1).
+    pub io_failed: bool,
+}
+
+/// Parses one file's text in the given syntax into its document tree.
+pub fn parse_text(text: &str, syntax: Syntax, file: FileId, diags: &mut Diagnostics) -> Option<Node> {
+    if text.trim().is_empty() {
+        diags.push(
+            Diagnostic::error(codes::EMPTY_FILE, Span::new(file, 0, text.len()), "the file is empty")
+                .label("nothing here")
+                .help("add flows to it, or delete it"),
+        );
+        return None;
+    }
+    match syntax {
+        Syntax::Yaml => relais_dsl::syntax::yaml::parse(text, file, diags),
+        Syntax::Flow => relais_dsl::syntax::flow::parse(text, file, diags),
+    }
+}
+
+/// Loads the flow files under `paths` (files or directories) and their imports.
+pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
+    let mut loaded = Loaded::default();
+    let mut files = Vec::new();
+    for path in paths {
+        match discover(path) {
+            Ok(found) => files.extend(found),
+            Err(err) => {
+                let file = loaded.sources.add(path.display().to_string(), "");
+                loaded.diags.push(
+                    Diagnostic::error(codes::IO_UNREADABLE, Span::new(file, 0, 0), format!("cannot read `{}`: {err}", path.display()))
+                        .label("unreadable path"),
+                );
+                loaded.io_failed = true;
+            }
+        }
+    }
+    let properties = Properties::load(paths, options.env.as_deref(), &mut loaded);
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    let mut queue: std::collections::VecDeque<(PathBuf, Option<Span>)> = files.into_iter().map(|f| (f, None)).collect();
+    let mut docs: Vec<(FileId, PathBuf, Node)> = Vec::new();
+    while let Some((path, imported_at)) = queue.pop_front() {
+        let key = path.canonicalize().unwrap_or_else(|_| path.clone());
+        if !seen.insert(key) {
+            continue;
+        }
+        let Some(syntax) = Syntax::of(&path) else { continue };
+        let text = match read_text(&path, MAX_FLOW_FILE) {
+            Ok(text) => text,
+            Err(err) => {
+                report_read_error(&mut loaded, &path, &err, imported_at);
+                continue;
+            }
+        };
+        let file = loaded.sources.add(path.display().to_string(), text);
+        let text = loaded.sources.file(file).text.clone();
+        let Some(doc) = parse_text(&text, syntax, file, &mut loaded.diags) else { continue };
+        for import in imports_of(&doc) {
+            let target = path.parent().unwrap_or(Path::new(".")).join(&import.0);
+            queue.push_back((target, Some(import.1)));
+        }
+        docs.push((file, path, doc));
+    }
+    // Defaults from every file, then the environment's file and variables on top.
+    let mut properties = properties;
+    for (_, _, doc) in &docs {
+        properties.add_defaults(doc, &mut loaded.diags);
+    }
+    for (file, path, mut doc) in docs {
+        if options.substitute {
+            let lookup = |name: &str| properties.get(name);
+            relais_dsl::check::substitute_properties(&mut doc, &lookup, &mut loaded.diags);
+        }
+        let module: Module = relais_dsl::lower::lower_module(&doc, file, &mut loaded.diags);
+        loaded.set.modules.push(module);
+        loaded.paths.push(path);
+    }
+    loaded
+}
+
+fn imports_of(doc: &Node) -> Vec<(String, Span)> {
+    match doc.get("imports").map(|n| &n.value) {
+        Some(relais_dsl::syntax::Value::List(items)) => {
+            items.iter().filter_map(|n| n.as_str().map(|s| (s.to_string(), n.span))).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn report_read_error(loaded: &mut Loaded, path: &Path, err: &ReadError, imported_at: Option<Span>) {
+    let (code, message) = match err {
+        ReadError::Io(e) if imported_at.is_some() && e.kind() == std::io::ErrorKind::NotFound => {
+            (codes::IMPORT_NOT_FOUND, format!("imported file `{}` does not exist", path.display()))
+        }
+        ReadError::Io(e) => (codes::IO_UNREADABLE, format!("cannot read `{}`: {e}", path.display())),
+        ReadError::TooLarge { size, limit } => {
+            (codes::FILE_TOO_LARGE, format!("`{}` is {size} bytes; flow files are limited to {limit} bytes", path.display()))
+        }
+        ReadError::NotUtf8 { .. } => (codes::NOT_UTF8, format!("`{}` is not valid UTF-8", path.display())),
+    };
+    let diag = match (imported_at, err) {
+        (Some(span), _) => Diagnostic::error(code, span, message).label("imported here"),
+        (None, ReadError::NotUtf8 { offset, lossy }) => {
+            let file = loaded.sources.add(path.display().to_string(), lossy.clone());
+            Diagnostic::error(code, Span::new(file, *offset, *offset + 1), message).label("first invalid byte")
+        }
+        (None, _) => {
+            let file = loaded.sources.add(path.display().to_string(), "");
+            Diagnostic::error(code, Span::new(file, 0, 0), message).label("this file")
+        }
+    };
+    if matches!(err, ReadError::Io(_)) && code == codes::IO_UNREADABLE {
+        loaded.io_failed = true;
+    }
+    loaded.diags.push(diag);
+}
