@@ -5,4 +5,6 @@ pub mod cli;
 pub mod compile;
 pub mod components;
 pub mod load;
+pub mod plan;
 pub mod registry;
+pub mod runtime;

@@ -1,0 +1,1 @@
+//! The runtime: events, the executor driving plans on tokio, and error handling.
