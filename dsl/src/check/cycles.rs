@@ -40,7 +40,8 @@ pub(super) fn check(set: &FlowSet, diags: &mut Diagnostics) {
                     }
                     1 => {
                         let start = stack.iter().position(|(n, _)| *n == to).unwrap_or(0);
-                        let path: Vec<&str> = stack[start..].iter().map(|(n, _)| flows[*n].name.value.as_str()).collect();
+                        let path: Vec<&str> =
+                            stack[start..].iter().map(|(n, _)| flows[*n].name.value.as_str()).collect();
                         diags.push(
                             Diagnostic::error(
                                 codes::FLOW_REF_CYCLE,

@@ -11,10 +11,14 @@ pub(super) fn check(set: &FlowSet, diags: &mut Diagnostics) {
     for flow in set.flows() {
         if let Some(first) = flows.get(flow.name.value.as_str()) {
             diags.push(
-                Diagnostic::error(codes::DUPLICATE_FLOW, flow.name.span, format!("flow `{}` is defined twice", flow.name.value))
-                    .label("second definition")
-                    .with_label(first.span, "first defined here")
-                    .help("flow names are global across all files; rename one of them"),
+                Diagnostic::error(
+                    codes::DUPLICATE_FLOW,
+                    flow.name.span,
+                    format!("flow `{}` is defined twice", flow.name.value),
+                )
+                .label("second definition")
+                .with_label(first.span, "first defined here")
+                .help("flow names are global across all files; rename one of them"),
             );
         } else {
             flows.insert(&flow.name.value, &flow.name);
@@ -24,9 +28,13 @@ pub(super) fn check(set: &FlowSet, diags: &mut Diagnostics) {
     for config in set.configs() {
         if let Some(first) = configs.get(config.name.value.as_str()) {
             diags.push(
-                Diagnostic::error(codes::DUPLICATE_CONFIG, config.name.span, format!("config `{}` is defined twice", config.name.value))
-                    .label("second definition")
-                    .with_label(first.span, "first defined here"),
+                Diagnostic::error(
+                    codes::DUPLICATE_CONFIG,
+                    config.name.span,
+                    format!("config `{}` is defined twice", config.name.value),
+                )
+                .label("second definition")
+                .with_label(first.span, "first defined here"),
             );
         } else {
             configs.insert(&config.name.value, &config.name);
@@ -37,9 +45,13 @@ pub(super) fn check(set: &FlowSet, diags: &mut Diagnostics) {
     let undefined_config = |name: &Spanned<String>, diags: &mut Diagnostics| {
         if !configs.contains_key(name.value.as_str()) {
             diags.push(
-                Diagnostic::error(codes::UNDEFINED_CONFIG, name.span, format!("config `{}` is not defined", name.value))
-                    .label("no config of this name")
-                    .maybe_help(did_you_mean(&name.value, config_names.iter().copied())),
+                Diagnostic::error(
+                    codes::UNDEFINED_CONFIG,
+                    name.span,
+                    format!("config `{}` is not defined", name.value),
+                )
+                .label("no config of this name")
+                .maybe_help(did_you_mean(&name.value, config_names.iter().copied())),
             );
         }
     };
@@ -52,9 +64,13 @@ pub(super) fn check(set: &FlowSet, diags: &mut Diagnostics) {
             if let Some(id) = &step.id {
                 if let Some(first) = ids.get(id.value.as_str()) {
                     diags.push(
-                        Diagnostic::error(codes::DUPLICATE_STEP_ID, id.span, format!("step id `{}` is used twice in flow `{}`", id.value, flow.name.value))
-                            .label("second use")
-                            .with_label(first.span, "first used here"),
+                        Diagnostic::error(
+                            codes::DUPLICATE_STEP_ID,
+                            id.span,
+                            format!("step id `{}` is used twice in flow `{}`", id.value, flow.name.value),
+                        )
+                        .label("second use")
+                        .with_label(first.span, "first used here"),
                     );
                 } else {
                     ids.insert(&id.value, id);
@@ -62,9 +78,13 @@ pub(super) fn check(set: &FlowSet, diags: &mut Diagnostics) {
             }
             match &step.kind {
                 StepKind::FlowRef { name, .. } if !flows.contains_key(name.value.as_str()) => diags.push(
-                    Diagnostic::error(codes::UNDEFINED_FLOW, name.span, format!("flow `{}` is not defined", name.value))
-                        .label("no flow or sub-flow of this name")
-                        .maybe_help(did_you_mean(&name.value, flow_names.iter().copied())),
+                    Diagnostic::error(
+                        codes::UNDEFINED_FLOW,
+                        name.span,
+                        format!("flow `{}` is not defined", name.value),
+                    )
+                    .label("no flow or sub-flow of this name")
+                    .maybe_help(did_you_mean(&name.value, flow_names.iter().copied())),
                 ),
                 StepKind::Component(c) => {
                     if let Some(config) = &c.config {

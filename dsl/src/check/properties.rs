@@ -22,8 +22,11 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// A reference found in a string (with its byte range), or the range of a malformed one.
+pub type FoundRef = Result<(std::ops::Range<usize>, PropertyRef), std::ops::Range<usize>>;
+
 /// Every `${...}` in `text` with its byte range; malformed ones as `Err(range)`.
-pub fn property_refs(text: &str) -> Vec<Result<(std::ops::Range<usize>, PropertyRef), std::ops::Range<usize>>> {
+pub fn property_refs(text: &str) -> Vec<FoundRef> {
     let mut out = Vec::new();
     let mut rest = 0;
     while let Some(found) = text[rest..].find("${") {
@@ -89,7 +92,10 @@ pub fn substitute_properties(node: &mut Node, lookup: &dyn Fn(&str) -> Option<St
             }
             if changed {
                 out.push_str(&s.text[last..]);
-                let whole_reference = last == s.text.len() && s.text.starts_with("${") && s.text.ends_with('}') && s.text.matches("${").count() == 1;
+                let whole_reference = last == s.text.len()
+                    && s.text.starts_with("${")
+                    && s.text.ends_with('}')
+                    && s.text.matches("${").count() == 1;
                 if whole_reference {
                     // `port: ${http.port}` takes the property's type, as if the value had been written there.
                     node.value = typed_scalar(out);

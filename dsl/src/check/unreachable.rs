@@ -18,10 +18,14 @@ fn check_list(steps: &[Step], diags: &mut Diagnostics) {
         if let Some(first_dead) = steps.get(pos + 1) {
             let last = steps.last().map_or(first_dead.span, |s| s.span);
             diags.push(
-                Diagnostic::warning(codes::UNREACHABLE_STEP, first_dead.span.to(last), "steps after `raise_error` never run")
-                    .label(format!("{} unreachable step(s)", steps.len() - pos - 1))
-                    .with_label(steps[pos].span, "this always raises")
-                    .help("remove the dead steps, or put `raise_error` inside a `choice` branch"),
+                Diagnostic::warning(
+                    codes::UNREACHABLE_STEP,
+                    first_dead.span.to(last),
+                    "steps after `raise_error` never run",
+                )
+                .label(format!("{} unreachable step(s)", steps.len() - pos - 1))
+                .with_label(steps[pos].span, "this always raises")
+                .help("remove the dead steps, or put `raise_error` inside a `choice` branch"),
             );
         }
     }

@@ -8,7 +8,10 @@ mod data;
 mod step;
 
 pub use data::{Data, Expr, Template, TemplatePart};
-pub use step::{walk_steps, STEP_KEYWORDS, Backoff, Branch, Component, ErrorType, Handler, HandlerAction, LogLevel, Route, Script, Step, StepKind};
+pub use step::{
+    walk_steps, Backoff, Branch, Component, ErrorType, Handler, HandlerAction, LogLevel, Route, Script, Step, StepKind,
+    STEP_KEYWORDS,
+};
 
 use crate::span::{FileId, Span, Spanned};
 use crate::syntax::Node;
@@ -200,6 +203,9 @@ mod tests {
     fn durations_print_back_in_canonical_form() {
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(parse_duration(&format_duration(Duration::from_millis(93_784_005))), Some(Duration::from_millis(93_784_005)));
+        assert_eq!(
+            parse_duration(&format_duration(Duration::from_millis(93_784_005))),
+            Some(Duration::from_millis(93_784_005))
+        );
     }
 }

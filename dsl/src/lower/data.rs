@@ -68,7 +68,9 @@ impl Lowerer<'_> {
             }
             let Some(close) = find_expr_end(text, open + 2) else {
                 let span = match s.origin {
-                    Origin::Verbatim { start } => Span::new(node.span.file, start as usize + open, start as usize + open + 2),
+                    Origin::Verbatim { start } => {
+                        Span::new(node.span.file, start as usize + open, start as usize + open + 2)
+                    }
                     _ => node.span,
                 };
                 self.error(

@@ -45,9 +45,13 @@ impl Lowerer<'_> {
                 let help = did_you_mean(&entry.key, allowed.iter().copied())
                     .or_else(|| Some(format!("{what} accepts: {}", allowed.join(", "))));
                 self.error(
-                    Diagnostic::error(codes::UNKNOWN_KEY, entry.key_span, format!("unknown key `{}` in {what}", entry.key))
-                        .label("unknown key")
-                        .maybe_help(help),
+                    Diagnostic::error(
+                        codes::UNKNOWN_KEY,
+                        entry.key_span,
+                        format!("unknown key `{}` in {what}", entry.key),
+                    )
+                    .label("unknown key")
+                    .maybe_help(help),
                 );
             }
         }
@@ -57,8 +61,12 @@ impl Lowerer<'_> {
     /// Reports a value of the wrong shape.
     pub(crate) fn wrong_type(&mut self, node: &Node, expected: &str, what: &str) {
         self.error(
-            Diagnostic::error(codes::WRONG_TYPE, node.span, format!("{what} must be {expected}, found {}", node.kind_name()))
-                .label(format!("expected {expected}")),
+            Diagnostic::error(
+                codes::WRONG_TYPE,
+                node.span,
+                format!("{what} must be {expected}, found {}", node.kind_name()),
+            )
+            .label(format!("expected {expected}")),
         );
     }
 
@@ -93,11 +101,17 @@ impl Lowerer<'_> {
     /// A positive integer that fits `u32` and is at least `min`.
     pub(crate) fn count(&mut self, node: &Node, what: &str, min: u32) -> Option<Spanned<u32>> {
         match &node.value {
-            Value::Int(i) if *i >= i64::from(min) && *i <= i64::from(u32::MAX) => Some(Spanned::new(*i as u32, node.span)),
+            Value::Int(i) if *i >= i64::from(min) && *i <= i64::from(u32::MAX) => {
+                Some(Spanned::new(*i as u32, node.span))
+            }
             Value::Int(i) => {
                 self.error(
-                    Diagnostic::error(codes::BAD_NUMBER, node.span, format!("{what} must be at least {min}, found {i}"))
-                        .label("out of range"),
+                    Diagnostic::error(
+                        codes::BAD_NUMBER,
+                        node.span,
+                        format!("{what} must be at least {min}, found {i}"),
+                    )
+                    .label("out of range"),
                 );
                 None
             }
@@ -114,9 +128,13 @@ impl Lowerer<'_> {
             Value::Str(s) => s.text.as_str(),
             _ => {
                 self.error(
-                    Diagnostic::error(codes::BAD_DURATION, node.span, format!("{what} must be a duration, found {}", node.kind_name()))
-                        .label("expected a duration")
-                        .help("write a number and a unit: `250ms`, `5s`, `1m30s`, `2h`, `7d`"),
+                    Diagnostic::error(
+                        codes::BAD_DURATION,
+                        node.span,
+                        format!("{what} must be a duration, found {}", node.kind_name()),
+                    )
+                    .label("expected a duration")
+                    .help("write a number and a unit: `250ms`, `5s`, `1m30s`, `2h`, `7d`"),
                 );
                 return None;
             }

@@ -56,7 +56,12 @@ impl Lowerer<'_> {
     }
 
     /// Lowers each item of a list, skipping broken ones.
-    pub(crate) fn list<T>(&mut self, node: &Node, what: &str, mut item: impl FnMut(&mut Self, &Node) -> Option<T>) -> Vec<T> {
+    pub(crate) fn list<T>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        mut item: impl FnMut(&mut Self, &Node) -> Option<T>,
+    ) -> Vec<T> {
         match &node.value {
             Value::List(items) => items.iter().filter_map(|n| item(self, n)).collect(),
             Value::Null => Vec::new(),
@@ -109,9 +114,13 @@ impl Lowerer<'_> {
         };
         let [entry] = entries.as_slice() else {
             self.error(
-                Diagnostic::error(codes::STEP_SHAPE, body.span, format!("config `{}` must name exactly one kind", name.value))
-                    .label(format!("{} keys here", entries.len()))
-                    .help("write `name: { http.client: { ... } }`"),
+                Diagnostic::error(
+                    codes::STEP_SHAPE,
+                    body.span,
+                    format!("config `{}` must name exactly one kind", name.value),
+                )
+                .label(format!("{} keys here", entries.len()))
+                .help("write `name: { http.client: { ... } }`"),
             );
             return None;
         };
@@ -155,8 +164,11 @@ impl Lowerer<'_> {
             flow.max_concurrency = self.count(node, "max_concurrency", 1);
         }
         if let Some(node) = fields.get("initial_state") {
-            flow.initial_state =
-                self.choice(node, "initial_state", &[(InitialState::Started, "started"), (InitialState::Stopped, "stopped")]);
+            flow.initial_state = self.choice(
+                node,
+                "initial_state",
+                &[(InitialState::Started, "started"), (InitialState::Stopped, "stopped")],
+            );
         }
         Some(flow)
     }
@@ -239,9 +251,13 @@ impl Lowerer<'_> {
                     "write `NAMESPACE:NAME`, e.g. `HTTP:NOT_FOUND`, or `ANY`".into()
                 };
                 self.error(
-                    Diagnostic::error(codes::BAD_ERROR_TYPE, text.span, format!("`{}` is not an error type", text.value))
-                        .label("invalid error type")
-                        .help(help),
+                    Diagnostic::error(
+                        codes::BAD_ERROR_TYPE,
+                        text.span,
+                        format!("`{}` is not an error type", text.value),
+                    )
+                    .label("invalid error type")
+                    .help(help),
                 );
                 None
             }

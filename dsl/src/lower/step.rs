@@ -28,7 +28,8 @@ impl Lowerer<'_> {
             }
         }
         let [entry] = kinds.as_slice() else {
-            let message = if kinds.is_empty() { "the step names no step kind" } else { "the step names several step kinds" };
+            let message =
+                if kinds.is_empty() { "the step names no step kind" } else { "the step names several step kinds" };
             let mut d = Diagnostic::error(codes::STEP_SHAPE, node.span, message)
                 .label("a step is a map with exactly one step key (and an optional `id`)");
             for extra in kinds.iter().skip(1) {
@@ -47,7 +48,10 @@ impl Lowerer<'_> {
         let key = entry.key.as_str();
         Some(match key {
             "set_payload" => match body.as_map() {
-                Some(m) if m.iter().any(|e| e.key == "value") && m.iter().all(|e| e.key == "value" || e.key == "media_type") => {
+                Some(m)
+                    if m.iter().any(|e| e.key == "value")
+                        && m.iter().all(|e| e.key == "value" || e.key == "media_type") =>
+                {
                     let f = self.fields(body, "`set_payload`", &["value", "media_type"])?;
                     let value = self.data(f.get("value")?, "`set_payload`")?;
                     let media_type = f.get("media_type").and_then(|n| self.string(n, "media_type"));
@@ -72,9 +76,13 @@ impl Lowerer<'_> {
                             (None, Some(code)) => Script::Inline(self.code(code, "`code`")?),
                             _ => {
                                 self.error(
-                                    Diagnostic::error(codes::MISSING_KEY, body.span, "`transform` needs either `script` or `code`")
-                                        .label("give one of them")
-                                        .help("`transform: { script: mappings/x.rhai }` or `transform: { code: \"...\" }`"),
+                                    Diagnostic::error(
+                                        codes::MISSING_KEY,
+                                        body.span,
+                                        "`transform` needs either `script` or `code`",
+                                    )
+                                    .label("give one of them")
+                                    .help("`transform: { script: mappings/x.rhai }` or `transform: { code: \"...\" }`"),
                                 );
                                 return None;
                             }
@@ -84,7 +92,9 @@ impl Lowerer<'_> {
                 StepKind::Transform { script }
             }
             "logger" => match &body.value {
-                Value::Str(_) => StepKind::Logger { level: None, message: self.template(body, "`logger` message")?, category: None },
+                Value::Str(_) => {
+                    StepKind::Logger { level: None, message: self.template(body, "`logger` message")?, category: None }
+                }
                 _ => {
                     let f = self.fields(body, "`logger`", &["level", "message", "category"])?;
                     let level = f.get("level").and_then(|n| self.choice(n, "log level", &LogLevel::ALL));
@@ -95,7 +105,8 @@ impl Lowerer<'_> {
             },
             "choice" => self.choice_step(body)?,
             "foreach" => {
-                let f = self.fields(body, "`foreach`", &["collection", "batch_size", "counter", "root_message", "steps"])?;
+                let f =
+                    self.fields(body, "`foreach`", &["collection", "batch_size", "counter", "root_message", "steps"])?;
                 StepKind::Foreach {
                     collection: f.get("collection").and_then(|n| self.expr(n, "`collection`")),
                     batch_size: f.get("batch_size").and_then(|n| self.count(n, "batch_size", 1)),
@@ -105,7 +116,8 @@ impl Lowerer<'_> {
                 }
             }
             "parallel_foreach" => {
-                let f = self.fields(body, "`parallel_foreach`", &["collection", "max_concurrency", "timeout", "steps"])?;
+                let f =
+                    self.fields(body, "`parallel_foreach`", &["collection", "max_concurrency", "timeout", "steps"])?;
                 StepKind::ParallelForeach {
                     collection: f.get("collection").and_then(|n| self.expr(n, "`collection`")),
                     max_concurrency: f.get("max_concurrency").and_then(|n| self.count(n, "max_concurrency", 1)),
@@ -163,7 +175,9 @@ impl Lowerer<'_> {
                 Value::Str(_) => StepKind::Validate { schema: self.string(body, "schema path")? },
                 _ => {
                     let f = self.fields(body, "`validate`", &["schema"])?;
-                    StepKind::Validate { schema: f.require(self, "schema").and_then(|n| self.string(n, "schema path"))? }
+                    StepKind::Validate {
+                        schema: f.require(self, "schema").and_then(|n| self.string(n, "schema path"))?,
+                    }
                 }
             },
             "idempotent" => {

@@ -9,9 +9,7 @@
 //! A tree that no `.flow` text produces (for instance a step with two kind keys) is printed as far as it
 //! goes, with a `//` comment naming what could not be written.
 
-use crate::syntax::flow::scalars::{
-    is_bare_word, is_expression, is_key_word, is_plain_word, quote, triple_quote,
-};
+use crate::syntax::flow::scalars::{is_bare_word, is_expression, is_key_word, is_plain_word, quote, triple_quote};
 use crate::syntax::{Entry, Node, Value};
 
 const INDENT: &str = "    ";
@@ -120,7 +118,8 @@ fn inline(node: &Node) -> String {
         Value::List(items) => format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", ")),
         Value::Map(entries) if entries.is_empty() => "{}".into(),
         Value::Map(entries) => {
-            let parts: Vec<String> = entries.iter().map(|e| format!("{}: {}", key_text(&e.key), inline(&e.value))).collect();
+            let parts: Vec<String> =
+                entries.iter().map(|e| format!("{}: {}", key_text(&e.key), inline(&e.value))).collect();
             format!("{{ {} }}", parts.join(", "))
         }
     }

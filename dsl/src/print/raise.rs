@@ -75,10 +75,12 @@ pub fn raise_module(module: &Module) -> Node {
         doc = doc.put("imports", list(module.imports.iter().map(|i| text(&i.value)).collect()));
     }
     if !module.properties.is_empty() {
-        doc = doc.put("properties", map(module.properties.iter().map(|p| entry(&p.name.value, p.value.clone())).collect()));
+        doc = doc
+            .put("properties", map(module.properties.iter().map(|p| entry(&p.name.value, p.value.clone())).collect()));
     }
     if !module.configs.is_empty() {
-        let configs = module.configs.iter().map(|c| entry(&c.name.value, map(vec![entry(&c.kind.value, c.body.clone())])));
+        let configs =
+            module.configs.iter().map(|c| entry(&c.name.value, map(vec![entry(&c.kind.value, c.body.clone())])));
         doc = doc.put("configs", map(configs.collect()));
     }
     for (key, kind) in [("flows", FlowKind::Flow), ("sub_flows", FlowKind::SubFlow)] {
@@ -177,9 +179,13 @@ fn raise_step(step: &Step) -> Node {
         StepKind::SetPayload { value, media_type: Some(mt) } => {
             MapBuilder::new().put("value", data(value)).put("media_type", text(&mt.value)).build()
         }
-        StepKind::SetVariable { name, value } => MapBuilder::new().put("name", text(&name.value)).put("value", data(value)).build(),
+        StepKind::SetVariable { name, value } => {
+            MapBuilder::new().put("name", text(&name.value)).put("value", data(value)).build()
+        }
         StepKind::RemoveVariable { name } => text(&name.value),
-        StepKind::Transform { script: Script::File(path) } => MapBuilder::new().put("script", text(&path.value)).build(),
+        StepKind::Transform { script: Script::File(path) } => {
+            MapBuilder::new().put("script", text(&path.value)).build()
+        }
         StepKind::Transform { script: Script::Inline(code) } => MapBuilder::new().put("code", text(&code.code)).build(),
         StepKind::Logger { level, message, category } => MapBuilder::new()
             .opt("level", level.as_ref(), |l| text(l.value.as_str()))
@@ -221,7 +227,11 @@ fn raise_step(step: &Step) -> Node {
         }
         StepKind::Try { steps, on_error } => {
             let m = MapBuilder::new().steps("steps", steps);
-            if on_error.is_empty() { m.build() } else { m.put("on_error", raise_handlers(on_error)).build() }
+            if on_error.is_empty() {
+                m.build()
+            } else {
+                m.put("on_error", raise_handlers(on_error)).build()
+            }
         }
         StepKind::UntilSuccessful { max_retries, backoff: b, steps } => {
             let mut m = MapBuilder::new().opt("max_retries", max_retries.as_ref(), |r| int(r.value));

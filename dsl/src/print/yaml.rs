@@ -93,7 +93,10 @@ fn write_item(out: &mut String, item: &Node, level: usize) {
 
 /// A block scalar must not start with spaces and must not have trailing spaces or tabs/CR.
 fn block_ok(text: &str) -> bool {
-    !text.starts_with([' ', '\n']) && !text.contains('\r') && !text.contains('\t') && !text.ends_with("\n\n")
+    !text.starts_with([' ', '\n'])
+        && !text.contains('\r')
+        && !text.contains('\t')
+        && !text.ends_with("\n\n")
         && text.split('\n').all(|l| !l.ends_with(' '))
 }
 
@@ -125,10 +128,15 @@ fn plain_ok(text: &str) -> bool {
     if !(first.is_alphanumeric() || matches!(first, '/' | '$' | '_' | '.' | '(')) {
         return false;
     }
-    if text.ends_with([' ', ':']) || text.contains(": ") || text.contains(" #") || text.contains(['\n', '\t', '\r', '"', '\'']) {
+    if text.ends_with([' ', ':'])
+        || text.contains(": ")
+        || text.contains(" #")
+        || text.contains(['\n', '\t', '\r', '"', '\''])
+    {
         return false;
     }
-    if text.chars().any(|c| c.is_control() || matches!(c, '{' | '}' | '[' | ']' | ',' | '`')) && !text.starts_with("${") {
+    if text.chars().any(|c| c.is_control() || matches!(c, '{' | '}' | '[' | ']' | ',' | '`')) && !text.starts_with("${")
+    {
         return false;
     }
     // The remaining question is whether YAML would read it as another type (`true`, `1e3`, `null`, `0x1f`).

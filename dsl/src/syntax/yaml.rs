@@ -78,7 +78,7 @@ fn collect_marks(text: &str, file: FileId) -> Result<Vec<Mark>, (Span, String)> 
         match event {
             Event::Scalar(value, style, _, _) => {
                 let span = Span::new(file, start, end.max(start));
-                let origin = scalar_origin(text, &value, style, start, end, span.start.min(u32::MAX));
+                let origin = scalar_origin(text, &value, style, start, end);
                 marks.push(Mark::Scalar { span, origin });
             }
             Event::SequenceStart(..) | Event::MappingStart(..) => {
@@ -97,7 +97,7 @@ fn collect_marks(text: &str, file: FileId) -> Result<Vec<Mark>, (Span, String)> 
     Ok(marks)
 }
 
-fn scalar_origin(text: &str, value: &str, style: ScalarStyle, start: usize, end: usize, _: u32) -> Origin {
+fn scalar_origin(text: &str, value: &str, style: ScalarStyle, start: usize, end: usize) -> Origin {
     let raw = text.get(start..end).unwrap_or("");
     match style {
         ScalarStyle::Plain if raw == value => Origin::Verbatim { start: start as u32 },
@@ -109,7 +109,8 @@ fn scalar_origin(text: &str, value: &str, style: ScalarStyle, start: usize, end:
             // the indicator, indented by its first line's leading spaces.
             let at_indicator = text[start..].starts_with('|');
             let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-            let content = if at_indicator { text[start..].find('\n').map_or(text.len(), |i| start + i + 1) } else { line_start };
+            let content =
+                if at_indicator { text[start..].find('\n').map_or(text.len(), |i| start + i + 1) } else { line_start };
             let first_line = text[..content].matches('\n').count() as u32;
             let indent = text[content..].chars().take_while(|c| *c == ' ').count() as u32;
             Origin::Block { first_line, indent }
@@ -294,7 +295,9 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12 {
             let p = i - 1;
-            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         let mut d = Diagnostics::new();
         assert!(parse(&text, FileId(0), &mut d).is_none());

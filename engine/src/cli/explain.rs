@@ -23,5 +23,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             }
         },
     };
-    if written.is_ok() { Outcome::Success } else { Outcome::Failure }
+    if written.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    }
 }

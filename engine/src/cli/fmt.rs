@@ -151,7 +151,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             continue;
         }
         if target == path && has_comments(&text, from) && !args.force {
-            eprintln!("relais fmt: skipped {}: it has comments, which formatting would drop (use --force)", path.display());
+            eprintln!(
+                "relais fmt: skipped {}: it has comments, which formatting would drop (use --force)",
+                path.display()
+            );
             continue;
         }
         if let Err(e) = std::fs::write(&target, formatted) {

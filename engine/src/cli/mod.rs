@@ -2,11 +2,11 @@
 //!
 //! Exit codes: 0 success, 1 findings (errors, failed tests, unformatted files), 2 usage or I/O error.
 
-mod check;
+pub mod check;
 mod explain;
-mod fmt;
+pub mod fmt;
 pub mod render;
-mod schema;
+pub mod schema;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -62,21 +62,30 @@ fn paths_or_default(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
-/// Runs the CLI with the process arguments.
-pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+/// Runs the CLI on explicit arguments (the first is the program name), writing results to `out`; usage
+/// errors and progress go to standard error. In-process tests use this; the binary calls [`main`].
+pub fn run<I, T>(args: I, out: &mut dyn std::io::Write) -> Outcome
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if err.use_stderr() { Outcome::Failure } else { Outcome::Success };
         }
     };
+    match cli.command {
+        Command::Check(args) => check::run(&args, out),
+        Command::Fmt(args) => fmt::run(&args, out),
+        Command::Schema(args) => schema::run(&args, out),
+        Command::Explain(args) => explain::run(&args, out),
+    }
+}
+
+/// Runs the CLI with the process arguments.
+pub fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
-    let outcome = match cli.command {
-        Command::Check(args) => check::run(&args, &mut out),
-        Command::Fmt(args) => fmt::run(&args, &mut out),
-        Command::Schema(args) => schema::run(&args, &mut out),
-        Command::Explain(args) => explain::run(&args, &mut out),
-    };
-    outcome.into()
+    run(std::env::args_os(), &mut out).into()
 }

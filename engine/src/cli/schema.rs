@@ -20,7 +20,8 @@ fn with_config(registry: &Registry, schema: &Value, config_kind: Option<&str>) -
         }
     }
     if let (Some(kind), Some(props)) = (config_kind, resolved.get_mut("properties").and_then(Value::as_object_mut)) {
-        props.insert("config".into(), json!({ "type": "string", "description": format!("Name of a `{kind}` config.") }));
+        props
+            .insert("config".into(), json!({ "type": "string", "description": format!("Name of a `{kind}` config.") }));
     }
     resolved
 }
@@ -47,7 +48,10 @@ pub fn flow_file_schema(registry: &Registry) -> Value {
             Role::Config => config_alternatives.push(one(body, false)),
         }
     }
-    defs.insert("Step".into(), json!({ "description": "One step: a built-in step or a component.", "anyOf": step_alternatives }));
+    defs.insert(
+        "Step".into(),
+        json!({ "description": "One step: a built-in step or a component.", "anyOf": step_alternatives }),
+    );
     defs.insert("Steps".into(), json!({ "type": "array", "items": { "$ref": "#/$defs/Step" } }));
     defs.insert("Source".into(), json!({ "anyOf": source_alternatives }));
     defs.insert("Config".into(), json!({ "anyOf": config_alternatives }));

@@ -15,7 +15,13 @@ pub(super) fn check(loaded: &mut Loaded, registry: &Registry) {
         config_kinds.insert(&config.name.value, &config.kind.value);
         match registry.get(&config.kind.value, Role::Config) {
             Some((spec, schema)) => {
-                validate_node(&config.body, schema, registry.definitions(), &format!("config `{}`", config.name.value), &mut diags);
+                validate_node(
+                    &config.body,
+                    schema,
+                    registry.definitions(),
+                    &format!("config `{}`", config.name.value),
+                    &mut diags,
+                );
                 if let Some(extra) = spec.extra {
                     extra(&config.body, &mut diags);
                 }
@@ -34,8 +40,12 @@ pub(super) fn check(loaded: &mut Loaded, registry: &Registry) {
             if let StepKind::Idempotent { store: Some(store), .. } = &step.kind {
                 if let Some(kind) = config_kinds.get(store.value.as_str()).filter(|k| **k != "object_store") {
                     diags.push(
-                        Diagnostic::error(codes::CONFIG_KIND_MISMATCH, store.span, format!("`{}` is a `{kind}` config, not an object store", store.value))
-                            .label("expected an `object_store` config"),
+                        Diagnostic::error(
+                            codes::CONFIG_KIND_MISMATCH,
+                            store.span,
+                            format!("`{}` is a `{kind}` config, not an object store", store.value),
+                        )
+                        .label("expected an `object_store` config"),
                     );
                 }
             }
@@ -47,8 +57,12 @@ pub(super) fn check(loaded: &mut Loaded, registry: &Registry) {
 fn unknown(registry: &Registry, name: &str, span: relais_dsl::Span, role: Role) -> Diagnostic {
     let others = registry.roles_of(name);
     if let Some(other) = others.first() {
-        return Diagnostic::error(codes::NOT_A_SOURCE, span, format!("`{name}` is {}, not {}", other.describe(), role.describe()))
-            .label(format!("cannot be used as {}", role.describe()));
+        return Diagnostic::error(
+            codes::NOT_A_SOURCE,
+            span,
+            format!("`{name}` is {}, not {}", other.describe(), role.describe()),
+        )
+        .label(format!("cannot be used as {}", role.describe()));
     }
     let help = did_you_mean(name, registry.names(role))
         .unwrap_or_else(|| format!("known: {}", registry.names(role).collect::<Vec<_>>().join(", ")));
@@ -57,7 +71,13 @@ fn unknown(registry: &Registry, name: &str, span: relais_dsl::Span, role: Role) 
         .help(help)
 }
 
-fn component(registry: &Registry, c: &Component, role: Role, config_kinds: &HashMap<&str, &str>, diags: &mut Diagnostics) {
+fn component(
+    registry: &Registry,
+    c: &Component,
+    role: Role,
+    config_kinds: &HashMap<&str, &str>,
+    diags: &mut Diagnostics,
+) {
     let Some((spec, schema)) = registry.get(&c.kind.value, role) else {
         diags.push(unknown(registry, &c.kind.value, c.kind.span, role));
         return;
@@ -68,20 +88,29 @@ fn component(registry: &Registry, c: &Component, role: Role, config_kinds: &Hash
     }
     match (&c.config, spec.config_kind) {
         (Some(config), None) => diags.push(
-            Diagnostic::error(codes::UNKNOWN_FIELD, config.span, format!("`{}` takes no `config`", c.kind.value)).label("remove this"),
+            Diagnostic::error(codes::UNKNOWN_FIELD, config.span, format!("`{}` takes no `config`", c.kind.value))
+                .label("remove this"),
         ),
         (Some(config), Some(expected)) => {
             if let Some(kind) = config_kinds.get(config.value.as_str()).filter(|k| **k != expected) {
                 diags.push(
-                    Diagnostic::error(codes::CONFIG_KIND_MISMATCH, config.span, format!("`{}` is a `{kind}` config, but `{}` needs `{expected}`", config.value, c.kind.value))
-                        .label(format!("expected a `{expected}` config")),
+                    Diagnostic::error(
+                        codes::CONFIG_KIND_MISMATCH,
+                        config.span,
+                        format!("`{}` is a `{kind}` config, but `{}` needs `{expected}`", config.value, c.kind.value),
+                    )
+                    .label(format!("expected a `{expected}` config")),
                 );
             }
         }
         (None, Some(expected)) if spec.config_required => diags.push(
-            Diagnostic::error(codes::MISSING_FIELD, c.kind.span, format!("`{}` needs a `config` naming a `{expected}` config", c.kind.value))
-                .label("no config given")
-                .help(format!("define one under `configs:` (`crm: {{ {expected}: {{ ... }} }}`) and write `config: crm`")),
+            Diagnostic::error(
+                codes::MISSING_FIELD,
+                c.kind.span,
+                format!("`{}` needs a `config` naming a `{expected}` config", c.kind.value),
+            )
+            .label("no config given")
+            .help(format!("define one under `configs:` (`crm: {{ {expected}: {{ ... }} }}`) and write `config: crm`")),
         ),
         _ => {}
     }

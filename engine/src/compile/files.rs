@@ -42,7 +42,9 @@ pub(super) fn check(loaded: &mut Loaded) {
             Ok(t) => t,
             Err(err) => {
                 let (code, why) = match &err {
-                    ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => (codes::FILE_NOT_FOUND, "no such file".to_string()),
+                    ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        (codes::FILE_NOT_FOUND, "no such file".to_string())
+                    }
                     ReadError::TooLarge { .. } => (codes::FILE_TOO_LARGE, err.to_string()),
                     ReadError::NotUtf8 { .. } => (codes::NOT_UTF8, err.to_string()),
                     ReadError::Io(e) => (codes::FILE_NOT_FOUND, e.to_string()),
@@ -62,7 +64,7 @@ pub(super) fn check(loaded: &mut Loaded) {
         let whole = Span::new(file, 0, text.len());
         if is_script {
             if let Err(d) = compile(&engine, &loaded.sources, &text, whole, Origin::Verbatim { start: 0 }) {
-                loaded.diags.push(d.with_label(span, "script referenced here"));
+                loaded.diags.push((*d).with_label(span, "script referenced here"));
             }
         } else {
             check_schema(loaded, &text, whole, span);

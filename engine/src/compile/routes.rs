@@ -23,14 +23,20 @@ pub(super) fn check(loaded: &mut Loaded) {
         let shape = route_shape(&p.text);
         let clash = methods.iter().find_map(|m| seen.get(&(config.clone(), m.clone(), shape.clone())));
         let clash = clash.or_else(|| {
-            (method == "*").then(|| seen.iter().find(|((c, _, s), _)| *c == config && *s == shape).map(|(_, v)| v)).flatten()
+            (method == "*")
+                .then(|| seen.iter().find(|((c, _, s), _)| *c == config && *s == shape).map(|(_, v)| v))
+                .flatten()
         });
         if let Some((first, other_flow)) = clash {
             loaded.diags.push(
-                Diagnostic::error(codes::DUPLICATE_ROUTE, path.span, format!("flows `{other_flow}` and `{}` both listen on {method} {}", flow.name.value, p.text))
-                    .label("second listener")
-                    .with_label(*first, "first listener")
-                    .help("give the routes different paths or methods, or merge the flows with a `choice`"),
+                Diagnostic::error(
+                    codes::DUPLICATE_ROUTE,
+                    path.span,
+                    format!("flows `{other_flow}` and `{}` both listen on {method} {}", flow.name.value, p.text),
+                )
+                .label("second listener")
+                .with_label(*first, "first listener")
+                .help("give the routes different paths or methods, or merge the flows with a `choice`"),
             );
         } else {
             seen.insert((config, method, shape), (path.span, flow.name.value.clone()));

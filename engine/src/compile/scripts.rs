@@ -14,7 +14,14 @@ pub fn checking_engine() -> rhai::Engine {
 }
 
 /// The file span of a (1-based) line/column position inside `expr`'s code.
-pub fn position_span(sources: &SourceMap, expr_span: Span, origin: Origin, code: &str, line: usize, column: usize) -> Span {
+pub fn position_span(
+    sources: &SourceMap,
+    expr_span: Span,
+    origin: Origin,
+    code: &str,
+    line: usize,
+    column: usize,
+) -> Span {
     let line0 = line.saturating_sub(1);
     let col0 = column.saturating_sub(1);
     match origin {
@@ -53,7 +60,7 @@ pub fn compile(
     code: &str,
     span: Span,
     origin: Origin,
-) -> Result<rhai::AST, Diagnostic> {
+) -> Result<rhai::AST, Box<Diagnostic>> {
     relais_stdlib::compile(engine, code, &[]).map_err(|err| {
         let (line, column) = err.position();
         let at = match line {
@@ -71,14 +78,16 @@ pub fn compile(
                 SCRIPT_VARIABLES.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
             )
         });
-        Diagnostic::error(codes::RHAI_SYNTAX, at, format!("script does not compile: {message}"))
-            .label(message)
-            .maybe_help(help)
+        Box::new(
+            Diagnostic::error(codes::RHAI_SYNTAX, at, format!("script does not compile: {message}"))
+                .label(message)
+                .maybe_help(help),
+        )
     })
 }
 
 fn compile_expr(engine: &rhai::Engine, sources: &SourceMap, expr: &Expr) -> Option<Diagnostic> {
-    compile(engine, sources, &expr.code, expr.span, expr.origin).err()
+    compile(engine, sources, &expr.code, expr.span, expr.origin).err().map(|d| *d)
 }
 
 pub(super) fn check(loaded: &mut Loaded) {
@@ -99,11 +108,15 @@ pub(super) fn check(loaded: &mut Loaded) {
 
 fn collect<'a>(kind: &'a StepKind, out: &mut Vec<&'a Expr>) {
     match kind {
-        StepKind::SetPayload { value, .. } | StepKind::SetVariable { value, .. } => value.visit_exprs(&mut |e| out.push(e)),
+        StepKind::SetPayload { value, .. } | StepKind::SetVariable { value, .. } => {
+            value.visit_exprs(&mut |e| out.push(e))
+        }
         StepKind::Transform { script: Script::Inline(code) } => out.push(code),
         StepKind::Logger { message, .. } => out.extend(message.exprs()),
         StepKind::Choice { when, .. } => out.extend(when.iter().map(|b| &b.when)),
-        StepKind::Foreach { collection, .. } | StepKind::ParallelForeach { collection, .. } => out.extend(collection.as_ref()),
+        StepKind::Foreach { collection, .. } | StepKind::ParallelForeach { collection, .. } => {
+            out.extend(collection.as_ref())
+        }
         StepKind::Try { on_error, .. } => out.extend(on_error.iter().filter_map(|h| h.when.as_ref())),
         StepKind::RaiseError { description: Some(d), .. } => out.extend(d.exprs()),
         StepKind::Idempotent { key, .. } => out.push(key),

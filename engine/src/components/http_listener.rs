@@ -88,9 +88,13 @@ fn check_source(params: &Node, diags: &mut Diagnostics) {
         if let Value::Str(s) = &path.value {
             if let Err(why) = check_path_template(&s.text) {
                 diags.push(
-                    Diagnostic::error(codes::BAD_PATH_TEMPLATE, path.span, format!("invalid path template `{}`", s.text))
-                        .label(why)
-                        .help("write `/orders/{order_id}`: literal segments and whole-segment `{name}` parameters"),
+                    Diagnostic::error(
+                        codes::BAD_PATH_TEMPLATE,
+                        path.span,
+                        format!("invalid path template `{}`", s.text),
+                    )
+                    .label(why)
+                    .help("write `/orders/{order_id}`: literal segments and whole-segment `{name}` parameters"),
                 );
             }
         }
@@ -100,10 +104,18 @@ fn check_source(params: &Node, diags: &mut Diagnostics) {
 /// The registry entries.
 pub fn specs() -> Vec<ComponentSpec> {
     vec![
-        ComponentSpec::new::<ListenerConfig>("http.listener", Role::Config, "HTTP server socket shared by listener flows."),
-        ComponentSpec::new::<ListenerSource>("http.listener", Role::Source, "Starts the flow for each matching HTTP request.")
-            .with_config("http.listener", false)
-            .with_check(check_source),
+        ComponentSpec::new::<ListenerConfig>(
+            "http.listener",
+            Role::Config,
+            "HTTP server socket shared by listener flows.",
+        ),
+        ComponentSpec::new::<ListenerSource>(
+            "http.listener",
+            Role::Source,
+            "Starts the flow for each matching HTTP request.",
+        )
+        .with_config("http.listener", false)
+        .with_check(check_source),
     ]
 }
 
@@ -118,7 +130,10 @@ mod tests {
 
     #[test]
     fn path_templates_accept_whole_segment_parameters() {
-        assert_eq!(check_path_template("/access/{id}/{service}").ok(), Some(vec!["id".to_string(), "service".to_string()]));
+        assert_eq!(
+            check_path_template("/access/{id}/{service}").ok(),
+            Some(vec!["id".to_string(), "service".to_string()])
+        );
         assert!(check_path_template("/files/{*rest}").is_ok());
     }
 

@@ -55,8 +55,11 @@ pub struct RemoveParams {
 pub fn specs() -> Vec<ComponentSpec> {
     vec![
         ComponentSpec::new::<StoreConfig>("object_store", Role::Config, "A key/value store with TTL."),
-        ComponentSpec::new::<GetParams>("object_store.get", Role::Step, "Reads a value by key.").with_config("object_store", true),
-        ComponentSpec::new::<PutParams>("object_store.put", Role::Step, "Stores a value under a key.").with_config("object_store", true),
-        ComponentSpec::new::<RemoveParams>("object_store.remove", Role::Step, "Removes a key.").with_config("object_store", true),
+        ComponentSpec::new::<GetParams>("object_store.get", Role::Step, "Reads a value by key.")
+            .with_config("object_store", true),
+        ComponentSpec::new::<PutParams>("object_store.put", Role::Step, "Stores a value under a key.")
+            .with_config("object_store", true),
+        ComponentSpec::new::<RemoveParams>("object_store.remove", Role::Step, "Removes a key.")
+            .with_config("object_store", true),
     ]
 }

@@ -36,6 +36,10 @@ pub struct ListenerParams {
 pub fn specs() -> Vec<ComponentSpec> {
     vec![
         ComponentSpec::new::<PublishParams>("queue.publish", Role::Step, "Publishes the event to a queue."),
-        ComponentSpec::new::<ListenerParams>("queue.listener", Role::Source, "Starts the flow for each queued message."),
+        ComponentSpec::new::<ListenerParams>(
+            "queue.listener",
+            Role::Source,
+            "Starts the flow for each queued message.",
+        ),
     ]
 }

@@ -51,7 +51,9 @@ fn check(params: &Node, diags: &mut Diagnostics) {
             diags.push(
                 Diagnostic::error(codes::BAD_CRON, node.span, format!("invalid cron expression `{}`", s.text))
                     .label(why)
-                    .help("5 fields (minute hour day month weekday) or 6 with seconds first; `0 10 * * *` is 10:00 daily"),
+                    .help(
+                        "5 fields (minute hour day month weekday) or 6 with seconds first; `0 10 * * *` is 10:00 daily",
+                    ),
             );
         }
     }
@@ -68,8 +70,12 @@ fn check(params: &Node, diags: &mut Diagnostics) {
 
 /// The registry entry.
 pub fn specs() -> Vec<ComponentSpec> {
-    vec![ComponentSpec::new::<SchedulerSource>("scheduler", Role::Source, "Starts the flow on a fixed frequency or a cron schedule.")
-        .with_check(check)]
+    vec![ComponentSpec::new::<SchedulerSource>(
+        "scheduler",
+        Role::Source,
+        "Starts the flow on a fixed frequency or a cron schedule.",
+    )
+    .with_check(check)]
 }
 
 #[cfg(test)]

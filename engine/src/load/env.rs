@@ -52,7 +52,11 @@ impl Properties {
                 Ok(t) => t,
                 Err(e) => {
                     let file = loaded.sources.add(path.display().to_string(), "");
-                    loaded.diags.push(Diagnostic::error(codes::IO_UNREADABLE, Span::new(file, 0, 0), format!("cannot read `{}`: {e}", path.display())));
+                    loaded.diags.push(Diagnostic::error(
+                        codes::IO_UNREADABLE,
+                        Span::new(file, 0, 0),
+                        format!("cannot read `{}`: {e}", path.display()),
+                    ));
                     continue;
                 }
             };
@@ -66,8 +70,12 @@ impl Properties {
                             props.env_file.insert(name, v);
                         }
                         None => loaded.diags.push(
-                            Diagnostic::error(codes::WRONG_TYPE, node.span, format!("property `{name}` must be a text, number or boolean"))
-                                .label("a list is not a property value"),
+                            Diagnostic::error(
+                                codes::WRONG_TYPE,
+                                node.span,
+                                format!("property `{name}` must be a text, number or boolean"),
+                            )
+                            .label("a list is not a property value"),
                         ),
                     }
                 }
@@ -86,9 +94,13 @@ impl Properties {
             if let Some((_, first)) = self.defaults.get(&name) {
                 if *first != node.span {
                     diags.push(
-                        Diagnostic::error(codes::DUPLICATE_PROPERTY, node.span, format!("property `{name}` has two defaults"))
-                            .label("second default")
-                            .with_label(*first, "first default"),
+                        Diagnostic::error(
+                            codes::DUPLICATE_PROPERTY,
+                            node.span,
+                            format!("property `{name}` has two defaults"),
+                        )
+                        .label("second default")
+                        .with_label(*first, "first default"),
                     );
                 }
                 continue;

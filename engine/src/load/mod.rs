@@ -88,8 +88,12 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
             Err(err) => {
                 let file = loaded.sources.add(path.display().to_string(), "");
                 loaded.diags.push(
-                    Diagnostic::error(codes::IO_UNREADABLE, Span::new(file, 0, 0), format!("cannot read `{}`: {err}", path.display()))
-                        .label("unreadable path"),
+                    Diagnostic::error(
+                        codes::IO_UNREADABLE,
+                        Span::new(file, 0, 0),
+                        format!("cannot read `{}`: {err}", path.display()),
+                    )
+                    .label("unreadable path"),
                 );
                 loaded.io_failed = true;
             }
@@ -153,9 +157,10 @@ fn report_read_error(loaded: &mut Loaded, path: &Path, err: &ReadError, imported
             (codes::IMPORT_NOT_FOUND, format!("imported file `{}` does not exist", path.display()))
         }
         ReadError::Io(e) => (codes::IO_UNREADABLE, format!("cannot read `{}`: {e}", path.display())),
-        ReadError::TooLarge { size, limit } => {
-            (codes::FILE_TOO_LARGE, format!("`{}` is {size} bytes; flow files are limited to {limit} bytes", path.display()))
-        }
+        ReadError::TooLarge { size, limit } => (
+            codes::FILE_TOO_LARGE,
+            format!("`{}` is {size} bytes; flow files are limited to {limit} bytes", path.display()),
+        ),
         ReadError::NotUtf8 { .. } => (codes::NOT_UTF8, format!("`{}` is not valid UTF-8", path.display())),
     };
     let diag = match (imported_at, err) {

@@ -55,29 +55,62 @@ pub fn keywords() -> Vec<(&'static str, Value)> {
         ("set_payload", json!({ "description": "A value, a template or `#[...]`; or `{ value, media_type }`." })),
         ("set_variable", obj(json!({ "name": { "type": "string" }, "value": {} }), &["name", "value"])),
         ("remove_variable", json!({ "type": "string" })),
-        ("transform", json!({ "anyOf": [ { "type": "string", "description": "Inline Rhai code." },
+        (
+            "transform",
+            json!({ "anyOf": [ { "type": "string", "description": "Inline Rhai code." },
             obj(json!({ "script": { "type": "string", "description": "A .rhai file, relative to the flow file." } }), &["script"]),
-            obj(json!({ "code": { "type": "string", "description": "Inline Rhai code." } }), &["code"]) ]})),
-        ("logger", json!({ "anyOf": [ { "type": "string" }, obj(json!({
+            obj(json!({ "code": { "type": "string", "description": "Inline Rhai code." } }), &["code"]) ]}),
+        ),
+        (
+            "logger",
+            json!({ "anyOf": [ { "type": "string" }, obj(json!({
             "level": { "enum": ["trace", "debug", "info", "warn", "error"] },
-            "message": { "type": "string" }, "category": { "type": "string" } }), &["message"]) ]})),
-        ("choice", json!({ "type": "array", "items": { "anyOf": [
+            "message": { "type": "string" }, "category": { "type": "string" } }), &["message"]) ]}),
+        ),
+        (
+            "choice",
+            json!({ "type": "array", "items": { "anyOf": [
             obj(json!({ "when": expr, "steps": steps }), &["when"]),
-            obj(json!({ "otherwise": steps }), &["otherwise"]) ]}})),
-        ("foreach", obj(json!({ "collection": expr, "batch_size": count, "counter": { "type": "string" },
-            "root_message": { "type": "string" }, "steps": steps }), &[])),
-        ("parallel_foreach", obj(json!({ "collection": expr, "max_concurrency": count, "timeout": dur, "steps": steps }), &[])),
+            obj(json!({ "otherwise": steps }), &["otherwise"]) ]}}),
+        ),
+        (
+            "foreach",
+            obj(
+                json!({ "collection": expr, "batch_size": count, "counter": { "type": "string" },
+            "root_message": { "type": "string" }, "steps": steps }),
+                &[],
+            ),
+        ),
+        (
+            "parallel_foreach",
+            obj(json!({ "collection": expr, "max_concurrency": count, "timeout": dur, "steps": steps }), &[]),
+        ),
         ("scatter_gather", obj(json!({ "timeout": dur, "max_concurrency": count, "routes": routes }), &["routes"])),
         ("first_successful", obj(json!({ "routes": routes }), &["routes"])),
-        ("flow_ref", json!({ "anyOf": [ { "type": "string" },
-            obj(json!({ "name": { "type": "string" }, "target": { "type": "string" } }), &["name"]) ]})),
+        (
+            "flow_ref",
+            json!({ "anyOf": [ { "type": "string" },
+            obj(json!({ "name": { "type": "string" }, "target": { "type": "string" } }), &["name"]) ]}),
+        ),
         ("try", obj(json!({ "steps": steps, "on_error": { "$ref": "#/$defs/Handlers" } }), &[])),
-        ("until_successful", obj(json!({ "max_retries": { "type": "integer", "minimum": 0 },
+        (
+            "until_successful",
+            obj(
+                json!({ "max_retries": { "type": "integer", "minimum": 0 },
             "backoff": obj(json!({ "initial": dur, "max": dur, "multiplier": { "type": "number" }, "jitter": { "type": "boolean" } }), &[]),
-            "steps": steps }), &[])),
-        ("raise_error", json!({ "anyOf": [ { "type": "string" },
-            obj(json!({ "type": { "type": "string" }, "description": { "type": "string" } }), &["type"]) ]})),
-        ("validate", json!({ "anyOf": [ { "type": "string" }, obj(json!({ "schema": { "type": "string" } }), &["schema"]) ]})),
+            "steps": steps }),
+                &[],
+            ),
+        ),
+        (
+            "raise_error",
+            json!({ "anyOf": [ { "type": "string" },
+            obj(json!({ "type": { "type": "string" }, "description": { "type": "string" } }), &["type"]) ]}),
+        ),
+        (
+            "validate",
+            json!({ "anyOf": [ { "type": "string" }, obj(json!({ "schema": { "type": "string" } }), &["schema"]) ]}),
+        ),
         ("idempotent", obj(json!({ "key": expr, "store": { "type": "string" }, "ttl": dur }), &["key"])),
         ("async", obj(json!({ "max_concurrency": count, "steps": steps }), &[])),
     ]

@@ -10,8 +10,8 @@ mod validate;
 
 pub use validate::validate_node;
 
-use relais_dsl::Diagnostics;
 use relais_dsl::syntax::Node;
+use relais_dsl::Diagnostics;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::Value as Json;
 

@@ -50,7 +50,12 @@ fn type_word(ty: &str) -> &str {
 impl<'s> Validator<'s, '_> {
     fn resolve(&self, mut schema: &'s Json) -> &'s Json {
         for _ in 0..32 {
-            match schema.get("$ref").and_then(Json::as_str).and_then(|r| r.rsplit('/').next()).and_then(|n| self.defs.get(n)) {
+            match schema
+                .get("$ref")
+                .and_then(Json::as_str)
+                .and_then(|r| r.rsplit('/').next())
+                .and_then(|n| self.defs.get(n))
+            {
                 Some(target) => schema = target,
                 None => break,
             }
@@ -90,8 +95,12 @@ impl<'s> Validator<'s, '_> {
                 self.check(node, only, path, depth + 1);
             } else {
                 let expected = self.describe_alternatives(alts);
-                let consts: Vec<&str> = alts.iter().filter_map(|a| self.resolve(a).get("const").and_then(Json::as_str)).collect();
-                let help = node.as_str().and_then(|s| did_you_mean(s, consts.iter().copied()).or_else(|| did_you_mean(&s.to_uppercase(), consts.iter().copied())));
+                let consts: Vec<&str> =
+                    alts.iter().filter_map(|a| self.resolve(a).get("const").and_then(Json::as_str)).collect();
+                let help = node.as_str().and_then(|s| {
+                    did_you_mean(s, consts.iter().copied())
+                        .or_else(|| did_you_mean(&s.to_uppercase(), consts.iter().copied()))
+                });
                 self.diags.push(
                     Diagnostic::error(codes::FIELD_TYPE, node.span, format!("{what} must be {expected}"))
                         .label("not an accepted value")
@@ -103,31 +112,44 @@ impl<'s> Validator<'s, '_> {
         if let Some(allowed) = schema.get("enum").and_then(Json::as_array) {
             let value = node.to_json();
             if !allowed.contains(&value) {
-                let words: Vec<String> = allowed.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), String::from)).collect();
+                let words: Vec<String> =
+                    allowed.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), String::from)).collect();
                 let help = node.as_str().and_then(|s| did_you_mean(s, words.iter().map(String::as_str)));
                 self.diags.push(
-                    Diagnostic::error(codes::FIELD_TYPE, node.span, format!("{what} must be one of: {}", words.join(", ")))
-                        .label("not an accepted value")
-                        .maybe_help(help),
+                    Diagnostic::error(
+                        codes::FIELD_TYPE,
+                        node.span,
+                        format!("{what} must be one of: {}", words.join(", ")),
+                    )
+                    .label("not an accepted value")
+                    .maybe_help(help),
                 );
             }
             return;
         }
         if let Some(c) = schema.get("const") {
             if &node.to_json() != c {
-                self.diags.push(Diagnostic::error(codes::FIELD_TYPE, node.span, format!("{what} must be {c}")).label("wrong value"));
+                self.diags.push(
+                    Diagnostic::error(codes::FIELD_TYPE, node.span, format!("{what} must be {c}")).label("wrong value"),
+                );
             }
             return;
         }
         if !self.type_ok(node, schema) {
             let expected = match schema.get("type") {
                 Some(Json::String(t)) => type_word(t).to_string(),
-                Some(Json::Array(ts)) => ts.iter().filter_map(Json::as_str).map(type_word).collect::<Vec<_>>().join(" or "),
+                Some(Json::Array(ts)) => {
+                    ts.iter().filter_map(Json::as_str).map(type_word).collect::<Vec<_>>().join(" or ")
+                }
                 _ => "something else".into(),
             };
             self.diags.push(
-                Diagnostic::error(codes::FIELD_TYPE, node.span, format!("{what} must be {expected}, found {}", node.kind_name()))
-                    .label(format!("expected {expected}")),
+                Diagnostic::error(
+                    codes::FIELD_TYPE,
+                    node.span,
+                    format!("{what} must be {expected}, found {}", node.kind_name()),
+                )
+                .label(format!("expected {expected}")),
             );
             return;
         }
@@ -142,14 +164,15 @@ impl<'s> Validator<'s, '_> {
             }
             Value::Int(i) => self.check_range(node, *i as f64, schema, what),
             Value::Float(f) => self.check_range(node, *f, schema, what),
-            Value::Str(s) => {
-                if schema.get("format").and_then(Json::as_str) == Some("duration") && relais_dsl::ir::parse_duration(&s.text).is_none() {
-                    self.diags.push(
-                        Diagnostic::error(codes::BAD_DURATION, node.span, format!("`{}` is not a valid duration", s.text))
-                            .label("invalid duration")
-                            .help("write a number and a unit: `250ms`, `5s`, `1m30s`, `2h`, `7d`"),
-                    );
-                }
+            Value::Str(s)
+                if schema.get("format").and_then(Json::as_str) == Some("duration")
+                    && relais_dsl::ir::parse_duration(&s.text).is_none() =>
+            {
+                self.diags.push(
+                    Diagnostic::error(codes::BAD_DURATION, node.span, format!("`{}` is not a valid duration", s.text))
+                        .label("invalid duration")
+                        .help("write a number and a unit: `250ms`, `5s`, `1m30s`, `2h`, `7d`"),
+                );
             }
             _ => {}
         }
@@ -164,7 +187,11 @@ impl<'s> Validator<'s, '_> {
     }
 
     fn describe_alternatives(&self, alts: &'s [Json]) -> String {
-        let consts: Vec<String> = alts.iter().filter_map(|a| self.resolve(a).get("const")).map(|c| c.as_str().map_or_else(|| c.to_string(), String::from)).collect();
+        let consts: Vec<String> = alts
+            .iter()
+            .filter_map(|a| self.resolve(a).get("const"))
+            .map(|c| c.as_str().map_or_else(|| c.to_string(), String::from))
+            .collect();
         if consts.len() == alts.len() {
             return format!("one of: {}", consts.join(", "));
         }
@@ -194,11 +221,21 @@ impl<'s> Validator<'s, '_> {
                 (None, Some(b)) => format!("at most {b}"),
                 (None, None) => String::new(),
             };
-            self.diags.push(Diagnostic::error(codes::BAD_NUMBER, node.span, format!("{what} must be {range}")).label("out of range"));
+            self.diags.push(
+                Diagnostic::error(codes::BAD_NUMBER, node.span, format!("{what} must be {range}"))
+                    .label("out of range"),
+            );
         }
     }
 
-    fn check_map(&mut self, node: &Node, entries: &[relais_dsl::syntax::Entry], schema: &'s Json, path: &str, depth: usize) {
+    fn check_map(
+        &mut self,
+        node: &Node,
+        entries: &[relais_dsl::syntax::Entry],
+        schema: &'s Json,
+        path: &str,
+        depth: usize,
+    ) {
         let what = self.subject(path);
         static EMPTY: std::sync::OnceLock<Map<String, Json>> = std::sync::OnceLock::new();
         let props = schema.get("properties").and_then(Json::as_object).unwrap_or_else(|| EMPTY.get_or_init(Map::new));
@@ -227,7 +264,13 @@ impl<'s> Validator<'s, '_> {
                     self.diags.push(
                         Diagnostic::error(codes::MISSING_FIELD, node.span, format!("{what} needs the field `{key}`"))
                             .label(format!("`{key}` missing"))
-                            .maybe_help(props.get(key).and_then(|p| self.resolve(p).get("description")).and_then(Json::as_str).map(|d| format!("`{key}`: {d}"))),
+                            .maybe_help(
+                                props
+                                    .get(key)
+                                    .and_then(|p| self.resolve(p).get("description"))
+                                    .and_then(Json::as_str)
+                                    .map(|d| format!("`{key}`: {d}")),
+                            ),
                     );
                 }
             }

@@ -146,9 +146,7 @@ fn describe(rule: Rule) -> &'static str {
     use Rule::*;
     match rule {
         EOI => "the end of the file",
-        file | import | property | config | flow | sub_flow => {
-            "`import`, `property`, `config`, `flow` or `sub_flow`"
-        }
+        file | import | property | config | flow | sub_flow => "`import`, `property`, `config`, `flow` or `sub_flow`",
         kw_import => "`import`",
         kw_property => "`property`",
         kw_config => "`config`",

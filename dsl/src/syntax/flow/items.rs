@@ -179,11 +179,8 @@ impl Builder<'_> {
                 Rule::error_types => {
                     let mut types: Vec<Node> =
                         part.into_inner().filter(|p| p.as_rule() == Rule::error_type).map(|p| self.value(p)).collect();
-                    let node = if types.len() == 1 {
-                        types.remove(0)
-                    } else {
-                        Node::new(Value::List(types), part_span)
-                    };
+                    let node =
+                        if types.len() == 1 { types.remove(0) } else { Node::new(Value::List(types), part_span) };
                     body.put(self, "types", part_span, node);
                 }
                 Rule::handler_when => {

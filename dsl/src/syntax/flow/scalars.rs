@@ -77,11 +77,7 @@ pub(crate) fn dedent(raw: &str) -> Dedented {
         closing = lines.pop().map(leading);
     }
     let indent = lines.iter().filter(|l| !is_blank(l)).map(|l| leading(l)).chain(closing).min().unwrap_or(0);
-    let mut text = lines
-        .iter()
-        .map(|l| &l[leading(l).min(indent)..])
-        .collect::<Vec<_>>()
-        .join("\n");
+    let mut text = lines.iter().map(|l| &l[leading(l).min(indent)..]).collect::<Vec<_>>().join("\n");
     if closing.is_some() {
         text.push('\n');
     }

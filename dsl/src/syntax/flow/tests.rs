@@ -37,7 +37,14 @@ sub_flow notify { transfrom x http.request }
     let n = parse(text, FileId(0), &mut d);
     println!("{:#?}", d);
     println!("{}", serde_json::to_string_pretty(&n.unwrap().to_json()).unwrap());
-    for bad in ["flow x { set_variable a 1 }", "flow x { ", "flow x { set_payload #[ a ", "flo", "flow x { on_error }", "flow x { a: 1 }"] {
+    for bad in [
+        "flow x { set_variable a 1 }",
+        "flow x { ",
+        "flow x { set_payload #[ a ",
+        "flo",
+        "flow x { on_error }",
+        "flow x { a: 1 }",
+    ] {
         let mut d = Diagnostics::new();
         assert!(parse(bad, FileId(0), &mut d).is_none());
         let d = d.into_vec();

@@ -48,8 +48,14 @@ impl<'t> Builder<'t> {
     pub fn value(&mut self, pair: Pair<'_, Rule>) -> Node {
         let span = self.span(&pair);
         match pair.as_rule() {
-            Rule::value | Rule::generic_arg | Rule::message | Rule::key | Rule::name | Rule::config_ref
-            | Rule::logger_level | Rule::error_type => match pair.into_inner().next() {
+            Rule::value
+            | Rule::generic_arg
+            | Rule::message
+            | Rule::key
+            | Rule::name
+            | Rule::config_ref
+            | Rule::logger_level
+            | Rule::error_type => match pair.into_inner().next() {
                 Some(inner) => self.value(inner),
                 None => Node::new(Value::Null, span),
             },
@@ -120,9 +126,9 @@ impl<'t> Builder<'t> {
     /// 0-based line of a byte offset.
     fn line_of(&mut self, offset: usize) -> usize {
         let text = self.text;
-        let starts = self.line_starts.get_or_insert_with(|| {
-            std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect()
-        });
+        let starts = self
+            .line_starts
+            .get_or_insert_with(|| std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect());
         starts.partition_point(|&s| s <= offset).saturating_sub(1)
     }
 

@@ -69,13 +69,22 @@ pub fn render_human(sources: &SourceMap, diag: &Diagnostic, colour: bool, width:
         (Some(h), false) => Some(format!("{h}\nsee also: {}", notes.join("; "))),
         (None, false) => Some(format!("see also: {}", notes.join("; "))),
     };
-    let adapter = Adapter { diag, source: miette::NamedSource::new(file.path.clone(), file.text.clone()), help, labels };
+    let adapter =
+        Adapter { diag, source: miette::NamedSource::new(file.path.clone(), file.text.clone()), help, labels };
     let theme = if colour { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(width).with_links(false);
     let mut out = String::new();
     if handler.render_report(&mut out, &adapter).is_err() {
         let at = Location::of(sources, diag.primary.span);
-        out = format!("{}:{}:{}: {} [{}] {}\n", at.file, at.line, at.column, diag.severity_word(), diag.code, diag.message);
+        out = format!(
+            "{}:{}:{}: {} [{}] {}\n",
+            at.file,
+            at.line,
+            at.column,
+            diag.severity_word(),
+            diag.code,
+            diag.message
+        );
     }
     out
 }

@@ -44,7 +44,13 @@ impl Location {
         let file = sources.file(span.file);
         let start = file.line_col(span.start as usize);
         let end = file.line_col(span.end as usize);
-        Location { file: file.path.clone(), line: start.line, column: start.column, end_line: end.line, end_column: end.column }
+        Location {
+            file: file.path.clone(),
+            line: start.line,
+            column: start.column,
+            end_line: end.line,
+            end_column: end.column,
+        }
     }
 }
 

@@ -1,0 +1,15 @@
+//! Any bytes through the YAML loader (serde_yaml + span pass), lowering and canonical printing.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use relais_dsl::{Diagnostics, FileId};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let mut diags = Diagnostics::new();
+    if let Some(doc) = relais_dsl::syntax::yaml::parse(text, FileId(0), &mut diags) {
+        let module = relais_dsl::lower::lower_module(&doc, FileId(0), &mut diags);
+        let raised = relais_dsl::print::raise::raise_module(&module);
+        let _ = relais_dsl::print::yaml::print(&raised);
+    }
+});
