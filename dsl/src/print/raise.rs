@@ -187,6 +187,7 @@ fn raise_step(step: &Step) -> Node {
             MapBuilder::new().put("script", text(&path.value)).build()
         }
         StepKind::Transform { script: Script::Inline(code) } => MapBuilder::new().put("code", text(&code.code)).build(),
+        StepKind::Logger { level: None, message, category: None } => template(message),
         StepKind::Logger { level, message, category } => MapBuilder::new()
             .opt("level", level.as_ref(), |l| text(l.value.as_str()))
             .put("message", template(message))

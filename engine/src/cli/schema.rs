@@ -26,6 +26,30 @@ fn with_config(registry: &Registry, schema: &Value, config_kind: Option<&str>) -
     resolved
 }
 
+/// Properties are substituted before validation, so wherever a number or boolean is expected an editor must
+/// also accept a `${name}` reference.
+fn allow_property_references(schema: &mut Value) {
+    match schema {
+        Value::Object(obj) => {
+            for v in obj.values_mut() {
+                allow_property_references(v);
+            }
+            let typed = |t: &Value| matches!(t.as_str(), Some("integer" | "number" | "boolean"));
+            let needs = match obj.get("type") {
+                Some(Value::Array(ts)) => ts.iter().any(typed),
+                Some(t) => typed(t),
+                None => false,
+            };
+            if needs {
+                let original = Value::Object(std::mem::take(obj));
+                obj.insert("anyOf".into(), json!([original, { "$ref": "#/$defs/PropertyRef" }]));
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(allow_property_references),
+        _ => {}
+    }
+}
+
 /// Builds the whole schema.
 pub fn flow_file_schema(registry: &Registry) -> Value {
     let mut defs: Map<String, Value> = registry.definitions().clone();
@@ -58,7 +82,7 @@ pub fn flow_file_schema(registry: &Registry) -> Value {
     defs.insert("Handlers".into(), builtin_steps::handlers_schema());
     defs.insert("Duration".into(), builtin_steps::duration_schema());
     defs.insert("Expression".into(), builtin_steps::expression_schema());
-    json!({
+    let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://example.invalid/relais/flow-file.schema.json",
         "title": "relais flow file",
@@ -83,7 +107,15 @@ pub fn flow_file_schema(registry: &Registry) -> Value {
             }}
         },
         "$defs": defs,
-    })
+    });
+    allow_property_references(&mut schema);
+    if let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) {
+        defs.insert(
+            "PropertyRef".into(),
+            json!({ "type": "string", "pattern": "^\\$\\{[A-Za-z0-9._-]+\\}$", "description": "A `${property}` reference." }),
+        );
+    }
+    schema
 }
 
 /// Runs `relais schema`.
