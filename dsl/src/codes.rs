@@ -56,7 +56,7 @@ codes! {
     YAML_SYNTAX = "RL0010", "YAML syntax error",
         "The YAML parser could not read the file. The label points where it stopped.\nCommon causes: tabs for indentation, a missing `:` or an unclosed quote or bracket.";
     NESTING_LIMIT = "RL0011", "Nesting or alias expansion over the limit",
-        "Relais refuses documents nested deeper than 256 levels and alias expansions larger than 100,000 nodes\n(a \"billion laughs\" alias bomb). Flatten the document or avoid re-using large anchors.";
+        "Relais refuses YAML nested deeper than 128 levels, `.flow` files nested deeper than 256, and YAML alias\nexpansions that repeat nodes without bound (a \"billion laughs\" alias bomb). Flatten the document.";
     DSL_SYNTAX = "RL0012", "`.flow` syntax error",
         "The `.flow` parser could not read the file. The label shows what it expected at that point.\nExample: `flow name { set_payload \"x\" }`.";
     DUPLICATE_KEY = "RL0110", "Key written twice in one map",
@@ -125,6 +125,8 @@ codes! {
         "Two flows listen on the same listener config, method and path; requests could go to either.";
     NOT_A_SOURCE = "RL0507", "Component used in the wrong place",
         "Some components only start flows (`http.listener`, `scheduler`, `queue.listener`) and some only run as\nsteps (`http.request`). The label says which this one is.";
+    CONFLICTING_FIELDS = "RL0508", "Fields that exclude each other",
+        "Some components take one field or another, never both (a scheduler's `cron` and `frequency`).";
     UNREACHABLE_STEP = "RL0600", "Steps after `raise_error` never run",
         "`raise_error` always fails the enclosing scope, so the steps after it are dead code.";
     DUPLICATE_STEP_ID = "RL0601", "Duplicate step id",

@@ -154,12 +154,14 @@ impl IntoIterator for Diagnostics {
     }
 }
 
-/// "did you mean `x`?" when a known name is close enough to the misspelt one (Jaro-Winkler >= 0.8).
+/// "did you mean `x`?" when a known name is close enough to the misspelt one: case-insensitive
+/// Damerau-Levenshtein similarity of at least 0.6 (one typo in a short word, a few in a long one). Prefix-biased
+/// measures such as Jaro-Winkler suggest `sync_transport` for `sync_patient`, which misleads.
 pub fn did_you_mean<'a>(wrong: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
     known
         .into_iter()
-        .map(|k| (strsim::jaro_winkler(wrong, k), k))
-        .filter(|(score, _)| *score >= 0.8)
+        .map(|k| (strsim::normalized_damerau_levenshtein(&wrong.to_lowercase(), &k.to_lowercase()), k))
+        .filter(|(score, _)| *score >= 0.6)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| format!("did you mean `{k}`?"))
 }

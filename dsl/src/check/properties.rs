@@ -56,7 +56,12 @@ fn sub_span(span: Span, origin: Origin, range: &std::ops::Range<usize>) -> Span 
 
 /// Replaces every `${name}` in the tree with `lookup(name)`; reports malformed and undefined references.
 /// Strings that change lose their exact position mapping (their origin becomes opaque).
-pub fn substitute_properties(node: &mut Node, lookup: &dyn Fn(&str) -> Option<String>, diags: &mut Diagnostics) {
+pub fn substitute_properties(
+    node: &mut Node,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    known: &[&str],
+    diags: &mut Diagnostics,
+) {
     let span = node.span;
     match &mut node.value {
         Value::Str(s) if s.text.contains("${") => {
@@ -82,10 +87,10 @@ pub fn substitute_properties(node: &mut Node, lookup: &dyn Fn(&str) -> Option<St
                         None => diags.push(
                             Diagnostic::error(codes::UNDEFINED_PROPERTY, sub_span(span, s.origin, &range), format!("property `{name}` is not defined"))
                                 .label("no value for this property")
-                                .help(format!(
+                                .help(crate::diagnostic::did_you_mean(&name, known.iter().copied()).unwrap_or_else(|| format!(
                                     "define it under `properties:`, in env/<ENV>.yaml next to the flows, or as the environment variable RELAIS_{}",
                                     name.to_ascii_uppercase().replace(['.', '-'], "_")
-                                )),
+                                ))),
                         ),
                     },
                 }
@@ -105,8 +110,8 @@ pub fn substitute_properties(node: &mut Node, lookup: &dyn Fn(&str) -> Option<St
                 s.origin = Origin::Opaque;
             }
         }
-        Value::List(items) => items.iter_mut().for_each(|n| substitute_properties(n, lookup, diags)),
-        Value::Map(entries) => entries.iter_mut().for_each(|e| substitute_properties(&mut e.value, lookup, diags)),
+        Value::List(items) => items.iter_mut().for_each(|n| substitute_properties(n, lookup, known, diags)),
+        Value::Map(entries) => entries.iter_mut().for_each(|e| substitute_properties(&mut e.value, lookup, known, diags)),
         _ => {}
     }
 }

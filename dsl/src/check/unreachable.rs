@@ -23,9 +23,12 @@ fn check_list(steps: &[Step], diags: &mut Diagnostics) {
                     first_dead.span.to(last),
                     "steps after `raise_error` never run",
                 )
-                .label(format!("{} unreachable step(s)", steps.len() - pos - 1))
+                .label(match steps.len() - pos - 1 {
+                    1 => "this step is unreachable".to_string(),
+                    n => format!("these {n} steps are unreachable"),
+                })
                 .with_label(steps[pos].span, "this always raises")
-                .help("remove the dead steps, or put `raise_error` inside a `choice` branch"),
+                .help("remove the dead steps, or make `raise_error` the last step of its list"),
             );
         }
     }

@@ -7,8 +7,9 @@ use crate::ir::{Data, Expr, Template, TemplatePart};
 use crate::span::Span;
 use crate::syntax::{Node, Origin, Str, Value};
 
-/// Finds the `]` closing a `#[` whose body starts at `from`, skipping nested brackets and Rhai string
-/// literals (which may hold `]`). Returns the byte index of the closing bracket.
+/// Finds the `]` closing a `#[` whose body starts at `from`, skipping nested `[...]` and Rhai string
+/// literals (which may hold `]`). Only square brackets count: an unbalanced `(` inside is Rhai's to report,
+/// at its own position. Returns the byte index of the closing bracket.
 pub fn find_expr_end(text: &str, from: usize) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut depth = 0usize;
@@ -22,9 +23,9 @@ pub fn find_expr_end(text: &str, from: usize) -> Option<usize> {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
             }
-            b'[' | b'{' | b'(' => depth += 1,
+            b'[' => depth += 1,
             b']' if depth == 0 => return Some(i),
-            b']' | b'}' | b')' => depth = depth.saturating_sub(1),
+            b']' => depth -= 1,
             _ => {}
         }
         i += 1;

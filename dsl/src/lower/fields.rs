@@ -9,6 +9,8 @@ use crate::syntax::{Entry, Node, Value};
 /// A map whose keys were checked against the allowed set.
 pub(crate) struct Fields<'a> {
     entries: &'a [Entry],
+    /// Allowed keys that an unknown key was reported as a probable typo of: not reported missing again.
+    suggested: Vec<&'static str>,
     /// The whole map (for "missing key" diagnostics).
     pub span: Span,
     what: &'a str,
@@ -23,7 +25,7 @@ impl<'a> Fields<'a> {
     /// The value at a required key, or a `MISSING_KEY` diagnostic.
     pub fn require(&self, lw: &mut Lowerer<'_>, key: &str) -> Option<&'a Node> {
         let found = self.get(key);
-        if found.is_none() {
+        if found.is_none() && !self.suggested.contains(&key) {
             lw.error(
                 Diagnostic::error(codes::MISSING_KEY, self.span, format!("{} needs `{key}`", self.what))
                     .label(format!("`{key}` missing here")),
@@ -35,13 +37,17 @@ impl<'a> Fields<'a> {
 
 impl Lowerer<'_> {
     /// Views `node` as a map with only `allowed` keys; reports a wrong type or each unknown key.
-    pub(crate) fn fields<'a>(&mut self, node: &'a Node, what: &'a str, allowed: &[&str]) -> Option<Fields<'a>> {
+    pub(crate) fn fields<'a>(&mut self, node: &'a Node, what: &'a str, allowed: &[&'static str]) -> Option<Fields<'a>> {
         let Value::Map(entries) = &node.value else {
             self.wrong_type(node, "a map", what);
             return None;
         };
+        let mut suggested = Vec::new();
         for entry in entries {
             if !allowed.contains(&entry.key.as_str()) {
+                if let Some(close) = closest(&entry.key, allowed) {
+                    suggested.push(close);
+                }
                 let help = did_you_mean(&entry.key, allowed.iter().copied())
                     .or_else(|| Some(format!("{what} accepts: {}", allowed.join(", "))));
                 self.error(
@@ -55,7 +61,7 @@ impl Lowerer<'_> {
                 );
             }
         }
-        Some(Fields { entries, span: node.span, what })
+        Some(Fields { entries, suggested, span: node.span, what })
     }
 
     /// Reports a value of the wrong shape.
@@ -189,6 +195,12 @@ impl Lowerer<'_> {
         );
         None
     }
+}
+
+/// The allowed key a misspelt key most likely meant (same rule as [`did_you_mean`]).
+fn closest(wrong: &str, allowed: &[&'static str]) -> Option<&'static str> {
+    let hint = did_you_mean(wrong, allowed.iter().copied())?;
+    allowed.iter().copied().find(|k| hint == format!("did you mean `{k}`?"))
 }
 
 /// Names: a letter or `_`, then letters, digits, `_`, `-`.

@@ -16,7 +16,7 @@ const HANDLER_KEYS: &[&str] = &["types", "when", "steps"];
 impl Lowerer<'_> {
     pub(crate) fn module(&mut self, doc: &Node) -> Module {
         let mut module = Module { file: self.file, ..Module::default() };
-        if matches!(doc.value, Value::Null) {
+        if matches!(&doc.value, Value::Null) || matches!(&doc.value, Value::Map(m) if m.is_empty()) {
             self.error(
                 Diagnostic::error(codes::EMPTY_FILE, doc.span, "the file defines nothing")
                     .label("empty file")

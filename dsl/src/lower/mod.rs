@@ -29,6 +29,31 @@ impl Lowerer<'_> {
     }
 }
 
+/// The `#[...]` expressions inside every string of a tree, such as a component's parameters, reporting
+/// unclosed ones. Components keep their parameters as trees (the registry owns their meaning), so the
+/// engine calls this to compile and check the expressions they embed.
+pub fn embedded_exprs(node: &Node, diags: &mut Diagnostics) -> Vec<crate::ir::Expr> {
+    let mut lw = Lowerer { diags, file: node.span.file };
+    let mut out = Vec::new();
+    lw.collect_exprs(node, &mut out);
+    out
+}
+
+impl Lowerer<'_> {
+    fn collect_exprs(&mut self, node: &Node, out: &mut Vec<crate::ir::Expr>) {
+        match &node.value {
+            crate::syntax::Value::Str(s) if s.text.contains("#[") => {
+                if let Some(t) = self.template(node, "a component field") {
+                    out.extend(t.exprs().cloned());
+                }
+            }
+            crate::syntax::Value::List(items) => items.iter().for_each(|n| self.collect_exprs(n, out)),
+            crate::syntax::Value::Map(entries) => entries.iter().for_each(|e| self.collect_exprs(&e.value, out)),
+            _ => {}
+        }
+    }
+}
+
 /// Lowers one file's document tree into a [`Module`].
 pub fn lower_module(doc: &Node, file: FileId, diags: &mut Diagnostics) -> Module {
     let mut lw = Lowerer { diags, file };

@@ -2,8 +2,8 @@
 
 use super::Lowerer;
 use crate::codes;
-use crate::diagnostic::{did_you_mean, Diagnostic};
-use crate::ir::{Backoff, Branch, Component, LogLevel, Route, Script, Step, StepKind, STEP_KEYWORDS};
+use crate::diagnostic::Diagnostic;
+use crate::ir::{Backoff, Branch, Component, LogLevel, Route, Script, Step, StepKind};
 use crate::span::{Span, Spanned};
 use crate::syntax::{Entry, Node, Value};
 
@@ -35,7 +35,11 @@ impl Lowerer<'_> {
             for extra in kinds.iter().skip(1) {
                 d = d.with_label(extra.key_span, "another step key");
             }
-            d = d.help("split it into one list item per step: `- logger: ...` then `- transform: ...`");
+            d = d.help(if kinds.is_empty() {
+                "add the step itself next to `id`: `- id: upsert\n  http.request: { ... }`"
+            } else {
+                "split it into one list item per step: `- logger: ...` then `- transform: ...`"
+            });
             self.error(d);
             return None;
         };
@@ -196,17 +200,17 @@ impl Lowerer<'_> {
                     steps: f.get("steps").map(|n| self.steps(n)).unwrap_or_default(),
                 }
             }
+            // Any other name is a component; whether one is registered under it (and as a step) is the
+            // engine's registry's call, which also reports misspelt built-in steps (`transfrom`).
             name if name.contains('.') => StepKind::Component(self.component(name, entry.key_span, body, step_span)?),
-            other => {
-                let help = did_you_mean(other, STEP_KEYWORDS.iter().copied())
-                    .unwrap_or_else(|| "built-in steps are listed by `relais schema`; components have dotted names such as `http.request`".into());
-                self.error(
-                    Diagnostic::error(codes::UNKNOWN_STEP, entry.key_span, format!("unknown step `{other}`"))
-                        .label("not a built-in step or a component")
-                        .help(help),
-                );
-                return None;
-            }
+            // A plain name that is no keyword is most likely a misspelt step (`transfrom`): keep the body
+            // uninterpreted so the registry's "unknown step, did you mean" is the only finding.
+            name => StepKind::Component(Component {
+                kind: Spanned::new(name.to_string(), entry.key_span),
+                config: None,
+                params: body.clone(),
+                span: step_span,
+            }),
         })
     }
 

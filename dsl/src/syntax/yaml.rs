@@ -17,7 +17,16 @@ pub fn parse(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> 
     let value: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(err) => {
-            diags.push(syntax_error(&err, &source, file));
+            let duplicate = err.to_string().contains("duplicate entry").then(|| find_duplicate_key(text, file)).flatten();
+            diags.push(match duplicate {
+                Some((key, first, second)) => {
+                    Diagnostic::error(codes::DUPLICATE_KEY, second, format!("key `{key}` appears twice in one map"))
+                        .label("second occurrence")
+                        .with_label(first, "first occurrence")
+                        .help("YAML parsers disagree on which one wins; remove or rename one of them")
+                }
+                None => syntax_error(&err, &source, file),
+            });
             return None;
         }
     };
@@ -56,6 +65,39 @@ fn syntax_error(err: &serde_yaml::Error, source: &SourceFile, file: FileId) -> D
     }
 }
 
+/// The first key written twice in one mapping: its text and both spans.
+fn find_duplicate_key(text: &str, file: FileId) -> Option<(String, Span, Span)> {
+    let bytes = CharToByte::new(text);
+    // Per open collection: `Some(keys seen, expecting a key)` for maps, `None` for sequences.
+    let mut stack: Vec<Option<(Vec<(String, Span)>, bool)>> = Vec::new();
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.ok()?;
+        let here = Span::new(file, bytes.get(span.start.index()), bytes.get(span.end.index()));
+        if let Some(Some((seen, expecting_key))) = stack.last_mut() {
+            if !matches!(event, Event::MappingEnd | Event::SequenceEnd) {
+                if *expecting_key {
+                    if let Event::Scalar(key, ..) = &event {
+                        if let Some((_, first)) = seen.iter().find(|(k, _)| k == key.as_ref()) {
+                            return Some((key.to_string(), *first, here));
+                        }
+                        seen.push((key.to_string(), here));
+                    }
+                }
+                *expecting_key = !*expecting_key;
+            }
+        }
+        match event {
+            Event::MappingStart(..) => stack.push(Some((Vec::new(), true))),
+            Event::SequenceStart(..) => stack.push(None),
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// What the positional pass saw at one node, in pre-order.
 #[derive(Debug)]
 enum Mark {
@@ -87,7 +129,10 @@ fn collect_marks(text: &str, file: FileId) -> Result<Vec<Mark>, (Span, String)> 
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(Mark::Collection { span }) = open.pop().and_then(|i| marks.get_mut(i)) {
-                    *span = Span::new(file, span.start as usize, end.max(span.start as usize));
+                    // A block collection ends where the next token starts; stop at its own last character.
+                    let start = span.start as usize;
+                    let end = start + text[start..end.max(start)].trim_end().len();
+                    *span = Span::new(file, start, end);
                 }
             }
             Event::Alias(_) => marks.push(Mark::Alias { span: Span::new(file, start, end.max(start)) }),

@@ -43,7 +43,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
     let errors = loaded.diags.count(Severity::Error);
     let warnings = loaded.diags.count(Severity::Warning);
     if args.format == Format::Human {
-        let files = loaded.paths.len();
+        let files = loaded.files_read;
         let summary = match (errors, warnings) {
             (0, 0) => format!("relais check: {files} file(s), {} flow(s), no problems", loaded.set.flows().count()),
             _ => format!("relais check: {errors} error(s), {warnings} warning(s) in {files} file(s)"),

@@ -43,9 +43,9 @@ pub(super) fn check(loaded: &mut Loaded, registry: &Registry) {
                         Diagnostic::error(
                             codes::CONFIG_KIND_MISMATCH,
                             store.span,
-                            format!("`{}` is a `{kind}` config, not an object store", store.value),
+                            format!("config `{}` has kind `{kind}`, but `idempotent` needs kind `object_store`", store.value),
                         )
-                        .label("expected an `object_store` config"),
+                        .label("expected a config of kind `object_store`"),
                     );
                 }
             }
@@ -63,6 +63,15 @@ fn unknown(registry: &Registry, name: &str, span: relais_dsl::Span, role: Role) 
             format!("`{name}` is {}, not {}", other.describe(), role.describe()),
         )
         .label(format!("cannot be used as {}", role.describe()));
+    }
+    if role == Role::Step && !name.contains('.') {
+        let known = relais_dsl::ir::STEP_KEYWORDS.iter().copied().chain(registry.names(Role::Step));
+        let help = did_you_mean(name, known).unwrap_or_else(|| {
+            "built-in steps and components are listed by `relais schema`; components have dotted names such as `http.request`".into()
+        });
+        return Diagnostic::error(codes::UNKNOWN_STEP, span, format!("unknown step `{name}`"))
+            .label("not a built-in step or a component")
+            .help(help);
     }
     let help = did_you_mean(name, registry.names(role))
         .unwrap_or_else(|| format!("known: {}", registry.names(role).collect::<Vec<_>>().join(", ")));
@@ -97,9 +106,9 @@ fn component(
                     Diagnostic::error(
                         codes::CONFIG_KIND_MISMATCH,
                         config.span,
-                        format!("`{}` is a `{kind}` config, but `{}` needs `{expected}`", config.value, c.kind.value),
+                        format!("config `{}` has kind `{kind}`, but `{}` needs kind `{expected}`", config.value, c.kind.value),
                     )
-                    .label(format!("expected a `{expected}` config")),
+                    .label(format!("expected a config of kind `{expected}`")),
                 );
             }
         }

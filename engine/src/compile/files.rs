@@ -88,10 +88,30 @@ fn check_schema(loaded: &mut Loaded, text: &str, whole: Span, referenced: Span) 
         }
     };
     if let Err(e) = jsonschema::meta::validate(&value) {
+        let pointer = e.instance_path().to_string();
+        let at = locate_pointer(text, whole, &pointer).unwrap_or_else(|| whole.sub(0, 1));
         loaded.diags.push(
-            Diagnostic::error(codes::INVALID_SCHEMA, whole.sub(0, 1), format!("not a valid JSON Schema: {e}"))
-                .label(format!("at `{}`", e.instance_path()))
-                .with_label(referenced, "schema referenced here"),
+            Diagnostic::error(codes::INVALID_SCHEMA, at, format!("not a valid JSON Schema: {e}"))
+                .label(if pointer.is_empty() { "here".to_string() } else { format!("at `{pointer}`") })
+                .with_label(referenced, "schema referenced here")
+                .help("the file must follow JSON Schema (draft 2020-12 or the draft its `$schema` names)"),
         );
     }
+}
+
+/// The span of the value a JSON pointer (`/properties/id/type`) designates, found by re-reading the JSON
+/// text with the span-preserving YAML reader (JSON is YAML).
+fn locate_pointer(text: &str, whole: Span, pointer: &str) -> Option<Span> {
+    let mut ignored = relais_dsl::Diagnostics::new();
+    let doc = relais_dsl::syntax::yaml::parse(text, whole.file, &mut ignored)?;
+    let mut node = &doc;
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        node = match &node.value {
+            relais_dsl::syntax::Value::Map(entries) => &entries.iter().find(|e| e.key == segment)?.value,
+            relais_dsl::syntax::Value::List(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(node.span)
 }

@@ -24,27 +24,35 @@ pub fn position_span(
 ) -> Span {
     let line0 = line.saturating_sub(1);
     let col0 = column.saturating_sub(1);
+    // Offset of the position inside `code`; positions past the end (Rhai reports "incomplete script" one
+    // line after the last) land on the last character of the code, where the reader should look.
+    let mut offset = code.len();
+    let mut line_start = 0;
+    for (i, l) in code.split('\n').enumerate() {
+        if i == line0 {
+            offset = line_start + l.char_indices().nth(col0).map_or(l.len(), |(b, _)| b);
+            break;
+        }
+        line_start += l.len() + 1;
+    }
+    let trimmed = code.trim_end().len();
+    if offset >= trimmed {
+        offset = code.trim_end().char_indices().last().map_or(0, |(b, _)| b);
+    }
+    let offset_line = code[..offset].matches('\n').count();
+    let offset_col = code[..offset].rsplit('\n').next().map_or(0, str::len);
+    let width = code[offset..].chars().next().map_or(0, char::len_utf8);
     match origin {
         Origin::Verbatim { start } => {
-            let mut offset = 0;
-            for (i, l) in code.split('\n').enumerate() {
-                if i == line0 {
-                    offset += l.char_indices().nth(col0).map_or(l.len(), |(b, _)| b);
-                    break;
-                }
-                offset += l.len() + 1;
-            }
-            let at = start as usize + offset.min(code.len());
-            Span::new(expr_span.file, at, (at + 1).min(start as usize + code.len()).max(at))
+            let at = start as usize + offset;
+            Span::new(expr_span.file, at, at + width)
         }
         Origin::Block { first_line, indent } => {
             let file = sources.file(expr_span.file);
-            match file.line_start(first_line as usize + line0) {
-                Some(line_start) => {
-                    let rest = &file.text[line_start..];
-                    let content = &rest[(indent as usize).min(rest.len())..];
-                    let at = line_start + indent as usize + content.char_indices().nth(col0).map_or(0, |(b, _)| b);
-                    Span::new(expr_span.file, at, at + 1)
+            match file.line_start(first_line as usize + offset_line) {
+                Some(file_line) => {
+                    let at = (file_line + indent as usize + offset_col).min(file.text.len());
+                    Span::new(expr_span.file, at, (at + width).min(file.text.len()))
                 }
                 None => expr_span,
             }
@@ -94,6 +102,18 @@ pub(super) fn check(loaded: &mut Loaded) {
     let engine = checking_engine();
     let mut found = Vec::new();
     for flow in loaded.set.flows() {
+        let mut embedded = relais_dsl::Diagnostics::new();
+        let mut owned: Vec<Expr> = Vec::new();
+        if let Some(source) = &flow.source {
+            owned.extend(relais_dsl::lower::embedded_exprs(&source.params, &mut embedded));
+        }
+        for step in flow.all_steps() {
+            if let StepKind::Component(c) = &step.kind {
+                owned.extend(relais_dsl::lower::embedded_exprs(&c.params, &mut embedded));
+            }
+        }
+        found.extend(embedded);
+        found.extend(owned.iter().filter_map(|e| compile_expr(&engine, &loaded.sources, e)));
         let mut exprs: Vec<&Expr> = Vec::new();
         for handler in &flow.on_error {
             exprs.extend(handler.when.as_ref());

@@ -64,7 +64,7 @@ pub struct ClientConfig {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestParams {
-    /// HTTP method.
+    /// HTTP method: GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS.
     pub method: Method,
     /// Path appended to the base URL; may hold `#[...]`.
     #[serde(default)]

@@ -28,7 +28,15 @@ pub struct SchedulerSource {
 
 /// Parses a cron expression the way the scheduler will.
 pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
-    croner::Cron::from_str(expr).map_err(|e| e.to_string())
+    let fields = expr.split_whitespace().count();
+    if !(5..=6).contains(&fields) {
+        return Err(format!("{fields} field(s), expected 5 or 6"));
+    }
+    croner::Cron::from_str(expr).map_err(|e| {
+        let text = e.to_string();
+        let text = text.strip_prefix("Component error: ").unwrap_or(&text);
+        text.trim_end_matches('.').to_lowercase()
+    })
 }
 
 fn check(params: &Node, diags: &mut Diagnostics) {
@@ -36,11 +44,11 @@ fn check(params: &Node, diags: &mut Diagnostics) {
     let frequency = params.get("frequency");
     match (cron, frequency) {
         (Some(_), Some(f)) => diags.push(
-            Diagnostic::error(codes::FIELD_TYPE, f.span, "a scheduler takes `cron` or `frequency`, not both")
+            Diagnostic::error(codes::CONFLICTING_FIELDS, f.span, "a scheduler takes `cron` or `frequency`, not both")
                 .label("remove one of them"),
         ),
         (None, None) => diags.push(
-            Diagnostic::error(codes::MISSING_FIELD, params.span, "a scheduler needs `cron` or `frequency`")
+            Diagnostic::error(codes::CONFLICTING_FIELDS, params.span, "a scheduler needs `cron` or `frequency`")
                 .label("no schedule")
                 .help("`frequency: 30s` or `cron: \"0 10 * * *\"` with `time_zone: Europe/Paris`"),
         ),
@@ -49,20 +57,23 @@ fn check(params: &Node, diags: &mut Diagnostics) {
     if let Some(node @ Node { value: Value::Str(s), .. }) = cron {
         if let Err(why) = parse_cron(&s.text) {
             diags.push(
-                Diagnostic::error(codes::BAD_CRON, node.span, format!("invalid cron expression `{}`", s.text))
-                    .label(why)
+                Diagnostic::error(codes::BAD_CRON, node.span, format!("invalid cron expression `{}`: {why}", s.text))
+                    .label("not a valid cron expression")
                     .help(
-                        "5 fields (minute hour day month weekday) or 6 with seconds first; `0 10 * * *` is 10:00 daily",
+                        "5 fields (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6), or 6 with seconds first; \
+                         `0 10 * * *` is 10:00 daily",
                     ),
             );
         }
     }
     if let Some(node @ Node { value: Value::Str(s), .. }) = params.get("time_zone") {
         if chrono_tz::Tz::from_str(&s.text).is_err() {
+            let help = relais_dsl::diagnostic::did_you_mean(&s.text, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()))
+                .unwrap_or_else(|| "use names such as `Europe/Paris`, `UTC`, `America/New_York`".into());
             diags.push(
                 Diagnostic::error(codes::BAD_CRON, node.span, format!("unknown time zone `{}`", s.text))
                     .label("not an IANA time zone")
-                    .help("use names such as `Europe/Paris`, `UTC`, `America/New_York`"),
+                    .help(help),
             );
         }
     }

@@ -109,6 +109,11 @@ impl Properties {
         }
     }
 
+    /// Every property name with a value (for "did you mean").
+    pub fn names(&self) -> Vec<&str> {
+        self.defaults.keys().chain(self.env_file.keys()).map(String::as_str).collect()
+    }
+
     /// The value of a property: environment variable, then env file, then default.
     pub fn get(&self, name: &str) -> Option<String> {
         let var = format!("RELAIS_{}", name.to_ascii_uppercase().replace(['.', '-'], "_"));

@@ -60,6 +60,8 @@ pub struct Loaded {
     pub diags: Diagnostics,
     /// True when a file could not be read at all (exit code 2 rather than 1).
     pub io_failed: bool,
+    /// Flow files read (parsed or not), for summaries.
+    pub files_read: usize,
 }
 
 /// Parses one file's text in the given syntax into its document tree.
@@ -116,11 +118,12 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
                 continue;
             }
         };
+        loaded.files_read += 1;
         let file = loaded.sources.add(path.display().to_string(), text);
         let text = loaded.sources.file(file).text.clone();
         let Some(doc) = parse_text(&text, syntax, file, &mut loaded.diags) else { continue };
         for import in imports_of(&doc) {
-            let target = path.parent().unwrap_or(Path::new(".")).join(&import.0);
+            let target = normalize(&path.parent().unwrap_or(Path::new(".")).join(&import.0));
             queue.push_back((target, Some(import.1)));
         }
         docs.push((file, path, doc));
@@ -133,13 +136,34 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
     for (file, path, mut doc) in docs {
         if options.substitute {
             let lookup = |name: &str| properties.get(name);
-            relais_dsl::check::substitute_properties(&mut doc, &lookup, &mut loaded.diags);
+            let names = properties.names();
+            relais_dsl::check::substitute_properties(&mut doc, &lookup, &names, &mut loaded.diags);
         }
         let module: Module = relais_dsl::lower::lower_module(&doc, file, &mut loaded.diags);
         loaded.set.modules.push(module);
         loaded.paths.push(path);
     }
     loaded
+}
+
+/// Removes `.` and `name/..` pairs lexically, so that paths in messages read as the user would write them.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
+    }
 }
 
 fn imports_of(doc: &Node) -> Vec<(String, Span)> {

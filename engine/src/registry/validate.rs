@@ -84,6 +84,11 @@ impl<'s> Validator<'s, '_> {
             return;
         }
         let what = &self.subject(path);
+        // An unresolved `${property}` was already reported by substitution; checking its type again would
+        // only add a second, misleading error.
+        if node.as_str().is_some_and(|s| s.contains("${") && !s.contains("${secret:")) {
+            return;
+        }
         let schema = self.resolve(schema);
         if let Some(alts) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Json::as_array) {
             if alts.iter().any(|alt| self.matches(node, alt, depth + 1)) {
@@ -241,6 +246,7 @@ impl<'s> Validator<'s, '_> {
         let props = schema.get("properties").and_then(Json::as_object).unwrap_or_else(|| EMPTY.get_or_init(Map::new));
         let closed = schema.get("additionalProperties") == Some(&Json::Bool(false));
         let extra_schema = schema.get("additionalProperties").filter(|v| v.is_object());
+        let mut suggested: Vec<String> = Vec::new();
         for e in entries {
             let field = if path.is_empty() { e.key.clone() } else { format!("{path}.{}", e.key) };
             if let Some(sub) = props.get(&e.key) {
@@ -249,8 +255,11 @@ impl<'s> Validator<'s, '_> {
                 self.check(&e.value, sub, &field, depth + 1);
             } else if closed {
                 let known: Vec<&str> = props.keys().map(String::as_str).collect();
-                let help = did_you_mean(&e.key, known.iter().copied())
-                    .unwrap_or_else(|| format!("known fields: {}", known.join(", ")));
+                let hint = did_you_mean(&e.key, known.iter().copied());
+                if let Some(k) = known.iter().find(|k| hint.as_deref() == Some(format!("did you mean `{k}`?").as_str())) {
+                    suggested.push((*k).to_string());
+                }
+                let help = hint.unwrap_or_else(|| format!("known fields: {}", known.join(", ")));
                 self.diags.push(
                     Diagnostic::error(codes::UNKNOWN_FIELD, e.key_span, format!("unknown field `{}` in {what}", e.key))
                         .label("unknown field")
@@ -260,14 +269,14 @@ impl<'s> Validator<'s, '_> {
         }
         if let Some(required) = schema.get("required").and_then(Json::as_array) {
             for key in required.iter().filter_map(Json::as_str) {
-                if !entries.iter().any(|e| e.key == key) {
+                if !entries.iter().any(|e| e.key == key) && !suggested.iter().any(|s| s == key) {
                     self.diags.push(
                         Diagnostic::error(codes::MISSING_FIELD, node.span, format!("{what} needs the field `{key}`"))
                             .label(format!("`{key}` missing"))
                             .maybe_help(
                                 props
                                     .get(key)
-                                    .and_then(|p| self.resolve(p).get("description"))
+                                    .and_then(|p| p.get("description").or_else(|| self.resolve(p).get("description")))
                                     .and_then(Json::as_str)
                                     .map(|d| format!("`{key}`: {d}")),
                             ),
