@@ -160,7 +160,12 @@ impl IntoIterator for Diagnostics {
 pub fn did_you_mean<'a>(wrong: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
     known
         .into_iter()
-        .map(|k| (strsim::normalized_damerau_levenshtein(&wrong.to_lowercase(), &k.to_lowercase()), k))
+        .map(|k| {
+            let (w, l) = (wrong.to_lowercase(), k.to_lowercase());
+            // A truncated name (`raise` for `raise_error`) is as good a hint as a one-letter typo.
+            let prefix = if w.len() >= 4 && l.starts_with(&w) { 0.7 } else { 0.0 };
+            (strsim::normalized_damerau_levenshtein(&w, &l).max(prefix), k)
+        })
         .filter(|(score, _)| *score >= 0.6)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| format!("did you mean `{k}`?"))

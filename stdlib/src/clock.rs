@@ -30,27 +30,19 @@ impl Clock {
     /// Stops this clock (and all its clones) at `now`, or lets it follow the system time again with `None`.
     pub fn set_fixed(&self, now: Option<DateTime<Utc>>) {
         // A poisoned lock only means a writer panicked; the stored value is still a plain Option.
-        let mut guard = self
-            .fixed
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self.fixed.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         *guard = now;
     }
 
     /// The current time: the fixed time if one is set, else the system time.
     pub fn now(&self) -> DateTime<Utc> {
-        let fixed = *self
-            .fixed
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fixed = *self.fixed.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         fixed.unwrap_or_else(system_now)
     }
 }
 
 fn system_now() -> DateTime<Utc> {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
     DateTime::from_timestamp(secs, since_epoch.subsec_nanos()).unwrap_or_default()
 }

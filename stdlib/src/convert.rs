@@ -24,10 +24,7 @@ pub fn json_to_dynamic(value: &Value) -> Dynamic {
         Value::String(s) => Dynamic::from(ImmutableString::from(s.as_str())),
         Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
         Value::Object(entries) => {
-            let map: Map = entries
-                .iter()
-                .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
-                .collect();
+            let map: Map = entries.iter().map(|(k, v)| (k.as_str().into(), json_to_dynamic(v))).collect();
             Dynamic::from_map(map)
         }
     }
@@ -62,11 +59,7 @@ pub fn dynamic_to_json(value: &Dynamic) -> Result<Value, ConversionError> {
         return Ok(Value::String(c.to_string()));
     }
     if let Ok(items) = value.as_array_ref() {
-        return items
-            .iter()
-            .map(dynamic_to_json)
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array);
+        return items.iter().map(dynamic_to_json).collect::<Result<Vec<_>, _>>().map(Value::Array);
     }
     if let Ok(map) = value.as_map_ref() {
         let mut object = serde_json::Map::with_capacity(map.len());
@@ -79,9 +72,7 @@ pub fn dynamic_to_json(value: &Dynamic) -> Result<Value, ConversionError> {
 }
 
 fn float_to_json(f: FLOAT) -> Result<Value, ConversionError> {
-    Number::from_f64(f)
-        .map(Value::Number)
-        .ok_or_else(|| ConversionError::NonFiniteNumber(f.to_string()))
+    Number::from_f64(f).map(Value::Number).ok_or_else(|| ConversionError::NonFiniteNumber(f.to_string()))
 }
 
 /// Converts a Rhai value to JSON for a mapping function, as a Rhai runtime error on failure.

@@ -24,8 +24,7 @@ pub struct FunctionDoc {
 pub const EXAMPLE_NOW: &str = "2024-07-26T16:30:00Z";
 
 /// The lookup table `countries` of [`example_engine`], keyed by its first column.
-const EXAMPLE_COUNTRIES: &str =
-    "iso2,name,calling_code,region\nFR,France,33,europe\nDE,Germany,49,europe\n\
+const EXAMPLE_COUNTRIES: &str = "iso2,name,calling_code,region\nFR,France,33,europe\nDE,Germany,49,europe\n\
 JP,Japan,81,asia\n";
 
 /// Every mapping function's documentation, in family order (dates, strings, phone, email, crypto, formats,
@@ -41,9 +40,7 @@ pub fn example_engine() -> Engine {
     let lookups = Lookups::default();
     // The table is a constant known to be valid; a failure would show in the docs test.
     let _ = lookups.add_csv("countries", EXAMPLE_COUNTRIES);
-    let now = DateTime::parse_from_rfc3339(EXAMPLE_NOW)
-        .map(|t| t.to_utc())
-        .unwrap_or_default();
+    let now = DateTime::parse_from_rfc3339(EXAMPLE_NOW).map(|t| t.to_utc()).unwrap_or_default();
     build_engine_with_clock(&Limits::default(), lookups, Clock::fixed(now))
 }
 
@@ -63,30 +60,20 @@ mod tests {
             assert!(!doc.examples.is_empty(), "{} has no example", doc.name);
             for (script, expected) in doc.examples {
                 let engine = example_engine();
-                let expected: serde_json::Value =
-                    serde_json::from_str(expected).unwrap_or_else(|e| {
-                        panic!("{}: expected value {expected} is not JSON: {e}", doc.name)
-                    });
+                let expected: serde_json::Value = serde_json::from_str(expected)
+                    .unwrap_or_else(|e| panic!("{}: expected value {expected} is not JSON: {e}", doc.name));
                 let outcome = compile(&engine, script, &[])
                     .and_then(|ast| run(&engine, &ast, &mut rhai::Scope::new()))
                     .map(|v| dynamic_to_json(&v));
                 checked += 1;
                 match outcome {
                     Ok(Ok(actual)) if actual == expected => {}
-                    other => failures.push(format!(
-                        "{}: `{script}` gave {other:?}, expected {expected}",
-                        doc.name
-                    )),
+                    other => failures.push(format!("{}: `{script}` gave {other:?}, expected {expected}", doc.name)),
                 }
             }
         }
         assert!(checked >= 100, "only {checked} examples ran");
-        assert!(
-            failures.is_empty(),
-            "{} failing examples:\n{}",
-            failures.len(),
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "{} failing examples:\n{}", failures.len(), failures.join("\n"));
     }
 
     #[test]
@@ -94,11 +81,7 @@ mod tests {
         let mut seen = HashSet::new();
         for doc in function_docs() {
             assert!(seen.insert(doc.name), "{} is documented twice", doc.name);
-            assert!(
-                !doc.summary.is_empty() && doc.signature.starts_with(doc.name),
-                "{}",
-                doc.name
-            );
+            assert!(!doc.summary.is_empty() && doc.signature.starts_with(doc.name), "{}", doc.name);
         }
     }
 }

@@ -64,18 +64,10 @@ impl From<ParseError> for ScriptError {
         let (line, column) = split_position(err.1);
         let message = err.0.to_string();
         match *err.0 {
-            ParseErrorType::ExprTooDeep
-            | ParseErrorType::LiteralTooLarge(..)
-            | ParseErrorType::TooManyFunctions => Self::Limit {
-                message,
-                line,
-                column,
-            },
-            _ => Self::Compile {
-                message,
-                line,
-                column,
-            },
+            ParseErrorType::ExprTooDeep | ParseErrorType::LiteralTooLarge(..) | ParseErrorType::TooManyFunctions => {
+                Self::Limit { message, line, column }
+            }
+            _ => Self::Compile { message, line, column },
         }
     }
 }
@@ -86,8 +78,7 @@ impl From<Box<EvalAltResult>> for ScriptError {
         // script-defined functions carry positions inside those functions.
         let (line, column) = split_position(err.position());
         let mut inner = err;
-        while let EvalAltResult::ErrorInFunctionCall(_, _, next, _)
-        | EvalAltResult::ErrorInModule(_, next, _) = *inner
+        while let EvalAltResult::ErrorInFunctionCall(_, _, next, _) | EvalAltResult::ErrorInModule(_, next, _) = *inner
         {
             inner = next;
         }
@@ -101,17 +92,9 @@ impl From<Box<EvalAltResult>> for ScriptError {
             | EvalAltResult::ErrorStackOverflow(_)
             | EvalAltResult::ErrorDataTooLarge(..)
             | EvalAltResult::ErrorTooManyVariables(_)
-            | EvalAltResult::ErrorTooManyModules(_) => Self::Limit {
-                message,
-                line,
-                column,
-            },
+            | EvalAltResult::ErrorTooManyModules(_) => Self::Limit { message, line, column },
             EvalAltResult::ErrorParsing(kind, pos) => Self::from(ParseError(Box::new(kind), pos)),
-            _ => Self::Runtime {
-                message,
-                line,
-                column,
-            },
+            _ => Self::Runtime { message, line, column },
         }
     }
 }

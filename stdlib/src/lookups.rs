@@ -98,12 +98,7 @@ impl Lookups {
     }
 
     /// Adds (or replaces) the table `name` from CSV text with a header row, keyed by the column `key_column`.
-    pub fn add_csv_keyed(
-        &self,
-        name: &str,
-        text: &str,
-        key_column: &str,
-    ) -> Result<(), LookupError> {
+    pub fn add_csv_keyed(&self, name: &str, text: &str, key_column: &str) -> Result<(), LookupError> {
         self.add(name, text, Some(key_column))
     }
 
@@ -126,40 +121,29 @@ impl Lookups {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Table>>> {
         // A poisoned lock only means a writer panicked between two whole-table inserts; the map is still valid.
-        self.tables
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.tables.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn add(&self, name: &str, text: &str, key_column: Option<&str>) -> Result<(), LookupError> {
         let table = parse_table(name, text, key_column)?;
-        let mut tables = self
-            .tables
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut tables = self.tables.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         tables.insert(name.to_string(), Arc::new(table));
         Ok(())
     }
 }
 
 fn parse_table(name: &str, text: &str, key_column: Option<&str>) -> Result<Table, LookupError> {
-    let (columns, records) = read_csv(text, b',').map_err(|message| LookupError::Csv {
-        table: name.to_string(),
-        message,
-    })?;
+    let (columns, records) =
+        read_csv(text, b',').map_err(|message| LookupError::Csv { table: name.to_string(), message })?;
     if columns.is_empty() || columns.iter().all(String::is_empty) {
-        return Err(LookupError::NoHeader {
-            table: name.to_string(),
-        });
+        return Err(LookupError::NoHeader { table: name.to_string() });
     }
     let key_index = match key_column {
         None => 0,
-        Some(column) => columns.iter().position(|c| c == column).ok_or_else(|| {
-            LookupError::UnknownKeyColumn {
-                table: name.to_string(),
-                column: column.to_string(),
-                columns: columns.join(", "),
-            }
+        Some(column) => columns.iter().position(|c| c == column).ok_or_else(|| LookupError::UnknownKeyColumn {
+            table: name.to_string(),
+            column: column.to_string(),
+            columns: columns.join(", "),
         })?,
     };
     let mut rows = Vec::with_capacity(records.len());
@@ -167,28 +151,12 @@ fn parse_table(name: &str, text: &str, key_column: Option<&str>) -> Result<Table
     for (i, record) in records.into_iter().enumerate() {
         let key = record.get(key_index).cloned().unwrap_or_default();
         if let Some(first) = by_key.insert(key.clone(), i) {
-            return Err(LookupError::DuplicateKey {
-                table: name.to_string(),
-                key,
-                first: first + 1,
-                second: i + 1,
-            });
+            return Err(LookupError::DuplicateKey { table: name.to_string(), key, first: first + 1, second: i + 1 });
         }
-        rows.push(
-            columns
-                .iter()
-                .zip(record)
-                .map(|(c, v)| (c.as_str().into(), Dynamic::from(v)))
-                .collect(),
-        );
+        rows.push(columns.iter().zip(record).map(|(c, v)| (c.as_str().into(), Dynamic::from(v))).collect());
     }
     let key_column = columns.get(key_index).cloned().unwrap_or_default();
-    Ok(Table {
-        columns,
-        key_column,
-        rows,
-        by_key,
-    })
+    Ok(Table { columns, key_column, rows, by_key })
 }
 
 #[cfg(test)]
@@ -206,15 +174,7 @@ mod tests {
     #[test]
     fn a_duplicate_key_is_refused_with_both_rows() {
         let err = Lookups::default().add_csv("c", "k,v\na,1\nb,2\na,3\n");
-        assert_eq!(
-            err,
-            Err(LookupError::DuplicateKey {
-                table: "c".into(),
-                key: "a".into(),
-                first: 1,
-                second: 3
-            })
-        );
+        assert_eq!(err, Err(LookupError::DuplicateKey { table: "c".into(), key: "a".into(), first: 1, second: 3 }));
     }
 
     #[test]
@@ -231,9 +191,6 @@ mod tests {
 
     #[test]
     fn an_empty_text_has_no_header() {
-        assert!(matches!(
-            Lookups::default().add_csv("c", ""),
-            Err(LookupError::NoHeader { .. })
-        ));
+        assert!(matches!(Lookups::default().add_csv("c", ""), Err(LookupError::NoHeader { .. })));
     }
 }

@@ -2,8 +2,7 @@
 
 use rhai::module_resolvers::DummyModuleResolver;
 use rhai::packages::{
-    BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage,
-    MoreStringPackage, Package,
+    BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage, MoreStringPackage, Package,
 };
 use rhai::{Dynamic, Engine, Scope, AST};
 
@@ -11,8 +10,7 @@ use crate::{functions, Clock, Limits, Lookups, ScriptError};
 
 /// The variables every script sees: the event's payload, attributes, variables, correlation id and, inside error
 /// handlers, the error.
-pub const SCRIPT_VARIABLES: [&str; 5] =
-    ["payload", "attributes", "vars", "correlation_id", "error"];
+pub const SCRIPT_VARIABLES: [&str; 5] = ["payload", "attributes", "vars", "correlation_id", "error"];
 
 /// Builds the sandboxed engine with the system clock. See [`build_engine_with_clock`].
 pub fn build_engine(limits: &Limits, lookups: Lookups) -> Engine {
@@ -81,15 +79,8 @@ mod tests {
     fn assert_fails_quickly_with_limit(code: &str) {
         let started = Instant::now();
         let err = run_script(code).unwrap_err();
-        assert!(
-            err.is_limit(),
-            "{code}: expected a limit error, got {err:?}"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{code}: took {:?}",
-            started.elapsed()
-        );
+        assert!(err.is_limit(), "{code}: expected a limit error, got {err:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{code}: took {:?}", started.elapsed());
     }
 
     #[test]
@@ -125,17 +116,9 @@ mod tests {
 
     #[test]
     fn malformed_input_to_parsers_is_a_runtime_error_not_a_panic() {
-        for code in [
-            r#"parse_json("{")"#,
-            r#"parse_xml("<a>")"#,
-            "parse_csv(\"a,b\\n1\")",
-            r#"base64_decode("%%")"#,
-        ] {
+        for code in [r#"parse_json("{")"#, r#"parse_xml("<a>")"#, "parse_csv(\"a,b\\n1\")", r#"base64_decode("%%")"#] {
             let err = run_script(code).unwrap_err();
-            assert!(
-                matches!(err, ScriptError::Runtime { .. }),
-                "{code}: {err:?}"
-            );
+            assert!(matches!(err, ScriptError::Runtime { .. }), "{code}: {err:?}");
         }
     }
 
@@ -166,21 +149,14 @@ mod tests {
     #[test]
     fn a_syntax_error_reports_its_line_and_column() {
         let err = run_script("let x = 1;\nlet y = ;").unwrap_err();
-        assert!(
-            matches!(err, ScriptError::Compile { line: Some(2), .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, ScriptError::Compile { line: Some(2), .. }), "{err:?}");
     }
 
     #[test]
     fn a_failing_function_is_a_runtime_error_at_the_call() {
         let err = run_script("let x = 1;\n  to_e164(\"0612345678\", \"XX\")").unwrap_err();
         match err {
-            ScriptError::Runtime {
-                message,
-                line,
-                column,
-            } => {
+            ScriptError::Runtime { message, line, column } => {
                 assert!(message.contains("XX"), "{message}");
                 assert_eq!((line, column), (Some(2), Some(3)));
             }
@@ -191,13 +167,6 @@ mod tests {
     #[test]
     fn a_thrown_value_is_a_runtime_error() {
         let err = run_script(r#"throw "bad order""#).unwrap_err();
-        assert_eq!(
-            err,
-            ScriptError::Runtime {
-                message: "bad order".into(),
-                line: Some(1),
-                column: Some(1)
-            }
-        );
+        assert_eq!(err, ScriptError::Runtime { message: "bad order".into(), line: Some(1), column: Some(1) });
     }
 }

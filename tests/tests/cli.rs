@@ -64,7 +64,8 @@ fn sarif_output_has_the_structure_code_scanning_expects() {
     assert_eq!(sarif["version"], "2.1.0");
     let run = &sarif["runs"][0];
     assert_eq!(run["tool"]["driver"]["name"], "relais");
-    let rules: Vec<&str> = run["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let rules: Vec<&str> =
+        run["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(rules, ["RL0103", "RL0501"]);
     let result = &run["results"][0];
     assert_eq!(result["ruleId"], "RL0103");
@@ -120,7 +121,8 @@ fn the_editor_schema_is_valid_and_accepts_every_valid_yaml_flow() {
     let mut checked = 0;
     for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "yaml")) {
         let doc = yaml_as_json(file);
-        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors: Vec<String> =
+            validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
         assert!(errors.is_empty(), "{}: {errors:?}", file.display());
         checked += 1;
     }

@@ -111,7 +111,9 @@ pub fn substitute_properties(
             }
         }
         Value::List(items) => items.iter_mut().for_each(|n| substitute_properties(n, lookup, known, diags)),
-        Value::Map(entries) => entries.iter_mut().for_each(|e| substitute_properties(&mut e.value, lookup, known, diags)),
+        Value::Map(entries) => {
+            entries.iter_mut().for_each(|e| substitute_properties(&mut e.value, lookup, known, diags))
+        }
         _ => {}
     }
 }

@@ -453,7 +453,10 @@ impl Printer {
     fn logger(&self, level: usize, head: String, body: &Node) -> String {
         let col = INDENT.len() * level + head.len() + 1;
         let Some(entries) = body.as_map() else {
-            return format!("{head} {}", value_text(body, level, col));
+            return match body.as_str() {
+                Some(text) => format!("{head} {}", message_text(text)),
+                None => format!("{head} {}", value_text(body, level, col)),
+            };
         };
         let (lvl, message, others) = match entries {
             [l, m, others @ ..] if l.key == "level" && m.key == "message" => (Some(l), m, others),

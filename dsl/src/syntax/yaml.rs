@@ -17,7 +17,8 @@ pub fn parse(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> 
     let value: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(err) => {
-            let duplicate = err.to_string().contains("duplicate entry").then(|| find_duplicate_key(text, file)).flatten();
+            let duplicate =
+                err.to_string().contains("duplicate entry").then(|| find_duplicate_key(text, file)).flatten();
             diags.push(match duplicate {
                 Some((key, first, second)) => {
                     Diagnostic::error(codes::DUPLICATE_KEY, second, format!("key `{key}` appears twice in one map"))
@@ -65,11 +66,14 @@ fn syntax_error(err: &serde_yaml::Error, source: &SourceFile, file: FileId) -> D
     }
 }
 
+/// A mapping being read: the keys seen so far, and whether the next scalar is a key.
+type OpenMap = (Vec<(String, Span)>, bool);
+
 /// The first key written twice in one mapping: its text and both spans.
 fn find_duplicate_key(text: &str, file: FileId) -> Option<(String, Span, Span)> {
     let bytes = CharToByte::new(text);
     // Per open collection: `Some(keys seen, expecting a key)` for maps, `None` for sequences.
-    let mut stack: Vec<Option<(Vec<(String, Span)>, bool)>> = Vec::new();
+    let mut stack: Vec<Option<OpenMap>> = Vec::new();
     for event in Parser::new_from_str(text) {
         let (event, span) = event.ok()?;
         let here = Span::new(file, bytes.get(span.start.index()), bytes.get(span.end.index()));

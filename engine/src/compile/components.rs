@@ -43,7 +43,10 @@ pub(super) fn check(loaded: &mut Loaded, registry: &Registry) {
                         Diagnostic::error(
                             codes::CONFIG_KIND_MISMATCH,
                             store.span,
-                            format!("config `{}` has kind `{kind}`, but `idempotent` needs kind `object_store`", store.value),
+                            format!(
+                                "config `{}` has kind `{kind}`, but `idempotent` needs kind `object_store`",
+                                store.value
+                            ),
                         )
                         .label("expected a config of kind `object_store`"),
                     );
@@ -106,7 +109,10 @@ fn component(
                     Diagnostic::error(
                         codes::CONFIG_KIND_MISMATCH,
                         config.span,
-                        format!("config `{}` has kind `{kind}`, but `{}` needs kind `{expected}`", config.value, c.kind.value),
+                        format!(
+                            "config `{}` has kind `{kind}`, but `{}` needs kind `{expected}`",
+                            config.value, c.kind.value
+                        ),
                     )
                     .label(format!("expected a config of kind `{expected}`")),
                 );

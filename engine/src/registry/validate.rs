@@ -256,7 +256,8 @@ impl<'s> Validator<'s, '_> {
             } else if closed {
                 let known: Vec<&str> = props.keys().map(String::as_str).collect();
                 let hint = did_you_mean(&e.key, known.iter().copied());
-                if let Some(k) = known.iter().find(|k| hint.as_deref() == Some(format!("did you mean `{k}`?").as_str())) {
+                if let Some(k) = known.iter().find(|k| hint.as_deref() == Some(format!("did you mean `{k}`?").as_str()))
+                {
                     suggested.push((*k).to_string());
                 }
                 let help = hint.unwrap_or_else(|| format!("known fields: {}", known.join(", ")));

@@ -22,13 +22,7 @@ const fn plan(
     min_len: usize,
     max_len: usize,
 ) -> CountryPlan {
-    CountryPlan {
-        iso2,
-        code,
-        trunk,
-        min_len,
-        max_len,
-    }
+    CountryPlan { iso2, code, trunk, min_len, max_len }
 }
 
 /// The countries `to_e164` knows by ISO code. Lengths are those of the ITU national numbering plans, slightly
@@ -88,15 +82,10 @@ pub(crate) const PLANS: &[CountryPlan] = &[
 
 /// The plan of a country by ISO 3166-1 alpha-2 code (case-insensitive).
 pub(crate) fn plan_by_iso2(iso2: &str) -> Option<&'static CountryPlan> {
-    PLANS
-        .iter()
-        .find(|p| p.iso2.eq_ignore_ascii_case(iso2.trim()))
+    PLANS.iter().find(|p| p.iso2.eq_ignore_ascii_case(iso2.trim()))
 }
 
 /// The plan whose calling code starts `digits` (international digits without `+`), preferring the longest code.
 pub(crate) fn plan_by_prefix(digits: &str) -> Option<&'static CountryPlan> {
-    PLANS
-        .iter()
-        .filter(|p| digits.starts_with(p.code))
-        .max_by_key(|p| p.code.len())
+    PLANS.iter().filter(|p| digits.starts_with(p.code)).max_by_key(|p| p.code.len())
 }

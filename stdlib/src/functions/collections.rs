@@ -14,9 +14,7 @@ fn group_by(items: Array, field: &str) -> Map {
     let mut groups = Map::new();
     for item in items {
         let key = key_text(get(&item, field).as_ref());
-        let group = groups
-            .entry(key.into())
-            .or_insert_with(|| Dynamic::from_array(Array::new()));
+        let group = groups.entry(key.into()).or_insert_with(|| Dynamic::from_array(Array::new()));
         if let Some(mut members) = group.write_lock::<Array>() {
             members.push(item);
         }
@@ -41,10 +39,7 @@ fn rank(value: &Dynamic) -> u8 {
 
 fn compare(a: &Dynamic, b: &Dynamic) -> Ordering {
     match (rank(a), rank(b)) {
-        (1, 1) => a
-            .as_bool()
-            .unwrap_or_default()
-            .cmp(&b.as_bool().unwrap_or_default()),
+        (1, 1) => a.as_bool().unwrap_or_default().cmp(&b.as_bool().unwrap_or_default()),
         (2, 2) => match (a.as_int(), b.as_int()) {
             (Ok(x), Ok(y)) => x.cmp(&y),
             _ => number(a).total_cmp(&number(b)),
@@ -55,33 +50,18 @@ fn compare(a: &Dynamic, b: &Dynamic) -> Ordering {
 }
 
 fn number(value: &Dynamic) -> FLOAT {
-    value
-        .as_float()
-        .or_else(|_| value.as_int().map(|i| i as FLOAT))
-        .unwrap_or(FLOAT::NAN)
+    value.as_float().or_else(|_| value.as_int().map(|i| i as FLOAT)).unwrap_or(FLOAT::NAN)
 }
 
 fn sort_by(items: Array, field: &str, order: &str) -> FnResult<Array> {
     let descending = match order.to_ascii_lowercase().as_str() {
         "asc" => false,
         "desc" => true,
-        other => {
-            return Err(fail(format!(
-                "sort_by: order must be \"asc\" or \"desc\", got '{other}'"
-            )))
-        }
+        other => return Err(fail(format!("sort_by: order must be \"asc\" or \"desc\", got '{other}'"))),
     };
-    let mut keyed: Vec<(Dynamic, Dynamic)> = items
-        .into_iter()
-        .map(|item| (get(&item, field).unwrap_or(Dynamic::UNIT), item))
-        .collect();
-    keyed.sort_by(|(a, _), (b, _)| {
-        if descending {
-            compare(b, a)
-        } else {
-            compare(a, b)
-        }
-    });
+    let mut keyed: Vec<(Dynamic, Dynamic)> =
+        items.into_iter().map(|item| (get(&item, field).unwrap_or(Dynamic::UNIT), item)).collect();
+    keyed.sort_by(|(a, _), (b, _)| if descending { compare(b, a) } else { compare(a, b) });
     Ok(keyed.into_iter().map(|(_, item)| item).collect())
 }
 
@@ -94,33 +74,22 @@ fn sum_by(items: &Array, field: &str) -> FnResult<Dynamic> {
             continue;
         };
         if let Ok(n) = value.as_int() {
-            int_total = int_total
-                .checked_add(n)
-                .ok_or_else(|| fail("sum_by: integer overflow"))?;
+            int_total = int_total.checked_add(n).ok_or_else(|| fail("sum_by: integer overflow"))?;
         } else if let Ok(x) = value.as_float() {
             float_total += x;
             any_float = true;
         } else {
-            return Err(fail(format!(
-                "sum_by: field '{field}' of item {i} is a {}, not a number",
-                value.type_name()
-            )));
+            return Err(fail(format!("sum_by: field '{field}' of item {i} is a {}, not a number", value.type_name())));
         }
     }
-    Ok(if any_float {
-        Dynamic::from_float(float_total + int_total as FLOAT)
-    } else {
-        Dynamic::from_int(int_total)
-    })
+    Ok(if any_float { Dynamic::from_float(float_total + int_total as FLOAT) } else { Dynamic::from_int(int_total) })
 }
 
 fn count_by(items: &Array, field: &str) -> Map {
     let mut counts = Map::new();
     for item in items {
         let key = key_text(get(item, field).as_ref());
-        let count = counts
-            .entry(key.into())
-            .or_insert_with(|| Dynamic::from_int(0));
+        let count = counts.entry(key.into()).or_insert_with(|| Dynamic::from_int(0));
         *count = Dynamic::from_int(count.as_int().unwrap_or(0) + 1);
     }
     counts
@@ -128,37 +97,24 @@ fn count_by(items: &Array, field: &str) -> Map {
 
 fn unique_by(items: Array, field: &str) -> Array {
     let mut seen = std::collections::HashSet::new();
-    items
-        .into_iter()
-        .filter(|item| seen.insert(key_text(get(item, field).as_ref())))
-        .collect()
+    items.into_iter().filter(|item| seen.insert(key_text(get(item, field).as_ref()))).collect()
 }
 
 fn pluck(items: &Array, field: &str) -> Array {
-    items
-        .iter()
-        .map(|item| get(item, field).unwrap_or(Dynamic::UNIT))
-        .collect()
+    items.iter().map(|item| get(item, field).unwrap_or(Dynamic::UNIT)).collect()
 }
 
 fn index_by(items: Array, field: &str) -> Map {
-    items
-        .into_iter()
-        .map(|item| (key_text(get(&item, field).as_ref()).into(), item))
-        .collect()
+    items.into_iter().map(|item| (key_text(get(&item, field).as_ref()).into(), item)).collect()
 }
 
 /// Registers the collection functions.
 pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("group_by", group_by);
-    engine.register_fn("sort_by", |items: Array, field: &str| {
-        sort_by(items, field, "asc")
-    });
+    engine.register_fn("sort_by", |items: Array, field: &str| sort_by(items, field, "asc"));
     engine.register_fn("sort_by", sort_by);
     engine.register_fn("sum_by", |items: Array, field: &str| sum_by(&items, field));
-    engine.register_fn("count_by", |items: Array, field: &str| {
-        count_by(&items, field)
-    });
+    engine.register_fn("count_by", |items: Array, field: &str| count_by(&items, field));
     engine.register_fn("unique_by", unique_by);
     engine.register_fn("pluck", |items: Array, field: &str| pluck(&items, field));
     engine.register_fn("index_by", index_by);
@@ -183,7 +139,10 @@ pub(crate) const DOCS: &[FunctionDoc] = &[
                   first in ascending order.",
         examples: &[
             (r#"sort_by([#{ n: 3 }, #{ n: 1.5 }, #{ n: 2 }], "n").map(|x| x.n)"#, "[1.5, 2, 3]"),
-            (r#"sort_by([#{ n: "b", i: 1 }, #{ n: "a" }, #{ n: "b", i: 2 }], "n", "desc").map(|x| x.i)"#, "[1, 2, null]"),
+            (
+                r#"sort_by([#{ n: "b", i: 1 }, #{ n: "a" }, #{ n: "b", i: 2 }], "n", "desc").map(|x| x.i)"#,
+                "[1, 2, null]",
+            ),
         ],
     },
     FunctionDoc {
@@ -206,7 +165,10 @@ pub(crate) const DOCS: &[FunctionDoc] = &[
         name: "unique_by",
         signature: "unique_by(items: array, field: string) -> array",
         summary: "Keeps the first item of each field value, in order.",
-        examples: &[(r#"unique_by([#{ s: "a", i: 1 }, #{ s: "a", i: 2 }, #{ s: "b", i: 3 }], "s").map(|x| x.i)"#, "[1, 3]")],
+        examples: &[(
+            r#"unique_by([#{ s: "a", i: 1 }, #{ s: "a", i: 2 }, #{ s: "b", i: 3 }], "s").map(|x| x.i)"#,
+            "[1, 3]",
+        )],
     },
     FunctionDoc {
         name: "pluck",
@@ -234,13 +196,8 @@ mod tests {
 
     #[test]
     fn summing_text_is_an_error_naming_the_item() {
-        let items: Array = vec![Dynamic::from_map(
-            [("x".into(), Dynamic::from("1"))].into_iter().collect(),
-        )];
-        let err = sum_by(&items, "x")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let items: Array = vec![Dynamic::from_map([("x".into(), Dynamic::from("1"))].into_iter().collect())];
+        let err = sum_by(&items, "x").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("item 0"), "{err}");
     }
 

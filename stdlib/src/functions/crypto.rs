@@ -14,9 +14,7 @@ use crate::docs::FunctionDoc;
 /// URL-safe base64 that accepts input with or without padding.
 const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
 /// Lower-case hexadecimal of `bytes`.
@@ -51,32 +49,21 @@ fn uuid_namespace(name: &str) -> FnResult<Uuid> {
         "url" => Ok(Uuid::NAMESPACE_URL),
         "oid" => Ok(Uuid::NAMESPACE_OID),
         "x500" => Ok(Uuid::NAMESPACE_X500),
-        other => Uuid::parse_str(other).map_err(|_| {
-            fail(format!(
-                "invalid UUID namespace '{name}': expected dns, url, oid, x500 or a UUID"
-            ))
-        }),
+        other => Uuid::parse_str(other)
+            .map_err(|_| fail(format!("invalid UUID namespace '{name}': expected dns, url, oid, x500 or a UUID"))),
     }
 }
 
 /// Registers the crypto functions.
 pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("sha256", |s: &str| hex(&Sha256::digest(s.as_bytes())));
-    engine.register_fn("hmac_sha256", |s: &str, secret: &str| {
-        hex(&hmac_sha256(s, secret))
-    });
+    engine.register_fn("hmac_sha256", |s: &str, secret: &str| hex(&hmac_sha256(s, secret)));
     engine.register_fn("base64_encode", |s: &str| STANDARD.encode(s));
-    engine.register_fn("base64_decode", |s: &str| {
-        decode_text(STANDARD.decode(s.trim()), "base64")
-    });
+    engine.register_fn("base64_decode", |s: &str| decode_text(STANDARD.decode(s.trim()), "base64"));
     engine.register_fn("base64url_encode", |s: &str| URL_SAFE_NO_PAD.encode(s));
-    engine.register_fn("base64url_decode", |s: &str| {
-        decode_text(URL_SAFE_LENIENT.decode(s.trim()), "base64url")
-    });
+    engine.register_fn("base64url_decode", |s: &str| decode_text(URL_SAFE_LENIENT.decode(s.trim()), "base64url"));
     engine.register_fn("uuid_v4", || Uuid::new_v4().to_string());
-    engine.register_fn("uuid_v5", |name: &str| {
-        Uuid::new_v5(&Uuid::NAMESPACE_URL, name.as_bytes()).to_string()
-    });
+    engine.register_fn("uuid_v5", |name: &str| Uuid::new_v5(&Uuid::NAMESPACE_URL, name.as_bytes()).to_string());
     engine.register_fn("uuid_v5", |ns: &str, name: &str| -> FnResult<String> {
         Ok(Uuid::new_v5(&uuid_namespace(ns)?, name.as_bytes()).to_string())
     });

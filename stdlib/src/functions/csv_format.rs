@@ -6,20 +6,10 @@ use super::{fail, FnResult};
 use crate::docs::FunctionDoc;
 
 /// Parses CSV text with a header row into its column names and rows of string fields.
-pub(crate) fn read_csv(
-    text: &str,
-    delimiter: u8,
-) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(true)
-        .from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| describe(&e))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+pub(crate) fn read_csv(text: &str, delimiter: u8) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(true).from_reader(text.as_bytes());
+    let headers: Vec<String> =
+        reader.headers().map_err(|e| describe(&e))?.iter().map(|h| h.trim().to_string()).collect();
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| describe(&e))?;
@@ -30,11 +20,7 @@ pub(crate) fn read_csv(
 
 fn describe(err: &csv::Error) -> String {
     match err.kind() {
-        csv::ErrorKind::UnequalLengths {
-            pos,
-            expected_len,
-            len,
-        } => format!(
+        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => format!(
             "invalid CSV: line {} has {len} fields, the header has {expected_len}",
             pos.as_ref().map_or(0, csv::Position::line)
         ),
@@ -45,9 +31,7 @@ fn describe(err: &csv::Error) -> String {
 fn delimiter_byte(delimiter: &str) -> FnResult<u8> {
     match delimiter.as_bytes() {
         [b] => Ok(*b),
-        _ => Err(fail(format!(
-            "CSV delimiter must be one ASCII character, got '{delimiter}'"
-        ))),
+        _ => Err(fail(format!("CSV delimiter must be one ASCII character, got '{delimiter}'"))),
     }
 }
 
@@ -56,11 +40,7 @@ fn parse_csv(text: &str, delimiter: u8) -> FnResult<Array> {
     Ok(rows
         .into_iter()
         .map(|row| {
-            let map: Map = headers
-                .iter()
-                .zip(row)
-                .map(|(h, v)| (h.as_str().into(), Dynamic::from(v)))
-                .collect();
+            let map: Map = headers.iter().zip(row).map(|(h, v)| (h.as_str().into(), Dynamic::from(v))).collect();
             Dynamic::from_map(map)
         })
         .collect())
@@ -70,8 +50,7 @@ fn cell(value: &Dynamic) -> FnResult<String> {
     if value.is_unit() {
         Ok(String::new())
     } else if value.is_array() || value.is_map() {
-        serde_json::to_string(&crate::convert::to_json_value(value)?)
-            .map_err(|e| fail(e.to_string()))
+        serde_json::to_string(&crate::convert::to_json_value(value)?).map_err(|e| fail(e.to_string()))
     } else {
         Ok(value.to_string())
     }
@@ -80,12 +59,8 @@ fn cell(value: &Dynamic) -> FnResult<String> {
 fn to_csv(rows: &Array, columns: Option<Vec<String>>) -> FnResult<String> {
     let mut maps = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
-        let map = row.as_map_ref().map_err(|_| {
-            fail(format!(
-                "to_csv: item {i} is a {}, not a map",
-                row.type_name()
-            ))
-        })?;
+        let map =
+            row.as_map_ref().map_err(|_| fail(format!("to_csv: item {i} is a {}, not a map", row.type_name())))?;
         maps.push(map.clone());
     }
     let columns = columns.unwrap_or_else(|| {
@@ -107,18 +82,14 @@ fn to_csv(rows: &Array, columns: Option<Vec<String>>) -> FnResult<String> {
             .collect::<FnResult<Vec<_>>>()?;
         writer.write_record(&record).map_err(write_err)?;
     }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| fail(format!("cannot write CSV: {e}")))?;
+    let bytes = writer.into_inner().map_err(|e| fail(format!("cannot write CSV: {e}")))?;
     String::from_utf8(bytes).map_err(|e| fail(format!("cannot write CSV: {e}")))
 }
 
 /// Registers the CSV functions.
 pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("parse_csv", |text: &str| parse_csv(text, b','));
-    engine.register_fn("parse_csv", |text: &str, d: &str| {
-        parse_csv(text, delimiter_byte(d)?)
-    });
+    engine.register_fn("parse_csv", |text: &str, d: &str| parse_csv(text, delimiter_byte(d)?));
     engine.register_fn("to_csv", |rows: Array| to_csv(&rows, None));
     engine.register_fn("to_csv", |rows: Array, columns: Array| {
         let columns = columns.iter().map(|c| c.to_string()).collect();

@@ -4,8 +4,7 @@
 use std::fmt::Write as _;
 
 use chrono::{
-    DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeDelta,
-    TimeZone, Utc,
+    DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeDelta, TimeZone, Utc,
 };
 use chrono_tz::Tz;
 use rhai::{Dynamic, Engine, Map, INT};
@@ -15,19 +14,11 @@ use super::{fail, FnResult};
 use crate::docs::FunctionDoc;
 use crate::Clock;
 
-const NAIVE_DATETIME_FORMATS: [&str; 4] = [
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M",
-];
+const NAIVE_DATETIME_FORMATS: [&str; 4] =
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"];
 
 fn zone(name: &str) -> FnResult<Tz> {
-    name.trim().parse::<Tz>().map_err(|_| {
-        fail(format!(
-            "unknown time zone '{name}' (expected e.g. \"Europe/Paris\")"
-        ))
-    })
+    name.trim().parse::<Tz>().map_err(|_| fail(format!("unknown time zone '{name}' (expected e.g. \"Europe/Paris\")")))
 }
 
 fn write_utc(t: DateTime<Utc>) -> String {
@@ -39,11 +30,7 @@ fn parse_naive(text: &str) -> Option<NaiveDateTime> {
     NAIVE_DATETIME_FORMATS
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-        .or_else(|| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .ok()
-                .map(|d| d.and_time(NaiveTime::MIN))
-        })
+        .or_else(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(|d| d.and_time(NaiveTime::MIN)))
 }
 
 /// Parses an instant: RFC 3339 with an offset, or a date-time or date without one (taken as UTC).
@@ -52,19 +39,12 @@ pub(crate) fn parse_instant(text: &str) -> FnResult<DateTime<Utc>> {
         .map(|t| t.to_utc())
         .ok()
         .or_else(|| parse_naive(text).map(|n| n.and_utc()))
-        .ok_or_else(|| {
-            fail(format!(
-                "invalid date '{text}': expected RFC 3339 such as \"2024-07-26T18:00:00Z\""
-            ))
-        })
+        .ok_or_else(|| fail(format!("invalid date '{text}': expected RFC 3339 such as \"2024-07-26T18:00:00Z\"")))
 }
 
 fn parse_calendar_date(text: &str) -> FnResult<NaiveDate> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
-        fail(format!(
-            "invalid calendar date '{text}': expected \"YYYY-MM-DD\""
-        ))
-    })
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| fail(format!("invalid calendar date '{text}': expected \"YYYY-MM-DD\"")))
 }
 
 /// The UTC instant of a local wall-clock time: the earlier one when a DST change makes it ambiguous, the first
@@ -75,11 +55,7 @@ fn local_to_utc(local: NaiveDateTime, tz: Tz) -> FnResult<DateTime<Utc>> {
         LocalResult::None => None,
     };
     resolve(local)
-        .or_else(|| {
-            local
-                .checked_add_signed(TimeDelta::hours(1))
-                .and_then(resolve)
-        })
+        .or_else(|| local.checked_add_signed(TimeDelta::hours(1)).and_then(resolve))
         .ok_or_else(|| fail(format!("the local time {local} does not exist in {tz}")))
 }
 
@@ -88,9 +64,7 @@ fn parse_with_format(text: &str, format: &str, tz: Option<Tz>) -> FnResult<DateT
         return Ok(t.to_utc());
     }
     let naive = NaiveDateTime::parse_from_str(text.trim(), format)
-        .or_else(|_| {
-            NaiveDate::parse_from_str(text.trim(), format).map(|d| d.and_time(NaiveTime::MIN))
-        })
+        .or_else(|_| NaiveDate::parse_from_str(text.trim(), format).map(|d| d.and_time(NaiveTime::MIN)))
         .map_err(|e| fail(format!("invalid date '{text}' for format '{format}': {e}")))?;
     match tz {
         Some(tz) => local_to_utc(naive, tz),
@@ -103,8 +77,7 @@ where
     Z::Offset: std::fmt::Display,
 {
     let mut out = String::new();
-    write!(out, "{}", t.format(pattern))
-        .map_err(|_| fail(format!("invalid date pattern '{pattern}'")))?;
+    write!(out, "{}", t.format(pattern)).map_err(|_| fail(format!("invalid date pattern '{pattern}'")))?;
     Ok(out)
 }
 
@@ -112,27 +85,17 @@ fn shift(text: &str, duration: &str, sign: i32) -> FnResult<String> {
     let t = parse_instant(text)?;
     let delta = parse_duration(duration).map_err(fail)?;
     let delta = if sign < 0 { -delta } else { delta };
-    t.checked_add_signed(delta)
-        .map(write_utc)
-        .ok_or_else(|| fail("date out of range"))
+    t.checked_add_signed(delta).map(write_utc).ok_or_else(|| fail("date out of range"))
 }
 
 fn local_date(clock: &Clock, tz: &str, days_ahead: u64) -> FnResult<String> {
     let today = clock.now().with_timezone(&zone(tz)?).date_naive();
-    today
-        .checked_add_days(Days::new(days_ahead))
-        .map(|d| d.to_string())
-        .ok_or_else(|| fail("date out of range"))
+    today.checked_add_days(Days::new(days_ahead)).map(|d| d.to_string()).ok_or_else(|| fail("date out of range"))
 }
 
 fn day_bounds(date: NaiveDate, tz: Tz) -> FnResult<(DateTime<Utc>, DateTime<Utc>)> {
-    let next = date
-        .checked_add_days(Days::new(1))
-        .ok_or_else(|| fail("date out of range"))?;
-    Ok((
-        local_to_utc(date.and_time(NaiveTime::MIN), tz)?,
-        local_to_utc(next.and_time(NaiveTime::MIN), tz)?,
-    ))
+    let next = date.checked_add_days(Days::new(1)).ok_or_else(|| fail("date out of range"))?;
+    Ok((local_to_utc(date.and_time(NaiveTime::MIN), tz)?, local_to_utc(next.and_time(NaiveTime::MIN), tz)?))
 }
 
 fn day_range(date: &str, tz: &str) -> FnResult<Map> {
@@ -165,22 +128,15 @@ pub(crate) fn register(engine: &mut Engine, clock: &Clock) {
     let c = clock.clone();
     engine.register_fn("yesterday", move |tz: &str| {
         let today = c.now().with_timezone(&zone(tz)?).date_naive();
-        today
-            .checked_sub_days(Days::new(1))
-            .map(|d| d.to_string())
-            .ok_or_else(|| fail("date out of range"))
+        today.checked_sub_days(Days::new(1)).map(|d| d.to_string()).ok_or_else(|| fail("date out of range"))
     });
     engine.register_fn("parse_date", |s: &str| parse_instant(s).map(write_utc));
-    engine.register_fn("parse_date", |s: &str, f: &str| {
-        parse_with_format(s, f, None).map(write_utc)
-    });
+    engine.register_fn("parse_date", |s: &str, f: &str| parse_with_format(s, f, None).map(write_utc));
     engine.register_fn("parse_date", |s: &str, f: &str, tz: &str| {
         parse_with_format(s, f, Some(zone(tz)?)).map(write_utc)
     });
     engine.register_fn("is_date", |s: &str| parse_instant(s).is_ok());
-    engine.register_fn("format_date", |s: &str, p: &str| {
-        format_in(parse_instant(s)?, p)
-    });
+    engine.register_fn("format_date", |s: &str, p: &str| format_in(parse_instant(s)?, p));
     engine.register_fn("format_date", |s: &str, p: &str, tz: &str| {
         format_in(parse_instant(s)?.with_timezone(&zone(tz)?), p)
     });
@@ -189,39 +145,25 @@ pub(crate) fn register(engine: &mut Engine, clock: &Clock) {
     engine.register_fn("seconds_between", |a: &str, b: &str| -> FnResult<INT> {
         Ok((parse_instant(b)? - parse_instant(a)?).num_seconds())
     });
-    engine.register_fn("date_compare", |a: &str, b: &str| -> FnResult<INT> {
-        Ok(compare(a, b)? as INT)
-    });
-    engine.register_fn("is_before", |a: &str, b: &str| -> FnResult<bool> {
-        Ok(compare(a, b)?.is_lt())
-    });
-    engine.register_fn("is_after", |a: &str, b: &str| -> FnResult<bool> {
-        Ok(compare(a, b)?.is_gt())
-    });
+    engine.register_fn("date_compare", |a: &str, b: &str| -> FnResult<INT> { Ok(compare(a, b)? as INT) });
+    engine.register_fn("is_before", |a: &str, b: &str| -> FnResult<bool> { Ok(compare(a, b)?.is_lt()) });
+    engine.register_fn("is_after", |a: &str, b: &str| -> FnResult<bool> { Ok(compare(a, b)?.is_gt()) });
     engine.register_fn("day_range", day_range);
-    engine.register_fn("start_of_day", |s: &str, tz: &str| {
-        day_of(s, tz).map(|(start, _)| write_utc(start))
-    });
+    engine.register_fn("start_of_day", |s: &str, tz: &str| day_of(s, tz).map(|(start, _)| write_utc(start)));
     engine.register_fn("end_of_day", |s: &str, tz: &str| {
         day_of(s, tz).map(|(_, end)| write_utc(end - TimeDelta::milliseconds(1)))
     });
     engine.register_fn("to_local", |s: &str, tz: &str| -> FnResult<String> {
-        Ok(parse_instant(s)?
-            .with_timezone(&zone(tz)?)
-            .to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        Ok(parse_instant(s)?.with_timezone(&zone(tz)?).to_rfc3339_opts(SecondsFormat::AutoSi, true))
     });
     engine.register_fn("to_utc", |s: &str| parse_instant(s).map(write_utc));
     engine.register_fn("to_utc", |s: &str, tz: &str| {
         let naive = parse_naive(s).ok_or_else(|| fail(format!("invalid local date-time '{s}'")))?;
         local_to_utc(naive, zone(tz)?).map(write_utc)
     });
-    engine.register_fn("unix_seconds", |s: &str| -> FnResult<INT> {
-        Ok(parse_instant(s)?.timestamp())
-    });
+    engine.register_fn("unix_seconds", |s: &str| -> FnResult<INT> { Ok(parse_instant(s)?.timestamp()) });
     engine.register_fn("from_unix_seconds", |n: INT| {
-        DateTime::from_timestamp(n, 0)
-            .map(write_utc)
-            .ok_or_else(|| fail(format!("timestamp {n} out of range")))
+        DateTime::from_timestamp(n, 0).map(write_utc).ok_or_else(|| fail(format!("timestamp {n} out of range")))
     });
 }
 
@@ -388,11 +330,7 @@ mod tests {
         let engine = build_engine_with_clock(&Limits::default(), Lookups::default(), clock);
         let ast = compile(&engine, code, &[])?;
         let value = run(&engine, &ast, &mut Scope::new())?;
-        Ok(crate::dynamic_to_json(&value)
-            .unwrap()
-            .to_string()
-            .trim_matches('"')
-            .to_string())
+        Ok(crate::dynamic_to_json(&value).unwrap().to_string().trim_matches('"').to_string())
     }
 
     #[test]
@@ -407,51 +345,37 @@ mod tests {
 
     #[test]
     fn the_day_clocks_go_back_lasts_twenty_five_hours() {
-        let code =
-            r#"let r = day_range("2024-10-27", "Europe/Paris"); seconds_between(r.start, r.end)"#;
+        let code = r#"let r = day_range("2024-10-27", "Europe/Paris"); seconds_between(r.start, r.end)"#;
         assert_eq!(eval_at("2024-07-26T00:00:00Z", code).unwrap(), "90000");
     }
 
     #[test]
     fn a_local_time_in_the_spring_gap_moves_past_it() {
         let code = r#"to_utc("2024-03-31 02:30", "Europe/Paris")"#;
-        assert_eq!(
-            eval_at("2024-07-26T00:00:00Z", code).unwrap(),
-            "2024-03-31T01:30:00Z"
-        );
+        assert_eq!(eval_at("2024-07-26T00:00:00Z", code).unwrap(), "2024-03-31T01:30:00Z");
     }
 
     #[test]
     fn an_invalid_date_is_a_clear_runtime_error() {
         let err = eval_at("2024-07-26T00:00:00Z", r#"parse_date("2024-13-45")"#).unwrap_err();
-        assert!(
-            matches!(&err, ScriptError::Runtime { message, .. } if message.contains("invalid date")),
-            "{err:?}"
-        );
+        assert!(matches!(&err, ScriptError::Runtime { message, .. } if message.contains("invalid date")), "{err:?}");
     }
 
     #[test]
     fn an_unknown_time_zone_is_a_clear_runtime_error() {
         let err = eval_at("2024-07-26T00:00:00Z", r#"today("Europe/Pariss")"#).unwrap_err();
-        assert!(
-            matches!(&err, ScriptError::Runtime { message, .. } if message.contains("Europe/Pariss"))
-        );
+        assert!(matches!(&err, ScriptError::Runtime { message, .. } if message.contains("Europe/Pariss")));
     }
 
     #[test]
     fn an_invalid_pattern_is_an_error_not_a_panic() {
         let err = eval_at("2024-07-26T00:00:00Z", r#"format_date(now(), "%Q")"#).unwrap_err();
-        assert!(
-            matches!(&err, ScriptError::Runtime { message, .. } if message.contains("pattern")),
-            "{err:?}"
-        );
+        assert!(matches!(&err, ScriptError::Runtime { message, .. } if message.contains("pattern")), "{err:?}");
     }
 
     #[test]
     fn a_bad_duration_is_a_clear_runtime_error() {
         let err = eval_at("2024-07-26T00:00:00Z", r#"date_add(now(), "tomorrow")"#).unwrap_err();
-        assert!(
-            matches!(&err, ScriptError::Runtime { message, .. } if message.contains("invalid duration"))
-        );
+        assert!(matches!(&err, ScriptError::Runtime { message, .. } if message.contains("invalid duration")));
     }
 }

@@ -29,9 +29,7 @@ mod tests {
     #[test]
     fn a_nested_path_reaches_inner_fields_and_stops_at_non_maps() {
         let inner: Map = [("b".into(), Dynamic::from(1_i64))].into_iter().collect();
-        let outer: Map = [("a".into(), Dynamic::from_map(inner))]
-            .into_iter()
-            .collect();
+        let outer: Map = [("a".into(), Dynamic::from_map(inner))].into_iter().collect();
         let value = Dynamic::from_map(outer);
         assert_eq!(get(&value, "a.b").map(|v| v.to_string()), Some("1".into()));
         assert!(get(&value, "a.b.c").is_none());

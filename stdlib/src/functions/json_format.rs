@@ -14,11 +14,7 @@ fn parse_json(text: &str) -> FnResult<Dynamic> {
 
 fn write_json(value: &Dynamic, pretty: bool) -> FnResult<String> {
     let json = to_json_value(value)?;
-    let text = if pretty {
-        serde_json::to_string_pretty(&json)
-    } else {
-        serde_json::to_string(&json)
-    };
+    let text = if pretty { serde_json::to_string_pretty(&json) } else { serde_json::to_string(&json) };
     text.map_err(|e| fail(format!("cannot write JSON: {e}")))
 }
 
@@ -58,10 +54,7 @@ mod tests {
 
     #[test]
     fn malformed_json_is_an_error_with_its_position() {
-        let err = parse_json("{\"a\": 1,\n  oops}")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = parse_json("{\"a\": 1,\n  oops}").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("line 2"), "{err}");
     }
 }

@@ -14,11 +14,7 @@ fn table(lookups: &Lookups, name: &str) -> FnResult<Arc<Table>> {
         let known = lookups.names();
         fail(format!(
             "unknown lookup table '{name}' (known: {})",
-            if known.is_empty() {
-                "none".into()
-            } else {
-                known.join(", ")
-            }
+            if known.is_empty() { "none".into() } else { known.join(", ") }
         ))
     })
 }
@@ -27,10 +23,7 @@ fn check_column(table: &Table, name: &str, column: &str) -> FnResult<()> {
     if table.has_column(column) {
         Ok(())
     } else {
-        Err(fail(format!(
-            "lookup table '{name}' has no column '{column}' (columns: {})",
-            table.columns().join(", ")
-        )))
+        Err(fail(format!("lookup table '{name}' has no column '{column}' (columns: {})", table.columns().join(", "))))
     }
 }
 
@@ -42,43 +35,30 @@ fn key_text(key: &Dynamic) -> Option<String> {
 /// Registers the lookup functions, reading tables from `lookups`.
 pub(crate) fn register(engine: &mut Engine, lookups: &Lookups) {
     let l = lookups.clone();
-    engine.register_fn(
-        "lookup",
-        move |name: &str, key: Dynamic| -> FnResult<Dynamic> {
-            let t = table(&l, name)?;
-            Ok(key_text(&key)
-                .and_then(|k| t.row(&k).cloned())
-                .map_or(Dynamic::UNIT, Dynamic::from_map))
-        },
-    );
+    engine.register_fn("lookup", move |name: &str, key: Dynamic| -> FnResult<Dynamic> {
+        let t = table(&l, name)?;
+        Ok(key_text(&key).and_then(|k| t.row(&k).cloned()).map_or(Dynamic::UNIT, Dynamic::from_map))
+    });
     let l = lookups.clone();
-    engine.register_fn(
-        "lookup",
-        move |name: &str, key: Dynamic, column: &str| -> FnResult<Dynamic> {
-            let t = table(&l, name)?;
-            check_column(&t, name, column)?;
-            let row = key_text(&key).and_then(|k| t.row(&k).cloned());
-            Ok(row
-                .and_then(|r| r.get(column).cloned())
-                .unwrap_or(Dynamic::UNIT))
-        },
-    );
+    engine.register_fn("lookup", move |name: &str, key: Dynamic, column: &str| -> FnResult<Dynamic> {
+        let t = table(&l, name)?;
+        check_column(&t, name, column)?;
+        let row = key_text(&key).and_then(|k| t.row(&k).cloned());
+        Ok(row.and_then(|r| r.get(column).cloned()).unwrap_or(Dynamic::UNIT))
+    });
     let l = lookups.clone();
-    engine.register_fn(
-        "lookup_all",
-        move |name: &str, column: &str, value: Dynamic| -> FnResult<Array> {
-            let t = table(&l, name)?;
-            check_column(&t, name, column)?;
-            let Some(wanted) = key_text(&value) else {
-                return Ok(Array::new());
-            };
-            Ok(t.rows()
-                .iter()
-                .filter(|row| row.get(column).is_some_and(|v| v.to_string() == wanted))
-                .map(|row| Dynamic::from_map(row.clone()))
-                .collect())
-        },
-    );
+    engine.register_fn("lookup_all", move |name: &str, column: &str, value: Dynamic| -> FnResult<Array> {
+        let t = table(&l, name)?;
+        check_column(&t, name, column)?;
+        let Some(wanted) = key_text(&value) else {
+            return Ok(Array::new());
+        };
+        Ok(t.rows()
+            .iter()
+            .filter(|row| row.get(column).is_some_and(|v| v.to_string() == wanted))
+            .map(|row| Dynamic::from_map(row.clone()))
+            .collect())
+    });
     let l = lookups.clone();
     engine.register_fn("lookup_key_column", move |name: &str| -> FnResult<String> {
         Ok(table(&l, name)?.key_column().to_string())
@@ -129,14 +109,9 @@ mod tests {
     fn a_table_added_after_the_engine_was_built_is_visible() {
         let lookups = Lookups::default();
         let engine = build_engine(&Limits::default(), lookups.clone());
-        lookups
-            .add_csv_keyed("levels", "service,level\ntransport,3\nvillage,1\n", "level")
-            .unwrap();
+        lookups.add_csv_keyed("levels", "service,level\ntransport,3\nvillage,1\n", "level").unwrap();
         let ast = compile(&engine, r#"lookup("levels", 3, "service")"#, &[]).unwrap();
-        assert_eq!(
-            run(&engine, &ast, &mut Scope::new()).unwrap().to_string(),
-            "transport"
-        );
+        assert_eq!(run(&engine, &ast, &mut Scope::new()).unwrap().to_string(), "transport");
     }
 
     #[test]
@@ -144,10 +119,7 @@ mod tests {
         let lookups = Lookups::default();
         lookups.add_csv("a", "k\n1\n").unwrap();
         let err = eval(&lookups, r#"lookup("b", 1)"#).unwrap_err();
-        assert!(
-            matches!(&err, ScriptError::Runtime { message, .. } if message.contains("known: a")),
-            "{err:?}"
-        );
+        assert!(matches!(&err, ScriptError::Runtime { message, .. } if message.contains("known: a")), "{err:?}");
     }
 
     #[test]

@@ -15,10 +15,7 @@ fn mask(text: &str, keep: INT) -> String {
     // A value no longer than what would be kept is masked entirely.
     let keep = if keep >= total { 0 } else { keep };
     let hidden = total - keep;
-    text.chars()
-        .enumerate()
-        .map(|(i, c)| if i < hidden { '*' } else { c })
-        .collect()
+    text.chars().enumerate().map(|(i, c)| if i < hidden { '*' } else { c }).collect()
 }
 
 fn mask_email(address: &str) -> String {
@@ -76,9 +73,8 @@ fn redact_path(value: &mut Dynamic, path: &[&str], replacement: Option<&Dynamic>
 fn redact(value: Dynamic, paths: &Array, replacement: Option<&Dynamic>) -> FnResult<Dynamic> {
     let mut value = value;
     for path in paths {
-        let path = path
-            .as_immutable_string_ref()
-            .map_err(|t| fail(format!("redact: a path must be a string, not {t}")))?;
+        let path =
+            path.as_immutable_string_ref().map_err(|t| fail(format!("redact: a path must be a string, not {t}")))?;
         let steps: Vec<&str> = path.split('.').collect();
         redact_path(&mut value, &steps, replacement);
     }
@@ -92,13 +88,9 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("mask", |_: ()| ());
     engine.register_fn("mask_email", mask_email);
     engine.register_fn("mask_email", |_: ()| ());
-    engine.register_fn("pseudonymise", |v: Dynamic, secret: &str| {
-        pseudonymise(&v, secret)
-    });
+    engine.register_fn("pseudonymise", |v: Dynamic, secret: &str| pseudonymise(&v, secret));
     engine.register_fn("redact", |v: Dynamic, paths: Array| redact(v, &paths, None));
-    engine.register_fn("redact", |v: Dynamic, paths: Array, r: Dynamic| {
-        redact(v, &paths, Some(&r))
-    });
+    engine.register_fn("redact", |v: Dynamic, paths: Array, r: Dynamic| redact(v, &paths, Some(&r)));
 }
 
 /// Documentation of the masking functions.
@@ -171,12 +163,8 @@ mod tests {
 
     #[test]
     fn different_secrets_give_different_pseudonyms() {
-        let a = pseudonymise(&Dynamic::from("x"), "a")
-            .map(|d| d.to_string())
-            .unwrap_or_default();
-        let b = pseudonymise(&Dynamic::from("x"), "b")
-            .map(|d| d.to_string())
-            .unwrap_or_default();
+        let a = pseudonymise(&Dynamic::from("x"), "a").map(|d| d.to_string()).unwrap_or_default();
+        let b = pseudonymise(&Dynamic::from("x"), "b").map(|d| d.to_string()).unwrap_or_default();
         assert_ne!(a, b);
     }
 }

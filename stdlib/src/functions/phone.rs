@@ -16,11 +16,8 @@ const E164_MAX: usize = 15;
 /// Normalises `raw` to E.164, reading national numbers with the plan of `country`. `Ok(None)` when `raw` is not a
 /// plausible phone number, `Err` when `country` is unknown.
 pub(crate) fn to_e164(raw: &str, country: &str) -> FnResult<Option<String>> {
-    let default = plan_by_iso2(country).ok_or_else(|| {
-        fail(format!(
-            "unknown country '{country}' for phone numbers (expected e.g. \"FR\")"
-        ))
-    })?;
+    let default = plan_by_iso2(country)
+        .ok_or_else(|| fail(format!("unknown country '{country}' for phone numbers (expected e.g. \"FR\")")))?;
     Ok(normalise(raw, default))
 }
 
@@ -37,11 +34,7 @@ fn normalise(raw: &str, default: &CountryPlan) -> Option<String> {
             _ => return None,
         }
     }
-    let international = if plus {
-        Some(digits.as_str())
-    } else {
-        digits.strip_prefix("00")
-    };
+    let international = if plus { Some(digits.as_str()) } else { digits.strip_prefix("00") };
     match international {
         Some(rest) => international_number(rest),
         None => national_number(&digits, default),
@@ -54,16 +47,12 @@ fn international_number(digits: &str) -> Option<String> {
             let national = &digits[plan.code.len()..];
             check_national(national, plan).then(|| format!("+{}{national}", plan.code))
         }
-        None => (E164_MIN..=E164_MAX)
-            .contains(&digits.len())
-            .then(|| format!("+{digits}")),
+        None => (E164_MIN..=E164_MAX).contains(&digits.len()).then(|| format!("+{digits}")),
     }
 }
 
 fn national_number(digits: &str, plan: &CountryPlan) -> Option<String> {
-    let without_trunk = (!plan.trunk.is_empty())
-        .then(|| digits.strip_prefix(plan.trunk))
-        .flatten();
+    let without_trunk = (!plan.trunk.is_empty()).then(|| digits.strip_prefix(plan.trunk)).flatten();
     without_trunk
         .into_iter()
         .chain([digits])
@@ -85,9 +74,8 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("to_e164", |_: (), country: &str| -> FnResult<Dynamic> {
         to_e164("", country).map(|_| Dynamic::UNIT)
     });
-    engine.register_fn("is_phone", |raw: &str, country: &str| -> FnResult<bool> {
-        Ok(to_e164(raw, country)?.is_some())
-    });
+    engine
+        .register_fn("is_phone", |raw: &str, country: &str| -> FnResult<bool> { Ok(to_e164(raw, country)?.is_some()) });
     engine.register_fn("calling_code", |country: &str| -> FnResult<String> {
         plan_by_iso2(country)
             .map(|p| format!("+{}", p.code))
@@ -159,32 +147,17 @@ mod tests {
 
     #[test]
     fn north_american_numbers_accept_the_leading_one() {
-        assert_eq!(
-            e164("1 (416) 555-0123", "CA").as_deref(),
-            Some("+14165550123")
-        );
+        assert_eq!(e164("1 (416) 555-0123", "CA").as_deref(), Some("+14165550123"));
     }
 
     #[test]
     fn an_international_number_ignores_the_default_country() {
-        assert_eq!(
-            e164("+81 3-1234-5678", "FR").as_deref(),
-            Some("+81312345678")
-        );
+        assert_eq!(e164("+81 3-1234-5678", "FR").as_deref(), Some("+81312345678"));
     }
 
     #[test]
     fn invalid_numbers_give_nothing() {
-        for raw in [
-            "",
-            "   ",
-            "abc",
-            "06 12",
-            "06 12 34 56 78 90 12",
-            "+33 0612345678",
-            "+",
-            "06-12-34-56-7x",
-        ] {
+        for raw in ["", "   ", "abc", "06 12", "06 12 34 56 78 90 12", "+33 0612345678", "+", "06-12-34-56-7x"] {
             assert_eq!(e164(raw, "FR"), None, "{raw}");
         }
     }
@@ -192,18 +165,12 @@ mod tests {
     #[test]
     fn german_numbers_of_variable_length_drop_their_trunk_prefix() {
         assert_eq!(e164("030 901820", "DE").as_deref(), Some("+4930901820"));
-        assert_eq!(
-            e164("0151 23456789", "DE").as_deref(),
-            Some("+4915123456789")
-        );
+        assert_eq!(e164("0151 23456789", "DE").as_deref(), Some("+4915123456789"));
     }
 
     #[test]
     fn russian_toll_free_numbers_keep_their_eight() {
-        assert_eq!(
-            e164("8 800 123 45 67", "RU").as_deref(),
-            Some("+78001234567")
-        );
+        assert_eq!(e164("8 800 123 45 67", "RU").as_deref(), Some("+78001234567"));
     }
 
     #[test]

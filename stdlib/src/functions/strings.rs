@@ -76,28 +76,16 @@ fn join(items: Array, separator: &str) -> String {
 fn pad(text: &str, width: INT, filler: &str, left: bool, max_len: usize) -> FnResult<String> {
     let mut fill = filler.chars();
     let (Some(fill_char), None) = (fill.next(), fill.next()) else {
-        return Err(fail(format!(
-            "padding must be one character, got '{filler}'"
-        )));
+        return Err(fail(format!("padding must be one character, got '{filler}'")));
     };
     let have = text.chars().count();
     let width = usize::try_from(width).unwrap_or(0);
     let missing = width.saturating_sub(have);
-    if text
-        .len()
-        .saturating_add(missing.saturating_mul(fill_char.len_utf8()))
-        > max_len
-    {
-        return Err(
-            EvalAltResult::ErrorDataTooLarge("Length of string".into(), Position::NONE).into(),
-        );
+    if text.len().saturating_add(missing.saturating_mul(fill_char.len_utf8())) > max_len {
+        return Err(EvalAltResult::ErrorDataTooLarge("Length of string".into(), Position::NONE).into());
     }
     let padding: String = std::iter::repeat_n(fill_char, missing).collect();
-    Ok(if left {
-        padding + text
-    } else {
-        text.to_string() + padding.as_str()
-    })
+    Ok(if left { padding + text } else { text.to_string() + padding.as_str() })
 }
 
 fn truncate(text: &str, max_chars: INT, suffix: &str) -> String {
@@ -125,15 +113,9 @@ pub(crate) fn register(engine: &mut Engine, limits: &Limits) {
     engine.register_fn("join", join);
     let max = limits.max_string_size;
     engine.register_fn("pad_left", move |s: &str, w: INT| pad(s, w, " ", true, max));
-    engine.register_fn("pad_left", move |s: &str, w: INT, f: &str| {
-        pad(s, w, f, true, max)
-    });
-    engine.register_fn("pad_right", move |s: &str, w: INT| {
-        pad(s, w, " ", false, max)
-    });
-    engine.register_fn("pad_right", move |s: &str, w: INT, f: &str| {
-        pad(s, w, f, false, max)
-    });
+    engine.register_fn("pad_left", move |s: &str, w: INT, f: &str| pad(s, w, f, true, max));
+    engine.register_fn("pad_right", move |s: &str, w: INT| pad(s, w, " ", false, max));
+    engine.register_fn("pad_right", move |s: &str, w: INT, f: &str| pad(s, w, f, false, max));
     engine.register_fn("truncate", |s: &str, n: INT| truncate(s, n, ""));
     engine.register_fn("truncate", truncate);
     engine.register_fn("is_blank", |s: &str| s.trim().is_empty());
@@ -157,7 +139,8 @@ pub(crate) const DOCS: &[FunctionDoc] = &[
     FunctionDoc {
         name: "title_case",
         signature: "title_case(text: string) -> string",
-        summary: "Upper-cases the first letter of every word (after a space, hyphen or apostrophe), lower-cases the rest.",
+        summary:
+            "Upper-cases the first letter of every word (after a space, hyphen or apostrophe), lower-cases the rest.",
         examples: &[(r#"title_case("jean-pierre O'NEIL")"#, r#""Jean-Pierre O'Neil""#)],
     },
     FunctionDoc {
@@ -221,10 +204,7 @@ mod tests {
     #[test]
     fn accents_are_stripped_from_names() {
         assert_eq!(strip_accents("Élodie Lefèvre"), "Elodie Lefevre");
-        assert_eq!(
-            strip_accents("Łukasz Żółć, Ørsted, Straße"),
-            "Lukasz Zolc, Orsted, Strasse"
-        );
+        assert_eq!(strip_accents("Łukasz Żółć, Ørsted, Straße"), "Lukasz Zolc, Orsted, Strasse");
     }
 
     #[test]

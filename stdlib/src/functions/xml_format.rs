@@ -25,36 +25,21 @@ struct Open {
 }
 
 fn name_of(bytes: &[u8]) -> FnResult<String> {
-    std::str::from_utf8(bytes)
-        .map(str::to_string)
-        .map_err(|_| fail("invalid XML: a name is not UTF-8"))
+    std::str::from_utf8(bytes).map(str::to_string).map_err(|_| fail("invalid XML: a name is not UTF-8"))
 }
 
 fn open(start: &BytesStart) -> FnResult<Open> {
     let mut map = Map::new();
     for attr in start.attributes() {
         let attr = attr.map_err(|e| fail(format!("invalid XML attribute: {e}")))?;
-        let value = attr
-            .unescape_value()
-            .map_err(|e| fail(format!("invalid XML attribute value: {e}")))?;
-        map.insert(
-            format!("@{}", name_of(attr.key.as_ref())?).into(),
-            Dynamic::from(value.into_owned()),
-        );
+        let value = attr.unescape_value().map_err(|e| fail(format!("invalid XML attribute value: {e}")))?;
+        map.insert(format!("@{}", name_of(attr.key.as_ref())?).into(), Dynamic::from(value.into_owned()));
     }
-    Ok(Open {
-        name: name_of(start.name().as_ref())?,
-        map,
-        text: String::new(),
-    })
+    Ok(Open { name: name_of(start.name().as_ref())?, map, text: String::new() })
 }
 
 fn close(element: Open) -> (String, Dynamic) {
-    let Open {
-        name,
-        mut map,
-        text,
-    } = element;
+    let Open { name, mut map, text } = element;
     let text = text.trim();
     let value = if map.is_empty() {
         if text.is_empty() {
@@ -102,18 +87,12 @@ fn parse_xml(text: &str) -> FnResult<Map> {
         Ok(())
     };
     loop {
-        let event = reader.read_event().map_err(|e| {
-            fail(format!(
-                "invalid XML at byte {}: {e}",
-                reader.error_position()
-            ))
-        })?;
+        let event =
+            reader.read_event().map_err(|e| fail(format!("invalid XML at byte {}: {e}", reader.error_position())))?;
         match event {
             Event::Start(start) => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(fail(format!(
-                        "invalid XML: elements nested deeper than {MAX_DEPTH}"
-                    )));
+                    return Err(fail(format!("invalid XML: elements nested deeper than {MAX_DEPTH}")));
                 }
                 stack.push(open(&start)?);
             }
@@ -122,15 +101,11 @@ fn parse_xml(text: &str) -> FnResult<Map> {
                 finish(&mut stack, element)?;
             }
             Event::End(_) => {
-                let element = stack
-                    .pop()
-                    .ok_or_else(|| fail("invalid XML: unexpected closing tag"))?;
+                let element = stack.pop().ok_or_else(|| fail("invalid XML: unexpected closing tag"))?;
                 finish(&mut stack, element)?;
             }
             Event::Text(t) => {
-                let t = t
-                    .unescape()
-                    .map_err(|e| fail(format!("invalid XML text: {e}")))?;
+                let t = t.unescape().map_err(|e| fail(format!("invalid XML text: {e}")))?;
                 match stack.last_mut() {
                     Some(current) => current.text.push_str(&t),
                     None if t.trim().is_empty() => {}
@@ -178,9 +153,7 @@ fn check_name(name: &str) -> FnResult<()> {
 
 fn write_element(name: &str, value: &Dynamic, depth: usize, out: &mut String) -> FnResult<()> {
     if depth > MAX_DEPTH {
-        return Err(fail(format!(
-            "to_xml: values nested deeper than {MAX_DEPTH}"
-        )));
+        return Err(fail(format!("to_xml: values nested deeper than {MAX_DEPTH}")));
     }
     if let Ok(items) = value.as_array_ref() {
         for item in items.iter() {
@@ -248,7 +221,10 @@ pub(crate) const DOCS: &[FunctionDoc] = &[
                 r#"parse_xml("<order id='7'><item>a</item><item>b</item><note/></order>")"#,
                 r#"{"order":{"@id":"7","item":["a","b"],"note":null}}"#,
             ),
-            (r#"parse_xml("<p lang='fr'>Bonjour &amp; bienvenue</p>").p"#, r##"{"#text":"Bonjour & bienvenue","@lang":"fr"}"##),
+            (
+                r#"parse_xml("<p lang='fr'>Bonjour &amp; bienvenue</p>").p"#,
+                r##"{"#text":"Bonjour & bienvenue","@lang":"fr"}"##,
+            ),
         ],
     },
     FunctionDoc {
@@ -268,10 +244,7 @@ mod tests {
     use super::*;
 
     fn error_of(text: &str) -> String {
-        parse_xml(text)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
+        parse_xml(text).err().map(|e| e.to_string()).unwrap_or_default()
     }
 
     #[test]
@@ -296,12 +269,6 @@ mod tests {
         let mut out = String::new();
         let root = parsed.get("r").cloned().unwrap_or_default();
         assert!(write_element("r", &root, 0, &mut out).is_ok());
-        assert_eq!(
-            parse_xml(&out)
-                .unwrap_or_default()
-                .get("r")
-                .map(|v| v.to_string()),
-            Some(root.to_string())
-        );
+        assert_eq!(parse_xml(&out).unwrap_or_default().get("r").map(|v| v.to_string()), Some(root.to_string()));
     }
 }

@@ -56,6 +56,41 @@ pub(crate) fn nesting_too_deep(text: &str, file: FileId) -> Option<Diagnostic> {
     None
 }
 
+/// The innermost `{` still open at byte `at` (strings and comments skipped), to show which block an error
+/// is in, or which block a truncated file never closed.
+fn open_brace_before(text: &str, at: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let end = at.min(bytes.len());
+    let mut open: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < end {
+        let rest = &bytes[i..];
+        if rest.starts_with(b"\"\"\"") {
+            i += 3 + find(&bytes[i + 3..], b"\"\"\"").map_or(bytes.len(), |e| e + 3);
+        } else if rest.starts_with(b"\"") {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if rest.starts_with(b"//") {
+            i += find(rest, b"\n").unwrap_or(rest.len());
+        } else if rest.starts_with(b"/*") {
+            i += 2 + find(&rest[2..], b"*/").map_or(rest.len(), |e| e + 2);
+        } else {
+            match bytes[i] {
+                b'{' => open.push(i),
+                b'}' => {
+                    open.pop();
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    open.pop()
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -76,11 +111,31 @@ pub(crate) fn syntax_error(err: &Error<Rule>, text: &str, file: FileId) -> Diagn
             return open;
         }
     }
+    if text.get(start..).is_some_and(|rest| rest.starts_with('"') && !rest.starts_with("\"\"\""))
+        && FlowParser::parse(Rule::string, &text[start..]).is_err()
+    {
+        return Diagnostic::error(codes::DSL_SYNTAX, Span::new(file, start, start + 1), "unterminated string")
+            .label("this string is never closed")
+            .help("close it with `\"`; a `\"` inside the text is written `\\\"`");
+    }
+    let open = open_brace_before(text, start);
+    let with_open = |d: Diagnostic| match open {
+        Some(at) => d.with_label(Span::new(file, at, at + 1), "inside the `{` opened here"),
+        None => d,
+    };
     match &err.variant {
+        ErrorVariant::ParsingError { .. } if start >= text.len() && open.is_some() => {
+            let at = open.unwrap_or_default();
+            Diagnostic::error(codes::DSL_SYNTAX, Span::new(file, at, at + 1), "the file ends inside an unclosed `{`")
+                .label("this `{` is never closed")
+                .help("add the missing `}`")
+        }
         ErrorVariant::ParsingError { positives, .. } if !positives.is_empty() => {
             let expected = expected_list(positives);
-            Diagnostic::error(codes::DSL_SYNTAX, span, format!("expected {expected}, {found}"))
-                .label(format!("expected {expected} here"))
+            with_open(
+                Diagnostic::error(codes::DSL_SYNTAX, span, format!("expected {expected}, {found}"))
+                    .label(format!("expected {expected} here")),
+            )
         }
         ErrorVariant::ParsingError { .. } => {
             Diagnostic::error(codes::DSL_SYNTAX, span, format!("unexpected text: {found}")).label("not expected here")
@@ -186,7 +241,7 @@ fn describe(rule: Rule) -> &'static str {
         number => "a number",
         boolean => "`true` or `false`",
         null => "`null`",
-        bare | ident | reserved => "a word",
+        bare | ident | reserved | error_word => "a word",
         lbrace => "`{`",
         rbrace => "`}`",
         lbracket => "`[`",

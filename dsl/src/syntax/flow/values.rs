@@ -29,8 +29,10 @@ impl<'t> Builder<'t> {
 
     /// The file span of a pair.
     pub fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        // Rules end after the whitespace pest skipped before a failed optional part; a label stops at the
+        // construct's own last character.
         let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+        Span::new(self.file, s.start(), s.start() + pair.as_str().trim_end().len())
     }
 
     /// A string node.
