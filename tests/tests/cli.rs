@@ -159,3 +159,20 @@ fn fmt_leaves_files_with_comments_alone_unless_forced() {
     assert_eq!(relais(&["fmt", "--force", path]).0, Outcome::Success);
     assert_ne!(std::fs::read_to_string(&file).unwrap(), text);
 }
+
+#[test]
+fn properties_come_from_the_chosen_environment_file() {
+    assert_eq!(relais(&["check", "--env", "dev", "fixtures/env"]).0, Outcome::Success);
+    let (outcome, out) = relais(&["check", "--format", "json", "--env", "prod", "fixtures/env"]);
+    assert_eq!(outcome, Outcome::Findings);
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["diagnostics"][0]["code"], "RL0302");
+    assert_eq!(json["diagnostics"][0]["message"], "property `crm.timeout` is not defined");
+    assert_eq!(json["diagnostics"].as_array().map(Vec::len), Some(1));
+    let (outcome, _) = relais(&["check", "fixtures/env"]);
+    assert_eq!(outcome, Outcome::Findings, "without an environment nothing defines the properties");
+    // Environment variables override files; no other test reads this variable.
+    std::env::set_var("RELAIS_CRM_TIMEOUT", "3s");
+    assert_eq!(relais(&["check", "--env", "prod", "fixtures/env"]).0, Outcome::Success);
+    std::env::remove_var("RELAIS_CRM_TIMEOUT");
+}
