@@ -13,79 +13,72 @@ use pest::Parser;
 /// Brackets inside `"..."` and `"""..."""` strings and comments do not count; everything else does, including
 /// brackets inside `#[...]` expressions, because the grammar recurses on those too.
 pub(crate) fn nesting_too_deep(text: &str, file: FileId) -> Option<Diagnostic> {
-    let bytes = text.as_bytes();
     let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        let rest = &bytes[i..];
-        if rest.starts_with(b"\"\"\"") {
-            i += 3 + find(&bytes[i + 3..], b"\"\"\"").map_or(bytes.len(), |end| end + 3);
-        } else if rest.starts_with(b"\"") {
-            i += 1;
-            while i < bytes.len() && bytes[i] != b'"' {
-                i += if bytes[i] == b'\\' { 2 } else { 1 };
-            }
-            i += 1;
-        } else if rest.starts_with(b"//") {
-            i += find(rest, b"\n").unwrap_or(rest.len());
-        } else if rest.starts_with(b"/*") {
-            i += 2 + find(&rest[2..], b"*/").map_or(rest.len(), |end| end + 2);
-        } else {
-            match bytes[i] {
-                b'{' | b'[' => {
-                    depth += 1;
-                    if depth > MAX_NESTING {
-                        let span = Span::new(file, i, i + 1);
-                        return Some(
-                            Diagnostic::error(
-                                codes::NESTING_LIMIT,
-                                span,
-                                format!("brackets nest more than {MAX_NESTING} levels deep"),
-                            )
-                            .label(format!("level {} starts here", MAX_NESTING + 1))
-                            .help("flatten the document: split deep step blocks into sub-flows"),
-                        );
-                    }
+    for (i, byte) in structural_bytes(text, text.len()) {
+        match byte {
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    let span = Span::new(file, i, i + 1);
+                    return Some(
+                        Diagnostic::error(
+                            codes::NESTING_LIMIT,
+                            span,
+                            format!("brackets nest more than {MAX_NESTING} levels deep"),
+                        )
+                        .label(format!("level {} starts here", MAX_NESTING + 1))
+                        .help("flatten the document: split deep step blocks into sub-flows"),
+                    );
                 }
-                b'}' | b']' => depth = depth.saturating_sub(1),
-                _ => {}
             }
-            i += 1;
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
         }
     }
     None
 }
 
-/// The innermost `{` still open at byte `at` (strings and comments skipped), to show which block an error
-/// is in, or which block a truncated file never closed.
-fn open_brace_before(text: &str, at: usize) -> Option<usize> {
+/// The bytes of `text[..end]` outside `"..."` / `"""..."""` strings and comments, with their offsets: what
+/// bracket-counting scans look at.
+fn structural_bytes(text: &str, end: usize) -> impl Iterator<Item = (usize, u8)> + '_ {
     let bytes = text.as_bytes();
-    let end = at.min(bytes.len());
-    let mut open: Vec<usize> = Vec::new();
+    let end = end.min(bytes.len());
     let mut i = 0;
-    while i < end {
-        let rest = &bytes[i..];
-        if rest.starts_with(b"\"\"\"") {
-            i += 3 + find(&bytes[i + 3..], b"\"\"\"").map_or(bytes.len(), |e| e + 3);
-        } else if rest.starts_with(b"\"") {
-            i += 1;
-            while i < bytes.len() && bytes[i] != b'"' {
-                i += if bytes[i] == b'\\' { 2 } else { 1 };
-            }
-            i += 1;
-        } else if rest.starts_with(b"//") {
-            i += find(rest, b"\n").unwrap_or(rest.len());
-        } else if rest.starts_with(b"/*") {
-            i += 2 + find(&rest[2..], b"*/").map_or(rest.len(), |e| e + 2);
-        } else {
-            match bytes[i] {
-                b'{' => open.push(i),
-                b'}' => {
-                    open.pop();
+    std::iter::from_fn(move || {
+        while i < end {
+            let rest = &bytes[i..];
+            if rest.starts_with(b"\"\"\"") {
+                i += 3 + find(&bytes[i + 3..], b"\"\"\"").map_or(bytes.len(), |e| e + 3);
+            } else if rest.starts_with(b"\"") {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
-                _ => {}
+                i += 1;
+            } else if rest.starts_with(b"//") {
+                i += find(rest, b"\n").unwrap_or(rest.len());
+            } else if rest.starts_with(b"/*") {
+                i += 2 + find(&rest[2..], b"*/").map_or(rest.len(), |e| e + 2);
+            } else {
+                i += 1;
+                return Some((i - 1, bytes[i - 1]));
             }
-            i += 1;
+        }
+        None
+    })
+}
+
+/// The innermost `{` still open at byte `at`, to show which block an error is in, or which block a
+/// truncated file never closed.
+fn open_brace_before(text: &str, at: usize) -> Option<usize> {
+    let mut open: Vec<usize> = Vec::new();
+    for (i, byte) in structural_bytes(text, at) {
+        match byte {
+            b'{' => open.push(i),
+            b'}' => {
+                open.pop();
+            }
+            _ => {}
         }
     }
     open.pop()
