@@ -1,1 +1,178 @@
-//! Execution plans: the IR compiled into flat, index-addressed, immutable graphs shared by in-flight events.
+//! Execution plans: the checked IR compiled once into immutable step trees shared (`Arc`) by every event
+//! in flight. Scripts are compiled to ASTs, templates split, schemas compiled, stores and components built,
+//! so that running an event does no parsing or compiling.
+//!
+//! Plans are trees mirroring the IR rather than a flat node array: every step still gets a flow-wide
+//! `index` (for coverage and metrics), and nested scopes (`try`, routes, retries) read naturally as
+//! recursion in the executor.
+
+mod build;
+pub mod value;
+
+pub use build::{compile_program, Components};
+pub use value::{TemplatePlan, ValuePlan};
+
+use crate::runtime::components::ComponentNode;
+use crate::runtime::store::MemoryStore;
+use relais_dsl::ir::{ErrorType, HandlerAction, LogLevel};
+use rhai::AST;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A compiled script and which event names it reads (only those are converted when it runs).
+#[derive(Debug)]
+pub struct Script {
+    /// The AST.
+    pub ast: AST,
+    /// Reads `payload`.
+    pub payload: bool,
+    /// Reads `attributes`.
+    pub attributes: bool,
+    /// Reads `vars`.
+    pub vars: bool,
+    /// Reads `error`.
+    pub error: bool,
+}
+
+/// One step, ready to run.
+pub struct StepPlan {
+    /// Position in the flow, depth first (0-based), for coverage and metrics.
+    pub index: usize,
+    /// The step's id, or its kind when it has none (what errors and logs name).
+    pub label: String,
+    /// `file:line:column` of the step.
+    pub location: String,
+    /// What it does.
+    pub op: Op,
+}
+
+/// Retry delays of `until_successful`.
+#[derive(Debug, Clone, Copy)]
+pub struct BackoffPlan {
+    /// First delay.
+    pub initial: Duration,
+    /// Largest delay.
+    pub max: Duration,
+    /// Growth factor.
+    pub multiplier: f64,
+    /// Full jitter: each delay is uniform in `[0, computed]`.
+    pub jitter: bool,
+}
+
+/// A compiled `on_error` handler.
+pub struct HandlerPlan {
+    /// Continue or propagate.
+    pub action: HandlerAction,
+    /// Types matched (empty: any).
+    pub types: Vec<ErrorType>,
+    /// Extra condition.
+    pub when: Option<Arc<Script>>,
+    /// Steps.
+    pub steps: Vec<StepPlan>,
+}
+
+/// What a step does, with everything precompiled.
+pub enum Op {
+    /// Replace the payload.
+    SetPayload(ValuePlan, Option<String>),
+    /// Set a variable.
+    SetVariable(String, ValuePlan),
+    /// Remove a variable.
+    RemoveVariable(String),
+    /// Run a mapping.
+    Transform(Arc<Script>),
+    /// Log.
+    Logger(LogLevel, TemplatePlan, String),
+    /// First matching branch.
+    Choice(Vec<(Arc<Script>, Vec<StepPlan>)>, Option<Vec<StepPlan>>),
+    /// Sequential iteration.
+    Foreach {
+        /// Collection (default payload).
+        collection: Option<Arc<Script>>,
+        /// Batch size (1: one element at a time).
+        batch_size: usize,
+        /// Counter variable name.
+        counter: String,
+        /// Root message variable name.
+        root_message: String,
+        /// Body.
+        steps: Vec<StepPlan>,
+    },
+    /// Concurrent iteration.
+    ParallelForeach {
+        /// Collection (default payload).
+        collection: Option<Arc<Script>>,
+        /// Concurrency bound.
+        max_concurrency: usize,
+        /// Overall timeout.
+        timeout: Option<Duration>,
+        /// Body.
+        steps: Vec<StepPlan>,
+    },
+    /// Concurrent routes, all results.
+    ScatterGather {
+        /// Per-route timeout.
+        timeout: Option<Duration>,
+        /// Concurrency bound.
+        max_concurrency: usize,
+        /// Routes.
+        routes: Vec<Vec<StepPlan>>,
+    },
+    /// Routes in order until one succeeds.
+    FirstSuccessful(Vec<Vec<StepPlan>>),
+    /// Call a flow or sub-flow by name.
+    FlowRef(String, Option<String>),
+    /// Error scope.
+    Try(Vec<StepPlan>, Vec<HandlerPlan>),
+    /// Retry scope.
+    UntilSuccessful(u32, BackoffPlan, Vec<StepPlan>),
+    /// Fail.
+    RaiseError(ErrorType, Option<TemplatePlan>),
+    /// JSON Schema validation.
+    Validate(Arc<jsonschema::Validator>),
+    /// Duplicate filter.
+    Idempotent(Arc<Script>, Arc<MemoryStore>, Option<Duration>),
+    /// Background steps.
+    Async(Arc<tokio::sync::Semaphore>, Arc<Vec<StepPlan>>),
+    /// A component.
+    Component(Arc<dyn ComponentNode>),
+}
+
+/// Whether a flow has a source or is only referenced.
+pub use relais_dsl::ir::FlowKind;
+
+/// A compiled flow.
+pub struct FlowPlan {
+    /// Its name.
+    pub name: String,
+    /// Flow or sub-flow.
+    pub kind: FlowKind,
+    /// Steps.
+    pub steps: Vec<StepPlan>,
+    /// Flow-level handlers.
+    pub on_error: Vec<HandlerPlan>,
+    /// Bound on events in flight.
+    pub concurrency: Option<Arc<tokio::sync::Semaphore>>,
+    /// Number of steps, nested ones included.
+    pub step_count: usize,
+}
+
+/// Every compiled flow, by name, plus the script engine they were compiled for.
+pub struct Program {
+    /// Flows by name.
+    pub flows: HashMap<String, Arc<FlowPlan>>,
+    /// The sandboxed engine (scripts must run on the engine that compiled them).
+    pub engine: Arc<rhai::Engine>,
+    /// The clock scripts read (`now()`), fixable in tests.
+    pub clock: relais_stdlib::Clock,
+    /// Readers for CSV and XML payloads.
+    pub(crate) readers: value::Readers,
+}
+
+impl Program {
+    /// A flow by name.
+    pub fn flow(&self, name: &str) -> Option<&Arc<FlowPlan>> {
+        self.flows.get(name)
+    }
+}

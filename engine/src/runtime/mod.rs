@@ -1,1 +1,102 @@
-//! The runtime: events, the executor driving plans on tokio, and error handling.
+//! The runtime: events, the executor that drives compiled plans on tokio, and error handling.
+//!
+//! [`Runtime::run_flow`] is the one entry point sources (HTTP listeners, schedulers, queues) and
+//! `relais test` use: it runs a flow for one event under the flow's concurrency bound and returns the
+//! resulting event or the typed error that escaped every handler.
+
+// `FlowError` carries its type, description, place and cause by value: errors are the rare path, and boxing
+// them would add an allocation to every failure without making the success path any faster.
+#![allow(clippy::result_large_err)]
+
+pub mod components;
+pub mod error;
+pub mod event;
+mod exec;
+pub mod payload;
+mod routers;
+mod scopes;
+mod script;
+pub mod store;
+
+pub use error::FlowError;
+pub use event::Event;
+pub use payload::Payload;
+
+use crate::plan::Program;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+struct Inner {
+    program: Arc<Program>,
+    async_errors: AtomicU64,
+    closing: AtomicBool,
+}
+
+/// Runs events through a program's flows. Cheap to clone: clones share the program and counters.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl Runtime {
+    /// A runtime for a compiled program.
+    pub fn new(program: Program) -> Self {
+        Runtime {
+            inner: Arc::new(Inner {
+                program: Arc::new(program),
+                async_errors: AtomicU64::new(0),
+                closing: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The program being run.
+    pub fn program(&self) -> &Program {
+        &self.inner.program
+    }
+
+    /// Errors raised inside `async` scopes since start: they cannot reach the caller, so they are logged
+    /// and counted here (and exported as a metric by the daemon).
+    pub fn async_errors(&self) -> u64 {
+        self.inner.async_errors.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting new events: later [`Runtime::run_flow`] calls fail with `RUNTIME:SHUTTING_DOWN`,
+    /// events already running finish.
+    pub fn close(&self) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+    }
+
+    /// Runs flow `name` for one event, under the flow's `max_concurrency`, with its error handlers.
+    pub async fn run_flow(&self, name: &str, event: Event) -> Result<Event, FlowError> {
+        if self.inner.closing.load(Ordering::SeqCst) {
+            return Err(FlowError::new("RUNTIME:SHUTTING_DOWN", "the engine is shutting down"));
+        }
+        let Some(flow) = self.program().flow(name).cloned() else {
+            return Err(FlowError::new("FLOW:NOT_FOUND", format!("no flow named `{name}`")));
+        };
+        let _permit = match &flow.concurrency {
+            Some(sem) => Some(
+                sem.clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| FlowError::new("RUNTIME:SHUTTING_DOWN", "the flow is closed"))?,
+            ),
+            None => None,
+        };
+        let correlation_id = event.correlation_id.clone();
+        match self.run_flow_plan(&flow, event).await {
+            Ok(ev) => Ok(ev),
+            Err(failure) => {
+                tracing::error!(
+                    correlation_id = %correlation_id,
+                    flow = %flow.name,
+                    error_type = %failure.error.error_type,
+                    "unhandled error: {}",
+                    failure.error
+                );
+                Err(failure.error)
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Values computed per event: literals, `#[...]` expressions, templates and structures holding them.
+
+use super::Script;
+use crate::runtime::payload::{Format, FormatReader};
+use serde_json::Value as Json;
+use std::sync::Arc;
+
+/// A compiled template string.
+pub struct TemplatePlan {
+    /// Literal and expression parts.
+    pub parts: Vec<TemplatePart>,
+}
+
+/// One part of a template.
+pub enum TemplatePart {
+    /// Text.
+    Literal(String),
+    /// An expression whose value is written as text.
+    Expr(Arc<Script>),
+}
+
+/// A compiled [`relais_dsl::ir::Data`].
+pub enum ValuePlan {
+    /// A fixed value.
+    Literal(Json),
+    /// An expression's value, any type.
+    Expr(Arc<Script>),
+    /// A template: a string.
+    Template(TemplatePlan),
+    /// A list of computed values.
+    List(Vec<ValuePlan>),
+    /// A map of computed values.
+    Map(Vec<(String, ValuePlan)>),
+}
+
+/// CSV and XML payload readers, backed by the mapping library's `parse_csv` / `parse_xml`.
+pub(crate) struct Readers {
+    engine: Arc<rhai::Engine>,
+    csv: Option<rhai::AST>,
+    xml: Option<rhai::AST>,
+}
+
+impl Readers {
+    pub(crate) fn new(engine: Arc<rhai::Engine>) -> Self {
+        let csv = relais_stdlib::compile(&engine, "parse_csv(text)", &["text"]).ok();
+        let xml = relais_stdlib::compile(&engine, "parse_xml(text)", &["text"]).ok();
+        Readers { engine, csv, xml }
+    }
+}
+
+impl FormatReader for Readers {
+    fn read(&self, format: Format, text: &str) -> Result<Json, String> {
+        let ast = match format {
+            Format::Csv => self.csv.as_ref(),
+            Format::Xml => self.xml.as_ref(),
+            _ => None,
+        }
+        .ok_or_else(|| "no reader for this format".to_string())?;
+        let mut scope = rhai::Scope::new();
+        scope.push("text", text.to_string());
+        let value = relais_stdlib::run(&self.engine, ast, &mut scope).map_err(|e| e.to_string())?;
+        relais_stdlib::dynamic_to_json(&value).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,203 @@
+//! The executor: runs a flow's steps for one event, one step at a time, dispatching each step kind.
+
+use super::error::FlowError;
+use super::event::Event;
+use super::payload::Payload;
+use super::Runtime;
+use crate::plan::{FlowKind, FlowPlan, Op, StepPlan};
+use relais_dsl::ir::LogLevel;
+use serde_json::Value as Json;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A failed run: the error and the event as it was when it happened (handlers see that event).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// The event at the failing step.
+    pub event: Event,
+    /// What went wrong.
+    pub error: FlowError,
+}
+
+/// The future of running some steps; boxed because scopes nest recursively.
+pub(crate) type Run<'a> = Pin<Box<dyn Future<Output = Result<Event, Failure>> + Send + 'a>>;
+
+impl Runtime {
+    /// Runs a flow's steps, then its handlers if they fail.
+    pub(crate) fn run_flow_plan<'a>(&'a self, flow: &'a FlowPlan, ev: Event) -> Run<'a> {
+        Box::pin(async move {
+            match self.run_steps(flow, &flow.steps, ev).await {
+                Ok(ev) => Ok(ev),
+                Err(failure) => self.handle(flow, &flow.on_error, failure).await,
+            }
+        })
+    }
+
+    /// Runs a list of steps in order; the first failure stops the list.
+    pub(crate) fn run_steps<'a>(&'a self, flow: &'a FlowPlan, steps: &'a [StepPlan], ev: Event) -> Run<'a> {
+        Box::pin(async move {
+            let mut ev = ev;
+            for step in steps {
+                ev = self.run_step(flow, step, ev).await?;
+            }
+            Ok(ev)
+        })
+    }
+
+    fn run_step<'a>(&'a self, flow: &'a FlowPlan, step: &'a StepPlan, ev: Event) -> Run<'a> {
+        Box::pin(async move {
+            let fail = |event: Event, error: FlowError| Failure {
+                event,
+                error: error.at(&flow.name, &step.label, &step.location),
+            };
+            macro_rules! attempt {
+                ($ev:expr, $result:expr) => {
+                    match $result {
+                        Ok(v) => v,
+                        Err(e) => return Err(fail($ev, e)),
+                    }
+                };
+            }
+            let mut ev = ev;
+            match &step.op {
+                Op::SetPayload(value, media_type) => {
+                    let v = attempt!(ev, self.value(value, &ev));
+                    let mt =
+                        media_type.as_deref().unwrap_or(if v.is_string() { "text/plain" } else { "application/json" });
+                    ev.set_payload(Payload::value_as(v, mt));
+                    Ok(ev)
+                }
+                Op::SetVariable(name, value) => {
+                    let v = attempt!(ev, self.value(value, &ev));
+                    ev.set_var(name, v);
+                    Ok(ev)
+                }
+                Op::RemoveVariable(name) => {
+                    ev.remove_var(name);
+                    Ok(ev)
+                }
+                Op::Transform(script) => {
+                    let v = attempt!(ev, self.eval_json(script, &ev));
+                    ev.set_payload(Payload::value(v));
+                    Ok(ev)
+                }
+                Op::Logger(level, message, category) => {
+                    let text = attempt!(ev, self.render(message, &ev));
+                    log(*level, &ev, &flow.name, category, &text);
+                    Ok(ev)
+                }
+                Op::RaiseError(error_type, description) => {
+                    let text = match description {
+                        Some(d) => attempt!(ev, self.render(d, &ev)),
+                        None => format!("{error_type} raised"),
+                    };
+                    Err(fail(ev, FlowError::typed(error_type.clone(), text)))
+                }
+                Op::Validate(validator) => {
+                    let value = attempt!(ev, ev.payload.read(&self.program().readers).cloned());
+                    let problems: Vec<String> = validator
+                        .iter_errors(&value)
+                        .take(5)
+                        .map(|e| {
+                            let path = e.instance_path().to_string();
+                            format!("`{}`: {e}", if path.is_empty() { "/" } else { &path })
+                        })
+                        .collect();
+                    if problems.is_empty() {
+                        Ok(ev)
+                    } else {
+                        Err(fail(ev, FlowError::new("VALIDATION:INVALID", problems.join("; "))))
+                    }
+                }
+                Op::Idempotent(key, store, ttl) => {
+                    let key = match attempt!(ev, self.eval_json(key, &ev)) {
+                        Json::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    if store.put_if_absent(&key, Json::Bool(true), *ttl) {
+                        Ok(ev)
+                    } else {
+                        Err(fail(
+                            ev,
+                            FlowError::new("IDEMPOTENCY:DUPLICATE", format!("key `{key}` was already processed")),
+                        ))
+                    }
+                }
+                Op::FlowRef(name, target) => self.flow_ref(flow, step, name, target.as_deref(), ev).await,
+                Op::Component(node) => {
+                    let before = ev.clone();
+                    match node.call(self, ev).await {
+                        Ok(ev) => Ok(ev),
+                        Err(e) => Err(fail(before, e)),
+                    }
+                }
+                Op::Choice(branches, otherwise) => self.choice(flow, step, branches, otherwise.as_deref(), ev).await,
+                Op::Foreach { collection, batch_size, counter, root_message, steps } => {
+                    self.foreach(flow, step, collection.as_deref(), *batch_size, counter, root_message, steps, ev).await
+                }
+                Op::ParallelForeach { collection, max_concurrency, timeout, steps } => {
+                    self.parallel_foreach(flow, step, collection.as_deref(), *max_concurrency, *timeout, steps, ev)
+                        .await
+                }
+                Op::ScatterGather { timeout, max_concurrency, routes } => {
+                    self.scatter_gather(flow, step, *timeout, *max_concurrency, routes, ev).await
+                }
+                Op::FirstSuccessful(routes) => self.first_successful(flow, step, routes, ev).await,
+                Op::Try(steps, handlers) => match self.run_steps(flow, steps, ev).await {
+                    Ok(ev) => Ok(ev),
+                    Err(failure) => self.handle(flow, handlers, failure).await,
+                },
+                Op::UntilSuccessful(max_retries, backoff, steps) => {
+                    self.until_successful(flow, step, *max_retries, *backoff, steps, ev).await
+                }
+                Op::Async(semaphore, steps) => self.spawn_async(flow, semaphore, steps, ev).await,
+            }
+        })
+    }
+
+    /// `flow_ref`: runs another flow (with its own handlers) or sub-flow (in the caller's error scope) on the
+    /// same event; with a target, the result goes to a variable and the payload is kept.
+    async fn flow_ref(
+        &self,
+        flow: &FlowPlan,
+        step: &StepPlan,
+        name: &str,
+        target: Option<&str>,
+        ev: Event,
+    ) -> Result<Event, Failure> {
+        let Some(called) = self.program().flow(name).cloned() else {
+            let error = FlowError::new("FLOW:NOT_FOUND", format!("no flow named `{name}`")).at(
+                &flow.name,
+                &step.label,
+                &step.location,
+            );
+            return Err(Failure { event: ev, error });
+        };
+        let original = ev.payload.clone();
+        let result = match called.kind {
+            FlowKind::Flow => self.run_flow_plan(&called, ev).await,
+            FlowKind::SubFlow => self.run_steps(&called, &called.steps, ev).await,
+        };
+        let mut out = result?;
+        if let Some(var) = target {
+            let value = match out.payload.read(&self.program().readers) {
+                Ok(v) => v.clone(),
+                Err(e) => return Err(Failure { event: out, error: e.at(&flow.name, &step.label, &step.location) }),
+            };
+            out.set_var(var, value);
+            out.payload = original;
+        }
+        Ok(out)
+    }
+}
+
+fn log(level: LogLevel, ev: &Event, flow: &str, category: &str, text: &str) {
+    let id = &*ev.correlation_id;
+    match level {
+        LogLevel::Trace => tracing::trace!(correlation_id = id, flow, category, "{text}"),
+        LogLevel::Debug => tracing::debug!(correlation_id = id, flow, category, "{text}"),
+        LogLevel::Info => tracing::info!(correlation_id = id, flow, category, "{text}"),
+        LogLevel::Warn => tracing::warn!(correlation_id = id, flow, category, "{text}"),
+        LogLevel::Error => tracing::error!(correlation_id = id, flow, category, "{text}"),
+    }
+}

@@ -1,0 +1,191 @@
+//! The payload: bytes with a media type, parsed once on first use and cached, or a value built by a step.
+//!
+//! Sources hand over bytes (an HTTP body); most steps want a value. Parsing is lazy so a flow that only
+//! forwards a body never parses it, and cached so that ten steps reading it parse it once.
+
+use super::error::FlowError;
+use serde_json::Value as Json;
+use std::sync::{Arc, OnceLock};
+
+/// Media types relais understands when turning bytes into a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json` and `*+json`.
+    Json,
+    /// `text/*` and anything unknown: the value is the text.
+    Text,
+    /// `application/x-www-form-urlencoded`: a map of fields.
+    Form,
+    /// `text/csv`: an array of maps keyed by the header row.
+    Csv,
+    /// `application/xml`, `text/xml`, `*+xml`: a map (attributes `@name`, text `#text`).
+    Xml,
+}
+
+impl Format {
+    /// The format of a media type (parameters such as `; charset=utf-8` ignored).
+    pub fn of(media_type: &str) -> Format {
+        let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Format::Json,
+            "application/x-www-form-urlencoded" => Format::Form,
+            "text/csv" => Format::Csv,
+            "application/xml" | "text/xml" => Format::Xml,
+            e if e.ends_with("+json") => Format::Json,
+            e if e.ends_with("+xml") => Format::Xml,
+            _ => Format::Text,
+        }
+    }
+}
+
+/// Parsers for formats whose readers live in the mapping library (CSV, XML), provided by the runtime.
+pub trait FormatReader: Send + Sync {
+    /// Reads text in `format` (CSV or XML) into a value.
+    fn read(&self, format: Format, text: &str) -> Result<Json, String>;
+}
+
+/// An event's payload.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    media_type: Arc<str>,
+    raw: Option<Arc<[u8]>>,
+    value: OnceLock<Json>,
+}
+
+impl Payload {
+    /// A payload from a value (what steps produce); JSON unless said otherwise.
+    pub fn value(value: Json) -> Self {
+        Payload::value_as(value, "application/json")
+    }
+
+    /// A payload from a value with an explicit media type (`text/plain` for a text payload).
+    pub fn value_as(value: Json, media_type: &str) -> Self {
+        let cell = OnceLock::new();
+        let _ = cell.set(value);
+        Payload { media_type: media_type.into(), raw: None, value: cell }
+    }
+
+    /// A payload from bytes as received; parsed when first read.
+    pub fn bytes(raw: impl Into<Arc<[u8]>>, media_type: &str) -> Self {
+        Payload { media_type: media_type.into(), raw: Some(raw.into()), value: OnceLock::new() }
+    }
+
+    /// The media type.
+    pub fn media_type(&self) -> &str {
+        &self.media_type
+    }
+
+    /// The value, parsing the bytes on first use according to the media type. A body that does not parse
+    /// fails with `PAYLOAD:INVALID` (an HTTP listener answers 400).
+    pub fn read(&self, reader: &dyn FormatReader) -> Result<&Json, FlowError> {
+        if let Some(v) = self.value.get() {
+            return Ok(v);
+        }
+        let raw = self.raw.as_deref().unwrap_or(&[]);
+        let parsed = parse(raw, Format::of(&self.media_type), reader).map_err(|why| {
+            FlowError::new("PAYLOAD:INVALID", format!("payload is not valid {}: {why}", self.media_type))
+        })?;
+        Ok(self.value.get_or_init(|| parsed))
+    }
+
+    /// The payload as bytes: the received bytes, or the value written in its media type.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match (&self.raw, self.value.get()) {
+            (Some(raw), _) => raw.to_vec(),
+            (None, Some(Json::String(s))) if Format::of(&self.media_type) != Format::Json => s.clone().into_bytes(),
+            (None, Some(v)) => serde_json::to_vec(v).unwrap_or_default(),
+            (None, None) => Vec::new(),
+        }
+    }
+}
+
+fn parse(raw: &[u8], format: Format, reader: &dyn FormatReader) -> Result<Json, String> {
+    if format == Format::Json {
+        return if raw.iter().all(u8::is_ascii_whitespace) {
+            Ok(Json::Null)
+        } else {
+            serde_json::from_slice(raw).map_err(|e| e.to_string())
+        };
+    }
+    let text = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8 text ({e})"))?;
+    match format {
+        Format::Text | Format::Json => Ok(Json::String(text.to_string())),
+        Format::Form => Ok(Json::Object(
+            form_pairs(text).map(|(k, v)| (k, Json::String(v))).collect::<serde_json::Map<String, Json>>(),
+        )),
+        Format::Csv | Format::Xml => reader.read(format, text),
+    }
+}
+
+/// `a=1&b=x%20y` -> pairs, with `+` as space and percent-decoding (invalid escapes kept as written).
+fn form_pairs(text: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    text.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(k), decode(v))
+    })
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoReader;
+    impl FormatReader for NoReader {
+        fn read(&self, _: Format, _: &str) -> Result<Json, String> {
+            Err("unsupported".into())
+        }
+    }
+
+    #[test]
+    fn json_bytes_are_parsed_once_and_cached() {
+        let p = Payload::bytes(b"{\"a\": 1}".to_vec(), "application/json; charset=utf-8");
+        let first: *const Json = p.read(&NoReader).unwrap();
+        let second: *const Json = p.read(&NoReader).unwrap();
+        assert_eq!(first, second);
+        assert_eq!(p.read(&NoReader).unwrap()["a"], 1);
+    }
+
+    #[test]
+    fn form_bodies_become_maps_with_decoded_values() {
+        let p = Payload::bytes(b"name=L%C3%A9on+M&x=%zz".to_vec(), "application/x-www-form-urlencoded");
+        let v = p.read(&NoReader).unwrap();
+        assert_eq!(v["name"], "Léon M");
+        assert_eq!(v["x"], "%zz");
+    }
+
+    #[test]
+    fn malformed_json_is_a_typed_payload_error() {
+        let p = Payload::bytes(b"{oops".to_vec(), "application/json");
+        assert_eq!(p.read(&NoReader).unwrap_err().error_type.to_string(), "PAYLOAD:INVALID");
+    }
+
+    #[test]
+    fn text_values_write_back_as_plain_bytes() {
+        assert_eq!(Payload::value_as(Json::String("hi".into()), "text/plain").to_bytes(), b"hi");
+        assert_eq!(Payload::value(Json::String("hi".into())).to_bytes(), b"\"hi\"");
+    }
+}

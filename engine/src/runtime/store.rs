@@ -1,0 +1,89 @@
+//! In-memory object store with TTL: the default store of `idempotent` and of `object_store.*` until the
+//! durable-state issue brings the embedded backend behind the same calls.
+
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A key/value store whose entries expire.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    entries: Mutex<HashMap<String, (Json, Option<Instant>)>>,
+    default_ttl: Option<Duration>,
+}
+
+impl MemoryStore {
+    /// A store whose entries live `default_ttl` unless told otherwise (`None`: forever).
+    pub fn new(default_ttl: Option<Duration>) -> Self {
+        MemoryStore { entries: Mutex::new(HashMap::new()), default_ttl }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Json, Option<Instant>)>> {
+        // A panic while holding the lock cannot leave a map half-updated (single insert/remove calls), so a
+        // poisoned lock is still consistent.
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The live value of a key.
+    pub fn get(&self, key: &str) -> Option<Json> {
+        let mut entries = self.lock();
+        match entries.get(key) {
+            Some((_, Some(expiry))) if *expiry <= Instant::now() => {
+                entries.remove(key);
+                None
+            }
+            Some((v, _)) => Some(v.clone()),
+            None => None,
+        }
+    }
+
+    /// Stores a value.
+    pub fn put(&self, key: &str, value: Json, ttl: Option<Duration>) {
+        let expiry = ttl.or(self.default_ttl).map(|t| Instant::now() + t);
+        self.lock().insert(key.to_string(), (value, expiry));
+    }
+
+    /// Stores a value only if the key is absent or expired; true when stored. Atomic, so two concurrent
+    /// events with the same idempotency key cannot both pass.
+    pub fn put_if_absent(&self, key: &str, value: Json, ttl: Option<Duration>) -> bool {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        if let Some((_, expiry)) = entries.get(key) {
+            if expiry.is_none_or(|e| e > now) {
+                return false;
+            }
+        }
+        let expiry = ttl.or(self.default_ttl).map(|t| now + t);
+        entries.insert(key.to_string(), (value, expiry));
+        true
+    }
+
+    /// Removes a key; true if it was there.
+    pub fn remove(&self, key: &str) -> bool {
+        self.lock().remove(key).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_after_their_ttl() {
+        let store = MemoryStore::new(None);
+        store.put("a", Json::from(1), Some(Duration::from_millis(20)));
+        assert_eq!(store.get("a"), Some(Json::from(1)));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(store.get("a"), None);
+    }
+
+    #[test]
+    fn put_if_absent_lets_one_key_through_until_it_expires() {
+        let store = MemoryStore::new(Some(Duration::from_millis(20)));
+        assert!(store.put_if_absent("k", Json::Null, None));
+        assert!(!store.put_if_absent("k", Json::Null, None));
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(store.put_if_absent("k", Json::Null, None));
+    }
+}
