@@ -27,10 +27,23 @@ pub type FoundRef = Result<(std::ops::Range<usize>, PropertyRef), std::ops::Rang
 
 /// Every `${...}` in `text` with its byte range; malformed ones as `Err(range)`.
 pub fn property_refs(text: &str) -> Vec<FoundRef> {
+    // `${...}` inside a `#[...]` expression is Rhai's string interpolation, not a property.
+    let mut expressions = Vec::new();
+    let mut from = 0;
+    while let Some(found) = text[from..].find("#[") {
+        let open = from + found;
+        let close = crate::lower::find_expr_end(text, open + 2).unwrap_or(text.len());
+        expressions.push(open..close);
+        from = (close + 1).min(text.len());
+    }
     let mut out = Vec::new();
     let mut rest = 0;
     while let Some(found) = text[rest..].find("${") {
         let open = rest + found;
+        if let Some(expr) = expressions.iter().find(|r| r.contains(&open)) {
+            rest = expr.end.min(text.len());
+            continue;
+        }
         let Some(close) = text[open..].find('}').map(|i| open + i) else {
             out.push(Err(open..text.len()));
             break;
@@ -134,6 +147,13 @@ fn typed_scalar(text: String) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interpolation_inside_expressions_is_not_a_property() {
+        let refs = property_refs("${a} #[`total ${vars.total}`] ${b}");
+        let names: Vec<_> = refs.into_iter().filter_map(Result::ok).map(|(_, r)| r).collect();
+        assert_eq!(names, vec![PropertyRef::Property("a".into()), PropertyRef::Property("b".into())]);
+    }
 
     #[test]
     fn references_are_found_and_classified() {

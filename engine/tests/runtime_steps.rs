@@ -1,0 +1,300 @@
+//! Every step kind, run through the real pipeline (files, check, plan, executor).
+
+mod support;
+
+use relais_engine::runtime::Event;
+use serde_json::json;
+use support::{payload, yaml};
+
+#[tokio::test]
+async fn set_payload_set_variable_and_remove_variable_shape_the_event() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - set_variable: { name: total, value: "#[payload.a + payload.b]" }
+      - set_variable: { name: scratch, value: 1 }
+      - remove_variable: scratch
+      - set_payload: "#[#{ sum: vars.total, label: `total ${vars.total}` }]"
+"##,
+    );
+    let out = rt.run_flow("f", Event::new(json!({ "a": 2, "b": 3 }))).await.unwrap();
+    assert_eq!(payload(&out), json!({ "sum": 5, "label": "total 5" }));
+    assert_eq!(out.vars.get("total"), Some(&json!(5)));
+    assert!(!out.vars.contains_key("scratch"));
+}
+
+#[tokio::test]
+async fn templates_yield_text_and_literals_keep_their_type() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - set_variable: { name: n, value: 42 }
+      - set_payload: "order #[payload.id] has #[vars.n] items"
+"##,
+    );
+    let out = rt.run_flow("f", Event::new(json!({ "id": "A1" }))).await.unwrap();
+    assert_eq!(payload(&out), json!("order A1 has 42 items"));
+    assert_eq!(out.payload.media_type(), "text/plain");
+}
+
+#[tokio::test]
+async fn transform_runs_a_script_file_and_its_result_becomes_the_payload() {
+    let rt = support::runtime(&[
+        ("f.yaml", "flows:\n  f:\n    steps:\n      - transform: { script: m.rhai }\n"),
+        ("m.rhai", "#{ name: upper(payload.name), phone: to_e164(payload.phone, \"FR\") }"),
+    ]);
+    let out = rt.run_flow("f", Event::new(json!({ "name": "léon", "phone": "06 12 34 56 78" }))).await.unwrap();
+    assert_eq!(payload(&out), json!({ "name": "LÉON", "phone": "+33612345678" }));
+}
+
+#[tokio::test]
+async fn choice_runs_the_first_matching_branch_or_otherwise() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - choice:
+          - when: "#[payload.level >= 3]"
+            steps: [ { set_payload: high } ]
+          - when: "#[payload.level >= 1]"
+            steps: [ { set_payload: low } ]
+          - otherwise: [ { set_payload: none } ]
+"##,
+    );
+    for (level, expected) in [(4, "high"), (1, "low"), (0, "none")] {
+        let out = rt.run_flow("f", Event::new(json!({ "level": level }))).await.unwrap();
+        assert_eq!(payload(&out), json!(expected));
+    }
+}
+
+#[tokio::test]
+async fn foreach_keeps_the_original_payload_and_vars_set_inside_stay_visible() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - set_variable: { name: sum, value: 0 }
+      - foreach:
+          collection: "#[payload.tickets]"
+          steps:
+            - set_variable: { name: sum, value: "#[vars.sum + payload.price]" }
+            - set_variable: { name: last_index, value: "#[vars.counter]" }
+            - set_variable: { name: order_seen, value: "#[vars.root_message.order_id]" }
+"##,
+    );
+    let input = json!({ "order_id": "O1", "tickets": [ { "price": 10 }, { "price": 25 } ] });
+    let out = rt.run_flow("f", Event::new(input.clone())).await.unwrap();
+    assert_eq!(payload(&out), input, "foreach restores the payload it started with");
+    assert_eq!(out.vars["sum"], json!(35));
+    assert_eq!(out.vars["last_index"], json!(2));
+    assert_eq!(out.vars["order_seen"], json!("O1"));
+    assert!(!out.vars.contains_key("counter") && !out.vars.contains_key("root_message"));
+}
+
+#[tokio::test]
+async fn foreach_batches_group_elements() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - set_variable: { name: sizes, value: "#[[]]" }
+      - foreach:
+          batch_size: 2
+          steps:
+            - set_variable: { name: sizes, value: "#[vars.sizes + [payload.len()]]" }
+"##,
+    );
+    let out = rt.run_flow("f", Event::new(json!([1, 2, 3, 4, 5]))).await.unwrap();
+    assert_eq!(out.vars["sizes"], json!([2, 2, 1]));
+}
+
+#[tokio::test]
+async fn parallel_foreach_collects_results_in_input_order() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - parallel_foreach:
+          max_concurrency: 2
+          steps:
+            - set_payload: "#[payload * 10]"
+"##,
+    );
+    let out = rt.run_flow("f", Event::new(json!([1, 2, 3, 4]))).await.unwrap();
+    assert_eq!(payload(&out), json!([10, 20, 30, 40]));
+}
+
+#[tokio::test]
+async fn scatter_gather_collects_every_route_and_merges_their_vars() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - scatter_gather:
+          routes:
+            - - set_variable: { name: a, value: 1 }
+              - set_payload: crm
+            - - set_variable: { name: b, value: 2 }
+              - set_payload: sms
+"##,
+    );
+    let out = rt.run_flow("f", Event::new(json!(null))).await.unwrap();
+    assert_eq!(payload(&out), json!(["crm", "sms"]));
+    assert_eq!((out.vars["a"].clone(), out.vars["b"].clone()), (json!(1), json!(2)));
+}
+
+#[tokio::test]
+async fn first_successful_returns_the_first_route_that_works() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - first_successful:
+          routes:
+            - - raise_error: CRM:DOWN
+            - - set_payload: backup
+            - - set_payload: never
+"##,
+    );
+    assert_eq!(payload(&rt.run_flow("f", Event::new(json!(null))).await.unwrap()), json!("backup"));
+}
+
+#[tokio::test]
+async fn flow_ref_calls_sub_flows_on_the_same_event_and_target_keeps_the_payload() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - flow_ref: { name: lookup, target: session }
+      - flow_ref: mark
+sub_flows:
+  lookup:
+    steps:
+      - set_payload: "#[#{ id: payload.session_id, sport: \"swimming\" }]"
+  mark:
+    steps:
+      - set_variable: { name: marked, value: true }
+"##,
+    );
+    let out = rt.run_flow("f", Event::new(json!({ "session_id": "S1" }))).await.unwrap();
+    assert_eq!(payload(&out), json!({ "session_id": "S1" }));
+    assert_eq!(out.vars["session"], json!({ "id": "S1", "sport": "swimming" }));
+    assert_eq!(out.vars["marked"], json!(true));
+}
+
+#[tokio::test]
+async fn validate_reports_the_json_path_of_the_offending_value() {
+    let rt = support::runtime(&[
+        ("f.yaml", "flows:\n  f:\n    steps:\n      - validate: order.schema.json\n"),
+        (
+            "order.schema.json",
+            r#"{ "type": "object", "required": ["order_id"], "properties": { "buyer": { "type": "object", "properties": { "email": { "type": "string" } } } } }"#,
+        ),
+    ]);
+    assert!(rt.run_flow("f", Event::new(json!({ "order_id": "1" }))).await.is_ok());
+    let err = rt.run_flow("f", Event::new(json!({ "order_id": "1", "buyer": { "email": 12 } }))).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "VALIDATION:INVALID");
+    assert!(err.description.contains("/buyer/email"), "{}", err.description);
+}
+
+#[tokio::test]
+async fn idempotent_lets_a_key_through_once() {
+    let rt = yaml(
+        r##"
+configs:
+  seen: { object_store: { ttl: 1h } }
+flows:
+  f:
+    steps:
+      - idempotent: { key: "#[payload.order_id]", store: seen }
+      - set_payload: processed
+"##,
+    );
+    assert!(rt.run_flow("f", Event::new(json!({ "order_id": "O1" }))).await.is_ok());
+    let err = rt.run_flow("f", Event::new(json!({ "order_id": "O1" }))).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "IDEMPOTENCY:DUPLICATE");
+    assert!(rt.run_flow("f", Event::new(json!({ "order_id": "O2" }))).await.is_ok());
+}
+
+#[tokio::test]
+async fn object_store_steps_put_get_and_remove_by_templated_key() {
+    let rt = yaml(
+        r##"
+configs:
+  cache: { object_store: {} }
+flows:
+  put:
+    steps:
+      - object_store.put: { config: cache, key: "session-#[payload.id]" }
+  get:
+    steps:
+      - object_store.get: { config: cache, key: "session-#[payload.id]", target: found }
+  remove:
+    steps:
+      - object_store.remove: { config: cache, key: "session-#[payload.id]" }
+"##,
+    );
+    rt.run_flow("put", Event::new(json!({ "id": 7, "sport": "judo" }))).await.unwrap();
+    let out = rt.run_flow("get", Event::new(json!({ "id": 7 }))).await.unwrap();
+    assert_eq!(out.vars["found"], json!({ "id": 7, "sport": "judo" }));
+    rt.run_flow("remove", Event::new(json!({ "id": 7 }))).await.unwrap();
+    let err = rt.run_flow("get", Event::new(json!({ "id": 7 }))).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "OBJECT_STORE:KEY_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn async_runs_in_the_background_and_counts_its_errors() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - async:
+          steps:
+            - raise_error: AUDIT:DOWN
+      - set_payload: answered
+"##,
+    );
+    let out = rt.run_flow("f", Event::new(json!(null))).await.unwrap();
+    assert_eq!(payload(&out), json!("answered"));
+    for _ in 0..100 {
+        if rt.async_errors() == 1 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the async error was not counted");
+}
+
+#[tokio::test]
+async fn components_without_a_runtime_fail_with_a_typed_error() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - queue.publish: { queue: audit }
+"##,
+    );
+    let err = rt.run_flow("f", Event::new(json!(null))).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "COMPONENT:UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn csv_and_form_payloads_are_read_by_media_type() {
+    let rt = yaml("flows:\n  f:\n    steps:\n      - set_payload: \"#[payload[1].name]\"\n");
+    let csv = relais_engine::runtime::Payload::bytes(b"id,name\n1,Ana\n2,Leon\n".to_vec(), "text/csv");
+    let out = rt.run_flow("f", Event::with_payload(csv)).await.unwrap();
+    assert_eq!(payload(&out), json!("Leon"));
+}
