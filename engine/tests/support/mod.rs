@@ -1,4 +1,5 @@
 //! Builds a runtime from flow text through the real pipeline: files on disk, `check`, plan compiler.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed setup should stop the test loudly
 
 use relais_engine::cli::check::check_paths;
 use relais_engine::plan::compile_program;
