@@ -82,6 +82,10 @@ impl Runtime {
                     Ok(ev)
                 }
                 Op::Logger(level, message, category) => {
+                    if !enabled(*level) {
+                        // Rendering costs script runs: skip it when nobody listens at this level.
+                        return Ok(ev);
+                    }
                     let text = attempt!(ev, self.render(message, &ev));
                     log(*level, &ev, &flow.name, category, &text);
                     Ok(ev)
@@ -188,6 +192,16 @@ impl Runtime {
             out.payload = original;
         }
         Ok(out)
+    }
+}
+
+fn enabled(level: LogLevel) -> bool {
+    match level {
+        LogLevel::Trace => tracing::enabled!(tracing::Level::TRACE),
+        LogLevel::Debug => tracing::enabled!(tracing::Level::DEBUG),
+        LogLevel::Info => tracing::enabled!(tracing::Level::INFO),
+        LogLevel::Warn => tracing::enabled!(tracing::Level::WARN),
+        LogLevel::Error => tracing::enabled!(tracing::Level::ERROR),
     }
 }
 

@@ -50,6 +50,8 @@ pub struct Payload {
     media_type: Arc<str>,
     raw: Option<Arc<[u8]>>,
     value: OnceLock<Json>,
+    /// The value as scripts see it, converted once: several scripts reading one payload share it.
+    script_value: OnceLock<rhai::Dynamic>,
 }
 
 impl Payload {
@@ -62,12 +64,17 @@ impl Payload {
     pub fn value_as(value: Json, media_type: &str) -> Self {
         let cell = OnceLock::new();
         let _ = cell.set(value);
-        Payload { media_type: media_type.into(), raw: None, value: cell }
+        Payload { media_type: media_type.into(), raw: None, value: cell, script_value: OnceLock::new() }
     }
 
     /// A payload from bytes as received; parsed when first read.
     pub fn bytes(raw: impl Into<Arc<[u8]>>, media_type: &str) -> Self {
-        Payload { media_type: media_type.into(), raw: Some(raw.into()), value: OnceLock::new() }
+        Payload {
+            media_type: media_type.into(),
+            raw: Some(raw.into()),
+            value: OnceLock::new(),
+            script_value: OnceLock::new(),
+        }
     }
 
     /// The media type.
@@ -86,6 +93,15 @@ impl Payload {
             FlowError::new("PAYLOAD:INVALID", format!("payload is not valid {}: {why}", self.media_type))
         })?;
         Ok(self.value.get_or_init(|| parsed))
+    }
+
+    /// The value as a Rhai `Dynamic`, converted on first use and cached.
+    pub fn script_value(&self, reader: &dyn FormatReader) -> Result<rhai::Dynamic, FlowError> {
+        if let Some(d) = self.script_value.get() {
+            return Ok(d.clone());
+        }
+        let d = relais_stdlib::json_to_dynamic(self.read(reader)?);
+        Ok(self.script_value.get_or_init(|| d).clone())
     }
 
     /// The payload as bytes: the received bytes, or the value written in its media type.
