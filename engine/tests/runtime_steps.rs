@@ -298,3 +298,79 @@ async fn csv_and_form_payloads_are_read_by_media_type() {
     let out = rt.run_flow("f", Event::with_payload(csv)).await.unwrap();
     assert_eq!(payload(&out), json!("Leon"));
 }
+
+#[tokio::test]
+async fn xml_payloads_are_read_as_maps() {
+    let rt = yaml("flows:\n  f:\n    steps:\n      - set_payload: \"#[payload.order.buyer]\"\n");
+    let xml = relais_engine::runtime::Payload::bytes(b"<order><buyer>Ana</buyer></order>".to_vec(), "application/xml");
+    let out = rt.run_flow("f", Event::with_payload(xml)).await.unwrap();
+    assert_eq!(payload(&out), json!("Ana"));
+}
+
+#[tokio::test]
+async fn a_logger_leaves_the_event_unchanged() {
+    let rt = yaml("flows:\n  f:\n    steps:\n      - logger: { level: error, message: \"order #[payload.id]\" }\n");
+    let out = rt.run_flow("f", Event::new(json!({ "id": 1 }))).await.unwrap();
+    assert_eq!(payload(&out), json!({ "id": 1 }));
+}
+
+#[tokio::test]
+async fn flow_ref_to_a_flow_runs_that_flows_own_handlers() {
+    let rt = yaml(
+        r##"
+flows:
+  caller:
+    steps:
+      - flow_ref: callee
+      - set_payload: "#[`after: ${payload}`]"
+  callee:
+    steps:
+      - raise_error: CRM:DOWN
+    on_error:
+      - continue:
+          steps: [ { set_payload: recovered } ]
+"##,
+    );
+    assert_eq!(payload(&rt.run_flow("caller", Event::new(json!(null))).await.unwrap()), json!("after: recovered"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_foreach_never_runs_more_elements_than_its_bound() {
+    // Each element marks itself in flight, waits on a retry, and unmarks: a second element in flight would
+    // find the mark and fail, failing the whole step.
+    let rt = yaml(
+        r##"
+configs:
+  gauge: { object_store: {} }
+  tries: { object_store: {} }
+flows:
+  f:
+    steps:
+      - parallel_foreach:
+          max_concurrency: 1
+          steps:
+            - idempotent: { key: "#[\"in-flight\"]", store: gauge, ttl: 1h }
+            - until_successful:
+                max_retries: 1
+                backoff: { initial: 5ms, max: 5ms, jitter: false }
+                steps:
+                  - object_store.get: { config: tries, key: "#[payload]", default: "0", target: t }
+                  - object_store.put: { config: tries, key: "#[payload]", value: "1" }
+                  - choice:
+                      - when: "#[vars.t == \"0\"]"
+                        steps: [ { raise_error: TEST:WAIT } ]
+            - object_store.remove: { config: gauge, key: in-flight }
+"##,
+    );
+    let out = rt.run_flow("f", Event::new(json!([1, 2, 3, 4]))).await.unwrap();
+    assert_eq!(payload(&out), json!([1, 2, 3, 4]));
+}
+
+#[tokio::test]
+async fn a_closed_runtime_refuses_new_events_with_a_typed_error() {
+    let rt = yaml("flows:\n  f:\n    steps:\n      - set_payload: ok\n");
+    assert!(rt.run_flow("f", Event::new(json!(null))).await.is_ok());
+    rt.close();
+    let err = rt.run_flow("f", Event::new(json!(null))).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "RUNTIME:SHUTTING_DOWN");
+}
