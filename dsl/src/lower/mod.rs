@@ -54,6 +54,13 @@ impl Lowerer<'_> {
     }
 }
 
+/// Splits a string into literal and `#[...]` parts (the parsing `set_payload` and `logger` use), for
+/// component parameters the engine reads at run time; an unclosed `#[` is reported into `diags`.
+pub fn template_of(text: &str, diags: &mut Diagnostics) -> Option<crate::ir::Template> {
+    let node = Node::string(text, crate::span::Span::default());
+    Lowerer { diags, file: node.span.file }.template(&node, "a component field")
+}
+
 /// Lowers one file's document tree into a [`Module`].
 pub fn lower_module(doc: &Node, file: FileId, diags: &mut Diagnostics) -> Module {
     let mut lw = Lowerer { diags, file };

@@ -82,19 +82,9 @@ impl Builder<'_> {
     }
 
     fn script(&mut self, code: &str, span: Span) -> Arc<Script> {
-        let ast = match relais_stdlib::compile(&self.engine, code, &[]) {
-            Ok(ast) => ast,
-            Err(e) => {
-                self.diags.push(Diagnostic::error(codes::RHAI_SYNTAX, span, format!("script does not compile: {e}")));
-                rhai::AST::empty()
-            }
-        };
-        Arc::new(Script {
-            ast,
-            payload: code.contains("payload"),
-            attributes: code.contains("attributes"),
-            vars: code.contains("vars"),
-            error: code.contains("error"),
+        super::value::compile_script(&self.engine, code).unwrap_or_else(|e| {
+            self.diags.push(Diagnostic::error(codes::RHAI_SYNTAX, span, format!("script does not compile: {e}")));
+            Arc::new(Script { ast: rhai::AST::empty(), payload: false, attributes: false, vars: false, error: false })
         })
     }
 

@@ -33,6 +33,33 @@ pub enum ValuePlan {
     Map(Vec<(String, ValuePlan)>),
 }
 
+/// Compiles Rhai code for the runtime, noting which event names it reads so that only those are converted.
+pub fn compile_script(engine: &rhai::Engine, code: &str) -> Result<Arc<Script>, relais_stdlib::ScriptError> {
+    let ast = relais_stdlib::compile(engine, code, &[])?;
+    Ok(Arc::new(Script {
+        ast,
+        payload: code.contains("payload"),
+        attributes: code.contains("attributes"),
+        vars: code.contains("vars"),
+        error: code.contains("error"),
+    }))
+}
+
+/// Compiles a template's expressions.
+pub fn compile_template(engine: &rhai::Engine, template: &relais_dsl::ir::Template) -> Result<TemplatePlan, String> {
+    let parts = template
+        .parts
+        .iter()
+        .map(|p| match p {
+            relais_dsl::ir::TemplatePart::Literal(s) => Ok(TemplatePart::Literal(s.clone())),
+            relais_dsl::ir::TemplatePart::Expr(e) => {
+                compile_script(engine, &e.code).map(TemplatePart::Expr).map_err(|e| e.to_string())
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(TemplatePlan { parts })
+}
+
 /// CSV and XML payload readers, backed by the mapping library's `parse_csv` / `parse_xml`.
 pub(crate) struct Readers {
     engine: Arc<rhai::Engine>,

@@ -6,8 +6,7 @@ use super::event::Event;
 use super::payload::Payload;
 use super::store::MemoryStore;
 use super::Runtime;
-use crate::plan::value::TemplatePart;
-use crate::plan::{Components, Script, TemplatePlan};
+use crate::plan::{Components, TemplatePlan};
 use serde_json::Value as Json;
 use std::future::Future;
 use std::pin::Pin;
@@ -55,29 +54,9 @@ impl ComponentNode for Unavailable {
 
 /// Compiles a parameter string with `#[...]` holes into a template.
 pub fn compile_template(engine: &rhai::Engine, text: &str) -> Result<TemplatePlan, String> {
-    let mut parts = Vec::new();
-    let mut rest = 0;
-    while let Some(found) = text[rest..].find("#[") {
-        let open = rest + found;
-        if open > rest {
-            parts.push(TemplatePart::Literal(text[rest..open].to_string()));
-        }
-        let close = relais_dsl::lower::find_expr_end(text, open + 2).ok_or("unclosed `#[`")?;
-        let code = &text[open + 2..close];
-        let ast = relais_stdlib::compile(engine, code, &[]).map_err(|e| e.to_string())?;
-        parts.push(TemplatePart::Expr(Arc::new(Script {
-            ast,
-            payload: code.contains("payload"),
-            attributes: code.contains("attributes"),
-            vars: code.contains("vars"),
-            error: code.contains("error"),
-        })));
-        rest = close + 1;
-    }
-    if rest < text.len() || parts.is_empty() {
-        parts.push(TemplatePart::Literal(text[rest..].to_string()));
-    }
-    Ok(TemplatePlan { parts })
+    let mut diags = relais_dsl::Diagnostics::new();
+    let template = relais_dsl::lower::template_of(text, &mut diags).ok_or("unclosed `#[`")?;
+    crate::plan::value::compile_template(engine, &template)
 }
 
 /// Which object-store operation a node performs.
