@@ -131,6 +131,12 @@ codes! {
         "`raise_error` always fails the enclosing scope, so the steps after it are dead code.";
     DUPLICATE_STEP_ID = "RL0601", "Duplicate step id",
         "Step ids identify steps for mocks, metrics and error reports; they must be unique within a flow.";
+    TEST_UNKNOWN_FLOW = "RL0700", "Test suite names an unknown flow",
+        "A test file's `flow:` must name a flow or sub-flow defined in the files under test.";
+    TEST_UNKNOWN_STEP = "RL0701", "Mock or call check names no component step",
+        "`step: ID` must be the id of a component step (`- id: upsert\n  http.request: ...`) in the flows under\ntest; `component: NAME` must be a registered step component. Only component steps can be mocked.";
+    TEST_BAD_NOW = "RL0702", "Invalid `now` in a test case",
+        "`now` is an RFC 3339 instant such as `2024-07-26T09:15:30Z`.";
 }
 
 /// Looks a code up, case-insensitively, for `relais explain`.

@@ -1,6 +1,10 @@
 //! The relais engine: loads flow files, compiles them against the component registry, and (as the runtime
 //! lands) runs them. The `relais` binary's CLI lives in [`cli`].
 
+// `FlowError` carries its type, description, place and cause by value: errors are the rare path, and boxing
+// them would add an allocation to every failure without making the success path any faster.
+#![allow(clippy::result_large_err)]
+
 pub mod cli;
 pub mod compile;
 pub mod components;
@@ -8,3 +12,4 @@ pub mod load;
 pub mod plan;
 pub mod registry;
 pub mod runtime;
+pub mod testing;

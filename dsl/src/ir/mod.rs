@@ -6,12 +6,14 @@
 
 mod data;
 mod step;
+mod test_suite;
 
 pub use data::{Data, Expr, Template, TemplatePart};
 pub use step::{
     walk_steps, Backoff, Branch, Component, ErrorType, Handler, HandlerAction, LogLevel, Route, Script, Step, StepKind,
     STEP_KEYWORDS,
 };
+pub use test_suite::{Answer, CallCheck, Expect, Mock, StepSelector, TestCase, TestInput, TestSuite};
 
 use crate::span::{FileId, Span, Spanned};
 use crate::syntax::Node;

@@ -7,6 +7,7 @@ mod data;
 mod fields;
 mod flow;
 mod step;
+mod test_suite;
 
 pub use data::find_expr_end;
 pub use fields::is_identifier;
@@ -59,6 +60,11 @@ impl Lowerer<'_> {
 pub fn template_of(text: &str, diags: &mut Diagnostics) -> Option<crate::ir::Template> {
     let node = Node::string(text, crate::span::Span::default());
     Lowerer { diags, file: node.span.file }.template(&node, "a component field")
+}
+
+/// Lowers a flow-test file's document tree (`*.test.yaml`).
+pub fn lower_test_suite(doc: &Node, file: FileId, diags: &mut Diagnostics) -> Option<crate::ir::TestSuite> {
+    Lowerer { diags, file }.test_suite(doc)
 }
 
 /// Lowers one file's document tree into a [`Module`].

@@ -28,7 +28,11 @@ pub struct Args {
 /// Loads and checks flows exactly as `relais run` will before starting them.
 pub fn check_paths(paths: &[PathBuf], env: Option<String>) -> Loaded {
     let mut loaded = load(paths, &LoadOptions { env, substitute: true });
-    compile::check(&mut loaded, &Registry::builtin());
+    let registry = Registry::builtin();
+    compile::check(&mut loaded, &registry);
+    crate::testing::load_suites(paths, &mut loaded);
+    crate::testing::check_suites(&mut loaded, &registry);
+    loaded.diags.sort();
     loaded
 }
 

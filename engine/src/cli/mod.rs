@@ -7,6 +7,7 @@ mod explain;
 pub mod fmt;
 pub mod render;
 pub mod schema;
+pub mod test;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ enum Command {
     Fmt(fmt::Args),
     /// Print the JSON Schema of the YAML flow format (for editors).
     Schema(schema::Args),
+    /// Run the flow tests (`*.test.yaml`) with mocks and assertions.
+    Test(test::Args),
     /// Explain a diagnostic code (`relais explain RL0100`); without a code, list them all.
     Explain(explain::Args),
 }
@@ -81,6 +84,7 @@ where
         Command::Fmt(args) => fmt::run(&args, out),
         Command::Schema(args) => schema::run(&args, out),
         Command::Explain(args) => explain::run(&args, out),
+        Command::Test(args) => test::run(&args, out),
     }
 }
 

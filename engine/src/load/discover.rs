@@ -14,10 +14,21 @@ pub fn is_test_file(path: &Path) -> bool {
 /// The flow files a path names: the file itself, or every `*.yaml`, `*.yml`, `*.flow` below a directory
 /// (sorted, so diagnostics come out in a stable order). Hidden entries and [`SKIPPED_DIRS`] are skipped.
 pub fn discover(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let meta = std::fs::metadata(path)?;
-    if meta.is_file() {
-        return Ok(vec![path.to_path_buf()]);
+    if std::fs::metadata(path)?.is_file() {
+        return Ok(if is_test_file(path) { Vec::new() } else { vec![path.to_path_buf()] });
     }
+    walk(path, &|p| Syntax::of(p).is_some() && !is_test_file(p))
+}
+
+/// The flow-test files (`*.test.yaml`) a path names, found the same way as flow files.
+pub fn discover_tests(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if std::fs::metadata(path)?.is_file() {
+        return Ok(if is_test_file(path) { vec![path.to_path_buf()] } else { Vec::new() });
+    }
+    walk(path, &|p| Syntax::of(p) == Some(Syntax::Yaml) && is_test_file(p))
+}
+
+fn walk(path: &Path, keep: &dyn Fn(&Path) -> bool) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -35,7 +46,7 @@ pub fn discover(path: &Path) -> std::io::Result<Vec<PathBuf>> {
                 if !SKIPPED_DIRS.contains(&name.as_ref()) {
                     stack.push(p);
                 }
-            } else if Syntax::of(&p).is_some() && !is_test_file(&p) {
+            } else if keep(&p) {
                 out.push(p);
             }
         }

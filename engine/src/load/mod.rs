@@ -7,7 +7,7 @@ mod discover;
 mod env;
 mod read;
 
-pub use discover::discover;
+pub use discover::{discover, discover_tests, is_test_file};
 pub use env::Properties;
 pub use read::{read_text, ReadError, MAX_FLOW_FILE};
 
@@ -62,6 +62,8 @@ pub struct Loaded {
     pub io_failed: bool,
     /// Flow files read (parsed or not), for summaries.
     pub files_read: usize,
+    /// Flow-test suites found under the paths (`*.test.yaml`).
+    pub suites: Vec<crate::testing::LoadedSuite>,
 }
 
 /// Parses one file's text in the given syntax into its document tree.

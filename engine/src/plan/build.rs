@@ -18,6 +18,9 @@ use std::time::Duration;
 /// named config; connectors register here.
 pub type Components = HashMap<&'static str, components::Factory>;
 
+/// Replaces the node of some component steps (flow tests put mocks there); `None` keeps the normal node.
+pub type Override<'a> = &'a (dyn Fn(&components::Spec) -> Option<Arc<dyn ComponentNode>> + Send + Sync);
+
 struct Builder<'a> {
     engine: Arc<rhai::Engine>,
     sources: &'a SourceMap,
@@ -29,11 +32,22 @@ struct Builder<'a> {
     default_store: Arc<MemoryStore>,
     configs: &'a HashMap<String, serde_json::Value>,
     components: &'a Components,
+    overrides: Option<Override<'a>>,
 }
 
 /// Compiles checked flows into a program. `loaded` must have passed [`crate::compile::check`] without
 /// errors; anything that still fails (a file removed since) comes back as diagnostics.
 pub fn compile_program(loaded: &Loaded, clock: Clock, components: &Components) -> Result<Program, Diagnostics> {
+    compile_program_with(loaded, clock, components, None)
+}
+
+/// [`compile_program`] with some component nodes replaced (mocks in flow tests).
+pub fn compile_program_with(
+    loaded: &Loaded,
+    clock: Clock,
+    components: &Components,
+    overrides: Option<Override<'_>>,
+) -> Result<Program, Diagnostics> {
     let lookups = Lookups::default();
     let engine = Arc::new(relais_stdlib::build_engine_with_clock(&Limits::default(), lookups, clock.clone()));
     let mut stores = HashMap::new();
@@ -61,6 +75,7 @@ pub fn compile_program(loaded: &Loaded, clock: Clock, components: &Components) -
                 default_store: default_store.clone(),
                 configs: &configs,
                 components,
+                overrides,
             };
             let plan = b.flow(flow);
             diags.extend(b.diags);
@@ -124,6 +139,7 @@ impl Builder<'_> {
             on_error,
             concurrency: flow.max_concurrency.as_ref().map(|m| Arc::new(tokio::sync::Semaphore::new(m.value as usize))),
             step_count: self.next_index,
+            hits: (0..self.next_index).map(|_| std::sync::atomic::AtomicU64::new(0)).collect(),
         }
     }
 
@@ -163,11 +179,11 @@ impl Builder<'_> {
         self.next_index += 1;
         let label = step.id.as_ref().map_or_else(|| step.kind.name().to_string(), |id| id.value.clone());
         let location = self.location(step.span);
-        let op = self.op(&step.kind);
+        let op = self.op(&step.kind, step.id.as_ref().map(|i| i.value.clone()));
         StepPlan { index, label, location, op }
     }
 
-    fn op(&mut self, kind: &StepKind) -> Op {
+    fn op(&mut self, kind: &StepKind, step_id: Option<String>) -> Op {
         match kind {
             StepKind::SetPayload { value, media_type } => {
                 Op::SetPayload(self.value(value), media_type.as_ref().map(|m| m.value.clone()))
@@ -259,9 +275,21 @@ impl Builder<'_> {
                 let config = c.config.as_ref().and_then(|n| self.configs.get(&n.value)).cloned();
                 let params = c.params.to_json();
                 let store = c.config.as_ref().and_then(|n| self.stores.get(&n.value)).cloned();
-                let node: Arc<dyn ComponentNode> = match self.components.get(c.kind.value.as_str()) {
-                    Some(factory) => factory(components::Spec { params, config, store, engine: self.engine.clone() }),
-                    None => Arc::new(components::Unavailable(c.kind.value.clone())),
+                let spec = components::Spec {
+                    flow: self.flow.clone(),
+                    step_id,
+                    kind: c.kind.value.clone(),
+                    config_name: c.config.as_ref().map(|n| n.value.clone()),
+                    params,
+                    config,
+                    store,
+                    engine: self.engine.clone(),
+                };
+                let replaced = self.overrides.and_then(|o| o(&spec));
+                let node: Arc<dyn ComponentNode> = match (replaced, self.components.get(c.kind.value.as_str())) {
+                    (Some(node), _) => node,
+                    (None, Some(factory)) => factory(spec),
+                    (None, None) => Arc::new(components::Unavailable(c.kind.value.clone())),
                 };
                 Op::Component(node)
             }

@@ -9,7 +9,7 @@
 mod build;
 pub mod value;
 
-pub use build::{compile_program, Components};
+pub use build::{compile_program, compile_program_with, Components, Override};
 pub use value::{TemplatePlan, ValuePlan};
 
 use crate::runtime::components::ComponentNode;
@@ -156,6 +156,8 @@ pub struct FlowPlan {
     pub concurrency: Option<Arc<tokio::sync::Semaphore>>,
     /// Number of steps, nested ones included.
     pub step_count: usize,
+    /// Times each step (by index) started: coverage for `relais test`, per-step counts for metrics.
+    pub hits: Vec<std::sync::atomic::AtomicU64>,
 }
 
 /// Every compiled flow, by name, plus the script engine they were compiled for.

@@ -24,6 +24,14 @@ pub trait ComponentNode: Send + Sync {
 /// What a factory gets to build a node: the step's parameters, its named config, the store that config
 /// names (for object stores) and the script engine (for templates).
 pub struct Spec {
+    /// The flow the step belongs to.
+    pub flow: String,
+    /// The step's id, if it has one.
+    pub step_id: Option<String>,
+    /// The component name (`http.request`).
+    pub kind: String,
+    /// The name of its config.
+    pub config_name: Option<String>,
     /// Step parameters (without `config`).
     pub params: Json,
     /// The named config's settings.

@@ -46,6 +46,9 @@ impl Runtime {
 
     fn run_step<'a>(&'a self, flow: &'a FlowPlan, step: &'a StepPlan, ev: Event) -> Run<'a> {
         Box::pin(async move {
+            if let Some(hits) = flow.hits.get(step.index) {
+                hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             let fail = |event: Event, error: FlowError| Failure {
                 event,
                 error: error.at(&flow.name, &step.label, &step.location),

@@ -4,10 +4,6 @@
 //! `relais test` use: it runs a flow for one event under the flow's concurrency bound and returns the
 //! resulting event or the typed error that escaped every handler.
 
-// `FlowError` carries its type, description, place and cause by value: errors are the rare path, and boxing
-// them would add an allocation to every failure without making the success path any faster.
-#![allow(clippy::result_large_err)]
-
 pub mod components;
 pub mod error;
 pub mod event;

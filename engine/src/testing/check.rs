@@ -1,0 +1,154 @@
+//! Loading and checking test files: unknown flows and steps, assertion expressions, payload files, `now`.
+
+use super::LoadedSuite;
+use crate::compile::scripts::{checking_engine, compile};
+use crate::load::{discover_tests, read_text, Loaded, MAX_FLOW_FILE};
+use crate::registry::{Registry, Role};
+use relais_dsl::codes;
+use relais_dsl::diagnostic::did_you_mean;
+use relais_dsl::ir::{StepKind, StepSelector};
+use relais_dsl::{Diagnostic, Span};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Finds, parses and lowers the test files under `paths` into `loaded.suites`.
+pub fn load_suites(paths: &[PathBuf], loaded: &mut Loaded) {
+    for path in paths {
+        let Ok(files) = discover_tests(path) else { continue };
+        for file_path in files {
+            let text = match read_text(&file_path, MAX_FLOW_FILE) {
+                Ok(t) => t,
+                Err(e) => {
+                    let file = loaded.sources.add(file_path.display().to_string(), "");
+                    loaded.diags.push(Diagnostic::error(
+                        codes::IO_UNREADABLE,
+                        Span::new(file, 0, 0),
+                        format!("cannot read `{}`: {e}", file_path.display()),
+                    ));
+                    continue;
+                }
+            };
+            let file = loaded.sources.add(file_path.display().to_string(), text.clone());
+            let Some(doc) = crate::load::parse_text(&text, crate::load::Syntax::Yaml, file, &mut loaded.diags) else {
+                continue;
+            };
+            if let Some(suite) = relais_dsl::lower::lower_test_suite(&doc, file, &mut loaded.diags) {
+                loaded.suites.push(LoadedSuite { file, path: file_path, suite });
+            }
+        }
+    }
+}
+
+/// Checks every loaded suite against the flows: the flow exists, mocked and counted steps exist and are
+/// component steps, assertions compile, payload files exist, `now` is an RFC 3339 instant.
+pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
+    let engine = checking_engine();
+    let flow_names: Vec<String> = loaded.set.flows().map(|f| f.name.value.clone()).collect();
+    let mut component_ids: HashMap<String, String> = HashMap::new();
+    let mut other_ids: Vec<String> = Vec::new();
+    for flow in loaded.set.flows() {
+        for step in flow.all_steps() {
+            if let Some(id) = &step.id {
+                match &step.kind {
+                    StepKind::Component(c) => {
+                        component_ids.insert(id.value.clone(), c.kind.value.clone());
+                    }
+                    _ => other_ids.push(id.value.clone()),
+                }
+            }
+        }
+    }
+    let step_components: Vec<&str> = registry.names(Role::Step).collect();
+    let mut found = Vec::new();
+    for ls in &loaded.suites {
+        let suite = &ls.suite;
+        if !flow_names.contains(&suite.flow.value) {
+            found.push(
+                Diagnostic::error(
+                    codes::TEST_UNKNOWN_FLOW,
+                    suite.flow.span,
+                    format!("flow `{}` is not defined", suite.flow.value),
+                )
+                .label("no flow of this name in the files under test")
+                .maybe_help(did_you_mean(&suite.flow.value, flow_names.iter().map(String::as_str))),
+            );
+        }
+        let check_select = |select: &StepSelector, found: &mut Vec<Diagnostic>| match select {
+            StepSelector::Id(id) if !component_ids.contains_key(&id.value) => {
+                let (message, help) = if other_ids.contains(&id.value) {
+                    (
+                        format!("step `{}` is not a component step", id.value),
+                        Some(
+                            "only component steps (`http.request`, `queue.publish`, ...) can be mocked or counted"
+                                .to_string(),
+                        ),
+                    )
+                } else {
+                    (
+                        format!("no step has the id `{}`", id.value),
+                        did_you_mean(&id.value, component_ids.keys().map(String::as_str)),
+                    )
+                };
+                found.push(
+                    Diagnostic::error(codes::TEST_UNKNOWN_STEP, id.span, message)
+                        .label("unknown step")
+                        .maybe_help(help),
+                );
+            }
+            StepSelector::Component { kind, .. } if !step_components.contains(&kind.value.as_str()) => found.push(
+                Diagnostic::error(
+                    codes::TEST_UNKNOWN_STEP,
+                    kind.span,
+                    format!("`{}` is not a step component", kind.value),
+                )
+                .label("unknown component")
+                .maybe_help(did_you_mean(&kind.value, step_components.iter().copied())),
+            ),
+            _ => {}
+        };
+        for case in &suite.cases {
+            for mock in &case.mocks {
+                check_select(&mock.select, &mut found);
+            }
+            for call in &case.expect.calls {
+                check_select(&call.select, &mut found);
+                if let Some(with) = &call.with {
+                    found.extend(
+                        compile(&engine, &loaded.sources, &with.code, with.span, with.origin).err().map(|d| *d),
+                    );
+                }
+            }
+            for a in &case.expect.asserts {
+                found.extend(compile(&engine, &loaded.sources, &a.code, a.span, a.origin).err().map(|d| *d));
+            }
+            if let Some(now) = &case.now {
+                if chrono::DateTime::parse_from_rfc3339(&now.value).is_err() {
+                    found.push(
+                        Diagnostic::error(
+                            codes::TEST_BAD_NOW,
+                            now.span,
+                            format!("`{}` is not an RFC 3339 instant", now.value),
+                        )
+                        .label("invalid instant")
+                        .help("write it like `2024-07-26T09:15:30Z`"),
+                    );
+                }
+            }
+            if let Some(file) = &case.input.payload_file {
+                let full = ls.path.parent().unwrap_or(std::path::Path::new(".")).join(&file.value);
+                if !full.is_file() {
+                    found.push(
+                        Diagnostic::error(
+                            codes::FILE_NOT_FOUND,
+                            file.span,
+                            format!("cannot use `{}`: no such file", full.display()),
+                        )
+                        .label("referenced here")
+                        .help("paths are relative to the test file"),
+                    );
+                }
+            }
+        }
+    }
+    loaded.diags.extend(found);
+}

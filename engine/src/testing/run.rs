@@ -1,0 +1,294 @@
+//! Running test cases: a program compiled per case (fresh stores, the case's mocks and clock), the input
+//! event fed to the flow, then every expectation checked.
+
+use super::compare::differences;
+use super::mocks::{CallLog, MockNode, Site, SpyNode, Unmocked};
+use super::LoadedSuite;
+use crate::load::Loaded;
+use crate::plan::{compile_program_with, value::compile_script};
+use crate::runtime::components::{builtin, ComponentNode, Spec};
+use crate::runtime::error::matches;
+use crate::runtime::{Event, FlowError, Payload, Runtime};
+use relais_dsl::ir::{CallCheck, TestCase};
+use relais_dsl::{SourceMap, Span};
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The result of one case.
+#[derive(Debug, Clone)]
+pub struct CaseOutcome {
+    /// The test file.
+    pub file: String,
+    /// The flow under test.
+    pub flow: String,
+    /// The case's name.
+    pub name: String,
+    /// Failed expectations, each with the `file:line:column` of the expectation.
+    pub failures: Vec<(String, String)>,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+impl CaseOutcome {
+    /// True when every expectation held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Every case's outcome, skipped count, and which steps ran (flow -> step indices) against their totals.
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    /// Outcomes, in file and case order.
+    pub outcomes: Vec<CaseOutcome>,
+    /// Cases left out by the filter.
+    pub skipped: usize,
+    /// Steps that ran at least once, per flow.
+    pub covered: BTreeMap<String, BTreeSet<usize>>,
+    /// Steps per flow.
+    pub totals: BTreeMap<String, usize>,
+}
+
+fn location(sources: &SourceMap, span: Span) -> String {
+    let file = sources.file(span.file);
+    let at = file.line_col(span.start as usize);
+    format!("{}:{}:{}", file.path, at.line, at.column)
+}
+
+/// Runs every case of every suite whose name or flow contains `filter`, at most `parallel` at once.
+pub async fn run_suites(loaded: &Loaded, filter: Option<&str>, parallel: usize) -> RunSummary {
+    let mut summary = RunSummary::default();
+    for flow in loaded.set.flows() {
+        summary.totals.insert(flow.name.value.clone(), flow.all_steps().len());
+    }
+    let mut jobs = Vec::new();
+    for ls in &loaded.suites {
+        for case in &ls.suite.cases {
+            let selected = filter.is_none_or(|f| case.name.value.contains(f) || ls.suite.flow.value.contains(f));
+            if selected {
+                jobs.push((ls, case));
+            } else {
+                summary.skipped += 1;
+            }
+        }
+    }
+    use futures_util::stream::{self, StreamExt};
+    let results: Vec<(CaseOutcome, Vec<(String, usize)>)> =
+        stream::iter(jobs.into_iter().map(|(ls, case)| run_case(loaded, ls, case)))
+            .buffered(parallel.max(1))
+            .collect()
+            .await;
+    for (outcome, hits) in results {
+        for (flow, index) in hits {
+            summary.covered.entry(flow).or_default().insert(index);
+        }
+        summary.outcomes.push(outcome);
+    }
+    summary
+}
+
+async fn run_case(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase) -> (CaseOutcome, Vec<(String, usize)>) {
+    let started = Instant::now();
+    let mut outcome = CaseOutcome {
+        file: ls.path.display().to_string(),
+        flow: ls.suite.flow.value.clone(),
+        name: case.name.value.clone(),
+        failures: Vec::new(),
+        duration: Duration::ZERO,
+    };
+    let here = |span: Span| location(&loaded.sources, span);
+    let log = Arc::new(CallLog::default());
+    let clock = match case.now.as_ref().and_then(|n| chrono::DateTime::parse_from_rfc3339(&n.value).ok()) {
+        Some(now) => relais_stdlib::Clock::fixed(now.with_timezone(&chrono::Utc)),
+        None => relais_stdlib::Clock::system(),
+    };
+    let components = builtin();
+    let mocks: Vec<(relais_dsl::ir::StepSelector, Arc<Vec<relais_dsl::ir::Answer>>, Arc<AtomicUsize>)> = case
+        .mocks
+        .iter()
+        .map(|m| (m.select.clone(), Arc::new(m.answers.clone()), Arc::new(AtomicUsize::new(0))))
+        .collect();
+    let override_node = |spec: &Spec| -> Option<Arc<dyn ComponentNode>> {
+        let site = Arc::new(Site::of(spec));
+        if let Some((_, answers, next)) = mocks.iter().find(|(select, ..)| site.matches(select)) {
+            return Some(Arc::new(MockNode { site, answers: answers.clone(), next: next.clone(), log: log.clone() }));
+        }
+        match components.get(spec.kind.as_str()) {
+            Some(factory) => {
+                let inner = factory(Spec {
+                    flow: spec.flow.clone(),
+                    step_id: spec.step_id.clone(),
+                    kind: spec.kind.clone(),
+                    config_name: spec.config_name.clone(),
+                    params: spec.params.clone(),
+                    config: spec.config.clone(),
+                    store: spec.store.clone(),
+                    engine: spec.engine.clone(),
+                });
+                Some(Arc::new(SpyNode { site, inner, log: log.clone() }))
+            }
+            None => Some(Arc::new(Unmocked { site, log: log.clone() })),
+        }
+    };
+    let program = match compile_program_with(loaded, clock, &components, Some(&override_node)) {
+        Ok(p) => p,
+        Err(diags) => {
+            let text: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
+            outcome.failures.push((here(case.span), format!("the flows do not compile: {}", text.join("; "))));
+            return (outcome, Vec::new());
+        }
+    };
+    let runtime = Runtime::new(program);
+    let event = match input_event(ls, case) {
+        Ok(ev) => ev,
+        Err(why) => {
+            outcome.failures.push((here(case.span), why));
+            return (outcome, Vec::new());
+        }
+    };
+    let result = runtime.run_flow(&ls.suite.flow.value, event).await;
+    check_expectations(&runtime, case, &result, &log, &here, &mut outcome.failures);
+    let hits = runtime
+        .program()
+        .flows
+        .values()
+        .flat_map(|f| {
+            f.hits
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.load(std::sync::atomic::Ordering::Relaxed) > 0)
+                .map(|(i, _)| (f.name.clone(), i))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    outcome.duration = started.elapsed();
+    (outcome, hits)
+}
+
+fn input_event(ls: &LoadedSuite, case: &TestCase) -> Result<Event, String> {
+    let input = &case.input;
+    let media_type = input.media_type.as_ref().map_or("application/json", |m| m.value.as_str());
+    let payload = match (&input.payload, &input.payload_file) {
+        (_, Some(file)) => {
+            let path = ls.path.parent().unwrap_or(std::path::Path::new(".")).join(&file.value);
+            let bytes = std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            Payload::bytes(bytes, media_type)
+        }
+        (Some(node), None) => Payload::value_as(node.to_json(), media_type),
+        (None, None) => Payload::value(Json::Null),
+    };
+    let mut ev = Event::with_payload(payload);
+    if let Some(a) = &input.attributes {
+        ev.attributes = Arc::new(a.to_json());
+    }
+    if let Some(Json::Object(vars)) = input.vars.as_ref().map(|v| v.to_json()) {
+        ev.vars = Arc::new(vars);
+    }
+    Ok(ev)
+}
+
+fn check_expectations(
+    runtime: &Runtime,
+    case: &TestCase,
+    result: &Result<Event, FlowError>,
+    log: &CallLog,
+    here: &dyn Fn(Span) -> String,
+    failures: &mut Vec<(String, String)>,
+) {
+    let expect = &case.expect;
+    let mut unmocked = log.unmocked.lock().map(|u| u.clone()).unwrap_or_default();
+    unmocked.dedup();
+    for message in &unmocked {
+        failures.push((here(case.span), message.clone()));
+    }
+    let ev = match (result, &expect.error) {
+        (Err(e), Some(expected)) if matches(&expected.value, &e.error_type) => None,
+        (Err(e), Some(expected)) => {
+            failures.push((here(expected.span), format!("expected error {}, got {e}", expected.value)));
+            None
+        }
+        (Ok(_), Some(expected)) => {
+            failures.push((here(expected.span), format!("expected error {}, but the flow succeeded", expected.value)));
+            None
+        }
+        (Err(e), None) => {
+            // An unmocked call already explains the failure; the error it caused is noise.
+            if unmocked.is_empty() {
+                failures.push((here(case.span), format!("the flow failed: {e}")));
+            }
+            None
+        }
+        (Ok(ev), None) => Some(ev),
+    };
+    if let Some(ev) = ev {
+        let payload = ev.payload.read(&runtime.program().readers).cloned().unwrap_or(Json::Null);
+        let mut compare = |expected: &Option<relais_dsl::syntax::Node>, actual: &Json, what: &str, subset: bool| {
+            if let Some(node) = expected {
+                let diffs = differences(&node.to_json(), actual, subset);
+                if !diffs.is_empty() {
+                    failures.push((here(node.span), format!("{what} differs:\n      {}", diffs.join("\n      "))));
+                }
+            }
+        };
+        compare(&expect.payload, &payload, "payload", false);
+        compare(&expect.payload_contains, &payload, "payload (contains)", true);
+        compare(&expect.vars, &Json::Object((*ev.vars).clone()), "vars", true);
+        compare(&expect.attributes, &ev.attributes, "attributes", true);
+        for assertion in &expect.asserts {
+            match compile_script(&runtime.program().engine, &assertion.code)
+                .map_err(|e| FlowError::new("EXPRESSION:RUNTIME", e.to_string()))
+                .and_then(|s| runtime.eval_bool(&s, ev))
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    failures.push((here(assertion.span), format!("assertion `{}` is false", assertion.code.trim())))
+                }
+                Err(e) => {
+                    failures.push((here(assertion.span), format!("assertion `{}` failed: {e}", assertion.code.trim())))
+                }
+            }
+        }
+    }
+    for check in &expect.calls {
+        check_calls(runtime, check, log, here, failures);
+    }
+}
+
+fn check_calls(
+    runtime: &Runtime,
+    check: &CallCheck,
+    log: &CallLog,
+    here: &dyn Fn(Span) -> String,
+    failures: &mut Vec<(String, String)>,
+) {
+    let calls = log.calls.lock().map(|c| c.clone()).unwrap_or_default();
+    let script = check.with.as_ref().and_then(|w| compile_script(&runtime.program().engine, &w.code).ok());
+    let count = calls
+        .iter()
+        .filter(|c| c.site.matches(&check.select))
+        .filter(|c| script.as_ref().is_none_or(|s| runtime.eval_bool(s, &c.event).unwrap_or(false)))
+        .count() as u32;
+    let mut problems = Vec::new();
+    if let Some(t) = &check.times {
+        if count != t.value {
+            problems.push(format!("exactly {}", t.value));
+        }
+    }
+    if let Some(t) = &check.at_least {
+        if count < t.value {
+            problems.push(format!("at least {}", t.value));
+        }
+    }
+    if let Some(t) = &check.at_most {
+        if count > t.value {
+            problems.push(format!("at most {}", t.value));
+        }
+    }
+    if !problems.is_empty() {
+        let with = check.with.as_ref().map_or(String::new(), |w| format!(" matching `{}`", w.code.trim()));
+        failures.push((here(check.span), format!("expected {} call(s){with}, got {count}", problems.join(" and "))));
+    }
+}

@@ -1,0 +1,95 @@
+//! Self-tests of `relais test`: passing and failing suites (the failure report is a snapshot), every mock and
+#![allow(clippy::unwrap_used)]
+//! assertion kind, unmocked connectors, JUnit XML, coverage and its threshold, filters, and the reference
+//! flows' own suites.
+
+use relais_engine::cli::{run, Outcome};
+
+fn relais(args: &[&str]) -> (Outcome, String) {
+    let mut out = Vec::new();
+    let mut argv = vec!["relais"];
+    argv.extend_from_slice(args);
+    let outcome = run(argv, &mut out);
+    (outcome, String::from_utf8(out).unwrap())
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("relais-flow-tests-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_passing_suite_exercises_every_mock_and_assertion_kind() {
+    let (outcome, out) = relais(&["test", "fixtures/testing/pass"]);
+    assert_eq!(outcome, Outcome::Success, "{out}");
+    assert_eq!(out.lines().last(), Some("4 passed, 0 failed"));
+}
+
+#[test]
+fn a_failing_suite_reports_each_failure_at_its_expectation() {
+    let (outcome, out) = relais(&["test", "fixtures/testing/fail"]);
+    assert_eq!(outcome, Outcome::Findings);
+    insta::assert_snapshot!("failing_suite_report", out);
+}
+
+#[test]
+fn a_test_that_would_reach_an_unmocked_connector_fails_with_a_clear_message() {
+    let (_, out) = relais(&["test", "fixtures/testing/fail", "--filter", "forgets its mock"]);
+    assert!(
+        out.contains("step `upsert` (http.request) with config `crm` in flow `push_contact` was called without a mock"),
+        "{out}"
+    );
+    assert_eq!(out.lines().last(), Some("0 passed, 1 failed, 2 skipped"));
+}
+
+#[test]
+fn junit_xml_lists_suites_cases_and_failures() {
+    let file = temp("junit").join("report.xml");
+    relais(&["test", "fixtures/testing/fail", "--junit", file.to_str().unwrap()]);
+    let xml = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        xml.starts_with(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"relais\" tests=\"3\" failures=\"3\""
+        ),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<testsuite ").count(), 1);
+    assert_eq!(xml.matches("<testcase ").count(), 3);
+    assert_eq!(xml.matches("<failure ").count(), 3);
+    assert!(xml.contains("classname=\"push_contact\""));
+    assert!(xml.contains("&quot;Léon&quot;"), "text is escaped: {xml}");
+    assert_eq!(xml.matches("<testsuite ").count(), xml.matches("</testsuite>").count());
+    assert_eq!(xml.matches("<testcase ").count(), xml.matches("</testcase>").count() + xml.matches("/>\n").count());
+}
+
+#[test]
+fn coverage_counts_the_steps_that_ran_and_the_threshold_fails_below_it() {
+    let json_file = temp("coverage").join("coverage.json");
+    let (outcome, out) =
+        relais(&["test", "fixtures/testing/pass", "--coverage", "--coverage-json", json_file.to_str().unwrap()]);
+    assert_eq!(outcome, Outcome::Success);
+    assert!(out.contains("push_contact            8/8    100.0 %"), "{out}");
+    let coverage: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_file).unwrap()).unwrap();
+    assert_eq!((coverage["covered"].as_u64(), coverage["steps"].as_u64()), (Some(9), Some(9)));
+    // Only the error case: validate, set_variable, choice, raise_error (4 of 8 flow steps, 0 of 1 sub-flow step).
+    let (outcome, _) = relais(&[
+        "test",
+        "fixtures/testing/pass",
+        "--filter",
+        "empty email",
+        "--coverage-json",
+        json_file.to_str().unwrap(),
+        "--min-coverage",
+        "50",
+    ]);
+    let coverage: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_file).unwrap()).unwrap();
+    assert_eq!((coverage["covered"].as_u64(), coverage["steps"].as_u64()), (Some(4), Some(9)));
+    assert_eq!(outcome, Outcome::Findings, "44 % is below 50 %");
+}
+
+#[test]
+fn the_reference_flows_pass_their_tests() {
+    let (outcome, out) = relais(&["test", "../flows"]);
+    assert_eq!(outcome, Outcome::Success, "{out}");
+}
