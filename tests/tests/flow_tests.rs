@@ -1,7 +1,7 @@
 //! Self-tests of `relais test`: passing and failing suites (the failure report is a snapshot), every mock and
-#![allow(clippy::unwrap_used)]
 //! assertion kind, unmocked connectors, JUnit XML, coverage and its threshold, filters, and the reference
 //! flows' own suites.
+#![allow(clippy::unwrap_used)]
 
 use relais_engine::cli::{run, Outcome};
 
