@@ -23,7 +23,7 @@ fn temp(name: &str) -> std::path::PathBuf {
 fn a_passing_suite_exercises_every_mock_and_assertion_kind() {
     let (outcome, out) = relais(&["test", "fixtures/testing/pass"]);
     assert_eq!(outcome, Outcome::Success, "{out}");
-    assert_eq!(out.lines().last(), Some("4 passed, 0 failed"));
+    assert_eq!(out.lines().last(), Some("6 passed, 0 failed"));
 }
 
 #[test]

@@ -20,12 +20,12 @@ pub fn discover(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     walk(path, &|p| Syntax::of(p).is_some() && !is_test_file(p))
 }
 
-/// The flow-test files (`*.test.yaml`) a path names, found the same way as flow files.
+/// The flow-test files (`*.test.yaml`, `*.test.flow`) a path names, found the same way as flow files.
 pub fn discover_tests(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if std::fs::metadata(path)?.is_file() {
         return Ok(if is_test_file(path) { vec![path.to_path_buf()] } else { Vec::new() });
     }
-    walk(path, &|p| Syntax::of(p) == Some(Syntax::Yaml) && is_test_file(p))
+    walk(path, &|p| Syntax::of(p).is_some() && is_test_file(p))
 }
 
 fn walk(path: &Path, keep: &dyn Fn(&Path) -> bool) -> std::io::Result<Vec<PathBuf>> {

@@ -29,9 +29,13 @@ pub fn load_suites(paths: &[PathBuf], loaded: &mut Loaded) {
                 }
             };
             let file = loaded.sources.add(file_path.display().to_string(), text.clone());
-            let Some(doc) = crate::load::parse_text(&text, crate::load::Syntax::Yaml, file, &mut loaded.diags) else {
-                continue;
+            let doc = match crate::load::Syntax::of(&file_path) {
+                Some(crate::load::Syntax::Flow) if !text.trim().is_empty() => {
+                    relais_dsl::syntax::flow::parse_tests(&text, file, &mut loaded.diags)
+                }
+                _ => crate::load::parse_text(&text, crate::load::Syntax::Yaml, file, &mut loaded.diags),
             };
+            let Some(doc) = doc else { continue };
             if let Some(suite) = relais_dsl::lower::lower_test_suite(&doc, file, &mut loaded.diags) {
                 loaded.suites.push(LoadedSuite { file, path: file_path, suite });
             }

@@ -235,6 +235,12 @@ fn describe(rule: Rule) -> &'static str {
         boolean => "`true` or `false`",
         null => "`null`",
         bare | ident | reserved | error_word => "a word",
+        test_file | tests_block | kw_tests => "`tests FLOW { ... }`",
+        test_case | kw_test => "`test \"name\" { ... }`",
+        test_now | kw_now | test_input | kw_input | test_mock | kw_mock | test_expect | kw_expect => {
+            "`now`, `input`, `mock`, `expect` or `}`"
+        }
+        kw_step | kw_component => "`step` or `component`",
         lbrace => "`{`",
         rbrace => "`}`",
         lbracket => "`[`",

@@ -9,6 +9,7 @@ mod errors;
 mod items;
 pub(crate) mod scalars;
 mod steps;
+mod tests_file;
 mod values;
 
 #[cfg(test)]
@@ -32,6 +33,24 @@ mod grammar {
 }
 
 pub(crate) use grammar::{FlowParser, Rule};
+
+/// Parses one `.test.flow` file into the tree the equivalent `*.test.yaml` gives (`flow`, `tests`).
+pub fn parse_tests(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> {
+    if let Some(diagnostic) = errors::nesting_too_deep(text, file) {
+        diags.push(diagnostic);
+        return None;
+    }
+    match FlowParser::parse(Rule::test_file, text) {
+        Ok(mut pairs) => {
+            let file_pair = pairs.next()?;
+            Some(values::Builder::new(file, text, diags).test_document(file_pair))
+        }
+        Err(err) => {
+            diags.push(errors::syntax_error(&err, text, file));
+            None
+        }
+    }
+}
 
 /// Parses one `.flow` file.
 ///

@@ -173,3 +173,31 @@ proptest! {
         let _ = parse(&tokens.join(" "), FileId(0), &mut d);
     }
 }
+
+#[test]
+fn test_files_in_the_flow_syntax_give_the_yaml_tree() {
+    let flow = r#"tests push_contact {
+        test "first" {
+            now "2024-07-26T09:15:30Z"
+            input { payload: { id: 1 } }
+            mock step upsert { payload: ok }
+            mock component http.request { config: crm, returns: [ { raise: HTTP:CONFLICT } ] }
+            expect { error: HTTP:CLIENT_ERROR, calls: [ { step: upsert, times: 1 } ] }
+        }
+    }"#;
+    let yaml = r#"
+flow: push_contact
+tests:
+  first:
+    now: "2024-07-26T09:15:30Z"
+    input: { payload: { id: 1 } }
+    expect: { error: "HTTP:CLIENT_ERROR", calls: [ { step: upsert, times: 1 } ] }
+    mocks:
+      - { step: upsert, payload: ok }
+      - { component: http.request, config: crm, returns: [ { raise: "HTTP:CONFLICT" } ] }
+"#;
+    let mut d = Diagnostics::new();
+    let tree = super::parse_tests(flow, FileId(0), &mut d).unwrap();
+    assert!(d.is_empty(), "{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>());
+    assert_eq!(tree.to_json(), yaml_json(yaml));
+}
