@@ -6,7 +6,7 @@ use crate::codes;
 use crate::diagnostic::Diagnostic;
 use crate::ir::{Answer, CallCheck, Expect, Mock, StepSelector, TestCase, TestInput, TestSuite};
 use crate::span::Spanned;
-use crate::syntax::{Node, Value};
+use crate::syntax::{Entry, Node, Value};
 
 const SELECTOR_KEYS: [&str; 4] = ["step", "component", "config", "with"];
 
@@ -109,7 +109,7 @@ impl Lowerer<'_> {
 
     fn mock(&mut self, node: &Node) -> Option<Mock> {
         let mut keys = SELECTOR_KEYS.to_vec();
-        keys.extend(["returns", "raise", "description", "delay", "payload", "attributes"]);
+        keys.extend(["returns", "raise", "description", "delay", "payload", "attributes", "status"]);
         let f = self.fields(node, "a mock", &keys)?;
         let select = self.selector(node, &f);
         let answers = match f.get("returns") {
@@ -133,10 +133,22 @@ impl Lowerer<'_> {
     }
 
     fn answer(&mut self, node: &Node) -> Option<Answer> {
-        let f = self.fields(node, "a mock answer", &["payload", "attributes", "raise", "description", "delay"])?;
+        let f =
+            self.fields(node, "a mock answer", &["payload", "attributes", "status", "raise", "description", "delay"])?;
+        let mut attributes = f.get("attributes").filter(|n| self.is_map(n, "`attributes`")).cloned();
+        if let Some(status) = f.get("status") {
+            // `status: 404` is short for `attributes: { status: 404 }` (what an HTTP request step reports).
+            if self.count(status, "`status`", 100).is_some() {
+                let entry = Entry { key: "status".into(), key_span: status.span, value: status.clone() };
+                let mut entries = attributes.as_ref().and_then(Node::as_map).map(<[Entry]>::to_vec).unwrap_or_default();
+                entries.retain(|e| e.key != "status");
+                entries.push(entry);
+                attributes = Some(Node::map(entries, status.span));
+            }
+        }
         Some(Answer {
             payload: f.get("payload").cloned(),
-            attributes: f.get("attributes").filter(|n| self.is_map(n, "`attributes`")).cloned(),
+            attributes,
             raise: f.get("raise").and_then(|n| self.error_type(n)),
             description: f.get("description").and_then(|n| self.string(n, "`description`")).map(|s| s.value),
             delay: f.get("delay").and_then(|n| self.duration(n, "`delay`")).map(|d| d.value),
