@@ -5,6 +5,15 @@ use relais_engine::cli::render::render_human;
 use relais_engine::load::Loaded;
 use std::path::{Path, PathBuf};
 
+/// Runs the `relais` CLI in-process on `args` (without the program name); the outcome and what it wrote.
+pub fn relais(args: &[&str]) -> (relais_engine::cli::Outcome, String) {
+    let mut out = Vec::new();
+    let mut argv = vec!["relais"];
+    argv.extend_from_slice(args);
+    let outcome = relais_engine::cli::run(argv, &mut out);
+    (outcome, String::from_utf8_lossy(&out).into_owned())
+}
+
 /// The fixtures directory (tests run with the crate directory as working directory).
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")

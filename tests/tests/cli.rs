@@ -2,16 +2,9 @@
 //! `explain`, `schema` (which must accept every valid fixture and the reference flows), and `fmt`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use relais_engine::cli::{run, Outcome};
+use relais_engine::cli::Outcome;
+use relais_tests::relais;
 use serde_json::Value;
-
-fn relais(args: &[&str]) -> (Outcome, String) {
-    let mut out = Vec::new();
-    let mut argv = vec!["relais"];
-    argv.extend_from_slice(args);
-    let outcome = run(argv, &mut out);
-    (outcome, String::from_utf8(out).unwrap())
-}
 
 const BROKEN: &str = "fixtures/cli/broken.yaml";
 const WARNING_ONLY: &str = "fixtures/cli/warning_only.yaml";

@@ -3,15 +3,8 @@
 //! flows' own suites.
 #![allow(clippy::unwrap_used)]
 
-use relais_engine::cli::{run, Outcome};
-
-fn relais(args: &[&str]) -> (Outcome, String) {
-    let mut out = Vec::new();
-    let mut argv = vec!["relais"];
-    argv.extend_from_slice(args);
-    let outcome = run(argv, &mut out);
-    (outcome, String::from_utf8(out).unwrap())
-}
+use relais_engine::cli::Outcome;
+use relais_tests::relais;
 
 fn temp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("relais-flow-tests-{}-{name}", std::process::id()));

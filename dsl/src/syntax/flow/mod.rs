@@ -36,20 +36,7 @@ pub(crate) use grammar::{FlowParser, Rule};
 
 /// Parses one `.test.flow` file into the tree the equivalent `*.test.yaml` gives (`flow`, `tests`).
 pub fn parse_tests(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> {
-    if let Some(diagnostic) = errors::nesting_too_deep(text, file) {
-        diags.push(diagnostic);
-        return None;
-    }
-    match FlowParser::parse(Rule::test_file, text) {
-        Ok(mut pairs) => {
-            let file_pair = pairs.next()?;
-            Some(values::Builder::new(file, text, diags).test_document(file_pair))
-        }
-        Err(err) => {
-            diags.push(errors::syntax_error(&err, text, file));
-            None
-        }
-    }
+    parse_rule(Rule::test_file, text, file, diags, |b, pair| b.test_document(pair))
 }
 
 /// Parses one `.flow` file.
@@ -59,14 +46,25 @@ pub fn parse_tests(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<
 /// parse (`DSL_SYNTAX`, `UNCLOSED_EXPRESSION`, `NESTING_LIMIT`). Duplicate keys and names are reported as
 /// `DUPLICATE_KEY` and the first one is kept. Spans are byte offsets into `text` in `file`.
 pub fn parse(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> {
+    parse_rule(Rule::file, text, file, diags, |b, pair| b.document(pair))
+}
+
+/// Runs the nesting pre-scan, then pest from `rule`, then `build` on the top pair.
+fn parse_rule(
+    rule: Rule,
+    text: &str,
+    file: FileId,
+    diags: &mut Diagnostics,
+    build: impl FnOnce(&mut values::Builder<'_>, pest::iterators::Pair<'_, Rule>) -> Node,
+) -> Option<Node> {
     if let Some(diagnostic) = errors::nesting_too_deep(text, file) {
         diags.push(diagnostic);
         return None;
     }
-    match FlowParser::parse(Rule::file, text) {
+    match FlowParser::parse(rule, text) {
         Ok(mut pairs) => {
-            let file_pair = pairs.next()?;
-            Some(values::Builder::new(file, text, diags).document(file_pair))
+            let top = pairs.next()?;
+            Some(build(&mut values::Builder::new(file, text, diags), top))
         }
         Err(err) => {
             diags.push(errors::syntax_error(&err, text, file));
