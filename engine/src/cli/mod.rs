@@ -6,6 +6,7 @@ pub mod check;
 mod explain;
 pub mod fmt;
 pub mod render;
+pub mod run;
 pub mod schema;
 pub mod test;
 
@@ -29,6 +30,8 @@ enum Command {
     Fmt(fmt::Args),
     /// Print the JSON Schema of the YAML flow format (for editors).
     Schema(schema::Args),
+    /// Run the daemon: HTTP listeners and schedulers of the flows, until SIGINT/SIGTERM.
+    Run(run::Args),
     /// Run the flow tests (`*.test.yaml`) with mocks and assertions.
     Test(test::Args),
     /// Explain a diagnostic code (`relais explain RL0100`); without a code, list them all.
@@ -85,6 +88,7 @@ where
         Command::Schema(args) => schema::run(&args, out),
         Command::Explain(args) => explain::run(&args, out),
         Command::Test(args) => test::run(&args, out),
+        Command::Run(args) => run::run(&args, out),
     }
 }
 

@@ -6,9 +6,8 @@ use relais_engine::plan::compile_program;
 use relais_engine::runtime::{Event, Runtime};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Writes `files` (name, text) to a fresh directory, checks them (panicking with the diagnostics if any
-/// error), and compiles a runtime with the clock fixed at 2024-07-26T09:15:30Z.
-pub fn runtime(files: &[(&str, &str)]) -> Runtime {
+/// Writes `files` (name, text) to a fresh directory and returns it.
+pub fn write_files(files: &[(&str, &str)]) -> std::path::PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir =
         std::env::temp_dir().join(format!("relais-rt-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
@@ -19,6 +18,14 @@ pub fn runtime(files: &[(&str, &str)]) -> Runtime {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
+    dir
+}
+
+/// Writes `files` to a fresh directory, checks them (panicking with the diagnostics if any error), and
+/// compiles a runtime.
+#[allow(dead_code)]
+pub fn runtime(files: &[(&str, &str)]) -> Runtime {
+    let dir = write_files(files);
     let loaded = check_paths(&[dir], None);
     let errors: Vec<String> = loaded
         .diags
@@ -34,11 +41,13 @@ pub fn runtime(files: &[(&str, &str)]) -> Runtime {
 }
 
 /// A runtime for one YAML file.
+#[allow(dead_code)]
 pub fn yaml(text: &str) -> Runtime {
     runtime(&[("flows.yaml", text)])
 }
 
 /// The payload of an event as JSON.
+#[allow(dead_code)]
 pub fn payload(ev: &Event) -> serde_json::Value {
     struct Raw;
     impl relais_engine::runtime::payload::FormatReader for Raw {

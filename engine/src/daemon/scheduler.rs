@@ -1,0 +1,101 @@
+//! The `scheduler` source: runs a flow at a fixed frequency or on a cron schedule in a time zone, never two
+//! runs at once unless asked; a tick that finds the previous run still going is skipped, logged and counted.
+
+use crate::runtime::{Event, Runtime};
+use serde_json::json;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// When a schedule fires.
+pub enum Timing {
+    /// Every this long, after an optional first delay.
+    Every(Duration, Duration),
+    /// On a cron expression in a time zone.
+    Cron(Box<croner::Cron>, chrono_tz::Tz),
+}
+
+/// A scheduled flow.
+pub struct Schedule {
+    /// The flow.
+    pub flow: String,
+    /// When.
+    pub timing: Timing,
+    /// Start a run even if the previous one is still going.
+    pub allow_overlap: bool,
+    /// Ticks skipped because the previous run was still going.
+    pub skipped: Arc<AtomicU64>,
+}
+
+impl Schedule {
+    /// The schedule of a `scheduler` source's parameters (already checked).
+    pub fn from_params(flow: &str, params: &serde_json::Value) -> Option<Schedule> {
+        let text = |k: &str| params.get(k).and_then(|v| v.as_str());
+        let timing = match (text("frequency"), text("cron")) {
+            (Some(f), _) => Timing::Every(
+                relais_dsl::ir::parse_duration(f)?,
+                text("start_delay").and_then(relais_dsl::ir::parse_duration).unwrap_or_default(),
+            ),
+            (None, Some(c)) => Timing::Cron(
+                Box::new(crate::components::scheduler::parse_cron(c).ok()?),
+                chrono_tz::Tz::from_str(text("time_zone").unwrap_or("UTC")).ok()?,
+            ),
+            _ => return None,
+        };
+        Some(Schedule {
+            flow: flow.to_string(),
+            timing,
+            allow_overlap: params.get("allow_overlap").and_then(|v| v.as_bool()).unwrap_or(false),
+            skipped: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    fn next_delay(&self, first: bool) -> Duration {
+        match &self.timing {
+            Timing::Every(every, start) => {
+                if first {
+                    *start
+                } else {
+                    *every
+                }
+            }
+            Timing::Cron(cron, tz) => {
+                let now = chrono::Utc::now().with_timezone(tz);
+                cron.find_next_occurrence(&now, false)
+                    .ok()
+                    .and_then(|next| (next.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok())
+                    .unwrap_or(Duration::from_secs(60))
+            }
+        }
+    }
+}
+
+/// Runs a schedule until `stop` turns true.
+pub fn start(schedule: Schedule, runtime: Runtime, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let running = Arc::new(AtomicBool::new(false));
+        let mut first = true;
+        loop {
+            let delay = schedule.next_delay(first);
+            first = false;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.changed() => break,
+            }
+            if !schedule.allow_overlap && running.swap(true, Ordering::SeqCst) {
+                schedule.skipped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(flow = %schedule.flow, "scheduler tick skipped: the previous run is still going");
+                continue;
+            }
+            let (runtime, running, flow) = (runtime.clone(), running.clone(), schedule.flow.clone());
+            tokio::spawn(async move {
+                let mut event = Event::new(json!(null));
+                event.attributes = Arc::new(json!({ "fired_at": chrono::Utc::now().to_rfc3339() }));
+                let _ = runtime.run_flow(&flow, event).await;
+                running.store(false, Ordering::SeqCst);
+            });
+        }
+    })
+}

@@ -1,0 +1,223 @@
+//! The daemon on loopback: a real hyper server started by the test, real TCP clients.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use relais_engine::plan::compile_program;
+use relais_engine::runtime::components::builtin;
+use relais_engine::runtime::Runtime;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Running {
+    daemon: relais_engine::daemon::Daemon,
+    addr: SocketAddr,
+}
+
+async fn start(flows: &str) -> Running {
+    let dir = support::write_files(&[("flows.yaml", flows)]);
+    let loaded = relais_engine::cli::check::check_paths(&[dir], None);
+    assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
+    let program = compile_program(&loaded, relais_stdlib::Clock::system(), &builtin()).ok().unwrap();
+    let daemon = relais_engine::daemon::start(&loaded, Runtime::new(program)).await.unwrap();
+    let addr = daemon.listeners[0].1;
+    Running { daemon, addr }
+}
+
+/// One HTTP/1.1 exchange over a fresh connection; returns status, headers (lower-case) and body.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_lowercase(), body.to_string())
+}
+
+const FLOWS: &str = r##"
+configs:
+  api: { http.listener: { port: 0, max_body_size: 64, request_timeout: 2s } }
+  seen: { object_store: {} }
+flows:
+  access:
+    source: { http.listener: { config: api, method: GET, path: "/access/{id}/{service}" } }
+    steps:
+      - set_payload: "#[#{ id: attributes.params.id, service: attributes.params.service, q: attributes.query.verbose }]"
+  orders:
+    source: { http.listener: { config: api, method: POST, path: /orders, response: { status: 202 } } }
+    steps:
+      - validate: { schema: order.schema.json }
+      - set_payload: "#[#{ accepted: payload.order_id }]"
+  broken:
+    source: { http.listener: { config: api, method: GET, path: /broken } }
+    steps:
+      - raise_error: { type: APP:BROKEN, description: "something broke" }
+  slow:
+    max_concurrency: 1
+    source: { http.listener: { config: api, method: GET, path: /slow } }
+    steps:
+      - until_successful:
+          max_retries: 1
+          backoff: { initial: 300ms, max: 300ms, jitter: false }
+          steps:
+            - object_store.get: { config: seen, key: "#[correlation_id]", default: "0", target: t }
+            - object_store.put: { config: seen, key: "#[correlation_id]", value: "1" }
+            - choice:
+                - when: "#[vars.t == \"0\"]"
+                  steps: [ { raise_error: TEST:WAIT } ]
+      - set_payload: done
+"##;
+
+async fn start_default() -> Running {
+    let dir = support::write_files(&[
+        ("flows.yaml", FLOWS),
+        ("order.schema.json", r#"{ "type": "object", "required": ["order_id"] }"#),
+    ]);
+    let loaded = relais_engine::cli::check::check_paths(&[dir], None);
+    assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
+    let program = compile_program(&loaded, relais_stdlib::Clock::system(), &builtin()).ok().unwrap();
+    let daemon = relais_engine::daemon::start(&loaded, Runtime::new(program)).await.unwrap();
+    let addr = daemon.listeners[0].1;
+    Running { daemon, addr }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_routed_with_path_and_query_parameters() {
+    let r = start_default().await;
+    let (status, head, body) =
+        request(r.addr, "GET", "/access/ACC%2042/transport?verbose=yes", &[("x-correlation-id", "abc-1")], b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({ "id": "ACC 42", "service": "transport", "q": "yes" })
+    );
+    assert!(head.contains("x-correlation-id: abc-1"), "{head}");
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
+    let r = start_default().await;
+    assert_eq!(request(r.addr, "GET", "/nowhere", &[], b"").await.0, 404);
+    let (status, head, body) = request(r.addr, "DELETE", "/orders", &[], b"").await;
+    assert_eq!(status, 405);
+    assert!(head.contains("allow: post"), "{head}");
+    assert!(head.contains("content-type: application/problem+json"), "{head}");
+    assert!(body.contains("\"status\":405"));
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_are_413_and_malformed_ones_400() {
+    let r = start_default().await;
+    let big = vec![b'x'; 200];
+    assert_eq!(request(r.addr, "POST", "/orders", &[("content-type", "application/json")], &big).await.0, 413);
+    let (status, _, body) = request(r.addr, "POST", "/orders", &[("content-type", "application/json")], b"{oops").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("not valid application/json"), "{body}");
+    let (status, _, body) =
+        request(r.addr, "POST", "/orders", &[("content-type", "application/json")], b"{\"x\":1}").await;
+    assert_eq!(status, 400, "validation errors are 400: {body}");
+    let (status, _, body) =
+        request(r.addr, "POST", "/orders", &[("content-type", "application/json")], b"{\"order_id\":\"O1\"}").await;
+    assert_eq!((status, body.as_str()), (202, "{\"accepted\":\"O1\"}"));
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unhandled_errors_answer_problem_json_with_the_correlation_id() {
+    let r = start_default().await;
+    let (status, _, body) = request(r.addr, "GET", "/broken", &[("x-correlation-id", "cid-9")], b"").await;
+    assert_eq!(status, 500);
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["error_type"], "APP:BROKEN");
+    assert_eq!(problem["detail"], "something broke");
+    assert_eq!(problem["correlation_id"], "cid-9");
+    assert_eq!(problem["flow"], "broken");
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_flow_answers_503_with_retry_after() {
+    let r = start_default().await;
+    let addr = r.addr;
+    let first = tokio::spawn(async move { request(addr, "GET", "/slow", &[], b"").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, head, _) = request(addr, "GET", "/slow", &[], b"").await;
+    assert_eq!(status, 503);
+    assert!(head.contains("retry-after: 1"), "{head}");
+    assert_eq!(first.await.unwrap().0, 200);
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_requests_in_flight_and_refuses_new_connections() {
+    let r = start_default().await;
+    let addr = r.addr;
+    let in_flight = tokio::spawn(async move { request(addr, "GET", "/slow", &[], b"").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(r.daemon.shutdown(Duration::from_secs(5)).await, "the in-flight request finished within the deadline");
+    let (status, _, body) = in_flight.await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "done"));
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err() || request(addr, "GET", "/slow", &[], b"").await.0 == 0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frequency_scheduler_runs_its_flow_on_every_tick() {
+    let r = start(
+        r##"
+configs:
+  api: { http.listener: { port: 0 } }
+  ticks: { object_store: {} }
+flows:
+  tick:
+    source: { scheduler: { frequency: 30ms } }
+    steps:
+      - object_store.get: { config: ticks, key: n, default: 0, target: n }
+      - object_store.put: { config: ticks, key: n, value: "#[vars.n + 1]" }
+  count:
+    source: { http.listener: { config: api, method: GET, path: /count } }
+    steps:
+      - object_store.get: { config: ticks, key: n, default: 0 }
+"##,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (status, _, body) = request(r.addr, "GET", "/count", &[], b"").await;
+    assert_eq!(status, 200);
+    let n: f64 = body.trim_matches('"').parse().unwrap_or(0.0);
+    assert!(n >= 3.0, "the scheduler ticked {n} times in 400 ms at 30 ms");
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[test]
+fn relais_run_on_broken_flows_exits_one_with_the_check_diagnostics() {
+    let dir =
+        support::write_files(&[("flows.yaml", "flows:\n  a:\n    steps:\n      - transfrom: { code: payload }\n")]);
+    let mut run_out = Vec::new();
+    let outcome = relais_engine::cli::run(["relais", "run", dir.to_str().unwrap()], &mut run_out);
+    assert_eq!(outcome, relais_engine::cli::Outcome::Findings);
+    let mut check_out = Vec::new();
+    relais_engine::cli::run(["relais", "check", dir.to_str().unwrap()], &mut check_out);
+    let run_text = String::from_utf8_lossy(&run_out);
+    assert!(run_text.starts_with(&*String::from_utf8_lossy(&check_out)), "{run_text}");
+    assert!(run_text.contains("unknown step `transfrom`"));
+}
