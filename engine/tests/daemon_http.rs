@@ -221,3 +221,35 @@ fn relais_run_on_broken_flows_exits_one_with_the_check_diagnostics() {
     assert!(run_text.starts_with(&*String::from_utf8_lossy(&check_out)), "{run_text}");
     assert!(run_text.contains("unknown step `transfrom`"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_endpoints_report_health_readiness_and_metrics() {
+    let dir = support::write_files(&[
+        ("flows.yaml", FLOWS),
+        ("order.schema.json", r#"{ "type": "object", "required": ["order_id"] }"#),
+    ]);
+    let loaded = relais_engine::cli::check::check_paths(&[dir], None);
+    let program = compile_program(&loaded, relais_stdlib::Clock::system(), &builtin()).ok().unwrap();
+    let daemon =
+        relais_engine::daemon::start_with_admin(&loaded, Runtime::new(program), Some("127.0.0.1:0".parse().unwrap()))
+            .await
+            .unwrap();
+    let (api, admin) = (daemon.listeners[0].1, daemon.admin.unwrap());
+    assert_eq!(request(admin, "GET", "/health", &[], b"").await.0, 200);
+    assert_eq!(request(admin, "GET", "/ready", &[], b"").await.0, 200);
+    request(api, "GET", "/access/A/transport", &[], b"").await;
+    request(api, "GET", "/broken", &[], b"").await;
+    let (status, _, metrics) = request(admin, "GET", "/metrics", &[], b"").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("relais_flow_events_total{flow=\"access\"} 1"), "{metrics}");
+    assert!(metrics.contains("relais_flow_errors_total{flow=\"broken\",type=\"APP:BROKEN\"} 1"), "{metrics}");
+    assert!(metrics.contains("relais_flow_latency_seconds_count{flow=\"access\"} 1"), "{metrics}");
+    assert!(metrics.contains("relais_flow_bytes_out_total{flow=\"access\"} "), "{metrics}");
+    let slow = tokio::spawn(async move { request(api, "GET", "/slow", &[], b"").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let shutdown = tokio::spawn(daemon.shutdown(Duration::from_secs(5)));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(request(admin, "GET", "/ready", &[], b"").await.0, 503, "draining is not ready");
+    assert!(shutdown.await.unwrap());
+    assert_eq!(slow.await.unwrap().0, 200);
+}

@@ -19,6 +19,9 @@ pub struct Args {
     /// Environment whose properties apply (`env/<NAME>.yaml` next to the flows).
     #[arg(long)]
     env: Option<String>,
+    /// Address of the admin endpoints (`/health`, `/ready`, `/metrics`); `off` disables them.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    admin: String,
     /// How long shutdown waits for in-flight requests.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     drain: Duration,
@@ -65,7 +68,17 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
                 return Outcome::Findings;
             }
         };
-        let daemon = match crate::daemon::start(&loaded, Runtime::new(program)).await {
+        let admin = match args.admin.as_str() {
+            "off" => None,
+            addr => match addr.parse() {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    let _ = writeln!(out, "relais run: --admin `{addr}`: {e}");
+                    return Outcome::Failure;
+                }
+            },
+        };
+        let daemon = match crate::daemon::start_with_admin(&loaded, Runtime::new(program), admin).await {
             Ok(d) => d,
             Err(e) => {
                 let _ = writeln!(out, "relais run: {e}");
@@ -74,6 +87,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         };
         for (name, addr) in &daemon.listeners {
             tracing::info!(listener = %name, "listening on http://{addr}");
+        }
+        if let Some(addr) = daemon.admin {
+            tracing::info!("admin endpoints on http://{addr}/health, /ready, /metrics");
         }
         wait_for_signal().await;
         tracing::info!("shutting down: draining in-flight requests for up to {:?}", args.drain);

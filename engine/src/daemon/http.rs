@@ -105,10 +105,13 @@ async fn handle(listener: Arc<Listener>, runtime: Runtime, req: Request<Incoming
     event.attributes =
         Arc::new(json!({ "method": method, "path": path, "params": params, "query": query, "headers": headers }));
     let result = tokio::time::timeout(listener.request_timeout, runtime.run_flow(&route.flow, event)).await;
+    let received = body.len();
     let mut response = match result {
         Ok(Ok(done)) => {
             let status = listener.statuses.get(&route.flow).copied().unwrap_or(200);
-            respond(status, done.payload.media_type(), done.payload.to_bytes())
+            let bytes = done.payload.to_bytes();
+            runtime.metrics().bytes(&route.flow, received, bytes.len());
+            respond(status, done.payload.media_type(), bytes)
         }
         Ok(Err(error)) => {
             let status = status_for(&error.error_type);

@@ -1,6 +1,7 @@
 //! The daemon behind `relais run`: starts the sources of a checked, compiled program (HTTP listeners,
 //! schedulers), and drains in-flight work on shutdown.
 
+mod admin;
 mod http;
 mod problem;
 mod routes;
@@ -19,14 +20,24 @@ use tokio::sync::watch;
 pub struct Daemon {
     /// Bound HTTP listener addresses, by listener config name (`""` for the default listener).
     pub listeners: Vec<(String, SocketAddr)>,
+    /// Bound address of the admin endpoints, when enabled.
+    pub admin: Option<SocketAddr>,
     runtime: Runtime,
     stop: watch::Sender<bool>,
+    /// Kept apart from `stop` so that `/ready` answers "draining" while requests finish; dropped (which
+    /// stops the admin server) when shutdown ends.
+    _admin_stop: watch::Sender<bool>,
     in_flight: http::InFlight,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Starts every source of the program. Listener configs give host and port (port 0 picks a free port).
 pub async fn start(loaded: &Loaded, runtime: Runtime) -> Result<Daemon, String> {
+    start_with_admin(loaded, runtime, None).await
+}
+
+/// [`start`], plus the admin endpoints (`/health`, `/ready`, `/metrics`) on `admin`.
+pub async fn start_with_admin(loaded: &Loaded, runtime: Runtime, admin: Option<SocketAddr>) -> Result<Daemon, String> {
     let (stop, stop_rx) = watch::channel(false);
     let in_flight = http::InFlight::default();
     let mut listeners: HashMap<String, http::Listener> = HashMap::new();
@@ -86,14 +97,25 @@ pub async fn start(loaded: &Loaded, runtime: Runtime) -> Result<Daemon, String> 
         tasks.push(task);
     }
     bound.sort();
-    Ok(Daemon { listeners: bound, runtime, stop, in_flight, tasks })
+    let (admin_stop, admin_stop_rx) = watch::channel(false);
+    let admin = match admin {
+        Some(addr) => {
+            let (addr, task) = admin::serve(addr, runtime.clone(), admin_stop_rx)
+                .await
+                .map_err(|e| format!("cannot listen for the admin endpoints on {addr}: {e}"))?;
+            tasks.push(task);
+            Some(addr)
+        }
+        None => None,
+    };
+    Ok(Daemon { listeners: bound, admin, runtime, stop, _admin_stop: admin_stop, in_flight, tasks })
 }
 
 impl Daemon {
     /// Stops accepting work, waits for in-flight requests up to `deadline`; true when all finished.
     pub async fn shutdown(self, deadline: Duration) -> bool {
-        let _ = self.stop.send(true);
         self.runtime.close();
+        let _ = self.stop.send(true);
         let until = Instant::now() + deadline;
         while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(10)).await;

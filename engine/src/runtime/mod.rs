@@ -8,6 +8,7 @@ pub mod components;
 pub mod error;
 pub mod event;
 mod exec;
+pub mod metrics;
 pub mod payload;
 mod routers;
 mod scopes;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 struct Inner {
     program: Arc<Program>,
+    metrics: metrics::Metrics,
     async_errors: AtomicU64,
     closing: AtomicBool,
 }
@@ -40,6 +42,7 @@ impl Runtime {
         Runtime {
             inner: Arc::new(Inner {
                 program: Arc::new(program),
+                metrics: metrics::Metrics::default(),
                 async_errors: AtomicU64::new(0),
                 closing: AtomicBool::new(false),
             }),
@@ -49,6 +52,16 @@ impl Runtime {
     /// The program being run.
     pub fn program(&self) -> &Program {
         &self.inner.program
+    }
+
+    /// Per-flow counters (events, errors by type, latency, bytes).
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// Whether [`Runtime::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.inner.closing.load(Ordering::SeqCst)
     }
 
     /// Errors raised inside `async` scopes since start: they cannot reach the caller, so they are logged
@@ -81,7 +94,11 @@ impl Runtime {
             None => None,
         };
         let correlation_id = event.correlation_id.clone();
-        match self.run_flow_plan(&flow, event).await {
+        let started = std::time::Instant::now();
+        let result = self.run_flow_plan(&flow, event).await;
+        let error_type = result.as_ref().err().map(|f| f.error.error_type.to_string());
+        self.inner.metrics.record(&flow.name, started.elapsed(), error_type);
+        match result {
             Ok(ev) => Ok(ev),
             Err(failure) => {
                 tracing::error!(
