@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod compile;
 pub mod components;
+pub mod connectors;
 pub mod daemon;
 pub mod load;
 pub mod plan;

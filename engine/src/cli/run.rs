@@ -3,8 +3,8 @@
 
 use super::render::{render, Format};
 use super::{paths_or_default, Outcome};
+use crate::connectors;
 use crate::plan::compile_program;
-use crate::runtime::components::builtin;
 use crate::runtime::Runtime;
 use relais_dsl::Severity;
 use std::io::Write;
@@ -60,7 +60,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         }
     };
     tokio.block_on(async {
-        let program = match compile_program(&loaded, relais_stdlib::Clock::system(), &builtin()) {
+        let program = match compile_program(&loaded, relais_stdlib::Clock::system(), &connectors::all()) {
             Ok(p) => p,
             Err(diags) => {
                 let diags: Vec<_> = diags.iter().cloned().collect();

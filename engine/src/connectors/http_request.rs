@@ -1,0 +1,200 @@
+//! `http.request`: calls a partner system. One pooled hyper client per step (keep-alive connections are
+//! reused across events), templated path, query, headers and body, connect and response timeouts, basic and
+//! bearer authentication, response status mapped to typed errors, response body read under a size limit.
+
+use super::secrets;
+use crate::components::http_request::{Auth, ClientConfig, RequestParams};
+use crate::plan::TemplatePlan;
+use crate::runtime::components::{compile_template, CallFuture, ComponentNode, Spec, Unavailable};
+use crate::runtime::{Event, FlowError, Payload, Runtime};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use serde_json::{json, Map, Value as Json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A built `http.request` step.
+pub struct HttpRequest {
+    client: Client<HttpConnector, Full<Bytes>>,
+    method: hyper::Method,
+    base_url: String,
+    path: TemplatePlan,
+    query: Vec<(String, TemplatePlan)>,
+    headers: Vec<(String, TemplatePlan)>,
+    body: Option<TemplatePlan>,
+    authorization: Option<String>,
+    target: Option<String>,
+    timeout: Duration,
+    max_response: usize,
+    success: Vec<u16>,
+}
+
+/// The typed error of a response status.
+pub fn status_error(status: u16) -> &'static str {
+    const EXACT: &[(u16, &str)] = &[
+        (400, "HTTP:BAD_REQUEST"),
+        (401, "HTTP:UNAUTHORIZED"),
+        (403, "HTTP:FORBIDDEN"),
+        (404, "HTTP:NOT_FOUND"),
+        (405, "HTTP:METHOD_NOT_ALLOWED"),
+        (409, "HTTP:CONFLICT"),
+        (429, "HTTP:TOO_MANY_REQUESTS"),
+        (500, "HTTP:INTERNAL_SERVER_ERROR"),
+        (502, "HTTP:BAD_GATEWAY"),
+        (503, "HTTP:SERVICE_UNAVAILABLE"),
+        (504, "HTTP:GATEWAY_TIMEOUT"),
+    ];
+    match EXACT.iter().find(|(s, _)| *s == status) {
+        Some((_, t)) => t,
+        None if (400..500).contains(&status) => "HTTP:CLIENT_ERROR",
+        None => "HTTP:SERVER_ERROR",
+    }
+}
+
+fn build(spec: &Spec) -> Result<HttpRequest, String> {
+    let params: RequestParams = serde_json::from_value(spec.params.clone()).map_err(|e| e.to_string())?;
+    let config: ClientConfig =
+        serde_json::from_value(spec.config.clone().ok_or("no `http.client` config")?).map_err(|e| e.to_string())?;
+    let template = |t: &str| compile_template(&spec.engine, t);
+    let authorization = match &config.auth {
+        None => None,
+        Some(Auth::Bearer { token }) => Some(format!("Bearer {}", secrets::resolve(token)?)),
+        Some(Auth::Basic { username, password }) => {
+            use base64::Engine as _;
+            let pair = format!("{}:{}", secrets::resolve(username)?, secrets::resolve(password)?);
+            Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
+        }
+        Some(Auth::Oauth2 { .. }) => return Err("OAuth2 client credentials are not implemented yet".into()),
+    };
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(config.connect_timeout.map_or(Duration::from_secs(5), |d| d.0)));
+    connector.set_nodelay(true);
+    let client = Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(config.max_idle_connections.unwrap_or(32) as usize)
+        .build(connector);
+    let mut headers: Vec<(String, TemplatePlan)> = config
+        .headers
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), template(&secrets::resolve(v)?)?)))
+        .collect::<Result<_, String>>()?;
+    for (k, v) in &params.headers {
+        headers.push((k.clone(), template(v)?));
+    }
+    Ok(HttpRequest {
+        client,
+        method: hyper::Method::from_bytes(params.method.as_str().as_bytes()).map_err(|e| e.to_string())?,
+        base_url: secrets::resolve(config.base_url.trim_end_matches('/'))?,
+        path: template(&params.path)?,
+        query: params.query.iter().map(|(k, v)| Ok((k.clone(), template(v)?))).collect::<Result<_, String>>()?,
+        headers,
+        body: params.body.as_deref().map(template).transpose()?,
+        authorization,
+        target: params.target.clone(),
+        timeout: params.timeout.or(config.timeout).map_or(Duration::from_secs(30), |d| d.0),
+        max_response: config.max_response_size.unwrap_or(10 * 1024 * 1024) as usize,
+        success: params.success_statuses.clone(),
+    })
+}
+
+/// The factory registered for `http.request`; a step that cannot be built fails each call with
+/// `COMPONENT:UNAVAILABLE` and the reason (a missing secret, say) rather than stopping the daemon.
+pub fn factory(spec: Spec) -> Arc<dyn ComponentNode> {
+    match build(&spec) {
+        Ok(node) => Arc::new(node),
+        Err(why) => Arc::new(Unavailable(format!("http.request ({why})"))),
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl ComponentNode for HttpRequest {
+    fn call<'a>(&'a self, runtime: &'a Runtime, event: Event) -> CallFuture<'a> {
+        Box::pin(async move {
+            let mut url = format!("{}{}", self.base_url, runtime.render(&self.path, &event)?);
+            for (i, (k, v)) in self.query.iter().enumerate() {
+                url.push(if i == 0 && !url.contains('?') { '?' } else { '&' });
+                url.push_str(&format!("{}={}", encode(k), encode(&runtime.render(v, &event)?)));
+            }
+            let (body, content_type) = match &self.body {
+                Some(t) => (runtime.render(t, &event)?.into_bytes(), "text/plain".to_string()),
+                None if matches!(self.method, hyper::Method::GET | hyper::Method::HEAD | hyper::Method::DELETE) => {
+                    (Vec::new(), String::new())
+                }
+                None => (event.payload.to_bytes(), event.payload.media_type().to_string()),
+            };
+            let mut request = hyper::Request::builder().method(self.method.clone()).uri(&url);
+            if !content_type.is_empty() {
+                request = request.header(hyper::header::CONTENT_TYPE, content_type);
+            }
+            request = request.header("x-correlation-id", &*event.correlation_id);
+            if let Some(auth) = &self.authorization {
+                request = request.header(hyper::header::AUTHORIZATION, auth);
+            }
+            for (k, v) in &self.headers {
+                request = request.header(k.as_str(), runtime.render(v, &event)?);
+            }
+            let request = request
+                .body(Full::new(Bytes::from(body)))
+                .map_err(|e| FlowError::new("HTTP:BAD_REQUEST", format!("cannot build the request to {url}: {e}")))?;
+            let exchange = async {
+                let response =
+                    self.client.request(request).await.map_err(|e| {
+                        FlowError::new("HTTP:CONNECTIVITY", format!("cannot reach {}: {e}", self.base_url))
+                    })?;
+                let status = response.status().as_u16();
+                let media_type = response
+                    .headers()
+                    .get(hyper::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("application/octet-stream")
+                    .to_string();
+                let headers: Map<String, Json> = response
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), Json::String(v.to_str().unwrap_or("").to_string())))
+                    .collect();
+                let bytes = Limited::new(response.into_body(), self.max_response).collect().await.map_err(|e| {
+                    FlowError::new(
+                        "HTTP:RESPONSE_TOO_LARGE",
+                        format!("response from {url} over {} bytes or unreadable: {e}", self.max_response),
+                    )
+                })?;
+                Ok::<_, FlowError>((status, media_type, headers, bytes.to_bytes()))
+            };
+            let (status, media_type, headers, bytes) =
+                tokio::time::timeout(self.timeout, exchange).await.map_err(|_| {
+                    FlowError::new("HTTP:TIMEOUT", format!("{url} did not answer within {:?}", self.timeout))
+                })??;
+            if !(200..300).contains(&status) && !self.success.contains(&status) {
+                let text = String::from_utf8_lossy(&bytes);
+                let excerpt: String = text.chars().take(200).collect();
+                return Err(FlowError::new(
+                    status_error(status),
+                    format!("{} {url} answered {status}: {excerpt}", self.method),
+                ));
+            }
+            let mut ev = event;
+            let payload = Payload::bytes(bytes.to_vec(), &media_type);
+            match &self.target {
+                Some(var) => {
+                    let value = payload.read(&runtime.program().readers)?.clone();
+                    ev.set_var(var, value);
+                }
+                None => {
+                    ev.set_payload(payload);
+                    ev.attributes = Arc::new(json!({ "status": status, "headers": headers }));
+                }
+            }
+            Ok(ev)
+        })
+    }
+}

@@ -1,0 +1,135 @@
+//! `http.request` against a real upstream server on loopback: success, templating, auth and correlation
+//! headers, status mapping, retries, timeouts, unreachable hosts, targets.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use relais_engine::plan::compile_program;
+use relais_engine::runtime::{Event, Runtime};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An upstream partner: `/echo` echoes the request, `/missing` is 404, `/slow` answers after 500 ms,
+/// `/flaky` answers 503 twice then 200.
+async fn upstream() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let flaky = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { break };
+            let flaky = flaky.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let flaky = flaky.clone();
+                    async move {
+                        let path = req.uri().path().to_string();
+                        let query = req.uri().query().unwrap_or("").to_string();
+                        let header =
+                            |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                        let (auth, cid, method) =
+                            (header("authorization"), header("x-correlation-id"), req.method().to_string());
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let (status, text) = match path.as_str() {
+                            "/missing" => (404, "no such contact".to_string()),
+                            "/slow" => {
+                                tokio::time::sleep(Duration::from_millis(500)).await;
+                                (200, "{}".to_string())
+                            }
+                            "/flaky" if flaky.fetch_add(1, Ordering::SeqCst) < 2 => (503, "busy".to_string()),
+                            _ => (
+                                200,
+                                json!({ "method": method, "path": path, "query": query, "auth": auth, "cid": cid,
+                                        "body": String::from_utf8_lossy(&body) })
+                                .to_string(),
+                            ),
+                        };
+                        let mut response = hyper::Response::new(Full::new(Bytes::from(text)));
+                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                        response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn runtime(base_url: &str, steps: &str) -> Runtime {
+    std::env::set_var("RELAIS_TEST_CRM_PASSWORD", "pw");
+    let flows = format!(
+        "configs:\n  crm:\n    http.client:\n      base_url: \"{base_url}\"\n      timeout: 200ms\n      connect_timeout: 200ms\n      auth: {{ basic: {{ username: relais, password: \"${{secret:RELAIS_TEST_CRM_PASSWORD}}\" }} }}\nflows:\n  f:\n    steps:\n{steps}"
+    );
+    let dir = support::write_files(&[("flows.yaml", &flows)]);
+    let loaded = relais_engine::cli::check::check_paths(&[dir], None);
+    assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
+    let program =
+        compile_program(&loaded, relais_stdlib::Clock::system(), &relais_engine::connectors::all()).ok().unwrap();
+    Runtime::new(program)
+}
+
+#[tokio::test]
+async fn a_request_is_templated_authenticated_and_its_json_answer_becomes_the_payload() {
+    let addr = upstream().await;
+    let rt = runtime(
+        &format!("http://{addr}"),
+        "      - http.request: { config: crm, method: PUT, path: \"/echo/#[payload.id]\", query: { q: \"a b&c\" } }\n",
+    );
+    let mut ev = Event::new(json!({ "id": "c-1" }));
+    ev.correlation_id = "cid-42".into();
+    let out = rt.run_flow("f", ev).await.unwrap();
+    let answer = support::payload(&out);
+    assert_eq!(answer["method"], "PUT");
+    assert_eq!(answer["path"], "/echo/c-1");
+    assert_eq!(answer["query"], "q=a%20b%26c");
+    assert_eq!(answer["auth"], "Basic cmVsYWlzOnB3");
+    assert_eq!(answer["cid"], "cid-42");
+    assert_eq!(answer["body"], "{\"id\":\"c-1\"}");
+    assert_eq!(out.attributes["status"], 200);
+}
+
+#[tokio::test]
+async fn statuses_become_typed_errors() {
+    let addr = upstream().await;
+    let rt = runtime(&format!("http://{addr}"), "      - http.request: { config: crm, method: GET, path: /missing }\n");
+    let err = rt.run_flow("f", Event::new(json!(null))).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "HTTP:NOT_FOUND");
+    assert!(err.description.contains("no such contact"), "{}", err.description);
+}
+
+#[tokio::test]
+async fn a_flaky_partner_is_retried_until_it_answers() {
+    let addr = upstream().await;
+    let rt = runtime(
+        &format!("http://{addr}"),
+        "      - until_successful:\n          max_retries: 3\n          backoff: { initial: 5ms, max: 5ms }\n          steps:\n            - http.request: { config: crm, method: GET, path: /flaky, target: answer }\n",
+    );
+    let out = rt.run_flow("f", Event::new(json!("kept"))).await.unwrap();
+    assert_eq!(support::payload(&out), json!("kept"), "with a target the payload is kept");
+    assert_eq!(out.vars["answer"]["path"], "/flaky");
+}
+
+#[tokio::test]
+async fn slow_partners_time_out_and_unreachable_ones_are_connectivity_errors() {
+    let addr = upstream().await;
+    let rt = runtime(&format!("http://{addr}"), "      - http.request: { config: crm, method: GET, path: /slow }\n");
+    assert_eq!(rt.run_flow("f", Event::new(json!(null))).await.unwrap_err().error_type.to_string(), "HTTP:TIMEOUT");
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let rt = runtime(&format!("http://{closed}"), "      - http.request: { config: crm, method: GET, path: /x }\n");
+    assert_eq!(
+        rt.run_flow("f", Event::new(json!(null))).await.unwrap_err().error_type.to_string(),
+        "HTTP:CONNECTIVITY"
+    );
+}
