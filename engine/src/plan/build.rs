@@ -8,7 +8,7 @@ use crate::runtime::store::MemoryStore;
 use relais_dsl::codes;
 use relais_dsl::ir::{Data, Expr, Flow, Handler, Script as ScriptSource, Step, StepKind, Template};
 use relais_dsl::{Diagnostic, Diagnostics, SourceMap, Span};
-use relais_stdlib::{Clock, Limits, Lookups};
+use relais_stdlib::{Clock, Limits};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,7 +48,7 @@ pub fn compile_program_with(
     components: &Components,
     overrides: Option<Override<'_>>,
 ) -> Result<Program, Diagnostics> {
-    let lookups = Lookups::default();
+    let lookups = super::lookups::load(&loaded.paths);
     let engine = Arc::new(relais_stdlib::build_engine_with_clock(&Limits::default(), lookups, clock.clone()));
     let mut stores = HashMap::new();
     let mut configs = HashMap::new();
@@ -99,7 +99,15 @@ impl Builder<'_> {
     fn script(&mut self, code: &str, span: Span) -> Arc<Script> {
         super::value::compile_script(&self.engine, code).unwrap_or_else(|e| {
             self.diags.push(Diagnostic::error(codes::RHAI_SYNTAX, span, format!("script does not compile: {e}")));
-            Arc::new(Script { ast: rhai::AST::empty(), payload: false, attributes: false, vars: false, error: false })
+            Arc::new(Script {
+                ast: rhai::AST::empty(),
+                payload: false,
+                attributes: false,
+                vars: false,
+                error: false,
+                correlation_id: false,
+                heavy: false,
+            })
         })
     }
 

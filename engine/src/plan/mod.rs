@@ -7,6 +7,7 @@
 //! recursion in the executor.
 
 mod build;
+pub mod lookups;
 pub mod value;
 
 pub use build::{compile_program, compile_program_with, Components, Override};
@@ -33,6 +34,10 @@ pub struct Script {
     pub vars: bool,
     /// Reads `error`.
     pub error: bool,
+    /// Reads `correlation_id`.
+    pub correlation_id: bool,
+    /// May run long (a loop, a function, a parser, a long mapping): runs off the async workers.
+    pub heavy: bool,
 }
 
 /// One step, ready to run.

@@ -42,7 +42,17 @@ pub fn compile_script(engine: &rhai::Engine, code: &str) -> Result<Arc<Script>, 
         attributes: code.contains("attributes"),
         vars: code.contains("vars"),
         error: code.contains("error"),
+        correlation_id: code.contains("correlation_id"),
+        heavy: is_heavy(code),
     }))
+}
+
+/// Whether a script may run long enough to stall an async worker: long code (a mapping file), loops,
+/// function definitions, or the format parsers. Short expressions (`#[payload.id]`) run in place, where
+/// handing the worker over would cost more than the script.
+fn is_heavy(code: &str) -> bool {
+    const MARKERS: [&str; 6] = ["loop", "while", "for ", "fn ", "parse_", "do "];
+    code.len() > 240 || MARKERS.iter().any(|m| code.contains(m))
 }
 
 /// Compiles a template's expressions.

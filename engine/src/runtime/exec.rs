@@ -22,6 +22,14 @@ pub(crate) struct Failure {
 /// The future of running some steps; boxed because scopes nest recursively.
 pub(crate) type Run<'a> = Pin<Box<dyn Future<Output = Result<Event, Failure>> + Send + 'a>>;
 
+/// A step run without waiting, or the event handed back because the step has to wait.
+enum Now {
+    /// The step ran.
+    Done(Result<Event, Failure>),
+    /// The step waits (a call, a router, a scope): run it as a future.
+    Later(Event),
+}
+
 impl Runtime {
     /// Runs a flow's steps, then its handlers if they fail.
     pub(crate) fn run_flow_plan<'a>(&'a self, flow: &'a FlowPlan, ev: Event) -> Run<'a> {
@@ -33,109 +41,98 @@ impl Runtime {
         })
     }
 
-    /// Runs a list of steps in order; the first failure stops the list.
+    /// Runs a list of steps in order; the first failure stops the list. Steps that never wait (values,
+    /// scripts, validation...) run directly; only scopes, routers and components build a future of their own.
     pub(crate) fn run_steps<'a>(&'a self, flow: &'a FlowPlan, steps: &'a [StepPlan], ev: Event) -> Run<'a> {
         Box::pin(async move {
             let mut ev = ev;
             for step in steps {
-                ev = self.run_step(flow, step, ev).await?;
+                if let Some(hits) = flow.hits.get(step.index) {
+                    hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                ev = match self.run_now(flow, step, ev) {
+                    Now::Done(result) => result?,
+                    Now::Later(ev) => self.run_later(flow, step, ev).await?,
+                };
             }
             Ok(ev)
         })
     }
 
-    fn run_step<'a>(&'a self, flow: &'a FlowPlan, step: &'a StepPlan, ev: Event) -> Run<'a> {
-        Box::pin(async move {
-            if let Some(hits) = flow.hits.get(step.index) {
-                hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            let fail = |event: Event, error: FlowError| Failure {
-                event,
-                error: error.at(&flow.name, &step.label, &step.location),
+    /// Runs a step that needs no waiting; hands the event back for the others.
+    fn run_now(&self, flow: &FlowPlan, step: &StepPlan, ev: Event) -> Now {
+        let fail = |event: Event, error: FlowError| {
+            Now::Done(Err(Failure { event, error: error.at(&flow.name, &step.label, &step.location) }))
+        };
+        macro_rules! attempt {
+            ($ev:expr, $result:expr) => {
+                match $result {
+                    Ok(v) => v,
+                    Err(e) => return fail($ev, e),
+                }
             };
-            macro_rules! attempt {
-                ($ev:expr, $result:expr) => {
-                    match $result {
-                        Ok(v) => v,
-                        Err(e) => return Err(fail($ev, e)),
-                    }
-                };
+        }
+        let mut ev = ev;
+        match &step.op {
+            Op::SetPayload(value, media_type) => {
+                let v = attempt!(ev, self.value(value, &ev));
+                let mt = media_type.as_deref().unwrap_or(if v.is_string() { "text/plain" } else { "application/json" });
+                ev.set_payload(Payload::value_as(v, mt));
             }
-            let mut ev = ev;
-            match &step.op {
-                Op::SetPayload(value, media_type) => {
-                    let v = attempt!(ev, self.value(value, &ev));
-                    let mt =
-                        media_type.as_deref().unwrap_or(if v.is_string() { "text/plain" } else { "application/json" });
-                    ev.set_payload(Payload::value_as(v, mt));
-                    Ok(ev)
-                }
-                Op::SetVariable(name, value) => {
-                    let v = attempt!(ev, self.value(value, &ev));
-                    ev.set_var(name, v);
-                    Ok(ev)
-                }
-                Op::RemoveVariable(name) => {
-                    ev.remove_var(name);
-                    Ok(ev)
-                }
-                Op::Transform(script) => {
-                    let v = attempt!(ev, self.eval_json(script, &ev));
-                    ev.set_payload(Payload::value(v));
-                    Ok(ev)
-                }
-                Op::Logger(level, message, category) => {
-                    if !enabled(*level) {
-                        // Rendering costs script runs: skip it when nobody listens at this level.
-                        return Ok(ev);
-                    }
+            Op::SetVariable(name, value) => {
+                let v = attempt!(ev, self.value(value, &ev));
+                ev.set_var(name, v);
+            }
+            Op::RemoveVariable(name) => ev.remove_var(name),
+            Op::Transform(script) => {
+                let payload = attempt!(ev, self.eval_payload(script, &ev));
+                ev.set_payload(payload);
+            }
+            Op::Logger(level, message, category) => {
+                // Rendering costs script runs: skip it when nobody listens at this level.
+                if enabled(*level) {
                     let text = attempt!(ev, self.render(message, &ev));
                     log(*level, &ev, &flow.name, category, &text);
-                    Ok(ev)
                 }
-                Op::RaiseError(error_type, description) => {
-                    let text = match description {
-                        Some(d) => attempt!(ev, self.render(d, &ev)),
-                        None => format!("{error_type} raised"),
-                    };
-                    Err(fail(ev, FlowError::typed(error_type.clone(), text)))
+            }
+            Op::RaiseError(error_type, description) => {
+                let text = match description {
+                    Some(d) => attempt!(ev, self.render(d, &ev)),
+                    None => format!("{error_type} raised"),
+                };
+                return fail(ev, FlowError::typed(error_type.clone(), text));
+            }
+            Op::Validate(validator) => {
+                let problems = attempt!(ev, self.schema_problems(validator, &ev));
+                if !problems.is_empty() {
+                    return fail(ev, FlowError::new("VALIDATION:INVALID", problems.join("; ")));
                 }
-                Op::Validate(validator) => {
-                    let value = attempt!(ev, ev.payload.read(&self.program().readers).cloned());
-                    let problems: Vec<String> = validator
-                        .iter_errors(&value)
-                        .take(5)
-                        .map(|e| {
-                            let path = e.instance_path().to_string();
-                            format!("`{}`: {e}", if path.is_empty() { "/" } else { &path })
-                        })
-                        .collect();
-                    if problems.is_empty() {
-                        Ok(ev)
-                    } else {
-                        Err(fail(ev, FlowError::new("VALIDATION:INVALID", problems.join("; "))))
-                    }
+            }
+            Op::Idempotent(key, store, ttl) => {
+                let key = match attempt!(ev, self.eval_json(key, &ev)) {
+                    Json::String(s) => s,
+                    other => other.to_string(),
+                };
+                if !store.put_if_absent(&key, Json::Bool(true), *ttl) {
+                    let error = FlowError::new("IDEMPOTENCY:DUPLICATE", format!("key `{key}` was already processed"));
+                    return fail(ev, error);
                 }
-                Op::Idempotent(key, store, ttl) => {
-                    let key = match attempt!(ev, self.eval_json(key, &ev)) {
-                        Json::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    if store.put_if_absent(&key, Json::Bool(true), *ttl) {
-                        Ok(ev)
-                    } else {
-                        Err(fail(
-                            ev,
-                            FlowError::new("IDEMPOTENCY:DUPLICATE", format!("key `{key}` was already processed")),
-                        ))
-                    }
-                }
+            }
+            _ => return Now::Later(ev),
+        }
+        Now::Done(Ok(ev))
+    }
+
+    /// Runs a step that waits: calls, routers and scopes.
+    fn run_later<'a>(&'a self, flow: &'a FlowPlan, step: &'a StepPlan, ev: Event) -> Run<'a> {
+        Box::pin(async move {
+            match &step.op {
                 Op::FlowRef(name, target) => self.flow_ref(flow, step, name, target.as_deref(), ev).await,
                 Op::Component(node) => {
                     let before = ev.clone();
                     match node.call(self, ev).await {
                         Ok(ev) => Ok(ev),
-                        Err(e) => Err(fail(before, e)),
+                        Err(e) => Err(Failure { event: before, error: e.at(&flow.name, &step.label, &step.location) }),
                     }
                 }
                 Op::Choice(branches, otherwise) => self.choice(flow, step, branches, otherwise.as_deref(), ev).await,
@@ -158,8 +155,27 @@ impl Runtime {
                     self.until_successful(flow, step, *max_retries, *backoff, steps, ev).await
                 }
                 Op::Async(semaphore, steps) => self.spawn_async(flow, semaphore, steps, ev).await,
+                _ => match self.run_now(flow, step, ev) {
+                    Now::Done(result) => result,
+                    // Every step `run_now` hands back is matched above.
+                    Now::Later(ev) => Ok(ev),
+                },
             }
         })
+    }
+
+    /// What is wrong with the payload according to a schema: at most five problems, each with the JSON
+    /// pointer of the offending value (`/buyer/email`; `/` for the whole payload).
+    fn schema_problems(&self, validator: &jsonschema::Validator, ev: &Event) -> Result<Vec<String>, FlowError> {
+        let value = ev.payload.read(&self.program().readers)?;
+        Ok(validator
+            .iter_errors(value)
+            .take(5)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                format!("`{}`: {e}", if path.is_empty() { "/" } else { &path })
+            })
+            .collect())
     }
 
     /// `flow_ref`: runs another flow (with its own handlers) or sub-flow (in the caller's error scope) on the

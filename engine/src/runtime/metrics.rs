@@ -30,6 +30,10 @@ pub struct Metrics {
 impl Metrics {
     fn flow(&self, name: &str) -> std::sync::Arc<FlowMetrics> {
         let mut flows = self.flows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Look up before inserting: `entry` would allocate the name on every event.
+        if let Some(m) = flows.get(name) {
+            return m.clone();
+        }
         flows.entry(name.to_string()).or_default().clone()
     }
 

@@ -20,14 +20,15 @@ pub use event::Event;
 pub use payload::Payload;
 
 use crate::plan::Program;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 struct Inner {
     program: Arc<Program>,
     metrics: metrics::Metrics,
     async_errors: AtomicU64,
-    closing: AtomicBool,
+    /// Set once by [`Runtime::close`]; sources wait on it ([`Runtime::closed`]) to stop pulling work.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// Runs events through a program's flows. Cheap to clone: clones share the program and counters.
@@ -44,7 +45,7 @@ impl Runtime {
                 program: Arc::new(program),
                 metrics: metrics::Metrics::default(),
                 async_errors: AtomicU64::new(0),
-                closing: AtomicBool::new(false),
+                closing: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
@@ -61,7 +62,21 @@ impl Runtime {
 
     /// Whether [`Runtime::close`] was called.
     pub fn is_closing(&self) -> bool {
-        self.inner.closing.load(Ordering::SeqCst)
+        *self.inner.closing.borrow()
+    }
+
+    /// Resolves once [`Runtime::close`] was called (at once if it already was): what a source's loop
+    /// selects on to stop taking new work.
+    pub async fn closed(&self) {
+        let mut rx = self.inner.closing.subscribe();
+        // The sender lives as long as `self`, so waiting cannot fail while we hold it.
+        let _ = rx.wait_for(|closing| *closing).await;
+    }
+
+    /// Fixes the time scripts read with `now()`, `today(tz)`, `tomorrow(tz)` (flow tests, replays), or
+    /// lets it follow the system clock again with `None`.
+    pub fn set_now(&self, now: Option<chrono::DateTime<chrono::Utc>>) {
+        self.program().clock.set_fixed(now);
     }
 
     /// Errors raised inside `async` scopes since start: they cannot reach the caller, so they are logged
@@ -71,14 +86,14 @@ impl Runtime {
     }
 
     /// Stops accepting new events: later [`Runtime::run_flow`] calls fail with `RUNTIME:SHUTTING_DOWN`,
-    /// events already running finish.
+    /// events already running finish (the daemon drains them up to its deadline).
     pub fn close(&self) {
-        self.inner.closing.store(true, Ordering::SeqCst);
+        self.inner.closing.send_replace(true);
     }
 
     /// Runs flow `name` for one event, under the flow's `max_concurrency`, with its error handlers.
     pub async fn run_flow(&self, name: &str, event: Event) -> Result<Event, FlowError> {
-        if self.inner.closing.load(Ordering::SeqCst) {
+        if self.is_closing() {
             return Err(FlowError::new("RUNTIME:SHUTTING_DOWN", "the engine is shutting down"));
         }
         let Some(flow) = self.program().flow(name).cloned() else {

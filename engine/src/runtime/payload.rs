@@ -67,6 +67,15 @@ impl Payload {
         Payload { media_type: media_type.into(), raw: None, value: cell, script_value: OnceLock::new() }
     }
 
+    /// A payload a script computed: its JSON value plus the script value it came from, so the next script
+    /// reading the payload starts from `script_value` instead of converting the JSON back. `value` must be
+    /// `dynamic_to_json(&script_value)`.
+    pub fn from_script(value: Json, script_value: rhai::Dynamic) -> Self {
+        let payload = Payload::value(value);
+        let _ = payload.script_value.set(script_value);
+        payload
+    }
+
     /// A payload from bytes as received; parsed when first read.
     pub fn bytes(raw: impl Into<Arc<[u8]>>, media_type: &str) -> Self {
         Payload {

@@ -3,7 +3,7 @@
 use super::error::FlowError;
 use super::event::Event;
 use super::exec::Failure;
-use super::payload::Payload;
+use super::payload::{FormatReader, Payload};
 use super::Runtime;
 use crate::plan::{FlowPlan, Script, StepPlan};
 use futures_util::stream::{self, StreamExt};
@@ -130,7 +130,7 @@ impl Runtime {
             },
             None => runs.await,
         };
-        collect_results(flow, step, "elements", results, ev)
+        collect_results(flow, step, "elements", results, ev, &self.program().readers)
     }
 
     /// Routes concurrently on copies of the event; the payload becomes the array of route results and
@@ -161,7 +161,7 @@ impl Runtime {
             });
         }
         let results = stream::iter(futures).buffered(max_concurrency.max(1)).collect::<Vec<_>>().await;
-        collect_results(flow, step, "routes", results, ev)
+        collect_results(flow, step, "routes", results, ev, &self.program().readers)
     }
 
     /// Routes in order on the original event until one succeeds.
@@ -189,6 +189,7 @@ fn collect_results(
     what: &str,
     results: Vec<Result<Event, Failure>>,
     ev: Event,
+    readers: &dyn FormatReader,
 ) -> Result<Event, Failure> {
     let mut payloads = Vec::with_capacity(results.len());
     let mut failures = Vec::new();
@@ -196,7 +197,15 @@ fn collect_results(
     for (i, r) in results.into_iter().enumerate() {
         match r {
             Ok(done) => {
-                payloads.push(done.payload.read(&NoFormats).cloned().unwrap_or(Json::Null));
+                // A route ending on a component's reply (bytes) is parsed like any payload; one that does not
+                // parse fails the route rather than turning into a null.
+                match done.payload.read(readers) {
+                    Ok(v) => payloads.push(v.clone()),
+                    Err(e) => {
+                        failures.push((i, e));
+                        continue;
+                    }
+                }
                 for (k, v) in done.vars.iter() {
                     if out.vars.get(k) != Some(v) {
                         out.set_var(k, v.clone());
@@ -211,13 +220,4 @@ fn collect_results(
     }
     out.set_payload(Payload::value(Json::Array(payloads)));
     Ok(out)
-}
-
-/// Results of routes are values set by steps (already parsed), so no format reader is needed.
-struct NoFormats;
-
-impl super::payload::FormatReader for NoFormats {
-    fn read(&self, _: super::payload::Format, text: &str) -> Result<Json, String> {
-        Ok(Json::String(text.to_string()))
-    }
 }

@@ -66,13 +66,8 @@ impl Runtime {
             match self.run_steps(flow, steps, ev.clone()).await {
                 Ok(out) => return Ok(out),
                 Err(failure) if attempt >= max_retries => {
-                    let error = FlowError::new(
-                        "RETRY:EXHAUSTED",
-                        format!("gave up after {} attempt(s): {}", attempt + 1, failure.error.description),
-                    )
-                    .caused_by(failure.error)
-                    .at(&flow.name, &step.label, &step.location);
-                    return Err(Failure { event: ev, error });
+                    let why = format!("gave up after {} attempt(s): {}", attempt + 1, failure.error.description);
+                    return Err(exhausted(flow, step, why, failure.error, ev));
                 }
                 Err(failure) => {
                     tracing::debug!(correlation_id = %ev.correlation_id, flow = %flow.name, attempt, "retrying after {}", failure.error);
@@ -113,6 +108,13 @@ impl Runtime {
         });
         Ok(ev)
     }
+}
+
+/// `RETRY:EXHAUSTED` at the scope, with the last attempt's error as its cause and the event as it was
+/// before the scope.
+fn exhausted(flow: &FlowPlan, step: &StepPlan, why: String, last: FlowError, ev: Event) -> Failure {
+    let error = FlowError::new("RETRY:EXHAUSTED", why).caused_by(last).at(&flow.name, &step.label, &step.location);
+    Failure { event: ev, error }
 }
 
 /// Delay before retry number `attempt + 1`: `initial * multiplier^attempt`, capped at `max`, and with full

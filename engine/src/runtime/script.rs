@@ -2,6 +2,7 @@
 
 use super::error::FlowError;
 use super::event::Event;
+use super::payload::Payload;
 use super::Runtime;
 use crate::plan::value::TemplatePart;
 use crate::plan::{Script, TemplatePlan, ValuePlan};
@@ -22,22 +23,49 @@ fn script_error(e: ScriptError) -> FlowError {
     }
 }
 
+/// Runs `work` without stalling the async workers: on a multi-thread runtime the worker hands its other
+/// tasks to another thread for the duration (`block_in_place`); elsewhere (a current-thread runtime, no
+/// runtime) it simply runs, as there is no other worker to protect.
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+/// The flow variables as one script map, converted straight from the event's map (no intermediate copy).
+fn vars_value(vars: &serde_json::Map<String, Json>) -> Dynamic {
+    Dynamic::from_map(vars.iter().map(|(k, v)| (k.as_str().into(), json_to_dynamic(v))).collect())
+}
+
 impl Runtime {
-    /// Runs a script with the event's names in scope (converting only the ones it reads).
+    /// Runs a script with the event's names in scope, converting only the ones it reads; the payload's
+    /// script value is converted once per payload and shared by every script that reads it. Heavy scripts
+    /// (see [`Script::heavy`]) run off the async workers.
     pub(crate) fn eval(&self, script: &Script, ev: &Event) -> Result<Dynamic, FlowError> {
+        if script.heavy {
+            off_the_workers(|| self.eval_here(script, ev))
+        } else {
+            self.eval_here(script, ev)
+        }
+    }
+
+    fn eval_here(&self, script: &Script, ev: &Event) -> Result<Dynamic, FlowError> {
         let program = self.program();
-        let mut scope = Scope::new();
-        let payload = if script.payload { json_to_dynamic(ev.payload.read(&program.readers)?) } else { Dynamic::UNIT };
+        let mut scope = Scope::with_capacity(5);
+        let payload = if script.payload { ev.payload.script_value(&program.readers)? } else { Dynamic::UNIT };
         scope.push_dynamic("payload", payload);
         scope.push_dynamic(
             "attributes",
             if script.attributes { json_to_dynamic(&ev.attributes) } else { Dynamic::UNIT },
         );
+        scope.push_dynamic("vars", if script.vars { vars_value(&ev.vars) } else { Dynamic::UNIT });
         scope.push_dynamic(
-            "vars",
-            if script.vars { json_to_dynamic(&Json::Object((*ev.vars).clone())) } else { Dynamic::UNIT },
+            "correlation_id",
+            if script.correlation_id { Dynamic::from(ev.correlation_id.to_string()) } else { Dynamic::UNIT },
         );
-        scope.push_dynamic("correlation_id", Dynamic::from(ev.correlation_id.to_string()));
         scope.push_dynamic(
             "error",
             match (&ev.error, script.error) {
@@ -46,6 +74,15 @@ impl Runtime {
             },
         );
         relais_stdlib::run(&program.engine, &script.ast, &mut scope).map_err(script_error)
+    }
+
+    /// A mapping's result as the new payload: JSON, with the script value kept so that the next script
+    /// reading the payload does not convert it back.
+    pub(crate) fn eval_payload(&self, script: &Script, ev: &Event) -> Result<Payload, FlowError> {
+        let value = self.eval(script, ev)?;
+        let json =
+            dynamic_to_json(&value).map_err(|e| FlowError::new("EXPRESSION:RUNTIME", format!("script result: {e}")))?;
+        Ok(Payload::from_script(json, value))
     }
 
     /// A script's value as JSON.
