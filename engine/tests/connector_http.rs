@@ -17,16 +17,24 @@ use std::time::Duration;
 /// An upstream partner: `/echo` echoes the request, `/missing` is 404, `/slow` answers after 500 ms,
 /// `/flaky` answers 503 twice then 200.
 async fn upstream() -> SocketAddr {
+    upstream_with_tokens().await.0
+}
+
+/// The same partner, with an OAuth2 token endpoint `/token` issuing `t1`, `t2`... (valid 1 s) and a `/secure`
+/// path that only accepts `t2`; returns how many tokens were issued.
+async fn upstream_with_tokens() -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let flaky = Arc::new(AtomicUsize::new(0));
+    let tokens = Arc::new(AtomicUsize::new(0));
+    let issued = tokens.clone();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { break };
-            let flaky = flaky.clone();
+            let (flaky, tokens) = (flaky.clone(), tokens.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let flaky = flaky.clone();
+                    let (flaky, tokens) = (flaky.clone(), tokens.clone());
                     async move {
                         let path = req.uri().path().to_string();
                         let query = req.uri().query().unwrap_or("").to_string();
@@ -36,6 +44,11 @@ async fn upstream() -> SocketAddr {
                             (header("authorization"), header("x-correlation-id"), req.method().to_string());
                         let body = req.into_body().collect().await.unwrap().to_bytes();
                         let (status, text) = match path.as_str() {
+                            "/token" if String::from_utf8_lossy(&body).contains("grant_type=client_credentials") => {
+                                let n = tokens.fetch_add(1, Ordering::SeqCst) + 1;
+                                (200, json!({ "access_token": format!("t{n}"), "expires_in": 1 }).to_string())
+                            }
+                            "/secure" if auth != "Bearer t2" => (401, "token revoked".to_string()),
                             "/missing" => (404, "no such contact".to_string()),
                             "/slow" => {
                                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -61,13 +74,17 @@ async fn upstream() -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, issued)
 }
 
 fn runtime(base_url: &str, steps: &str) -> Runtime {
     std::env::set_var("RELAIS_TEST_CRM_PASSWORD", "pw");
+    runtime_with(base_url, "{ basic: { username: relais, password: \"${secret:RELAIS_TEST_CRM_PASSWORD}\" } }", steps)
+}
+
+fn runtime_with(base_url: &str, auth: &str, steps: &str) -> Runtime {
     let flows = format!(
-        "configs:\n  crm:\n    http.client:\n      base_url: \"{base_url}\"\n      timeout: 200ms\n      connect_timeout: 200ms\n      auth: {{ basic: {{ username: relais, password: \"${{secret:RELAIS_TEST_CRM_PASSWORD}}\" }} }}\nflows:\n  f:\n    steps:\n{steps}"
+        "configs:\n  crm:\n    http.client:\n      base_url: \"{base_url}\"\n      timeout: 200ms\n      connect_timeout: 200ms\n      auth: {auth}\nflows:\n  f:\n    steps:\n{steps}"
     );
     let dir = support::write_files(&[("flows.yaml", &flows)]);
     let loaded = relais_engine::cli::check::check_paths(&[dir], None);
@@ -132,4 +149,34 @@ async fn slow_partners_time_out_and_unreachable_ones_are_connectivity_errors() {
         rt.run_flow("f", Event::new(json!(null))).await.unwrap_err().error_type.to_string(),
         "HTTP:CONNECTIVITY"
     );
+}
+
+#[tokio::test]
+async fn oauth2_tokens_are_reused_refreshed_on_expiry_and_after_a_401() {
+    let (addr, issued) = upstream_with_tokens().await;
+    let auth =
+        format!("{{ oauth2: {{ token_url: \"http://{addr}/token\", client_id: relais, client_secret: s3cret }} }}");
+    let rt = runtime_with(
+        &format!("http://{addr}"),
+        &auth,
+        "      - http.request: { config: crm, method: GET, path: /echo }\n",
+    );
+    let call = || async { support::payload(&rt.run_flow("f", Event::new(json!(null))).await.unwrap())["auth"].clone() };
+    assert_eq!(call().await, "Bearer t1");
+    assert_eq!(call().await, "Bearer t1", "the token is reused while valid");
+    assert_eq!(issued.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(call().await, "Bearer t2", "an expired token is refreshed");
+    assert_eq!(issued.load(Ordering::SeqCst), 2);
+
+    let (addr, issued) = upstream_with_tokens().await;
+    let auth =
+        format!("{{ oauth2: {{ token_url: \"http://{addr}/token\", client_id: relais, client_secret: s3cret }} }}");
+    let rt = runtime_with(
+        &format!("http://{addr}"),
+        &auth,
+        "      - http.request: { config: crm, method: GET, path: /secure }\n",
+    );
+    assert!(rt.run_flow("f", Event::new(json!(null))).await.is_ok(), "a 401 fetches a new token and retries once");
+    assert_eq!(issued.load(Ordering::SeqCst), 2);
 }

@@ -15,6 +15,48 @@ use serde_json::{json, Map, Value as Json};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// OAuth2 client credentials: a token fetched on first use, reused until shortly before it expires
+/// (10 % of its lifetime, at most 30 s early), and fetched again after a 401.
+struct OAuth2 {
+    token_url: String,
+    form: String,
+    cached: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl OAuth2 {
+    async fn token(&self, client: &Client<HttpConnector, Full<Bytes>>) -> Result<String, FlowError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((token, refresh_at)) = cached.as_ref() {
+            if std::time::Instant::now() < *refresh_at {
+                return Ok(token.clone());
+            }
+        }
+        let fail =
+            |why: String| FlowError::new("HTTP:UNAUTHORIZED", format!("OAuth2 token from {}: {why}", self.token_url));
+        let request = hyper::Request::post(&self.token_url)
+            .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(self.form.clone())))
+            .map_err(|e| fail(e.to_string()))?;
+        let response = client.request(request).await.map_err(|e| fail(format!("unreachable: {e}")))?;
+        let status = response.status().as_u16();
+        let body =
+            Limited::new(response.into_body(), 64 * 1024).collect().await.map_err(|e| fail(e.to_string()))?.to_bytes();
+        if !(200..300).contains(&status) {
+            return Err(fail(format!("answered {status}")));
+        }
+        let answer: Json = serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
+        let token = answer["access_token"].as_str().ok_or_else(|| fail("no access_token".into()))?.to_string();
+        let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
+        let early = (lifetime / 10).min(Duration::from_secs(30));
+        *cached = Some((token.clone(), std::time::Instant::now() + lifetime - early));
+        Ok(token)
+    }
+
+    async fn forget(&self) {
+        *self.cached.lock().await = None;
+    }
+}
+
 /// A built `http.request` step.
 pub struct HttpRequest {
     client: Client<HttpConnector, Full<Bytes>>,
@@ -25,6 +67,7 @@ pub struct HttpRequest {
     headers: Vec<(String, TemplatePlan)>,
     body: Option<TemplatePlan>,
     authorization: Option<String>,
+    oauth2: Option<Arc<OAuth2>>,
     target: Option<String>,
     timeout: Duration,
     max_response: usize,
@@ -58,6 +101,7 @@ fn build(spec: &Spec) -> Result<HttpRequest, String> {
     let config: ClientConfig =
         serde_json::from_value(spec.config.clone().ok_or("no `http.client` config")?).map_err(|e| e.to_string())?;
     let template = |t: &str| compile_template(&spec.engine, t);
+    let mut oauth2 = None;
     let authorization = match &config.auth {
         None => None,
         Some(Auth::Bearer { token }) => Some(format!("Bearer {}", secrets::resolve(token)?)),
@@ -66,7 +110,22 @@ fn build(spec: &Spec) -> Result<HttpRequest, String> {
             let pair = format!("{}:{}", secrets::resolve(username)?, secrets::resolve(password)?);
             Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
         }
-        Some(Auth::Oauth2 { .. }) => return Err("OAuth2 client credentials are not implemented yet".into()),
+        Some(Auth::Oauth2 { token_url, client_id, client_secret, scopes }) => {
+            let mut form = format!(
+                "grant_type=client_credentials&client_id={}&client_secret={}",
+                encode(&secrets::resolve(client_id)?),
+                encode(&secrets::resolve(client_secret)?)
+            );
+            if !scopes.is_empty() {
+                form.push_str(&format!("&scope={}", encode(&scopes.join(" "))));
+            }
+            oauth2 = Some(Arc::new(OAuth2 {
+                token_url: secrets::resolve(token_url)?,
+                form,
+                cached: tokio::sync::Mutex::new(None),
+            }));
+            None
+        }
     };
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(config.connect_timeout.map_or(Duration::from_secs(5), |d| d.0)));
@@ -91,6 +150,7 @@ fn build(spec: &Spec) -> Result<HttpRequest, String> {
         headers,
         body: params.body.as_deref().map(template).transpose()?,
         authorization,
+        oauth2,
         target: params.target.clone(),
         timeout: params.timeout.or(config.timeout).map_or(Duration::from_secs(30), |d| d.0),
         max_response: config.max_response_size.unwrap_or(10 * 1024 * 1024) as usize,
@@ -116,6 +176,69 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
+/// One answer: status, media type, headers, body.
+type Answer = (u16, String, Map<String, Json>, Bytes);
+
+impl HttpRequest {
+    /// One request and its whole answer, under the response timeout.
+    async fn exchange(
+        &self,
+        url: &str,
+        content_type: &str,
+        event: &Event,
+        headers: &[(String, String)],
+        body: Bytes,
+    ) -> Result<Answer, FlowError> {
+        let mut request = hyper::Request::builder().method(self.method.clone()).uri(url);
+        if !content_type.is_empty() {
+            request = request.header(hyper::header::CONTENT_TYPE, content_type);
+        }
+        request = request.header("x-correlation-id", &*event.correlation_id);
+        if let Some(auth) = &self.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, auth);
+        }
+        if let Some(oauth2) = &self.oauth2 {
+            let token = oauth2.token(&self.client).await?;
+            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (k, v) in headers {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| FlowError::new("HTTP:BAD_REQUEST", format!("cannot build the request to {url}: {e}")))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| FlowError::new("HTTP:CONNECTIVITY", format!("cannot reach {}: {e}", self.base_url)))?;
+            let status = response.status().as_u16();
+            let media_type = response
+                .headers()
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            let headers: Map<String, Json> = response
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), Json::String(v.to_str().unwrap_or("").to_string())))
+                .collect();
+            let bytes = Limited::new(response.into_body(), self.max_response).collect().await.map_err(|e| {
+                FlowError::new(
+                    "HTTP:RESPONSE_TOO_LARGE",
+                    format!("response from {url} over {} bytes or unreadable: {e}", self.max_response),
+                )
+            })?;
+            Ok::<_, FlowError>((status, media_type, headers, bytes.to_bytes()))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| FlowError::new("HTTP:TIMEOUT", format!("{url} did not answer within {:?}", self.timeout)))?
+    }
+}
+
 impl ComponentNode for HttpRequest {
     fn call<'a>(&'a self, runtime: &'a Runtime, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
@@ -131,49 +254,20 @@ impl ComponentNode for HttpRequest {
                 }
                 None => (event.payload.to_bytes(), event.payload.media_type().to_string()),
             };
-            let mut request = hyper::Request::builder().method(self.method.clone()).uri(&url);
-            if !content_type.is_empty() {
-                request = request.header(hyper::header::CONTENT_TYPE, content_type);
-            }
-            request = request.header("x-correlation-id", &*event.correlation_id);
-            if let Some(auth) = &self.authorization {
-                request = request.header(hyper::header::AUTHORIZATION, auth);
-            }
+            let mut headers = Vec::with_capacity(self.headers.len());
             for (k, v) in &self.headers {
-                request = request.header(k.as_str(), runtime.render(v, &event)?);
+                headers.push((k.clone(), runtime.render(v, &event)?));
             }
-            let request = request
-                .body(Full::new(Bytes::from(body)))
-                .map_err(|e| FlowError::new("HTTP:BAD_REQUEST", format!("cannot build the request to {url}: {e}")))?;
-            let exchange = async {
-                let response =
-                    self.client.request(request).await.map_err(|e| {
-                        FlowError::new("HTTP:CONNECTIVITY", format!("cannot reach {}: {e}", self.base_url))
-                    })?;
-                let status = response.status().as_u16();
-                let media_type = response
-                    .headers()
-                    .get(hyper::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("application/octet-stream")
-                    .to_string();
-                let headers: Map<String, Json> = response
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| (k.as_str().to_string(), Json::String(v.to_str().unwrap_or("").to_string())))
-                    .collect();
-                let bytes = Limited::new(response.into_body(), self.max_response).collect().await.map_err(|e| {
-                    FlowError::new(
-                        "HTTP:RESPONSE_TOO_LARGE",
-                        format!("response from {url} over {} bytes or unreadable: {e}", self.max_response),
-                    )
-                })?;
-                Ok::<_, FlowError>((status, media_type, headers, bytes.to_bytes()))
-            };
-            let (status, media_type, headers, bytes) =
-                tokio::time::timeout(self.timeout, exchange).await.map_err(|_| {
-                    FlowError::new("HTTP:TIMEOUT", format!("{url} did not answer within {:?}", self.timeout))
-                })??;
+            let body = Bytes::from(body);
+            let mut answer = self.exchange(&url, &content_type, &event, &headers, body.clone()).await?;
+            if answer.0 == 401 {
+                if let Some(oauth2) = &self.oauth2 {
+                    // A token the partner no longer accepts: fetch a new one and try once more.
+                    oauth2.forget().await;
+                    answer = self.exchange(&url, &content_type, &event, &headers, body).await?;
+                }
+            }
+            let (status, media_type, headers, bytes) = answer;
             if !(200..300).contains(&status) && !self.success.contains(&status) {
                 let text = String::from_utf8_lossy(&bytes);
                 let excerpt: String = text.chars().take(200).collect();
