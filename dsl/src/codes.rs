@@ -127,6 +127,8 @@ codes! {
         "Some components only start flows (`http.listener`, `scheduler`, `queue.listener`) and some only run as\nsteps (`http.request`). The label says which this one is.";
     CONFLICTING_FIELDS = "RL0508", "Fields that exclude each other",
         "Some components take one field or another, never both (a scheduler's `cron` and `frequency`).";
+    QUEUE_WITHOUT_LISTENER = "RL0509", "Queue published to but never listened to",
+        "A `queue.publish` names a queue no `queue.listener` reads. Messages would pile up until the queue is\nfull, then every publish would wait and fail with `QUEUE:TIMEOUT`. Check the queue name, or add the\nconsuming flow.";
     UNREACHABLE_STEP = "RL0600", "Steps after `raise_error` never run",
         "`raise_error` always fails the enclosing scope, so the steps after it are dead code.";
     DUPLICATE_STEP_ID = "RL0601", "Duplicate step id",

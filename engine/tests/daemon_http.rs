@@ -8,7 +8,7 @@ use relais_engine::runtime::components::builtin;
 use relais_engine::runtime::Runtime;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::request;
 
 struct Running {
     daemon: relais_engine::daemon::Daemon,
@@ -23,31 +23,6 @@ async fn start(flows: &str) -> Running {
     let daemon = relais_engine::daemon::start(&loaded, Runtime::new(program)).await.unwrap();
     let addr = daemon.listeners[0].1;
     Running { daemon, addr }
-}
-
-/// One HTTP/1.1 exchange over a fresh connection; returns status, headers (lower-case) and body.
-async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, String, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, head.to_lowercase(), body.to_string())
 }
 
 const FLOWS: &str = r##"

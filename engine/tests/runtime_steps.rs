@@ -279,12 +279,15 @@ flows:
 
 #[tokio::test]
 async fn components_without_a_runtime_fail_with_a_typed_error() {
+    // The runtime here is built with the built-in components only: connectors are not registered.
     let rt = yaml(
         r##"
+configs:
+  crm: { http.client: { base_url: "http://127.0.0.1:1" } }
 flows:
   f:
     steps:
-      - queue.publish: { queue: audit }
+      - http.request: { config: crm, method: GET, path: /contacts }
 "##,
     );
     let err = rt.run_flow("f", Event::new(json!(null))).await.unwrap_err();

@@ -1,5 +1,7 @@
 //! `relais run`: check exactly as `relais check` does, refuse to start on an error, then run the sources
-//! until SIGINT or SIGTERM, and drain in-flight requests before exiting 0.
+//! until SIGINT or SIGTERM, and drain in-flight work before exiting 0. On SIGHUP, or when a file under the
+//! paths changes, the flows are checked and compiled again: a clean result replaces the running program,
+//! a broken one is logged with its diagnostics and the old program keeps running.
 
 use super::render::{render, Format};
 use super::{paths_or_default, Outcome};
@@ -25,6 +27,12 @@ pub struct Args {
     /// How long shutdown waits for in-flight requests.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     drain: Duration,
+    /// Do not reload when files change (SIGHUP still reloads).
+    #[arg(long)]
+    no_watch: bool,
+    /// How often files are checked for changes.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    watch_interval: Duration,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -91,13 +99,133 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         if let Some(addr) = daemon.admin {
             tracing::info!("admin endpoints on http://{addr}/health, /ready, /metrics");
         }
-        wait_for_signal().await;
+        let mut daemon = daemon;
+        serve_until_stopped(&mut daemon, args, &paths).await;
         tracing::info!("shutting down: draining in-flight requests for up to {:?}", args.drain);
         if !daemon.shutdown(args.drain).await {
             tracing::warn!("drain deadline reached with requests still in flight");
         }
         Outcome::Success
     })
+}
+
+/// Why a reload happens.
+enum Trigger {
+    Stop,
+    Hangup,
+    Files,
+}
+
+/// Waits for SIGINT/SIGTERM, reloading on SIGHUP and on file changes meanwhile.
+async fn serve_until_stopped(daemon: &mut crate::daemon::Daemon, args: &Args, paths: &[PathBuf]) {
+    let stop = wait_for_signal();
+    tokio::pin!(stop);
+    let mut hangup = Hangup::new();
+    let mut seen = crate::daemon::reload::Fingerprint::of(paths);
+    let mut tick = tokio::time::interval(args.watch_interval.max(Duration::from_millis(50)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let trigger = tokio::select! {
+            _ = &mut stop => Trigger::Stop,
+            _ = hangup.recv() => Trigger::Hangup,
+            _ = tick.tick(), if !args.no_watch => Trigger::Files,
+        };
+        match trigger {
+            Trigger::Stop => return,
+            Trigger::Hangup => {
+                tracing::info!("SIGHUP: reloading the flows");
+                seen = crate::daemon::reload::Fingerprint::of(paths);
+            }
+            Trigger::Files => {
+                if crate::daemon::reload::Fingerprint::of(paths) == seen {
+                    continue;
+                }
+                // Let an editor or a `git checkout` finish writing before reading anything.
+                loop {
+                    let before = crate::daemon::reload::Fingerprint::of(paths);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    seen = crate::daemon::reload::Fingerprint::of(paths);
+                    if seen == before {
+                        break;
+                    }
+                }
+                tracing::info!("files changed: reloading the flows");
+            }
+        }
+        reload(daemon, args, paths).await;
+    }
+}
+
+/// Checks and compiles the flows again and swaps them in; a broken change keeps the old program running.
+async fn reload(daemon: &mut crate::daemon::Daemon, args: &Args, paths: &[PathBuf]) {
+    let loaded = super::check::check_paths(paths, args.env.clone());
+    if loaded.io_failed || loaded.diags.count(Severity::Error) > 0 {
+        let diags: Vec<_> = loaded.diags.iter().cloned().collect();
+        let mut text = Vec::new();
+        let _ = render(Format::Human, &loaded.sources, &diags, &mut text);
+        tracing::error!(
+            "reload refused, the previous flows keep running: the flows do not check\n{}",
+            String::from_utf8_lossy(&text)
+        );
+        return;
+    }
+    let program = match crate::plan::compile_program_in(
+        &daemon.state(),
+        &loaded,
+        relais_stdlib::Clock::system(),
+        &connectors::all(),
+        None,
+    ) {
+        Ok(p) => p,
+        Err(diags) => {
+            let diags: Vec<_> = diags.iter().cloned().collect();
+            let mut text = Vec::new();
+            let _ = render(Format::Human, &loaded.sources, &diags, &mut text);
+            tracing::error!("reload refused, the previous flows keep running\n{}", String::from_utf8_lossy(&text));
+            return;
+        }
+    };
+    let flows = program.flows.len();
+    match daemon.reload(&loaded, program).await {
+        Ok(()) => {
+            tracing::info!("reloaded: {flows} flows");
+            for (name, addr) in &daemon.listeners {
+                tracing::info!(listener = %name, "listening on http://{addr}");
+            }
+        }
+        Err(e) => tracing::error!("reload refused, the previous flows keep running: {e}"),
+    }
+}
+
+/// SIGHUP, where the platform has it.
+struct Hangup {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangup {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            Hangup { signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok() }
+        }
+        #[cfg(not(unix))]
+        {
+            Hangup {}
+        }
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = self.signal.as_mut() {
+            if signal.recv().await.is_some() {
+                return;
+            }
+            // The signal stream ended (the runtime is going away): never fire again.
+            self.signal = None;
+        }
+        std::future::pending::<()>().await
+    }
 }
 
 async fn wait_for_signal() {

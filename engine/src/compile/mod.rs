@@ -4,6 +4,7 @@
 
 mod components;
 mod files;
+mod queues;
 mod routes;
 pub mod scripts;
 
@@ -17,5 +18,6 @@ pub fn check(loaded: &mut Loaded, registry: &Registry) {
     scripts::check(loaded);
     files::check(loaded);
     routes::check(loaded);
+    queues::check(loaded);
     loaded.diags.sort();
 }

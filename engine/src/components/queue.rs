@@ -1,5 +1,6 @@
 //! In-process queues between flows: `queue.publish` (step) and `queue.listener` (source).
 
+use super::types::DurationText;
 use crate::registry::{ComponentSpec, Role};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -13,6 +14,8 @@ pub struct PublishParams {
     /// Keep messages in the state store so they survive a restart.
     #[serde(default)]
     pub persistent: bool,
+    /// How long to wait for room in a full queue (default 10s); then `QUEUE:TIMEOUT`.
+    pub timeout: Option<DurationText>,
 }
 
 /// Parameters of `queue.listener`.
@@ -30,6 +33,11 @@ pub struct ListenerParams {
     /// Bounded capacity of the queue (default 1000); publishers wait when it is full.
     #[schemars(range(min = 1))]
     pub capacity: Option<u32>,
+    /// Messages processed at once by this listener (default 4).
+    #[schemars(range(min = 1))]
+    pub consumers: Option<u32>,
+    /// Delay before a failed message is delivered again, doubled on each attempt (default 100ms, at most 30s).
+    pub redelivery_delay: Option<DurationText>,
 }
 
 /// The registry entries.

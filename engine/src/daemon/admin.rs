@@ -15,29 +15,48 @@ fn answer(status: StatusCode, content_type: &'static str, body: String) -> Respo
     r
 }
 
-fn handle(runtime: &Runtime, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn handle(runtime: &Runtime, draining: bool, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     match req.uri().path() {
         "/health" => answer(StatusCode::OK, "application/json", "{\"status\":\"up\"}".into()),
-        "/ready" if runtime.is_closing() => {
+        "/ready" if draining || runtime.is_closing() => {
             answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", "{\"status\":\"draining\"}".into())
         }
         "/ready" => answer(StatusCode::OK, "application/json", "{\"status\":\"ready\"}".into()),
-        "/metrics" => {
-            let mut text = runtime.metrics().render();
-            text.push_str(&format!(
-                "# HELP relais_async_errors_total Errors inside async scopes.\n# TYPE relais_async_errors_total counter\nrelais_async_errors_total {}\n",
-                runtime.async_errors()
-            ));
-            answer(StatusCode::OK, "text/plain; version=0.0.4", text)
-        }
+        "/metrics" => answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime)),
         _ => answer(StatusCode::NOT_FOUND, "application/json", "{\"status\":\"not found\"}".into()),
     }
 }
 
-/// Serves the admin endpoints on `addr` until `stop` turns true.
+/// Prometheus text: per-flow metrics, async errors, queue depths and dead letters.
+fn metrics(runtime: &Runtime) -> String {
+    use std::fmt::Write;
+    let mut text = runtime.metrics().render();
+    let state = &runtime.program().state;
+    let _ = write!(
+        text,
+        "# HELP relais_async_errors_total Errors inside async scopes.\n# TYPE relais_async_errors_total counter\n\
+         relais_async_errors_total {}\n\
+         # HELP relais_dead_letters_total Messages dead-lettered since start.\n# TYPE relais_dead_letters_total counter\n\
+         relais_dead_letters_total {}\n\
+         # HELP relais_queue_depth Messages waiting in a queue.\n# TYPE relais_queue_depth gauge\n",
+        runtime.async_errors(),
+        state.dead_letter_count()
+    );
+    for queue in state.queues() {
+        let _ = writeln!(text, "relais_queue_depth{{queue=\"{}\"}} {}", queue.name(), queue.depth());
+    }
+    text.push_str("# HELP relais_queue_in_flight Messages being processed.\n# TYPE relais_queue_in_flight gauge\n");
+    for queue in state.queues() {
+        let _ = writeln!(text, "relais_queue_in_flight{{queue=\"{}\"}} {}", queue.name(), queue.in_flight());
+    }
+    text
+}
+
+/// Serves the admin endpoints on `addr` until `stop` turns true, answering for the current runtime.
 pub async fn serve(
     addr: SocketAddr,
-    runtime: Runtime,
+    current: watch::Receiver<Runtime>,
+    draining: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let socket = tokio::net::TcpListener::bind(addr).await?;
@@ -49,10 +68,11 @@ pub async fn serve(
                 _ = stop.changed() => break,
             };
             let Ok((stream, _)) = accepted else { continue };
-            let runtime = runtime.clone();
+            let (current, draining) = (current.clone(), draining.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
-                    let response = handle(&runtime, &req);
+                    let runtime = current.borrow().clone();
+                    let response = handle(&runtime, *draining.borrow(), &req);
                     async move { Ok::<_, std::convert::Infallible>(response) }
                 });
                 let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());

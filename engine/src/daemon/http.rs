@@ -1,34 +1,66 @@
 //! The `http.listener` source: one hyper server per listener config, routing requests to flows.
+//!
+//! The socket and its settings live as long as the listener config is unchanged; what a request is routed
+//! to (the [`Table`]: runtime, routes, responses) is swapped by a hot reload. Each request takes the table
+//! current when it arrives and finishes on it.
 
 use super::problem::{problem, status_for};
+use super::response::ResponsePlan;
 use super::routes::{query_map, route, Route, Routed};
-use crate::runtime::{Event, Payload, Runtime};
+use crate::runtime::{Event, FlowError, Payload, Runtime};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Map, Value as Json};
-use std::net::SocketAddr;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Settings of one listening socket and the routes it serves.
-pub struct Listener {
-    /// Where to bind.
-    pub addr: SocketAddr,
+/// The responses of one listener flow.
+#[derive(Default)]
+pub struct Responses {
+    /// On success.
+    pub ok: Option<ResponsePlan>,
+    /// On an unhandled error.
+    pub error: Option<ResponsePlan>,
+}
+
+/// What requests on one socket are routed to, and under which limits: replaced as a whole by a hot reload
+/// (only a new address needs a new socket).
+pub struct Table {
     /// Largest accepted body.
     pub max_body_size: usize,
     /// Time allowed per request.
     pub request_timeout: Duration,
-    /// Routes.
+    /// The runtime of the program the routes belong to.
+    pub runtime: Runtime,
+    /// Routes, in declaration order.
     pub routes: Vec<Route>,
-    /// Status of successful answers, per flow.
-    pub statuses: std::collections::HashMap<String, u16>,
+    /// Responses, by flow.
+    pub responses: HashMap<String, Responses>,
 }
 
-/// Requests being processed, for graceful shutdown.
+/// Events being processed by any source (requests, scheduled runs, queued messages), for the drain.
 pub type InFlight = Arc<AtomicUsize>;
+
+/// Counts one unit of work in flight until dropped, even if the request's future is cancelled.
+pub struct Working(InFlight);
+
+impl Working {
+    /// Starts counting.
+    pub fn start(counter: &InFlight) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Working(counter.clone())
+    }
+}
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -47,7 +79,36 @@ fn problem_response(status: u16, title: &str, detail: &str, cid: &str) -> Respon
     r
 }
 
-async fn handle(listener: Arc<Listener>, runtime: Runtime, req: Request<Incoming>) -> Response<Full<Bytes>> {
+fn finish(
+    mut response: Response<Full<Bytes>>,
+    rendered: Result<super::response::Rendered, FlowError>,
+    cid: &str,
+) -> Response<Full<Bytes>> {
+    match rendered {
+        Ok(r) => {
+            if let Some((body, media_type)) = r.body {
+                response = respond(r.status, media_type, body);
+            }
+            *response.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            for (name, value) in r.headers {
+                response.headers_mut().insert(name, value);
+            }
+            response
+        }
+        Err(e) => {
+            tracing::error!(correlation_id = %cid, "the response could not be built: {}", e.description);
+            problem_response(
+                500,
+                "Internal Server Error",
+                &format!("the response could not be built: {}", e.description),
+                cid,
+            )
+        }
+    }
+}
+
+async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let runtime = &table.runtime;
     let cid = req
         .headers()
         .get("x-correlation-id")
@@ -55,8 +116,8 @@ async fn handle(listener: Arc<Listener>, runtime: Runtime, req: Request<Incoming
         .map_or_else(crate::runtime::event::new_correlation_id, String::from);
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
-    let (route, params) = match route(&listener.routes, &method, &path) {
-        Routed::Found(r, p) => (r.clone(), p),
+    let (route, params) = match route(&table.routes, &method, &path) {
+        Routed::Found(r, p) => (r, p),
         Routed::MethodNotAllowed(allowed) => {
             let mut r =
                 problem_response(405, "Method Not Allowed", &format!("{method} is not allowed on {path}"), &cid);
@@ -87,10 +148,10 @@ async fn handle(listener: Arc<Listener>, runtime: Runtime, req: Request<Incoming
         .map(|(k, v)| (k.as_str().to_string(), Json::String(v.to_str().unwrap_or("").to_string())))
         .collect();
     let query = query_map(req.uri().query());
-    let body = match Limited::new(req.into_body(), listener.max_body_size).collect().await {
+    let body = match Limited::new(req.into_body(), table.max_body_size).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            let detail = format!("the body is larger than {} bytes", listener.max_body_size);
+            let detail = format!("the body is larger than {} bytes", table.max_body_size);
             return problem_response(413, "Content Too Large", &detail, &cid);
         }
         Err(e) => return problem_response(400, "Bad Request", &format!("cannot read the body: {e}"), &cid),
@@ -104,19 +165,33 @@ async fn handle(listener: Arc<Listener>, runtime: Runtime, req: Request<Incoming
     event.correlation_id = cid.as_str().into();
     event.attributes =
         Arc::new(json!({ "method": method, "path": path, "params": params, "query": query, "headers": headers }));
-    let result = tokio::time::timeout(listener.request_timeout, runtime.run_flow(&route.flow, event)).await;
+    let responses = table.responses.get(&route.flow);
+    // The request's event, for an `error_response` to read (cheap: shared payload and attributes).
+    let request_event = responses.and_then(|r| r.error.as_ref()).map(|_| event.clone());
+    let result = tokio::time::timeout(table.request_timeout, runtime.run_flow(&route.flow, event)).await;
     let received = body.len();
     let mut response = match result {
         Ok(Ok(done)) => {
-            let status = listener.statuses.get(&route.flow).copied().unwrap_or(200);
             let bytes = done.payload.to_bytes();
             runtime.metrics().bytes(&route.flow, received, bytes.len());
-            respond(status, done.payload.media_type(), bytes)
+            let response = respond(200, done.payload.media_type(), bytes);
+            match responses.and_then(|r| r.ok.as_ref()) {
+                Some(plan) => finish(response, plan.render(runtime, &done, 200), &cid),
+                None => response,
+            }
         }
         Ok(Err(error)) => {
             let status = status_for(&error.error_type);
             let title = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
-            respond(status, "application/problem+json", problem(status, title, &error.description, &cid, Some(&error)))
+            let body = problem(status, title, &error.description, &cid, Some(&error));
+            let response = respond(status, "application/problem+json", body);
+            match (responses.and_then(|r| r.error.as_ref()), request_event) {
+                (Some(plan), Some(mut event)) => {
+                    event.error = Some(Arc::new(error));
+                    finish(response, plan.render(runtime, &event, status), &cid)
+                }
+                _ => response,
+            }
         }
         Err(_) => problem_response(504, "Gateway Timeout", "the flow did not answer in time", &cid),
     };
@@ -126,31 +201,30 @@ async fn handle(listener: Arc<Listener>, runtime: Runtime, req: Request<Incoming
     response
 }
 
-/// Binds the listener and serves until `stop` turns true; returns the bound address at once.
-pub async fn serve(
-    listener: Listener,
-    runtime: Runtime,
+/// Serves a bound socket until `stop` turns true, routing each request with the table current at its arrival.
+pub fn serve(
+    socket: tokio::net::TcpListener,
+    table: watch::Receiver<Arc<Table>>,
     mut stop: watch::Receiver<bool>,
     in_flight: InFlight,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let socket = tokio::net::TcpListener::bind(listener.addr).await?;
-    let addr = socket.local_addr()?;
-    let listener = Arc::new(listener);
-    let task = tokio::spawn(async move {
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
                 a = socket.accept() => a,
                 _ = stop.changed() => break,
             };
             let Ok((stream, _)) = accepted else { continue };
-            let (listener, runtime, in_flight) = (listener.clone(), runtime.clone(), in_flight.clone());
+            let (table, in_flight) = (table.clone(), in_flight.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
-                    let (listener, runtime, in_flight) = (listener.clone(), runtime.clone(), in_flight.clone());
+                    let in_flight = in_flight.clone();
+                    // The table current when the request arrives: a reload during the request does not
+                    // change the program it runs on.
+                    let table = table.borrow().clone();
                     async move {
-                        in_flight.fetch_add(1, Ordering::SeqCst);
-                        let response = handle(listener, runtime, req).await;
-                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        let _working = Working::start(&in_flight);
+                        let response = handle(table, req).await;
                         Ok::<_, std::convert::Infallible>(response)
                     }
                 });
@@ -158,6 +232,5 @@ pub async fn serve(
                 let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
             });
         }
-    });
-    Ok((addr, task))
+    })
 }

@@ -1,20 +1,76 @@
 //! The daemon behind `relais run`: starts the sources of a checked, compiled program (HTTP listeners,
-//! schedulers), and drains in-flight work on shutdown.
+//! schedulers, queue listeners), swaps in a new program on a hot reload, and drains in-flight work on
+//! shutdown.
+//!
+//! Invariants:
+//! - a reload is all or nothing: sources are planned and new sockets bound before anything changes;
+//! - an event finishes on the program it started on (requests hold their routing table, consumers and
+//!   scheduled runs hold their runtime);
+//! - stores and queues belong to the [`State`], not to a program, so a reload keeps their content.
 
 mod admin;
 mod http;
 mod problem;
+mod queue_listener;
+pub mod reload;
+mod response;
 mod routes;
 mod scheduler;
+mod sources;
 
-use crate::components::http_listener::ListenerConfig;
 use crate::load::Loaded;
+use crate::plan::Program;
+use crate::runtime::state::State;
 use crate::runtime::Runtime;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// One serving socket.
+struct Serving {
+    /// The address asked for (port 0 stays 0), compared across reloads.
+    configured: SocketAddr,
+    /// The address bound.
+    bound: SocketAddr,
+    table: watch::Sender<Arc<http::Table>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// The schedulers and queue listeners of one program.
+struct Generation {
+    /// Stops schedulers (first, at shutdown).
+    schedules: watch::Sender<bool>,
+    /// Stops queue listeners (last, once queues are drained).
+    queues: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Generation {
+    fn start(sources: sources::Sources, runtime: &Runtime, in_flight: &http::InFlight) -> Generation {
+        let (schedules, schedules_rx) = watch::channel(false);
+        let (queues, queues_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for schedule in sources.schedules {
+            tasks.push(scheduler::start(schedule, runtime.clone(), schedules_rx.clone(), in_flight.clone()));
+        }
+        for listener in sources.queues {
+            tasks.push(queue_listener::start(listener, runtime.clone(), queues_rx.clone(), in_flight.clone()));
+        }
+        Generation { schedules, queues, tasks }
+    }
+
+    /// Stops taking new work; runs already started finish on their own.
+    fn stop(self) {
+        let _ = self.schedules.send(true);
+        let _ = self.queues.send(true);
+        drop(self.tasks);
+    }
+}
 
 /// A running daemon.
 pub struct Daemon {
@@ -22,13 +78,15 @@ pub struct Daemon {
     pub listeners: Vec<(String, SocketAddr)>,
     /// Bound address of the admin endpoints, when enabled.
     pub admin: Option<SocketAddr>,
-    runtime: Runtime,
-    stop: watch::Sender<bool>,
-    /// Kept apart from `stop` so that `/ready` answers "draining" while requests finish; dropped (which
-    /// stops the admin server) when shutdown ends.
-    _admin_stop: watch::Sender<bool>,
+    current: watch::Sender<Runtime>,
+    serving: BTreeMap<String, Serving>,
+    generation: Generation,
     in_flight: http::InFlight,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Turns true when shutdown starts: `/ready` answers "draining" from then on.
+    draining: watch::Sender<bool>,
+    /// Dropped (which stops the admin server) when shutdown ends.
+    _admin_stop: watch::Sender<bool>,
+    admin_task: Option<JoinHandle<()>>,
 }
 
 /// Starts every source of the program. Listener configs give host and port (port 0 picks a free port).
@@ -36,92 +94,151 @@ pub async fn start(loaded: &Loaded, runtime: Runtime) -> Result<Daemon, String> 
     start_with_admin(loaded, runtime, None).await
 }
 
+async fn bind(name: &str, addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} for `{name}`: {e}"))
+}
+
 /// [`start`], plus the admin endpoints (`/health`, `/ready`, `/metrics`) on `admin`.
 pub async fn start_with_admin(loaded: &Loaded, runtime: Runtime, admin: Option<SocketAddr>) -> Result<Daemon, String> {
-    let (stop, stop_rx) = watch::channel(false);
+    let planned = sources::plan(loaded, &runtime)?;
     let in_flight = http::InFlight::default();
-    let mut listeners: HashMap<String, http::Listener> = HashMap::new();
-    let mut tasks = Vec::new();
-    for flow in loaded.set.flows() {
-        let Some(source) = &flow.source else { continue };
-        let params = source.params.to_json();
-        match source.kind.value.as_str() {
-            "http.listener" => {
-                let name = source.config.as_ref().map_or_else(String::new, |c| c.value.clone());
-                if !listeners.contains_key(&name) {
-                    let config: ListenerConfig =
-                        match loaded.set.config(&name) {
-                            Some(c) => serde_json::from_value(c.body.to_json())
-                                .map_err(|e| format!("listener `{name}`: {e}"))?,
-                            None => serde_json::from_value(serde_json::json!({ "port": 8080 }))
-                                .map_err(|e| e.to_string())?,
-                        };
-                    let host = config.host.clone().unwrap_or_else(|| "127.0.0.1".into());
-                    let addr: SocketAddr =
-                        format!("{host}:{}", config.port).parse().map_err(|e| format!("listener `{name}`: {e}"))?;
-                    listeners.insert(
-                        name.clone(),
-                        http::Listener {
-                            addr,
-                            max_body_size: config.max_body_size.unwrap_or(10 * 1024 * 1024) as usize,
-                            request_timeout: config.request_timeout.map_or(Duration::from_secs(30), |d| d.0),
-                            routes: Vec::new(),
-                            statuses: HashMap::new(),
-                        },
-                    );
-                }
-                let Some(listener) = listeners.get_mut(&name) else { continue };
-                let method = params.get("method").and_then(|m| m.as_str()).map(str::to_string);
-                let path = params.get("path").and_then(|p| p.as_str()).unwrap_or("/");
-                listener.routes.push(routes::Route::new(method, path, &flow.name.value));
-                if let Some(status) = params.pointer("/response/status").and_then(|s| s.as_u64()) {
-                    listener.statuses.insert(flow.name.value.clone(), status as u16);
-                }
-            }
-            "scheduler" => {
-                if let Some(schedule) = scheduler::Schedule::from_params(&flow.name.value, &params) {
-                    tasks.push(scheduler::start(schedule, runtime.clone(), stop_rx.clone()));
-                }
-            }
-            other => {
-                tracing::warn!(flow = %flow.name.value, "source `{other}` is not available in this build; the flow is not started")
-            }
-        }
+    let mut serving = BTreeMap::new();
+    let mut sources = planned;
+    for (name, listener) in std::mem::take(&mut sources.listeners) {
+        let socket = bind(&name, listener.addr).await?;
+        serving.insert(name, serve(listener.addr, socket, listener.table, &in_flight)?);
     }
-    let mut bound = Vec::new();
-    for (name, listener) in listeners {
-        let (addr, task) = http::serve(listener, runtime.clone(), stop_rx.clone(), in_flight.clone())
-            .await
-            .map_err(|e| format!("cannot listen for `{name}`: {e}"))?;
-        bound.push((name, addr));
-        tasks.push(task);
-    }
-    bound.sort();
+    let generation = Generation::start(sources, &runtime, &in_flight);
+    let (current, current_rx) = watch::channel(runtime);
     let (admin_stop, admin_stop_rx) = watch::channel(false);
-    let admin = match admin {
+    let (draining, draining_rx) = watch::channel(false);
+    let (admin, admin_task) = match admin {
         Some(addr) => {
-            let (addr, task) = admin::serve(addr, runtime.clone(), admin_stop_rx)
+            let (addr, task) = admin::serve(addr, current_rx, draining_rx, admin_stop_rx)
                 .await
                 .map_err(|e| format!("cannot listen for the admin endpoints on {addr}: {e}"))?;
-            tasks.push(task);
-            Some(addr)
+            (Some(addr), Some(task))
         }
-        None => None,
+        None => (None, None),
     };
-    Ok(Daemon { listeners: bound, admin, runtime, stop, _admin_stop: admin_stop, in_flight, tasks })
+    let mut daemon = Daemon {
+        listeners: Vec::new(),
+        admin,
+        current,
+        serving,
+        generation,
+        in_flight,
+        draining,
+        _admin_stop: admin_stop,
+        admin_task,
+    };
+    daemon.refresh_listeners();
+    Ok(daemon)
+}
+
+fn serve(
+    configured: SocketAddr,
+    socket: tokio::net::TcpListener,
+    table: http::Table,
+    in_flight: &http::InFlight,
+) -> Result<Serving, String> {
+    let bound = socket.local_addr().map_err(|e| e.to_string())?;
+    let (table, table_rx) = watch::channel(Arc::new(table));
+    let (stop, stop_rx) = watch::channel(false);
+    let task = http::serve(socket, table_rx, stop_rx, in_flight.clone());
+    Ok(Serving { configured, bound, table, stop, task })
 }
 
 impl Daemon {
-    /// Stops accepting work, waits for in-flight requests up to `deadline`; true when all finished.
+    /// The runtime new events start on.
+    pub fn runtime(&self) -> Runtime {
+        self.current.borrow().clone()
+    }
+
+    /// The stores and queues the running programs share; a reload compiles against it.
+    pub fn state(&self) -> Arc<State> {
+        self.runtime().program().state.clone()
+    }
+
+    fn refresh_listeners(&mut self) {
+        self.listeners = self.serving.iter().map(|(name, s)| (name.clone(), s.bound)).collect();
+    }
+
+    /// Replaces the running program with `program` (compiled against [`Daemon::state`] from `loaded`).
+    /// All or nothing: when the new sources cannot be set up (a port taken, say), the daemon keeps running
+    /// the old program and the error says why. Events in flight finish on the program they started on.
+    pub async fn reload(&mut self, loaded: &Loaded, program: Program) -> Result<(), String> {
+        let runtime = self.runtime().successor(program);
+        let mut sources = sources::plan(loaded, &runtime)?;
+        // Bind every new address first: a failure here changes nothing.
+        let mut fresh = BTreeMap::new();
+        for (name, listener) in &sources.listeners {
+            let kept = self.serving.get(name).is_some_and(|s| s.configured == listener.addr);
+            if !kept {
+                fresh.insert(name.clone(), bind(name, listener.addr).await?);
+            }
+        }
+        let mut old = std::mem::take(&mut self.serving);
+        for (name, listener) in std::mem::take(&mut sources.listeners) {
+            match (old.remove(&name), fresh.remove(&name)) {
+                (Some(running), None) => {
+                    running.table.send_replace(Arc::new(listener.table));
+                    self.serving.insert(name, running);
+                }
+                (previous, Some(socket)) => {
+                    if let Some(previous) = previous {
+                        let _ = previous.stop.send(true);
+                    }
+                    self.serving.insert(name, serve(listener.addr, socket, listener.table, &self.in_flight)?);
+                }
+                (None, None) => {}
+            }
+        }
+        for (_, gone) in old {
+            let _ = gone.stop.send(true);
+        }
+        let generation = Generation::start(sources, &runtime, &self.in_flight);
+        std::mem::replace(&mut self.generation, generation).stop();
+        self.current.send_replace(runtime);
+        self.refresh_listeners();
+        Ok(())
+    }
+
+    /// Stops accepting work, lets requests, scheduled runs and queued messages finish up to `deadline`;
+    /// true when everything finished. Messages still queued in memory at the deadline are reported.
     pub async fn shutdown(self, deadline: Duration) -> bool {
-        self.runtime.close();
-        let _ = self.stop.send(true);
+        self.draining.send_replace(true);
+        for serving in self.serving.values() {
+            let _ = serving.stop.send(true);
+        }
+        let _ = self.generation.schedules.send(true);
+        let state = self.state();
         let until = Instant::now() + deadline;
-        while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+        let idle = || {
+            self.in_flight.load(Ordering::SeqCst) == 0 && state.queues().iter().all(|q| q.depth() + q.in_flight() == 0)
+        };
+        while !idle() && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let drained = self.in_flight.load(Ordering::SeqCst) == 0;
-        for task in self.tasks {
+        let drained = idle();
+        let _ = self.generation.queues.send(true);
+        self.runtime().close();
+        for queue in state.queues() {
+            if queue.depth() > 0 {
+                tracing::error!(
+                    queue = queue.name(),
+                    "{} queued messages were not processed before the drain deadline and are lost (in-memory queue)",
+                    queue.depth()
+                );
+            }
+        }
+        for task in self.generation.tasks {
+            task.abort();
+        }
+        for serving in self.serving.into_values() {
+            serving.task.abort();
+        }
+        if let Some(task) = self.admin_task {
             task.abort();
         }
         drained

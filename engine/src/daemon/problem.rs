@@ -18,6 +18,7 @@ const STATUS: &[(&str, u16)] = &[
     ("OBJECT_STORE:KEY_NOT_FOUND", 404),
     ("IDEMPOTENCY:DUPLICATE", 409),
     ("RUNTIME:SHUTTING_DOWN", 503),
+    ("QUEUE:TIMEOUT", 503),
 ];
 
 /// The HTTP status for an error type (500 when nothing more precise applies).

@@ -1,6 +1,7 @@
 //! The `scheduler` source: runs a flow at a fixed frequency or on a cron schedule in a time zone, never two
 //! runs at once unless asked; a tick that finds the previous run still going is skipped, logged and counted.
 
+use super::http::{InFlight, Working};
 use crate::runtime::{Event, Runtime};
 use serde_json::json;
 use std::str::FromStr;
@@ -72,8 +73,13 @@ impl Schedule {
     }
 }
 
-/// Runs a schedule until `stop` turns true.
-pub fn start(schedule: Schedule, runtime: Runtime, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+/// Runs a schedule until `stop` turns true; each run counts in `in_flight` so that shutdown waits for it.
+pub fn start(
+    schedule: Schedule,
+    runtime: Runtime,
+    mut stop: watch::Receiver<bool>,
+    in_flight: InFlight,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let running = Arc::new(AtomicBool::new(false));
         let mut first = true;
@@ -90,7 +96,9 @@ pub fn start(schedule: Schedule, runtime: Runtime, mut stop: watch::Receiver<boo
                 continue;
             }
             let (runtime, running, flow) = (runtime.clone(), running.clone(), schedule.flow.clone());
+            let working = Working::start(&in_flight);
             tokio::spawn(async move {
+                let _working = working;
                 let mut event = Event::new(json!(null));
                 event.attributes = Arc::new(json!({ "fired_at": chrono::Utc::now().to_rfc3339() }));
                 let _ = runtime.run_flow(&flow, event).await;

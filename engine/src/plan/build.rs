@@ -4,6 +4,8 @@ use super::value::{Readers, TemplatePart};
 use super::{BackoffPlan, FlowPlan, HandlerPlan, Op, Program, Script, StepPlan, TemplatePlan, ValuePlan};
 use crate::load::Loaded;
 use crate::runtime::components::{self, ComponentNode};
+use crate::runtime::queue::DEFAULT_CAPACITY;
+use crate::runtime::state::State;
 use crate::runtime::store::MemoryStore;
 use relais_dsl::codes;
 use relais_dsl::ir::{Data, Expr, Flow, Handler, Script as ScriptSource, Step, StepKind, Template};
@@ -33,6 +35,7 @@ struct Builder<'a> {
     configs: &'a HashMap<String, serde_json::Value>,
     components: &'a Components,
     overrides: Option<Override<'a>>,
+    state: &'a Arc<State>,
 }
 
 /// Compiles checked flows into a program. `loaded` must have passed [`crate::compile::check`] without
@@ -48,6 +51,18 @@ pub fn compile_program_with(
     components: &Components,
     overrides: Option<Override<'_>>,
 ) -> Result<Program, Diagnostics> {
+    compile_program_in(&State::new(), loaded, clock, components, overrides)
+}
+
+/// [`compile_program_with`] on an existing [`State`]: what a hot reload does, so that stores and queues
+/// keep their content from one program to the next.
+pub fn compile_program_in(
+    state: &Arc<State>,
+    loaded: &Loaded,
+    clock: Clock,
+    components: &Components,
+    overrides: Option<Override<'_>>,
+) -> Result<Program, Diagnostics> {
     let lookups = super::lookups::load(&loaded.paths);
     let engine = Arc::new(relais_stdlib::build_engine_with_clock(&Limits::default(), lookups, clock.clone()));
     let mut stores = HashMap::new();
@@ -56,10 +71,19 @@ pub fn compile_program_with(
         configs.insert(config.name.value.clone(), config.body.to_json());
         if config.kind.value == "object_store" {
             let ttl = config.body.get("ttl").and_then(|n| n.as_str()).and_then(relais_dsl::ir::parse_duration);
-            stores.insert(config.name.value.clone(), Arc::new(MemoryStore::new(ttl)));
+            stores.insert(config.name.value.clone(), state.store(&config.name.value, ttl));
         }
     }
-    let default_store = Arc::new(MemoryStore::new(None));
+    // Listeners set the bound of their queue; create those queues before any publisher asks for one.
+    for flow in loaded.set.flows() {
+        let Some(source) = flow.source.as_ref().filter(|s| s.kind.value == "queue.listener") else { continue };
+        let params = source.params.to_json();
+        if let Some(name) = params.get("queue").and_then(|q| q.as_str()) {
+            let capacity = params.get("capacity").and_then(|c| c.as_u64()).map_or(DEFAULT_CAPACITY, |c| c as usize);
+            state.queue(name, capacity);
+        }
+    }
+    let default_store = state.store("", None);
     let mut flows = HashMap::new();
     let mut diags = Diagnostics::new();
     for (module, path) in loaded.set.modules.iter().zip(&loaded.paths) {
@@ -76,6 +100,7 @@ pub fn compile_program_with(
                 configs: &configs,
                 components,
                 overrides,
+                state,
             };
             let plan = b.flow(flow);
             diags.extend(b.diags);
@@ -86,7 +111,7 @@ pub fn compile_program_with(
         return Err(diags);
     }
     let readers = Readers::new(engine.clone());
-    Ok(Program { flows, engine, clock, readers })
+    Ok(Program { flows, engine, clock, readers, state: state.clone() })
 }
 
 impl Builder<'_> {
@@ -292,6 +317,7 @@ impl Builder<'_> {
                     config,
                     store,
                     engine: self.engine.clone(),
+                    state: self.state.clone(),
                 };
                 let replaced = self.overrides.and_then(|o| o(&spec));
                 let node: Arc<dyn ComponentNode> = match (replaced, self.components.get(c.kind.value.as_str())) {

@@ -10,7 +10,7 @@ mod build;
 pub mod lookups;
 pub mod value;
 
-pub use build::{compile_program, compile_program_with, Components, Override};
+pub use build::{compile_program, compile_program_in, compile_program_with, Components, Override};
 pub use value::{TemplatePlan, ValuePlan};
 
 use crate::runtime::components::ComponentNode;
@@ -175,6 +175,8 @@ pub struct Program {
     pub clock: relais_stdlib::Clock,
     /// Readers for CSV and XML payloads.
     pub(crate) readers: value::Readers,
+    /// Stores and queues; shared with the programs a hot reload compiles after this one.
+    pub state: Arc<crate::runtime::state::State>,
 }
 
 impl Program {

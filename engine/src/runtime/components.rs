@@ -40,6 +40,8 @@ pub struct Spec {
     pub store: Option<Arc<MemoryStore>>,
     /// The sandboxed engine, to compile templates.
     pub engine: Arc<rhai::Engine>,
+    /// Queues and stores that outlive the program (`queue.publish` finds its queue here).
+    pub state: Arc<super::state::State>,
 }
 
 /// Builds a component node.
@@ -144,5 +146,6 @@ pub fn builtin() -> Components {
         store_node(&spec, StoreOp::Put { value, ttl })
     });
     c.insert("object_store.remove", |spec| store_node(&spec, StoreOp::Remove));
+    c.insert("queue.publish", super::publish::publish);
     c
 }

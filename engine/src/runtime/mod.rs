@@ -10,9 +10,12 @@ pub mod event;
 mod exec;
 pub mod metrics;
 pub mod payload;
+mod publish;
+pub mod queue;
 mod routers;
 mod scopes;
 mod script;
+pub mod state;
 pub mod store;
 
 pub use error::FlowError;
@@ -25,8 +28,9 @@ use std::sync::Arc;
 
 struct Inner {
     program: Arc<Program>,
-    metrics: metrics::Metrics,
-    async_errors: AtomicU64,
+    /// Shared with the runtimes a hot reload creates, so counters do not reset.
+    metrics: Arc<metrics::Metrics>,
+    async_errors: Arc<AtomicU64>,
     /// Set once by [`Runtime::close`]; sources wait on it ([`Runtime::closed`]) to stop pulling work.
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -43,8 +47,21 @@ impl Runtime {
         Runtime {
             inner: Arc::new(Inner {
                 program: Arc::new(program),
-                metrics: metrics::Metrics::default(),
-                async_errors: AtomicU64::new(0),
+                metrics: Arc::default(),
+                async_errors: Arc::default(),
+                closing: tokio::sync::watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// A runtime for the program a hot reload compiled: new events run on it, events already running
+    /// finish on `self`; both count into the same metrics.
+    pub fn successor(&self, program: Program) -> Self {
+        Runtime {
+            inner: Arc::new(Inner {
+                program: Arc::new(program),
+                metrics: self.inner.metrics.clone(),
+                async_errors: self.inner.async_errors.clone(),
                 closing: tokio::sync::watch::Sender::new(false),
             }),
         }

@@ -3,20 +3,47 @@
 
 use serde_json::Value as Json;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// `default_ttl` value meaning "entries live forever".
+const FOREVER: u64 = u64::MAX;
+
 /// A key/value store whose entries expire.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     entries: Mutex<HashMap<String, (Json, Option<Instant>)>>,
-    default_ttl: Option<Duration>,
+    /// Milliseconds, or [`FOREVER`]; atomic so that a hot reload can change a store's TTL without
+    /// replacing the store (and losing its keys).
+    default_ttl_ms: AtomicU64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new(None)
+    }
 }
 
 impl MemoryStore {
     /// A store whose entries live `default_ttl` unless told otherwise (`None`: forever).
     pub fn new(default_ttl: Option<Duration>) -> Self {
-        MemoryStore { entries: Mutex::new(HashMap::new()), default_ttl }
+        let store = MemoryStore { entries: Mutex::new(HashMap::new()), default_ttl_ms: AtomicU64::new(FOREVER) };
+        store.set_default_ttl(default_ttl);
+        store
+    }
+
+    /// Changes the TTL of entries written from now on (a reloaded config); existing entries keep theirs.
+    pub fn set_default_ttl(&self, ttl: Option<Duration>) {
+        let ms = ttl.map_or(FOREVER, |t| u64::try_from(t.as_millis()).unwrap_or(FOREVER - 1));
+        self.default_ttl_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn default_ttl(&self) -> Option<Duration> {
+        match self.default_ttl_ms.load(Ordering::Relaxed) {
+            FOREVER => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Json, Option<Instant>)>> {
@@ -40,7 +67,7 @@ impl MemoryStore {
 
     /// Stores a value.
     pub fn put(&self, key: &str, value: Json, ttl: Option<Duration>) {
-        let expiry = ttl.or(self.default_ttl).map(|t| Instant::now() + t);
+        let expiry = ttl.or(self.default_ttl()).map(|t| Instant::now() + t);
         self.lock().insert(key.to_string(), (value, expiry));
     }
 
@@ -54,7 +81,7 @@ impl MemoryStore {
                 return false;
             }
         }
-        let expiry = ttl.or(self.default_ttl).map(|t| now + t);
+        let expiry = ttl.or(self.default_ttl()).map(|t| now + t);
         entries.insert(key.to_string(), (value, expiry));
         true
     }
@@ -62,6 +89,17 @@ impl MemoryStore {
     /// Removes a key; true if it was there.
     pub fn remove(&self, key: &str) -> bool {
         self.lock().remove(key).is_some()
+    }
+
+    /// Live entries (expired ones still waiting for removal are not counted).
+    pub fn len(&self) -> usize {
+        let now = Instant::now();
+        self.lock().values().filter(|(_, expiry)| expiry.is_none_or(|e| e > now)).count()
+    }
+
+    /// Whether the store holds no live entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

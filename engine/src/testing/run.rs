@@ -127,6 +127,7 @@ async fn run_case(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase) -> (CaseOu
                     config: spec.config.clone(),
                     store: spec.store.clone(),
                     engine: spec.engine.clone(),
+                    state: spec.state.clone(),
                 });
                 Some(Arc::new(SpyNode { site, inner, log: log.clone() }))
             }

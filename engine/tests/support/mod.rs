@@ -57,3 +57,65 @@ pub fn payload(ev: &Event) -> serde_json::Value {
     }
     ev.payload.read(&Raw).unwrap().clone()
 }
+
+/// One HTTP/1.1 exchange over a fresh connection; returns status, headers (lower-case) and body.
+#[allow(dead_code)]
+pub async fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_lowercase(), body.to_string())
+}
+
+/// Checks the flows in `dir` and compiles them against `state` (a fresh one when `None`).
+#[allow(dead_code)]
+pub fn compile_dir(
+    dir: &std::path::Path,
+    state: Option<std::sync::Arc<relais_engine::runtime::state::State>>,
+) -> (relais_engine::load::Loaded, relais_engine::plan::Program) {
+    let loaded = check_paths(&[dir.to_path_buf()], None);
+    let errors: Vec<String> = loaded
+        .diags
+        .iter()
+        .filter(|d| d.severity == relais_dsl::Severity::Error)
+        .map(|d| format!("{}: {}", d.code, d.message))
+        .collect();
+    assert!(errors.is_empty(), "flows do not check: {errors:?}");
+    let state = state.unwrap_or_default();
+    let program = relais_engine::plan::compile_program_in(
+        &state,
+        &loaded,
+        relais_stdlib::Clock::system(),
+        &relais_engine::runtime::components::builtin(),
+        None,
+    )
+    .unwrap_or_else(|d| panic!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()));
+    (loaded, program)
+}
+
+/// Starts a daemon on the flows in `dir`; returns it and the address of its first listener.
+#[allow(dead_code)]
+pub async fn daemon(dir: &std::path::Path) -> (relais_engine::daemon::Daemon, std::net::SocketAddr) {
+    let (loaded, program) = compile_dir(dir, None);
+    let daemon = relais_engine::daemon::start(&loaded, Runtime::new(program)).await.unwrap();
+    let addr = daemon.listeners.first().map(|l| l.1).expect("the flows have an HTTP listener");
+    (daemon, addr)
+}

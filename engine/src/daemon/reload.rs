@@ -1,0 +1,87 @@
+//! Noticing that the flows changed on disk: a fingerprint (path, size, modification time) of every file
+//! under the run's paths, compared at an interval. Polling costs a few hundred `stat` calls per second at
+//! most and behaves the same on every file system (network mounts and editors that replace files included),
+//! which an OS notification API does not; the delay it adds (the interval) is what a reload can afford.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Files larger in number than this are not watched (a path pointing at the wrong directory).
+const MAX_FILES: usize = 20_000;
+
+/// The state of the watched files.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fingerprint(Vec<(PathBuf, u64, Option<SystemTime>)>);
+
+impl Fingerprint {
+    /// Reads the fingerprint of every file under `paths` (hidden entries, like a `.relais` state
+    /// directory, are skipped: they change without being flows).
+    pub fn of(paths: &[PathBuf]) -> Fingerprint {
+        let mut files = Vec::new();
+        for path in paths {
+            walk(path, &mut files);
+        }
+        files.sort();
+        Fingerprint(files)
+    }
+
+    /// Number of files seen.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no file was seen.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn hidden(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') && n != "." && n != "..")
+}
+
+fn walk(path: &Path, files: &mut Vec<(PathBuf, u64, Option<SystemTime>)>) {
+    if files.len() >= MAX_FILES {
+        return;
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        // A file that disappeared is a change too: it is simply absent from the new fingerprint.
+        return;
+    };
+    if meta.is_dir() {
+        let Ok(entries) = std::fs::read_dir(path) else { return };
+        for entry in entries.flatten() {
+            let child = entry.path();
+            if !hidden(&child) {
+                walk(&child, files);
+            }
+        }
+    } else {
+        files.push((path.to_path_buf(), meta.len(), meta.modified().ok()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edit_an_addition_or_a_removal_changes_the_fingerprint_but_hidden_files_do_not() {
+        let dir = std::env::temp_dir().join(format!("relais-fingerprint-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join(".relais")).unwrap();
+        std::fs::write(dir.join("a.yaml"), "flows: {}").unwrap();
+        let first = Fingerprint::of(std::slice::from_ref(&dir));
+        assert_eq!(first.len(), 1);
+        std::fs::write(dir.join(".relais/state"), "x").unwrap();
+        assert_eq!(Fingerprint::of(std::slice::from_ref(&dir)), first);
+        std::fs::write(dir.join("a.yaml"), "flows: {} # edited").unwrap();
+        let edited = Fingerprint::of(std::slice::from_ref(&dir));
+        assert_ne!(edited, first);
+        std::fs::write(dir.join("b.rhai"), "payload").unwrap();
+        let added = Fingerprint::of(std::slice::from_ref(&dir));
+        assert_eq!(added.len(), 2);
+        std::fs::remove_file(dir.join("b.rhai")).unwrap();
+        assert_eq!(Fingerprint::of(std::slice::from_ref(&dir)), edited);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,99 @@
+//! What an `http.listener` flow answers: `response` (on success) and `error_response` (on an unhandled
+//! error), each with a status, headers and a body that may be computed from the event with `#[...]`.
+//! Compiled once per program; evaluated per request on the event the flow returned (or, for errors, on the
+//! request's event with `error` in scope).
+
+use crate::plan::value::{compile_script, TemplatePart};
+use crate::plan::{Script, TemplatePlan};
+use crate::runtime::components::compile_template;
+use crate::runtime::{Event, FlowError, Runtime};
+use hyper::header::{HeaderName, HeaderValue};
+use serde_json::Value as Json;
+use std::sync::Arc;
+
+/// A response status: fixed, or computed.
+enum Status {
+    Fixed(u16),
+    Computed(Arc<Script>),
+}
+
+/// A compiled `response` or `error_response`.
+pub struct ResponsePlan {
+    status: Option<Status>,
+    headers: Vec<(HeaderName, TemplatePlan)>,
+    body: Option<TemplatePlan>,
+}
+
+/// A response ready to send.
+pub struct Rendered {
+    /// Status code.
+    pub status: u16,
+    /// Headers to add.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Body bytes and their media type, when the plan replaces the default body.
+    pub body: Option<(Vec<u8>, &'static str)>,
+}
+
+impl ResponsePlan {
+    /// Compiles a `response` map (already checked against its schema); errors name the part at fault.
+    pub fn compile(engine: &rhai::Engine, spec: &Json) -> Result<Self, String> {
+        let status = match spec.get("status") {
+            None | Some(Json::Null) => None,
+            Some(Json::Number(n)) => Some(Status::Fixed(
+                n.as_u64().and_then(|n| u16::try_from(n).ok()).ok_or_else(|| format!("status {n} is not a code"))?,
+            )),
+            Some(Json::String(text)) => {
+                let code = text.trim().strip_prefix("#[").and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+                Some(Status::Computed(compile_script(engine, code).map_err(|e| format!("status: {e}"))?))
+            }
+            Some(other) => return Err(format!("status must be a number or `#[...]`, got {other}")),
+        };
+        let mut headers = Vec::new();
+        if let Some(map) = spec.get("headers").and_then(Json::as_object) {
+            for (name, value) in map {
+                let header = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("`{name}` is not a valid header name"))?;
+                let text = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+                headers.push((header, compile_template(engine, &text).map_err(|e| format!("header `{name}`: {e}"))?));
+            }
+        }
+        let body = match spec.get("body").and_then(Json::as_str) {
+            Some(text) => Some(compile_template(engine, text).map_err(|e| format!("body: {e}"))?),
+            None => None,
+        };
+        Ok(ResponsePlan { status, headers, body })
+    }
+
+    /// Evaluates the plan on an event; `default_status` applies when no status is given.
+    pub fn render(&self, runtime: &Runtime, event: &Event, default_status: u16) -> Result<Rendered, FlowError> {
+        let status = match &self.status {
+            None => default_status,
+            Some(Status::Fixed(code)) => *code,
+            Some(Status::Computed(script)) => {
+                let value = runtime.eval_json(script, event)?;
+                value.as_u64().and_then(|n| u16::try_from(n).ok()).filter(|n| (100..=599).contains(n)).ok_or_else(
+                    || FlowError::new("EXPRESSION:RUNTIME", format!("response status must be 100-599, got {value}")),
+                )?
+            }
+        };
+        let mut headers = Vec::with_capacity(self.headers.len());
+        for (name, template) in &self.headers {
+            let text = runtime.render(template, event)?;
+            let value = HeaderValue::from_str(&text).map_err(|_| {
+                FlowError::new("EXPRESSION:RUNTIME", format!("header `{name}`: `{text}` is not a valid header value"))
+            })?;
+            headers.push((name.clone(), value));
+        }
+        let body = match self.body.as_ref().map(|t| (t, t.parts.as_slice())) {
+            None => None,
+            // A body that is one expression keeps its type: a map or a list is sent as JSON.
+            Some((_, [TemplatePart::Expr(script)])) => match runtime.eval_json(script, event)? {
+                Json::String(s) => Some((s.into_bytes(), "text/plain; charset=utf-8")),
+                Json::Null => Some((Vec::new(), "text/plain; charset=utf-8")),
+                other => Some((other.to_string().into_bytes(), "application/json")),
+            },
+            Some((template, _)) => Some((runtime.render(template, event)?.into_bytes(), "text/plain; charset=utf-8")),
+        };
+        Ok(Rendered { status, headers, body })
+    }
+}

@@ -1,0 +1,154 @@
+//! `relais run` as a process: reload on file change and on SIGHUP, a broken change keeps the running flows,
+//! SIGTERM drains requests in flight and exits 0.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::request;
+
+fn flow(answer: &str) -> String {
+    format!(
+        r##"
+configs:
+  api: {{ http.listener: {{ port: 0 }} }}
+flows:
+  version:
+    source: {{ http.listener: {{ config: api, method: GET, path: /version }} }}
+    steps:
+      - set_payload: "{answer}"
+  slow:
+    source: {{ http.listener: {{ config: api, method: GET, path: /slow }} }}
+    steps:
+      - try:
+          steps:
+            - until_successful:
+                max_retries: 2
+                backoff: {{ initial: 300ms, max: 300ms, jitter: false }}
+                steps: [ {{ raise_error: TEST:WAIT }} ]
+          on_error:
+            - continue: {{ steps: [] }}
+      - set_payload: slow done
+"##
+    )
+}
+
+struct Relais {
+    child: Child,
+    logs: mpsc::Receiver<String>,
+    addr: std::net::SocketAddr,
+}
+
+impl Relais {
+    fn start(dir: &std::path::Path, extra: &[&str]) -> Relais {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_relais"))
+            .arg("run")
+            .arg(dir)
+            .args(["--admin", "off"])
+            .args(extra)
+            .env("RELAIS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut relais = Relais { child, logs, addr: "127.0.0.1:1".parse().unwrap() };
+        let line = relais.wait_for_log("listening on http://");
+        let at = line.find("http://").unwrap() + "http://".len();
+        let addr: String = line[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
+        relais.addr = addr.parse().unwrap();
+        relais
+    }
+
+    /// The next log line containing `text` (panics after 20 s, printing what was logged).
+    fn wait_for_log(&self, text: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while Instant::now() < until {
+            if let Ok(line) = self.logs.recv_timeout(Duration::from_millis(100)) {
+                if line.contains(text) {
+                    return line;
+                }
+                seen.push(line);
+            }
+        }
+        panic!("no log line with `{text}`; logged:\n{}", seen.join("\n"));
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+
+    async fn version(&self) -> String {
+        request(self.addr, "GET", "/version", &[], b"").await.2
+    }
+
+    async fn wait_for_version(&self, expected: &str) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if self.version().await == expected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the daemon never answered `{expected}` (last: `{}`)", self.version().await);
+    }
+}
+
+impl Drop for Relais {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_flow_is_reloaded_and_a_broken_edit_keeps_the_last_good_flows() {
+    let dir = support::write_files(&[("flows.yaml", &flow("v1"))]);
+    let relais = Relais::start(&dir, &["--watch-interval", "100ms"]);
+    assert_eq!(relais.version().await, "v1");
+    std::fs::write(dir.join("flows.yaml"), flow("v2")).unwrap();
+    relais.wait_for_version("v2").await;
+    std::fs::write(dir.join("flows.yaml"), flow("v3").replace("set_payload", "set_paylod")).unwrap();
+    let refused = relais.wait_for_log("reload refused");
+    assert!(refused.contains("set_paylod"), "the diagnostics are logged: {refused}");
+    assert_eq!(relais.version().await, "v2", "the previous flows keep running");
+    std::fs::write(dir.join("flows.yaml"), flow("v3")).unwrap();
+    relais.wait_for_version("v3").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_when_file_watching_is_off() {
+    let dir = support::write_files(&[("flows.yaml", &flow("v1"))]);
+    let relais = Relais::start(&dir, &["--no-watch"]);
+    std::fs::write(dir.join("flows.yaml"), flow("v2")).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(relais.version().await, "v1", "without --watch, only SIGHUP reloads");
+    relais.signal("HUP");
+    relais.wait_for_version("v2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_requests_in_flight_and_exits_zero() {
+    let dir = support::write_files(&[("flows.yaml", &flow("v1"))]);
+    let mut relais = Relais::start(&dir, &["--no-watch"]);
+    let addr = relais.addr;
+    let slow = tokio::spawn(async move { request(addr, "GET", "/slow", &[], b"").await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    relais.signal("TERM");
+    let (status, _, body) = slow.await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "slow done"));
+    let exit = tokio::task::spawn_blocking(move || relais.child.wait().map(|s| s.code())).await.unwrap().unwrap();
+    assert_eq!(exit, Some(0));
+}
