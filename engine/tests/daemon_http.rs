@@ -228,3 +228,49 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
     assert!(shutdown.await.unwrap());
     assert_eq!(slow.await.unwrap().0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_port_runs_a_scheduled_flow_now_and_lists_dead_letters() {
+    let dir = support::write_files(&[(
+        "flows.yaml",
+        r##"
+configs:
+  api: { http.listener: { port: 0 } }
+  runs: { object_store: {} }
+flows:
+  reminders:
+    source: { scheduler: { cron: "0 10 * * *", time_zone: Europe/Paris } }
+    steps:
+      - object_store.put: { config: runs, key: last, value: "#[attributes.trigger]" }
+  failing:
+    source: { scheduler: { cron: "0 10 1 1 *" } }
+    steps:
+      - raise_error: { type: SMS:DOWN, description: gateway down }
+  read:
+    source: { http.listener: { config: api, method: GET, path: /last } }
+    steps:
+      - object_store.get: { config: runs, key: last }
+"##,
+    )]);
+    let (loaded, program) = support::compile_dir(&dir, None);
+    let daemon =
+        relais_engine::daemon::start_with_admin(&loaded, Runtime::new(program), Some("127.0.0.1:0".parse().unwrap()))
+            .await
+            .unwrap();
+    let (api, admin) = (daemon.listeners[0].1, daemon.admin.unwrap());
+    assert_eq!(request(api, "GET", "/last", &[], b"").await.0, 404, "the 10:00 schedule has not run");
+    let (status, _, body) = request(admin, "POST", "/flows/reminders/run", &[], b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"done\""), "{body}");
+    assert_eq!(request(api, "GET", "/last", &[], b"").await.2, "\"admin\"");
+    let (status, _, body) = request(admin, "POST", "/flows/failing/run", &[], b"").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("SMS:DOWN") && body.contains("gateway down"), "{body}");
+    assert_eq!(request(admin, "POST", "/flows/nope/run", &[], b"").await.0, 404);
+    let (status, head, _) = request(admin, "GET", "/flows/reminders/run", &[], b"").await;
+    assert_eq!(status, 405);
+    assert!(head.contains("allow: post"), "{head}");
+    let (status, _, body) = request(admin, "GET", "/dead-letters", &[], b"").await;
+    assert_eq!((status, body.as_str()), (200, "[]"));
+    daemon.shutdown(Duration::from_secs(1)).await;
+}

@@ -1,10 +1,13 @@
 //! The admin port: `/health` (the process answers), `/ready` (sources started and not shutting down),
-//! `/metrics` (Prometheus text).
+//! `/metrics` (Prometheus text), `POST /flows/{name}/run` (run a scheduled flow now, as its next tick would:
+//! what an operator needs after an outage, and what a demo needs instead of waiting for 10:00), and
+//! `/dead-letters` (what the queues gave up on).
 
-use crate::runtime::Runtime;
+use crate::runtime::{Event, Runtime};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
+use serde_json::json;
 use std::net::SocketAddr;
 use tokio::sync::watch;
 
@@ -15,8 +18,63 @@ fn answer(status: StatusCode, content_type: &'static str, body: String) -> Respo
     r
 }
 
-fn handle(runtime: &Runtime, draining: bool, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    match req.uri().path() {
+/// Runs a flow once with what a scheduler tick gives it (a null payload, `attributes.fired_at`), plus
+/// `attributes.trigger: "admin"`; answers when the run ends.
+async fn run_now(runtime: &Runtime, flow: &str) -> Response<Full<Bytes>> {
+    if runtime.program().flow(flow).is_none() {
+        let body = json!({ "status": "not found", "detail": format!("no flow named `{flow}`") });
+        return answer(StatusCode::NOT_FOUND, "application/json", body.to_string());
+    }
+    let mut event = Event::new(serde_json::Value::Null);
+    event.attributes = std::sync::Arc::new(json!({ "fired_at": chrono::Utc::now().to_rfc3339(), "trigger": "admin" }));
+    let correlation_id = event.correlation_id.to_string();
+    tracing::info!(correlation_id = %correlation_id, flow, "run requested on the admin port");
+    match runtime.run_flow(flow, event).await {
+        Ok(_) => answer(
+            StatusCode::OK,
+            "application/json",
+            json!({ "status": "done", "flow": flow, "correlation_id": correlation_id }).to_string(),
+        ),
+        Err(e) => answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "application/json",
+            json!({ "status": "failed", "flow": flow, "correlation_id": correlation_id, "error": e.to_json() })
+                .to_string(),
+        ),
+    }
+}
+
+fn dead_letters(runtime: &Runtime) -> String {
+    let letters: Vec<_> = runtime
+        .program()
+        .state
+        .dead_letters()
+        .into_iter()
+        .map(|d| {
+            json!({
+                "queue": d.queue, "flow": d.flow, "correlation_id": d.correlation_id,
+                "error_type": d.error_type, "description": d.description, "attempts": d.attempts,
+                "failed_at": d.failed_at, "media_type": d.media_type,
+                "payload": String::from_utf8_lossy(&d.payload),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(letters).to_string()
+}
+
+async fn handle(runtime: Runtime, draining: bool, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if let Some(flow) = path.strip_prefix("/flows/").and_then(|p| p.strip_suffix("/run")) {
+        if req.method() != hyper::Method::POST {
+            let mut r = answer(StatusCode::METHOD_NOT_ALLOWED, "application/json", "{\"status\":\"use POST\"}".into());
+            r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("POST"));
+            return r;
+        }
+        return run_now(&runtime, &super::routes::percent_decode(flow)).await;
+    }
+    let runtime = &runtime;
+    match path {
+        "/dead-letters" => answer(StatusCode::OK, "application/json", dead_letters(runtime)),
         "/health" => answer(StatusCode::OK, "application/json", "{\"status\":\"up\"}".into()),
         "/ready" if draining || runtime.is_closing() => {
             answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", "{\"status\":\"draining\"}".into())
@@ -72,8 +130,8 @@ pub async fn serve(
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let runtime = current.borrow().clone();
-                    let response = handle(&runtime, *draining.borrow(), &req);
-                    async move { Ok::<_, std::convert::Infallible>(response) }
+                    let draining = *draining.borrow();
+                    async move { Ok::<_, std::convert::Infallible>(handle(runtime, draining, req).await) }
                 });
                 let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
                 let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;

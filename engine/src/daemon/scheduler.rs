@@ -5,7 +5,7 @@ use super::http::{InFlight, Working};
 use crate::runtime::{Event, Runtime};
 use serde_json::json;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -26,8 +26,6 @@ pub struct Schedule {
     pub timing: Timing,
     /// Start a run even if the previous one is still going.
     pub allow_overlap: bool,
-    /// Ticks skipped because the previous run was still going.
-    pub skipped: Arc<AtomicU64>,
 }
 
 impl Schedule {
@@ -49,7 +47,6 @@ impl Schedule {
             flow: flow.to_string(),
             timing,
             allow_overlap: params.get("allow_overlap").and_then(|v| v.as_bool()).unwrap_or(false),
-            skipped: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -91,7 +88,7 @@ pub fn start(
                 _ = stop.changed() => break,
             }
             if !schedule.allow_overlap && running.swap(true, Ordering::SeqCst) {
-                schedule.skipped.fetch_add(1, Ordering::Relaxed);
+                runtime.metrics().skipped_tick(&schedule.flow);
                 tracing::warn!(flow = %schedule.flow, "scheduler tick skipped: the previous run is still going");
                 continue;
             }

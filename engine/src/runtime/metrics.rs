@@ -19,6 +19,7 @@ pub struct FlowMetrics {
     latency_sum_micros: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    skipped_ticks: AtomicU64,
 }
 
 /// Counters of every flow, created on first use.
@@ -58,6 +59,16 @@ impl Metrics {
         let m = self.flow(flow);
         m.bytes_in.fetch_add(received as u64, Ordering::Relaxed);
         m.bytes_out.fetch_add(sent as u64, Ordering::Relaxed);
+    }
+
+    /// Records a scheduler tick skipped because the flow's previous run was still going.
+    pub fn skipped_tick(&self, flow: &str) {
+        self.flow(flow).skipped_ticks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Scheduler ticks skipped for a flow since start.
+    pub fn skipped_ticks(&self, flow: &str) -> u64 {
+        self.flow(flow).skipped_ticks.load(Ordering::Relaxed)
     }
 
     /// The Prometheus text exposition of every counter.
@@ -108,6 +119,13 @@ impl Metrics {
         for (f, m) in &flows {
             let _ =
                 writeln!(out, "relais_flow_bytes_out_total{{flow=\"{f}\"}} {}", m.bytes_out.load(Ordering::Relaxed));
+        }
+        out.push_str("# HELP relais_scheduler_skipped_ticks_total Ticks skipped: the previous run was still going.\n# TYPE relais_scheduler_skipped_ticks_total counter\n");
+        for (f, m) in &flows {
+            let n = m.skipped_ticks.load(Ordering::Relaxed);
+            if n > 0 {
+                let _ = writeln!(out, "relais_scheduler_skipped_ticks_total{{flow=\"{f}\"}} {n}");
+            }
         }
         out
     }
