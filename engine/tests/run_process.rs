@@ -40,6 +40,8 @@ flows:
 struct Relais {
     child: Child,
     logs: mpsc::Receiver<String>,
+    /// Every line read so far.
+    history: std::cell::RefCell<Vec<String>>,
     addr: std::net::SocketAddr,
 }
 
@@ -62,7 +64,7 @@ impl Relais {
                 let _ = tx.send(line);
             }
         });
-        let mut relais = Relais { child, logs, addr: "127.0.0.1:1".parse().unwrap() };
+        let mut relais = Relais { child, logs, history: Default::default(), addr: "127.0.0.1:1".parse().unwrap() };
         let line = relais.wait_for_log("listening on http://");
         let at = line.find("http://").unwrap() + "http://".len();
         let addr: String = line[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
@@ -73,16 +75,23 @@ impl Relais {
     /// The next log line containing `text` (panics after 20 s, printing what was logged).
     fn wait_for_log(&self, text: &str) -> String {
         let until = Instant::now() + Duration::from_secs(20);
-        let mut seen = Vec::new();
         while Instant::now() < until {
             if let Ok(line) = self.logs.recv_timeout(Duration::from_millis(100)) {
+                self.history.borrow_mut().push(line.clone());
                 if line.contains(text) {
                     return line;
                 }
-                seen.push(line);
             }
         }
-        panic!("no log line with `{text}`; logged:\n{}", seen.join("\n"));
+        panic!("no log line with `{text}`; logged:\n{}", self.history.borrow().join("\n"));
+    }
+
+    /// Every line logged until the process ends or stays quiet for `quiet`.
+    fn drain_logs(&self, quiet: Duration) -> String {
+        while let Ok(line) = self.logs.recv_timeout(quiet) {
+            self.history.borrow_mut().push(line);
+        }
+        self.history.borrow().join("\n")
     }
 
     fn signal(&self, name: &str) {
@@ -151,4 +160,47 @@ async fn sigterm_finishes_requests_in_flight_and_exits_zero() {
     assert_eq!((status, body.as_str()), (200, "slow done"));
     let exit = tokio::task::spawn_blocking(move || relais.child.wait().map(|s| s.code())).await.unwrap().unwrap();
     assert_eq!(exit, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_values_and_secrets_never_reach_a_log_line() {
+    let dir = support::write_files(&[(
+        "flows.yaml",
+        r##"
+configs:
+  api: { http.listener: { port: 0 } }
+  private: { sensitive_data: { fields: [passport_number, medical_notes] } }
+  crm: { http.client: { base_url: "http://127.0.0.1:1", auth: { bearer: { token: "${secret:RELAIS_TEST_CRM_TOKEN}" } } } }
+flows:
+  version:
+    source: { http.listener: { config: api, method: GET, path: /version } }
+    steps:
+      - set_payload: v1
+  intake:
+    source: { http.listener: { config: api, method: POST, path: /people } }
+    steps:
+      - logger: "received #[payload]"
+      - logger: { level: warn, message: "passport #[payload.person.passport_number], token #[payload.token]" }
+      - raise_error: { type: "APP:REJECTED", description: "notes were #[payload.person.medical_notes]" }
+sub_flows:
+  push:
+    steps:
+      - http.request: { config: crm, method: POST, path: /contacts }
+"##,
+    )]);
+    let relais = {
+        std::env::set_var("RELAIS_TEST_CRM_TOKEN", "tok-5ecret-value");
+        Relais::start(&dir, &["--no-watch"])
+    };
+    let body = br#"{"person":{"name":"Ana","passport_number":"P9988776","medical_notes":"asthma"},"token":"tok-5ecret-value"}"#;
+    let (status, ..) = request(relais.addr, "POST", "/people", &[], body).await;
+    assert_eq!(status, 500);
+    let line = relais.wait_for_log("unhandled error");
+    assert!(line.contains("notes were [redacted]"), "{line}");
+    relais.signal("TERM");
+    let all = relais.drain_logs(Duration::from_secs(2));
+    assert!(all.contains("received {") && all.contains("passport [redacted], token [redacted]"), "{all}");
+    for secret in ["P9988776", "asthma", "tok-5ecret-value"] {
+        assert!(!all.contains(secret), "`{secret}` reached the logs:\n{all}");
+    }
 }

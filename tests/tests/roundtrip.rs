@@ -23,7 +23,8 @@ fn ident() -> impl Strategy<Value = String> {
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-zA-Z0-9 ]{0,12}",
-        "[a-z]{1,5}: [a-z#'\"{}\\[\\],]{0,6}",
+        // Templates have no escape for a literal `#[`, so generated text never holds one.
+        "[a-z]{1,5}: [a-z#'\"{}\\[\\],]{0,6}".prop_map(|s| s.replace("#[", "# [")),
         "[ -~]{0,16}".prop_map(|s| s.replace("#[", "# [").replace("${", "$ {")),
         Just("Élodie Lefèvre — 東京".to_string()),
         Just("line one\nline two\n".to_string()),

@@ -52,6 +52,8 @@ fn init_logs() {
 /// Runs `relais run`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
     let paths = paths_or_default(&args.paths);
+    // Taken before the files are read, so that an edit made while starting is seen as a change.
+    let watched = crate::daemon::reload::Fingerprint::of(&paths);
     let loaded = super::check::check_paths(&paths, args.env.clone());
     if loaded.io_failed || loaded.diags.count(Severity::Error) > 0 {
         let diags: Vec<_> = loaded.diags.iter().cloned().collect();
@@ -100,7 +102,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             tracing::info!("admin endpoints on http://{addr}/health, /ready, /metrics");
         }
         let mut daemon = daemon;
-        serve_until_stopped(&mut daemon, args, &paths).await;
+        serve_until_stopped(&mut daemon, args, &paths, watched).await;
         tracing::info!("shutting down: draining in-flight requests for up to {:?}", args.drain);
         if !daemon.shutdown(args.drain).await {
             tracing::warn!("drain deadline reached with requests still in flight");
@@ -117,11 +119,15 @@ enum Trigger {
 }
 
 /// Waits for SIGINT/SIGTERM, reloading on SIGHUP and on file changes meanwhile.
-async fn serve_until_stopped(daemon: &mut crate::daemon::Daemon, args: &Args, paths: &[PathBuf]) {
+async fn serve_until_stopped(
+    daemon: &mut crate::daemon::Daemon,
+    args: &Args,
+    paths: &[PathBuf],
+    mut seen: crate::daemon::reload::Fingerprint,
+) {
     let stop = wait_for_signal();
     tokio::pin!(stop);
     let mut hangup = Hangup::new();
-    let mut seen = crate::daemon::reload::Fingerprint::of(paths);
     let mut tick = tokio::time::interval(args.watch_interval.max(Duration::from_millis(50)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {

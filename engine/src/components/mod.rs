@@ -6,6 +6,7 @@ pub mod http_request;
 pub mod object_store;
 pub mod queue;
 pub mod scheduler;
+pub mod sensitive;
 pub mod types;
 
 use crate::registry::ComponentSpec;
@@ -18,5 +19,6 @@ pub fn specs() -> Vec<ComponentSpec> {
     all.extend(scheduler::specs());
     all.extend(queue::specs());
     all.extend(object_store::specs());
+    all.extend(sensitive::specs());
     all
 }

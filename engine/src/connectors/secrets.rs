@@ -1,6 +1,22 @@
 //! `${secret:NAME}`: resolved when a component is built, from the environment variable `NAME` or the file
 //! named by `NAME_FILE` (as container platforms mount secrets), and never logged.
 
+/// Every secret value resolved so far: log lines are scrubbed of them (`runtime::redact`).
+static RESOLVED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The secret values resolved so far.
+pub fn resolved() -> Vec<String> {
+    RESOLVED.lock().map(|r| r.clone()).unwrap_or_default()
+}
+
+fn remember(value: &str) {
+    if let Ok(mut known) = RESOLVED.lock() {
+        if !known.iter().any(|k| k == value) {
+            known.push(value.to_string());
+        }
+    }
+}
+
 /// Replaces every `${secret:NAME}` in `text`; the first missing secret is the error.
 pub fn resolve(text: &str) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
@@ -16,9 +32,10 @@ pub fn resolve(text: &str) -> Result<String, String> {
                 .and_then(|path| std::fs::read_to_string(path).ok())
                 .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
         });
-        out.push_str(
-            &value.ok_or_else(|| format!("secret `{name}` is not set (environment variable {name} or {name}_FILE)"))?,
-        );
+        let value =
+            value.ok_or_else(|| format!("secret `{name}` is not set (environment variable {name} or {name}_FILE)"))?;
+        remember(&value);
+        out.push_str(&value);
         rest = &after[end + 1..];
     }
     out.push_str(rest);

@@ -64,11 +64,20 @@ impl QueueListener {
                 correlation_id: message.correlation_id.clone(),
                 error: None,
             };
-            let error = match runtime.run_flow(&self.flow, event).await {
+            let error = match runtime.run_flow(&self.flow, event.clone()).await {
                 Ok(_) => return,
                 Err(e) => e,
             };
             if attempt >= self.max_deliveries || runtime.is_closing() {
+                tracing::error!(
+                    correlation_id = %message.correlation_id,
+                    flow = %self.flow,
+                    queue = %self.queue.name(),
+                    error_type = %error.error_type,
+                    attempts = attempt,
+                    "message dead-lettered: {}",
+                    runtime.scrub(&error.description, &event)
+                );
                 runtime.program().state.dead_letter(DeadLetter {
                     queue: self.queue.name().to_string(),
                     flow: self.flow.clone(),

@@ -1,5 +1,6 @@
-//! Noticing that the flows changed on disk: a fingerprint (path, size, modification time) of every file
-//! under the run's paths, compared at an interval. Polling costs a few hundred `stat` calls per second at
+//! Noticing that the flows changed on disk: a fingerprint (path, size, modification time, and a hash of the
+//! content for files under 1 MiB, since an edit that keeps the size can land within the file system's
+//! timestamp granularity) of every file under the run's paths, compared at an interval. Polling costs a few hundred `stat` calls per second at
 //! most and behaves the same on every file system (network mounts and editors that replace files included),
 //! which an OS notification API does not; the delay it adds (the interval) is what a reload can afford.
 
@@ -9,9 +10,15 @@ use std::time::SystemTime;
 /// Files larger in number than this are not watched (a path pointing at the wrong directory).
 const MAX_FILES: usize = 20_000;
 
+/// Files up to this size are hashed as well.
+const HASHED_SIZE: u64 = 1024 * 1024;
+
+/// What is known of one file.
+type FileState = (PathBuf, u64, Option<SystemTime>, u64);
+
 /// The state of the watched files.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Fingerprint(Vec<(PathBuf, u64, Option<SystemTime>)>);
+pub struct Fingerprint(Vec<FileState>);
 
 impl Fingerprint {
     /// Reads the fingerprint of every file under `paths` (hidden entries, like a `.relais` state
@@ -40,7 +47,17 @@ fn hidden(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') && n != "." && n != "..")
 }
 
-fn walk(path: &Path, files: &mut Vec<(PathBuf, u64, Option<SystemTime>)>) {
+fn content_hash(path: &Path, len: u64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    if len > HASHED_SIZE {
+        return 0;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(path).unwrap_or_default().hash(&mut hasher);
+    hasher.finish()
+}
+
+fn walk(path: &Path, files: &mut Vec<FileState>) {
     if files.len() >= MAX_FILES {
         return;
     }
@@ -57,7 +74,7 @@ fn walk(path: &Path, files: &mut Vec<(PathBuf, u64, Option<SystemTime>)>) {
             }
         }
     } else {
-        files.push((path.to_path_buf(), meta.len(), meta.modified().ok()));
+        files.push((path.to_path_buf(), meta.len(), meta.modified().ok(), content_hash(path, meta.len())));
     }
 }
 

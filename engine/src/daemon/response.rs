@@ -64,8 +64,16 @@ impl ResponsePlan {
         Ok(ResponsePlan { status, headers, body })
     }
 
-    /// Evaluates the plan on an event; `default_status` applies when no status is given.
+    /// Evaluates the plan on an event; `default_status` applies when no status is given. Errors are
+    /// scrubbed of sensitive values, as they end up in a log line.
     pub fn render(&self, runtime: &Runtime, event: &Event, default_status: u16) -> Result<Rendered, FlowError> {
+        self.evaluate(runtime, event, default_status).map_err(|mut e| {
+            e.description = runtime.scrub(&e.description, event).into_owned();
+            e
+        })
+    }
+
+    fn evaluate(&self, runtime: &Runtime, event: &Event, default_status: u16) -> Result<Rendered, FlowError> {
         let status = match &self.status {
             None => default_status,
             Some(Status::Fixed(code)) => *code,

@@ -67,7 +67,14 @@ pub fn compile_program_in(
     let engine = Arc::new(relais_stdlib::build_engine_with_clock(&Limits::default(), lookups, clock.clone()));
     let mut stores = HashMap::new();
     let mut configs = HashMap::new();
+    let mut sensitive = Vec::new();
     for config in loaded.set.configs() {
+        if config.kind.value == "sensitive_data" {
+            let fields = config.body.get("fields").map(|f| f.to_json());
+            if let Some(serde_json::Value::Array(fields)) = fields {
+                sensitive.extend(fields.iter().filter_map(|f| f.as_str().map(str::to_string)));
+            }
+        }
         configs.insert(config.name.value.clone(), config.body.to_json());
         if config.kind.value == "object_store" {
             let ttl = config.body.get("ttl").and_then(|n| n.as_str()).and_then(relais_dsl::ir::parse_duration);
@@ -111,7 +118,8 @@ pub fn compile_program_in(
         return Err(diags);
     }
     let readers = Readers::new(engine.clone());
-    Ok(Program { flows, engine, clock, readers, state: state.clone() })
+    let redactor = crate::runtime::redact::Redactor::new(sensitive);
+    Ok(Program { flows, engine, clock, readers, redactor, state: state.clone() })
 }
 
 impl Builder<'_> {

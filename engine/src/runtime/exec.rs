@@ -92,7 +92,7 @@ impl Runtime {
                 // Rendering costs script runs: skip it when nobody listens at this level.
                 if enabled(*level) {
                     let text = attempt!(ev, self.render(message, &ev));
-                    log(*level, &ev, &flow.name, category, &text);
+                    log(*level, &ev, &flow.name, category, &self.scrub(&text, &ev));
                 }
             }
             Op::RaiseError(error_type, description) => {

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod payload;
 mod publish;
 pub mod queue;
+pub mod redact;
 mod routers;
 mod scopes;
 mod script;
@@ -96,6 +97,13 @@ impl Runtime {
         self.program().clock.set_fixed(now);
     }
 
+    /// `text` without the event's sensitive values or any secret: what every log line about an event goes
+    /// through.
+    pub(crate) fn scrub<'t>(&self, text: &'t str, event: &Event) -> std::borrow::Cow<'t, str> {
+        let program = self.program();
+        program.redactor.scrub(text, event, &program.readers)
+    }
+
     /// Errors raised inside `async` scopes since start: they cannot reach the caller, so they are logged
     /// and counted here (and exported as a metric by the daemon).
     pub fn async_errors(&self) -> u64 {
@@ -138,7 +146,7 @@ impl Runtime {
                     flow = %flow.name,
                     error_type = %failure.error.error_type,
                     "unhandled error: {}",
-                    failure.error
+                    self.scrub(&failure.error.to_string(), &failure.event)
                 );
                 Err(failure.error)
             }

@@ -32,6 +32,7 @@ impl Runtime {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {
+                        let e = self.scrub(&e.to_string(), &ev).into_owned();
                         tracing::warn!(correlation_id = %ev.correlation_id, flow = %flow.name, "handler condition failed: {e}");
                         continue;
                     }
@@ -70,7 +71,13 @@ impl Runtime {
                     return Err(exhausted(flow, step, why, failure.error, ev));
                 }
                 Err(failure) => {
-                    tracing::debug!(correlation_id = %ev.correlation_id, flow = %flow.name, attempt, "retrying after {}", failure.error);
+                    tracing::debug!(
+                        correlation_id = %ev.correlation_id,
+                        flow = %flow.name,
+                        attempt,
+                        "retrying after {}",
+                        self.scrub(&failure.error.to_string(), &failure.event)
+                    );
                     tokio::time::sleep(delay(backoff, attempt)).await;
                     attempt += 1;
                 }
@@ -102,7 +109,7 @@ impl Runtime {
                     flow = %plan.name,
                     error_type = %failure.error.error_type,
                     "error in async scope: {}",
-                    failure.error
+                    runtime.scrub(&failure.error.to_string(), &failure.event)
                 );
             }
         });

@@ -89,17 +89,9 @@ impl State {
         all
     }
 
-    /// Keeps a dead letter (and logs it, so it is never silent).
+    /// Keeps a dead letter. The caller logs it (with sensitive values scrubbed): a dead letter is never
+    /// silent.
     pub fn dead_letter(&self, letter: DeadLetter) {
-        tracing::error!(
-            correlation_id = %letter.correlation_id,
-            flow = %letter.flow,
-            queue = %letter.queue,
-            error_type = %letter.error_type,
-            attempts = letter.attempts,
-            "message dead-lettered: {}",
-            letter.description
-        );
         let mut dead = lock(&self.dead_letters);
         if dead.0.len() == MAX_DEAD_LETTERS {
             dead.0.pop_front();

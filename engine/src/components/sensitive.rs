@@ -1,0 +1,26 @@
+//! `sensitive_data`: names the fields whose values must never reach a log line (passport number, visa
+//! status, date of birth, medical notes). A config kind rather than new syntax, so both flow syntaxes, the
+//! schema and the editor support come from the registry.
+
+use crate::registry::{ComponentSpec, Role};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// The fields to redact.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SensitiveConfig {
+    /// Field names (matched case-insensitively at any depth of the payload, variables and attributes).
+    /// Their values are replaced by `[redacted]` in every log line the engine writes for the event.
+    #[schemars(length(min = 1))]
+    pub fields: Vec<String>,
+}
+
+/// The registry entry.
+pub fn specs() -> Vec<ComponentSpec> {
+    vec![ComponentSpec::new::<SensitiveConfig>(
+        "sensitive_data",
+        Role::Config,
+        "Fields whose values are redacted from every log line.",
+    )]
+}
