@@ -377,3 +377,22 @@ async fn a_closed_runtime_refuses_new_events_with_a_typed_error() {
     let err = rt.run_flow("f", Event::new(json!(null))).await.unwrap_err();
     assert_eq!(err.error_type.to_string(), "RUNTIME:SHUTTING_DOWN");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_delay_step_waits_the_computed_duration() {
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - time.delay: { duration: "#[payload.wait]" }
+      - set_payload: waited
+"##,
+    );
+    let started = tokio::time::Instant::now();
+    let out = rt.run_flow("f", Event::new(json!({ "wait": "1m30s" }))).await.unwrap();
+    assert_eq!(started.elapsed(), std::time::Duration::from_secs(90));
+    assert_eq!(payload(&out), json!("waited"));
+    let err = rt.run_flow("f", Event::new(json!({ "wait": "later" }))).await.unwrap_err();
+    assert!(err.description.contains("neither a duration"), "{}", err.description);
+}

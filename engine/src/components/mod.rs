@@ -1,6 +1,7 @@
 //! Built-in components, one file each: config types (the source of schemas and docs) and, as the runtime
 //! lands, the nodes they build.
 
+pub mod delay;
 pub mod http_listener;
 pub mod http_request;
 pub mod object_store;
@@ -20,5 +21,6 @@ pub fn specs() -> Vec<ComponentSpec> {
     all.extend(queue::specs());
     all.extend(object_store::specs());
     all.extend(sensitive::specs());
+    all.extend(delay::specs());
     all
 }

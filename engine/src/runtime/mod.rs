@@ -5,6 +5,7 @@
 //! resulting event or the typed error that escaped every handler.
 
 pub mod components;
+mod delay;
 pub mod error;
 pub mod event;
 mod exec;

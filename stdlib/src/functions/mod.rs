@@ -17,6 +17,7 @@ mod json_format;
 mod lookup;
 mod masking;
 mod phone;
+mod random;
 mod strings;
 mod xml_format;
 
@@ -44,6 +45,7 @@ pub(crate) fn register_all(engine: &mut Engine, limits: &Limits, lookups: &Looku
     lookup::register(engine, lookups);
     masking::register(engine);
     collections::register(engine);
+    random::register(engine);
 }
 
 /// The documentation of every family, in the order of [`register_all`].
@@ -60,6 +62,7 @@ pub(crate) fn all_docs() -> Vec<FunctionDoc> {
         lookup::DOCS,
         masking::DOCS,
         collections::DOCS,
+        random::DOCS,
     ]
     .concat()
 }
