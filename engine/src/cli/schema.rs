@@ -26,8 +26,8 @@ fn with_config(registry: &Registry, schema: &Value, config_kind: Option<&str>) -
     resolved
 }
 
-/// Properties are substituted before validation, so wherever a number or boolean is expected an editor must
-/// also accept a `${name}` reference.
+/// Properties are substituted before validation, so wherever a number, a boolean or a patterned string (a
+/// duration) is expected an editor must also accept a `${name}` reference.
 fn allow_property_references(schema: &mut Value) {
     match schema {
         Value::Object(obj) => {
@@ -35,11 +35,13 @@ fn allow_property_references(schema: &mut Value) {
                 allow_property_references(v);
             }
             let typed = |t: &Value| matches!(t.as_str(), Some("integer" | "number" | "boolean"));
-            let needs = match obj.get("type") {
-                Some(Value::Array(ts)) => ts.iter().any(typed),
-                Some(t) => typed(t),
-                None => false,
-            };
+            let patterned = obj.get("type").and_then(Value::as_str) == Some("string") && obj.contains_key("pattern");
+            let needs = patterned
+                || match obj.get("type") {
+                    Some(Value::Array(ts)) => ts.iter().any(typed),
+                    Some(t) => typed(t),
+                    None => false,
+                };
             if needs {
                 let original = Value::Object(std::mem::take(obj));
                 obj.insert("anyOf".into(), json!([original, { "$ref": "#/$defs/PropertyRef" }]));

@@ -89,6 +89,8 @@ pub struct MockNode {
     pub(crate) answers: Arc<Vec<Answer>>,
     pub(crate) next: Arc<AtomicUsize>,
     pub(crate) log: Arc<CallLog>,
+    /// The step's `target` variable: a mocked answer lands where the real one would (the payload is kept).
+    pub(crate) target: Option<String>,
 }
 
 impl ComponentNode for MockNode {
@@ -108,7 +110,10 @@ impl ComponentNode for MockNode {
             }
             let mut ev = event;
             if let Some(p) = &answer.payload {
-                ev.set_payload(Payload::value(p.to_json()));
+                match &self.target {
+                    Some(var) => ev.set_var(var, p.to_json()),
+                    None => ev.set_payload(Payload::value(p.to_json())),
+                }
             }
             if let Some(a) = &answer.attributes {
                 ev.attributes = Arc::new(a.to_json());

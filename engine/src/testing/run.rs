@@ -114,7 +114,14 @@ async fn run_case(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase) -> (CaseOu
     let override_node = |spec: &Spec| -> Option<Arc<dyn ComponentNode>> {
         let site = Arc::new(Site::of(spec));
         if let Some((_, answers, next)) = mocks.iter().find(|(select, ..)| site.matches(select)) {
-            return Some(Arc::new(MockNode { site, answers: answers.clone(), next: next.clone(), log: log.clone() }));
+            let target = spec.params.get("target").and_then(|t| t.as_str()).map(str::to_string);
+            return Some(Arc::new(MockNode {
+                site,
+                answers: answers.clone(),
+                next: next.clone(),
+                log: log.clone(),
+                target,
+            }));
         }
         match components.get(spec.kind.as_str()) {
             Some(factory) => {

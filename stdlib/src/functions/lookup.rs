@@ -60,6 +60,10 @@ pub(crate) fn register(engine: &mut Engine, lookups: &Lookups) {
             .collect())
     });
     let l = lookups.clone();
+    engine.register_fn("lookup_rows", move |name: &str| -> FnResult<Array> {
+        Ok(table(&l, name)?.rows().iter().map(|row| Dynamic::from_map(row.clone())).collect())
+    });
+    let l = lookups.clone();
     engine.register_fn("lookup_key_column", move |name: &str| -> FnResult<String> {
         Ok(table(&l, name)?.key_column().to_string())
     });
@@ -83,6 +87,12 @@ pub(crate) const DOCS: &[FunctionDoc] = &[
         signature: "lookup_all(table: string, column: string, value: any) -> array",
         summary: "Every row whose `column` equals `value`, in file order.",
         examples: &[(r#"lookup_all("countries", "region", "europe").map(|r| r.iso2)"#, r#"["FR","DE"]"#)],
+    },
+    FunctionDoc {
+        name: "lookup_rows",
+        signature: "lookup_rows(table: string) -> array",
+        summary: "Every row of a lookup table, in file order (to filter or aggregate a table in a script).",
+        examples: &[(r#"pluck(lookup_rows("countries"), "iso2")"#, r#"["FR", "DE", "JP"]"#)],
     },
     FunctionDoc {
         name: "lookup_key_column",
