@@ -12,6 +12,10 @@ fn flows(path: &str) -> String {
 }
 
 fn map(script: &str, sample: &str) -> Value {
+    map_with(script, sample, json!({}))
+}
+
+fn map_with(script: &str, sample: &str, vars: Value) -> Value {
     let lookups = Lookups::default();
     lookups.add_csv("access_matrix", &flows("data/access_matrix.csv")).unwrap();
     let clock = Clock::fixed(chrono::Utc.with_ymd_and_hms(2024, 7, 26, 9, 15, 30).unwrap());
@@ -21,7 +25,7 @@ fn map(script: &str, sample: &str) -> Value {
     let mut scope = rhai::Scope::new();
     scope.push_dynamic("payload", json_to_dynamic(&payload));
     scope.push_dynamic("attributes", json_to_dynamic(&json!({})));
-    scope.push_dynamic("vars", json_to_dynamic(&json!({})));
+    scope.push_dynamic("vars", json_to_dynamic(&vars));
     scope.push_dynamic("correlation_id", "test".into());
     scope.push_dynamic("error", rhai::Dynamic::UNIT);
     dynamic_to_json(&run(&engine, &ast, &mut scope).unwrap()).unwrap()
@@ -30,7 +34,7 @@ fn map(script: &str, sample: &str) -> Value {
 #[test]
 fn a_ticketing_order_becomes_a_normalised_crm_contact() {
     assert_eq!(
-        map("order_to_contact.rhai", "order.json"),
+        map_with("order_to_contact.rhai", "order.json", json!({ "interests": ["swimming", "athletics"] })),
         json!({
             "external_id": "ticketing-ORD-2024-000123",
             "first_name": "Élodie",
@@ -39,6 +43,7 @@ fn a_ticketing_order_becomes_a_normalised_crm_contact() {
             "phone_e164": "+33612345678",
             "locale": "fr",
             "country_iso2": "FR",
+            "interests": ["swimming", "athletics"],
             "opt_in": { "email": true, "sms": false },
             "source": "ticketing",
             "updated_at": "2024-07-26T09:15:30Z",
