@@ -13,6 +13,7 @@ Run: python3 flows/sim/generate.py   (the output is committed; rerunning gives t
 import csv
 import json
 import random
+import unicodedata
 from pathlib import Path
 
 SEED = 2024
@@ -121,7 +122,9 @@ def orders(rng, session_rows):
             tickets.append({"ticket_id": f"TCK-{i + 1:06d}-1", "session_id": session["session_id"], "category": "D",
                             "price": {"amount": 24, "currency": "EUR"}})
         consents = {"marketing": rng.random() < 0.55, "sms": rng.random() < 0.7}
-        email_name = f"{first}.{last}".lower().replace("'", "").replace(" ", "")
+        # Ticketing validates e-mail addresses as ASCII, as most shops do.
+        ascii_name = unicodedata.normalize("NFKD", f"{first}.{last}").encode("ascii", "ignore").decode()
+        email_name = ascii_name.lower().replace("'", "").replace(" ", "")
         buyer = {"first_name": first, "last_name": last, "email": f"{email_name}{i}@example.org",
                  "phone": phone(rng, country), "country": country, "language": language}
         out.append({"order_id": order_id, "created_at": f"2024-07-{rng.randrange(1, 25):02d}T{rng.randrange(24):02d}:"

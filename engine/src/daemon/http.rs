@@ -128,14 +128,6 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
         }
         Routed::NotFound => return problem_response(404, "Not Found", &format!("no flow listens on {path}"), &cid),
     };
-    if let Some(flow) = runtime.program().flow(&route.flow) {
-        if flow.concurrency.as_ref().is_some_and(|s| s.available_permits() == 0) {
-            let mut r =
-                problem_response(503, "Service Unavailable", &format!("flow `{}` is at capacity", route.flow), &cid);
-            r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
-            return r;
-        }
-    }
     let media_type = req
         .headers()
         .get(hyper::header::CONTENT_TYPE)
@@ -156,6 +148,16 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
         }
         Err(e) => return problem_response(400, "Bad Request", &format!("cannot read the body: {e}"), &cid),
     };
+    // Checked once the body is read: answering before it would make the server close a connection with
+    // unread data, which the client sees as a reset instead of this 503.
+    if let Some(flow) = runtime.program().flow(&route.flow) {
+        if flow.concurrency.as_ref().is_some_and(|s| s.available_permits() == 0) {
+            let mut r =
+                problem_response(503, "Service Unavailable", &format!("flow `{}` is at capacity", route.flow), &cid);
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+            return r;
+        }
+    }
     let mut event = Event::with_payload(Payload::bytes(body.to_vec(), &media_type));
     if !body.is_empty() {
         if let Err(e) = event.payload.read(&runtime.program().readers) {
