@@ -15,3 +15,4 @@ pub mod plan;
 pub mod registry;
 pub mod runtime;
 pub mod testing;
+pub mod tls;

@@ -1,6 +1,8 @@
 //! `http.request`: calls a partner system. One pooled hyper client per step (keep-alive connections are
 //! reused across events), templated path, query, headers and body, connect and response timeouts, basic and
 //! bearer authentication, response status mapped to typed errors, response body read under a size limit.
+//! HTTPS through rustls (`tls`: a CA bundle instead of the public roots, a client certificate for mutual
+//! TLS); a failed handshake is `HTTP:CONNECTIVITY` with the TLS reason.
 
 use super::secrets;
 use crate::components::http_request::{Auth, ClientConfig, RequestParams};
@@ -9,6 +11,7 @@ use crate::runtime::components::{compile_template, CallFuture, ComponentNode, Sp
 use crate::runtime::{Event, FlowError, Payload, Runtime};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use serde_json::{json, Map, Value as Json};
@@ -24,7 +27,7 @@ struct OAuth2 {
 }
 
 impl OAuth2 {
-    async fn token(&self, client: &Client<HttpConnector, Full<Bytes>>) -> Result<String, FlowError> {
+    async fn token(&self, client: &HttpClient) -> Result<String, FlowError> {
         let mut cached = self.cached.lock().await;
         if let Some((token, refresh_at)) = cached.as_ref() {
             if std::time::Instant::now() < *refresh_at {
@@ -37,7 +40,7 @@ impl OAuth2 {
             .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Full::new(Bytes::from(self.form.clone())))
             .map_err(|e| fail(e.to_string()))?;
-        let response = client.request(request).await.map_err(|e| fail(format!("unreachable: {e}")))?;
+        let response = client.request(request).await.map_err(|e| fail(format!("unreachable: {}", chain(&e))))?;
         let status = response.status().as_u16();
         let body =
             Limited::new(response.into_body(), 64 * 1024).collect().await.map_err(|e| fail(e.to_string()))?.to_bytes();
@@ -57,9 +60,27 @@ impl OAuth2 {
     }
 }
 
+/// The pooled client of a step: plain HTTP and HTTPS.
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// An error and its causes, `a: b: c`: a TLS failure is only readable in the innermost cause.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A built `http.request` step.
 pub struct HttpRequest {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
     method: hyper::Method,
     base_url: String,
     path: TemplatePlan,
@@ -130,6 +151,14 @@ fn build(spec: &Spec) -> Result<HttpRequest, String> {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(config.connect_timeout.map_or(Duration::from_secs(5), |d| d.0)));
     connector.set_nodelay(true);
+    connector.enforce_http(false);
+    let tls = crate::tls::client_config(config.tls.as_ref(), spec.config_name.as_deref().unwrap_or("http.client"))?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(connector);
     let client = Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_max_idle_per_host(config.max_idle_connections.unwrap_or(32) as usize)
         .build(connector);
@@ -208,11 +237,9 @@ impl HttpRequest {
             .body(Full::new(body))
             .map_err(|e| FlowError::new("HTTP:BAD_REQUEST", format!("cannot build the request to {url}: {e}")))?;
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| FlowError::new("HTTP:CONNECTIVITY", format!("cannot reach {}: {e}", self.base_url)))?;
+            let response = self.client.request(request).await.map_err(|e| {
+                FlowError::new("HTTP:CONNECTIVITY", format!("cannot reach {}: {}", self.base_url, chain(&e)))
+            })?;
             let status = response.status().as_u16();
             let media_type = response
                 .headers()

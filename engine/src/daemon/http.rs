@@ -34,6 +34,10 @@ pub struct Table {
     pub max_body_size: usize,
     /// Time allowed per request.
     pub request_timeout: Duration,
+    /// Idle time a keep-alive connection may wait for its next request (and a new one for its first).
+    pub keep_alive: Duration,
+    /// TLS, when the listener serves HTTPS; read for each new connection, so a reload can change it.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The runtime of the program the routes belong to.
     pub runtime: Runtime,
     /// Routes, in declaration order.
@@ -203,6 +207,30 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
     response
 }
 
+/// Time allowed for a TLS handshake before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one connection (plain or TLS) with the table current for each of its requests.
+async fn serve_connection<I>(io: I, table: watch::Receiver<Arc<Table>>, in_flight: InFlight, keep_alive: Duration)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let in_flight = in_flight.clone();
+        // The table current when the request arrives: a reload during the request does not change the
+        // program it runs on.
+        let table = table.borrow().clone();
+        async move {
+            let _working = Working::start(&in_flight);
+            let response = handle(table, req).await;
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(keep_alive);
+    let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service).await;
+}
+
 /// Serves a bound socket until `stop` turns true, routing each request with the table current at its arrival.
 pub fn serve(
     socket: tokio::net::TcpListener,
@@ -216,22 +244,32 @@ pub fn serve(
                 a = socket.accept() => a,
                 _ = stop.changed() => break,
             };
-            let Ok((stream, _)) = accepted else { continue };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning on the error.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (tls, keep_alive) = {
+                let current = table.borrow();
+                (current.tls.clone(), current.keep_alive)
+            };
             let (table, in_flight) = (table.clone(), in_flight.clone());
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let in_flight = in_flight.clone();
-                    // The table current when the request arrives: a reload during the request does not
-                    // change the program it runs on.
-                    let table = table.borrow().clone();
-                    async move {
-                        let _working = Working::start(&in_flight);
-                        let response = handle(table, req).await;
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
-                let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-                let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+                match tls {
+                    None => serve_connection(stream, table, in_flight, keep_alive).await,
+                    Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => serve_connection(tls_stream, table, in_flight, keep_alive).await,
+                        // A client speaking plain HTTP to the TLS port, a bad certificate on its side, a scan:
+                        // the connection ends, the listener goes on.
+                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    },
+                }
             });
         }
     })

@@ -43,6 +43,12 @@ fn listener_of(name: &str, config: &serde_json::Value, runtime: &Runtime) -> Res
         table: Table {
             max_body_size: settings.max_body_size.map_or(10 * 1024 * 1024, |s| s as usize),
             request_timeout: settings.request_timeout.map_or(Duration::from_secs(30), |d| d.0),
+            keep_alive: settings.keep_alive.map_or(Duration::from_secs(60), |d| d.0),
+            tls: settings
+                .tls
+                .as_ref()
+                .map(|files| crate::tls::server_config(files, name).map(tokio_rustls::TlsAcceptor::from))
+                .transpose()?,
             runtime: runtime.clone(),
             routes: Vec::new(),
             responses: HashMap::new(),
