@@ -139,6 +139,8 @@ codes! {
         "`step: ID` must be the id of a component step (`- id: upsert\n  http.request: ...`) in the flows under\ntest; `component: NAME` must be a registered step component. Only component steps can be mocked.";
     TEST_BAD_NOW = "RL0702", "Invalid `now` in a test case",
         "`now` is an RFC 3339 instant such as `2024-07-26T09:15:30Z`.";
+    TEST_UNKNOWN_STORE = "RL0703", "Test input seeds an unknown object store",
+        "`input.stores` maps object-store config names to entries: `stores: { seen_orders: { ORD-1: true } }`.\nEach name must be an `object_store` config of the flows under test; each value must be a map.";
 }
 
 /// Looks a code up, case-insensitively, for `relais explain`.

@@ -47,6 +47,9 @@ pub struct TestInput {
     pub attributes: Option<Node>,
     /// Variables.
     pub vars: Option<Node>,
+    /// Object-store entries present before the case runs (`{ store: { key: value } }`): a key already
+    /// taken by `idempotent`, a warm cache.
+    pub stores: Option<Node>,
 }
 
 /// Which steps a mock or a call check is about.

@@ -46,7 +46,8 @@ impl Lowerer<'_> {
     }
 
     fn test_input(&mut self, node: &Node) -> TestInput {
-        let Some(f) = self.fields(node, "`input`", &["payload", "payload_file", "media_type", "attributes", "vars"])
+        let Some(f) =
+            self.fields(node, "`input`", &["payload", "payload_file", "media_type", "attributes", "vars", "stores"])
         else {
             return TestInput::default();
         };
@@ -62,6 +63,7 @@ impl Lowerer<'_> {
             media_type: f.get("media_type").and_then(|n| self.string(n, "`media_type`")),
             attributes: f.get("attributes").filter(|n| self.is_map(n, "`attributes`")).cloned(),
             vars: f.get("vars").filter(|n| self.is_map(n, "`vars`")).cloned(),
+            stores: f.get("stores").filter(|n| self.is_map(n, "`stores`")).cloned(),
         }
     }
 

@@ -62,6 +62,11 @@ impl State {
         store.clone()
     }
 
+    /// The object store called `name`, if a program created it.
+    pub fn existing_store(&self, name: &str) -> Option<Arc<MemoryStore>> {
+        lock(&self.stores).get(name).cloned()
+    }
+
     /// The queue called `name`, created with `capacity` on first use. The bound of an existing queue
     /// cannot change while it holds messages; a different `capacity` after a reload applies at the next
     /// restart (and is logged).

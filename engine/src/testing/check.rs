@@ -138,6 +138,9 @@ pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
                     );
                 }
             }
+            if let Some(stores) = &case.input.stores {
+                check_stores(loaded, stores, &mut found);
+            }
             if let Some(file) = &case.input.payload_file {
                 let full = ls.path.parent().unwrap_or(std::path::Path::new(".")).join(&file.value);
                 if !full.is_file() {
@@ -155,4 +158,29 @@ pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
         }
     }
     loaded.diags.extend(found);
+}
+
+/// `input.stores`: every name an `object_store` config, every value a map of entries.
+fn check_stores(loaded: &Loaded, stores: &relais_dsl::syntax::Node, found: &mut Vec<Diagnostic>) {
+    let known: Vec<&str> =
+        loaded.set.configs().filter(|c| c.kind.value == "object_store").map(|c| c.name.value.as_str()).collect();
+    let relais_dsl::syntax::Value::Map(entries) = &stores.value else { return };
+    for entry in entries {
+        if !known.contains(&entry.key.as_str()) {
+            found.push(
+                Diagnostic::error(
+                    codes::TEST_UNKNOWN_STORE,
+                    entry.key_span,
+                    format!("no object_store config named `{}`", entry.key),
+                )
+                .label("unknown store")
+                .maybe_help(did_you_mean(&entry.key, known.iter().copied())),
+            );
+        } else if !matches!(entry.value.value, relais_dsl::syntax::Value::Map(_)) {
+            found.push(
+                Diagnostic::error(codes::TEST_UNKNOWN_STORE, entry.value.span, "the entries of a store are a map")
+                    .label("expected `{ key: value }`"),
+            );
+        }
+    }
 }

@@ -149,6 +149,14 @@ async fn run_case(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase) -> (CaseOu
             return (outcome, Vec::new());
         }
     };
+    if let Some(Json::Object(stores)) = case.input.stores.as_ref().map(|s| s.to_json()) {
+        for (name, entries) in stores {
+            let (Some(store), Json::Object(entries)) = (program.state.existing_store(&name), entries) else { continue };
+            for (key, value) in entries {
+                store.put(&key, value, None);
+            }
+        }
+    }
     let runtime = Runtime::new(program);
     let event = match input_event(ls, case) {
         Ok(ev) => ev,
