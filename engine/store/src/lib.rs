@@ -38,7 +38,7 @@
 //! looks for a visible message in a read transaction, so idle consumers polling an empty queue neither write nor
 //! take the writer lock. There is no group commit: each call that changes state costs one fsync, which bounds a
 //! writer to the disk's fsync rate (300 to 1,500 commits a second on the shared virtual disk it was measured on,
-//! against about 20,000 on tmpfs; see `examples/throughput.rs`); concurrent writers are serialised by redb's single writer lock. Reads (`get`,
+//! against about 15,000 on tmpfs; see `examples/throughput.rs`); concurrent writers are serialised by redb's single writer lock. Reads (`get`,
 //! `queue_stats`, listings) use read transactions (MVCC snapshots) and never wait for a writer.
 //!
 //! On open, the whole file is checked (`Builder::set_check_integrity_on_open`; it reads the whole file, which is
