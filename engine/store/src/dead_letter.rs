@@ -1,0 +1,128 @@
+//! Dead letters: messages that could not be processed, kept with everything needed to understand and replay them.
+
+use crate::message::{Failure, Message};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use std::fmt;
+
+/// Identifies a dead letter. Unique in a store and never reused, so an operator can replay "dead letter 42"
+/// without the risk of it meaning another message later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DeadLetterId(pub u64);
+
+impl fmt::Display for DeadLetterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A message that failed for good, with its error, flow, step and attempt count (DESIGN.md §1.4: nothing is lost
+/// silently).
+///
+/// The record is what the caller hands to [`StateStore::dead_letter`](crate::StateStore::dead_letter); the store
+/// assigns the [`DeadLetterId`] and returns it with the record in a [`StoredDeadLetter`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The flow that failed.
+    pub flow: String,
+    /// The id of the failing step, when it has one.
+    pub step: Option<String>,
+    /// Where the failing step is written, as `file:line:col`, when known.
+    pub location: Option<String>,
+    /// The payload as it entered the flow (raw bytes).
+    pub payload: Vec<u8>,
+    /// Media type of the payload.
+    pub media_type: String,
+    /// The attributes of the event.
+    pub attributes: Json,
+    /// The correlation id of the event.
+    pub correlation_id: String,
+    /// The typed error of the last attempt, `NAMESPACE:NAME`.
+    pub error_type: String,
+    /// The description of the last error.
+    pub error_description: String,
+    /// How many attempts were made (deliveries, for a queued message).
+    pub attempts: u32,
+    /// When the first attempt failed.
+    pub first_failure: Timestamp,
+    /// When the last attempt failed.
+    pub last_failure: Timestamp,
+    /// The queue the message came from, if it came from one (replay puts it back there).
+    pub queue: Option<String>,
+}
+
+impl DeadLetter {
+    /// The dead letter of an event (`message`) that failed for good with `failure`. `queue` is left empty; set it
+    /// when the message came from a queue.
+    pub fn new(
+        message: Message,
+        failure: &Failure,
+        attempts: u32,
+        first_failure: Timestamp,
+        last_failure: Timestamp,
+    ) -> Self {
+        DeadLetter {
+            flow: failure.flow.clone(),
+            step: failure.step.clone(),
+            location: failure.location.clone(),
+            payload: message.payload,
+            media_type: message.media_type,
+            attributes: message.attributes,
+            correlation_id: message.correlation_id,
+            error_type: failure.error_type.clone(),
+            error_description: failure.error_description.clone(),
+            attempts,
+            first_failure,
+            last_failure,
+            queue: None,
+        }
+    }
+
+    /// The message to enqueue again when the dead letter is replayed.
+    pub fn to_message(&self) -> Message {
+        Message {
+            payload: self.payload.clone(),
+            media_type: self.media_type.clone(),
+            attributes: self.attributes.clone(),
+            correlation_id: self.correlation_id.clone(),
+        }
+    }
+}
+
+/// A dead letter as stored, with the id the store gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDeadLetter {
+    /// The id to get, take or purge it by.
+    pub id: DeadLetterId,
+    /// The record.
+    pub letter: DeadLetter,
+}
+
+/// Which dead letters a list or a purge applies to. The default matches every dead letter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadLetterFilter {
+    /// Only dead letters of this flow.
+    pub flow: Option<String>,
+    /// Only dead letters that came from this queue.
+    pub queue: Option<String>,
+    /// Only ids strictly greater than this one: the cursor of the next page, for listings.
+    pub after: Option<DeadLetterId>,
+    /// At most this many (listings only; a purge ignores it and removes every match).
+    pub limit: Option<usize>,
+}
+
+impl DeadLetterFilter {
+    /// Every dead letter of one flow.
+    pub fn flow(flow: impl Into<String>) -> Self {
+        DeadLetterFilter { flow: Some(flow.into()), ..Self::default() }
+    }
+
+    /// Whether a dead letter matches the flow and queue conditions (`after` and `limit` are applied by the
+    /// iteration, in id order).
+    pub fn matches(&self, letter: &DeadLetter) -> bool {
+        self.flow.as_deref().is_none_or(|flow| flow == letter.flow)
+            && self.queue.as_deref().is_none_or(|queue| letter.queue.as_deref() == Some(queue))
+    }
+}

@@ -1,0 +1,98 @@
+//! Errors of the state store: values, never panics, and on open always with the path and the way out.
+
+use std::path::PathBuf;
+
+/// What an operator reads when the state file cannot be used: relais refuses to start rather than reset the
+/// state, because an empty store would silently drop every queued message and dead letter in the old one.
+pub const CORRUPT_RECOVERY: &str = "relais does not start on a damaged state file, because starting empty would \
+silently drop the messages and dead letters it holds. To recover: stop relais, move the file aside (for example \
+`mv state.redb state.redb.damaged` in the state directory) and start relais again; it creates an empty state. \
+Messages queued in the moved file are not delivered and its dead letters are not listed. Keep the moved file: \
+it is the only copy of them (restore the state directory from a backup if you have one)";
+
+/// A boxed underlying error, so the backend's error types stay out of this crate's API.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in a state store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process (or another store in this process) has the state file open. redb locks the file, and two
+    /// writers would each believe they own every queued message.
+    #[error(
+        "the state directory {} is in use: another relais process has {} open. Stop that process, or give this \
+         one a different state directory",
+        dir.display(),
+        file.display()
+    )]
+    InUse {
+        /// The state directory.
+        dir: PathBuf,
+        /// The locked file in it.
+        file: PathBuf,
+    },
+
+    /// The state directory or file cannot be created or opened at all (permissions, a file where the directory
+    /// should be, a full disk...). Nothing is known to be wrong with the state itself.
+    #[error("cannot open the state at {}: {what}: {source}", path.display())]
+    Open {
+        /// The directory or file that could not be opened.
+        path: PathBuf,
+        /// The step that failed.
+        what: &'static str,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The state file exists but is damaged or is not a relais state file. Never answered by starting empty.
+    #[error("the state file {} is damaged or unreadable: {detail}. {CORRUPT_RECOVERY}", path.display())]
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// What the backend found.
+        detail: String,
+    },
+
+    /// The state file is intact but in a format this version cannot read: a newer relais layout, an old redb file
+    /// format, or a redb file that is not a relais state file.
+    #[error(
+        "the state file {} is in a format this relais cannot read ({detail}); run the relais version that wrote \
+         it, or move the file aside to start with an empty state",
+        path.display()
+    )]
+    Incompatible {
+        /// The state file.
+        path: PathBuf,
+        /// What differs.
+        detail: String,
+    },
+
+    /// An operation on an open store failed (an I/O error while committing, a full disk). The operation did not
+    /// take effect: a failed commit leaves the previous state.
+    #[error("state store failure while {operation}: {source}")]
+    Storage {
+        /// What the store was doing (`enqueueing a message`...).
+        operation: &'static str,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A record in the store could not be decoded: written by something else, or damaged after the open's
+    /// integrity check.
+    #[error("unreadable {what} in the state store: {detail}")]
+    Record {
+        /// Which record (`message 42 of queue orders`...).
+        what: String,
+        /// Why it could not be decoded.
+        detail: String,
+    },
+}
+
+impl StoreError {
+    /// A failure of an operation on an open store.
+    pub(crate) fn storage(operation: &'static str, source: impl Into<BoxError>) -> Self {
+        StoreError::Storage { operation, source: source.into() }
+    }
+}

@@ -1,0 +1,237 @@
+//! The embedded backend: one redb file, `state.redb`, in the state directory.
+//!
+//! Each trait call is one redb transaction: a read transaction for queries, a write transaction committed with
+//! `Durability::Immediate` for changes (see the crate docs for the fsync policy). The submodules hold the logic of
+//! one concept each as functions over an open transaction; this module owns the database and the transactions.
+
+mod dead_letters;
+mod leases;
+mod objects;
+mod open;
+mod queues;
+mod records;
+mod tables;
+
+use crate::dead_letter::{DeadLetter, DeadLetterFilter, DeadLetterId, StoredDeadLetter};
+use crate::error::StoreError;
+use crate::message::{Failure, Leased, Message, MessageId, NackOutcome, QueueStats, Redelivery};
+use crate::time::Timestamp;
+use crate::StateStore;
+use ::redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
+use serde_json::Value as Json;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The name of the state file inside the state directory.
+pub const STATE_FILE: &str = "state.redb";
+
+/// State in a redb file: survives restarts and crashes; one process at a time.
+pub struct RedbStore {
+    db: Database,
+    file: PathBuf,
+}
+
+impl fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbStore").field("file", &self.file).finish_non_exhaustive()
+    }
+}
+
+/// Whether a write transaction changed anything worth an fsync.
+enum Change {
+    Commit,
+    Abort,
+}
+
+impl RedbStore {
+    /// Opens the state in `dir`, creating the directory and an empty `state.redb` if there is none.
+    ///
+    /// Fails with [`StoreError::InUse`] if another process (or another `RedbStore` in this one) has it open,
+    /// [`StoreError::Corrupt`] if the file is damaged or not a redb file, [`StoreError::Incompatible`] if it is
+    /// another layout, and [`StoreError::Open`] if the directory or file cannot be accessed. Never starts empty
+    /// over an existing file. Reads the whole file once to check it (see the crate docs).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let (db, file) = open::open(dir.as_ref())?;
+        Ok(RedbStore { db, file })
+    }
+
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.file
+    }
+
+    /// Closes the file and releases its lock, reporting a failure that dropping the store would ignore. Call it
+    /// at shutdown once every clone of the `Arc` holding the store is gone.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.db.close().map_err(|e| StoreError::storage("closing the state file", e))
+    }
+
+    /// Runs `f` in a write transaction and commits it durably, or aborts it when `f` changed nothing (no fsync).
+    /// An error from `f` drops the transaction, which aborts it: a failed call leaves no partial change.
+    fn write<T>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&WriteTransaction) -> Result<(T, Change), StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut tx = self.db.begin_write().during(operation)?;
+        // The default, set anyway: the crate's fsync policy rests on it.
+        tx.set_durability(Durability::Immediate).during(operation)?;
+        let (value, change) = f(&tx)?;
+        match change {
+            Change::Commit => tx.commit().during(operation)?,
+            Change::Abort => tx.abort().during(operation)?,
+        }
+        Ok(value)
+    }
+
+    /// Runs `f` in a read transaction (a consistent snapshot; never waits for writers).
+    fn read<T>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self.db.begin_read().during(operation)?;
+        f(&tx)
+    }
+}
+
+/// Converts redb's error types into [`StoreError::Storage`] naming the operation.
+trait During<T> {
+    fn during(self, operation: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T, E: Into<::redb::Error>> During<T> for Result<T, E> {
+    fn during(self, operation: &'static str) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::storage(operation, e.into()))
+    }
+}
+
+impl StateStore for RedbStore {
+    fn get(&self, store: &str, key: &str, now: Timestamp) -> Result<Option<Json>, StoreError> {
+        self.read(objects::GET, |tx| objects::get(tx, store, key, now))
+    }
+
+    fn put(
+        &self,
+        store: &str,
+        key: &str,
+        value: &Json,
+        ttl: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write(objects::PUT, |tx| Ok((objects::put(tx, store, key, value, ttl, now)?, Change::Commit)))
+    }
+
+    fn put_if_absent(
+        &self,
+        store: &str,
+        key: &str,
+        value: &Json,
+        ttl: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write(objects::PUT, |tx| {
+            let stored = objects::put_if_absent(tx, store, key, value, ttl, now)?;
+            Ok((stored, if stored { Change::Commit } else { Change::Abort }))
+        })
+    }
+
+    fn remove(&self, store: &str, key: &str, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(objects::REMOVE, |tx| {
+            // An expired entry is deleted too (and committed), but reported as not live.
+            let removed = objects::remove(tx, store, key, now)?;
+            Ok((removed == Some(true), if removed.is_some() { Change::Commit } else { Change::Abort }))
+        })
+    }
+
+    fn sweep_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.write(objects::SWEEP, |tx| {
+            let removed = objects::sweep_expired(tx, now)?;
+            Ok((removed, if removed > 0 { Change::Commit } else { Change::Abort }))
+        })
+    }
+
+    fn enqueue(&self, queue: &str, message: &Message, now: Timestamp) -> Result<MessageId, StoreError> {
+        self.write(queues::ENQUEUE, |tx| Ok((queues::enqueue(tx, queue, message, now)?, Change::Commit)))
+    }
+
+    fn lease(&self, queue: &str, visibility_timeout: Duration, now: Timestamp) -> Result<Option<Leased>, StoreError> {
+        if !self.read(queues::LEASE, |tx| queues::has_visible(tx, queue, now))? {
+            return Ok(None);
+        }
+        self.write(queues::LEASE, |tx| {
+            let leased = queues::lease(tx, queue, visibility_timeout, now)?;
+            // Nothing visible means nothing was promoted either: an idle poll commits nothing.
+            let change = if leased.is_some() { Change::Commit } else { Change::Abort };
+            Ok((leased, change))
+        })
+    }
+
+    fn ack(&self, queue: &str, id: MessageId) -> Result<bool, StoreError> {
+        self.write(queues::ACK, |tx| {
+            let acked = queues::ack(tx, queue, id)?;
+            Ok((acked, if acked { Change::Commit } else { Change::Abort }))
+        })
+    }
+
+    fn nack(
+        &self,
+        queue: &str,
+        id: MessageId,
+        redelivery: Redelivery,
+        failure: &Failure,
+        now: Timestamp,
+    ) -> Result<NackOutcome, StoreError> {
+        self.write(queues::NACK, |tx| {
+            let outcome = queues::nack(tx, queue, id, redelivery, failure, now)?;
+            let change = if outcome == NackOutcome::NotLeased { Change::Abort } else { Change::Commit };
+            Ok((outcome, change))
+        })
+    }
+
+    fn queue_stats(&self, queue: &str, now: Timestamp) -> Result<QueueStats, StoreError> {
+        self.read(queues::STATS, |tx| queues::stats(tx, queue, now))
+    }
+
+    fn dead_letter(&self, letter: &DeadLetter) -> Result<DeadLetterId, StoreError> {
+        self.write(dead_letters::INSERT, |tx| Ok((dead_letters::insert(tx, letter)?, Change::Commit)))
+    }
+
+    fn list_dead_letters(&self, filter: &DeadLetterFilter) -> Result<Vec<StoredDeadLetter>, StoreError> {
+        self.read(dead_letters::LIST, |tx| dead_letters::list(tx, filter))
+    }
+
+    fn get_dead_letter(&self, id: DeadLetterId) -> Result<Option<StoredDeadLetter>, StoreError> {
+        self.read(dead_letters::GET, |tx| dead_letters::get(tx, id))
+    }
+
+    fn take_dead_letter(&self, id: DeadLetterId) -> Result<Option<StoredDeadLetter>, StoreError> {
+        self.write(dead_letters::TAKE, |tx| {
+            let taken = dead_letters::take(tx, id)?;
+            let change = if taken.is_some() { Change::Commit } else { Change::Abort };
+            Ok((taken, change))
+        })
+    }
+
+    fn purge_dead_letters(&self, filter: &DeadLetterFilter) -> Result<u64, StoreError> {
+        self.write(dead_letters::PURGE, |tx| {
+            let purged = dead_letters::purge(tx, filter)?;
+            Ok((purged, if purged > 0 { Change::Commit } else { Change::Abort }))
+        })
+    }
+
+    fn try_acquire_lease(&self, name: &str, holder: &str, ttl: Duration, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(leases::ACQUIRE, |tx| {
+            let acquired = leases::try_acquire(tx, name, holder, ttl, now)?;
+            Ok((acquired, if acquired { Change::Commit } else { Change::Abort }))
+        })
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        self.write(leases::RELEASE, |tx| {
+            let released = leases::release(tx, name, holder)?;
+            Ok((released, if released { Change::Commit } else { Change::Abort }))
+        })
+    }
+}

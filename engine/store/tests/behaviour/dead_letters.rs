@@ -1,0 +1,86 @@
+//! Dead letters: store, list with filters and pages, get, take for replay, purge.
+
+use super::{dead_letter, T0};
+use relais_store::{DeadLetterFilter, DeadLetterId, StateStore};
+
+fn payloads(letters: &[relais_store::StoredDeadLetter]) -> Vec<String> {
+    letters.iter().map(|s| String::from_utf8(s.letter.payload.clone()).unwrap()).collect()
+}
+
+pub fn dead_letters_are_listed_oldest_first_and_filtered_by_flow_and_queue(store: &dyn StateStore) {
+    store.dead_letter(&dead_letter("orders", "o1", Some("orders-q"))).unwrap();
+    store.dead_letter(&dead_letter("sms", "s1", None)).unwrap();
+    store.dead_letter(&dead_letter("orders", "o2", None)).unwrap();
+    let all = store.list_dead_letters(&DeadLetterFilter::default()).unwrap();
+    assert_eq!(payloads(&all), ["o1", "s1", "o2"]);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(payloads(&store.list_dead_letters(&DeadLetterFilter::flow("orders")).unwrap()), ["o1", "o2"]);
+    let from_queue = DeadLetterFilter { queue: Some("orders-q".to_string()), ..Default::default() };
+    assert_eq!(payloads(&store.list_dead_letters(&from_queue).unwrap()), ["o1"]);
+    assert!(store.list_dead_letters(&DeadLetterFilter::flow("nobody")).unwrap().is_empty());
+}
+
+pub fn listings_page_with_after_and_limit(store: &dyn StateStore) {
+    for i in 0..7 {
+        let flow = if i % 2 == 0 { "even" } else { "odd" };
+        store.dead_letter(&dead_letter(flow, &format!("d{i}"), None)).unwrap();
+    }
+    let mut filter = DeadLetterFilter { flow: Some("even".to_string()), limit: Some(2), ..Default::default() };
+    let mut pages = Vec::new();
+    loop {
+        let page = store.list_dead_letters(&filter).unwrap();
+        let Some(last) = page.last() else { break };
+        filter.after = Some(last.id);
+        pages.push(payloads(&page));
+    }
+    assert_eq!(pages, [vec!["d0", "d2"], vec!["d4", "d6"]]);
+    let none = DeadLetterFilter { limit: Some(0), ..Default::default() };
+    assert!(store.list_dead_letters(&none).unwrap().is_empty());
+}
+
+pub fn get_returns_a_dead_letter_with_its_payload(store: &dyn StateStore) {
+    let mut letter = dead_letter("orders", "{\"id\":42}", Some("q"));
+    letter.payload = vec![0, 159, 146, 150, 255];
+    letter.step = Some("upsert".to_string());
+    letter.location = Some("flows/x.yaml:3:7".to_string());
+    letter.attempts = 4;
+    letter.last_failure = super::at(9_000);
+    let id = store.dead_letter(&letter).unwrap();
+    let stored = store.get_dead_letter(id).unwrap().unwrap();
+    assert_eq!((stored.id, stored.letter), (id, letter));
+    assert_eq!(store.get_dead_letter(DeadLetterId(id.0 + 100)).unwrap(), None);
+}
+
+pub fn take_removes_a_dead_letter_and_returns_it_only_once(store: &dyn StateStore) {
+    let keep = store.dead_letter(&dead_letter("orders", "keep", None)).unwrap();
+    let replay = store.dead_letter(&dead_letter("orders", "replay", Some("orders-q"))).unwrap();
+    let taken = store.take_dead_letter(replay).unwrap().unwrap();
+    assert_eq!(taken.id, replay);
+    assert_eq!(taken.letter.payload, b"replay");
+    assert_eq!(taken.letter.first_failure, T0);
+    assert_eq!(store.take_dead_letter(replay).unwrap(), None);
+    assert_eq!(store.get_dead_letter(replay).unwrap(), None);
+    assert_eq!(store.list_dead_letters(&DeadLetterFilter::default()).unwrap().len(), 1);
+    assert!(store.get_dead_letter(keep).unwrap().is_some());
+    // Replay: the taken letter goes back on its queue.
+    let queue = taken.letter.queue.clone().unwrap();
+    store.enqueue(&queue, &taken.letter.to_message(), T0).unwrap();
+    let leased = store.lease(&queue, super::ms(1_000), T0).unwrap().unwrap();
+    assert_eq!(leased.message.payload, b"replay");
+    assert_eq!(leased.deliveries, 1, "a replayed message starts over");
+}
+
+pub fn purge_removes_the_matching_dead_letters_and_counts_them(store: &dyn StateStore) {
+    for i in 0..3 {
+        store.dead_letter(&dead_letter("orders", &format!("o{i}"), None)).unwrap();
+        store.dead_letter(&dead_letter("sms", &format!("s{i}"), None)).unwrap();
+    }
+    let limited = DeadLetterFilter { limit: Some(1), ..DeadLetterFilter::flow("orders") };
+    assert_eq!(store.purge_dead_letters(&limited).unwrap(), 3, "a purge ignores the limit");
+    assert_eq!(store.purge_dead_letters(&DeadLetterFilter::flow("orders")).unwrap(), 0);
+    assert_eq!(payloads(&store.list_dead_letters(&DeadLetterFilter::default()).unwrap()), ["s0", "s1", "s2"]);
+    assert_eq!(store.purge_dead_letters(&DeadLetterFilter::default()).unwrap(), 3);
+    assert!(store.list_dead_letters(&DeadLetterFilter::default()).unwrap().is_empty());
+    let next = store.dead_letter(&dead_letter("sms", "later", None)).unwrap();
+    assert!(next.0 > 6, "ids are not reused after a purge");
+}

@@ -1,0 +1,82 @@
+//! Object entries with TTL, and `put_if_absent` as the idempotency claim.
+
+use super::{at, ms, T0};
+use relais_store::StateStore;
+use serde_json::json;
+
+pub fn an_entry_is_visible_until_its_ttl_and_gone_from_then_on(store: &dyn StateStore) {
+    store.put("tokens", "crm", &json!({"token": "abc"}), Some(ms(1_000)), T0).unwrap();
+    assert_eq!(store.get("tokens", "crm", T0).unwrap(), Some(json!({"token": "abc"})));
+    assert_eq!(store.get("tokens", "crm", at(999)).unwrap(), Some(json!({"token": "abc"})));
+    assert_eq!(store.get("tokens", "crm", at(1_000)).unwrap(), None);
+    assert_eq!(store.get("tokens", "crm", at(50_000)).unwrap(), None);
+}
+
+pub fn an_entry_without_a_ttl_never_expires(store: &dyn StateStore) {
+    store.put("s", "k", &json!(1), None, T0).unwrap();
+    assert_eq!(store.get("s", "k", at(u64::MAX / 2)).unwrap(), Some(json!(1)));
+}
+
+pub fn put_replaces_the_value_and_the_ttl(store: &dyn StateStore) {
+    store.put("s", "k", &json!("old"), Some(ms(100)), T0).unwrap();
+    store.put("s", "k", &json!("new"), None, at(50)).unwrap();
+    assert_eq!(store.get("s", "k", at(200)).unwrap(), Some(json!("new")));
+    // The old expiry is forgotten: a sweep past it must not delete the new value.
+    store.sweep_expired(at(200)).unwrap();
+    assert_eq!(store.get("s", "k", at(200)).unwrap(), Some(json!("new")));
+
+    store.put("s", "k", &json!("short"), Some(ms(10)), at(300)).unwrap();
+    assert_eq!(store.get("s", "k", at(310)).unwrap(), None);
+}
+
+pub fn store_names_keep_keys_apart(store: &dyn StateStore) {
+    store.put("a", "k", &json!("in a"), None, T0).unwrap();
+    store.put("b", "k", &json!("in b"), None, T0).unwrap();
+    assert_eq!(store.get("a", "k", T0).unwrap(), Some(json!("in a")));
+    assert_eq!(store.get("b", "k", T0).unwrap(), Some(json!("in b")));
+    assert!(store.remove("a", "k", T0).unwrap());
+    assert_eq!(store.get("b", "k", T0).unwrap(), Some(json!("in b")));
+    assert_eq!(store.get("c", "k", T0).unwrap(), None);
+}
+
+pub fn put_if_absent_claims_a_key_only_once(store: &dyn StateStore) {
+    assert!(store.put_if_absent("idem", "order-1", &json!(true), Some(ms(60_000)), T0).unwrap());
+    assert!(!store.put_if_absent("idem", "order-1", &json!("other"), Some(ms(60_000)), at(1)).unwrap());
+    assert_eq!(store.get("idem", "order-1", at(2)).unwrap(), Some(json!(true)), "a failed claim changes nothing");
+    assert!(store.put_if_absent("idem", "order-2", &json!(true), None, at(3)).unwrap());
+}
+
+pub fn an_expired_key_can_be_claimed_again(store: &dyn StateStore) {
+    assert!(store.put_if_absent("idem", "k", &json!(1), Some(ms(100)), T0).unwrap());
+    assert!(!store.put_if_absent("idem", "k", &json!(2), Some(ms(100)), at(99)).unwrap());
+    // Expired but not swept: still claimable, and the new claim gets its own TTL.
+    assert!(store.put_if_absent("idem", "k", &json!(3), Some(ms(100)), at(100)).unwrap());
+    assert_eq!(store.get("idem", "k", at(150)).unwrap(), Some(json!(3)));
+    assert!(!store.put_if_absent("idem", "k", &json!(4), Some(ms(100)), at(199)).unwrap());
+    // The sweep removes the second claim only once it has expired too.
+    assert_eq!(store.sweep_expired(at(150)).unwrap(), 0);
+    assert_eq!(store.sweep_expired(at(200)).unwrap(), 1);
+}
+
+pub fn remove_reports_whether_a_live_entry_was_removed(store: &dyn StateStore) {
+    store.put("s", "live", &json!(1), None, T0).unwrap();
+    store.put("s", "expired", &json!(1), Some(ms(5)), T0).unwrap();
+    assert!(store.remove("s", "live", T0).unwrap());
+    assert!(!store.remove("s", "live", T0).unwrap());
+    assert!(!store.remove("s", "expired", at(5)).unwrap());
+    assert!(!store.remove("s", "never", T0).unwrap());
+    assert_eq!(store.sweep_expired(at(10)).unwrap(), 0, "the expired entry was removed, not left for the sweep");
+}
+
+pub fn a_sweep_deletes_exactly_the_expired_entries(store: &dyn StateStore) {
+    for i in 0..10u64 {
+        store.put("s", &format!("k{i}"), &json!(i), Some(ms(100 * (i + 1))), T0).unwrap();
+    }
+    store.put("other", "forever", &json!("x"), None, T0).unwrap();
+    assert_eq!(store.sweep_expired(at(99)).unwrap(), 0);
+    assert_eq!(store.sweep_expired(at(300)).unwrap(), 3);
+    assert_eq!(store.sweep_expired(at(300)).unwrap(), 0);
+    assert_eq!(store.get("s", "k3", at(300)).unwrap(), Some(json!(3)));
+    assert_eq!(store.sweep_expired(at(10_000)).unwrap(), 7);
+    assert_eq!(store.get("other", "forever", at(10_000)).unwrap(), Some(json!("x")));
+}

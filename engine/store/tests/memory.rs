@@ -1,0 +1,7 @@
+//! The behaviour suite on the in-memory backend.
+
+mod behaviour;
+
+use relais_store::MemoryStore;
+
+behaviour_suite!(Box::new(MemoryStore::new()));
