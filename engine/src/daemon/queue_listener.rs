@@ -4,8 +4,7 @@
 
 use super::http::{InFlight, Working};
 use crate::runtime::queue::{Message, Queue};
-use crate::runtime::state::DeadLetter;
-use crate::runtime::{Event, Runtime};
+use crate::runtime::{Event, FlowError, Runtime};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +50,7 @@ impl QueueListener {
     /// Runs the flow on one message until it succeeds or its deliveries are exhausted.
     async fn deliver(&self, runtime: &Runtime, message: Message) {
         let mut attempt = 1;
+        let mut first_failure = None;
         loop {
             let event = Event {
                 payload: message.payload.clone(),
@@ -68,7 +68,9 @@ impl QueueListener {
                 Ok(_) => return,
                 Err(e) => e,
             };
+            let first_failure = *first_failure.get_or_insert_with(crate::runtime::state::now);
             if attempt >= self.max_deliveries || runtime.is_closing() {
+                let failed_at = crate::runtime::state::now();
                 tracing::error!(
                     correlation_id = %message.correlation_id,
                     flow = %self.flow,
@@ -78,17 +80,21 @@ impl QueueListener {
                     "message dead-lettered: {}",
                     runtime.scrub(&error.description, &event)
                 );
-                runtime.program().state.dead_letter(DeadLetter {
-                    queue: self.queue.name().to_string(),
-                    flow: self.flow.clone(),
+                let stored = relais_store::Message {
                     payload: message.payload.to_bytes(),
                     media_type: message.payload.media_type().to_string(),
+                    attributes: (*event.attributes).clone(),
                     correlation_id: message.correlation_id.to_string(),
-                    error_type: error.error_type.to_string(),
-                    description: error.description.clone(),
-                    attempts: attempt,
-                    failed_at: chrono::Utc::now().to_rfc3339(),
-                });
+                };
+                let mut letter = relais_store::DeadLetter::new(
+                    stored,
+                    &failure(&self.flow, &error),
+                    attempt,
+                    first_failure,
+                    failed_at,
+                );
+                letter.queue = Some(self.queue.name().to_string());
+                runtime.program().state.dead_letter(letter);
                 return;
             }
             tracing::warn!(
@@ -102,6 +108,17 @@ impl QueueListener {
             tokio::time::sleep(self.delay(attempt)).await;
             attempt += 1;
         }
+    }
+}
+
+/// What a dead letter records of the error that ended a message.
+pub fn failure(flow: &str, error: &FlowError) -> relais_store::Failure {
+    relais_store::Failure {
+        flow: if error.flow.is_empty() { flow.to_string() } else { error.flow.clone() },
+        step: error.step.clone(),
+        location: error.location.clone(),
+        error_type: error.error_type.to_string(),
+        error_description: error.description.clone(),
     }
 }
 

@@ -4,9 +4,9 @@ use super::value::{Readers, TemplatePart};
 use super::{BackoffPlan, FlowPlan, HandlerPlan, Op, Program, Script, StepPlan, TemplatePlan, ValuePlan};
 use crate::load::Loaded;
 use crate::runtime::components::{self, ComponentNode};
+use crate::runtime::object_store::ObjectStore;
 use crate::runtime::queue::DEFAULT_CAPACITY;
 use crate::runtime::state::State;
-use crate::runtime::store::MemoryStore;
 use relais_dsl::codes;
 use relais_dsl::ir::{Data, Expr, Flow, Handler, Script as ScriptSource, Step, StepKind, Template};
 use relais_dsl::{Diagnostic, Diagnostics, SourceMap, Span};
@@ -30,8 +30,8 @@ struct Builder<'a> {
     flow: String,
     next_index: usize,
     diags: Diagnostics,
-    stores: &'a HashMap<String, Arc<MemoryStore>>,
-    default_store: Arc<MemoryStore>,
+    stores: &'a HashMap<String, Arc<ObjectStore>>,
+    default_store: Arc<ObjectStore>,
     configs: &'a HashMap<String, serde_json::Value>,
     components: &'a Components,
     overrides: Option<Override<'a>>,
@@ -78,7 +78,9 @@ pub fn compile_program_in(
         configs.insert(config.name.value.clone(), config.body.to_json());
         if config.kind.value == "object_store" {
             let ttl = config.body.get("ttl").and_then(|n| n.as_str()).and_then(relais_dsl::ir::parse_duration);
-            stores.insert(config.name.value.clone(), state.store(&config.name.value, ttl));
+            let persistent =
+                config.body.get("persistent").is_some_and(|n| matches!(n.value, relais_dsl::syntax::Value::Bool(true)));
+            stores.insert(config.name.value.clone(), state.store(&config.name.value, ttl, persistent));
         }
     }
     // Listeners set the bound of their queue; create those queues before any publisher asks for one.
@@ -90,7 +92,7 @@ pub fn compile_program_in(
             state.queue(name, capacity);
         }
     }
-    let default_store = state.store("", None);
+    let default_store = state.store("", None, false);
     let mut flows = HashMap::new();
     let mut diags = Diagnostics::new();
     for (module, path) in loaded.set.modules.iter().zip(&loaded.paths) {

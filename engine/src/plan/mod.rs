@@ -14,7 +14,7 @@ pub use build::{compile_program, compile_program_in, compile_program_with, Compo
 pub use value::{TemplatePlan, ValuePlan};
 
 use crate::runtime::components::ComponentNode;
-use crate::runtime::store::MemoryStore;
+use crate::runtime::object_store::ObjectStore;
 use relais_dsl::ir::{ErrorType, HandlerAction, LogLevel};
 use rhai::AST;
 use std::collections::HashMap;
@@ -137,7 +137,7 @@ pub enum Op {
     /// JSON Schema validation.
     Validate(Arc<jsonschema::Validator>),
     /// Duplicate filter.
-    Idempotent(Arc<Script>, Arc<MemoryStore>, Option<Duration>),
+    Idempotent(Arc<Script>, Arc<ObjectStore>, Option<Duration>),
     /// Background steps.
     Async(Arc<tokio::sync::Semaphore>, Arc<Vec<StepPlan>>),
     /// A component.

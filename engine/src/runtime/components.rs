@@ -3,8 +3,8 @@
 
 use super::error::FlowError;
 use super::event::Event;
+use super::object_store::ObjectStore;
 use super::payload::Payload;
-use super::store::MemoryStore;
 use super::Runtime;
 use crate::plan::{Components, TemplatePlan};
 use serde_json::Value as Json;
@@ -37,7 +37,7 @@ pub struct Spec {
     /// The named config's settings.
     pub config: Option<Json>,
     /// The object store the config names, if it is one.
-    pub store: Option<Arc<MemoryStore>>,
+    pub store: Option<Arc<ObjectStore>>,
     /// The sandboxed engine, to compile templates.
     pub engine: Arc<rhai::Engine>,
     /// Queues and stores that outlive the program (`queue.publish` finds its queue here).
@@ -76,9 +76,14 @@ enum StoreOp {
     Remove,
 }
 
+/// A state store that cannot be read or written (a disk error): never mistaken for an absent key.
+pub(crate) fn unavailable(why: String) -> FlowError {
+    FlowError::new("OBJECT_STORE:UNAVAILABLE", format!("the state store failed: {why}"))
+}
+
 /// `object_store.get` / `.put` / `.remove`.
 struct StoreNode {
-    store: Arc<MemoryStore>,
+    store: Arc<ObjectStore>,
     key: Result<TemplatePlan, String>,
     op: StoreOp,
 }
@@ -91,7 +96,8 @@ impl ComponentNode for StoreNode {
             let mut ev = event;
             match &self.op {
                 StoreOp::Get { target, default } => {
-                    let value = match (self.store.get(&key), default) {
+                    let found = self.store.get(&key).map_err(unavailable)?;
+                    let value = match (found, default) {
                         (Some(v), _) => v,
                         (None, Some(d)) => d.clone(),
                         (None, None) => {
@@ -111,10 +117,10 @@ impl ComponentNode for StoreNode {
                         Some(t) => Json::String(runtime.render(t, &ev)?),
                         None => ev.payload.read(&runtime.program().readers)?.clone(),
                     };
-                    self.store.put(&key, v, *ttl);
+                    self.store.put(&key, v, *ttl).map_err(unavailable)?;
                 }
                 StoreOp::Remove => {
-                    self.store.remove(&key);
+                    self.store.remove(&key).map_err(unavailable)?;
                 }
             }
             Ok(ev)
@@ -125,7 +131,7 @@ impl ComponentNode for StoreNode {
 fn store_node(spec: &Spec, op: StoreOp) -> Arc<dyn ComponentNode> {
     let key = spec.params.get("key").and_then(Json::as_str).unwrap_or("");
     Arc::new(StoreNode {
-        store: spec.store.clone().unwrap_or_else(|| Arc::new(MemoryStore::new(None))),
+        store: spec.store.clone().unwrap_or_else(|| Arc::new(ObjectStore::memory(None))),
         key: compile_template(&spec.engine, key),
         op,
     })

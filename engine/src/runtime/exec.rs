@@ -113,7 +113,11 @@ impl Runtime {
                     Json::String(s) => s,
                     other => other.to_string(),
                 };
-                if !store.put_if_absent(&key, Json::Bool(true), *ttl) {
+                let claimed = attempt!(
+                    ev,
+                    store.put_if_absent(&key, Json::Bool(true), *ttl).map_err(super::components::unavailable)
+                );
+                if !claimed {
                     let error = FlowError::new("IDEMPOTENCY:DUPLICATE", format!("key `{key}` was already processed"));
                     return fail(ev, error);
                 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod event;
 mod exec;
 pub mod metrics;
+pub mod object_store;
 pub mod payload;
 mod publish;
 pub mod queue;

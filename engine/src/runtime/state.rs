@@ -1,19 +1,23 @@
 //! What outlives a compiled program: object stores, queues and dead letters. A hot reload compiles a new
 //! program against the same [`State`], so idempotency keys, cached entries and queued messages survive it.
 //! Flow tests give every case a fresh `State`.
+//!
+//! Behind it, the durable state store (`relais_store::StateStore`): in memory by default, on disk with
+//! `relais run --state DIR`. Dead letters and `persistent: true` object stores live there.
 
+use super::object_store::{blocking, ObjectStore};
 use super::queue::{Queue, DEFAULT_CAPACITY};
-use super::store::MemoryStore;
-use std::collections::{HashMap, VecDeque};
+use relais_store::{DeadLetterFilter, StateStore, Timestamp};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-/// How many dead letters the in-memory state keeps (the oldest are forgotten first, and counted).
-const MAX_DEAD_LETTERS: usize = 10_000;
-
-/// A message that exhausted its deliveries, with the error that ended it.
+/// A message that exhausted its deliveries, with the error that ended it (a view of a stored dead letter).
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
+    /// The id `relais dlq` and the admin endpoints know it by.
+    pub id: u64,
     /// The queue it came from.
     pub queue: String,
     /// The flow that failed on it.
@@ -35,11 +39,17 @@ pub struct DeadLetter {
 }
 
 /// Stores, queues and dead letters shared by successive programs of one daemon.
-#[derive(Default)]
 pub struct State {
-    stores: Mutex<HashMap<String, Arc<MemoryStore>>>,
+    durable: Arc<dyn StateStore>,
+    stores: Mutex<HashMap<String, Arc<ObjectStore>>>,
     queues: Mutex<HashMap<String, Arc<Queue>>>,
-    dead_letters: Mutex<(VecDeque<DeadLetter>, u64)>,
+    dead_letter_count: AtomicU64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::with_store(Arc::new(relais_store::MemoryStore::new()))
+    }
 }
 
 /// Every map here is changed by single inserts, so a poisoned lock still guards a consistent value.
@@ -48,22 +58,42 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl State {
-    /// A fresh, empty state.
+    /// A fresh state in memory.
     pub fn new() -> Arc<Self> {
         Arc::new(State::default())
     }
 
-    /// The object store called `name` (`""`: the default store of `idempotent`), created on first use;
-    /// an existing store keeps its entries and takes the new default TTL.
-    pub fn store(&self, name: &str, default_ttl: Option<Duration>) -> Arc<MemoryStore> {
+    /// A state over a durable store (`relais run --state DIR`).
+    pub fn with_store(durable: Arc<dyn StateStore>) -> Self {
+        State { durable, stores: Mutex::default(), queues: Mutex::default(), dead_letter_count: AtomicU64::new(0) }
+    }
+
+    /// The durable state store.
+    pub fn durable(&self) -> &Arc<dyn StateStore> {
+        &self.durable
+    }
+
+    /// The object store called `name` (`""`: the default store of `idempotent`), created on first use, in
+    /// the durable state when `persistent`; an existing store keeps its entries and takes the new default
+    /// TTL (switching `persistent` takes a restart).
+    pub fn store(&self, name: &str, default_ttl: Option<Duration>, persistent: bool) -> Arc<ObjectStore> {
         let mut stores = lock(&self.stores);
-        let store = stores.entry(name.to_string()).or_insert_with(|| Arc::new(MemoryStore::new(default_ttl)));
+        let store = stores.entry(name.to_string()).or_insert_with(|| {
+            Arc::new(if persistent {
+                ObjectStore::durable(self.durable.clone(), name, default_ttl)
+            } else {
+                ObjectStore::memory(default_ttl)
+            })
+        });
+        if store.is_durable() != persistent {
+            tracing::warn!(store = name, "`persistent` of an object store changes at the next restart");
+        }
         store.set_default_ttl(default_ttl);
         store.clone()
     }
 
     /// The object store called `name`, if a program created it.
-    pub fn existing_store(&self, name: &str) -> Option<Arc<MemoryStore>> {
+    pub fn existing_store(&self, name: &str) -> Option<Arc<ObjectStore>> {
         lock(&self.stores).get(name).cloned()
     }
 
@@ -94,26 +124,57 @@ impl State {
         all
     }
 
-    /// Keeps a dead letter. The caller logs it (with sensitive values scrubbed): a dead letter is never
-    /// silent.
-    pub fn dead_letter(&self, letter: DeadLetter) {
-        let mut dead = lock(&self.dead_letters);
-        if dead.0.len() == MAX_DEAD_LETTERS {
-            dead.0.pop_front();
+    /// Keeps a dead letter in the state store (the caller has logged it: a dead letter is never silent).
+    /// If even that fails (a disk error), the letter is logged in full at error level, so that it is not
+    /// lost.
+    pub fn dead_letter(&self, letter: relais_store::DeadLetter) {
+        self.dead_letter_count.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = blocking(|| self.durable.dead_letter(&letter)) {
+            tracing::error!(
+                correlation_id = %letter.correlation_id,
+                flow = %letter.flow,
+                error_type = %letter.error_type,
+                payload = %String::from_utf8_lossy(&letter.payload),
+                "cannot store a dead letter ({e}); its content is in this line"
+            );
         }
-        dead.0.push_back(letter);
-        dead.1 += 1;
     }
 
-    /// Dead letters kept, oldest first.
+    /// Dead letters kept, oldest first (at most `limit`).
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
-        lock(&self.dead_letters).0.iter().cloned().collect()
+        let filter = DeadLetterFilter { limit: Some(10_000), ..DeadLetterFilter::default() };
+        let stored = blocking(|| self.durable.list_dead_letters(&filter)).unwrap_or_default();
+        stored
+            .into_iter()
+            .map(|s| DeadLetter {
+                id: s.id.0,
+                queue: s.letter.queue.clone().unwrap_or_default(),
+                flow: s.letter.flow.clone(),
+                payload: s.letter.payload.clone(),
+                media_type: s.letter.media_type.clone(),
+                correlation_id: s.letter.correlation_id.clone(),
+                error_type: s.letter.error_type.clone(),
+                description: s.letter.error_description.clone(),
+                attempts: s.letter.attempts,
+                failed_at: rfc3339(s.letter.last_failure),
+            })
+            .collect()
     }
 
-    /// Dead letters since start, including those no longer kept.
+    /// Dead letters since start.
     pub fn dead_letter_count(&self) -> u64 {
-        lock(&self.dead_letters).1
+        self.dead_letter_count.load(Ordering::Relaxed)
     }
+}
+
+/// The current time as the state store counts it.
+pub fn now() -> Timestamp {
+    Timestamp::from_system_time(SystemTime::now())
+}
+
+/// An instant of the state store as RFC 3339.
+pub fn rfc3339(t: Timestamp) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t.to_system_time()).to_rfc3339()
 }
 
 #[cfg(test)]
@@ -123,9 +184,10 @@ mod tests {
     #[test]
     fn a_store_asked_for_again_keeps_its_entries() {
         let state = State::new();
-        state.store("seen", None).put("k", serde_json::json!(1), None);
-        assert_eq!(state.store("seen", Some(Duration::from_secs(5))).get("k"), Some(serde_json::json!(1)));
-        assert!(state.store("other", None).get("k").is_none());
+        state.store("seen", None, false).put("k", serde_json::json!(1), None).unwrap();
+        let again = state.store("seen", Some(Duration::from_secs(5)), false);
+        assert_eq!(again.get("k").unwrap(), Some(serde_json::json!(1)));
+        assert!(state.store("other", None, true).get("k").unwrap().is_none());
     }
 
     #[test]

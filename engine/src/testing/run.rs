@@ -153,7 +153,9 @@ async fn run_case(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase) -> (CaseOu
         for (name, entries) in stores {
             let (Some(store), Json::Object(entries)) = (program.state.existing_store(&name), entries) else { continue };
             for (key, value) in entries {
-                store.put(&key, value, None);
+                if let Err(why) = store.put(&key, value, None) {
+                    outcome.failures.push((here(case.span), format!("cannot seed store `{name}`: {why}")));
+                }
             }
         }
     }
