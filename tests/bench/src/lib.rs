@@ -1,4 +1,6 @@
-//! Workload generators shared by relais's benchmarks.
+//! Workload generators and servers shared by relais's benchmarks.
+
+pub mod http;
 
 use std::fmt::Write;
 use std::path::Path;
