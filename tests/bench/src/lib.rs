@@ -1,4 +1,6 @@
-//! Workload generators shared by relais's benchmarks.
+//! Workload generators and servers shared by relais's benchmarks.
+
+pub mod http;
 
 use std::fmt::Write;
 use std::path::Path;
@@ -27,4 +29,31 @@ pub fn generate_check_workload(dir: &Path, flows: usize, steps: usize) -> std::i
         std::fs::write(dir.join(format!("flow_{f}.yaml")), text)?;
     }
     Ok(flows + 1)
+}
+
+/// The ticketing-order -> CRM-contact mapping (`flows/mappings/order_to_contact.rhai`) written as plain Rust
+/// over serde_json: the ceiling an interpreted mapping is measured against, shared by the in-process engine
+/// benchmark and the HTTP ceiling server so both compare against the same work. The phone rule is the French
+/// one (the fixtures are French) and `updated_at` is fixed, where the script formats the clock.
+pub fn order_to_contact(order: &serde_json::Value) -> serde_json::Value {
+    let buyer = &order["buyer"];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").trim().to_string();
+    let title = |s: String| {
+        let mut c = s.chars();
+        c.next().map(|f| f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect::<String>()).unwrap_or_default()
+    };
+    let digits: String = text(&buyer["phone"]).chars().filter(char::is_ascii_digit).collect();
+    let phone = format!("+33{}", digits.trim_start_matches('0'));
+    serde_json::json!({
+        "external_id": format!("ticketing-{}", text(&order["order_id"])),
+        "first_name": title(text(&buyer["first_name"])),
+        "last_name": text(&buyer["last_name"]).to_uppercase(),
+        "email": text(&buyer["email"]).to_lowercase(),
+        "phone_e164": phone,
+        "locale": text(&buyer["language"]).to_lowercase(),
+        "country_iso2": text(&buyer["country"]).to_uppercase(),
+        "opt_in": { "email": order["consents"]["marketing"], "sms": order["consents"]["sms"] },
+        "source": "ticketing",
+        "updated_at": "2024-07-26T09:15:30Z",
+    })
 }

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# HTTP daemon benchmark: throughput and p50/p99 latency of `relais run` on three scenarios, each measured
+# side by side with a minimal hand-written hyper server doing the same work (the ceiling):
+#   (a) GET  /a  listener -> respond a fixed JSON body
+#   (b) POST /b  listener -> Rhai mapping (ticketing order -> CRM contact) -> respond
+#   (c) GET  /c  listener -> http.request to a local upstream -> respond with its body
+# The servers under test and the upstream run on core 0 (`taskset -c 0`), wrk on core 1, so each side gets
+# one core and the load generator never competes with it. Runs are interleaved (ceiling a, relais a,
+# ceiling b, relais b, ...) so that noise from other work on the machine hits both sides alike.
+#
+# Usage: tests/bench/http.sh            (from anywhere; builds release binaries first)
+# Settings (environment): ROUNDS=1 DURATION=10s CONNECTIONS=32 THREADS=1 WARMUP=3s
+#                         RELAIS_PORT=9100 CEILING_PORT=9101 UPSTREAM_PORT=9103
+#                         SERVER_CPU=0 LOAD_CPU=1 SKIP_BUILD=1 (use the binaries already built)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+ROUNDS=${ROUNDS:-1}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}
+WARMUP=${WARMUP:-3s}
+RELAIS_PORT=${RELAIS_PORT:-9100}
+CEILING_PORT=${CEILING_PORT:-9101}
+UPSTREAM_PORT=${UPSTREAM_PORT:-9103}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/release
+OUT=$TARGET/bench-http/$(date +%Y%m%d-%H%M%S)
+ORDER_FILE=$ROOT/flows/data/samples/order.json
+LUA=$ROOT/tests/bench/wrk/post_order.lua
+export ORDER_FILE
+
+log() { echo "http.sh: $*" >&2; }
+
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    log "building release binaries"
+    cargo build --release -p relais-engine -p relais-bench --bins >&2
+fi
+
+if ! command -v wrk >/dev/null; then
+    log "installing wrk"
+    if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >&2; else sudo apt-get install -y wrk >&2; fi
+fi
+
+mkdir -p "$OUT"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+declare -A PID
+# Starts a server pinned to the server core (`taskset` execs it, so `$!` is the server's pid); its output goes
+# to a log file next to the results.
+start() {
+    local name=$1
+    shift
+    taskset -c "$SERVER_CPU" "$@" >"$OUT/$name.log" 2>&1 &
+    PIDS+=($!)
+    PID[$name]=$!
+}
+
+# Waits until `curl ARGS...` succeeds (2xx), for up to 30 s; shows the server's log when it never does.
+wait_ready() {
+    local name=$1
+    shift
+    for _ in $(seq 1 300); do
+        if curl -sf -o /dev/null "$@"; then return 0; fi
+        sleep 0.1
+    done
+    log "$name does not answer: $*"
+    cat "$OUT/$name.log" >&2
+    exit 1
+}
+
+start upstream "$BIN/http_upstream" --port "$UPSTREAM_PORT"
+start ceiling "$BIN/http_ceiling" --port "$CEILING_PORT" --upstream "http://127.0.0.1:$UPSTREAM_PORT"
+start relais env RELAIS_LOG=warn RELAIS_BENCH_PORT="$RELAIS_PORT" \
+    RELAIS_UPSTREAM_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" "$BIN/relais" run tests/bench/flows/http --admin off
+wait_ready upstream "http://127.0.0.1:$UPSTREAM_PORT/quote"
+
+SCENARIOS=(a b c)
+# Sets REQUEST to the curl arguments that make one request of scenario $1 against base URL $2.
+request() {
+    case $1 in
+        b) REQUEST=(-X POST -H "content-type: application/json" --data-binary "@$ORDER_FILE" "$2/b") ;;
+        *) REQUEST=("$2/$1") ;;
+    esac
+}
+for side in ceiling relais; do
+    port=$CEILING_PORT
+    [[ $side == relais ]] && port=$RELAIS_PORT
+    for s in "${SCENARIOS[@]}"; do
+        request "$s" "http://127.0.0.1:$port"
+        wait_ready "$side" "${REQUEST[@]}"
+        log "$side $s answers: $(curl -s "${REQUEST[@]}")"
+    done
+done
+
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+TICK=$(getconf CLK_TCK)
+
+# Runs wrk pinned to the load core against one scenario of one side, writing its output to a file, and
+# appends the CPU time the server under test spent meanwhile (`server cpu ticks: N`): on a shared machine
+# CPU per request is steadier than requests per second, which also moves with what else runs on the core.
+load() {
+    local side=$1 s=$2 duration=$3 file=$4 port=$CEILING_PORT before
+    [[ $side == relais ]] && port=$RELAIS_PORT
+    local script=()
+    [[ $s == b ]] && script=(-s "$LUA")
+    before=$(cpu_ticks "${PID[$side]}")
+    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency "${script[@]}" \
+        "http://127.0.0.1:$port/$s" >"$file" 2>&1
+    echo "server cpu ticks: $(($(cpu_ticks "${PID[$side]}") - before))" >>"$file"
+}
+
+# A wrk latency (`812.00us`, `1.23ms`, `1.05s`) in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000
+        printf "%.2f", n
+    }'
+}
+
+# rps, p50 (ms), p99 (ms), server CPU µs per request and failed requests (non-2xx plus socket errors) from
+# one wrk output.
+parse() {
+    local rps p50 p99 cpu bad
+    rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$1")
+    cpu=$(awk -v tick="$TICK" '/ requests in / { n = $1 } /^server cpu ticks:/ { t = $4 }
+        END { printf "%.1f", (n > 0 ? t * 1e6 / tick / n : 0) }' "$1")
+    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$1")")
+    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$1")")
+    bad=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ {
+        gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$1")
+    echo "$rps $p50 $p99 $cpu $bad"
+}
+
+# The median of the numbers on standard input.
+median() {
+    sort -n | awk '{ v[NR] = $1 } END { printf "%.0f\n", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
+log "warming up each server and scenario for $WARMUP"
+for s in "${SCENARIOS[@]}"; do
+    for side in ceiling relais; do
+        load "$side" "$s" "$WARMUP" "$OUT/warmup-$side-$s.txt"
+    done
+done
+
+ROWS=()
+declare -A RATIOS CPU_RATIOS
+for round in $(seq 1 "$ROUNDS"); do
+    for s in "${SCENARIOS[@]}"; do
+        for side in ceiling relais; do
+            log "round $round, scenario $s, $side: wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+            load "$side" "$s" "$DURATION" "$OUT/round$round-$side-$s.txt"
+        done
+        read -r c_rps c_p50 c_p99 c_cpu c_bad < <(parse "$OUT/round$round-ceiling-$s.txt")
+        read -r r_rps r_p50 r_p99 r_cpu r_bad < <(parse "$OUT/round$round-relais-$s.txt")
+        if ((c_bad + r_bad > 0)); then
+            log "WARNING: round $round scenario $s: $c_bad failed requests on the ceiling, $r_bad on relais"
+        fi
+        ratio=$(awk -v r="$r_rps" -v c="$c_rps" 'BEGIN { printf "%.0f", (c > 0 ? 100 * r / c : 0) }')
+        cpu_ratio=$(awk -v r="$r_cpu" -v c="$c_cpu" 'BEGIN { printf "%.0f", (r > 0 ? 100 * c / r : 0) }')
+        RATIOS[$s]+="$ratio "
+        CPU_RATIOS[$s]+="$cpu_ratio "
+        ROWS+=("| $round | $s | $c_rps | $r_rps | **$ratio %** | $c_p50 / $c_p99 | $r_p50 / $r_p99 | $c_cpu / $r_cpu | $cpu_ratio % | $c_bad / $r_bad |")
+    done
+done
+
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; servers on core $SERVER_CPU, wrk on core $LOAD_CPU; $(nproc) cores"
+echo "(a) GET /a fixed JSON; (b) POST /b order -> contact mapping; (c) GET /c via a local upstream"
+echo
+echo "| round | scenario | ceiling rps | relais rps | relais / ceiling rps | ceiling p50 / p99 ms | relais p50 / p99 ms | server CPU µs/req (c / r) | ceiling / relais CPU | failed (c / r) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
+if ((ROUNDS > 1)); then
+    echo
+    echo "| scenario | median relais / ceiling rps | median ceiling / relais CPU per request |"
+    echo "|---|---|---|"
+    for s in "${SCENARIOS[@]}"; do
+        # shellcheck disable=SC2086 # one number per word
+        echo "| $s | $(printf '%s\n' ${RATIOS[$s]} | median) % | $(printf '%s\n' ${CPU_RATIOS[$s]} | median) % |"
+    done
+fi
+echo
+log "raw wrk output and server logs in $OUT"
