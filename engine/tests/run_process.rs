@@ -50,7 +50,7 @@ impl Relais {
         let mut child = Command::new(env!("CARGO_BIN_EXE_relais"))
             .arg("run")
             .arg(dir)
-            .args(["--admin", "off"])
+            .args(["--admin", "off", "--state", "memory"])
             .args(extra)
             .env("RELAIS_LOG", "info")
             .stdout(Stdio::null())

@@ -3,11 +3,13 @@
 //! Exit codes: 0 success, 1 findings (errors, failed tests, unformatted files), 2 usage or I/O error.
 
 pub mod check;
+mod dlq;
 mod explain;
 pub mod fmt;
 pub mod render;
 pub mod run;
 pub mod schema;
+mod state;
 pub mod test;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +38,8 @@ enum Command {
     Test(test::Args),
     /// Explain a diagnostic code (`relais explain RL0100`); without a code, list them all.
     Explain(explain::Args),
+    /// Dead letters of a stopped daemon's state: list, show, replay, purge.
+    Dlq(dlq::Args),
 }
 
 /// What a subcommand concluded, mapped to the process exit code.
@@ -89,6 +93,7 @@ where
         Command::Explain(args) => explain::run(&args, out),
         Command::Test(args) => test::run(&args, out),
         Command::Run(args) => run::run(&args, out),
+        Command::Dlq(args) => dlq::run(&args, out),
     }
 }
 

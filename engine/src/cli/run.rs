@@ -6,7 +6,6 @@
 use super::render::{render, Format};
 use super::{paths_or_default, Outcome};
 use crate::connectors;
-use crate::plan::compile_program;
 use crate::runtime::Runtime;
 use relais_dsl::Severity;
 use std::io::Write;
@@ -33,6 +32,9 @@ pub struct Args {
     /// How often files are checked for changes.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     watch_interval: Duration,
+    /// Where persistent queues, persistent object stores and dead letters are kept (`memory`: nowhere).
+    #[arg(long, default_value = super::state::DEFAULT_STATE)]
+    state: String,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -61,6 +63,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         let _ = writeln!(out, "relais run: the flows do not check; nothing was started");
         return if loaded.io_failed { Outcome::Failure } else { Outcome::Findings };
     }
+    let durable = match super::state::open(&args.state) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(out, "relais run: {e}");
+            return Outcome::Failure;
+        }
+    };
     init_logs();
     let tokio = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -69,8 +78,15 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             return Outcome::Failure;
         }
     };
+    let state = std::sync::Arc::new(crate::runtime::state::State::with_store(durable));
     tokio.block_on(async {
-        let program = match compile_program(&loaded, relais_stdlib::Clock::system(), &connectors::all()) {
+        let program = match crate::plan::compile_program_in(
+            &state,
+            &loaded,
+            relais_stdlib::Clock::system(),
+            &connectors::all(),
+            None,
+        ) {
             Ok(p) => p,
             Err(diags) => {
                 let diags: Vec<_> = diags.iter().cloned().collect();

@@ -38,6 +38,9 @@ pub struct ListenerParams {
     pub consumers: Option<u32>,
     /// Delay before a failed message is delivered again, doubled on each attempt (default 100ms, at most 30s).
     pub redelivery_delay: Option<DurationText>,
+    /// Persistent queues: how long a message taken by a consumer stays hidden from the others; a consumer
+    /// that crashed or took longer leaves it to be delivered again (default 60s).
+    pub visibility_timeout: Option<DurationText>,
 }
 
 /// The registry entries.

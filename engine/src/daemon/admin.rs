@@ -52,7 +52,7 @@ fn dead_letters(runtime: &Runtime) -> String {
         .into_iter()
         .map(|d| {
             json!({
-                "queue": d.queue, "flow": d.flow, "correlation_id": d.correlation_id,
+                "id": d.id, "queue": d.queue, "flow": d.flow, "correlation_id": d.correlation_id,
                 "error_type": d.error_type, "description": d.description, "attempts": d.attempts,
                 "failed_at": d.failed_at, "media_type": d.media_type,
                 "payload": String::from_utf8_lossy(&d.payload),
@@ -60,6 +60,38 @@ fn dead_letters(runtime: &Runtime) -> String {
         })
         .collect();
     serde_json::Value::Array(letters).to_string()
+}
+
+/// `GET /dead-letters/ID`, `POST /dead-letters/ID/replay`, `DELETE /dead-letters/ID`.
+async fn dead_letter(runtime: &Runtime, method: &hyper::Method, rest: &str) -> Response<Full<Bytes>> {
+    let state = &runtime.program().state;
+    let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
+    let Ok(id) = id.parse::<u64>() else {
+        return answer(StatusCode::NOT_FOUND, "application/json", json!({ "status": "not found" }).to_string());
+    };
+    let reply = |status: StatusCode, body: serde_json::Value| answer(status, "application/json", body.to_string());
+    match (method.as_str(), action) {
+        ("GET", "") => match state.dead_letters().into_iter().find(|d| d.id == id) {
+            Some(d) => reply(
+                StatusCode::OK,
+                json!({ "id": d.id, "queue": d.queue, "flow": d.flow, "correlation_id": d.correlation_id,
+                        "error_type": d.error_type, "description": d.description, "attempts": d.attempts,
+                        "failed_at": d.failed_at, "media_type": d.media_type,
+                        "payload": String::from_utf8_lossy(&d.payload) }),
+            ),
+            None => reply(StatusCode::NOT_FOUND, json!({ "status": "not found" })),
+        },
+        ("POST", "replay") => match state.replay(id).await {
+            Ok(queue) => reply(StatusCode::OK, json!({ "status": "replayed", "queue": queue })),
+            Err(e) => reply(StatusCode::CONFLICT, json!({ "status": "not replayed", "detail": e })),
+        },
+        ("DELETE", "") => match state.purge(id) {
+            Ok(true) => reply(StatusCode::OK, json!({ "status": "purged" })),
+            Ok(false) => reply(StatusCode::NOT_FOUND, json!({ "status": "not found" })),
+            Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, json!({ "status": "failed", "detail": e })),
+        },
+        _ => reply(StatusCode::METHOD_NOT_ALLOWED, json!({ "status": "method not allowed" })),
+    }
 }
 
 async fn handle(runtime: Runtime, draining: bool, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -71,6 +103,9 @@ async fn handle(runtime: Runtime, draining: bool, req: Request<Incoming>) -> Res
             return r;
         }
         return run_now(&runtime, &super::routes::percent_decode(flow)).await;
+    }
+    if let Some(rest) = path.strip_prefix("/dead-letters/") {
+        return dead_letter(&runtime, req.method(), rest).await;
     }
     let runtime = &runtime;
     match path {

@@ -87,6 +87,9 @@ pub fn compile_program_in(
     for flow in loaded.set.flows() {
         let Some(source) = flow.source.as_ref().filter(|s| s.kind.value == "queue.listener") else { continue };
         let params = source.params.to_json();
+        if params.get("persistent").and_then(|p| p.as_bool()) == Some(true) {
+            continue;
+        }
         if let Some(name) = params.get("queue").and_then(|q| q.as_str()) {
             let capacity = params.get("capacity").and_then(|c| c.as_u64()).map_or(DEFAULT_CAPACITY, |c| c as usize);
             state.queue(name, capacity);

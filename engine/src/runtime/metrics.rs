@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 /// Latency bucket bounds in seconds.
@@ -25,16 +25,17 @@ pub struct FlowMetrics {
 /// Counters of every flow, created on first use.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    flows: Mutex<HashMap<String, std::sync::Arc<FlowMetrics>>>,
+    /// Read-locked on every event (the flows exist after their first event), write-locked once per flow.
+    flows: RwLock<HashMap<String, std::sync::Arc<FlowMetrics>>>,
 }
 
 impl Metrics {
     fn flow(&self, name: &str) -> std::sync::Arc<FlowMetrics> {
-        let mut flows = self.flows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Look up before inserting: `entry` would allocate the name on every event.
-        if let Some(m) = flows.get(name) {
+        // A panic cannot leave the map half-updated (single inserts), so a poisoned lock is still consistent.
+        if let Some(m) = self.flows.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name) {
             return m.clone();
         }
+        let mut flows = self.flows.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         flows.entry(name.to_string()).or_default().clone()
     }
 
@@ -75,7 +76,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let flows: BTreeMap<String, std::sync::Arc<FlowMetrics>> = self
             .flows
-            .lock()
+            .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))

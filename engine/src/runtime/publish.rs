@@ -1,9 +1,10 @@
 //! The `queue.publish` step: hands the event's payload to a queue and goes on (fire and forget, as Mule's
-//! VM publish). A full queue makes the step wait (back-pressure) up to its `timeout`.
+//! VM publish). A full in-memory queue makes the step wait (back-pressure) up to its `timeout`; a persistent
+//! queue (`persistent: true`) writes the message to the state store, on disk before the step returns.
 
 use super::components::{CallFuture, ComponentNode, Spec};
 use super::queue::{Message, Queue};
-use super::{Event, Runtime};
+use super::{Event, FlowError, Runtime};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,8 +30,42 @@ impl ComponentNode for Publish {
     }
 }
 
+/// A built `queue.publish` step with `persistent: true`.
+pub struct PersistentPublish {
+    state: Arc<super::state::State>,
+    queue: String,
+    flow: String,
+}
+
+impl ComponentNode for PersistentPublish {
+    fn call<'a>(&'a self, _: &'a Runtime, event: Event) -> CallFuture<'a> {
+        Box::pin(async move {
+            let message = relais_store::Message {
+                payload: event.payload.to_bytes(),
+                media_type: event.payload.media_type().to_string(),
+                attributes: serde_json::json!({
+                    "published_by": self.flow,
+                    "published_at": chrono::Utc::now().to_rfc3339(),
+                }),
+                correlation_id: event.correlation_id.to_string(),
+            };
+            let durable = self.state.durable().clone();
+            super::object_store::blocking(|| durable.enqueue(&self.queue, &message, super::state::now())).map_err(
+                |e| FlowError::new("QUEUE:UNAVAILABLE", format!("cannot persist to queue `{}`: {e}", self.queue)),
+            )?;
+            self.state.signal(&self.queue).notify_one();
+            Ok(event)
+        })
+    }
+}
+
 /// The factory of `queue.publish` (parameters were checked against the component's schema).
 pub fn publish(spec: Spec) -> Arc<dyn ComponentNode> {
+    if spec.params.get("persistent").and_then(|p| p.as_bool()) == Some(true) {
+        let queue = spec.params.get("queue").and_then(|q| q.as_str()).unwrap_or_default().to_string();
+        spec.state.signal(&queue);
+        return Arc::new(PersistentPublish { state: spec.state.clone(), queue, flow: spec.flow });
+    }
     let name = spec.params.get("queue").and_then(|q| q.as_str()).unwrap_or_default();
     let timeout = spec
         .params

@@ -43,6 +43,9 @@ pub struct State {
     durable: Arc<dyn StateStore>,
     stores: Mutex<HashMap<String, Arc<ObjectStore>>>,
     queues: Mutex<HashMap<String, Arc<Queue>>>,
+    /// Wakes the consumers of a persistent queue when a message is published in this process; a queue
+    /// with an entry here is persistent.
+    signals: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
     dead_letter_count: AtomicU64,
 }
 
@@ -65,7 +68,13 @@ impl State {
 
     /// A state over a durable store (`relais run --state DIR`).
     pub fn with_store(durable: Arc<dyn StateStore>) -> Self {
-        State { durable, stores: Mutex::default(), queues: Mutex::default(), dead_letter_count: AtomicU64::new(0) }
+        State {
+            durable,
+            stores: Mutex::default(),
+            queues: Mutex::default(),
+            signals: Mutex::default(),
+            dead_letter_count: AtomicU64::new(0),
+        }
     }
 
     /// The durable state store.
@@ -107,6 +116,60 @@ impl State {
             tracing::warn!(queue = name, "queue capacity stays {} until restart (asked {capacity})", queue.capacity());
         }
         queue.clone()
+    }
+
+    /// The wake-up of the consumers of persistent queue `name`.
+    pub fn signal(&self, name: &str) -> Arc<tokio::sync::Notify> {
+        lock(&self.signals).entry(name.to_string()).or_default().clone()
+    }
+
+    /// Whether `name` is a persistent queue (one a persistent publisher or listener named).
+    pub fn is_persistent(&self, name: &str) -> bool {
+        lock(&self.signals).contains_key(name)
+    }
+
+    /// Puts a dead letter back on the queue it came from: the persistent queue in the state store, or the
+    /// in-memory queue of this process; taken out of the dead letters only once queued.
+    pub async fn replay(&self, id: u64) -> Result<String, String> {
+        let durable = self.durable.clone();
+        let Some(stored) =
+            blocking(|| durable.get_dead_letter(relais_store::DeadLetterId(id))).map_err(|e| e.to_string())?
+        else {
+            return Err(format!("no dead letter {id}"));
+        };
+        let Some(queue) = stored.letter.queue.clone() else {
+            return Err(format!("dead letter {id} did not come from a queue"));
+        };
+        if self.is_persistent(&queue) {
+            blocking(|| durable.enqueue(&queue, &stored.letter.to_message(), now())).map_err(|e| e.to_string())?;
+            self.signal(&queue).notify_one();
+        } else {
+            let message = super::queue::Message {
+                payload: Arc::new(super::payload::Payload::bytes(
+                    stored.letter.payload.clone(),
+                    &stored.letter.media_type,
+                )),
+                correlation_id: stored.letter.correlation_id.as_str().into(),
+                published_by: "relais dlq replay".into(),
+                published_at: chrono::Utc::now().to_rfc3339(),
+            };
+            self.queue_or_default(&queue).publish(message, Duration::from_secs(10)).await.map_err(|e| e.description)?;
+        }
+        blocking(|| durable.take_dead_letter(relais_store::DeadLetterId(id))).map_err(|e| e.to_string())?;
+        Ok(queue)
+    }
+
+    /// Deletes a dead letter; true if it was there.
+    pub fn purge(&self, id: u64) -> Result<bool, String> {
+        let durable = self.durable.clone();
+        blocking(|| durable.take_dead_letter(relais_store::DeadLetterId(id)))
+            .map(|l| l.is_some())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Counts a dead letter the state store made itself (a `nack` past the last delivery).
+    pub fn count_dead_letter(&self) {
+        self.dead_letter_count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The queue called `name` if it exists, else one with the default bound.

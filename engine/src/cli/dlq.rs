@@ -1,0 +1,177 @@
+//! `relais dlq`: the dead letters of a stopped daemon's state directory: list, show, replay into the
+//! persistent queue they came from, purge. A running daemon holds its state; its admin port serves the same
+//! operations (`/dead-letters`).
+
+use super::Outcome;
+use relais_store::{DeadLetterFilter, DeadLetterId, StateStore, StoredDeadLetter};
+use std::io::Write;
+
+/// Arguments of `relais dlq`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+    /// The state directory of the daemon (stopped).
+    #[arg(long, global = true, default_value = super::state::DEFAULT_STATE)]
+    state: String,
+    /// Only the dead letters of this flow.
+    #[arg(long, global = true)]
+    flow: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// One line per dead letter: id, flow, queue, error type, attempts, last failure.
+    List,
+    /// A dead letter in full (JSON), payload included.
+    Show {
+        /// Its id.
+        id: u64,
+    },
+    /// Puts dead letters back on the persistent queue they came from, for the next start to process.
+    Replay {
+        /// One id; or `--all` (with `--flow` to narrow).
+        id: Option<u64>,
+        /// Every dead letter (of `--flow`).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Deletes dead letters: one id, or all of them (of `--flow`).
+    Purge {
+        /// One id (default: all, or all of `--flow`).
+        id: Option<u64>,
+    },
+}
+
+fn json(letter: &StoredDeadLetter) -> serde_json::Value {
+    let l = &letter.letter;
+    serde_json::json!({
+        "id": letter.id.0,
+        "flow": l.flow,
+        "step": l.step,
+        "location": l.location,
+        "queue": l.queue,
+        "error_type": l.error_type,
+        "error_description": l.error_description,
+        "attempts": l.attempts,
+        "first_failure": crate::runtime::state::rfc3339(l.first_failure),
+        "last_failure": crate::runtime::state::rfc3339(l.last_failure),
+        "correlation_id": l.correlation_id,
+        "media_type": l.media_type,
+        "attributes": l.attributes,
+        "payload": String::from_utf8_lossy(&l.payload),
+    })
+}
+
+/// Puts one dead letter back on its queue; the letter is taken out of the store only once it is queued.
+fn replay(store: &dyn StateStore, letter: &StoredDeadLetter) -> Result<String, String> {
+    let Some(queue) = &letter.letter.queue else {
+        return Err(format!("dead letter {} did not come from a queue; nothing to replay it into", letter.id.0));
+    };
+    store.enqueue(queue, &letter.letter.to_message(), crate::runtime::state::now()).map_err(|e| e.to_string())?;
+    store.take_dead_letter(letter.id).map_err(|e| e.to_string())?;
+    Ok(queue.clone())
+}
+
+/// Runs `relais dlq`.
+pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
+    let store = match super::state::open(&args.state) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(out, "relais dlq: {e}");
+            let _ = writeln!(
+                out,
+                "relais dlq: a running daemon holds its state: stop it, or use its admin port (GET /dead-letters, \
+                 POST /dead-letters/ID/replay, DELETE /dead-letters/ID)"
+            );
+            return Outcome::Failure;
+        }
+    };
+    let filter = DeadLetterFilter { flow: args.flow.clone(), ..DeadLetterFilter::default() };
+    let all = match store.list_dead_letters(&filter) {
+        Ok(all) => all,
+        Err(e) => {
+            let _ = writeln!(out, "relais dlq: {e}");
+            return Outcome::Failure;
+        }
+    };
+    match &args.action {
+        Action::List => {
+            for l in &all {
+                let _ = writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{} attempt(s)\t{}",
+                    l.id.0,
+                    l.letter.flow,
+                    l.letter.queue.as_deref().unwrap_or("-"),
+                    l.letter.error_type,
+                    l.letter.attempts,
+                    crate::runtime::state::rfc3339(l.letter.last_failure)
+                );
+            }
+            let _ = writeln!(out, "{} dead letter(s)", all.len());
+            Outcome::Success
+        }
+        Action::Show { id } => match store.get_dead_letter(DeadLetterId(*id)) {
+            Ok(Some(l)) => {
+                let _ = writeln!(out, "{}", serde_json::to_string_pretty(&json(&l)).unwrap_or_default());
+                Outcome::Success
+            }
+            Ok(None) => {
+                let _ = writeln!(out, "relais dlq: no dead letter {id}");
+                Outcome::Findings
+            }
+            Err(e) => {
+                let _ = writeln!(out, "relais dlq: {e}");
+                Outcome::Failure
+            }
+        },
+        Action::Replay { id, all: every } => {
+            let chosen: Vec<&StoredDeadLetter> = match (id, every) {
+                (Some(id), false) => all.iter().filter(|l| l.id.0 == *id).collect(),
+                (None, true) => all.iter().collect(),
+                _ => {
+                    let _ = writeln!(out, "relais dlq replay: give one id, or --all");
+                    return Outcome::Failure;
+                }
+            };
+            if chosen.is_empty() {
+                let _ = writeln!(out, "relais dlq replay: no such dead letter");
+                return Outcome::Findings;
+            }
+            let mut failed = false;
+            for letter in chosen {
+                match replay(store.as_ref(), letter) {
+                    Ok(queue) => {
+                        let _ = writeln!(out, "{}\treplayed into queue `{queue}`", letter.id.0);
+                    }
+                    Err(e) => {
+                        failed = true;
+                        let _ = writeln!(out, "{}\tnot replayed: {e}", letter.id.0);
+                    }
+                }
+            }
+            if failed {
+                Outcome::Findings
+            } else {
+                Outcome::Success
+            }
+        }
+        Action::Purge { id } => {
+            let result = match id {
+                Some(id) => store.take_dead_letter(DeadLetterId(*id)).map(|l| u64::from(l.is_some())),
+                None => store.purge_dead_letters(&filter),
+            };
+            match result {
+                Ok(n) => {
+                    let _ = writeln!(out, "{n} dead letter(s) purged");
+                    Outcome::Success
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "relais dlq: {e}");
+                    Outcome::Failure
+                }
+            }
+        }
+    }
+}

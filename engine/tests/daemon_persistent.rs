@@ -1,0 +1,208 @@
+//! Durable state through the daemon: persistent queues (redelivery count, dead letters after N deliveries,
+//! replay), persistent object stores and queued messages surviving a restart on the redb backend, a
+//! damaged state file refused with the way to recover, and `relais dlq` on a stopped daemon's state.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use relais_engine::runtime::state::State;
+use relais_engine::runtime::Runtime;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use support::request;
+
+const FLOWS: &str = r##"
+configs:
+  api: { http.listener: { port: 0 } }
+  results: { object_store: { persistent: true } }
+  switches: { object_store: {} }
+flows:
+  accept:
+    source: { http.listener: { config: api, method: POST, path: /jobs, response: { status: 202 } } }
+    steps:
+      - queue.publish: { queue: jobs, persistent: true }
+  work:
+    source:
+      queue.listener: { queue: jobs, persistent: true, consumers: 2, max_deliveries: 3, redelivery_delay: 10ms }
+    steps:
+      - object_store.get: { config: switches, key: broken, default: false, target: broken }
+      - choice:
+          - when: "#[vars.broken || payload.fail == true]"
+            steps:
+              - raise_error: { type: "JOB:FAILED", description: "job #[payload.id] failed at delivery #[attributes.delivery]" }
+      - object_store.put: { config: results, key: "#[payload.id]", value: "#[attributes.delivery]" }
+  result:
+    source: { http.listener: { config: api, method: GET, path: "/results/{id}" } }
+    steps:
+      - object_store.get: { config: results, key: "#[attributes.params.id]" }
+  switch:
+    source: { http.listener: { config: api, method: PUT, path: "/broken" } }
+    steps:
+      - object_store.put: { config: switches, key: broken }
+"##;
+
+async fn start(dir: &Path, state: Arc<State>) -> (relais_engine::daemon::Daemon, std::net::SocketAddr) {
+    let (loaded, program) = support::compile_dir(dir, Some(state));
+    let daemon =
+        relais_engine::daemon::start_with_admin(&loaded, Runtime::new(program), Some("127.0.0.1:0".parse().unwrap()))
+            .await
+            .unwrap();
+    let addr = daemon.listeners[0].1;
+    (daemon, addr)
+}
+
+async fn result(addr: std::net::SocketAddr, id: &str) -> Option<String> {
+    for _ in 0..300 {
+        let (status, _, body) = request(addr, "GET", &format!("/results/{id}"), &[], b"").await;
+        if status == 200 {
+            return Some(body);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_message_that_keeps_failing_is_redelivered_then_dead_lettered_and_can_be_replayed() {
+    let dir = support::write_files(&[("flows.yaml", FLOWS)]);
+    let (daemon, addr) = start(&dir, State::new()).await;
+    let admin = daemon.admin.unwrap();
+    assert_eq!(request(addr, "PUT", "/broken", &[], b"true").await.0, 200);
+    assert_eq!(request(addr, "POST", "/jobs", &[("x-correlation-id", "job-7")], br#"{"id":"J7"}"#).await.0, 202);
+    let state = daemon.state();
+    let mut dead = Vec::new();
+    for _ in 0..300 {
+        dead = state.dead_letters();
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let letter = &dead[0];
+    assert_eq!((letter.queue.as_str(), letter.flow.as_str(), letter.attempts), ("jobs", "work", 3));
+    assert_eq!(letter.error_type, "JOB:FAILED");
+    assert_eq!(letter.description, "job J7 failed at delivery 3", "the delivery count reaches the flow");
+    assert_eq!(letter.correlation_id, "job-7");
+    let (status, _, body) = request(admin, "GET", &format!("/dead-letters/{}", letter.id), &[], b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("J7") && body.contains("\"attempts\":3"), "{body}");
+
+    // The cause is fixed; the replayed message goes through.
+    assert_eq!(request(addr, "PUT", "/broken", &[], b"false").await.0, 200);
+    let (status, _, body) = request(admin, "POST", &format!("/dead-letters/{}/replay", letter.id), &[], b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(result(addr, "J7").await.as_deref(), Some("\"1\""), "the replayed message starts its deliveries over");
+    assert!(state.dead_letters().is_empty());
+    let (status, ..) = request(admin, "POST", &format!("/dead-letters/{}/replay", letter.id), &[], b"").await;
+    assert_eq!(status, 409, "a dead letter is replayed once");
+    daemon.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_messages_and_persistent_entries_survive_a_restart_on_disk() {
+    let dir = support::write_files(&[("flows.yaml", FLOWS)]);
+    let state_dir = dir.join("state");
+    {
+        let store = Arc::new(relais_store::RedbStore::open(&state_dir).unwrap());
+        let (daemon, addr) = start(&dir, Arc::new(State::with_store(store))).await;
+        assert_eq!(request(addr, "POST", "/jobs", &[], br#"{"id":"A"}"#).await.0, 202);
+        assert_eq!(result(addr, "A").await.as_deref(), Some("\"1\""));
+        // Broken while the next ones arrive: they wait in the queue (redelivered with a delay).
+        assert_eq!(request(addr, "PUT", "/broken", &[], b"true").await.0, 200);
+        let daemon_state = daemon.state();
+        drop(daemon_state);
+        daemon.shutdown(Duration::from_secs(2)).await;
+    }
+    // Give aborted tasks a moment to drop their handles on the store, then write to the queue directly, as
+    // a publisher of another process would have.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    {
+        let store = relais_store::RedbStore::open(&state_dir).unwrap();
+        let message = relais_store::Message {
+            payload: br#"{"id":"B"}"#.to_vec(),
+            media_type: "application/json".into(),
+            attributes: serde_json::json!({}),
+            correlation_id: "b".into(),
+        };
+        relais_store::StateStore::enqueue(&store, "jobs", &message, relais_engine::runtime::state::now()).unwrap();
+        store.close().unwrap();
+    }
+    let store = Arc::new(relais_store::RedbStore::open(&state_dir).unwrap());
+    let (daemon, addr) = start(&dir, Arc::new(State::with_store(store))).await;
+    assert_eq!(result(addr, "A").await.as_deref(), Some("\"1\""), "a persistent entry survives the restart");
+    assert_eq!(result(addr, "B").await.as_deref(), Some("\"1\""), "a queued message is processed after the restart");
+    daemon.shutdown(Duration::from_secs(2)).await;
+}
+
+#[test]
+fn a_damaged_state_file_stops_relais_run_with_the_way_to_recover() {
+    let dir = support::write_files(&[("flows.yaml", FLOWS)]);
+    let state_dir = dir.join("state");
+    drop(relais_store::RedbStore::open(&state_dir).unwrap());
+    std::fs::write(state_dir.join("state.redb"), vec![0x5a; 64 * 1024]).unwrap();
+    let mut out = Vec::new();
+    let outcome = relais_engine::cli::run(
+        ["relais", "run", dir.to_str().unwrap(), "--admin", "off", "--state", state_dir.to_str().unwrap()],
+        &mut out,
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(outcome, relais_engine::cli::Outcome::Failure, "{text}");
+    assert!(text.contains("state.redb"), "{text}");
+    assert!(text.to_lowercase().contains("move"), "the message says how to recover: {text}");
+}
+
+#[test]
+fn relais_dlq_lists_shows_replays_and_purges_a_stopped_daemons_dead_letters() {
+    let dir = support::write_files(&[]);
+    let state_dir = dir.join("state");
+    {
+        let store = relais_store::RedbStore::open(&state_dir).unwrap();
+        let now = relais_engine::runtime::state::now();
+        for (i, flow) in ["work", "work", "other"].iter().enumerate() {
+            let message = relais_store::Message {
+                payload: format!(r#"{{"id":"D{i}"}}"#).into_bytes(),
+                media_type: "application/json".into(),
+                attributes: serde_json::json!({}),
+                correlation_id: format!("c{i}"),
+            };
+            let failure = relais_store::Failure {
+                flow: flow.to_string(),
+                step: Some("raise_error".into()),
+                location: None,
+                error_type: "JOB:FAILED".into(),
+                error_description: "broken".into(),
+            };
+            let mut letter = relais_store::DeadLetter::new(message, &failure, 3, now, now);
+            letter.queue = Some("jobs".into());
+            relais_store::StateStore::dead_letter(&store, &letter).unwrap();
+        }
+        store.close().unwrap();
+    }
+    let state = state_dir.to_str().unwrap();
+    let dlq = |args: &[&str]| {
+        let mut out = Vec::new();
+        let mut all = vec!["relais", "dlq"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--state", state]);
+        let outcome = relais_engine::cli::run(all, &mut out);
+        (outcome, String::from_utf8_lossy(&out).to_string())
+    };
+    let (outcome, text) = dlq(&["list"]);
+    assert_eq!(outcome, relais_engine::cli::Outcome::Success);
+    assert!(text.ends_with("3 dead letter(s)\n"), "{text}");
+    let (_, text) = dlq(&["list", "--flow", "other"]);
+    assert!(text.contains("1 dead letter(s)") && text.contains("other"), "{text}");
+    let first = text.split('\t').next().unwrap().to_string();
+    let (_, text) = dlq(&["show", &first]);
+    assert!(text.contains("\"payload\": \"{\\\"id\\\":\\\"D2\\\"}\""), "{text}");
+    let (outcome, text) = dlq(&["replay", "--all", "--flow", "work"]);
+    assert_eq!(outcome, relais_engine::cli::Outcome::Success, "{text}");
+    assert_eq!(text.matches("replayed into queue `jobs`").count(), 2, "{text}");
+    let (_, text) = dlq(&["purge"]);
+    assert_eq!(text, "1 dead letter(s) purged\n");
+    let store = relais_store::RedbStore::open(&state_dir).unwrap();
+    let stats = relais_store::StateStore::queue_stats(&store, "jobs", relais_engine::runtime::state::now()).unwrap();
+    assert_eq!(stats.depth(), 2, "the replayed letters wait in their queue for the next start");
+}
