@@ -96,9 +96,30 @@ fn addr_of(daemon: &relais_engine::daemon::Daemon, listener: &str) -> SocketAddr
     daemon.listeners.iter().find(|(name, _)| name == listener).map(|l| l.1).expect(listener)
 }
 
+/// Every log line the daemon writes, kept for the test to search.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_integration_survives_ten_percent_partner_failures_without_losing_or_leaking_anything() {
     std::env::set_var("CRM_CLIENT_SECRET", "dev-secret");
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_writer(move || writer.clone())
+        .init();
     let dir = flows_with_chaos();
     let loaded = relais_engine::cli::check::check_paths(std::slice::from_ref(&dir), Some("e2e".into()));
     let errors: Vec<_> = loaded.diags.iter().filter(|d| d.severity == relais_dsl::Severity::Error).collect();
@@ -155,6 +176,10 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
     // The reminder job, as its 10:00 schedule would run it.
     let reminder = daemon.runtime().run_flow("sms_reminder", relais_engine::runtime::Event::new(Value::Null)).await;
     assert!(reminder.is_ok(), "the reminder job failed: {:?}", reminder.err());
+    let marketing = daemon.runtime().run_flow("marketing_push", relais_engine::runtime::Event::new(Value::Null)).await;
+    assert!(marketing.is_ok(), "the marketing job failed: {:?}", marketing.err());
+    let (status, overview) = call(api, "GET", "/sales/overview", &Value::Null).await;
+    assert!(status == 200 || status == 502, "{overview}");
 
     // Wait for the queues to drain (redeliveries included).
     let state = daemon.state();
@@ -249,6 +274,18 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
     let duplicates = stats["duplicates"].as_i64().unwrap();
     let (_, leaks) = call(crm, "GET", "/_sim/leaks", &Value::Null).await;
     assert_eq!(leaks["leaks"], 0, "a partner system received sensitive data");
+
+    // No sensitive value of the replayed accreditations appears in any log line (debug level included).
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    assert!(text.contains("patient record"), "the logs were captured");
+    let table = std::fs::read_to_string(dir.join("sim/data/accreditations.csv")).unwrap();
+    for row in table.lines().skip(1).take(ACCREDITATIONS) {
+        let fields: Vec<&str> = row.split(',').collect();
+        // date_of_birth, passport_number, medical_notes (columns 3, 5, 11)
+        for value in [fields[3], fields[5], fields[11]] {
+            assert!(value.is_empty() || !text.contains(value), "`{value}` of {} reached the logs", fields[0]);
+        }
+    }
     println!(
         "orders in CRM {in_crm}/{ORDERS}, dead letters {}, patient records {patients}, reminders {reminders}, \
          repeated SMS suppressed {duplicates}",
