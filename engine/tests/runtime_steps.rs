@@ -396,3 +396,30 @@ flows:
     let err = rt.run_flow("f", Event::new(json!({ "wait": "later" }))).await.unwrap_err();
     assert!(err.description.contains("neither a duration"), "{}", err.description);
 }
+
+#[tokio::test]
+async fn an_idempotency_key_is_released_when_its_event_fails_and_kept_when_it_succeeds() {
+    let rt = yaml(
+        r##"
+configs:
+  seen: { object_store: {} }
+flows:
+  f:
+    steps:
+      - idempotent: { key: "#[payload.id]", store: seen }
+      - choice:
+          - when: "#[payload.fail]"
+            steps: [ { raise_error: APP:DOWN } ]
+      - set_payload: done
+"##,
+    );
+    // A failure after the claim: the same message again is tried again, not a duplicate.
+    for _ in 0..2 {
+        let err = rt.run_flow("f", Event::new(json!({ "id": "A", "fail": true }))).await.unwrap_err();
+        assert_eq!(err.error_type.to_string(), "APP:DOWN");
+    }
+    let out = rt.run_flow("f", Event::new(json!({ "id": "A", "fail": false }))).await.unwrap();
+    assert_eq!(payload(&out), json!("done"));
+    let err = rt.run_flow("f", Event::new(json!({ "id": "A", "fail": false }))).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "IDEMPOTENCY:DUPLICATE", "a processed key stays claimed");
+}

@@ -178,6 +178,7 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
         vars: Arc::default(),
         correlation_id: cid.as_str().into(),
         error: None,
+        claims: Arc::default(),
     };
     let responses = table.responses.get(&route.flow);
     // The request's event, for an `error_response` to read (cheap: shared payload and attributes).

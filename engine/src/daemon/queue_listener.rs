@@ -81,6 +81,7 @@ impl QueueListener {
                 vars: Arc::default(),
                 correlation_id: message.correlation_id.clone(),
                 error: None,
+                claims: Arc::default(),
             };
             let error = match runtime.run_flow(&self.flow, event.clone()).await {
                 Ok(_) => return,
@@ -161,6 +162,7 @@ impl QueueListener {
             vars: Arc::default(),
             correlation_id: leased.message.correlation_id.as_str().into(),
             error: None,
+            claims: Arc::default(),
         };
         // A message whose consumer died more often than it may be delivered: never run it again.
         let outcome = if leased.deliveries > self.max_deliveries {

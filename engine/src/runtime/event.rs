@@ -21,6 +21,24 @@ pub struct Event {
     pub correlation_id: Arc<str>,
     /// The error being handled (inside `on_error` handlers only).
     pub error: Option<Arc<FlowError>>,
+    /// Idempotency keys this event claimed: released if the event fails, so that a retry of the same
+    /// message (a redelivery, a webhook sent again, a replayed dead letter) is not mistaken for a duplicate.
+    pub claims: Arc<Vec<Claim>>,
+}
+
+/// An idempotency key claimed by an event, in the store it was claimed in.
+#[derive(Clone)]
+pub struct Claim {
+    /// The store.
+    pub store: Arc<super::object_store::ObjectStore>,
+    /// The key.
+    pub key: String,
+}
+
+impl std::fmt::Debug for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Claim({})", self.key)
+    }
 }
 
 impl Event {
@@ -37,6 +55,7 @@ impl Event {
             vars: Arc::new(Map::new()),
             correlation_id: new_correlation_id().into(),
             error: None,
+            claims: Arc::default(),
         }
     }
 

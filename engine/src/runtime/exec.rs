@@ -121,6 +121,7 @@ impl Runtime {
                     let error = FlowError::new("IDEMPOTENCY:DUPLICATE", format!("key `{key}` was already processed"));
                     return fail(ev, error);
                 }
+                std::sync::Arc::make_mut(&mut ev.claims).push(super::event::Claim { store: store.clone(), key });
             }
             _ => return Now::Later(ev),
         }

@@ -143,6 +143,11 @@ impl Runtime {
         match result {
             Ok(ev) => Ok(ev),
             Err(failure) => {
+                for claim in failure.event.claims.iter() {
+                    if let Err(why) = claim.store.remove(&claim.key) {
+                        tracing::error!(correlation_id = %correlation_id, "cannot release idempotency key `{}`: {why}", claim.key);
+                    }
+                }
                 tracing::error!(
                     correlation_id = %correlation_id,
                     flow = %flow.name,
