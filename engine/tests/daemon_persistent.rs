@@ -85,6 +85,9 @@ async fn a_persistent_message_that_keeps_failing_is_redelivered_then_dead_letter
     assert_eq!(letter.error_type, "JOB:FAILED");
     assert_eq!(letter.description, "job J7 failed at delivery 3", "the delivery count reaches the flow");
     assert_eq!(letter.correlation_id, "job-7");
+    let (_, _, metrics) = request(admin, "GET", "/metrics", &[], b"").await;
+    assert!(metrics.contains("relais_queue_depth{queue=\"jobs\"} 0"), "{metrics}");
+    assert!(metrics.contains("relais_dead_letters_total 1"), "{metrics}");
     let (status, _, body) = request(admin, "GET", &format!("/dead-letters/{}", letter.id), &[], b"").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("J7") && body.contains("\"attempts\":3"), "{body}");

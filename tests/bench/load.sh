@@ -32,7 +32,7 @@ if ! command -v wrk >/dev/null; then
     if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >&2; else sudo apt-get install -y wrk >&2; fi
 fi
 
-CRM_CLIENT_SECRET=dev-secret RELAIS_LOG=warn taskset -c 0 "$TARGET/release/relais" run flows/ --no-watch \
+CRM_CLIENT_SECRET=dev-secret RELAIS_LOG=warn taskset -c 0 "$TARGET/release/relais" run flows/ --no-watch --state "$OUT/state" \
     >"$OUT/relais.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; wait 2>/dev/null || true' EXIT

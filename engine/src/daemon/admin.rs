@@ -135,12 +135,26 @@ fn metrics(runtime: &Runtime) -> String {
         runtime.async_errors(),
         state.dead_letter_count()
     );
-    for queue in state.queues() {
-        let _ = writeln!(text, "relais_queue_depth{{queue=\"{}\"}} {}", queue.name(), queue.depth());
+    // In-memory queues from the process, persistent ones from the state store (which counts their delayed
+    // redeliveries as waiting).
+    let mut gauges: Vec<(String, u64, u64)> = state
+        .queues()
+        .iter()
+        .filter(|q| !state.is_persistent(q.name()))
+        .map(|q| (q.name().to_string(), q.depth() as u64, q.in_flight() as u64))
+        .collect();
+    for name in state.persistent_queues() {
+        if let Ok(stats) = state.durable().queue_stats(&name, crate::runtime::state::now()) {
+            gauges.push((name, stats.depth(), stats.in_flight));
+        }
+    }
+    gauges.sort();
+    for (name, depth, _) in &gauges {
+        let _ = writeln!(text, "relais_queue_depth{{queue=\"{name}\"}} {depth}");
     }
     text.push_str("# HELP relais_queue_in_flight Messages being processed.\n# TYPE relais_queue_in_flight gauge\n");
-    for queue in state.queues() {
-        let _ = writeln!(text, "relais_queue_in_flight{{queue=\"{}\"}} {}", queue.name(), queue.in_flight());
+    for (name, _, in_flight) in &gauges {
+        let _ = writeln!(text, "relais_queue_in_flight{{queue=\"{name}\"}} {in_flight}");
     }
     text
 }

@@ -123,6 +123,13 @@ impl State {
         lock(&self.signals).entry(name.to_string()).or_default().clone()
     }
 
+    /// The persistent queues known to this process, by name.
+    pub fn persistent_queues(&self) -> Vec<String> {
+        let mut names: Vec<String> = lock(&self.signals).keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// Whether `name` is a persistent queue (one a persistent publisher or listener named).
     pub fn is_persistent(&self, name: &str) -> bool {
         lock(&self.signals).contains_key(name)
