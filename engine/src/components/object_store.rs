@@ -11,12 +11,9 @@ use serde::Deserialize;
 pub struct StoreConfig {
     /// Default time to live of entries (none: kept until removed).
     pub ttl: Option<DurationText>,
-    /// Keep entries in the state store across restarts.
+    /// Keep entries in the state store across restarts (`relais run --state DIR`).
     #[serde(default)]
     pub persistent: bool,
-    /// Upper bound on entries; the oldest expire first.
-    #[schemars(range(min = 1))]
-    pub max_entries: Option<u64>,
 }
 
 /// `object_store.get`.
