@@ -89,8 +89,20 @@ fn leaf_step() -> impl Strategy<Value = StepKind> {
             description: d,
         }),
         "[a-z]{1,6}\\.schema\\.json".prop_map(|s| StepKind::Validate { schema: sp(s) }),
-        (expr(), proptest::option::of(ident()), proptest::option::of(duration()))
-            .prop_map(|(key, store, ttl)| StepKind::Idempotent { key, store: store.map(sp), ttl }),
+        (
+            expr(),
+            proptest::option::of(ident()),
+            proptest::option::of(duration()),
+            proptest::option::of(duration()),
+            proptest::option::of(ident())
+        )
+            .prop_map(|(key, store, ttl, claim_timeout, target)| StepKind::Idempotent {
+                key,
+                store: store.map(sp),
+                ttl,
+                claim_timeout,
+                target: target.map(sp)
+            }),
         (ident(), proptest::option::of(ident()), "[A-Z]{3,6}").prop_map(|(kind, config, method)| StepKind::Component(
             Component {
                 kind: sp(format!("x.{kind}")),

@@ -312,6 +312,12 @@ pub enum StepKind {
         store: Option<Spanned<String>>,
         /// How long a key is remembered.
         ttl: Option<Spanned<Duration>>,
+        /// How long a key stays claimed by an event that has not finished yet; past it, a crashed or hung
+        /// event's claim lapses and a redelivery may take the key (default 5 minutes).
+        claim_timeout: Option<Spanned<Duration>>,
+        /// Variable that receives `{ key, recovered }`: `recovered` is true when the key was taken over from
+        /// an event that stopped before finishing (a crash), whose steps may have partly run.
+        target: Option<Spanned<String>>,
     },
     /// Run steps in the background on a copy of the event.
     Async {

@@ -185,12 +185,14 @@ impl Lowerer<'_> {
                 }
             },
             "idempotent" => {
-                let f = self.fields(body, "`idempotent`", &["key", "store", "ttl"])?;
+                let f = self.fields(body, "`idempotent`", &["key", "store", "ttl", "claim_timeout", "target"])?;
                 let key = f.require(self, "key").and_then(|n| self.expr(n, "`key`"))?;
                 StepKind::Idempotent {
                     key,
                     store: f.get("store").and_then(|n| self.name(n, "config")),
                     ttl: f.get("ttl").and_then(|n| self.duration(n, "ttl")),
+                    claim_timeout: f.get("claim_timeout").and_then(|n| self.duration(n, "claim_timeout")),
+                    target: f.get("target").and_then(|n| self.name(n, "variable")),
                 }
             }
             "async" => {

@@ -246,10 +246,12 @@ fn raise_step(step: &Step) -> Node {
             MapBuilder::new().put("type", text(&error_type.value.to_string())).put("description", template(d)).build()
         }
         StepKind::Validate { schema } => text(&schema.value),
-        StepKind::Idempotent { key, store, ttl } => MapBuilder::new()
+        StepKind::Idempotent { key, store, ttl, claim_timeout, target } => MapBuilder::new()
             .put("key", expr(key))
             .opt("store", store.as_ref(), |s| text(&s.value))
             .opt("ttl", ttl.as_ref(), duration)
+            .opt("claim_timeout", claim_timeout.as_ref(), duration)
+            .opt("target", target.as_ref(), |t| text(&t.value))
             .build(),
         StepKind::Async { max_concurrency, steps } => MapBuilder::new()
             .opt("max_concurrency", max_concurrency.as_ref(), |b| int(b.value))

@@ -305,14 +305,20 @@ impl Builder<'_> {
                     }
                 }
             }
-            StepKind::Idempotent { key, store, ttl } => Op::Idempotent(
-                self.expr(key),
-                store
-                    .as_ref()
-                    .and_then(|s| self.stores.get(&s.value).cloned())
-                    .unwrap_or_else(|| self.default_store.clone()),
-                ttl.as_ref().map(|t| t.value),
-            ),
+            StepKind::Idempotent { key, store, ttl, claim_timeout, target } => {
+                Op::Idempotent(Box::new(super::IdempotentPlan {
+                    key: self.expr(key),
+                    store: store
+                        .as_ref()
+                        .and_then(|s| self.stores.get(&s.value).cloned())
+                        .unwrap_or_else(|| self.default_store.clone()),
+                    ttl: ttl.as_ref().map(|t| t.value),
+                    claim_timeout: claim_timeout
+                        .as_ref()
+                        .map_or(crate::runtime::claims::DEFAULT_CLAIM_TIMEOUT, |t| t.value),
+                    target: target.as_ref().map(|t| t.value.clone()),
+                }))
+            }
             StepKind::Async { max_concurrency, steps } => Op::Async(
                 Arc::new(tokio::sync::Semaphore::new(max_concurrency.as_ref().map_or(64, |m| m.value as usize))),
                 Arc::new(self.steps(steps)),

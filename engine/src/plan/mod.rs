@@ -137,7 +137,7 @@ pub enum Op {
     /// JSON Schema validation.
     Validate(Arc<jsonschema::Validator>),
     /// Duplicate filter.
-    Idempotent(Arc<Script>, Arc<ObjectStore>, Option<Duration>),
+    Idempotent(Box<IdempotentPlan>),
     /// Background steps.
     Async(Arc<tokio::sync::Semaphore>, Arc<Vec<StepPlan>>),
     /// A component.
@@ -186,4 +186,18 @@ impl Program {
     pub fn flow(&self, name: &str) -> Option<&Arc<FlowPlan>> {
         self.flows.get(name)
     }
+}
+
+/// An `idempotent` step, ready to run.
+pub struct IdempotentPlan {
+    /// The key expression.
+    pub key: Arc<Script>,
+    /// Where keys are claimed.
+    pub store: Arc<ObjectStore>,
+    /// How long a done key is remembered (`None`: the store's default).
+    pub ttl: Option<Duration>,
+    /// How long a key stays pending before a redelivery may take it.
+    pub claim_timeout: Duration,
+    /// Variable receiving `{ key, recovered }`.
+    pub target: Option<String>,
 }

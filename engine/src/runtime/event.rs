@@ -3,6 +3,7 @@
 //! Cloning an event is cheap (reference counts), because routers copy events per branch and retries keep
 //! the event as it was before the scope; variables are copy-on-write.
 
+pub use super::claims::Claim;
 use super::error::FlowError;
 use super::payload::Payload;
 use serde_json::{Map, Value as Json};
@@ -21,24 +22,9 @@ pub struct Event {
     pub correlation_id: Arc<str>,
     /// The error being handled (inside `on_error` handlers only).
     pub error: Option<Arc<FlowError>>,
-    /// Idempotency keys this event claimed: released if the event fails, so that a retry of the same
-    /// message (a redelivery, a webhook sent again, a replayed dead letter) is not mistaken for a duplicate.
+    /// Idempotency keys this event holds pending, innermost block last: each block confirms the claims it
+    /// made when it completes and releases them when it fails (see [`super::claims`]).
     pub claims: Arc<Vec<Claim>>,
-}
-
-/// An idempotency key claimed by an event, in the store it was claimed in.
-#[derive(Clone)]
-pub struct Claim {
-    /// The store.
-    pub store: Arc<super::object_store::ObjectStore>,
-    /// The key.
-    pub key: String,
-}
-
-impl std::fmt::Debug for Claim {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Claim({})", self.key)
-    }
 }
 
 impl Event {

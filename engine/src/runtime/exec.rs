@@ -1,5 +1,6 @@
 //! The executor: runs a flow's steps for one event, one step at a time, dispatching each step kind.
 
+use super::claims::{Claim, Outcome};
 use super::error::FlowError;
 use super::event::Event;
 use super::payload::Payload;
@@ -43,17 +44,28 @@ impl Runtime {
 
     /// Runs a list of steps in order; the first failure stops the list. Steps that never wait (values,
     /// scripts, validation...) run directly; only scopes, routers and components build a future of their own.
+    ///
+    /// The list is the scope of the idempotency keys its steps claim: they are confirmed when the list
+    /// completes and released when it fails, before any handler runs.
     pub(crate) fn run_steps<'a>(&'a self, flow: &'a FlowPlan, steps: &'a [StepPlan], ev: Event) -> Run<'a> {
         Box::pin(async move {
+            let held = ev.claims.len();
             let mut ev = ev;
             for step in steps {
                 if let Some(hits) = flow.hits.get(step.index) {
                     hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                ev = match self.run_now(flow, step, ev) {
-                    Now::Done(result) => result?,
-                    Now::Later(ev) => self.run_later(flow, step, ev).await?,
+                let result = match self.run_now(flow, step, ev) {
+                    Now::Done(result) => result,
+                    Now::Later(ev) => self.run_later(flow, step, ev).await,
                 };
+                ev = match result {
+                    Ok(ev) => ev,
+                    Err(failure) => return Err(release_claims(failure, held)),
+                };
+            }
+            if ev.claims.len() > held {
+                return confirm_claims(flow, steps, ev, held);
             }
             Ok(ev)
         })
@@ -108,20 +120,32 @@ impl Runtime {
                     return fail(ev, FlowError::new("VALIDATION:INVALID", problems.join("; ")));
                 }
             }
-            Op::Idempotent(key, store, ttl) => {
-                let key = match attempt!(ev, self.eval_json(key, &ev)) {
+            Op::Idempotent(plan) => {
+                let key = match attempt!(ev, self.eval_json(&plan.key, &ev)) {
                     Json::String(s) => s,
                     other => other.to_string(),
                 };
-                let claimed = attempt!(
-                    ev,
-                    store.put_if_absent(&key, Json::Bool(true), *ttl).map_err(super::components::unavailable)
-                );
-                if !claimed {
-                    let error = FlowError::new("IDEMPOTENCY:DUPLICATE", format!("key `{key}` was already processed"));
-                    return fail(ev, error);
+                let outcome = Claim::take(&plan.store, key.clone(), plan.ttl, plan.claim_timeout);
+                match attempt!(ev, outcome.map_err(super::components::unavailable)) {
+                    Outcome::Claimed(claim, recovered) => {
+                        if let Some(target) = &plan.target {
+                            ev.set_var(target, serde_json::json!({ "key": key, "recovered": recovered }));
+                        }
+                        std::sync::Arc::make_mut(&mut ev.claims).push(claim)
+                    }
+                    Outcome::Duplicate => {
+                        let error =
+                            FlowError::new("IDEMPOTENCY:DUPLICATE", format!("key `{key}` was already processed"));
+                        return fail(ev, error);
+                    }
+                    Outcome::InProgress => {
+                        let error = FlowError::new(
+                            "IDEMPOTENCY:IN_PROGRESS",
+                            format!("key `{key}` is being processed by another event; retry later"),
+                        );
+                        return fail(ev, error);
+                    }
                 }
-                std::sync::Arc::make_mut(&mut ev.claims).push(super::event::Claim { store: store.clone(), key });
             }
             _ => return Now::Later(ev),
         }
@@ -238,4 +262,41 @@ fn log(level: LogLevel, ev: &Event, flow: &str, category: &str, text: &str) {
         LogLevel::Warn => tracing::warn!(correlation_id = id, flow, category, "{text}"),
         LogLevel::Error => tracing::error!(correlation_id = id, flow, category, "{text}"),
     }
+}
+
+/// Releases the claims made inside a failed step list (those past the `held` it started with), so that the
+/// next delivery of the message runs the guarded steps again.
+fn release_claims(mut failure: Failure, held: usize) -> Failure {
+    if failure.event.claims.len() > held {
+        for claim in &failure.event.claims[held..] {
+            if let Err(why) = claim.release() {
+                tracing::error!(
+                    correlation_id = %failure.event.correlation_id,
+                    "cannot release idempotency key `{}`: {why}; it frees itself after its claim timeout",
+                    claim.key()
+                );
+            }
+        }
+        std::sync::Arc::make_mut(&mut failure.event.claims).truncate(held);
+    }
+    failure
+}
+
+/// Confirms the claims made inside a completed step list. A store that cannot record it fails the list:
+/// the work is done, but its key would not say so, and a redelivery after the claim timeout would repeat it.
+fn confirm_claims(flow: &FlowPlan, steps: &[StepPlan], mut ev: Event, held: usize) -> Result<Event, Failure> {
+    for (i, claim) in ev.claims[held..].iter().enumerate() {
+        if let Err(why) = claim.confirm() {
+            let error = super::components::unavailable(why);
+            let error = match steps.last() {
+                Some(step) => error.at(&flow.name, &step.label, &step.location),
+                None => error,
+            };
+            // The claims confirmed so far stay done; this one and those after it are released.
+            std::sync::Arc::make_mut(&mut ev.claims).drain(held..held + i);
+            return Err(release_claims(Failure { event: ev, error }, held));
+        }
+    }
+    std::sync::Arc::make_mut(&mut ev.claims).truncate(held);
+    Ok(ev)
 }

@@ -4,6 +4,7 @@
 //! `relais test` use: it runs a flow for one event under the flow's concurrency bound and returns the
 //! resulting event or the typed error that escaped every handler.
 
+pub mod claims;
 pub mod components;
 mod delay;
 pub mod error;
@@ -143,11 +144,6 @@ impl Runtime {
         match result {
             Ok(ev) => Ok(ev),
             Err(failure) => {
-                for claim in failure.event.claims.iter() {
-                    if let Err(why) = claim.store.remove(&claim.key) {
-                        tracing::error!(correlation_id = %correlation_id, "cannot release idempotency key `{}`: {why}", claim.key);
-                    }
-                }
                 tracing::error!(
                     correlation_id = %correlation_id,
                     flow = %flow.name,

@@ -111,6 +111,34 @@ impl ObjectStore {
         }
     }
 
+    /// Replaces (or, with `None`, removes) the live value of a key only if it equals `expected`; true when it
+    /// did. Atomic.
+    pub fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Json,
+        value: Option<Json>,
+        ttl: Option<Duration>,
+    ) -> Result<bool, String> {
+        match self {
+            ObjectStore::Memory(m) => Ok(m.compare_and_set(key, expected, value, ttl)),
+            ObjectStore::Durable(d) => {
+                let ttl = Self::ttl(d, ttl);
+                blocking(|| d.state.compare_and_set(&d.name, key, expected, value.as_ref(), ttl, now()))
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Whether no other process uses this store while this one runs: an in-memory store always, a durable
+    /// one when its backend is exclusive (see [`StateStore::is_exclusive`]).
+    pub fn is_exclusive(&self) -> bool {
+        match self {
+            ObjectStore::Memory(_) => true,
+            ObjectStore::Durable(d) => d.state.is_exclusive(),
+        }
+    }
+
     /// Removes a key; true if it was there.
     pub fn remove(&self, key: &str) -> Result<bool, String> {
         match self {

@@ -86,6 +86,27 @@ impl MemoryStore {
         true
     }
 
+    /// Replaces (or, with `None`, removes) the live value of a key only if it equals `expected`; true when it
+    /// did. Atomic: an idempotency claim is confirmed or released only while it is still the one taken.
+    pub fn compare_and_set(&self, key: &str, expected: &Json, value: Option<Json>, ttl: Option<Duration>) -> bool {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        match entries.get(key) {
+            Some((current, expiry)) if current == expected && expiry.is_none_or(|e| e > now) => {}
+            _ => return false,
+        }
+        match value {
+            Some(value) => {
+                let expiry = ttl.or(self.default_ttl()).map(|t| now + t);
+                entries.insert(key.to_string(), (value, expiry));
+            }
+            None => {
+                entries.remove(key);
+            }
+        }
+        true
+    }
+
     /// Removes a key; true if it was there.
     pub fn remove(&self, key: &str) -> bool {
         self.lock().remove(key).is_some()
@@ -123,5 +144,17 @@ mod tests {
         assert!(!store.put_if_absent("k", Json::Null, None));
         std::thread::sleep(Duration::from_millis(40));
         assert!(store.put_if_absent("k", Json::Null, None));
+    }
+
+    #[test]
+    fn compare_and_set_acts_only_on_the_expected_live_value() {
+        let store = MemoryStore::new(None);
+        store.put("k", Json::from(1), None);
+        assert!(!store.compare_and_set("k", &Json::from(2), Some(Json::from(3)), None));
+        assert!(store.compare_and_set("k", &Json::from(1), Some(Json::from(3)), None));
+        assert_eq!(store.get("k"), Some(Json::from(3)));
+        assert!(store.compare_and_set("k", &Json::from(3), None, None));
+        assert_eq!(store.get("k"), None);
+        assert!(!store.compare_and_set("k", &Json::from(3), None, None));
     }
 }

@@ -99,6 +99,26 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// Replaces the live value under `key` with `value` (or removes it when `value` is `None`) only if it equals
+    /// `expected`; `true` when it did. Atomic, like [`StateStore::put_if_absent`]: this is how an idempotency
+    /// claim is confirmed, released or taken over without clobbering a claim that changed hands meanwhile.
+    fn compare_and_set(
+        &self,
+        store: &str,
+        key: &str,
+        expected: &Json,
+        value: Option<&Json>,
+        ttl: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether this process is the only one using the state while it runs (the embedded backends hold an
+    /// exclusive lock on it). Then an idempotency claim left pending by an earlier process is an orphan of a
+    /// crash and may be taken over at once; a shared backend must wait for the claim to time out instead.
+    fn is_exclusive(&self) -> bool {
+        true
+    }
+
     /// Removes `key`; `true` if a live (unexpired at `now`) entry was removed.
     fn remove(&self, store: &str, key: &str, now: Timestamp) -> Result<bool, StoreError>;
 

@@ -96,6 +96,18 @@ impl StateStore for MemoryStore {
         Ok(self.lock().objects.put_if_absent(store, key, value, ttl, now))
     }
 
+    fn compare_and_set(
+        &self,
+        store: &str,
+        key: &str,
+        expected: &Json,
+        value: Option<&Json>,
+        ttl: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(self.lock().objects.compare_and_set(store, key, expected, value, ttl, now))
+    }
+
     fn remove(&self, store: &str, key: &str, now: Timestamp) -> Result<bool, StoreError> {
         Ok(self.lock().objects.remove(store, key, now))
     }

@@ -58,6 +58,27 @@ impl Objects {
         !taken
     }
 
+    pub(super) fn compare_and_set(
+        &mut self,
+        store: &str,
+        key: &str,
+        expected: &Json,
+        value: Option<&Json>,
+        ttl: Option<Duration>,
+        now: Timestamp,
+    ) -> bool {
+        if self.get(store, key, now).as_ref() != Some(expected) {
+            return false;
+        }
+        match value {
+            Some(value) => self.put(store, key, value, ttl, now),
+            None => {
+                self.remove(store, key, now);
+            }
+        }
+        true
+    }
+
     pub(super) fn remove(&mut self, store: &str, key: &str, now: Timestamp) -> bool {
         let Some(entries) = self.stores.get_mut(store) else { return false };
         let Some(entry) = entries.remove(key) else { return false };

@@ -137,6 +137,21 @@ impl StateStore for RedbStore {
         })
     }
 
+    fn compare_and_set(
+        &self,
+        store: &str,
+        key: &str,
+        expected: &Json,
+        value: Option<&Json>,
+        ttl: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write(objects::PUT, |tx| {
+            let swapped = objects::compare_and_set(tx, store, key, expected, value, ttl, now)?;
+            Ok((swapped, if swapped { Change::Commit } else { Change::Abort }))
+        })
+    }
+
     fn remove(&self, store: &str, key: &str, now: Timestamp) -> Result<bool, StoreError> {
         self.write(objects::REMOVE, |tx| {
             // An expired entry is deleted too (and committed), but reported as not live.

@@ -74,6 +74,36 @@ pub(super) fn put_if_absent(
     Ok(!taken)
 }
 
+/// `true` if the live value equalled `expected` and was replaced (or removed, for `value: None`).
+pub(super) fn compare_and_set(
+    tx: &WriteTransaction,
+    store: &str,
+    key: &str,
+    expected: &Json,
+    value: Option<&Json>,
+    ttl: Option<Duration>,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let current = {
+        let table = tx.open_table(OBJECTS).during(GET)?;
+        let entry = table.get((store, key)).during(GET)?;
+        match entry {
+            Some(entry) if is_live(entry.value().0, now) => Some(decode_value(entry.value().1, store, key)?),
+            _ => None,
+        }
+    };
+    if current.as_ref() != Some(expected) {
+        return Ok(false);
+    }
+    match value {
+        Some(value) => put(tx, store, key, value, ttl, now)?,
+        None => {
+            remove(tx, store, key, now)?;
+        }
+    }
+    Ok(true)
+}
+
 /// `None` if there was no entry, else whether the removed entry was live at `now`.
 pub(super) fn remove(
     tx: &WriteTransaction,

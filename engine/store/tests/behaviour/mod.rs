@@ -80,6 +80,8 @@ macro_rules! behaviour_suite {
             objects::put_if_absent_claims_a_key_only_once,
             objects::an_expired_key_can_be_claimed_again,
             objects::remove_reports_whether_a_live_entry_was_removed,
+            objects::compare_and_set_changes_a_value_only_while_it_is_the_expected_one,
+            objects::compare_and_set_never_matches_an_absent_or_expired_entry,
             objects::a_sweep_deletes_exactly_the_expired_entries,
             queues::messages_are_leased_in_fifo_order,
             queues::a_leased_message_is_hidden_from_other_consumers,

@@ -80,3 +80,22 @@ pub fn a_sweep_deletes_exactly_the_expired_entries(store: &dyn StateStore) {
     assert_eq!(store.sweep_expired(at(10_000)).unwrap(), 7);
     assert_eq!(store.get("other", "forever", at(10_000)).unwrap(), Some(json!("x")));
 }
+
+pub fn compare_and_set_changes_a_value_only_while_it_is_the_expected_one(store: &dyn StateStore) {
+    store.put("idem", "k", &json!({"pending": "boot-1"}), Some(ms(1_000)), T0).unwrap();
+    assert!(!store.compare_and_set("idem", "k", &json!(true), Some(&json!(false)), None, T0).unwrap());
+    assert!(store.compare_and_set("idem", "k", &json!({"pending": "boot-1"}), Some(&json!(true)), None, T0).unwrap());
+    assert_eq!(store.get("idem", "k", at(5_000)).unwrap(), Some(json!(true)), "the new value takes the new TTL");
+    assert!(!store.compare_and_set("idem", "k", &json!({"pending": "boot-1"}), None, None, T0).unwrap());
+    assert!(store.compare_and_set("idem", "k", &json!(true), None, None, T0).unwrap());
+    assert_eq!(store.get("idem", "k", T0).unwrap(), None, "a `None` value removes the entry");
+    assert!(store.put_if_absent("idem", "k", &json!(1), None, T0).unwrap());
+}
+
+pub fn compare_and_set_never_matches_an_absent_or_expired_entry(store: &dyn StateStore) {
+    assert!(!store.compare_and_set("idem", "none", &json!(true), Some(&json!(1)), None, T0).unwrap());
+    assert_eq!(store.get("idem", "none", T0).unwrap(), None);
+    store.put("idem", "old", &json!(true), Some(ms(10)), T0).unwrap();
+    assert!(!store.compare_and_set("idem", "old", &json!(true), Some(&json!(2)), None, at(10)).unwrap());
+    assert_eq!(store.get("idem", "old", at(10)).unwrap(), None);
+}
