@@ -71,6 +71,19 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         }
     };
     init_logs();
+    // The state is ours alone while we run: any lease in it is a message a stopped process was working on.
+    if durable.is_exclusive() {
+        match durable.release_leases(relais_store::Timestamp::from_system_time(std::time::SystemTime::now())) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!("{n} message(s) were being processed when relais last stopped; delivering them again")
+            }
+            Err(e) => {
+                let _ = writeln!(out, "relais run: {e}");
+                return Outcome::Failure;
+            }
+        }
+    }
     let tokio = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -160,6 +160,10 @@ impl StateStore for MemoryStore {
         })
     }
 
+    fn release_leases(&self, now: Timestamp) -> Result<u64, StoreError> {
+        Ok(self.lock().queues.values_mut().map(|q| q.release_leases(now)).sum())
+    }
+
     fn queue_stats(&self, queue: &str, now: Timestamp) -> Result<QueueStats, StoreError> {
         Ok(self.lock().queues.get(queue).map(|q| q.stats(now)).unwrap_or_default())
     }

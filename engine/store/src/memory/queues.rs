@@ -50,6 +50,24 @@ impl Queue {
         Some(Leased { id, message: stored.message.clone(), deliveries: stored.deliveries, lease_expires: until })
     }
 
+    /// Makes every leased message visible; returns how many.
+    pub(super) fn release_leases(&mut self, _now: Timestamp) -> u64 {
+        let leased: Vec<(Timestamp, MessageId)> = self
+            .timers
+            .iter()
+            .filter(|(_, id)| self.messages.get(id).is_some_and(|s| matches!(s.visibility, Visibility::Leased(_))))
+            .copied()
+            .collect();
+        for (at, id) in &leased {
+            self.timers.remove(&(*at, *id));
+            if let Some(stored) = self.messages.get_mut(id) {
+                stored.visibility = Visibility::Ready;
+                self.ready.insert(*id);
+            }
+        }
+        leased.len() as u64
+    }
+
     /// Moves every message whose delay or lease has run out at `now` to the ready index.
     fn promote_due(&mut self, now: Timestamp) {
         while let Some(&(at, id)) = self.timers.first() {

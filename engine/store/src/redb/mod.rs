@@ -205,6 +205,13 @@ impl StateStore for RedbStore {
         })
     }
 
+    fn release_leases(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.write(queues::RELEASE, |tx| {
+            let released = queues::release_leases(tx, now)?;
+            Ok((released, if released > 0 { Change::Commit } else { Change::Abort }))
+        })
+    }
+
     fn queue_stats(&self, queue: &str, now: Timestamp) -> Result<QueueStats, StoreError> {
         self.read(queues::STATS, |tx| queues::stats(tx, queue, now))
     }

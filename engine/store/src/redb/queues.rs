@@ -21,6 +21,7 @@ pub(super) const LEASE: &str = "leasing a message";
 pub(super) const ACK: &str = "acking a message";
 pub(super) const NACK: &str = "nacking a message";
 pub(super) const STATS: &str = "counting queued messages";
+pub(super) const RELEASE: &str = "releasing the leases of a stopped process";
 
 fn describe(queue: &str, id: u64) -> impl FnOnce() -> String + '_ {
     move || format!("message {id} of queue {queue:?}")
@@ -128,6 +129,32 @@ pub(super) fn lease(
     tx.open_table(TIMERS).during(LEASE)?.insert((queue, until.as_millis(), id), true).during(LEASE)?;
     let message = load_message(tx, queue, id, LEASE)?;
     Ok(Some(Leased { id: MessageId(id), message, deliveries: state.deliveries, lease_expires: until }))
+}
+
+/// Makes every leased message of every queue ready (the timer index marks leases `true`); returns how many.
+pub(super) fn release_leases(tx: &WriteTransaction, _now: Timestamp) -> Result<u64, StoreError> {
+    let mut leased = Vec::new();
+    {
+        let timers = tx.open_table(TIMERS).during(RELEASE)?;
+        for entry in timers.iter().during(RELEASE)? {
+            let (key, is_lease) = entry.during(RELEASE)?;
+            if is_lease.value() {
+                let (queue, at, id) = key.value();
+                leased.push((queue.to_string(), at, id));
+            }
+        }
+    }
+    let mut timers = tx.open_table(TIMERS).during(RELEASE)?;
+    let mut ready = tx.open_table(READY).during(RELEASE)?;
+    for (queue, at, id) in &leased {
+        timers.remove((queue.as_str(), *at, *id)).during(RELEASE)?;
+        ready.insert((queue.as_str(), *id), ()).during(RELEASE)?;
+        if let Some(mut state) = load_state(tx, queue, *id, RELEASE)? {
+            state.visibility = Visibility::Ready;
+            save_state(tx, queue, *id, state, RELEASE)?;
+        }
+    }
+    Ok(leased.len() as u64)
 }
 
 /// Moves every timer of `queue` due at `now` (delays passed, leases run out) to the ready index.

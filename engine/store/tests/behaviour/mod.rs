@@ -93,6 +93,7 @@ macro_rules! behaviour_suite {
             queues::a_nack_of_a_message_that_is_not_leased_changes_nothing,
             queues::queues_are_independent_and_ids_unique_across_them,
             queues::stats_count_ready_delayed_and_in_flight_messages,
+            queues::released_leases_are_delivered_again_at_once_in_order_and_delayed_messages_stay_delayed,
             queues::a_message_keeps_its_payload_media_type_attributes_and_correlation_id,
             dead_letters::dead_letters_are_listed_oldest_first_and_filtered_by_flow_and_queue,
             dead_letters::listings_page_with_after_and_limit,
