@@ -40,6 +40,19 @@ flows:
     source: { http.listener: { config: api, method: PUT, path: "/broken" } }
     steps:
       - object_store.put: { config: switches, key: broken }
+  nightly:
+    steps:
+      - set_payload: { value: "#[#{ id: \"N1\" }]" }
+      - try:
+          steps:
+            - raise_error: { type: "PARTNER:DOWN", description: "the partner refused #[payload.id]" }
+          on_error:
+            - continue:
+                steps:
+                  - dead_letter.write: { queue: jobs }
+  misplaced:
+    steps:
+      - dead_letter.write: {}
 "##;
 
 async fn start(dir: &Path, state: Arc<State>) -> (relais_engine::daemon::Daemon, std::net::SocketAddr) {
@@ -100,6 +113,35 @@ async fn a_persistent_message_that_keeps_failing_is_redelivered_then_dead_letter
     assert!(state.dead_letters().is_empty());
     let (status, ..) = request(admin, "POST", &format!("/dead-letters/{}/replay", letter.id), &[], b"").await;
     assert_eq!(status, 409, "a dead letter is replayed once");
+    daemon.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_dead_letters_what_its_handler_gives_up_on_and_a_replay_publishes_it_to_the_named_queue() {
+    let dir = support::write_files(&[("flows.yaml", FLOWS)]);
+    let (daemon, addr) = start(&dir, State::new()).await;
+    let event = relais_engine::runtime::Event::new(serde_json::Value::Null);
+    let done = daemon.runtime().run_flow("nightly", event).await;
+    assert!(done.is_ok(), "the handler continues after dead-lettering: {done:?}");
+    let state = daemon.state();
+    let dead = state.dead_letters();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let letter = &dead[0];
+    assert_eq!((letter.queue.as_str(), letter.flow.as_str(), letter.attempts), ("jobs", "nightly", 1));
+    assert_eq!((letter.error_type.as_str(), letter.description.as_str()), ("PARTNER:DOWN", "the partner refused N1"));
+    assert_eq!(String::from_utf8_lossy(&letter.payload), r#"{"id":"N1"}"#);
+
+    // Replayed, it goes to the `jobs` queue, whose consumer processes it.
+    let admin = daemon.admin.unwrap();
+    let (status, _, body) = request(admin, "POST", &format!("/dead-letters/{}/replay", letter.id), &[], b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(result(addr, "N1").await.as_deref(), Some("\"1\""));
+
+    // Outside a handler there is no error to record: the step says where it belongs.
+    let event = relais_engine::runtime::Event::new(serde_json::Value::Null);
+    let err = daemon.runtime().run_flow("misplaced", event).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "DEAD_LETTER:NO_ERROR");
+    assert!(err.description.contains("on_error"), "{}", err.description);
     daemon.shutdown(Duration::from_secs(2)).await;
 }
 

@@ -1,6 +1,7 @@
 //! Built-in components, one file each: config types (the source of schemas and docs) and, as the runtime
 //! lands, the nodes they build.
 
+pub mod dead_letter;
 pub mod delay;
 pub mod http_listener;
 pub mod http_request;
@@ -22,5 +23,6 @@ pub fn specs() -> Vec<ComponentSpec> {
     all.extend(object_store::specs());
     all.extend(sensitive::specs());
     all.extend(delay::specs());
+    all.extend(dead_letter::specs());
     all
 }

@@ -7,6 +7,7 @@
 //! processing delivers it again after the visibility timeout (at least once).
 
 use super::http::{InFlight, Working};
+use crate::runtime::dead_letter::failure;
 use crate::runtime::queue::{Message, Queue};
 use crate::runtime::{Event, FlowError, Runtime};
 use serde_json::json;
@@ -127,17 +128,6 @@ impl QueueListener {
             tokio::time::sleep(self.delay(attempt)).await;
             attempt += 1;
         }
-    }
-}
-
-/// What a dead letter records of the error that ended a message.
-pub fn failure(flow: &str, error: &FlowError) -> relais_store::Failure {
-    relais_store::Failure {
-        flow: if error.flow.is_empty() { flow.to_string() } else { error.flow.clone() },
-        step: error.step.clone(),
-        location: error.location.clone(),
-        error_type: error.error_type.to_string(),
-        error_description: error.description.clone(),
     }
 }
 

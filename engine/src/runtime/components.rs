@@ -154,5 +154,6 @@ pub fn builtin() -> Components {
     c.insert("object_store.remove", |spec| store_node(&spec, StoreOp::Remove));
     c.insert("queue.publish", super::publish::publish);
     c.insert("time.delay", super::delay::delay);
+    c.insert("dead_letter.write", super::dead_letter::dead_letter);
     c
 }

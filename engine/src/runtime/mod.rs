@@ -6,6 +6,7 @@
 
 pub mod claims;
 pub mod components;
+pub(crate) mod dead_letter;
 mod delay;
 pub mod error;
 pub mod event;

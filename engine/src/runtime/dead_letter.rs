@@ -1,0 +1,63 @@
+//! The `dead_letter.write` step: records the event and the error its handler is handling as a dead letter.
+
+use super::components::{CallFuture, ComponentNode, Spec};
+use super::{Event, FlowError, Runtime};
+use serde_json::Value as Json;
+use std::sync::Arc;
+
+/// A built `dead_letter.write` step.
+pub struct DeadLetterWrite {
+    flow: String,
+    queue: Option<String>,
+}
+
+impl ComponentNode for DeadLetterWrite {
+    fn call<'a>(&'a self, runtime: &'a Runtime, event: Event) -> CallFuture<'a> {
+        Box::pin(async move {
+            let Some(error) = event.error.clone() else {
+                return Err(FlowError::new(
+                    "DEAD_LETTER:NO_ERROR",
+                    "`dead_letter.write` records the error being handled: use it in an `on_error` handler",
+                ));
+            };
+            let now = super::state::now();
+            let attempts = event.attributes.get("delivery").and_then(Json::as_u64).unwrap_or(1);
+            let message = relais_store::Message {
+                payload: event.payload.to_bytes(),
+                media_type: event.payload.media_type().to_string(),
+                attributes: (*event.attributes).clone(),
+                correlation_id: event.correlation_id.to_string(),
+            };
+            let failure = failure(&self.flow, &error);
+            let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+            let mut letter = relais_store::DeadLetter::new(message, &failure, attempts, now, now);
+            letter.queue = self.queue.clone();
+            tracing::error!(
+                correlation_id = %event.correlation_id,
+                flow = %self.flow,
+                error_type = %error.error_type,
+                "event dead-lettered: {}",
+                runtime.scrub(&error.description, &event)
+            );
+            runtime.program().state.dead_letter(letter);
+            Ok(event)
+        })
+    }
+}
+
+/// What a dead letter records of the error that ended a message.
+pub(crate) fn failure(flow: &str, error: &FlowError) -> relais_store::Failure {
+    relais_store::Failure {
+        flow: if error.flow.is_empty() { flow.to_string() } else { error.flow.clone() },
+        step: error.step.clone(),
+        location: error.location.clone(),
+        error_type: error.error_type.to_string(),
+        error_description: error.description.clone(),
+    }
+}
+
+/// The factory of `dead_letter.write`.
+pub fn dead_letter(spec: Spec) -> Arc<dyn ComponentNode> {
+    let queue = spec.params.get("queue").and_then(Json::as_str).map(String::from);
+    Arc::new(DeadLetterWrite { flow: spec.flow.clone(), queue })
+}
