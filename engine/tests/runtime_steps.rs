@@ -423,3 +423,77 @@ flows:
     let err = rt.run_flow("f", Event::new(json!({ "id": "A", "fail": false }))).await.unwrap_err();
     assert_eq!(err.error_type.to_string(), "IDEMPOTENCY:DUPLICATE", "a processed key stays claimed");
 }
+
+#[tokio::test]
+async fn a_key_claimed_in_a_try_body_is_released_when_the_body_fails_even_though_a_handler_catches_it() {
+    let rt = yaml(
+        r##"
+configs:
+  seen: { object_store: {} }
+flows:
+  job:
+    steps:
+      - set_variable: { name: outcomes, value: "#[[]]" }
+      - foreach:
+          steps:
+            - set_variable: { name: item, value: "#[payload.id]" }
+            - try:
+                steps:
+                  - idempotent: { key: "#[payload.id]", store: seen }
+                  - choice:
+                      - when: "#[payload.fail]"
+                        steps: [ { raise_error: APP:DOWN } ]
+                  - set_variable: { name: outcomes, value: "#[vars.outcomes + [vars.item + \":done\"]]" }
+                on_error:
+                  - continue:
+                      types: IDEMPOTENCY:DUPLICATE
+                      steps: [ { set_variable: { name: outcomes, value: "#[vars.outcomes + [vars.item + \":duplicate\"]]" } } ]
+                  - continue:
+                      steps: [ { set_variable: { name: outcomes, value: "#[vars.outcomes + [vars.item + \":failed\"]]" } } ]
+      - set_payload: "#[vars.outcomes]"
+"##,
+    );
+    let run = |items: serde_json::Value| {
+        let rt = rt.clone();
+        async move { payload(&rt.run_flow("job", Event::new(items)).await.unwrap()) }
+    };
+    let out = run(json!([{ "id": "A", "fail": true }, { "id": "B", "fail": false }])).await;
+    assert_eq!(out, json!(["A:failed", "B:done"]));
+    // A failed (and was caught): its key is free again. B completed: its key is done.
+    let out = run(json!([{ "id": "A", "fail": false }, { "id": "B", "fail": false }])).await;
+    assert_eq!(out, json!(["A:done", "B:duplicate"]));
+    let out = run(json!([{ "id": "A", "fail": false }])).await;
+    assert_eq!(out, json!(["A:duplicate"]));
+}
+
+#[tokio::test]
+async fn a_key_held_by_an_event_still_running_is_in_progress_for_another() {
+    let rt = yaml(
+        r##"
+configs:
+  seen: { object_store: {} }
+flows:
+  slow:
+    steps:
+      - idempotent: { key: "#[payload.id]", store: seen, target: claim }
+      - time.delay: { duration: 500ms }
+      - set_payload: "#[vars.claim]"
+"##,
+    );
+    let first = tokio::spawn({
+        let rt = rt.clone();
+        async move { rt.run_flow("slow", Event::new(json!({ "id": "K" }))).await }
+    });
+    // Once the first event holds the key (pending, with this process's id)...
+    let seen = rt.program().state.existing_store("seen").unwrap();
+    while seen.get("K").unwrap().is_none() {
+        tokio::task::yield_now().await;
+    }
+    assert!(seen.get("K").unwrap().unwrap()["pending"].is_string());
+    let err = rt.run_flow("slow", Event::new(json!({ "id": "K" }))).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "IDEMPOTENCY:IN_PROGRESS");
+    let out = first.await.unwrap().unwrap();
+    assert_eq!(payload(&out), json!({ "key": "K", "recovered": false }));
+    let err = rt.run_flow("slow", Event::new(json!({ "id": "K" }))).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "IDEMPOTENCY:DUPLICATE");
+}
