@@ -251,3 +251,41 @@ fn relais_dlq_lists_shows_replays_and_purges_a_stopped_daemons_dead_letters() {
     let stats = relais_store::StateStore::queue_stats(&store, "jobs", relais_engine::runtime::state::now()).unwrap();
     assert_eq!(stats.depth(), 2, "the replayed letters wait in their queue for the next start");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_persistent_queue_makes_publishers_wait_then_answers_503_and_takes_messages_again_once_drained() {
+    let flows = r##"
+configs:
+  api: { http.listener: { port: 0 } }
+flows:
+  accept:
+    source: { http.listener: { config: api, method: POST, path: /jobs, response: { status: 202 } } }
+    steps:
+      - queue.publish: { queue: tight, persistent: true, timeout: 200ms }
+  work:
+    source: { queue.listener: { queue: tight, persistent: true, capacity: 2, consumers: 1 } }
+    steps:
+      - time.delay: { duration: 1s }
+"##;
+    let dir = support::write_files(&[("flows.yaml", flows)]);
+    let (daemon, addr) = start(&dir, State::new()).await;
+    // Two messages fill the queue (one in flight for a second, one waiting); the third finds no room.
+    for job in [r#"{"id":1}"#, r#"{"id":2}"#] {
+        assert_eq!(request(addr, "POST", "/jobs", &[], job.as_bytes()).await.0, 202);
+    }
+    let (status, headers, body) = request(addr, "POST", "/jobs", &[], br#"{"id":3}"#).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(headers.contains("application/problem+json"), "{headers}");
+    assert!(body.contains("QUEUE:TIMEOUT") && body.contains("capacity 2"), "{body}");
+    // Once the consumer has worked through them, the queue takes messages again.
+    let mut accepted = false;
+    for _ in 0..100 {
+        if request(addr, "POST", "/jobs", &[], br#"{"id":3}"#).await.0 == 202 {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(accepted, "the drained queue never took the message");
+    daemon.shutdown(Duration::from_secs(5)).await;
+}

@@ -30,7 +30,8 @@ pub struct ListenerParams {
     /// Deliveries before a message goes to the dead-letter store (default 5).
     #[schemars(range(min = 1))]
     pub max_deliveries: Option<u32>,
-    /// Bounded capacity of the queue (default 1000); publishers wait when it is full.
+    /// Messages the queue holds before publishers wait (default 1000 in memory, 100,000 persistent; a
+    /// persistent queue counts ready, delayed and in-flight messages).
     #[schemars(range(min = 1))]
     pub capacity: Option<u32>,
     /// Messages processed at once by this listener (default 4).

@@ -87,12 +87,14 @@ pub fn compile_program_in(
     for flow in loaded.set.flows() {
         let Some(source) = flow.source.as_ref().filter(|s| s.kind.value == "queue.listener") else { continue };
         let params = source.params.to_json();
+        let Some(name) = params.get("queue").and_then(|q| q.as_str()) else { continue };
+        let capacity =
+            params.get("capacity").and_then(|c| c.as_u64()).map(|c| usize::try_from(c).unwrap_or(usize::MAX));
         if params.get("persistent").and_then(|p| p.as_bool()) == Some(true) {
-            continue;
-        }
-        if let Some(name) = params.get("queue").and_then(|q| q.as_str()) {
-            let capacity = params.get("capacity").and_then(|c| c.as_u64()).map_or(DEFAULT_CAPACITY, |c| c as usize);
-            state.queue(name, capacity);
+            let capacity = capacity.unwrap_or(crate::runtime::state::PERSISTENT_DEFAULT_CAPACITY);
+            state.bound_persistent_queue(name, capacity);
+        } else {
+            state.queue(name, capacity.unwrap_or(DEFAULT_CAPACITY));
         }
     }
     let default_store = state.store("", None, false);

@@ -1,6 +1,7 @@
 //! The `queue.publish` step: hands the event's payload to a queue and goes on (fire and forget, as Mule's
-//! VM publish). A full in-memory queue makes the step wait (back-pressure) up to its `timeout`; a persistent
-//! queue (`persistent: true`) writes the message to the state store, on disk before the step returns.
+//! VM publish). A full queue makes the step wait (back-pressure) up to its `timeout`, then fail with
+//! `QUEUE:TIMEOUT`; a persistent queue (`persistent: true`) writes the message to the state store, on disk
+//! before the step returns.
 
 use super::components::{CallFuture, ComponentNode, Spec};
 use super::queue::{Message, Queue};
@@ -35,11 +36,45 @@ pub struct PersistentPublish {
     state: Arc<super::state::State>,
     queue: String,
     flow: String,
+    timeout: Duration,
+}
+
+/// How often a publisher waiting for room in a full persistent queue looks again.
+const FULL_QUEUE_POLL: Duration = Duration::from_millis(20);
+
+impl PersistentPublish {
+    /// Waits until the queue holds fewer messages than its listener's `capacity`, up to the step's
+    /// `timeout`. The bound is soft: publishers that find room at the same instant may each add one.
+    async fn wait_for_room(&self) -> Result<(), FlowError> {
+        let durable = self.state.durable().clone();
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let capacity = self.state.persistent_capacity(&self.queue) as u64;
+            let stats = super::object_store::blocking(|| durable.queue_stats(&self.queue, super::state::now()))
+                .map_err(|e| FlowError::new("QUEUE:UNAVAILABLE", format!("cannot read queue `{}`: {e}", self.queue)))?;
+            if stats.total() < capacity {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(FlowError::new(
+                    "QUEUE:TIMEOUT",
+                    format!(
+                        "persistent queue `{}` stayed full ({} messages, capacity {capacity}) for {:?}",
+                        self.queue,
+                        stats.total(),
+                        self.timeout
+                    ),
+                ));
+            }
+            tokio::time::sleep(FULL_QUEUE_POLL).await;
+        }
+    }
 }
 
 impl ComponentNode for PersistentPublish {
     fn call<'a>(&'a self, _: &'a Runtime, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
+            self.wait_for_room().await?;
             let message = relais_store::Message {
                 payload: event.payload.to_bytes(),
                 media_type: event.payload.media_type().to_string(),
@@ -61,17 +96,17 @@ impl ComponentNode for PersistentPublish {
 
 /// The factory of `queue.publish` (parameters were checked against the component's schema).
 pub fn publish(spec: Spec) -> Arc<dyn ComponentNode> {
-    if spec.params.get("persistent").and_then(|p| p.as_bool()) == Some(true) {
-        let queue = spec.params.get("queue").and_then(|q| q.as_str()).unwrap_or_default().to_string();
-        spec.state.signal(&queue);
-        return Arc::new(PersistentPublish { state: spec.state.clone(), queue, flow: spec.flow });
-    }
-    let name = spec.params.get("queue").and_then(|q| q.as_str()).unwrap_or_default();
     let timeout = spec
         .params
         .get("timeout")
         .and_then(|t| t.as_str())
         .and_then(relais_dsl::ir::parse_duration)
         .unwrap_or(Duration::from_secs(10));
+    if spec.params.get("persistent").and_then(|p| p.as_bool()) == Some(true) {
+        let queue = spec.params.get("queue").and_then(|q| q.as_str()).unwrap_or_default().to_string();
+        spec.state.signal(&queue);
+        return Arc::new(PersistentPublish { state: spec.state.clone(), queue, flow: spec.flow, timeout });
+    }
+    let name = spec.params.get("queue").and_then(|q| q.as_str()).unwrap_or_default();
     Arc::new(Publish { queue: spec.state.queue_or_default(name), flow: spec.flow, timeout })
 }

@@ -46,8 +46,15 @@ pub struct State {
     /// Wakes the consumers of a persistent queue when a message is published in this process; a queue
     /// with an entry here is persistent.
     signals: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    /// The `capacity` the listener of each persistent queue asked for (set at every compile, so a reload
+    /// changes it at once).
+    persistent_capacities: Mutex<HashMap<String, usize>>,
     dead_letter_count: AtomicU64,
 }
+
+/// Messages a persistent queue holds before its publishers wait, when its listener sets no `capacity`: a
+/// bound on the disk a stalled consumer can fill, high enough for bursts that the queue is there to absorb.
+pub const PERSISTENT_DEFAULT_CAPACITY: usize = 100_000;
 
 impl Default for State {
     fn default() -> Self {
@@ -73,6 +80,7 @@ impl State {
             stores: Mutex::default(),
             queues: Mutex::default(),
             signals: Mutex::default(),
+            persistent_capacities: Mutex::default(),
             dead_letter_count: AtomicU64::new(0),
         }
     }
@@ -121,6 +129,16 @@ impl State {
     /// The wake-up of the consumers of persistent queue `name`.
     pub fn signal(&self, name: &str) -> Arc<tokio::sync::Notify> {
         lock(&self.signals).entry(name.to_string()).or_default().clone()
+    }
+
+    /// Sets how many messages persistent queue `name` holds before its publishers wait.
+    pub fn bound_persistent_queue(&self, name: &str, capacity: usize) {
+        lock(&self.persistent_capacities).insert(name.to_string(), capacity.max(1));
+    }
+
+    /// How many messages persistent queue `name` holds before its publishers wait.
+    pub fn persistent_capacity(&self, name: &str) -> usize {
+        lock(&self.persistent_capacities).get(name).copied().unwrap_or(PERSISTENT_DEFAULT_CAPACITY)
     }
 
     /// The persistent queues known to this process, by name.
