@@ -30,15 +30,17 @@
 //! side effects use the `idempotent` step, which is [`StateStore::put_if_absent`].
 //!
 //! # Durability of `RedbStore` (the fsync policy)
-//! Every operation that changes state is one redb write transaction committed with `Durability::Immediate`: the
-//! commit is fsynced before the call returns. So once `enqueue` returns its id, the message survives a crash or
-//! a power cut (as far as the disk honours fsync); once `ack` returns, the message will not be delivered again;
-//! `put`, `put_if_absent`, `nack`, `dead_letter`, `take_dead_letter` and lease changes are durable likewise. A call
-//! that changes nothing (a failed claim, an ack of an unknown id) aborts instead of committing, and `lease` first
-//! looks for a visible message in a read transaction, so idle consumers polling an empty queue neither write nor
-//! take the writer lock. There is no group commit: each call that changes state costs one fsync, which bounds a
-//! writer to the disk's fsync rate (300 to 1,500 commits a second on the shared virtual disk it was measured on,
-//! against about 15,000 on tmpfs; see `examples/throughput.rs`); concurrent writers are serialised by redb's single writer lock. Reads (`get`,
+//! Every operation that changes state runs in a redb write transaction committed with `Durability::Immediate`:
+//! the commit is fsynced before the call returns. So once `enqueue` returns its id, the message survives a crash
+//! or a power cut (as far as the disk honours fsync); once `ack` returns, the message will not be delivered
+//! again; `put`, `put_if_absent`, `compare_and_set`, `nack`, `dead_letter`, `take_dead_letter` and lease changes
+//! are durable likewise. A call that changes nothing (a failed claim, an ack of an unknown id) aborts instead of
+//! committing, and `lease` first looks for a visible message in a read transaction, so idle consumers polling an
+//! empty queue neither write nor take the writer lock. Calls that change state at the same time share a commit
+//! (group commit, `redb/group_commit.rs`): while one commit is being fsynced, the calls that arrive run in the
+//! next transaction and return together after its one fsync. That bounds groups, not calls, by the disk's fsync
+//! rate (300 to 1,500 commits a second on the shared virtual disk it was measured on, against about 15,000 on
+//! tmpfs; see `examples/throughput.rs`). A call whose work fails aborts the group it is in. Reads (`get`,
 //! `queue_stats`, listings) use read transactions (MVCC snapshots) and never wait for a writer.
 //!
 //! On open, the whole file is checked (`Builder::set_check_integrity_on_open`; it reads the whole file, which is

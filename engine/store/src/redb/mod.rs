@@ -1,10 +1,12 @@
 //! The embedded backend: one redb file, `state.redb`, in the state directory.
 //!
-//! Each trait call is one redb transaction: a read transaction for queries, a write transaction committed with
-//! `Durability::Immediate` for changes (see the crate docs for the fsync policy). The submodules hold the logic of
+//! Each query is one read transaction; each change runs in a write transaction committed with
+//! `Durability::Immediate`, shared with the changes made at the same time (`group_commit.rs`; see the crate docs
+//! for the fsync policy). The submodules hold the logic of
 //! one concept each as functions over an open transaction; this module owns the database and the transactions.
 
 mod dead_letters;
+mod group_commit;
 mod leases;
 mod objects;
 mod open;
@@ -17,7 +19,7 @@ use crate::error::StoreError;
 use crate::message::{Failure, Leased, Message, MessageId, NackOutcome, QueueStats, Redelivery};
 use crate::time::Timestamp;
 use crate::StateStore;
-use ::redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
+use ::redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use serde_json::Value as Json;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,7 @@ pub const STATE_FILE: &str = "state.redb";
 pub struct RedbStore {
     db: Database,
     file: PathBuf,
+    writer: group_commit::GroupCommit,
 }
 
 impl fmt::Debug for RedbStore {
@@ -53,7 +56,7 @@ impl RedbStore {
     /// over an existing file. Reads the whole file once to check it (see the crate docs).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let (db, file) = open::open(dir.as_ref())?;
-        Ok(RedbStore { db, file })
+        Ok(RedbStore { db, file, writer: group_commit::GroupCommit::default() })
     }
 
     /// The state file.
@@ -67,22 +70,15 @@ impl RedbStore {
         self.db.close().map_err(|e| StoreError::storage("closing the state file", e))
     }
 
-    /// Runs `f` in a write transaction and commits it durably, or aborts it when `f` changed nothing (no fsync).
-    /// An error from `f` drops the transaction, which aborts it: a failed call leaves no partial change.
+    /// Runs `f` in a write transaction committed durably before this returns, grouped with the changes that
+    /// arrive while an earlier group is being committed (see `group_commit.rs`); a group that changed nothing
+    /// is aborted (no fsync). An error from `f` aborts its group: a failed call leaves no partial change.
     fn write<T>(
         &self,
         operation: &'static str,
         f: impl FnOnce(&WriteTransaction) -> Result<(T, Change), StoreError>,
     ) -> Result<T, StoreError> {
-        let mut tx = self.db.begin_write().during(operation)?;
-        // The default, set anyway: the crate's fsync policy rests on it.
-        tx.set_durability(Durability::Immediate).during(operation)?;
-        let (value, change) = f(&tx)?;
-        match change {
-            Change::Commit => tx.commit().during(operation)?,
-            Change::Abort => tx.abort().during(operation)?,
-        }
-        Ok(value)
+        self.writer.write(&self.db, operation, f)
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot; never waits for writers).

@@ -86,6 +86,6 @@ fn main() -> Result<(), String> {
     println!("| queue | messages/s end to end |");
     println!("|---|---|");
     println!("| in memory | {memory:.0} |");
-    println!("| persistent (redb, fsync per change) | {persistent:.0} |");
+    println!("| persistent (redb, group commit) | {persistent:.0} |");
     Ok(())
 }

@@ -1,0 +1,225 @@
+//! Group commit: changes that arrive while a commit is being fsynced share the next transaction and its one
+//! fsync, so that the disk's fsync rate bounds groups of changes rather than each change.
+//!
+//! Every change still runs its own closure, on its own thread, inside the shared write transaction (redb
+//! allows one writer at a time, so closures run one after the other under the group's lock). The last
+//! change of a wave to join commits the group; the others wait for that commit. A change returns only once
+//! its group is durably committed, so the fsync policy is unchanged: what a call reports done is on disk.
+//! A lone change commits at once, with no added wait.
+//!
+//! A change whose closure fails may have written part of its work into the shared transaction, so its
+//! whole group is aborted: the failing change gets its own error, the others `StoreError::Storage` naming
+//! it. Closures only fail on storage errors and damaged records, which fail other changes anyway.
+
+use super::{Change, During};
+use crate::error::StoreError;
+use ::redb::{Database, Durability, WriteTransaction};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+
+/// What happened to a group: committed (or aborted for having no change), or failed with a reason.
+type Outcome = Arc<OnceLock<Result<(), String>>>;
+
+/// The transaction being filled, and where its members learn how it ended.
+struct Open {
+    tx: WriteTransaction,
+    changed: bool,
+    failed: Option<String>,
+    outcome: Outcome,
+}
+
+#[derive(Default)]
+struct State {
+    open: Option<Open>,
+    /// Changes that have announced themselves and not yet run their closure.
+    arriving: usize,
+    /// A group is being committed (outside the lock); new changes wait for it to end.
+    committing: bool,
+}
+
+/// The group-commit writer of one database.
+#[derive(Default)]
+pub(super) struct GroupCommit {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Groups committed durably (one fsync each), which the tests compare with the changes made.
+    commits: AtomicU64,
+}
+
+impl GroupCommit {
+    /// Groups committed durably so far.
+    #[cfg(test)]
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Closures run under this lock; a panic in one leaves at worst an open group that is aborted when
+        // the transaction is dropped, so the state is still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed.wait(guard).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in the current group's transaction and returns its value once the group is durably
+    /// committed (or aborted, when no change of the group changed anything).
+    pub(super) fn write<T>(
+        &self,
+        db: &Database,
+        operation: &'static str,
+        f: impl FnOnce(&WriteTransaction) -> Result<(T, Change), StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut state = self.lock();
+        state.arriving += 1;
+        while state.committing {
+            state = self.wait(state);
+        }
+        if state.open.is_none() {
+            let opened = db.begin_write().during(operation).and_then(|mut tx| {
+                // The default, set anyway: the crate's fsync policy rests on it.
+                tx.set_durability(Durability::Immediate).during(operation)?;
+                Ok(tx)
+            });
+            match opened {
+                Ok(tx) => state.open = Some(Open { tx, changed: false, failed: None, outcome: Arc::default() }),
+                Err(e) => {
+                    state.arriving -= 1;
+                    self.changed.notify_all();
+                    return Err(e);
+                }
+            }
+        }
+        state.arriving -= 1;
+        let last = state.arriving == 0;
+        let Some(open) = state.open.as_mut() else {
+            // Opened just above, under the same lock.
+            return Err(StoreError::storage(operation, "the group's transaction is missing"));
+        };
+        let result = f(&open.tx);
+        match &result {
+            Ok((_, Change::Commit)) => open.changed = true,
+            Ok((_, Change::Abort)) => {}
+            Err(e) => open.failed = Some(format!("{operation} failed: {e}")),
+        }
+        let outcome = open.outcome.clone();
+        if last {
+            let Some(group) = state.open.take() else {
+                return Err(StoreError::storage(operation, "the group's transaction is missing"));
+            };
+            state.committing = true;
+            drop(state);
+            let ended = finish(group.tx, group.changed, group.failed, operation);
+            if ended.is_ok() && group.changed {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = outcome.set(ended);
+            let mut state = self.lock();
+            state.committing = false;
+            drop(state);
+            self.changed.notify_all();
+        } else {
+            while outcome.get().is_none() {
+                state = self.wait(state);
+            }
+            drop(state);
+        }
+        let (value, _) = result?;
+        match outcome.get() {
+            Some(Ok(())) => Ok(value),
+            Some(Err(why)) => Err(StoreError::storage(operation, why.clone())),
+            None => Err(StoreError::storage(operation, "its group ended without an outcome")),
+        }
+    }
+}
+
+/// Commits a group (aborts it when nothing changed or a member failed).
+fn finish(tx: WriteTransaction, changed: bool, failed: Option<String>, operation: &'static str) -> Result<(), String> {
+    if let Some(why) = failed {
+        let _ = tx.abort();
+        return Err(format!("a change committed with this one failed ({why}); nothing of the group was written"));
+    }
+    let done = if changed { tx.commit().during(operation) } else { tx.abort().during(operation) };
+    done.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use ::redb::{ReadableDatabase, TableDefinition};
+
+    const T: TableDefinition<u64, u64> = TableDefinition::new("t");
+
+    fn insert(group: &GroupCommit, db: &Database, key: u64) -> Result<(), StoreError> {
+        group.write(db, "inserting", |tx| {
+            tx.open_table(T).during("inserting")?.insert(key, key * 2).during("inserting")?;
+            Ok(((), Change::Commit))
+        })
+    }
+
+    #[test]
+    fn concurrent_changes_share_commits_and_every_one_is_on_disk_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.redb");
+        let db = Database::create(&path).unwrap();
+        let group = GroupCommit::default();
+        let (threads, each) = (8u64, 50u64);
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let (group, db) = (&group, &db);
+                scope.spawn(move || {
+                    for i in 0..each {
+                        insert(group, db, t * 1_000 + i).unwrap();
+                    }
+                });
+            }
+        });
+        let commits = group.commits();
+        assert!(
+            commits < threads * each,
+            "{commits} commits for {} changes: no change shared a commit",
+            threads * each
+        );
+        drop(db);
+        let db = Database::open(&path).unwrap();
+        let table = db.begin_read().unwrap().open_table(T).unwrap();
+        for t in 0..threads {
+            for i in 0..each {
+                let key = t * 1_000 + i;
+                assert_eq!(table.get(key).unwrap().map(|v| v.value()), Some(key * 2), "{key} lost");
+            }
+        }
+    }
+
+    #[test]
+    fn a_failing_change_leaves_nothing_behind_and_the_next_change_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("g.redb")).unwrap();
+        let group = GroupCommit::default();
+        let failed: Result<(), StoreError> = group.write(&db, "inserting", |tx| {
+            tx.open_table(T).during("inserting")?.insert(1, 1).during("inserting")?;
+            Err(StoreError::storage("inserting", "the disk is full"))
+        });
+        assert!(failed.unwrap_err().to_string().contains("the disk is full"));
+        insert(&group, &db, 2).unwrap();
+        let table = db.begin_read().unwrap().open_table(T).unwrap();
+        assert_eq!(table.get(1).unwrap().map(|v| v.value()), None, "the failed change was rolled back");
+        assert_eq!(table.get(2).unwrap().map(|v| v.value()), Some(4));
+        assert_eq!(group.commits(), 1);
+    }
+
+    #[test]
+    fn a_group_with_a_failed_member_is_aborted_and_reports_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("g.redb")).unwrap();
+        let mut tx = db.begin_write().unwrap();
+        tx.set_durability(Durability::Immediate).unwrap();
+        tx.open_table(T).unwrap().insert(7, 7).unwrap();
+        let ended = finish(tx, true, Some("reading a message failed".into()), "inserting");
+        assert!(ended.unwrap_err().contains("reading a message failed"));
+        let table = db.begin_read().unwrap().open_table(T);
+        assert!(table.is_err() || table.unwrap().get(7).unwrap().is_none());
+    }
+}
