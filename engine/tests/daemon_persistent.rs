@@ -265,11 +265,11 @@ flows:
   work:
     source: { queue.listener: { queue: tight, persistent: true, capacity: 2, consumers: 1 } }
     steps:
-      - time.delay: { duration: 1s }
+      - time.delay: { duration: 3s }
 "##;
     let dir = support::write_files(&[("flows.yaml", flows)]);
     let (daemon, addr) = start(&dir, State::new()).await;
-    // Two messages fill the queue (one in flight for a second, one waiting); the third finds no room.
+    // Two messages fill the queue (one in flight for 3 s, one waiting); the third finds no room.
     for job in [r#"{"id":1}"#, r#"{"id":2}"#] {
         assert_eq!(request(addr, "POST", "/jobs", &[], job.as_bytes()).await.0, 202);
     }
@@ -279,7 +279,7 @@ flows:
     assert!(body.contains("QUEUE:TIMEOUT") && body.contains("capacity 2"), "{body}");
     // Once the consumer has worked through them, the queue takes messages again.
     let mut accepted = false;
-    for _ in 0..100 {
+    for _ in 0..300 {
         if request(addr, "POST", "/jobs", &[], br#"{"id":3}"#).await.0 == 202 {
             accepted = true;
             break;
