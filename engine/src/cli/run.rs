@@ -73,7 +73,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
     init_logs();
     // The state is ours alone while we run: any lease in it is a message a stopped process was working on.
     if durable.is_exclusive() {
-        match durable.release_leases(relais_store::Timestamp::from_system_time(std::time::SystemTime::now())) {
+        match durable.release_leases() {
             Ok(0) => {}
             Ok(n) => {
                 tracing::warn!("{n} message(s) were being processed when relais last stopped; delivering them again")

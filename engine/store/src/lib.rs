@@ -158,7 +158,7 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// Makes every leased message of every queue visible at once, keeping its delivery count; returns how many.
     /// Called when a process opens an exclusive state: its leases can only be those of a process that stopped
     /// while processing (a crash, a kill), whose messages would otherwise wait for their visibility timeout.
-    fn release_leases(&self, now: Timestamp) -> Result<u64, StoreError>;
+    fn release_leases(&self) -> Result<u64, StoreError>;
 
     /// How many messages `queue` holds at `now`, by state.
     fn queue_stats(&self, queue: &str, now: Timestamp) -> Result<QueueStats, StoreError>;

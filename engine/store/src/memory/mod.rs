@@ -160,8 +160,8 @@ impl StateStore for MemoryStore {
         })
     }
 
-    fn release_leases(&self, now: Timestamp) -> Result<u64, StoreError> {
-        Ok(self.lock().queues.values_mut().map(|q| q.release_leases(now)).sum())
+    fn release_leases(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().queues.values_mut().map(Queue::release_leases).sum())
     }
 
     fn queue_stats(&self, queue: &str, now: Timestamp) -> Result<QueueStats, StoreError> {

@@ -51,7 +51,7 @@ impl Queue {
     }
 
     /// Makes every leased message visible; returns how many.
-    pub(super) fn release_leases(&mut self, _now: Timestamp) -> u64 {
+    pub(super) fn release_leases(&mut self) -> u64 {
         let leased: Vec<(Timestamp, MessageId)> = self
             .timers
             .iter()

@@ -76,38 +76,28 @@ impl GroupCommit {
         while state.committing {
             state = self.wait(state);
         }
-        if state.open.is_none() {
-            let opened = db.begin_write().during(operation).and_then(|mut tx| {
-                // The default, set anyway: the crate's fsync policy rests on it.
-                tx.set_durability(Durability::Immediate).during(operation)?;
-                Ok(tx)
-            });
-            match opened {
-                Ok(tx) => state.open = Some(Open { tx, changed: false, failed: None, outcome: Arc::default() }),
+        // The group's transaction is held here while `f` runs (under the lock, so nobody else needs it), and
+        // put back for the next member, or committed by the last one.
+        let mut group = match state.open.take() {
+            Some(group) => group,
+            None => match begin(db, operation) {
+                Ok(tx) => Open { tx, changed: false, failed: None, outcome: Arc::default() },
                 Err(e) => {
                     state.arriving -= 1;
                     self.changed.notify_all();
                     return Err(e);
                 }
-            }
-        }
-        state.arriving -= 1;
-        let last = state.arriving == 0;
-        let Some(open) = state.open.as_mut() else {
-            // Opened just above, under the same lock.
-            return Err(StoreError::storage(operation, "the group's transaction is missing"));
+            },
         };
-        let result = f(&open.tx);
+        state.arriving -= 1;
+        let result = f(&group.tx);
         match &result {
-            Ok((_, Change::Commit)) => open.changed = true,
+            Ok((_, Change::Commit)) => group.changed = true,
             Ok((_, Change::Abort)) => {}
-            Err(e) => open.failed = Some(format!("{operation} failed: {e}")),
+            Err(e) => group.failed = Some(format!("{operation} failed: {e}")),
         }
-        let outcome = open.outcome.clone();
-        if last {
-            let Some(group) = state.open.take() else {
-                return Err(StoreError::storage(operation, "the group's transaction is missing"));
-            };
+        let outcome = group.outcome.clone();
+        if state.arriving == 0 {
             state.committing = true;
             drop(state);
             let ended = finish(group.tx, group.changed, group.failed, operation);
@@ -115,11 +105,10 @@ impl GroupCommit {
                 self.commits.fetch_add(1, Ordering::Relaxed);
             }
             let _ = outcome.set(ended);
-            let mut state = self.lock();
-            state.committing = false;
-            drop(state);
+            self.lock().committing = false;
             self.changed.notify_all();
         } else {
+            state.open = Some(group);
             while outcome.get().is_none() {
                 state = self.wait(state);
             }
@@ -132,6 +121,13 @@ impl GroupCommit {
             None => Err(StoreError::storage(operation, "its group ended without an outcome")),
         }
     }
+}
+
+/// A write transaction with the durability the crate's fsync policy rests on (redb's default, set anyway).
+fn begin(db: &Database, operation: &'static str) -> Result<WriteTransaction, StoreError> {
+    let mut tx = db.begin_write().during(operation)?;
+    tx.set_durability(Durability::Immediate).during(operation)?;
+    Ok(tx)
 }
 
 /// Commits a group (aborts it when nothing changed or a member failed).

@@ -201,9 +201,9 @@ impl StateStore for RedbStore {
         })
     }
 
-    fn release_leases(&self, now: Timestamp) -> Result<u64, StoreError> {
+    fn release_leases(&self) -> Result<u64, StoreError> {
         self.write(queues::RELEASE, |tx| {
-            let released = queues::release_leases(tx, now)?;
+            let released = queues::release_leases(tx)?;
             Ok((released, if released > 0 { Change::Commit } else { Change::Abort }))
         })
     }

@@ -21,14 +21,23 @@ fn decode_value(bytes: &[u8], store: &str, key: &str) -> Result<Json, StoreError
     super::records::decode(bytes, || format!("object entry {key:?} of store {store:?}"))
 }
 
-pub(super) fn get(tx: &ReadTransaction, store: &str, key: &str, now: Timestamp) -> Result<Option<Json>, StoreError> {
-    let table = tx.open_table(OBJECTS).during(GET)?;
+/// The value under `key` in `table` if it is live at `now`: the read `get` and `compare_and_set` share.
+fn live_value(
+    table: &impl ReadableTable<(&'static str, &'static str), (Option<u64>, &'static [u8])>,
+    store: &str,
+    key: &str,
+    now: Timestamp,
+) -> Result<Option<Json>, StoreError> {
     let Some(entry) = table.get((store, key)).during(GET)? else { return Ok(None) };
     let (expires, bytes) = entry.value();
     if !is_live(expires, now) {
         return Ok(None);
     }
     decode_value(bytes, store, key).map(Some)
+}
+
+pub(super) fn get(tx: &ReadTransaction, store: &str, key: &str, now: Timestamp) -> Result<Option<Json>, StoreError> {
+    live_value(&tx.open_table(OBJECTS).during(GET)?, store, key, now)
 }
 
 pub(super) fn put(
@@ -84,14 +93,7 @@ pub(super) fn compare_and_set(
     ttl: Option<Duration>,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let current = {
-        let table = tx.open_table(OBJECTS).during(GET)?;
-        let entry = table.get((store, key)).during(GET)?;
-        match entry {
-            Some(entry) if is_live(entry.value().0, now) => Some(decode_value(entry.value().1, store, key)?),
-            _ => None,
-        }
-    };
+    let current = live_value(&tx.open_table(OBJECTS).during(GET)?, store, key, now)?;
     if current.as_ref() != Some(expected) {
         return Ok(false);
     }

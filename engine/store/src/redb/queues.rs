@@ -132,19 +132,16 @@ pub(super) fn lease(
 }
 
 /// Makes every leased message of every queue ready (the timer index marks leases `true`); returns how many.
-pub(super) fn release_leases(tx: &WriteTransaction, _now: Timestamp) -> Result<u64, StoreError> {
+pub(super) fn release_leases(tx: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut timers = tx.open_table(TIMERS).during(RELEASE)?;
     let mut leased = Vec::new();
-    {
-        let timers = tx.open_table(TIMERS).during(RELEASE)?;
-        for entry in timers.iter().during(RELEASE)? {
-            let (key, is_lease) = entry.during(RELEASE)?;
-            if is_lease.value() {
-                let (queue, at, id) = key.value();
-                leased.push((queue.to_string(), at, id));
-            }
+    for entry in timers.iter().during(RELEASE)? {
+        let (key, is_lease) = entry.during(RELEASE)?;
+        if is_lease.value() {
+            let (queue, at, id) = key.value();
+            leased.push((queue.to_string(), at, id));
         }
     }
-    let mut timers = tx.open_table(TIMERS).during(RELEASE)?;
     let mut ready = tx.open_table(READY).during(RELEASE)?;
     for (queue, at, id) in &leased {
         timers.remove((queue.as_str(), *at, *id)).during(RELEASE)?;
