@@ -90,31 +90,8 @@ impl QueueListener {
             };
             let first_failure = *first_failure.get_or_insert_with(crate::runtime::state::now);
             if attempt >= self.max_deliveries || runtime.is_closing() {
-                let failed_at = crate::runtime::state::now();
-                tracing::error!(
-                    correlation_id = %message.correlation_id,
-                    flow = %self.flow,
-                    queue = %self.queue.name(),
-                    error_type = %error.error_type,
-                    attempts = attempt,
-                    "message dead-lettered: {}",
-                    runtime.scrub(&error.description, &event)
-                );
-                let stored = relais_store::Message {
-                    payload: message.payload.to_bytes(),
-                    media_type: message.payload.media_type().to_string(),
-                    attributes: (*event.attributes).clone(),
-                    correlation_id: message.correlation_id.to_string(),
-                };
-                let mut letter = relais_store::DeadLetter::new(
-                    stored,
-                    &failure(&self.flow, &error),
-                    attempt,
-                    first_failure,
-                    failed_at,
-                );
-                letter.queue = Some(self.queue.name().to_string());
-                runtime.program().state.dead_letter(letter);
+                let queue = Some(self.queue.name().to_string());
+                crate::runtime::dead_letter::keep(runtime, &self.flow, &event, &error, attempt, first_failure, queue);
                 return;
             }
             tracing::warn!(

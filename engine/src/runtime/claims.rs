@@ -66,12 +66,6 @@ fn process_id() -> &'static str {
     ID.get_or_init(super::event::new_correlation_id)
 }
 
-fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 impl Claim {
     /// Tries to claim `key` in `store`: pending for `claim_timeout`, then (once confirmed) done for `ttl`.
     pub fn take(
@@ -80,7 +74,7 @@ impl Claim {
         ttl: Option<Duration>,
         claim_timeout: Duration,
     ) -> Result<Outcome, String> {
-        let pending = json!({ "pending": process_id(), "since": now_millis() });
+        let pending = json!({ "pending": process_id(), "since": super::state::now().as_millis() });
         for _ in 0..CONTENDED_ATTEMPTS {
             if store.put_if_absent(&key, pending.clone(), Some(claim_timeout))? {
                 let claim = Claim { store: store.clone(), key, pending, ttl, taken: Instant::now(), claim_timeout };
@@ -174,7 +168,7 @@ mod tests {
     fn a_key_left_pending_by_another_process_is_taken_over_on_an_exclusive_store() {
         let (state, store) = durable();
         let orphan = json!({ "pending": "a-process-that-was-killed", "since": 1 });
-        state.put("seen", "k", &orphan, None, relais_store::Timestamp::from_millis(now_millis())).unwrap();
+        state.put("seen", "k", &orphan, None, crate::runtime::state::now()).unwrap();
         let Outcome::Claimed(claim, true) = take(&store, "k") else { panic!("the orphaned claim must be taken over") };
         claim.confirm().unwrap();
         assert!(matches!(take(&store, "k"), Outcome::Duplicate));

@@ -20,29 +20,45 @@ impl ComponentNode for DeadLetterWrite {
                     "`dead_letter.write` records the error being handled: use it in an `on_error` handler",
                 ));
             };
+            let attempts = event.attributes.get("delivery").and_then(Json::as_u64).and_then(|d| u32::try_from(d).ok());
             let now = super::state::now();
-            let attempts = event.attributes.get("delivery").and_then(Json::as_u64).unwrap_or(1);
-            let message = relais_store::Message {
-                payload: event.payload.to_bytes(),
-                media_type: event.payload.media_type().to_string(),
-                attributes: (*event.attributes).clone(),
-                correlation_id: event.correlation_id.to_string(),
-            };
-            let failure = failure(&self.flow, &error);
-            let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-            let mut letter = relais_store::DeadLetter::new(message, &failure, attempts, now, now);
-            letter.queue = self.queue.clone();
-            tracing::error!(
-                correlation_id = %event.correlation_id,
-                flow = %self.flow,
-                error_type = %error.error_type,
-                "event dead-lettered: {}",
-                runtime.scrub(&error.description, &event)
-            );
-            runtime.program().state.dead_letter(letter);
+            keep(runtime, &self.flow, &event, &error, attempts.unwrap_or(1), now, self.queue.clone());
             Ok(event)
         })
     }
+}
+
+/// Dead-letters `event`, which failed for good with `error` after `attempts` since `first_failure`: logged
+/// at error level (scrubbed) with its correlation id, then kept in the state store, replayable into `queue`.
+/// Shared by in-memory queue consumers and `dead_letter.write`.
+pub(crate) fn keep(
+    runtime: &Runtime,
+    flow: &str,
+    event: &Event,
+    error: &FlowError,
+    attempts: u32,
+    first_failure: relais_store::Timestamp,
+    queue: Option<String>,
+) {
+    tracing::error!(
+        correlation_id = %event.correlation_id,
+        flow = %flow,
+        queue = queue.as_deref().unwrap_or(""),
+        error_type = %error.error_type,
+        attempts,
+        "message dead-lettered: {}",
+        runtime.scrub(&error.description, event)
+    );
+    let message = relais_store::Message {
+        payload: event.payload.to_bytes(),
+        media_type: event.payload.media_type().to_string(),
+        attributes: (*event.attributes).clone(),
+        correlation_id: event.correlation_id.to_string(),
+    };
+    let mut letter =
+        relais_store::DeadLetter::new(message, &failure(flow, error), attempts, first_failure, super::state::now());
+    letter.queue = queue;
+    runtime.program().state.dead_letter(letter);
 }
 
 /// What a dead letter records of the error that ended a message.
