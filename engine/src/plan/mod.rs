@@ -176,7 +176,7 @@ pub struct Program {
     /// Readers for CSV and XML payloads.
     pub(crate) readers: value::Readers,
     /// Fields whose values never reach a log line (`sensitive_data` configs).
-    pub redactor: crate::runtime::redact::Redactor,
+    pub redactor: crate::scrub::Scrubber,
     /// Stores and queues; shared with the programs a hot reload compiles after this one.
     pub state: Arc<crate::runtime::state::State>,
 }
