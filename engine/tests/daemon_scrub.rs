@@ -188,6 +188,7 @@ fn flows(partner: SocketAddr) -> String {
         r##"
 configs:
   api: {{ http.listener: {{ port: 0 }} }}
+  private: {{ sensitive_data: {{ fields: [passport_number] }} }}
   in_url:
     http.client:
       base_url: "http://relais:${{secret:SCRUB_URL_PASSWORD}}@{partner}/api?key=${{secret:SCRUB_URL_KEY}}"
@@ -236,12 +237,14 @@ async fn secrets_in_a_base_url_a_header_and_basic_auth_reach_no_caller_no_dead_l
     let partner = echoing_partner().await;
     let dir = support::write_files(&[("flows/flows.yaml", &flows(partner))]);
     let state = dir.join("state");
-    let secrets: Vec<&str> = SECRETS.iter().map(|(_, v)| *v).collect();
+    let mut secrets: Vec<&str> = SECRETS.iter().map(|(_, v)| *v).collect();
+    secrets.push("P-777-sensitive");
     let relais = Relais::start(&dir.join("flows"), &state, &SECRETS);
 
     let mut answers = String::new();
     for path in ["/url", "/headers", "/answered"] {
-        let (status, headers, body) = request(relais.addr, "POST", path, &[], br#"{"id":1}"#).await;
+        let person = br#"{"id":1,"passport_number":"P-777-sensitive"}"#;
+        let (status, headers, body) = request(relais.addr, "POST", path, &[], person).await;
         assert_eq!(status, 502, "{path}: {body}");
         if path != "/answered" {
             assert!(headers.contains("application/problem+json"), "{headers}");
@@ -279,8 +282,45 @@ async fn secrets_in_a_base_url_a_header_and_basic_auth_reach_no_caller_no_dead_l
     for id in [first.clone(), (first.parse::<u64>().unwrap() + 1).to_string()] {
         shown.push_str(&dlq(&["show", &id], &state, &dir.join("flows")));
     }
-    assert!(shown.contains("partner internal error"), "{shown}");
+    assert!(shown.contains("partner internal error") && shown.contains("passport_number"), "{shown}");
     assert_absent("relais dlq show", &format!("{listed}{shown}"), &secrets);
+    // Without the flows, `relais dlq` cannot know which fields are sensitive: it withholds the message.
+    let blind = dlq(&["show", &first], &state, &dir.join("no-such-flows"));
+    assert!(blind.contains("withheld") && blind.contains("partner internal error"), "{blind}");
+    assert_absent("relais dlq show without the flows", &blind, &secrets);
+}
+
+/// The source side of the invariant "every way out goes through the scrubber": problem bodies are built in
+/// `daemon/problem.rs` only, admin answers by `admin::answer` only, and the daemon's logs are written through
+/// `scrub::LogWriter` only. A new way out that bypasses them fails here.
+#[test]
+fn every_way_out_goes_through_the_scrubber_in_the_source() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let name = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display().to_string();
+                out.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    assert!(files.len() > 50, "the engine sources were not found");
+    for (name, text) in &files {
+        if text.contains("\"about:blank\"") {
+            assert_eq!(name, "src/daemon/problem.rs", "a problem body is built outside daemon/problem.rs");
+        }
+        if text.contains("with_writer(") {
+            assert!(text.contains("with_writer(crate::scrub::LogWriter)"), "{name}: logs written past the scrubber");
+            assert_eq!(text.matches("with_writer(").count(), 1, "{name}: logs written past the scrubber");
+        }
+        if name == "src/daemon/admin.rs" {
+            assert_eq!(text.matches("Response::new(").count(), 1, "an admin answer is built outside `answer`");
+        }
+    }
 }
 
 const PEOPLE: &str = r##"
