@@ -50,6 +50,7 @@ impl OAuth2 {
         }
         let answer: Json = serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
         let token = answer["access_token"].as_str().ok_or_else(|| fail("no access_token".into()))?.to_string();
+        crate::scrub::known::remember_token(&token);
         let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
         let early = (lifetime / 10).min(Duration::from_secs(30));
         *cached = Some((token.clone(), std::time::Instant::now() + lifetime - early));
