@@ -432,3 +432,27 @@ async fn an_upstream_500_body_is_echoed_when_the_flow_exposes_upstream_errors() 
     assert!(detail.contains("answered 500") && detail.contains("partner internal error at db=orders-7"), "{answer}");
     daemon.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_partner_is_summarised_to_the_caller_without_its_address_or_password() {
+    std::env::set_var("SCRUB_DOWN_PASSWORD", "down-pw-8080");
+    let flows = r##"
+configs:
+  api: { http.listener: { port: 0 } }
+  down: { http.client: { base_url: "http://relais:${secret:SCRUB_DOWN_PASSWORD}@127.0.0.1:1", connect_timeout: 2s } }
+flows:
+  call:
+    source: { http.listener: { config: api, method: POST, path: /call } }
+    steps:
+      - http.request: { config: down, method: POST, path: /contacts }
+"##;
+    let dir = support::write_files(&[("flows.yaml", flows)]);
+    let (daemon, addr) = daemon(&dir).await;
+    let (status, _, answer) = request(addr, "POST", "/call", &[], b"{}").await;
+    assert_eq!(status, 502, "{answer}");
+    let problem: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(problem["error_type"], "HTTP:CONNECTIVITY", "{answer}");
+    assert_eq!(problem["detail"], "the upstream call to config `down` failed: the partner could not be reached");
+    assert!(!answer.contains("down-pw-8080") && !answer.contains("127.0.0.1:1"), "{answer}");
+    daemon.shutdown(Duration::from_secs(5)).await;
+}

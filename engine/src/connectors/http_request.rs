@@ -371,3 +371,15 @@ impl ComponentNode for HttpRequest {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_in_an_error_is_shown_without_its_userinfo() {
+        assert_eq!(shown("http://relais:pw@crm.example/api?k=1"), "http://[redacted]@crm.example/api?k=1");
+        assert_eq!(shown("https://crm.example/a@b"), "https://crm.example/a@b");
+        assert_eq!(shown("not a url"), "not a url");
+    }
+}
