@@ -107,8 +107,8 @@ impl Runtime {
         program.redactor.text(text, event, &program.readers)
     }
 
-    /// `error` scrubbed of the event's sensitive values and every secret: what leaves the runtime (to a
-    /// caller, a dead letter) instead of the error handlers saw.
+    /// `error` scrubbed of the event's sensitive values and every secret: the error as it leaves the runtime
+    /// (to a caller, into a dead letter); the flow's handlers saw it whole.
     pub(crate) fn scrub_error(&self, error: FlowError, event: &Event) -> FlowError {
         let program = self.program();
         program.redactor.error(error, event, &program.readers)
