@@ -14,5 +14,6 @@ pub mod load;
 pub mod plan;
 pub mod registry;
 pub mod runtime;
+pub mod scrub;
 pub mod testing;
 pub mod tls;

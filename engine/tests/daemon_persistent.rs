@@ -226,11 +226,13 @@ fn relais_dlq_lists_shows_replays_and_purges_a_stopped_daemons_dead_letters() {
         store.close().unwrap();
     }
     let state = state_dir.to_str().unwrap();
+    let flows = dir.to_str().unwrap();
     let dlq = |args: &[&str]| {
         let mut out = Vec::new();
         let mut all = vec!["relais", "dlq"];
         all.extend_from_slice(args);
-        all.extend_from_slice(&["--state", state]);
+        // The flows say which fields are sensitive (here: none); without them payloads are withheld.
+        all.extend_from_slice(&["--state", state, "--flows", flows]);
         let outcome = relais_engine::cli::run(all, &mut out);
         (outcome, String::from_utf8_lossy(&out).to_string())
     };

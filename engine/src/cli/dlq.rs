@@ -1,6 +1,11 @@
 //! `relais dlq`: the dead letters of a stopped daemon's state directory: list, show, replay into the
 //! persistent queue they came from, purge. A running daemon holds its state; its admin port serves the same
 //! operations (`/dead-letters`).
+//!
+//! What `list` and `show` print is scrubbed: of every secret the flows resolve (in every form), and of the
+//! values of the fields their `sensitive_data` configs declare, found in each letter's message. The flows
+//! are read from `--flows` (default `flows/`, as for `relais run`); when they cannot be read, a letter's
+//! payload and attributes are withheld rather than shown unscrubbed.
 
 use super::Outcome;
 use relais_store::{DeadLetterFilter, DeadLetterId, StateStore, StoredDeadLetter};
@@ -17,6 +22,60 @@ pub struct Args {
     /// Only the dead letters of this flow.
     #[arg(long, global = true)]
     flow: Option<String>,
+    /// The flows of the daemon (default `flows/`): their `sensitive_data` fields and secrets are scrubbed
+    /// from what `list` and `show` print.
+    #[arg(long = "flows", global = true)]
+    flows: Vec<std::path::PathBuf>,
+}
+
+/// What `relais dlq` scrubs what it prints with.
+enum Policy {
+    /// The flows were read: their sensitive fields, and the readers of their payload formats.
+    Flows(Box<crate::plan::Program>),
+    /// They could not be: why. Payloads and attributes are withheld.
+    Unknown(String),
+}
+
+impl Policy {
+    /// The policy of the flows at `paths`; compiling them resolves (and so registers) their secrets.
+    fn load(paths: &[std::path::PathBuf]) -> Policy {
+        let paths = super::paths_or_default(paths);
+        let shown = paths.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ");
+        let loaded = super::check::check_paths(&paths, None);
+        if loaded.io_failed || loaded.diags.count(relais_dsl::Severity::Error) > 0 {
+            return Policy::Unknown(format!("the flows at {shown} cannot be read or do not check"));
+        }
+        match crate::plan::compile_program(&loaded, relais_stdlib::Clock::system(), &crate::connectors::all()) {
+            Ok(program) => Policy::Flows(Box::new(program)),
+            Err(_) => Policy::Unknown(format!("the flows at {shown} do not compile")),
+        }
+    }
+
+    /// A dead letter's JSON as it may be printed.
+    fn show(&self, letter: &StoredDeadLetter) -> serde_json::Value {
+        let l = &letter.letter;
+        match self {
+            Policy::Flows(program) => {
+                let scrub = program.redactor.for_message(&l.payload, &l.media_type, &l.attributes, &program.readers);
+                program.redactor.json(&json(letter), &scrub)
+            }
+            Policy::Unknown(why) => {
+                let mut shown = json(letter);
+                let withheld = format!(
+                    "{} (withheld: {why}; pass --flows DIR so that only their sensitive fields are redacted)",
+                    crate::scrub::REDACTED
+                );
+                shown["payload"] = serde_json::Value::String(withheld.clone());
+                shown["attributes"] = serde_json::Value::String(withheld);
+                crate::scrub::Scrub::secrets().json(&shown)
+            }
+        }
+    }
+
+    /// A line of `list`, scrubbed of the secrets known.
+    fn line(&self, text: &str) -> String {
+        crate::scrub::Scrub::secrets().text(text).into_owned()
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -95,11 +154,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             return Outcome::Failure;
         }
     };
+    let policy = match &args.action {
+        Action::List | Action::Show { .. } => Policy::load(&args.flows),
+        _ => Policy::Unknown(String::new()),
+    };
     match &args.action {
         Action::List => {
             for l in &all {
-                let _ = writeln!(
-                    out,
+                let line = format!(
                     "{}\t{}\t{}\t{}\t{} attempt(s)\t{}",
                     l.id.0,
                     l.letter.flow,
@@ -108,13 +170,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
                     l.letter.attempts,
                     crate::runtime::state::rfc3339(l.letter.last_failure)
                 );
+                let _ = writeln!(out, "{}", policy.line(&line));
             }
             let _ = writeln!(out, "{} dead letter(s)", all.len());
             Outcome::Success
         }
         Action::Show { id } => match store.get_dead_letter(DeadLetterId(*id)) {
             Ok(Some(l)) => {
-                let _ = writeln!(out, "{}", serde_json::to_string_pretty(&json(&l)).unwrap_or_default());
+                let _ = writeln!(out, "{}", serde_json::to_string_pretty(&policy.show(&l)).unwrap_or_default());
                 Outcome::Success
             }
             Ok(None) => {

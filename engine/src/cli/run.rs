@@ -43,7 +43,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn init_logs() {
     let level = std::env::var("RELAIS_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(tracing::Level::INFO);
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(crate::scrub::LogWriter);
     let _ = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         builder.try_init()
     } else {

@@ -54,6 +54,10 @@ pub struct ListenerSource {
     pub response: Option<ResponseSpec>,
     /// Response when the flow fails with an unhandled error (default: RFC 9457 problem+json).
     pub error_response: Option<ResponseSpec>,
+    /// Whether the problem+json `detail` quotes a partner's failure in full (its answer, its address). By
+    /// default the caller is told only which config's call failed and how ("the upstream call to config
+    /// `crm` failed with status 500"); secrets and sensitive values are taken out either way.
+    pub expose_upstream_errors: Option<bool>,
 }
 
 /// Checks a path template: leading `/`, balanced `{name}` segments with unique identifier names.

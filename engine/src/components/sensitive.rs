@@ -1,5 +1,6 @@
-//! `sensitive_data`: names the fields whose values must never reach a log line (passport number, visa
-//! status, date of birth, medical notes). A config kind rather than new syntax, so both flow syntaxes, the
+//! `sensitive_data`: names the fields whose values must never leave the process by a way other than the
+//! flow's own answer (passport number, visa status, date of birth, medical notes): log lines, problem+json
+//! bodies, admin answers, `relais dlq` output are scrubbed of them (`scrub`). A config kind rather than new syntax, so both flow syntaxes, the
 //! schema and the editor support come from the registry.
 
 use crate::registry::{ComponentSpec, Role};
@@ -11,7 +12,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct SensitiveConfig {
     /// Field names (matched case-insensitively at any depth of the payload, variables and attributes).
-    /// Their values are replaced by `[redacted]` in every log line the engine writes for the event.
+    /// Their values are replaced by `[redacted]` in every log line the engine writes for the event, in
+    /// problem+json bodies and in what the admin port and `relais dlq` show of dead letters.
     #[schemars(length(min = 1))]
     pub fields: Vec<String>,
 }
@@ -21,6 +23,6 @@ pub fn specs() -> Vec<ComponentSpec> {
     vec![ComponentSpec::new::<SensitiveConfig>(
         "sensitive_data",
         Role::Config,
-        "Fields whose values are redacted from every log line.",
+        "Fields whose values are redacted from logs, error answers and dead-letter listings.",
     )]
 }

@@ -34,8 +34,9 @@ impl OAuth2 {
                 return Ok(token.clone());
             }
         }
-        let fail =
-            |why: String| FlowError::new("HTTP:UNAUTHORIZED", format!("OAuth2 token from {}: {why}", self.token_url));
+        let fail = |why: String| {
+            FlowError::new("HTTP:UNAUTHORIZED", format!("OAuth2 token from {}: {why}", shown(&self.token_url)))
+        };
         let request = hyper::Request::post(&self.token_url)
             .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Full::new(Bytes::from(self.form.clone())))
@@ -49,6 +50,7 @@ impl OAuth2 {
         }
         let answer: Json = serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
         let token = answer["access_token"].as_str().ok_or_else(|| fail("no access_token".into()))?.to_string();
+        crate::scrub::known::remember_token(&token);
         let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
         let early = (lifetime / 10).min(Duration::from_secs(30));
         *cached = Some((token.clone(), std::time::Instant::now() + lifetime - early));
@@ -78,8 +80,22 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// `url` as error descriptions show it: its userinfo (a password, often) withheld. Secrets elsewhere in it
+/// are taken out by the scrubber.
+fn shown(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else { return url.into() };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}://{}@{}", &url[..scheme_end], crate::scrub::REDACTED, &rest[at + 1..]).into(),
+        None => url.into(),
+    }
+}
+
 /// A built `http.request` step.
 pub struct HttpRequest {
+    /// The `http.client` config it calls through, named in what a caller is told of its failures.
+    config: String,
     client: HttpClient,
     method: hyper::Method,
     base_url: String,
@@ -128,7 +144,9 @@ fn build(spec: &Spec) -> Result<HttpRequest, String> {
         Some(Auth::Bearer { token }) => Some(format!("Bearer {}", secrets::resolve(token)?)),
         Some(Auth::Basic { username, password }) => {
             use base64::Engine as _;
-            let pair = format!("{}:{}", secrets::resolve(username)?, secrets::resolve(password)?);
+            let (username, password) = (secrets::resolve(username)?, secrets::resolve(password)?);
+            crate::scrub::known::remember_basic_pair(&username, &password);
+            let pair = format!("{username}:{password}");
             Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
         }
         Some(Auth::Oauth2 { token_url, client_id, client_secret, scopes }) => {
@@ -171,6 +189,7 @@ fn build(spec: &Spec) -> Result<HttpRequest, String> {
         headers.push((k.clone(), template(v)?));
     }
     Ok(HttpRequest {
+        config: spec.config_name.clone().unwrap_or_else(|| "http.client".into()),
         client,
         method: hyper::Method::from_bytes(params.method.as_str().as_bytes()).map_err(|e| e.to_string())?,
         base_url: secrets::resolve(config.base_url.trim_end_matches('/'))?,
@@ -233,12 +252,12 @@ impl HttpRequest {
         for (k, v) in headers {
             request = request.header(k.as_str(), v.as_str());
         }
-        let request = request
-            .body(Full::new(body))
-            .map_err(|e| FlowError::new("HTTP:BAD_REQUEST", format!("cannot build the request to {url}: {e}")))?;
+        let request = request.body(Full::new(body)).map_err(|e| {
+            FlowError::new("HTTP:BAD_REQUEST", format!("cannot build the request to {}: {e}", shown(url)))
+        })?;
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| {
-                FlowError::new("HTTP:CONNECTIVITY", format!("cannot reach {}: {}", self.base_url, chain(&e)))
+                FlowError::new("HTTP:CONNECTIVITY", format!("cannot reach {}: {}", shown(&self.base_url), chain(&e)))
             })?;
             let status = response.status().as_u16();
             let media_type = response
@@ -255,14 +274,36 @@ impl HttpRequest {
             let bytes = Limited::new(response.into_body(), self.max_response).collect().await.map_err(|e| {
                 FlowError::new(
                     "HTTP:RESPONSE_TOO_LARGE",
-                    format!("response from {url} over {} bytes or unreadable: {e}", self.max_response),
+                    format!("response from {} over {} bytes or unreadable: {e}", shown(url), self.max_response),
                 )
             })?;
             Ok::<_, FlowError>((status, media_type, headers, bytes.to_bytes()))
         };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| FlowError::new("HTTP:TIMEOUT", format!("{url} did not answer within {:?}", self.timeout)))?
+        tokio::time::timeout(self.timeout, exchange).await.map_err(|_| {
+            FlowError::new("HTTP:TIMEOUT", format!("{} did not answer within {:?}", shown(url), self.timeout))
+        })?
+    }
+
+    /// `error`, made while calling the partner, marked with what an HTTP caller is told instead of its
+    /// description (which may quote the partner's answer or address): the config and what went wrong.
+    fn upstream(&self, error: FlowError) -> FlowError {
+        if error.upstream_summary.is_some() {
+            return error;
+        }
+        let config = &self.config;
+        let summary = match error.error_type.to_string().as_str() {
+            "HTTP:TIMEOUT" => format!("the upstream call to config `{config}` timed out"),
+            "HTTP:CONNECTIVITY" => {
+                format!("the upstream call to config `{config}` failed: the partner could not be reached")
+            }
+            "HTTP:RESPONSE_TOO_LARGE" => {
+                format!("the upstream call to config `{config}` failed: the answer was too large")
+            }
+            "HTTP:UNAUTHORIZED" => format!("the upstream call to config `{config}` failed: no OAuth2 token"),
+            "HTTP:BAD_REQUEST" => format!("the request of config `{config}` could not be built"),
+            _ => format!("the upstream call to config `{config}` failed"),
+        };
+        error.from_upstream(summary)
     }
 }
 
@@ -286,28 +327,39 @@ impl ComponentNode for HttpRequest {
                 headers.push((k.clone(), runtime.render(v, &event)?));
             }
             let body = Bytes::from(body);
-            let mut answer = self.exchange(&url, &content_type, &event, &headers, body.clone()).await?;
+            let mut answer = self
+                .exchange(&url, &content_type, &event, &headers, body.clone())
+                .await
+                .map_err(|e| self.upstream(e))?;
             if answer.0 == 401 {
                 if let Some(oauth2) = &self.oauth2 {
                     // A token the partner no longer accepts: fetch a new one and try once more.
                     oauth2.forget().await;
-                    answer = self.exchange(&url, &content_type, &event, &headers, body).await?;
+                    answer = self
+                        .exchange(&url, &content_type, &event, &headers, body)
+                        .await
+                        .map_err(|e| self.upstream(e))?;
                 }
             }
             let (status, media_type, headers, bytes) = answer;
             if !(200..300).contains(&status) && !self.success.contains(&status) {
                 let text = String::from_utf8_lossy(&bytes);
                 let excerpt: String = text.chars().take(200).collect();
+                let config = &self.config;
                 return Err(FlowError::new(
                     status_error(status),
-                    format!("{} {url} answered {status}: {excerpt}", self.method),
-                ));
+                    format!("{} {} answered {status}: {excerpt}", self.method, shown(&url)),
+                )
+                .from_upstream(format!("the upstream call to config `{config}` failed with status {status}")));
             }
             let mut ev = event;
             let payload = Payload::bytes(bytes.to_vec(), &media_type);
             match &self.target {
                 Some(var) => {
-                    let value = payload.read(&runtime.program().readers)?.clone();
+                    let value = payload.read(&runtime.program().readers).map_err(|e| {
+                        e.from_upstream(format!("the answer of config `{}` could not be read", self.config))
+                    })?;
+                    let value = value.clone();
                     ev.set_var(var, value);
                 }
                 None => {
@@ -317,5 +369,17 @@ impl ComponentNode for HttpRequest {
             }
             Ok(ev)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_in_an_error_is_shown_without_its_userinfo() {
+        assert_eq!(shown("http://relais:pw@crm.example/api?k=1"), "http://[redacted]@crm.example/api?k=1");
+        assert_eq!(shown("https://crm.example/a@b"), "https://crm.example/a@b");
+        assert_eq!(shown("not a url"), "not a url");
     }
 }

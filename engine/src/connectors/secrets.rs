@@ -1,21 +1,7 @@
 //! `${secret:NAME}`: resolved when a component is built, from the environment variable `NAME` or the file
-//! named by `NAME_FILE` (as container platforms mount secrets), and never logged.
-
-/// Every secret value resolved so far: log lines are scrubbed of them (`runtime::redact`).
-static RESOLVED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-/// The secret values resolved so far.
-pub fn resolved() -> Vec<String> {
-    RESOLVED.lock().map(|r| r.clone()).unwrap_or_default()
-}
-
-fn remember(value: &str) {
-    if let Ok(mut known) = RESOLVED.lock() {
-        if !known.iter().any(|k| k == value) {
-            known.push(value.to_string());
-        }
-    }
-}
+//! named by `NAME_FILE` (as container platforms mount secrets). Each value is registered with the scrubber
+//! (`scrub::known`) the moment it is resolved, in every form it can travel in, so that it leaves the process
+//! by no way out: logs, problem+json, admin answers, `relais dlq`.
 
 /// Replaces every `${secret:NAME}` in `text`; the first missing secret is the error.
 pub fn resolve(text: &str) -> Result<String, String> {
@@ -34,7 +20,7 @@ pub fn resolve(text: &str) -> Result<String, String> {
         });
         let value =
             value.ok_or_else(|| format!("secret `{name}` is not set (environment variable {name} or {name}_FILE)"))?;
-        remember(&value);
+        crate::scrub::known::remember_secret(&value);
         out.push_str(&value);
         rest = &after[end + 1..];
     }

@@ -11,7 +11,9 @@ use serde_json::json;
 use std::net::SocketAddr;
 use tokio::sync::watch;
 
+/// Every admin answer: its body scrubbed of every secret known (metrics labels included), whatever built it.
 fn answer(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let body = crate::scrub::Scrub::secrets().text(&body).into_owned();
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
@@ -44,21 +46,22 @@ async fn run_now(runtime: &Runtime, flow: &str) -> Response<Full<Bytes>> {
     }
 }
 
+/// A dead letter as the admin port shows it: scrubbed of every secret and of the sensitive values of its
+/// message (the stored record keeps the message whole, for a replay).
+fn shown(runtime: &Runtime, d: &crate::runtime::state::DeadLetter) -> serde_json::Value {
+    let program = runtime.program();
+    let scrub = program.redactor.for_message(&d.payload, &d.media_type, &serde_json::Value::Null, &program.readers);
+    let letter = json!({
+        "id": d.id, "queue": d.queue, "flow": d.flow, "correlation_id": d.correlation_id,
+        "error_type": d.error_type, "description": d.description, "attempts": d.attempts,
+        "failed_at": d.failed_at, "media_type": d.media_type,
+        "payload": String::from_utf8_lossy(&d.payload),
+    });
+    program.redactor.json(&letter, &scrub)
+}
+
 fn dead_letters(runtime: &Runtime) -> String {
-    let letters: Vec<_> = runtime
-        .program()
-        .state
-        .dead_letters()
-        .into_iter()
-        .map(|d| {
-            json!({
-                "id": d.id, "queue": d.queue, "flow": d.flow, "correlation_id": d.correlation_id,
-                "error_type": d.error_type, "description": d.description, "attempts": d.attempts,
-                "failed_at": d.failed_at, "media_type": d.media_type,
-                "payload": String::from_utf8_lossy(&d.payload),
-            })
-        })
-        .collect();
+    let letters: Vec<_> = runtime.program().state.dead_letters().iter().map(|d| shown(runtime, d)).collect();
     serde_json::Value::Array(letters).to_string()
 }
 
@@ -72,13 +75,7 @@ async fn dead_letter(runtime: &Runtime, method: &hyper::Method, rest: &str) -> R
     let reply = |status: StatusCode, body: serde_json::Value| answer(status, "application/json", body.to_string());
     match (method.as_str(), action) {
         ("GET", "") => match state.dead_letters().into_iter().find(|d| d.id == id) {
-            Some(d) => reply(
-                StatusCode::OK,
-                json!({ "id": d.id, "queue": d.queue, "flow": d.flow, "correlation_id": d.correlation_id,
-                        "error_type": d.error_type, "description": d.description, "attempts": d.attempts,
-                        "failed_at": d.failed_at, "media_type": d.media_type,
-                        "payload": String::from_utf8_lossy(&d.payload) }),
-            ),
+            Some(d) => reply(StatusCode::OK, shown(runtime, &d)),
             None => reply(StatusCode::NOT_FOUND, json!({ "status": "not found" })),
         },
         ("POST", "replay") => match state.replay(id).await {
@@ -150,11 +147,12 @@ fn metrics(runtime: &Runtime) -> String {
     }
     gauges.sort();
     for (name, depth, _) in &gauges {
-        let _ = writeln!(text, "relais_queue_depth{{queue=\"{name}\"}} {depth}");
+        let _ = writeln!(text, "relais_queue_depth{{queue=\"{}\"}} {depth}", crate::runtime::metrics::label(name));
     }
     text.push_str("# HELP relais_queue_in_flight Messages being processed.\n# TYPE relais_queue_in_flight gauge\n");
     for (name, _, in_flight) in &gauges {
-        let _ = writeln!(text, "relais_queue_in_flight{{queue=\"{name}\"}} {in_flight}");
+        let _ =
+            writeln!(text, "relais_queue_in_flight{{queue=\"{}\"}} {in_flight}", crate::runtime::metrics::label(name));
     }
     text
 }

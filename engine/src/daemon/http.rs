@@ -4,7 +4,7 @@
 //! to (the [`Table`]: runtime, routes, responses) is swapped by a hot reload. Each request takes the table
 //! current when it arrives and finishes on it.
 
-use super::problem::{problem, status_for};
+use super::problem::problem;
 use super::response::ResponsePlan;
 use super::routes::{query_map, route, Route, Routed};
 use crate::runtime::{Event, FlowError, Payload, Runtime};
@@ -25,6 +25,8 @@ pub struct Responses {
     pub ok: Option<ResponsePlan>,
     /// On an unhandled error.
     pub error: Option<ResponsePlan>,
+    /// Whether problem bodies quote a partner's failure in full (`expose_upstream_errors`).
+    pub expose_upstream_errors: bool,
 }
 
 /// What requests on one socket are routed to, and under which limits: replaced as a whole by a hot reload
@@ -196,14 +198,13 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
             }
         }
         Ok(Err(error)) => {
-            let status = status_for(&error.error_type);
-            let title = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
-            let body = problem(status, title, &error.description, &cid, Some(&error));
+            let expose = responses.is_some_and(|r| r.expose_upstream_errors);
+            let (status, body) = super::problem::for_error(&error, &cid, expose);
             let response = respond(status, "application/problem+json", body);
             match (responses.and_then(|r| r.error.as_ref()), request_event) {
                 (Some(plan), Some(mut event)) => {
                     event.error = Some(Arc::new(error));
-                    finish(response, plan.render(runtime, &event, status), &cid)
+                    finish(response, plan.render_error(runtime, &event, status), &cid)
                 }
                 _ => response,
             }

@@ -73,6 +73,27 @@ impl ResponsePlan {
         })
     }
 
+    /// [`ResponsePlan::render`] for an `error_response`: what it renders goes to a caller, so its headers and
+    /// body are scrubbed of every secret known and the sensitive values of the event.
+    pub fn render_error(&self, runtime: &Runtime, event: &Event, default_status: u16) -> Result<Rendered, FlowError> {
+        let mut rendered = self.render(runtime, event, default_status)?;
+        let program = runtime.program();
+        let scrub = program.redactor.for_event(event, &program.readers);
+        if let Some((body, _)) = &mut rendered.body {
+            if let std::borrow::Cow::Owned(clean) = scrub.text(&String::from_utf8_lossy(body)) {
+                *body = clean.into_bytes();
+            }
+        }
+        for (_, value) in &mut rendered.headers {
+            if let Ok(text) = value.to_str() {
+                if let std::borrow::Cow::Owned(clean) = scrub.text(text) {
+                    *value = HeaderValue::from_str(&clean).unwrap_or(HeaderValue::from_static(crate::scrub::REDACTED));
+                }
+            }
+        }
+        Ok(rendered)
+    }
+
     fn evaluate(&self, runtime: &Runtime, event: &Event, default_status: u16) -> Result<Rendered, FlowError> {
         let status = match &self.status {
             None => default_status,

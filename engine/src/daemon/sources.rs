@@ -86,10 +86,11 @@ pub fn plan(loaded: &Loaded, runtime: &Runtime) -> Result<Sources, String> {
                         })
                         .transpose()
                 };
-                planned
-                    .table
-                    .responses
-                    .insert(name.clone(), Responses { ok: compile("response")?, error: compile("error_response")? });
+                let expose_upstream_errors =
+                    params.get("expose_upstream_errors").and_then(|e| e.as_bool()) == Some(true);
+                let responses =
+                    Responses { ok: compile("response")?, error: compile("error_response")?, expose_upstream_errors };
+                planned.table.responses.insert(name.clone(), responses);
             }
             "scheduler" => match Schedule::from_params(name, &params) {
                 Some(schedule) => sources.schedules.push(schedule),

@@ -125,7 +125,7 @@ pub fn compile_program_in(
         return Err(diags);
     }
     let readers = Readers::new(engine.clone());
-    let redactor = crate::runtime::redact::Redactor::new(sensitive);
+    let redactor = crate::scrub::Scrubber::new(sensitive);
     Ok(Program { flows, engine, clock, readers, redactor, state: state.clone() })
 }
 

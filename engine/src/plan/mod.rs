@@ -175,8 +175,8 @@ pub struct Program {
     pub clock: relais_stdlib::Clock,
     /// Readers for CSV and XML payloads.
     pub(crate) readers: value::Readers,
-    /// Fields whose values never reach a log line (`sensitive_data` configs).
-    pub redactor: crate::runtime::redact::Redactor,
+    /// The scrubbing policy of every way out of the process: the `sensitive_data` fields.
+    pub redactor: crate::scrub::Scrubber,
     /// Stores and queues; shared with the programs a hot reload compiles after this one.
     pub state: Arc<crate::runtime::state::State>,
 }

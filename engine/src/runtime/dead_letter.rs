@@ -55,8 +55,11 @@ pub(crate) fn keep(
         attributes: (*event.attributes).clone(),
         correlation_id: event.correlation_id.to_string(),
     };
+    // The stored error is scrubbed (a replay needs the message, not the secrets an error quoted); what is
+    // shown of the message is scrubbed when it is shown (`daemon::admin`, `relais dlq`).
+    let error = runtime.scrub_error(error.clone(), event);
     let mut letter =
-        relais_store::DeadLetter::new(message, &failure(flow, error), attempts, first_failure, super::state::now());
+        relais_store::DeadLetter::new(message, &failure(flow, &error), attempts, first_failure, super::state::now());
     letter.queue = queue;
     runtime.program().state.dead_letter(letter);
 }

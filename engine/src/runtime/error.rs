@@ -70,6 +70,10 @@ pub struct FlowError {
     pub location: Option<String>,
     /// Errors of the routes of a router (`scatter_gather`), by route number.
     pub children: Vec<(usize, FlowError)>,
+    /// Set when `description` quotes a partner (its answer, its address): what an HTTP caller is told
+    /// instead, unless its flow exposes upstream errors (`daemon::problem`). Handlers and logs see the
+    /// description.
+    pub upstream_summary: Option<String>,
 }
 
 impl FlowError {
@@ -83,6 +87,7 @@ impl FlowError {
             step: None,
             location: None,
             children: Vec::new(),
+            upstream_summary: None,
         }
     }
 
@@ -98,6 +103,12 @@ impl FlowError {
             self.step = Some(step.to_string());
             self.location = Some(location.to_string());
         }
+        self
+    }
+
+    /// Marks the error as made from a partner's answer or address, with what a caller may be told instead.
+    pub fn from_upstream(mut self, summary: impl Into<String>) -> Self {
+        self.upstream_summary = Some(summary.into());
         self
     }
 

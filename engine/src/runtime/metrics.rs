@@ -10,6 +10,13 @@ use std::time::Duration;
 /// Latency bucket bounds in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
+/// A label value as the exposition writes it: scrubbed of every secret known (a label is a way out of the
+/// process like any other) and escaped as the text format requires (`\\`, `\"`, `\n`).
+pub fn label(value: &str) -> String {
+    let scrubbed = crate::scrub::Scrub::secrets().text(value).into_owned();
+    scrubbed.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
 /// Counters of one flow.
 #[derive(Debug, Default)]
 pub struct FlowMetrics {
@@ -79,7 +86,7 @@ impl Metrics {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (label(k), v.clone()))
             .collect();
         let mut out = String::new();
         out.push_str(
@@ -91,7 +98,7 @@ impl Metrics {
         out.push_str("# HELP relais_flow_errors_total Events that ended in an unhandled error, by type.\n# TYPE relais_flow_errors_total counter\n");
         for (f, m) in &flows {
             for (t, n) in m.errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
-                let _ = writeln!(out, "relais_flow_errors_total{{flow=\"{f}\",type=\"{t}\"}} {n}");
+                let _ = writeln!(out, "relais_flow_errors_total{{flow=\"{f}\",type=\"{}\"}} {n}", label(t));
             }
         }
         out.push_str("# HELP relais_flow_latency_seconds Time from event start to result.\n# TYPE relais_flow_latency_seconds histogram\n");
@@ -129,5 +136,16 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped_and_carry_no_known_secret() {
+        crate::scrub::known::remember_secret("label-secret-77");
+        assert_eq!(label("flow \"a\"\\b\nlabel-secret-77"), "flow \\\"a\\\"\\\\b\\n[redacted]");
     }
 }

@@ -16,7 +16,6 @@ pub mod object_store;
 pub mod payload;
 mod publish;
 pub mod queue;
-pub mod redact;
 mod routers;
 mod scopes;
 mod script;
@@ -105,7 +104,14 @@ impl Runtime {
     /// through.
     pub(crate) fn scrub<'t>(&self, text: &'t str, event: &Event) -> std::borrow::Cow<'t, str> {
         let program = self.program();
-        program.redactor.scrub(text, event, &program.readers)
+        program.redactor.text(text, event, &program.readers)
+    }
+
+    /// `error` scrubbed of the event's sensitive values and every secret: the error as it leaves the runtime
+    /// (to a caller, into a dead letter); the flow's handlers saw it whole.
+    pub(crate) fn scrub_error(&self, error: FlowError, event: &Event) -> FlowError {
+        let program = self.program();
+        program.redactor.error(error, event, &program.readers)
     }
 
     /// Errors raised inside `async` scopes since start: they cannot reach the caller, so they are logged
@@ -152,7 +158,7 @@ impl Runtime {
                     "unhandled error: {}",
                     self.scrub(&failure.error.to_string(), &failure.event)
                 );
-                Err(failure.error)
+                Err(self.scrub_error(failure.error, &failure.event))
             }
         }
     }
