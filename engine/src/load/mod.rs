@@ -228,7 +228,11 @@ pub const NOT_REGULAR_HELP: &str = "flows, scripts, schemas and data must be reg
 
 /// "`path` is outside the project `root`": names the path, never its content.
 pub fn outside_message(path: &Path, root: &Path) -> String {
-    format!("`{}` is outside the project `{}`; it was not read", path.display(), root.display())
+    // The root is canonical (absolute); shown relative to the working directory when it is below it.
+    let cwd = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
+    let shown = cwd.as_deref().and_then(|d| root.strip_prefix(d).ok()).unwrap_or(root);
+    let shown = if shown.as_os_str().is_empty() { Path::new(".") } else { shown };
+    format!("`{}` is outside the project `{}`; it was not read", path.display(), shown.display())
 }
 
 /// "`path` is not a regular file": FIFOs, devices and sockets are refused before they are opened.
