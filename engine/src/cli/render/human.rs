@@ -42,6 +42,10 @@ impl IndexedSource<'_> {
     fn context(&self, start: usize, end: usize, before: usize, after: usize) -> (usize, usize) {
         let file = self.file;
         let text_len = file.text.len();
+        if before == 0 && after == 0 {
+            // What miette reads for the `file:line:column` header: the span itself.
+            return (start, end);
+        }
         let first = file.line_index(start);
         let mut last = file.line_index(end.saturating_sub(1).max(start));
         if end > start && file.text.as_bytes().get(end - 1) == Some(&b'\n') {
@@ -193,5 +197,52 @@ impl SeverityWord for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relais_dsl::codes;
+
+    /// One 200 KB line with a span at `at`, as a minified file gives.
+    fn long_line(sources: &mut SourceMap) -> relais_dsl::FileId {
+        let mut text = "x".repeat(200_000);
+        text.push('\n');
+        sources.add("min.yaml", text)
+    }
+
+    #[test]
+    fn a_label_past_column_65535_is_shown_in_a_window_of_its_line() {
+        let mut sources = SourceMap::new();
+        let file = long_line(&mut sources);
+        let diag = Diagnostic::error(codes::UNKNOWN_STEP, Span::new(file, 100_000, 100_009), "unknown step")
+            .label("here")
+            .with_label(Span::new(file, 10, 12), "far away on the same line")
+            .with_label(Span::new(file, 100_020, 100_030), "close by");
+        let text = render_human(&sources, &diag, false, 100);
+        assert!(text.contains("min.yaml:1:100001"), "{text}");
+        assert!(text.contains("close by"), "{text}");
+        assert!(text.contains("see also: min.yaml:1:11: far away on the same line"), "{text}");
+        assert!(text.len() < 2_000, "{} bytes", text.len());
+    }
+
+    #[test]
+    fn a_span_covering_a_whole_long_line_is_cut_to_the_window() {
+        let mut sources = SourceMap::new();
+        let file = long_line(&mut sources);
+        let diag = Diagnostic::error(codes::EMPTY_FILE, Span::new(file, 0, 200_001), "whole file").label("all of it");
+        let text = render_human(&sources, &diag, false, 100);
+        assert!(text.contains("min.yaml:1:1") && text.contains("all of it"), "{text}");
+        assert!(text.len() < 2_000, "{} bytes", text.len());
+    }
+
+    #[test]
+    fn an_empty_span_at_the_end_of_a_file_renders() {
+        let mut sources = SourceMap::new();
+        let file = sources.add("a.yaml", "flows:\n  a: [\n");
+        let diag = Diagnostic::error(codes::YAML_SYNTAX, Span::new(file, 14, 14), "ends early").label("here");
+        let text = render_human(&sources, &diag, false, 100);
+        assert!(text.contains("a.yaml"), "{text}");
     }
 }
