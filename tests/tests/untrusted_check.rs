@@ -231,3 +231,45 @@ fn a_schema_whose_ref_cannot_resolve_fails_check_with_the_reason() {
     assert!(human.contains("RL0402"), "{human}");
     assert!(human.contains("missing"), "the reason names the reference: {human}");
 }
+
+#[test]
+fn one_file_checked_alone_reads_beside_its_directory_only_with_a_wider_root() {
+    let dir = temp_dir("root");
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(flows.join("ticketing")).unwrap();
+    std::fs::create_dir_all(flows.join("mappings")).unwrap();
+    std::fs::write(flows.join("mappings").join("x.rhai"), "payload\n").unwrap();
+    let file = flows.join("ticketing").join("a.yaml");
+    std::fs::write(&file, flow_with_script("../mappings/x.rhai")).unwrap();
+    let (outcome, json) = check(&file, "json");
+    assert_eq!((outcome, codes(&json)), (Outcome::Findings, vec!["RL0005".to_string()]), "{json}");
+    let (outcome, json) = relais_within_deadline(vec![
+        "check".to_string(),
+        "--format".to_string(),
+        "json".to_string(),
+        "--root".to_string(),
+        flows.display().to_string(),
+        file.display().to_string(),
+    ]);
+    assert_eq!((outcome, codes(&json)), (Outcome::Success, vec![]), "{json}");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_environment_profile_symlinked_out_of_the_project_is_refused_without_showing_it() {
+    let dir = temp_dir("env-symlink");
+    let outside = dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.yaml"), "token: SECRET-TOKEN-42\n").unwrap();
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(flows.join("env")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.yaml"), flows.join("env").join("prod.yaml")).unwrap();
+    std::fs::write(flows.join("a.yaml"), "flows:\n  a:\n    steps:\n      - set_payload: x\n").unwrap();
+    let (outcome, human) = relais_within_deadline(vec![
+        "check".to_string(),
+        "--env".to_string(),
+        "prod".to_string(),
+        flows.display().to_string(),
+    ]);
+    assert_refused_without_content(outcome, &human, "prod.yaml");
+}

@@ -52,7 +52,7 @@ impl Properties {
                 Ok(t) => t,
                 Err(e) => {
                     let file = loaded.sources.add(path.display().to_string(), "");
-                    let code = match e {
+                    let code = match &e {
                         super::ReadError::Outside { .. } => codes::OUTSIDE_PROJECT,
                         super::ReadError::NotRegular => codes::NOT_REGULAR_FILE,
                         _ => codes::IO_UNREADABLE,
@@ -60,7 +60,10 @@ impl Properties {
                     loaded.diags.push(Diagnostic::error(
                         code,
                         Span::new(file, 0, 0),
-                        format!("cannot read `{}`: {e}", path.display()),
+                        match &e {
+                            super::ReadError::Outside { root } => super::outside_message(&path, root),
+                            _ => format!("cannot read `{}`: {e}", path.display()),
+                        },
                     ));
                     continue;
                 }

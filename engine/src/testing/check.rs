@@ -20,7 +20,7 @@ pub fn load_suites(paths: &[PathBuf], loaded: &mut Loaded) {
                 Ok(t) => t,
                 Err(e) => {
                     let file = loaded.sources.add(file_path.display().to_string(), "");
-                    let code = match e {
+                    let code = match &e {
                         ReadError::Outside { .. } => codes::OUTSIDE_PROJECT,
                         ReadError::NotRegular => codes::NOT_REGULAR_FILE,
                         _ => codes::IO_UNREADABLE,
@@ -28,7 +28,10 @@ pub fn load_suites(paths: &[PathBuf], loaded: &mut Loaded) {
                     loaded.diags.push(Diagnostic::error(
                         code,
                         Span::new(file, 0, 0),
-                        format!("cannot read `{}`: {e}", file_path.display()),
+                        match &e {
+                            ReadError::Outside { root } => crate::load::outside_message(&file_path, root),
+                            _ => format!("cannot read `{}`: {e}", file_path.display()),
+                        },
                     ));
                     continue;
                 }
