@@ -91,3 +91,34 @@ async fn a_minified_broken_file_is_refused_on_reload_and_the_daemon_keeps_answer
     assert!(refused.contains("transfrom"), "the diagnostic is logged: {refused}");
     assert_eq!(request(addr, "GET", "/version", &[], b"").await.2, "v1", "the daemon still answers");
 }
+
+#[test]
+fn a_fifo_among_the_flow_files_stops_run_from_starting_without_blocking_it() {
+    let dir = support::write_files(&[("flows.yaml", FLOW)]);
+    let status = Command::new("mkfifo").arg(dir.join("pipe.yaml")).status().unwrap();
+    assert!(status.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relais"))
+        .arg("run")
+        .arg(&dir)
+        .args(["--admin", "off", "--state", "memory"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("relais run blocked on the FIFO");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("RL0006") && out.contains("pipe.yaml"), "{out}");
+}

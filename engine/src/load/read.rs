@@ -45,8 +45,15 @@ pub enum ReadError {
 /// [`ReadError::Outside`], and nothing of it is read.
 pub fn read_in(roots: &Roots, path: &Path, limit: u64) -> Result<String, ReadError> {
     let real = roots.admit(path).map_err(|o| ReadError::Outside { root: o.root })?;
+    // Kernel pseudo-files look regular (size 0) but are live process state, never project files.
+    if PSEUDO_FILESYSTEMS.iter().any(|p| real.starts_with(p)) {
+        return Err(ReadError::NotRegular);
+    }
     read_text(&real, limit)
 }
+
+/// Mount points of kernel pseudo-filesystems, refused even inside a root (`--root /`).
+const PSEUDO_FILESYSTEMS: &[&str] = &["/proc", "/sys", "/dev"];
 
 /// Reads a UTF-8 text file of at most `limit` bytes, without reading more than that from disk. Anything
 /// but a regular file is refused from its metadata, before it is opened (opening a FIFO blocks).
@@ -75,4 +82,22 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
         // The lossy text has the same prefix, so the offset still points at the replacement character.
         ReadError::NotUtf8 { offset, lossy }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn proc_files_are_refused_even_inside_the_root() {
+        let roots = Roots::of(&[std::path::PathBuf::from("/proc/self")], None);
+        assert!(matches!(read_in(&roots, Path::new("/proc/self/environ"), 1024), Err(ReadError::NotRegular)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_refused_before_it_is_opened() {
+        assert!(matches!(read_text(Path::new("/dev/zero"), 1024), Err(ReadError::NotRegular)));
+    }
 }
