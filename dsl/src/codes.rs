@@ -53,6 +53,10 @@ codes! {
         "Flow files are limited to 8 MiB and scripts to 4 MiB. A larger file is almost always generated data or a\nmistake; split it, or load data at run time (lookup tables, object store).";
     EMPTY_FILE = "RL0004", "A flow file is empty",
         "The file holds no flows, sub-flows, configs, properties or imports. Delete it or add content.";
+    OUTSIDE_PROJECT = "RL0005", "A file outside the project",
+        "`relais check`, `run` and `test` read only files inside the project: the directories given on the\ncommand line (a file's own directory), or `--root DIR`. An absolute path, a `../` path or a symlink\nthat leads out is refused and never read; the diagnostic names the path but shows none of its content,\nso a pull request cannot make CI print `/proc/self/environ`. Move the file into the project, or pass a\nwider `--root`.";
+    NOT_REGULAR_FILE = "RL0006", "Not a regular file",
+        "Flow files, scripts, schemas and data must be regular files. FIFOs, devices, sockets and directories\nare refused from their metadata, before they are opened, so that one cannot block or flood `relais\ncheck`.";
     YAML_SYNTAX = "RL0010", "YAML syntax error",
         "The YAML parser could not read the file. The label points where it stopped.\nCommon causes: tabs for indentation, a missing `:` or an unclosed quote or bracket.";
     NESTING_LIMIT = "RL0011", "Nesting or alias expansion over the limit",
@@ -109,6 +113,8 @@ codes! {
         "A script, schema or lookup table named by a step does not exist. Paths are relative to the flow file.";
     INVALID_SCHEMA = "RL0401", "Referenced JSON Schema is invalid",
         "The file named by `validate` is not JSON or not a valid JSON Schema.";
+    SCHEMA_UNRESOLVED = "RL0402", "JSON Schema cannot be compiled",
+        "The schema is valid JSON Schema but cannot be compiled for validation, most often because a `$ref`\nnames a definition that does not exist (`#/$defs/missing`) or a remote document (relais never fetches\none). `relais run` refuses the same schema; the message gives the reason.";
     UNKNOWN_COMPONENT = "RL0500", "Unknown component",
         "No registered component has that dotted name. `relais schema` lists every component.";
     UNKNOWN_FIELD = "RL0501", "Unknown component field",

@@ -110,6 +110,17 @@ pub struct SourceFile {
     /// The full text (valid UTF-8: invalid files are refused before they get here).
     pub text: String,
     line_starts: Vec<usize>,
+    /// `char_marks[k]`: characters starting in the first `k * CHAR_BLOCK` bytes, so that a column on a long
+    /// (minified) line costs one block's scan, not the whole line's: rendering stays linear.
+    char_marks: Vec<usize>,
+}
+
+/// Block size of [`SourceFile`]'s character index.
+const CHAR_BLOCK: usize = 1024;
+
+/// Characters starting in `bytes` (bytes that are not UTF-8 continuation bytes).
+fn char_starts(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count()
 }
 
 impl SourceFile {
@@ -118,16 +129,47 @@ impl SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile { path: path.into(), text, line_starts }
+        let mut char_marks = vec![0];
+        for block in text.as_bytes().chunks(CHAR_BLOCK) {
+            let before = char_marks.last().copied().unwrap_or(0);
+            char_marks.push(before + char_starts(block));
+        }
+        SourceFile { path: path.into(), text, line_starts, char_marks }
+    }
+
+    /// Characters starting before byte `offset` (at most the text's length).
+    fn chars_before(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        let block = offset / CHAR_BLOCK;
+        self.char_marks.get(block).copied().unwrap_or(0)
+            + char_starts(self.text.as_bytes().get(block * CHAR_BLOCK..offset).unwrap_or(&[]))
+    }
+
+    /// The 0-based line holding byte `offset` (offsets past the end are on the last line).
+    pub fn line_index(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        self.line_starts.partition_point(|&s| s <= offset).saturating_sub(1)
+    }
+
+    /// The 0-based character column of byte `offset` within its line.
+    pub fn column_index(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        let start = self.line_starts.get(self.line_index(offset)).copied().unwrap_or(0);
+        if self.text.is_char_boundary(offset) {
+            self.chars_before(offset) - self.chars_before(start)
+        } else {
+            offset - start
+        }
+    }
+
+    /// Byte offset one past the end of a 0-based line, its newline excluded (the text's end for the last).
+    pub fn line_end(&self, line: usize) -> usize {
+        self.line_starts.get(line + 1).map_or(self.text.len(), |&next| next - 1)
     }
 
     /// Line and column of a byte offset (offsets past the end map to the end).
     pub fn line_col(&self, offset: usize) -> LineCol {
-        let offset = offset.min(self.text.len());
-        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
-        let start = self.line_starts[line];
-        let column = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count()) + 1;
-        LineCol { line: line + 1, column }
+        LineCol { line: self.line_index(offset) + 1, column: self.column_index(offset) + 1 }
     }
 
     /// Byte offset of the start of a 0-based line, if the file has that line.

@@ -11,8 +11,26 @@ use crate::span::{FileId, SourceFile, Span};
 use crate::syntax::{Entry, Node, Origin, Str, Value};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
+/// Deepest `[`/`{` flow-collection nesting accepted: serde_yaml's own recursion limit. Deeper text is refused
+/// by a linear pre-scan, because both YAML scanners (libyaml under serde_yaml, and saphyr) keep one possible
+/// simple key per open flow level and revisit all of them at every token: quadratic in the depth, 51 s for
+/// 200 KB of `[` in a release build, before serde_yaml's recursion limit is ever consulted.
+pub const MAX_FLOW_NESTING: usize = 128;
+
 /// Parses one YAML flow file. Returns `None` (with a diagnostic) when the text is not valid YAML.
 pub fn parse(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> {
+    if let Some(at) = flow_nesting_too_deep(text) {
+        diags.push(
+            Diagnostic::error(
+                codes::NESTING_LIMIT,
+                Span::new(file, at, at + 1),
+                format!("YAML document refused: `[`/`{{` collections nest more than {MAX_FLOW_NESTING} levels deep"),
+            )
+            .label(format!("level {} starts here", MAX_FLOW_NESTING + 1))
+            .help("flow files may nest 128 levels deep and may not expand aliases into huge trees"),
+        );
+        return None;
+    }
     let source = SourceFile::new("", text);
     let value: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
@@ -41,6 +59,78 @@ pub fn parse(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> 
     let mut zip = Zipper { marks: &marks, next: 0, text, file, diags };
     let whole = Span::new(file, 0, text.len());
     Some(zip.node(&value, whole))
+}
+
+/// The offset of the first `[` or `{` opening a flow collection deeper than [`MAX_FLOW_NESTING`], found in
+/// one pass. Quoted scalars, comments and block scalars (`|`, `>`) are skipped; outside a flow collection a
+/// bracket counts only where a value can start. The scan errs towards counting less: a miss only means the
+/// parser sees the text, and serde_yaml still applies its recursion limit.
+fn flow_nesting_too_deep(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    // Inside a flow collection a value starts after a separator; outside one, only after white space.
+    let starts = |prev: u8, depth: usize| {
+        matches!(prev, b' ' | b'\t' | b'\n' | b'\r') || (depth > 0 && matches!(prev, b'[' | b'{' | b',' | b':'))
+    };
+    let mut depth = 0usize;
+    let mut prev = b'\n';
+    let mut line_indent = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'\n' => {
+                line_indent = bytes[i + 1..].iter().take_while(|&&c| c == b' ').count();
+            }
+            b'#' if matches!(prev, b' ' | b'\t' | b'\n' | b'\r') => {
+                i += bytes[i..].iter().position(|&c| c == b'\n').unwrap_or(bytes.len() - i);
+                continue;
+            }
+            b'"' if starts(prev, depth) => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'\'' if starts(prev, depth) => {
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                    } else if bytes[i] == b'\'' {
+                        break;
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'[' | b'{' if depth > 0 || starts(prev, depth) => {
+                depth += 1;
+                if depth > MAX_FLOW_NESTING {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'|' | b'>' if depth == 0 && starts(prev, depth) => {
+                // A block scalar: skip its lines, the ones more indented than the line that opens it.
+                let parent = line_indent;
+                i += bytes[i..].iter().position(|&c| c == b'\n').unwrap_or(bytes.len() - i);
+                while i < bytes.len() {
+                    let next = i + 1;
+                    let indent = bytes[next..].iter().take_while(|&&c| c == b' ').count();
+                    let blank = matches!(bytes.get(next + indent), None | Some(b'\n' | b'\r'));
+                    if !blank && indent <= parent {
+                        break;
+                    }
+                    i = next + bytes[next..].iter().position(|&c| c == b'\n').unwrap_or(bytes.len() - next);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        prev = b;
+        i += 1;
+    }
+    None
 }
 
 fn syntax_error(err: &serde_yaml::Error, source: &SourceFile, file: FileId) -> Diagnostic {
@@ -280,6 +370,22 @@ mod tests {
         let node = parse(text, FileId(0), &mut d).unwrap();
         assert!(d.is_empty(), "{d:?}");
         node
+    }
+
+    #[test]
+    fn flow_collections_deeper_than_the_limit_are_found_by_the_pre_scan() {
+        let deep = format!("a: {}{}", "[".repeat(129), "]".repeat(129));
+        assert_eq!(flow_nesting_too_deep(&deep), Some(3 + 128));
+        let fine = format!("a: {}{}", "[".repeat(128), "]".repeat(128));
+        assert_eq!(flow_nesting_too_deep(&fine), None);
+    }
+
+    #[test]
+    fn brackets_in_strings_comments_and_block_scalars_do_not_count() {
+        let many = "[".repeat(300);
+        let text =
+            format!("a: \"{many}\"\nb: '{many}'\n# {many}\nc: |\n  {many}\n\n  {many}\nd: it's [x]\ne: x{many}\n");
+        assert_eq!(flow_nesting_too_deep(&text), None);
     }
 
     #[test]

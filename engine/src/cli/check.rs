@@ -7,7 +7,7 @@ use crate::load::{load, LoadOptions, Loaded};
 use crate::registry::Registry;
 use relais_dsl::Severity;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `relais check`.
 #[derive(Debug, clap::Args)]
@@ -23,11 +23,20 @@ pub struct Args {
     /// Treat warnings as errors (exit 1).
     #[arg(long)]
     deny_warnings: bool,
+    /// The project root: no file outside it is read. Default: each directory given (a file's directory).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
 }
 
-/// Loads and checks flows exactly as `relais run` will before starting them.
+/// Loads and checks flows exactly as `relais run` will before starting them, with the directories given as
+/// the project root.
 pub fn check_paths(paths: &[PathBuf], env: Option<String>) -> Loaded {
-    let mut loaded = load(paths, &LoadOptions { env, substitute: true });
+    check_paths_in(paths, env, None)
+}
+
+/// [`check_paths`] with an explicit project root (`--root DIR`): no file outside `root` is read.
+pub fn check_paths_in(paths: &[PathBuf], env: Option<String>, root: Option<&Path>) -> Loaded {
+    let mut loaded = load(paths, &LoadOptions { env, substitute: true, root: root.map(Path::to_path_buf) });
     let registry = Registry::builtin();
     compile::check(&mut loaded, &registry);
     crate::testing::load_suites(paths, &mut loaded);
@@ -39,7 +48,7 @@ pub fn check_paths(paths: &[PathBuf], env: Option<String>) -> Loaded {
 /// Runs `relais check`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
     let paths = paths_or_default(&args.paths);
-    let loaded = check_paths(&paths, args.env.clone());
+    let loaded = check_paths_in(&paths, args.env.clone(), args.root.as_deref());
     let diags: Vec<_> = loaded.diags.iter().cloned().collect();
     if render(args.format, &loaded.sources, &diags, out).is_err() {
         return Outcome::Failure;

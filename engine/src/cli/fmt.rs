@@ -6,7 +6,7 @@
 
 use super::render::render_human;
 use super::{paths_or_default, Outcome};
-use crate::load::{discover, parse_text, read_text, Syntax, MAX_FLOW_FILE};
+use crate::load::{discover, parse_text, read_in, Roots, Syntax, MAX_FLOW_FILE};
 use relais_dsl::print::{flow, raise::raise_module, yaml};
 use relais_dsl::{Diagnostics, SourceMap};
 use std::io::Write;
@@ -38,6 +38,9 @@ pub struct Args {
     /// Rewrite files even when they hold comments (which formatting drops).
     #[arg(long)]
     force: bool,
+    /// The project root: no file outside it is read or written. Default: each directory given.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
 }
 
 /// Canonical text of a flow file in a syntax, or the diagnostics that prevent formatting it.
@@ -97,7 +100,9 @@ fn output_path(path: &Path, to: Option<Target>) -> PathBuf {
 /// Runs `relais fmt`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
     let mut files = Vec::new();
-    for path in paths_or_default(&args.paths) {
+    let paths = paths_or_default(&args.paths);
+    let roots = Roots::of(&paths, args.root.as_deref());
+    for path in paths {
         match discover(&path) {
             Ok(found) => files.extend(found),
             Err(e) => {
@@ -114,7 +119,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             Some(Target::Flow) => Syntax::Flow,
             None => from,
         };
-        let text = match read_text(&path, MAX_FLOW_FILE) {
+        let text = match read_in(&roots, &path, MAX_FLOW_FILE) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("relais fmt: cannot read `{}`: {e}", path.display());

@@ -30,12 +30,15 @@ pub struct Args {
     /// Environment whose properties apply.
     #[arg(long)]
     env: Option<String>,
+    /// The project root: no file outside it is read. Default: each directory given (a file's directory).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
 }
 
 /// Runs `relais test`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
     let paths = paths_or_default(&args.paths);
-    let loaded = super::check::check_paths(&paths, args.env.clone());
+    let loaded = super::check::check_paths_in(&paths, args.env.clone(), args.root.as_deref());
     if loaded.io_failed || loaded.diags.count(Severity::Error) > 0 {
         let diags: Vec<_> = loaded.diags.iter().filter(|d| d.severity == Severity::Error).cloned().collect();
         let _ = render(Format::Human, &loaded.sources, &diags, out);

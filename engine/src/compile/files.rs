@@ -2,7 +2,7 @@
 //! JSON Schemas for `validate` (read, parsed, and checked against the JSON Schema meta-schema).
 
 use super::scripts::{checking_engine, compile};
-use crate::load::{read_text, Loaded, ReadError};
+use crate::load::{read_in, Loaded, ReadError};
 use relais_dsl::codes;
 use relais_dsl::ir::{Script, StepKind};
 use relais_dsl::syntax::Origin;
@@ -10,6 +10,9 @@ use relais_dsl::{Diagnostic, Span, Spanned};
 use std::path::{Path, PathBuf};
 
 const MAX_SCRIPT: u64 = 4 * 1024 * 1024;
+
+/// The help of a reference that cannot be read.
+const RELATIVE: &str = "paths are relative to the flow file";
 
 enum FileRef<'a> {
     Script(&'a Spanned<String>),
@@ -38,22 +41,32 @@ pub(super) fn check(loaded: &mut Loaded) {
     }
     for (path, span, is_script) in refs {
         let limit = MAX_SCRIPT;
-        let text = match read_text(&path, limit) {
+        let text = match read_in(&loaded.roots, &path, limit) {
             Ok(t) => t,
             Err(err) => {
-                let (code, why) = match &err {
+                let (code, message, help) = match &err {
                     ReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        (codes::FILE_NOT_FOUND, "no such file".to_string())
+                        (codes::FILE_NOT_FOUND, format!("cannot use `{}`: no such file", path.display()), RELATIVE)
                     }
-                    ReadError::TooLarge { .. } => (codes::FILE_TOO_LARGE, err.to_string()),
-                    ReadError::NotUtf8 { .. } => (codes::NOT_UTF8, err.to_string()),
-                    ReadError::Io(e) => (codes::FILE_NOT_FOUND, e.to_string()),
+                    ReadError::TooLarge { .. } => {
+                        (codes::FILE_TOO_LARGE, format!("cannot use `{}`: {err}", path.display()), RELATIVE)
+                    }
+                    ReadError::NotUtf8 { .. } => {
+                        (codes::NOT_UTF8, format!("cannot use `{}`: {err}", path.display()), RELATIVE)
+                    }
+                    ReadError::Io(e) => {
+                        (codes::FILE_NOT_FOUND, format!("cannot use `{}`: {e}", path.display()), RELATIVE)
+                    }
+                    ReadError::Outside { root } => {
+                        (codes::OUTSIDE_PROJECT, crate::load::outside_message(&path, root), crate::load::OUTSIDE_HELP)
+                    }
+                    ReadError::NotRegular => (
+                        codes::NOT_REGULAR_FILE,
+                        crate::load::not_regular_message(&path),
+                        crate::load::NOT_REGULAR_HELP,
+                    ),
                 };
-                loaded.diags.push(
-                    Diagnostic::error(code, span, format!("cannot use `{}`: {why}", path.display()))
-                        .label("referenced here")
-                        .help("paths are relative to the flow file"),
-                );
+                loaded.diags.push(Diagnostic::error(code, span, message).label("referenced here").help(help));
                 continue;
             }
         };
@@ -96,7 +109,39 @@ fn check_schema(loaded: &mut Loaded, text: &str, whole: Span, referenced: Span) 
                 .with_label(referenced, "schema referenced here")
                 .help("the file must follow JSON Schema (draft 2020-12 or the draft its `$schema` names)"),
         );
+        return;
     }
+    // `relais run` compiles the schema into a validator (`plan::build`); compiling it here too makes check and
+    // run agree on schemas that are well-formed but cannot be used, such as a `$ref` that resolves nowhere.
+    if let Err(e) = jsonschema::validator_for(&value) {
+        let at = ref_span(text, whole, &e.to_string()).unwrap_or_else(|| whole.sub(0, 1));
+        loaded.diags.push(
+            Diagnostic::error(codes::SCHEMA_UNRESOLVED, at, format!("the schema cannot be compiled: {e}"))
+                .label("compiling stopped here")
+                .with_label(referenced, "schema referenced here")
+                .help("every `$ref` must name a definition in this file (relais never fetches remote schemas)"),
+        );
+    }
+}
+
+/// The span of the `$ref` value the compile error names (the first `$ref` when none is named): where an
+/// unresolvable reference is written.
+fn ref_span(text: &str, whole: Span, reason: &str) -> Option<Span> {
+    let mut first = None;
+    let mut from = 0;
+    while let Some(found) = text[from..].find("\"$ref\"") {
+        let key = from + found;
+        from = key + 6;
+        let Some(colon) = text[from..].find(':').map(|c| from + c) else { break };
+        let Some(open) = text[colon + 1..].find('"').map(|q| colon + 1 + q) else { break };
+        let Some(close) = text[open + 1..].find('"').map(|q| open + 1 + q) else { break };
+        let span = whole.sub(open, close + 1 - open);
+        if reason.contains(&text[open + 1..close]) {
+            return Some(span);
+        }
+        first.get_or_insert(span);
+    }
+    first
 }
 
 /// The span of the value a JSON pointer (`/properties/id/type`) designates, found by re-reading the JSON

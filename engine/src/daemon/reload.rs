@@ -73,7 +73,8 @@ fn walk(path: &Path, files: &mut Vec<FileState>) {
                 walk(&child, files);
             }
         }
-    } else {
+    } else if meta.is_file() {
+        // Only regular files are hashed: reading a FIFO would block the watcher (check refuses it, RL0006).
         files.push((path.to_path_buf(), meta.len(), meta.modified().ok(), content_hash(path, meta.len())));
     }
 }

@@ -13,6 +13,9 @@ pub fn is_test_file(path: &Path) -> bool {
 
 /// The flow files a path names: the file itself, or every `*.yaml`, `*.yml`, `*.flow` below a directory
 /// (sorted, so diagnostics come out in a stable order). Hidden entries and [`SKIPPED_DIRS`] are skipped.
+/// Symlinked directories are not descended into (an entry's own type is read, not its target's), so a
+/// symlink cannot lead discovery out of the project or round a cycle; a symlinked *file* is listed, and
+/// reading it through [`super::read_in`] refuses it when it leads out of the project root.
 pub fn discover(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if std::fs::metadata(path)?.is_file() {
         return Ok(if is_test_file(path) { Vec::new() } else { vec![path.to_path_buf()] });

@@ -48,14 +48,22 @@ impl Properties {
             if !path.exists() {
                 continue;
             }
-            let text = match super::read_text(&path, super::MAX_FLOW_FILE) {
+            let text = match super::read_in(&loaded.roots, &path, super::MAX_FLOW_FILE) {
                 Ok(t) => t,
                 Err(e) => {
                     let file = loaded.sources.add(path.display().to_string(), "");
+                    let code = match &e {
+                        super::ReadError::Outside { .. } => codes::OUTSIDE_PROJECT,
+                        super::ReadError::NotRegular => codes::NOT_REGULAR_FILE,
+                        _ => codes::IO_UNREADABLE,
+                    };
                     loaded.diags.push(Diagnostic::error(
-                        codes::IO_UNREADABLE,
+                        code,
                         Span::new(file, 0, 0),
-                        format!("cannot read `{}`: {e}", path.display()),
+                        match &e {
+                            super::ReadError::Outside { root } => super::outside_message(&path, root),
+                            _ => format!("cannot read `{}`: {e}", path.display()),
+                        },
                     ));
                     continue;
                 }

@@ -6,10 +6,12 @@
 mod discover;
 mod env;
 mod read;
+mod root;
 
 pub use discover::{discover, discover_tests, is_test_file};
 pub use env::Properties;
-pub use read::{read_text, ReadError, MAX_FLOW_FILE};
+pub use read::{read_in, read_text, ReadError, MAX_FLOW_FILE};
+pub use root::{Outside, Roots};
 
 use relais_dsl::codes;
 use relais_dsl::ir::{FlowSet, Module};
@@ -45,6 +47,8 @@ pub struct LoadOptions {
     pub env: Option<String>,
     /// Substitute `${name}` properties (check and run do; fmt must not, to print them back).
     pub substitute: bool,
+    /// `--root DIR`: the project root; `None` makes each directory given (or each file's directory) a root.
+    pub root: Option<PathBuf>,
 }
 
 /// Everything loading produced: the sources (for rendering diagnostics), the IR and the findings.
@@ -64,6 +68,8 @@ pub struct Loaded {
     pub files_read: usize,
     /// Flow-test suites found under the paths (`*.test.yaml`).
     pub suites: Vec<crate::testing::LoadedSuite>,
+    /// Where files may be read from: every later read (scripts, schemas, test payloads) goes through these.
+    pub roots: Roots,
 }
 
 /// Parses one file's text in the given syntax into its document tree.
@@ -84,7 +90,7 @@ pub fn parse_text(text: &str, syntax: Syntax, file: FileId, diags: &mut Diagnost
 
 /// Loads the flow files under `paths` (files or directories) and their imports.
 pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
-    let mut loaded = Loaded::default();
+    let mut loaded = Loaded { roots: Roots::of(paths, options.root.as_deref()), ..Loaded::default() };
     let mut files = Vec::new();
     for path in paths {
         match discover(path) {
@@ -113,7 +119,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
             continue;
         }
         let Some(syntax) = Syntax::of(&path) else { continue };
-        let text = match read_text(&path, MAX_FLOW_FILE) {
+        let text = match read_in(&loaded.roots, &path, MAX_FLOW_FILE) {
             Ok(text) => text,
             Err(err) => {
                 report_read_error(&mut loaded, &path, &err, imported_at);
@@ -188,6 +194,13 @@ fn report_read_error(loaded: &mut Loaded, path: &Path, err: &ReadError, imported
             format!("`{}` is {size} bytes; flow files are limited to {limit} bytes", path.display()),
         ),
         ReadError::NotUtf8 { .. } => (codes::NOT_UTF8, format!("`{}` is not valid UTF-8", path.display())),
+        ReadError::Outside { root } => (codes::OUTSIDE_PROJECT, outside_message(path, root)),
+        ReadError::NotRegular => (codes::NOT_REGULAR_FILE, not_regular_message(path)),
+    };
+    let help = match err {
+        ReadError::Outside { .. } => Some(OUTSIDE_HELP.to_string()),
+        ReadError::NotRegular => Some(NOT_REGULAR_HELP.to_string()),
+        _ => None,
     };
     let diag = match (imported_at, err) {
         (Some(span), _) => Diagnostic::error(code, span, message).label("imported here"),
@@ -203,5 +216,26 @@ fn report_read_error(loaded: &mut Loaded, path: &Path, err: &ReadError, imported
     if matches!(err, ReadError::Io(_)) && code == codes::IO_UNREADABLE {
         loaded.io_failed = true;
     }
-    loaded.diags.push(diag);
+    loaded.diags.push(diag.maybe_help(help));
+}
+
+/// The help of an `OUTSIDE_PROJECT` diagnostic.
+pub const OUTSIDE_HELP: &str =
+    "relais reads only files inside the project (the directories checked, or `--root DIR`); move the file in";
+
+/// The help of a `NOT_REGULAR_FILE` diagnostic.
+pub const NOT_REGULAR_HELP: &str = "flows, scripts, schemas and data must be regular files";
+
+/// "`path` is outside the project `root`": names the path, never its content.
+pub fn outside_message(path: &Path, root: &Path) -> String {
+    // The root is canonical (absolute); shown relative to the working directory when it is below it.
+    let cwd = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
+    let shown = cwd.as_deref().and_then(|d| root.strip_prefix(d).ok()).unwrap_or(root);
+    let shown = if shown.as_os_str().is_empty() { Path::new(".") } else { shown };
+    format!("`{}` is outside the project `{}`; it was not read", path.display(), shown.display())
+}
+
+/// "`path` is not a regular file": FIFOs, devices and sockets are refused before they are opened.
+pub fn not_regular_message(path: &Path) -> String {
+    format!("`{}` is not a regular file (a FIFO, device, socket or directory); it was not opened", path.display())
 }

@@ -1,5 +1,6 @@
 //! Reading files with the limits that keep `relais check` fast and safe on hostile input.
 
+use super::root::Roots;
 use std::io::Read;
 use std::path::Path;
 
@@ -12,6 +13,16 @@ pub enum ReadError {
     /// The OS refused (missing, permissions, a directory...).
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Not a regular file (a FIFO, device, socket or directory): refused before it is opened, so that a
+    /// FIFO cannot block `relais check` and a device cannot stream into it.
+    #[error("not a regular file")]
+    NotRegular,
+    /// The path resolves outside the project root (absolute, `../`, or a symlink leading out).
+    #[error("outside the project `{}`", root.display())]
+    Outside {
+        /// The project root it left.
+        root: std::path::PathBuf,
+    },
     /// Larger than the limit.
     #[error("file is {size} bytes, over the {limit}-byte limit")]
     TooLarge {
@@ -30,10 +41,33 @@ pub enum ReadError {
     },
 }
 
-/// Reads a UTF-8 text file of at most `limit` bytes, without reading more than that from disk.
+/// Reads a UTF-8 text file inside the project `roots` (see [`read_text`]); a path resolving outside them is
+/// [`ReadError::Outside`], and nothing of it is read.
+pub fn read_in(roots: &Roots, path: &Path, limit: u64) -> Result<String, ReadError> {
+    let real = roots.admit(path).map_err(|o| ReadError::Outside { root: o.root })?;
+    // Kernel pseudo-files look regular (size 0) but are live process state, never project files.
+    if PSEUDO_FILESYSTEMS.iter().any(|p| real.starts_with(p)) {
+        return Err(ReadError::NotRegular);
+    }
+    read_text(&real, limit)
+}
+
+/// Mount points of kernel pseudo-filesystems, refused even inside a root (`--root /`).
+const PSEUDO_FILESYSTEMS: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// Reads a UTF-8 text file of at most `limit` bytes, without reading more than that from disk. Anything
+/// but a regular file is refused from its metadata, before it is opened (opening a FIFO blocks).
 pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(ReadError::NotRegular);
+    }
     let file = std::fs::File::open(path)?;
-    let size = file.metadata()?.len();
+    let meta = file.metadata()?;
+    // Checked again on the open file, in case the path changed in between.
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    let size = meta.len();
     if size > limit {
         return Err(ReadError::TooLarge { size, limit });
     }
@@ -48,4 +82,22 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
         // The lossy text has the same prefix, so the offset still points at the replacement character.
         ReadError::NotUtf8 { offset, lossy }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn proc_files_are_refused_even_inside_the_root() {
+        let roots = Roots::of(&[std::path::PathBuf::from("/proc/self")], None);
+        assert!(matches!(read_in(&roots, Path::new("/proc/self/environ"), 1024), Err(ReadError::NotRegular)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_refused_before_it_is_opened() {
+        assert!(matches!(read_text(Path::new("/dev/zero"), 1024), Err(ReadError::NotRegular)));
+    }
 }

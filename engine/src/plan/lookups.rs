@@ -17,11 +17,12 @@ pub fn load(flow_files: &[PathBuf]) -> Lookups {
     let lookups = Lookups::default();
     let dirs: Vec<&Path> = flow_files.iter().filter_map(|p| p.parent()).collect();
     let Some(root) = common_ancestor(&dirs) else { return lookups };
+    let roots = crate::load::Roots::of(&[root.to_path_buf()], None);
     let mut searched = std::collections::HashSet::new();
     for dir in &dirs {
         for candidate in dir.ancestors() {
             if searched.insert(candidate.to_path_buf()) {
-                add_dir(&lookups, &candidate.join("data"));
+                add_dir(&lookups, &roots, &candidate.join("data"));
             }
             if candidate == root {
                 break;
@@ -37,7 +38,7 @@ fn common_ancestor<'a>(dirs: &[&'a Path]) -> Option<&'a Path> {
     first.ancestors().find(|a| dirs.iter().all(|d| d.starts_with(a)))
 }
 
-fn add_dir(lookups: &Lookups, data: &Path) {
+fn add_dir(lookups: &Lookups, roots: &crate::load::Roots, data: &Path) {
     let Ok(entries) = std::fs::read_dir(data) else { return };
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -50,11 +51,8 @@ fn add_dir(lookups: &Lookups, data: &Path) {
         if lookups.contains(name) {
             continue; // a nearer directory already defined it
         }
-        if std::fs::metadata(&file).map_or(true, |m| m.len() > MAX_TABLE) {
-            tracing::warn!(file = %file.display(), "lookup table skipped: unreadable or larger than 16 MiB");
-            continue;
-        }
-        let added = std::fs::read_to_string(&file)
+        // Through the project root like every other file: no symlink out, no FIFO, the size limit.
+        let added = crate::load::read_in(roots, &file, MAX_TABLE)
             .map_err(|e| e.to_string())
             .and_then(|text| lookups.add_csv(name, &text).map_err(|e| e.to_string()));
         if let Err(why) = added {

@@ -2,7 +2,7 @@
 
 use super::LoadedSuite;
 use crate::compile::scripts::{checking_engine, compile};
-use crate::load::{discover_tests, read_text, Loaded, MAX_FLOW_FILE};
+use crate::load::{discover_tests, read_in, Loaded, ReadError, MAX_FLOW_FILE};
 use crate::registry::{Registry, Role};
 use relais_dsl::codes;
 use relais_dsl::diagnostic::did_you_mean;
@@ -16,14 +16,22 @@ pub fn load_suites(paths: &[PathBuf], loaded: &mut Loaded) {
     for path in paths {
         let Ok(files) = discover_tests(path) else { continue };
         for file_path in files {
-            let text = match read_text(&file_path, MAX_FLOW_FILE) {
+            let text = match read_in(&loaded.roots, &file_path, MAX_FLOW_FILE) {
                 Ok(t) => t,
                 Err(e) => {
                     let file = loaded.sources.add(file_path.display().to_string(), "");
+                    let code = match &e {
+                        ReadError::Outside { .. } => codes::OUTSIDE_PROJECT,
+                        ReadError::NotRegular => codes::NOT_REGULAR_FILE,
+                        _ => codes::IO_UNREADABLE,
+                    };
                     loaded.diags.push(Diagnostic::error(
-                        codes::IO_UNREADABLE,
+                        code,
                         Span::new(file, 0, 0),
-                        format!("cannot read `{}`: {e}", file_path.display()),
+                        match &e {
+                            ReadError::Outside { root } => crate::load::outside_message(&file_path, root),
+                            _ => format!("cannot read `{}`: {e}", file_path.display()),
+                        },
                     ));
                     continue;
                 }
@@ -143,7 +151,24 @@ pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
             }
             if let Some(file) = &case.input.payload_file {
                 let full = ls.path.parent().unwrap_or(std::path::Path::new(".")).join(&file.value);
-                if !full.is_file() {
+                let admitted = loaded.roots.admit(&full);
+                if let Err(outside) = &admitted {
+                    found.push(
+                        Diagnostic::error(
+                            codes::OUTSIDE_PROJECT,
+                            file.span,
+                            crate::load::outside_message(&full, &outside.root),
+                        )
+                        .label("referenced here")
+                        .help(crate::load::OUTSIDE_HELP),
+                    );
+                } else if std::fs::metadata(&full).is_ok_and(|m| !m.is_file()) {
+                    found.push(
+                        Diagnostic::error(codes::NOT_REGULAR_FILE, file.span, crate::load::not_regular_message(&full))
+                            .label("referenced here")
+                            .help(crate::load::NOT_REGULAR_HELP),
+                    );
+                } else if !full.is_file() {
                     found.push(
                         Diagnostic::error(
                             codes::FILE_NOT_FOUND,

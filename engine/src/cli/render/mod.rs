@@ -56,6 +56,13 @@ impl Location {
 
 /// Renders diagnostics in a format.
 pub fn render(format: Format, sources: &SourceMap, diags: &[Diagnostic], out: &mut dyn Write) -> std::io::Result<()> {
+    // Buffered: thousands of diagnostics would otherwise cost one write per fragment.
+    let mut buffered = std::io::BufWriter::new(out);
+    render_to(format, sources, diags, &mut buffered)?;
+    buffered.flush()
+}
+
+fn render_to(format: Format, sources: &SourceMap, diags: &[Diagnostic], out: &mut dyn Write) -> std::io::Result<()> {
     match format {
         Format::Human => {
             let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());

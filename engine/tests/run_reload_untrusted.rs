@@ -1,0 +1,124 @@
+//! `relais run` as a process, fed a hostile edit while it runs: a minified file whose diagnostic starts past
+//! column 65,535 is refused on reload, its diagnostic is logged, and the daemon keeps answering.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::request;
+
+const FLOW: &str = r#"
+configs:
+  api: { http.listener: { port: 0 } }
+flows:
+  version:
+    source: { http.listener: { config: api, method: GET, path: /version } }
+    steps:
+      - set_payload: "v1"
+"#;
+
+/// One line of ~80 KB with an unknown step past column 65,535.
+fn minified_broken_flow() -> String {
+    let steps = vec!["{\"set_payload\": \"x\"}"; 4000].join(",");
+    format!("{{\"flows\": {{\"b\": {{\"steps\": [{steps},{{\"transfrom\": {{\"code\": \"payload\"}}}}]}}}}}}\n")
+}
+
+/// The daemon process; killed when dropped.
+struct Daemon {
+    child: Child,
+    logs: mpsc::Receiver<String>,
+    seen: std::cell::RefCell<Vec<String>>,
+}
+
+impl Daemon {
+    fn start(dir: &std::path::Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_relais"))
+            .arg("run")
+            .arg(dir)
+            .args(["--admin", "off", "--state", "memory", "--watch-interval", "100ms"])
+            .env("RELAIS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Daemon { child, logs, seen: Default::default() }
+    }
+
+    /// The next log line containing `text` (panics after 30 s, printing what was logged).
+    fn wait_for_log(&self, text: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            if let Ok(line) = self.logs.recv_timeout(Duration::from_millis(20)) {
+                self.seen.borrow_mut().push(line.clone());
+                if line.contains(text) {
+                    return line;
+                }
+            }
+        }
+        panic!("no log line with `{text}`; logged:\n{}", self.seen.borrow().join("\n"));
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minified_broken_file_is_refused_on_reload_and_the_daemon_keeps_answering() {
+    let dir = support::write_files(&[("flows.yaml", FLOW)]);
+    let daemon = Daemon::start(&dir);
+    let line = daemon.wait_for_log("listening on http://");
+    let at = line.find("http://").unwrap() + "http://".len();
+    let addr: String = line[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    assert_eq!(request(addr, "GET", "/version", &[], b"").await.2, "v1");
+    std::fs::write(dir.join("min.yaml"), minified_broken_flow()).unwrap();
+    let refused = daemon.wait_for_log("reload refused");
+    assert!(refused.contains("transfrom"), "the diagnostic is logged: {refused}");
+    assert_eq!(request(addr, "GET", "/version", &[], b"").await.2, "v1", "the daemon still answers");
+}
+
+#[test]
+fn a_fifo_among_the_flow_files_stops_run_from_starting_without_blocking_it() {
+    let dir = support::write_files(&[("flows.yaml", FLOW)]);
+    let status = Command::new("mkfifo").arg(dir.join("pipe.yaml")).status().unwrap();
+    assert!(status.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relais"))
+        .arg("run")
+        .arg(&dir)
+        .args(["--admin", "off", "--state", "memory"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("relais run blocked on the FIFO");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("RL0006") && out.contains("pipe.yaml"), "{out}");
+}
