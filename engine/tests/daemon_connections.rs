@@ -502,7 +502,6 @@ async fn out_of_descriptors_the_daemon_backs_off_without_spinning_and_serves_aga
     for _ in 0..100 {
         flood.push(TcpStream::connect(listener).await.unwrap());
     }
-    flood.push(TcpStream::connect(admin).await.unwrap());
     let until = Instant::now() + DEADLINE;
     loop {
         assert!(Instant::now() < until, "accepting never failed");
@@ -512,13 +511,20 @@ async fn out_of_descriptors_the_daemon_backs_off_without_spinning_and_serves_aga
             }
         }
     }
+    // Out of descriptors now: the admin port's accept fails too.
+    for _ in 0..3 {
+        flood.push(TcpStream::connect(admin).await.unwrap());
+    }
     let (ticks_before, wall_before) = (cpu_ticks(pid), Instant::now());
     while wall_before.elapsed() < Duration::from_secs(2) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let cpu = Duration::from_millis((cpu_ticks(pid) - ticks_before) * 10); // 100 ticks a second on Linux
     let wall = wall_before.elapsed();
-    assert!(cpu < wall / 2, "out of descriptors the daemon used {cpu:?} of CPU in {wall:?}: it spins");
+    eprintln!("CPU while out of descriptors: {cpu:?} in {wall:?}");
+    // A loop that retries at once gets a whole core on an idle machine (and still 40 % of the wall time on
+    // a shared machine with a load of 13); one that backs off uses under a clock tick here.
+    assert!(cpu < wall / 10, "out of descriptors the daemon used {cpu:?} of CPU in {wall:?}: it spins");
 
     drop(flood);
     let until = Instant::now() + DEADLINE;
