@@ -168,6 +168,20 @@ impl Daemon {
         self.current.borrow().clone()
     }
 
+    /// Serves one already-connected stream as if listener `name` (`""`: the default one) had accepted
+    /// it, until the connection ends: what the HTTP fuzz target drives with in-memory streams. False when
+    /// there is no such listener.
+    pub async fn serve_stream<I>(&self, name: &str, io: I) -> bool
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Some(serving) = self.serving.get(name) else { return false };
+        let table = serving.table.subscribe();
+        let limits = table.borrow().limits.clone();
+        http::serve_connection(io, table, self.in_flight.clone(), &limits).await;
+        true
+    }
+
     /// The stores and queues the running programs share; a reload compiles against it.
     pub fn state(&self) -> Arc<State> {
         self.runtime().program().state.clone()

@@ -256,8 +256,12 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves one listener connection (plain or TLS) with the table current for each of its requests.
-async fn serve_connection<I>(io: I, table: watch::Receiver<Arc<Table>>, in_flight: InFlight, limits: &limits::Limits)
-where
+pub(super) async fn serve_connection<I>(
+    io: I,
+    table: watch::Receiver<Arc<Table>>,
+    in_flight: InFlight,
+    limits: &limits::Limits,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     connection::serve(io, limits, move |tracker| {
