@@ -21,8 +21,12 @@ use tokio::time::Instant;
 
 /// How long a closing connection keeps reading (and discarding) what the client still sends, so that the
 /// client, busy sending a body the server refused, reads the response instead of a reset (a socket closed
-/// with unread data answers RST). nginx's `lingering_close` does the same.
-const LINGER: Duration = Duration::from_secs(2);
+/// with unread data answers RST). nginx's lingering close does the same (`lingering_time` 30s there).
+const LINGER: Duration = Duration::from_secs(10);
+
+/// Longest wait for more bytes while lingering (nginx's `lingering_timeout`, 5s there): a client that
+/// has stopped sending but does not close is not waited for.
+const LINGER_IDLE: Duration = Duration::from_secs(2);
 
 /// How long an idle connection told to close (HTTP/2 GOAWAY) may take to finish before it is dropped: an
 /// HTTP/2 client that never acknowledges the GOAWAY's PING does not hold it open.
@@ -237,12 +241,12 @@ fn head_timeout_response(limits: &Limits) -> Vec<u8> {
 }
 
 /// Closes without a reset: ends the sending side, then reads and drops what the client still sends, for
-/// at most [`LINGER`].
+/// at most [`LINGER`] and as long as bytes keep coming within [`LINGER_IDLE`].
 async fn linger<I: AsyncRead + AsyncWrite + Unpin>(mut io: Shared<I>) {
     let _ = tokio::time::timeout(LINGER, async {
         let _ = io.shutdown().await;
         let mut scratch = vec![0u8; 16 * 1024];
-        while let Ok(n) = io.read(&mut scratch).await {
+        while let Ok(Ok(n)) = tokio::time::timeout(LINGER_IDLE, io.read(&mut scratch)).await {
             if n == 0 {
                 break;
             }
@@ -296,7 +300,7 @@ where
     if head_timed_out {
         tracing::debug!("request headers timed out: 408");
         let mut io = shared.clone();
-        let _ = tokio::time::timeout(LINGER, io.write_all(&head_timeout_response(limits))).await;
+        let _ = tokio::time::timeout(LINGER_IDLE, io.write_all(&head_timeout_response(limits))).await;
     }
     linger(shared).await;
 }

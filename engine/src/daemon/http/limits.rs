@@ -31,7 +31,7 @@ pub struct Limits {
 }
 
 /// Default [`Limits::max_connections`] of a listener: far above what one engine instance serves usefully,
-/// and low enough that the raised descriptor limit (see [`super::super::descriptors`]) is never reached first.
+/// and low enough that the raised descriptor limit (see [`crate::daemon::descriptors`]) is never reached first.
 pub const MAX_CONNECTIONS: usize = 10_000;
 /// Default [`Limits::header_read_timeout`]: any real client sends its headers in well under a second.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,13 +51,15 @@ impl Limits {
     pub fn of_listener(settings: &ListenerConfig) -> Limits {
         let or = |d: &Option<crate::components::types::DurationText>, default| d.as_ref().map_or(default, |d| d.0);
         Limits {
-            max_connections: settings.max_connections.map_or(MAX_CONNECTIONS, |n| n as usize),
+            max_connections: settings.max_connections.map_or(MAX_CONNECTIONS, |n| (n as usize).max(1)),
             header_read_timeout: or(&settings.header_read_timeout, HEADER_READ_TIMEOUT),
             body_read_timeout: or(&settings.body_read_timeout, BODY_READ_TIMEOUT),
             keep_alive: or(&settings.keep_alive, KEEP_ALIVE),
             http2_idle_timeout: or(&settings.http2_idle_timeout, HTTP2_IDLE_TIMEOUT),
             http2_max_concurrent_streams: settings.http2_max_concurrent_streams.unwrap_or(HTTP2_MAX_CONCURRENT_STREAMS),
-            max_requests_in_flight: settings.max_requests_in_flight.map_or(MAX_REQUESTS_IN_FLIGHT, |n| n as usize),
+            max_requests_in_flight: settings
+                .max_requests_in_flight
+                .map_or(MAX_REQUESTS_IN_FLIGHT, |n| (n as usize).max(1)),
         }
     }
 
@@ -73,5 +75,26 @@ impl Limits {
             http2_max_concurrent_streams: 16,
             max_requests_in_flight: 64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_config_sets_its_limits_and_the_rest_keep_their_defaults() {
+        let config: ListenerConfig = serde_json::from_value(serde_json::json!({
+            "port": 0, "max_connections": 4, "header_read_timeout": "1s", "http2_max_concurrent_streams": 8
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let limits = Limits::of_listener(&config);
+        assert_eq!(limits.max_connections, 4);
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(1));
+        assert_eq!(limits.http2_max_concurrent_streams, 8);
+        assert_eq!(limits.body_read_timeout, BODY_READ_TIMEOUT);
+        assert_eq!(limits.keep_alive, KEEP_ALIVE);
+        assert_eq!(limits.http2_idle_timeout, HTTP2_IDLE_TIMEOUT);
+        assert_eq!(limits.max_requests_in_flight, MAX_REQUESTS_IN_FLIGHT);
     }
 }
