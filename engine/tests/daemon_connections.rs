@@ -187,8 +187,9 @@ async fn an_idle_keep_alive_connection_is_closed() {
     daemon.shutdown(Duration::from_secs(1)).await;
 }
 
-/// Reads HTTP/2 frames until the connection closes, acknowledging PINGs; returns the frame types seen.
-async fn http2_frames_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+/// Reads HTTP/2 frames until the connection closes, acknowledging PINGs; returns the frames seen (type
+/// and payload).
+async fn http2_frames_until_closed(stream: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
     let mut types = Vec::new();
     let until = tokio::time::Instant::now() + DEADLINE;
     loop {
@@ -203,25 +204,29 @@ async fn http2_frames_until_closed(stream: &mut TcpStream) -> Vec<u8> {
         if tokio::time::timeout_at(until, stream.read_exact(&mut payload)).await.map_or(true, |r| r.is_err()) {
             return types;
         }
-        types.push(header[3]);
         // PING without ACK: answer it, as a client does, so a graceful GOAWAY can complete.
         if header[3] == 6 && header[4] & 1 == 0 {
             let mut ack = vec![0, 0, 8, 6, 1, 0, 0, 0, 0];
             ack.extend_from_slice(&payload);
             let _ = stream.write_all(&ack).await;
         }
+        types.push((header[3], payload));
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_http2_connection_gets_goaway_and_is_closed() {
-    let (daemon, addr) = start(&flows("http2_idle_timeout: 1s")).await;
+async fn an_idle_http2_connection_gets_goaway_and_is_closed_and_its_stream_limit_is_announced() {
+    let (daemon, addr) = start(&flows("http2_idle_timeout: 1s, http2_max_concurrent_streams: 7")).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
     // Prior-knowledge HTTP/2: the preface and an empty SETTINGS frame, then nothing.
     stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
     stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
-    let types = http2_frames_until_closed(&mut stream).await;
-    assert!(types.contains(&7), "a GOAWAY frame before the close: {types:?}");
+    let frames = http2_frames_until_closed(&mut stream).await;
+    assert!(frames.iter().any(|(t, _)| *t == 7), "a GOAWAY frame before the close: {frames:?}");
+    let settings = &frames.iter().find(|(t, _)| *t == 4).expect("the server's SETTINGS").1;
+    let max_streams =
+        settings.chunks(6).find(|s| s[..2] == [0, 3]).map(|s| u32::from_be_bytes([s[2], s[3], s[4], s[5]]));
+    assert_eq!(max_streams, Some(7), "SETTINGS_MAX_CONCURRENT_STREAMS: {settings:?}");
     daemon.shutdown(Duration::from_secs(1)).await;
 }
 
