@@ -258,6 +258,32 @@ async fn with_max_connections_4_a_fifth_connection_is_served_only_once_one_close
     daemon.shutdown(Duration::from_secs(1)).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_requests_in_flight_a_request_waits_up_to_the_request_timeout_then_gets_503() {
+    let (daemon, addr) = start(&flows("max_requests_in_flight: 1, request_timeout: 1s")).await;
+    // Holds the listener's only slot: its head is in, its body never comes.
+    let mut holder = TcpStream::connect(addr).await.unwrap();
+    let head = "POST /echo HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\n";
+    holder.write_all(head.as_bytes()).await.unwrap();
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let (status, head, _) = support::request(addr, "GET", "/ping", &[], b"").await;
+        if status == 503 {
+            assert!(head.contains("retry-after: 1"), "{head}");
+            break;
+        }
+        assert_eq!(status, 200, "{head}");
+        assert!(Instant::now() < until, "a second request was always served while the only slot was held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(holder);
+    let until = Instant::now() + DEADLINE;
+    while support::request(addr, "GET", "/ping", &[], b"").await.0 != 200 {
+        assert!(Instant::now() < until, "the slot was never released");
+    }
+    daemon.shutdown(Duration::from_secs(1)).await;
+}
+
 /// A flow that holds its `max_concurrency` permit for long (marking itself as started), a probe flow that
 /// reads the marks, and the ping and echo flows.
 fn held_flows(max_concurrency: u32) -> String {
