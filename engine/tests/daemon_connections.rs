@@ -489,6 +489,14 @@ fn cpu_ticks(pid: u32) -> u64 {
 async fn out_of_descriptors_the_daemon_backs_off_without_spinning_and_serves_again_once_they_are_released() {
     use std::io::BufRead;
     let dir = support::write_files(&[("flows.yaml", &flows("keep_alive: 60s"))]);
+    /// Kills the daemon even when an assertion fails first.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let mut child = std::process::Command::new("sh")
         .arg("-c")
         .arg("ulimit -n 64 && exec \"$0\" run \"$1\" --admin 127.0.0.1:0 --state memory --no-watch")
@@ -499,9 +507,10 @@ async fn out_of_descriptors_the_daemon_backs_off_without_spinning_and_serves_aga
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
-    let (tx, logs) = std::sync::mpsc::channel::<String>();
     let stderr = child.stderr.take().unwrap();
+    let child = Killed(child);
+    let pid = child.0.id();
+    let (tx, logs) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
@@ -571,6 +580,5 @@ async fn out_of_descriptors_the_daemon_backs_off_without_spinning_and_serves_aga
         }
         assert!(Instant::now() < until, "the daemon does not serve again: {served:?}");
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }
