@@ -209,7 +209,13 @@ impl Daemon {
         for (name, listener) in std::mem::take(&mut sources.listeners) {
             match (old.remove(&name), fresh.remove(&name)) {
                 (Some(running), None) => {
-                    running.table.send_replace(Arc::new(listener.table));
+                    let mut table = listener.table;
+                    // Requests in flight keep counting against the cap across the reload.
+                    let previous = running.table.borrow().clone();
+                    if previous.limits.max_requests_in_flight == table.limits.max_requests_in_flight {
+                        table.requests = previous.requests.clone();
+                    }
+                    running.table.send_replace(Arc::new(table));
                     self.serving.insert(name, running);
                 }
                 (previous, Some(socket)) => {
