@@ -120,6 +120,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
                 }
             },
         };
+        crate::daemon::descriptors::raise_limit();
         let daemon = match crate::daemon::start_with_admin(&loaded, Runtime::new(program), admin).await {
             Ok(d) => d,
             Err(e) => {

@@ -25,8 +25,25 @@ pub struct ListenerConfig {
     pub max_body_size: Option<u64>,
     /// Time allowed to receive a request and produce its response (default 30s); then 504.
     pub request_timeout: Option<DurationText>,
-    /// Idle keep-alive time for connections (default 60s).
+    /// Idle time an HTTP/1.1 keep-alive connection may wait for its next request (default 60s); then it
+    /// is closed.
     pub keep_alive: Option<DurationText>,
+    /// Connections served at once (default 10000); at the cap new connections wait until one closes.
+    #[schemars(range(min = 1))]
+    pub max_connections: Option<u32>,
+    /// Time for a request's headers to arrive (default 10s); then 408 and the connection closes.
+    pub header_read_timeout: Option<DurationText>,
+    /// Time for a whole request body to arrive (default 60s); then 408 and the connection closes.
+    pub body_read_timeout: Option<DurationText>,
+    /// Time an HTTP/2 connection may stay without an open stream (default 60s); then GOAWAY and close.
+    pub http2_idle_timeout: Option<DurationText>,
+    /// Streams one HTTP/2 connection may have open at once (default 100).
+    #[schemars(range(min = 1))]
+    pub http2_max_concurrent_streams: Option<u32>,
+    /// Requests read or processed at once on this listener (default 256); one more waits up to
+    /// `request_timeout` for a slot, then gets 503.
+    #[schemars(range(min = 1))]
+    pub max_requests_in_flight: Option<u32>,
 }
 
 /// What the listener answers when the flow completes.

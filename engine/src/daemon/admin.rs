@@ -3,6 +3,9 @@
 //! what an operator needs after an outage, and what a demo needs instead of waiting for 10:00), and
 //! `/dead-letters` (what the queues gave up on).
 
+use super::http::accept::accept_loop;
+use super::http::connection;
+use super::http::limits::Limits;
 use crate::runtime::{Event, Runtime};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -157,33 +160,41 @@ fn metrics(runtime: &Runtime) -> String {
     text
 }
 
-/// Serves the admin endpoints on `addr` until `stop` turns true, answering for the current runtime.
+/// Serves the admin endpoints on `addr` until `stop` turns true, answering for the current runtime, under
+/// `limits` (the same cap, timeouts and accept back-off as a listener).
 pub async fn serve(
     addr: SocketAddr,
+    limits: Limits,
     current: watch::Receiver<Runtime>,
     draining: watch::Receiver<bool>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let socket = tokio::net::TcpListener::bind(addr).await?;
     let bound = socket.local_addr()?;
-    let task = tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                a = socket.accept() => a,
-                _ = stop.changed() => break,
-            };
-            let Ok((stream, _)) = accepted else { continue };
-            let (current, draining) = (current.clone(), draining.clone());
+    let cap = limits.max_connections;
+    let task = tokio::spawn(accept_loop(
+        socket,
+        stop,
+        move || cap,
+        move |stream, slot| {
+            let (current, draining, limits) = (current.clone(), draining.clone(), limits.clone());
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let runtime = current.borrow().clone();
-                    let draining = *draining.borrow();
-                    async move { Ok::<_, std::convert::Infallible>(handle(runtime, draining, req).await) }
-                });
-                let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-                let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+                // Held until the connection is closed.
+                let _slot = slot;
+                connection::serve(stream, &limits, move |tracker| {
+                    hyper::service::service_fn(move |req| {
+                        let runtime = current.borrow().clone();
+                        let draining = *draining.borrow();
+                        let open = tracker.open(&req);
+                        async move {
+                            let _open = open;
+                            Ok::<_, std::convert::Infallible>(handle(runtime, draining, req).await)
+                        }
+                    })
+                })
+                .await;
             });
-        }
-    });
+        },
+    ));
     Ok((bound, task))
 }

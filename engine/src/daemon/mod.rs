@@ -9,6 +9,7 @@
 //! - stores and queues belong to the [`State`], not to a program, so a reload keeps their content.
 
 mod admin;
+pub mod descriptors;
 mod http;
 mod problem;
 mod queue_listener;
@@ -22,6 +23,8 @@ use crate::load::Loaded;
 use crate::plan::Program;
 use crate::runtime::state::State;
 use crate::runtime::Runtime;
+/// The connection limits of a socket; [`start_with_admin_limits`] takes the admin port's.
+pub use http::limits::Limits;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -100,6 +103,16 @@ async fn bind(name: &str, addr: SocketAddr) -> Result<tokio::net::TcpListener, S
 
 /// [`start`], plus the admin endpoints (`/health`, `/ready`, `/metrics`) on `admin`.
 pub async fn start_with_admin(loaded: &Loaded, runtime: Runtime, admin: Option<SocketAddr>) -> Result<Daemon, String> {
+    start_with_admin_limits(loaded, runtime, admin, Limits::admin()).await
+}
+
+/// [`start_with_admin`] with other limits for the admin port than its defaults (tests use short timeouts).
+pub async fn start_with_admin_limits(
+    loaded: &Loaded,
+    runtime: Runtime,
+    admin: Option<SocketAddr>,
+    admin_limits: Limits,
+) -> Result<Daemon, String> {
     let planned = sources::plan(loaded, &runtime)?;
     let in_flight = http::InFlight::default();
     let mut serving = BTreeMap::new();
@@ -114,7 +127,7 @@ pub async fn start_with_admin(loaded: &Loaded, runtime: Runtime, admin: Option<S
     let (draining, draining_rx) = watch::channel(false);
     let (admin, admin_task) = match admin {
         Some(addr) => {
-            let (addr, task) = admin::serve(addr, current_rx, draining_rx, admin_stop_rx)
+            let (addr, task) = admin::serve(addr, admin_limits, current_rx, draining_rx, admin_stop_rx)
                 .await
                 .map_err(|e| format!("cannot listen for the admin endpoints on {addr}: {e}"))?;
             (Some(addr), Some(task))
@@ -155,6 +168,20 @@ impl Daemon {
         self.current.borrow().clone()
     }
 
+    /// Serves one already-connected stream as if listener `name` (`""`: the default one) had accepted
+    /// it, until the connection ends: what the HTTP fuzz target drives with in-memory streams. False when
+    /// there is no such listener.
+    pub async fn serve_stream<I>(&self, name: &str, io: I) -> bool
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Some(serving) = self.serving.get(name) else { return false };
+        let table = serving.table.subscribe();
+        let limits = table.borrow().limits.clone();
+        http::serve_connection(io, table, self.in_flight.clone(), &limits).await;
+        true
+    }
+
     /// The stores and queues the running programs share; a reload compiles against it.
     pub fn state(&self) -> Arc<State> {
         self.runtime().program().state.clone()
@@ -182,7 +209,13 @@ impl Daemon {
         for (name, listener) in std::mem::take(&mut sources.listeners) {
             match (old.remove(&name), fresh.remove(&name)) {
                 (Some(running), None) => {
-                    running.table.send_replace(Arc::new(listener.table));
+                    let mut table = listener.table;
+                    // Requests in flight keep counting against the cap across the reload.
+                    let previous = running.table.borrow().clone();
+                    if previous.limits.max_requests_in_flight == table.limits.max_requests_in_flight {
+                        table.requests = previous.requests.clone();
+                    }
+                    running.table.send_replace(Arc::new(table));
                     self.serving.insert(name, running);
                 }
                 (previous, Some(socket)) => {

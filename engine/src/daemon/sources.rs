@@ -38,12 +38,14 @@ fn listener_of(name: &str, config: &serde_json::Value, runtime: &Runtime) -> Res
     let host = settings.host.clone().unwrap_or_else(|| "127.0.0.1".into());
     let addr: SocketAddr =
         format!("{host}:{}", settings.port).parse().map_err(|e| format!("listener `{name}` address: {e}"))?;
+    let limits = super::http::limits::Limits::of_listener(&settings);
     Ok(PlannedListener {
         addr,
         table: Table {
             max_body_size: settings.max_body_size.map_or(10 * 1024 * 1024, |s| s as usize),
             request_timeout: settings.request_timeout.map_or(Duration::from_secs(30), |d| d.0),
-            keep_alive: settings.keep_alive.map_or(Duration::from_secs(60), |d| d.0),
+            limits: limits.clone(),
+            requests: std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_requests_in_flight)),
             tls: settings
                 .tls
                 .as_ref()

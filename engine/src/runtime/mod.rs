@@ -128,20 +128,33 @@ impl Runtime {
 
     /// Runs flow `name` for one event, under the flow's `max_concurrency`, with its error handlers.
     pub async fn run_flow(&self, name: &str, event: Event) -> Result<Event, FlowError> {
+        self.run_flow_admitted(name, event, None).await
+    }
+
+    /// [`Runtime::run_flow`] for a caller that took a permit of the flow's `max_concurrency` itself
+    /// (`admitted`), before doing work the bound should cover: the HTTP listener takes it before reading a
+    /// request's body. Without one, the run waits for a permit as `run_flow` does.
+    pub async fn run_flow_admitted(
+        &self,
+        name: &str,
+        event: Event,
+        admitted: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<Event, FlowError> {
         if self.is_closing() {
             return Err(FlowError::new("RUNTIME:SHUTTING_DOWN", "the engine is shutting down"));
         }
         let Some(flow) = self.program().flow(name).cloned() else {
             return Err(FlowError::new("FLOW:NOT_FOUND", format!("no flow named `{name}`")));
         };
-        let _permit = match &flow.concurrency {
-            Some(sem) => Some(
+        let _permit = match (admitted, &flow.concurrency) {
+            (Some(permit), _) => Some(permit),
+            (None, Some(sem)) => Some(
                 sem.clone()
                     .acquire_owned()
                     .await
                     .map_err(|_| FlowError::new("RUNTIME:SHUTTING_DOWN", "the flow is closed"))?,
             ),
-            None => None,
+            (None, None) => None,
         };
         let correlation_id = event.correlation_id.clone();
         let started = std::time::Instant::now();

@@ -3,12 +3,22 @@
 //! The socket and its settings live as long as the listener config is unchanged; what a request is routed
 //! to (the [`Table`]: runtime, routes, responses) is swapped by a hot reload. Each request takes the table
 //! current when it arrives and finishes on it.
+//!
+//! A request is admitted before its body is read: a slot of the listener's `max_requests_in_flight`, then
+//! a permit of its flow's `max_concurrency` (refused at once with 503). So at most that many bodies are
+//! in memory at a time, and a refused client is not made to upload first. Connection limits, timeouts and
+//! the accept loop are in [`connection`], [`accept`] and [`limits`]; body reading and parsing in [`body`].
+
+pub mod accept;
+mod body;
+pub mod connection;
+pub mod limits;
 
 use super::problem::problem;
 use super::response::ResponsePlan;
 use super::routes::{query_map, route, Route, Routed};
 use crate::runtime::{Event, FlowError, Payload, Runtime};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Map, Value as Json};
@@ -16,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 /// The responses of one listener flow.
 #[derive(Default)]
@@ -36,8 +46,10 @@ pub struct Table {
     pub max_body_size: usize,
     /// Time allowed per request.
     pub request_timeout: Duration,
-    /// Idle time a keep-alive connection may wait for its next request (and a new one for its first).
-    pub keep_alive: Duration,
+    /// Connection limits and timeouts, read for each new connection (the cap before each accept).
+    pub limits: limits::Limits,
+    /// Slots of `limits.max_requests_in_flight`, taken before a body is read.
+    pub requests: Arc<Semaphore>,
     /// TLS, when the listener serves HTTPS; read for each new connection, so a reload can change it.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The runtime of the program the routes belong to.
@@ -83,6 +95,20 @@ fn problem_response(status: u16, title: &str, detail: &str, cid: &str) -> Respon
         r.headers_mut().insert("x-correlation-id", v);
     }
     r
+}
+
+/// `response`, telling the client the connection closes: what the answers given before or instead of
+/// reading the whole body say (the rest of the body is discarded while the connection closes).
+fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    response.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+    response
+}
+
+/// A 503 with `Retry-After: 1`, closing the connection.
+fn unavailable(detail: &str, cid: &str) -> Response<Full<Bytes>> {
+    let mut r = problem_response(503, "Service Unavailable", detail, cid);
+    r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+    closing(r)
 }
 
 fn finish(
@@ -146,34 +172,43 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
         .map(|(k, v)| (k.as_str().to_string(), Json::String(v.to_str().unwrap_or("").to_string())))
         .collect();
     let query = query_map(req.uri().query());
-    let body = match Limited::new(req.into_body(), table.max_body_size).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            let detail = format!("the body is larger than {} bytes", table.max_body_size);
-            return problem_response(413, "Content Too Large", &detail, &cid);
-        }
-        Err(e) => return problem_response(400, "Bad Request", &format!("cannot read the body: {e}"), &cid),
+    // Admitted before the body is read (see the module comment). A refusal closes the connection; the
+    // connection discards what the client still sends while it closes, so the client reads this answer
+    // rather than a reset.
+    let Ok(Ok(_request_slot)) =
+        tokio::time::timeout(table.request_timeout, table.requests.clone().acquire_owned()).await
+    else {
+        return unavailable("the listener has too many requests in flight", &cid);
     };
-    // Checked once the body is read: answering before it would make the server close a connection with
-    // unread data, which the client sees as a reset instead of this 503.
-    if let Some(flow) = runtime.program().flow(&route.flow) {
-        if flow.concurrency.as_ref().is_some_and(|s| s.available_permits() == 0) {
-            let mut r =
-                problem_response(503, "Service Unavailable", &format!("flow `{}` is at capacity", route.flow), &cid);
-            r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
-            return r;
+    let permit = match runtime.program().flow(&route.flow).and_then(|f| f.concurrency.clone()) {
+        Some(semaphore) => match semaphore.try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => return unavailable(&format!("flow `{}` is at capacity", route.flow), &cid),
+        },
+        None => None,
+    };
+    let body = match body::read(req.into_body(), table.max_body_size, table.limits.body_read_timeout).await {
+        Ok(b) => b,
+        Err(body::Unread::TooLarge(max)) => {
+            let detail = format!("the body is larger than {max} bytes");
+            return closing(problem_response(413, "Content Too Large", &detail, &cid));
         }
-    }
-    let payload = Payload::bytes(body.to_vec(), &media_type);
+        Err(body::Unread::TooSlow(limit)) => {
+            let detail = format!("the body did not arrive within {limit:?}");
+            return closing(problem_response(408, "Request Timeout", &detail, &cid));
+        }
+        Err(body::Unread::Broken(detail)) => return closing(problem_response(400, "Bad Request", &detail, &cid)),
+    };
+    let payload = Arc::new(Payload::bytes(body.to_vec(), &media_type));
     if !body.is_empty() {
-        if let Err(e) = payload.read(&runtime.program().readers) {
+        if let Err(e) = body::parse(runtime, &payload, body.len()).await {
             return problem_response(400, "Bad Request", &e.description, &cid);
         }
     }
     // Built field by field: `Event::with_payload` would generate a correlation id (clock read, mixing,
     // formatting; a few per cent of a small request's CPU) only for the request's to replace it.
     let event = Event {
-        payload: Arc::new(payload),
+        payload,
         attributes: Arc::new(
             json!({ "method": method, "path": path, "params": params, "query": query, "headers": headers }),
         ),
@@ -185,7 +220,8 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
     let responses = table.responses.get(&route.flow);
     // The request's event, for an `error_response` to read (cheap: shared payload and attributes).
     let request_event = responses.and_then(|r| r.error.as_ref()).map(|_| event.clone());
-    let result = tokio::time::timeout(table.request_timeout, runtime.run_flow(&route.flow, event)).await;
+    let result =
+        tokio::time::timeout(table.request_timeout, runtime.run_flow_admitted(&route.flow, event, permit)).await;
     let received = body.len();
     let mut response = match result {
         Ok(Ok(done)) => {
@@ -220,60 +256,59 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
 /// Time allowed for a TLS handshake before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves one connection (plain or TLS) with the table current for each of its requests.
-async fn serve_connection<I>(io: I, table: watch::Receiver<Arc<Table>>, in_flight: InFlight, keep_alive: Duration)
-where
+/// Serves one listener connection (plain or TLS) with the table current for each of its requests.
+pub(super) async fn serve_connection<I>(
+    io: I,
+    table: watch::Receiver<Arc<Table>>,
+    in_flight: InFlight,
+    limits: &limits::Limits,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req| {
-        let in_flight = in_flight.clone();
-        // The table current when the request arrives: a reload during the request does not change the
-        // program it runs on.
-        let table = table.borrow().clone();
-        async move {
-            let _working = Working::start(&in_flight);
-            let response = handle(table, req).await;
-            Ok::<_, std::convert::Infallible>(response)
-        }
-    });
-    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(keep_alive);
-    let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service).await;
+    connection::serve(io, limits, move |tracker| {
+        hyper::service::service_fn(move |req| {
+            let in_flight = in_flight.clone();
+            // The table current when the request arrives: a reload during the request does not change the
+            // program it runs on.
+            let table = table.borrow().clone();
+            let open = tracker.open(&req);
+            async move {
+                let _open = open;
+                let _working = Working::start(&in_flight);
+                let response = handle(table, req).await;
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        })
+    })
+    .await;
 }
 
 /// Serves a bound socket until `stop` turns true, routing each request with the table current at its arrival.
 pub fn serve(
     socket: tokio::net::TcpListener,
     table: watch::Receiver<Arc<Table>>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     in_flight: InFlight,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                a = socket.accept() => a,
-                _ = stop.changed() => break,
-            };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors, say: back off instead of spinning on the error.
-                    tracing::warn!("accepting a connection failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
+        let cap = {
+            let table = table.clone();
+            move || table.borrow().limits.max_connections
+        };
+        accept::accept_loop(socket, stop, cap, move |stream, slot| {
             let _ = stream.set_nodelay(true);
-            let (tls, keep_alive) = {
+            let (tls, limits) = {
                 let current = table.borrow();
-                (current.tls.clone(), current.keep_alive)
+                (current.tls.clone(), current.limits.clone())
             };
             let (table, in_flight) = (table.clone(), in_flight.clone());
             tokio::spawn(async move {
+                // Held until the connection is closed.
+                let _slot = slot;
                 match tls {
-                    None => serve_connection(stream, table, in_flight, keep_alive).await,
+                    None => serve_connection(stream, table, in_flight, &limits).await,
                     Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => serve_connection(tls_stream, table, in_flight, keep_alive).await,
+                        Ok(Ok(tls_stream)) => serve_connection(tls_stream, table, in_flight, &limits).await,
                         // A client speaking plain HTTP to the TLS port, a bad certificate on its side, a scan:
                         // the connection ends, the listener goes on.
                         Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
@@ -281,6 +316,7 @@ pub fn serve(
                     },
                 }
             });
-        }
+        })
+        .await;
     })
 }

@@ -1,0 +1,49 @@
+//! A request body: read under the size limit and the body read timeout, then parsed by its media type,
+//! off the async workers when it is large.
+//!
+//! Parsing a multi-megabyte JSON body takes a worker thread for a long while (a million keys: seconds in a
+//! debug build); on the async workers that stalls every other request of the process. Above
+//! [`PARSE_OFF_WORKER_ABOVE`] it runs on tokio's blocking pool instead; the parsed value is kept in the
+//! payload, so the flow does not parse it again.
+
+use crate::runtime::{FlowError, Payload, Runtime};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Bytes, Incoming};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Bodies larger than this are parsed on the blocking pool (smaller ones cost less than the hand-off).
+pub const PARSE_OFF_WORKER_ABOVE: usize = 64 * 1024;
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum Unread {
+    /// Over the size limit: 413.
+    TooLarge(usize),
+    /// Not all there within the body read timeout: 408.
+    TooSlow(Duration),
+    /// The connection broke or the framing was wrong: 400.
+    Broken(String),
+}
+
+/// Reads `body`: at most `max` bytes, all within `timeout` (an endless chunked body ends here too).
+pub async fn read(body: Incoming, max: usize, timeout: Duration) -> Result<Bytes, Unread> {
+    match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
+        Err(_) => Err(Unread::TooSlow(timeout)),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(Unread::TooLarge(max)),
+        Ok(Err(e)) => Err(Unread::Broken(format!("cannot read the body: {e}"))),
+    }
+}
+
+/// Parses `payload` with the program's readers (a 400 when it does not parse), on the blocking pool when
+/// it is larger than [`PARSE_OFF_WORKER_ABOVE`].
+pub async fn parse(runtime: &Runtime, payload: &Arc<Payload>, len: usize) -> Result<(), FlowError> {
+    if len <= PARSE_OFF_WORKER_ABOVE {
+        return payload.read(&runtime.program().readers).map(|_| ());
+    }
+    let (runtime, payload) = (runtime.clone(), payload.clone());
+    tokio::task::spawn_blocking(move || payload.read(&runtime.program().readers).map(|_| ()))
+        .await
+        .unwrap_or_else(|e| Err(FlowError::new("RUNTIME:INTERNAL", format!("parsing the body failed: {e}"))))
+}
