@@ -7,6 +7,7 @@
 //! - [`compile`] compiles a script with strict variables ([`SCRIPT_VARIABLES`] are known) and [`run`] /
 //!   [`run_until`] evaluate it within a wall-clock [`Deadline`] and a work budget; both classify failures as
 //!   [`ScriptError`].
+//! - [`may_run_long`] tells from a compiled script whether it may run long (loops, closures, costly natives).
 //! - [`json_to_dynamic`] / [`dynamic_to_json`] convert payloads between `serde_json` and Rhai.
 //! - [`Lookups`] holds the lookup tables scripts query with `lookup(...)`.
 //! - [`Clock`] is where `now()`, `today(tz)` and `tomorrow(tz)` read the time; tests fix it.
@@ -14,6 +15,7 @@
 
 mod clock;
 mod convert;
+mod cost;
 mod docs;
 mod error;
 mod functions;
@@ -24,6 +26,7 @@ mod sandbox;
 
 pub use clock::Clock;
 pub use convert::{dynamic_to_json, json_to_dynamic, ConversionError};
+pub use cost::{may_run_long, COSTLY_NATIVES};
 pub use docs::{example_engine, function_docs, FunctionDoc, EXAMPLE_NOW};
 pub use error::ScriptError;
 pub use limits::Limits;

@@ -72,8 +72,10 @@ impl Deadline {
 #[derive(Debug, Clone, Copy)]
 struct Meter {
     deadline: Deadline,
-    /// Operations' worth of work debited by natives.
+    /// Operations done plus operations' worth of work debited by natives.
     work: u64,
+    /// Operations done, for the cadence of clock reads.
+    ticks: u64,
     /// The engine's `max_operations` (operations plus work), `u64::MAX` when unlimited.
     max_work: u64,
 }
@@ -97,7 +99,7 @@ pub(crate) fn arm(deadline: Deadline, max_operations: u64) -> Armed {
         _ => deadline,
     };
     let max_work = if max_operations == 0 { u64::MAX } else { max_operations };
-    CURRENT.set(Some(Meter { deadline, work: 0, max_work }));
+    CURRENT.set(Some(Meter { deadline, work: 0, ticks: 0, max_work }));
     Armed { previous }
 }
 
@@ -107,14 +109,22 @@ impl Drop for Armed {
     }
 }
 
-/// The engine's progress callback: `Some(reason)` stops the script (Rhai's `ErrorTerminated`, classified as a
-/// limit error).
-pub(crate) fn on_progress(operations: u64) -> Option<Dynamic> {
-    let meter = CURRENT.get()?;
-    if operations.saturating_add(meter.work) > meter.max_work {
+/// The engine's progress callback, called once per operation: `Some(reason)` stops the script (Rhai's
+/// `ErrorTerminated`, classified as a limit error).
+///
+/// The meter counts the operations itself rather than trusting the count Rhai passes: a closure called by a
+/// native (`map`, `filter`, `reduce`...) runs on a copy of the evaluation's counter that is thrown away when
+/// it returns, so Rhai's count never grows inside them and a `map` over 100 000 items weighed a handful of
+/// operations.
+pub(crate) fn on_progress(_operations: u64) -> Option<Dynamic> {
+    let mut meter = CURRENT.get()?;
+    meter.work = meter.work.saturating_add(1);
+    meter.ticks = meter.ticks.wrapping_add(1);
+    CURRENT.set(Some(meter));
+    if meter.work > meter.max_work {
         return Some(too_much_work(meter.max_work).into());
     }
-    if operations.is_multiple_of(CLOCK_EVERY) && Instant::now() >= meter.deadline.at {
+    if meter.ticks.is_multiple_of(CLOCK_EVERY) && Instant::now() >= meter.deadline.at {
         return Some(meter.deadline.message().into());
     }
     None
