@@ -101,12 +101,17 @@ async fn a_healthy_endpoint_and_the_admin_port_answer_while_eight_runaways_run()
             (name, answer)
         }));
     }
-    for _ in 0..5 {
-        let (status, _, body) = request(r.addr, "GET", "/healthy", &[], b"").await;
-        assert_eq!((status, body.as_str()), (200, r#"{"ok":true}"#));
-        let (status, _, _) = request(r.admin, "GET", "/health", &[], b"").await;
-        assert_eq!(status, 200);
-    }
+    let healthy = async {
+        for _ in 0..5 {
+            let (status, _, body) = request(r.addr, "GET", "/healthy", &[], b"").await;
+            assert_eq!((status, body.as_str()), (200, r#"{"ok":true}"#));
+            let (status, _, _) = request(r.admin, "GET", "/health", &[], b"").await;
+            assert_eq!(status, 200);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), healthy)
+        .await
+        .expect("the healthy endpoint or the admin port did not answer within a minute");
     assert_eq!(finished.load(Ordering::SeqCst), 0, "a runaway finished before the healthy answers arrived");
     for runaway in runaways {
         let (name, (status, _, body)) = runaway.await.unwrap();
