@@ -84,7 +84,7 @@ impl From<Box<EvalAltResult>> for ScriptError {
         }
         let _inner_position = inner.take_position();
         let message = match &*inner {
-            EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+            EvalAltResult::ErrorRuntime(value, _) | EvalAltResult::ErrorTerminated(value, _) => value.to_string(),
             other => other.to_string(),
         };
         match *inner {
@@ -92,7 +92,9 @@ impl From<Box<EvalAltResult>> for ScriptError {
             | EvalAltResult::ErrorStackOverflow(_)
             | EvalAltResult::ErrorDataTooLarge(..)
             | EvalAltResult::ErrorTooManyVariables(_)
-            | EvalAltResult::ErrorTooManyModules(_) => Self::Limit { message, line, column },
+            | EvalAltResult::ErrorTooManyModules(_)
+            // Stopped by the meter: past its deadline or out of work (see `meter`).
+            | EvalAltResult::ErrorTerminated(..) => Self::Limit { message, line, column },
             EvalAltResult::ErrorParsing(kind, pos) => Self::from(ParseError(Box::new(kind), pos)),
             _ => Self::Runtime { message, line, column },
         }

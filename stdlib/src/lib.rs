@@ -4,8 +4,10 @@
 //! scripts) and hands their text to this crate.
 //!
 //! - [`build_engine`] / [`build_engine_with_clock`] build the one sandboxed [`rhai::Engine`] a plan shares.
-//! - [`compile`] compiles a script with strict variables ([`SCRIPT_VARIABLES`] are known) and [`run`] evaluates it;
-//!   both classify failures as [`ScriptError`].
+//! - [`compile`] compiles a script with strict variables ([`SCRIPT_VARIABLES`] are known) and [`run`] /
+//!   [`run_until`] evaluate it within a wall-clock [`Deadline`] and a work budget; both classify failures as
+//!   [`ScriptError`].
+//! - [`may_run_long`] tells from a compiled script whether it may run long (loops, closures, costly natives).
 //! - [`json_to_dynamic`] / [`dynamic_to_json`] convert payloads between `serde_json` and Rhai.
 //! - [`Lookups`] holds the lookup tables scripts query with `lookup(...)`.
 //! - [`Clock`] is where `now()`, `today(tz)` and `tomorrow(tz)` read the time; tests fix it.
@@ -13,17 +15,21 @@
 
 mod clock;
 mod convert;
+mod cost;
 mod docs;
 mod error;
 mod functions;
 mod limits;
 mod lookups;
+mod meter;
 mod sandbox;
 
 pub use clock::Clock;
 pub use convert::{dynamic_to_json, json_to_dynamic, ConversionError};
+pub use cost::{may_run_long, COSTLY_NATIVES};
 pub use docs::{example_engine, function_docs, FunctionDoc, EXAMPLE_NOW};
 pub use error::ScriptError;
 pub use limits::Limits;
 pub use lookups::{LookupError, Lookups};
-pub use sandbox::{build_engine, build_engine_with_clock, compile, run, SCRIPT_VARIABLES};
+pub use meter::{Deadline, DEFAULT_SCRIPT_BUDGET};
+pub use sandbox::{build_engine, build_engine_with_clock, compile, run, run_until, SCRIPT_VARIABLES};

@@ -2,10 +2,12 @@
 
 use rhai::module_resolvers::DummyModuleResolver;
 use rhai::packages::{
-    BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage, MoreStringPackage, Package,
+    ArithmeticPackage, BasicArrayPackage, BasicFnPackage, BasicIteratorPackage, BasicMapPackage, BasicMathPackage,
+    BasicStringPackage, LogicPackage, MoreStringPackage, Package,
 };
 use rhai::{Dynamic, Engine, Scope, AST};
 
+use crate::meter::{self, Deadline};
 use crate::{functions, Clock, Limits, Lookups, ScriptError};
 
 /// The variables every script sees: the event's payload, attributes, variables, correlation id and, inside error
@@ -17,12 +19,19 @@ pub fn build_engine(limits: &Limits, lookups: Lookups) -> Engine {
     build_engine_with_clock(limits, lookups, Clock::system())
 }
 
-/// Builds the sandboxed engine: `Engine::new_raw()` with the core, arithmetic, logic, string, array, map and math
-/// packages (no time, no blobs, no file or network access), strict variables, `eval` disabled, a module resolver
-/// that resolves nothing, the given [`Limits`] and the relais mapping library, whose date functions read `clock`.
+/// Builds the sandboxed engine: `Engine::new_raw()` with the arithmetic, logic, string, iterator, function
+/// pointer, array, map and math packages (no time, no blobs, no file or network access), strict variables, `eval`
+/// disabled, a module resolver that resolves nothing, the given [`Limits`], the meter's progress callback (see
+/// [`run_until`]) and the relais mapping library, whose date functions read `clock`.
+///
+/// Rhai's `CorePackage` is these packages plus its language core, which is left out: it holds `sleep` (a script
+/// could block a thread for as long as it likes) and nothing a mapping needs (`exit`, `take`, tags, reflection).
 pub fn build_engine_with_clock(limits: &Limits, lookups: Lookups, clock: Clock) -> Engine {
     let mut engine = Engine::new_raw();
-    engine.register_global_module(CorePackage::new().as_shared_module());
+    engine.register_global_module(ArithmeticPackage::new().as_shared_module());
+    engine.register_global_module(BasicStringPackage::new().as_shared_module());
+    engine.register_global_module(BasicIteratorPackage::new().as_shared_module());
+    engine.register_global_module(BasicFnPackage::new().as_shared_module());
     engine.register_global_module(LogicPackage::new().as_shared_module());
     engine.register_global_module(MoreStringPackage::new().as_shared_module());
     engine.register_global_module(BasicMathPackage::new().as_shared_module());
@@ -39,6 +48,7 @@ pub fn build_engine_with_clock(limits: &Limits, lookups: Lookups, clock: Clock) 
     engine.set_max_string_size(limits.max_string_size);
     engine.set_max_array_size(limits.max_array_size);
     engine.set_max_map_size(limits.max_map_size);
+    engine.on_progress(meter::on_progress);
 
     functions::register_all(&mut engine, limits, &lookups, &clock);
     engine
@@ -54,8 +64,16 @@ pub fn compile(engine: &Engine, code: &str, extra_vars: &[&str]) -> Result<AST, 
     Ok(engine.compile_with_scope(&scope, code)?)
 }
 
-/// Evaluates a compiled script in `scope` and classifies any failure.
+/// Evaluates a compiled script in `scope` within [`meter::DEFAULT_SCRIPT_BUDGET`] and classifies any failure.
 pub fn run(engine: &Engine, ast: &AST, scope: &mut Scope) -> Result<Dynamic, ScriptError> {
+    run_until(engine, ast, scope, Deadline::default_budget())
+}
+
+/// Evaluates a compiled script in `scope` and classifies any failure. The script stops with a
+/// [`ScriptError::Limit`] once `deadline` has passed, or once its operations plus the work its native calls
+/// debited pass the engine's `max_operations`.
+pub fn run_until(engine: &Engine, ast: &AST, scope: &mut Scope, deadline: Deadline) -> Result<Dynamic, ScriptError> {
+    let _armed = meter::arm(deadline, engine.max_operations());
     Ok(engine.eval_ast_with_scope::<Dynamic>(scope, ast)?)
 }
 

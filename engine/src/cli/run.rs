@@ -38,6 +38,9 @@ pub struct Args {
     /// Where persistent queues, persistent object stores and dead letters are kept (`memory`: nowhere).
     #[arg(long, default_value = super::state::DEFAULT_STATE)]
     state: String,
+    /// How long one script (mapping, condition, expression) may run before it fails with `EXPRESSION:LIMIT`.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    script_budget: Duration,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -103,7 +106,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             &connectors::all(),
             None,
         ) {
-            Ok(p) => p,
+            Ok(p) => crate::plan::Program { script_budget: args.script_budget, ..p },
             Err(diags) => {
                 let diags: Vec<_> = diags.iter().cloned().collect();
                 let _ = render(Format::Human, &loaded.sources, &diags, out);
@@ -215,7 +218,7 @@ async fn reload(daemon: &mut crate::daemon::Daemon, args: &Args, paths: &[PathBu
         &connectors::all(),
         None,
     ) {
-        Ok(p) => p,
+        Ok(p) => crate::plan::Program { script_budget: args.script_budget, ..p },
         Err(diags) => {
             let diags: Vec<_> = diags.iter().cloned().collect();
             let mut text = Vec::new();

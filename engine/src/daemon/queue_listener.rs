@@ -83,6 +83,7 @@ impl QueueListener {
                 correlation_id: message.correlation_id.clone(),
                 error: None,
                 claims: Arc::default(),
+                deadline: None,
             };
             let error = match runtime.run_flow(&self.flow, event.clone()).await {
                 Ok(_) => return,
@@ -130,6 +131,7 @@ impl QueueListener {
             correlation_id: leased.message.correlation_id.as_str().into(),
             error: None,
             claims: Arc::default(),
+            deadline: None,
         };
         // A message whose consumer died more often than it may be delivered: never run it again.
         let outcome = if leased.deliveries > self.max_deliveries {

@@ -126,7 +126,8 @@ pub fn compile_program_in(
     }
     let readers = Readers::new(engine.clone());
     let redactor = crate::scrub::Scrubber::new(sensitive);
-    Ok(Program { flows, engine, clock, readers, redactor, state: state.clone() })
+    let script_budget = relais_stdlib::DEFAULT_SCRIPT_BUDGET;
+    Ok(Program { flows, engine, clock, readers, redactor, state: state.clone(), script_budget })
 }
 
 impl Builder<'_> {

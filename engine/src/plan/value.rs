@@ -37,24 +37,14 @@ pub enum ValuePlan {
 pub fn compile_script(engine: &rhai::Engine, code: &str) -> Result<Arc<Script>, relais_stdlib::ScriptError> {
     let ast = relais_stdlib::compile(engine, code, &[])?;
     Ok(Arc::new(Script {
-        ast,
         payload: code.contains("payload"),
         attributes: code.contains("attributes"),
         vars: code.contains("vars"),
         error: code.contains("error"),
         correlation_id: code.contains("correlation_id"),
-        heavy: is_heavy(code),
+        heavy: relais_stdlib::may_run_long(&ast),
+        ast,
     }))
-}
-
-/// Whether a script may run long enough to stall an async worker: loops, function definitions (recursion),
-/// or the format parsers. Everything else, a long straight-line mapping included, runs in a time bounded by
-/// its length and runs in place: handing the worker over costs a thread switch, which measured more than the
-/// mapping itself (the order -> contact mapping on one core: 96 µs of CPU per request handed over, 57 µs in
-/// place).
-fn is_heavy(code: &str) -> bool {
-    const MARKERS: [&str; 6] = ["loop", "while", "for ", "fn ", "parse_", "do "];
-    MARKERS.iter().any(|m| code.contains(m))
 }
 
 /// Compiles a template's expressions.

@@ -25,6 +25,10 @@ pub struct Event {
     /// Idempotency keys this event holds pending, innermost block last: each block confirms the claims it
     /// made when it completes and releases them when it fails (see [`super::claims`]).
     pub claims: Arc<Vec<Claim>>,
+    /// When whoever waits for this event stops waiting (an HTTP request's `request_timeout`): a script still
+    /// running then is interrupted with `EXPRESSION:LIMIT` instead of burning a thread for nobody. `None`: only
+    /// the script budget applies.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Event {
@@ -42,6 +46,7 @@ impl Event {
             correlation_id: new_correlation_id().into(),
             error: None,
             claims: Arc::default(),
+            deadline: None,
         }
     }
 

@@ -43,7 +43,8 @@ fn vars_value(vars: &serde_json::Map<String, Json>) -> Dynamic {
 impl Runtime {
     /// Runs a script with the event's names in scope, converting only the ones it reads; the payload's
     /// script value is converted once per payload and shared by every script that reads it. Heavy scripts
-    /// (see [`Script::heavy`]) run off the async workers.
+    /// (see [`Script::heavy`]) run off the async workers. The script stops with `EXPRESSION:LIMIT` at the
+    /// program's script budget or the event's deadline, whichever comes first.
     pub(crate) fn eval(&self, script: &Script, ev: &Event) -> Result<Dynamic, FlowError> {
         if script.heavy {
             off_the_workers(|| self.eval_here(script, ev))
@@ -73,7 +74,8 @@ impl Runtime {
                 _ => Dynamic::UNIT,
             },
         );
-        relais_stdlib::run(&program.engine, &script.ast, &mut scope).map_err(script_error)
+        let deadline = relais_stdlib::Deadline::new(program.script_budget, ev.deadline);
+        relais_stdlib::run_until(&program.engine, &script.ast, &mut scope, deadline).map_err(script_error)
     }
 
     /// A mapping's result as the new payload: JSON, with the script value kept so that the next script

@@ -108,16 +108,36 @@ fn index_by(items: Array, field: &str) -> Map {
     items.into_iter().map(|item| (key_text(get(&item, field).as_ref()).into(), item)).collect()
 }
 
+/// Debits the meter for one field lookup per item.
+fn walked(items: &Array) -> FnResult<()> {
+    crate::meter::charge(items.len() as u64)
+}
+
+/// Debits the meter for sorting: a field lookup per item and `n log n` comparisons.
+fn sorted(items: &Array) -> FnResult<()> {
+    walked(items)?;
+    crate::meter::charge_sort(items.len())
+}
+
 /// Registers the collection functions.
 pub(crate) fn register(engine: &mut Engine) {
-    engine.register_fn("group_by", group_by);
-    engine.register_fn("sort_by", |items: Array, field: &str| sort_by(items, field, "asc"));
-    engine.register_fn("sort_by", sort_by);
-    engine.register_fn("sum_by", |items: Array, field: &str| sum_by(&items, field));
-    engine.register_fn("count_by", |items: Array, field: &str| count_by(&items, field));
-    engine.register_fn("unique_by", unique_by);
-    engine.register_fn("pluck", |items: Array, field: &str| pluck(&items, field));
-    engine.register_fn("index_by", index_by);
+    engine.register_fn("group_by", |items: Array, field: &str| walked(&items).map(|()| group_by(items, field)));
+    engine.register_fn("sort_by", |items: Array, field: &str| {
+        sorted(&items)?;
+        sort_by(items, field, "asc")
+    });
+    engine.register_fn("sort_by", |items: Array, field: &str, order: &str| {
+        sorted(&items)?;
+        sort_by(items, field, order)
+    });
+    engine.register_fn("sum_by", |items: Array, field: &str| {
+        walked(&items)?;
+        sum_by(&items, field)
+    });
+    engine.register_fn("count_by", |items: Array, field: &str| walked(&items).map(|()| count_by(&items, field)));
+    engine.register_fn("unique_by", |items: Array, field: &str| walked(&items).map(|()| unique_by(items, field)));
+    engine.register_fn("pluck", |items: Array, field: &str| walked(&items).map(|()| pluck(&items, field)));
+    engine.register_fn("index_by", |items: Array, field: &str| walked(&items).map(|()| index_by(items, field)));
     engine.register_fn("size_of", |items: Array| int_of(items.len()));
 }
 

@@ -8,8 +8,9 @@ use rhai::Engine;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{fail, FnResult};
+use super::{fail, scan, FnResult};
 use crate::docs::FunctionDoc;
+use crate::Limits;
 
 /// URL-safe base64 that accepts input with or without padding.
 const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(
@@ -55,16 +56,31 @@ fn uuid_namespace(name: &str) -> FnResult<Uuid> {
 }
 
 /// Registers the crypto functions.
-pub(crate) fn register(engine: &mut Engine) {
-    engine.register_fn("sha256", |s: &str| hex(&Sha256::digest(s.as_bytes())));
-    engine.register_fn("hmac_sha256", |s: &str, secret: &str| hex(&hmac_sha256(s, secret)));
-    engine.register_fn("base64_encode", |s: &str| STANDARD.encode(s));
-    engine.register_fn("base64_decode", |s: &str| decode_text(STANDARD.decode(s.trim()), "base64"));
-    engine.register_fn("base64url_encode", |s: &str| URL_SAFE_NO_PAD.encode(s));
-    engine.register_fn("base64url_decode", |s: &str| decode_text(URL_SAFE_LENIENT.decode(s.trim()), "base64url"));
+pub(crate) fn register(engine: &mut Engine, limits: &Limits) {
+    engine.register_fn("sha256", |s: &str| scan(s).map(|()| hex(&Sha256::digest(s.as_bytes()))));
+    engine.register_fn("hmac_sha256", |s: &str, secret: &str| scan(s).map(|()| hex(&hmac_sha256(s, secret))));
+    let max = limits.max_string_size;
+    // Encoding grows the text by a third: refused before it is built when the result would be too long.
+    let encoded = move |s: &str| -> FnResult<()> {
+        super::metered::ensure_fits(s.len().div_ceil(3).saturating_mul(4), max)?;
+        scan(s)
+    };
+    engine.register_fn("base64_encode", move |s: &str| encoded(s).map(|()| STANDARD.encode(s)));
+    engine.register_fn("base64_decode", |s: &str| {
+        scan(s)?;
+        decode_text(STANDARD.decode(s.trim()), "base64")
+    });
+    engine.register_fn("base64url_encode", move |s: &str| encoded(s).map(|()| URL_SAFE_NO_PAD.encode(s)));
+    engine.register_fn("base64url_decode", |s: &str| {
+        scan(s)?;
+        decode_text(URL_SAFE_LENIENT.decode(s.trim()), "base64url")
+    });
     engine.register_fn("uuid_v4", || Uuid::new_v4().to_string());
-    engine.register_fn("uuid_v5", |name: &str| Uuid::new_v5(&Uuid::NAMESPACE_URL, name.as_bytes()).to_string());
+    engine.register_fn("uuid_v5", |name: &str| {
+        scan(name).map(|()| Uuid::new_v5(&Uuid::NAMESPACE_URL, name.as_bytes()).to_string())
+    });
     engine.register_fn("uuid_v5", |ns: &str, name: &str| -> FnResult<String> {
+        scan(name)?;
         Ok(Uuid::new_v5(&uuid_namespace(ns)?, name.as_bytes()).to_string())
     });
     engine.register_fn("is_uuid", |s: &str| Uuid::parse_str(s.trim()).is_ok());

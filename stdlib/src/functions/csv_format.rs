@@ -87,11 +87,22 @@ fn to_csv(rows: &Array, columns: Option<Vec<String>>) -> FnResult<String> {
 }
 
 /// Registers the CSV functions.
-pub(crate) fn register(engine: &mut Engine) {
-    engine.register_fn("parse_csv", |text: &str| parse_csv(text, b','));
-    engine.register_fn("parse_csv", |text: &str, d: &str| parse_csv(text, delimiter_byte(d)?));
-    engine.register_fn("to_csv", |rows: Array| to_csv(&rows, None));
-    engine.register_fn("to_csv", |rows: Array, columns: Array| {
+pub(crate) fn register(engine: &mut Engine, limits: &crate::Limits) {
+    engine.register_fn("parse_csv", |text: &str| {
+        super::scan(text)?;
+        parse_csv(text, b',')
+    });
+    engine.register_fn("parse_csv", |text: &str, d: &str| {
+        super::scan(text)?;
+        parse_csv(text, delimiter_byte(d)?)
+    });
+    let max = limits.max_string_size;
+    engine.register_fn("to_csv", move |rows: Array| {
+        super::scan_value(&Dynamic::from_array(rows.clone()), max)?;
+        to_csv(&rows, None)
+    });
+    engine.register_fn("to_csv", move |rows: Array, columns: Array| {
+        super::scan_value(&Dynamic::from_array(rows.clone()), max)?;
         let columns = columns.iter().map(|c| c.to_string()).collect();
         to_csv(&rows, Some(columns))
     });

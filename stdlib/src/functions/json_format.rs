@@ -2,9 +2,10 @@
 
 use rhai::{Dynamic, Engine};
 
-use super::{fail, FnResult};
+use super::{fail, scan, scan_value, FnResult};
 use crate::convert::{json_to_dynamic, to_json_value};
 use crate::docs::FunctionDoc;
+use crate::Limits;
 
 fn parse_json(text: &str) -> FnResult<Dynamic> {
     serde_json::from_str::<serde_json::Value>(text)
@@ -19,10 +20,20 @@ fn write_json(value: &Dynamic, pretty: bool) -> FnResult<String> {
 }
 
 /// Registers the JSON functions.
-pub(crate) fn register(engine: &mut Engine) {
-    engine.register_fn("parse_json", parse_json);
-    engine.register_fn("to_json", |v: Dynamic| write_json(&v, false));
-    engine.register_fn("to_json_pretty", |v: Dynamic| write_json(&v, true));
+pub(crate) fn register(engine: &mut Engine, limits: &Limits) {
+    engine.register_fn("parse_json", |text: &str| {
+        scan(text)?;
+        parse_json(text)
+    });
+    let max = limits.max_string_size;
+    engine.register_fn("to_json", move |v: Dynamic| {
+        scan_value(&v, max)?;
+        write_json(&v, false)
+    });
+    engine.register_fn("to_json_pretty", move |v: Dynamic| {
+        scan_value(&v, max)?;
+        write_json(&v, true)
+    });
 }
 
 /// Documentation of the JSON functions.

@@ -82,15 +82,25 @@ fn redact(value: Dynamic, paths: &Array, replacement: Option<&Dynamic>) -> FnRes
 }
 
 /// Registers the masking functions.
-pub(crate) fn register(engine: &mut Engine) {
-    engine.register_fn("mask", |s: &str| mask(s, 4));
-    engine.register_fn("mask", mask);
+pub(crate) fn register(engine: &mut Engine, limits: &crate::Limits) {
+    engine.register_fn("mask", |s: &str| super::scan(s).map(|()| mask(s, 4)));
+    engine.register_fn("mask", |s: &str, n: INT| super::scan(s).map(|()| mask(s, n)));
     engine.register_fn("mask", |_: ()| ());
     engine.register_fn("mask_email", mask_email);
     engine.register_fn("mask_email", |_: ()| ());
-    engine.register_fn("pseudonymise", |v: Dynamic, secret: &str| pseudonymise(&v, secret));
-    engine.register_fn("redact", |v: Dynamic, paths: Array| redact(v, &paths, None));
-    engine.register_fn("redact", |v: Dynamic, paths: Array, r: Dynamic| redact(v, &paths, Some(&r)));
+    let max = limits.max_string_size;
+    engine.register_fn("pseudonymise", move |v: Dynamic, secret: &str| {
+        super::scan_value(&v, max)?;
+        pseudonymise(&v, secret)
+    });
+    engine.register_fn("redact", move |v: Dynamic, paths: Array| {
+        super::scan_value(&v, max)?;
+        redact(v, &paths, None)
+    });
+    engine.register_fn("redact", move |v: Dynamic, paths: Array, r: Dynamic| {
+        super::scan_value(&v, max)?;
+        redact(v, &paths, Some(&r))
+    });
 }
 
 /// Documentation of the masking functions.

@@ -16,6 +16,7 @@ mod field_path;
 mod json_format;
 mod lookup;
 mod masking;
+mod metered;
 mod phone;
 mod random;
 mod strings;
@@ -32,18 +33,32 @@ pub(crate) fn fail(message: impl Into<String>) -> Box<EvalAltResult> {
     message.into()
 }
 
+/// Debits the meter for scanning `text` (see [`crate::meter`]): every function whose work grows with a string
+/// argument calls it first.
+pub(crate) fn scan(text: &str) -> FnResult<()> {
+    crate::meter::charge_bytes(text.len())
+}
+
+/// Debits the meter for walking `value` (its items and string bytes), refusing it when its text would pass
+/// `max` bytes: functions that write a whole value out call it before building the text.
+pub(crate) fn scan_value(value: &rhai::Dynamic, max: usize) -> FnResult<()> {
+    let size = crate::meter::text_size(value, if max == 0 { usize::MAX } else { max })?;
+    crate::meter::charge_bytes(size)
+}
+
 /// Registers every family into `engine`.
 pub(crate) fn register_all(engine: &mut Engine, limits: &Limits, lookups: &Lookups, clock: &Clock) {
+    metered::register(engine, limits);
     dates::register(engine, clock);
     strings::register(engine, limits);
     phone::register(engine);
     email::register(engine);
-    crypto::register(engine);
-    json_format::register(engine);
-    csv_format::register(engine);
-    xml_format::register(engine);
+    crypto::register(engine, limits);
+    json_format::register(engine, limits);
+    csv_format::register(engine, limits);
+    xml_format::register(engine, limits);
     lookup::register(engine, lookups);
-    masking::register(engine);
+    masking::register(engine, limits);
     collections::register(engine);
     random::register(engine);
 }

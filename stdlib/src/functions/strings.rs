@@ -4,7 +4,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Position, INT};
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
-use super::{fail, FnResult};
+use super::{fail, scan, FnResult};
 use crate::docs::FunctionDoc;
 use crate::Limits;
 
@@ -60,17 +60,21 @@ fn slug(text: &str) -> String {
     out
 }
 
-fn join(items: Array, separator: &str) -> String {
+fn join(items: Array, separator: &str, max_len: usize) -> FnResult<String> {
     let mut out = String::new();
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
+            super::metered::ensure_fits(out.len() + separator.len(), max_len)?;
             out.push_str(separator);
         }
         if !item.is_unit() {
-            out.push_str(&item.to_string());
+            let text = item.to_string();
+            super::metered::ensure_fits(out.len() + text.len(), max_len)?;
+            out.push_str(&text);
         }
     }
-    out
+    scan(&out)?;
+    Ok(out)
 }
 
 fn pad(text: &str, width: INT, filler: &str, left: bool, max_len: usize) -> FnResult<String> {
@@ -81,9 +85,11 @@ fn pad(text: &str, width: INT, filler: &str, left: bool, max_len: usize) -> FnRe
     let have = text.chars().count();
     let width = usize::try_from(width).unwrap_or(0);
     let missing = width.saturating_sub(have);
-    if text.len().saturating_add(missing.saturating_mul(fill_char.len_utf8())) > max_len {
+    let len = text.len().saturating_add(missing.saturating_mul(fill_char.len_utf8()));
+    if len > max_len {
         return Err(EvalAltResult::ErrorDataTooLarge("Length of string".into(), Position::NONE).into());
     }
+    crate::meter::charge_bytes(len)?;
     let padding: String = std::iter::repeat_n(fill_char, missing).collect();
     Ok(if left { padding + text } else { text.to_string() + padding.as_str() })
 }
@@ -104,21 +110,21 @@ fn truncate(text: &str, max_chars: INT, suffix: &str) -> String {
 
 /// Registers the string functions; padding respects the maximum string size of `limits`.
 pub(crate) fn register(engine: &mut Engine, limits: &Limits) {
-    engine.register_fn("upper", |s: &str| s.to_uppercase());
-    engine.register_fn("lower", |s: &str| s.to_lowercase());
-    engine.register_fn("title_case", title_case);
-    engine.register_fn("trim", |s: &str| s.trim().to_string());
-    engine.register_fn("slug", slug);
-    engine.register_fn("strip_accents", strip_accents);
-    engine.register_fn("join", join);
+    engine.register_fn("upper", |s: &str| scan(s).map(|()| s.to_uppercase()));
+    engine.register_fn("lower", |s: &str| scan(s).map(|()| s.to_lowercase()));
+    engine.register_fn("title_case", |s: &str| scan(s).map(|()| title_case(s)));
+    engine.register_fn("trim", |s: &str| scan(s).map(|()| s.trim().to_string()));
+    engine.register_fn("slug", |s: &str| scan(s).map(|()| slug(s)));
+    engine.register_fn("strip_accents", |s: &str| scan(s).map(|()| strip_accents(s)));
     let max = limits.max_string_size;
+    engine.register_fn("join", move |items: Array, separator: &str| join(items, separator, max));
     engine.register_fn("pad_left", move |s: &str, w: INT| pad(s, w, " ", true, max));
     engine.register_fn("pad_left", move |s: &str, w: INT, f: &str| pad(s, w, f, true, max));
     engine.register_fn("pad_right", move |s: &str, w: INT| pad(s, w, " ", false, max));
     engine.register_fn("pad_right", move |s: &str, w: INT, f: &str| pad(s, w, f, false, max));
-    engine.register_fn("truncate", |s: &str, n: INT| truncate(s, n, ""));
-    engine.register_fn("truncate", truncate);
-    engine.register_fn("is_blank", |s: &str| s.trim().is_empty());
+    engine.register_fn("truncate", |s: &str, n: INT| scan(s).map(|()| truncate(s, n, "")));
+    engine.register_fn("truncate", |s: &str, n: INT, suffix: &str| scan(s).map(|()| truncate(s, n, suffix)));
+    engine.register_fn("is_blank", |s: &str| scan(s).map(|()| s.trim().is_empty()));
     engine.register_fn("is_blank", |v: Dynamic| v.is_unit());
 }
 

@@ -199,9 +199,14 @@ fn write_element(name: &str, value: &Dynamic, depth: usize, out: &mut String) ->
 }
 
 /// Registers the XML functions.
-pub(crate) fn register(engine: &mut Engine) {
-    engine.register_fn("parse_xml", parse_xml);
-    engine.register_fn("to_xml", |value: Dynamic, root: &str| {
+pub(crate) fn register(engine: &mut Engine, limits: &crate::Limits) {
+    engine.register_fn("parse_xml", |text: &str| {
+        super::scan(text)?;
+        parse_xml(text)
+    });
+    let max = limits.max_string_size;
+    engine.register_fn("to_xml", move |value: Dynamic, root: &str| {
+        super::scan_value(&value, max)?;
         let mut out = String::new();
         write_element(root, &value, 0, &mut out)?;
         Ok::<_, Box<rhai::EvalAltResult>>(out)

@@ -216,6 +216,7 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
         correlation_id: cid.as_str().into(),
         error: None,
         claims: Arc::default(),
+        deadline: Some(std::time::Instant::now() + table.request_timeout),
     };
     let responses = table.responses.get(&route.flow);
     // The request's event, for an `error_response` to read (cheap: shared payload and attributes).

@@ -1,0 +1,254 @@
+//! The meter of one evaluation: a wall-clock deadline and the work native functions did.
+//!
+//! Rhai counts one operation per expression or statement, so a native call weighs one operation whatever it
+//! costs (hashing 1 MiB, sorting 100 000 maps) and nothing bounds the time a script takes. The meter closes both
+//! gaps: natives debit it by the work they do ([`charge`], [`charge_bytes`]), and the engine's progress
+//! callback ([`on_progress`]) stops the script when the operations plus that work pass `max_operations`, or
+//! when its deadline has passed. The deadline is the earlier of the script's own budget and an outer one (the
+//! request's). Both stops are limit errors (`EXPRESSION:LIMIT` in the engine).
+//!
+//! The meter is thread-local: an evaluation runs on one thread from start to end and the shared engine is
+//! used by many threads at once, so per-evaluation state cannot live in the engine.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use rhai::{Array, Dynamic, EvalAltResult, Map, Position};
+
+/// How long one script may run when nobody says otherwise. Mappings of large payloads finish in milliseconds;
+/// two seconds leaves a wide margin on a loaded machine while keeping a runaway script short.
+pub const DEFAULT_SCRIPT_BUDGET: Duration = Duration::from_secs(2);
+
+/// Bytes a native may scan or produce for the price of one operation: about what one Rhai operation costs in
+/// time (tens of nanoseconds).
+pub(crate) const BYTES_PER_OPERATION: usize = 64;
+
+/// Operations between two clock reads: reading the clock costs about one operation, so checking it every
+/// 64 operations adds under 2 % while stopping a script within microseconds of its deadline.
+const CLOCK_EVERY: u64 = 64;
+
+/// Why a script must stop at [`Deadline::at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// The script's own wall-clock budget.
+    Budget(Duration),
+    /// The deadline of whatever runs the script (an HTTP request's timeout).
+    Outer,
+}
+
+/// When a script must stop: the earlier of its own budget counted from now and an outer deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    at: Instant,
+    cause: Cause,
+}
+
+impl Deadline {
+    /// `budget` from now, or `outer` when that comes first.
+    pub fn new(budget: Duration, outer: Option<Instant>) -> Self {
+        let now = Instant::now();
+        // A budget too large to add to the clock is no deadline at all: a year stands for it.
+        let own = now.checked_add(budget).unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
+        match outer {
+            Some(outer) if outer <= own => Deadline { at: outer, cause: Cause::Outer },
+            _ => Deadline { at: own, cause: Cause::Budget(budget) },
+        }
+    }
+
+    /// [`DEFAULT_SCRIPT_BUDGET`] from now.
+    pub fn default_budget() -> Self {
+        Deadline::new(DEFAULT_SCRIPT_BUDGET, None)
+    }
+
+    fn message(&self) -> String {
+        match self.cause {
+            Cause::Budget(budget) => format!("the script ran longer than its {budget:?} budget"),
+            Cause::Outer => "the deadline of the event passed while the script ran".to_string(),
+        }
+    }
+}
+
+/// The state of the evaluation running on this thread.
+#[derive(Debug, Clone, Copy)]
+struct Meter {
+    deadline: Deadline,
+    /// Operations done plus operations' worth of work debited by natives.
+    work: u64,
+    /// Operations done, for the cadence of clock reads.
+    ticks: u64,
+    /// The engine's `max_operations` (operations plus work), `u64::MAX` when unlimited.
+    max_work: u64,
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<Meter>> = const { Cell::new(None) };
+}
+
+/// The meter of an evaluation, armed on this thread until dropped; dropping restores the meter of an enclosing
+/// evaluation, if any.
+pub(crate) struct Armed {
+    previous: Option<Meter>,
+}
+
+/// Arms a fresh meter for an evaluation on this thread. A nested evaluation keeps the enclosing deadline when
+/// it is earlier.
+pub(crate) fn arm(deadline: Deadline, max_operations: u64) -> Armed {
+    let previous = CURRENT.get();
+    let deadline = match previous {
+        Some(p) if p.deadline.at < deadline.at => p.deadline,
+        _ => deadline,
+    };
+    let max_work = if max_operations == 0 { u64::MAX } else { max_operations };
+    CURRENT.set(Some(Meter { deadline, work: 0, ticks: 0, max_work }));
+    Armed { previous }
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        CURRENT.set(self.previous);
+    }
+}
+
+/// The engine's progress callback, called once per operation: `Some(reason)` stops the script (Rhai's
+/// `ErrorTerminated`, classified as a limit error).
+///
+/// The meter counts the operations itself rather than trusting the count Rhai passes: a closure called by a
+/// native (`map`, `filter`, `reduce`...) runs on a copy of the evaluation's counter that is thrown away when
+/// it returns, so Rhai's count never grows inside them and a `map` over 100 000 items weighed a handful of
+/// operations.
+pub(crate) fn on_progress(_operations: u64) -> Option<Dynamic> {
+    let mut meter = CURRENT.get()?;
+    meter.work = meter.work.saturating_add(1);
+    meter.ticks = meter.ticks.wrapping_add(1);
+    CURRENT.set(Some(meter));
+    if meter.work > meter.max_work {
+        return Some(too_much_work(meter.max_work).into());
+    }
+    if meter.ticks.is_multiple_of(CLOCK_EVERY) && Instant::now() >= meter.deadline.at {
+        return Some(meter.deadline.message().into());
+    }
+    None
+}
+
+fn too_much_work(max: u64) -> String {
+    format!("the script did more than {max} operations' worth of work (native functions count the bytes and items they process)")
+}
+
+/// Debits `units` operations' worth of work; an error once the evaluation has done more work than allowed or
+/// its deadline has passed. Outside an evaluation (a native called directly) it does nothing.
+pub(crate) fn charge(units: u64) -> Result<(), Box<EvalAltResult>> {
+    let Some(mut meter) = CURRENT.get() else { return Ok(()) };
+    meter.work = meter.work.saturating_add(units);
+    CURRENT.set(Some(meter));
+    if meter.work > meter.max_work {
+        return Err(EvalAltResult::ErrorTerminated(too_much_work(meter.max_work).into(), Position::NONE).into());
+    }
+    if units > 0 && Instant::now() >= meter.deadline.at {
+        return Err(EvalAltResult::ErrorTerminated(meter.deadline.message().into(), Position::NONE).into());
+    }
+    Ok(())
+}
+
+/// Debits the work of scanning or producing `bytes` bytes.
+pub(crate) fn charge_bytes(bytes: usize) -> Result<(), Box<EvalAltResult>> {
+    charge((bytes / BYTES_PER_OPERATION) as u64)
+}
+
+/// Debits the work of sorting `items` items (`n log n` comparisons).
+pub(crate) fn charge_sort(items: usize) -> Result<(), Box<EvalAltResult>> {
+    let n = items as u64;
+    charge(n.saturating_mul(u64::from(u64::BITS - n.leading_zeros())))
+}
+
+/// The length of `value` as text (string bytes plus a few bytes per item), counted until it passes `limit`:
+/// `Err` with the size so far as soon as it does. Lets a native refuse an output before building it, even
+/// when an array holds the same large string many times (cheap to hold, huge to print). Debits the items it
+/// walks.
+pub(crate) fn text_size(value: &Dynamic, limit: usize) -> Result<usize, Box<EvalAltResult>> {
+    let mut size = 0usize;
+    let mut items = 0usize;
+    let result = walk(value, limit, &mut size, &mut items);
+    charge((items / 8) as u64)?;
+    result
+        .map(|()| size)
+        .map_err(|()| EvalAltResult::ErrorDataTooLarge("Length of string".into(), Position::NONE).into())
+}
+
+fn walk(value: &Dynamic, limit: usize, size: &mut usize, items: &mut usize) -> Result<(), ()> {
+    *items += 1;
+    // Punctuation and small scalars: a few bytes each.
+    *size = size.saturating_add(4);
+    if value.is_string() {
+        if let Ok(s) = value.as_immutable_string_ref() {
+            *size = size.saturating_add(s.len());
+        }
+    } else if value.is_array() {
+        if let Ok(array) = value.as_array_ref() {
+            walk_all(&array, limit, size, items)?;
+        }
+    } else if value.is_map() {
+        if let Ok(map) = value.as_map_ref() {
+            walk_map(&map, limit, size, items)?;
+        }
+    }
+    if *size > limit {
+        Err(())
+    } else {
+        Ok(())
+    }
+}
+
+fn walk_all(array: &Array, limit: usize, size: &mut usize, items: &mut usize) -> Result<(), ()> {
+    array.iter().try_for_each(|item| walk(item, limit, size, items))
+}
+
+fn walk_map(map: &Map, limit: usize, size: &mut usize, items: &mut usize) -> Result<(), ()> {
+    map.iter().try_for_each(|(key, item)| {
+        *size = size.saturating_add(key.len());
+        walk(item, limit, size, items)
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_earlier_deadline_wins() {
+        let soon = Instant::now() + Duration::from_millis(10);
+        assert_eq!(Deadline::new(Duration::from_secs(60), Some(soon)).cause, Cause::Outer);
+        let late = Instant::now() + Duration::from_secs(600);
+        assert_eq!(Deadline::new(Duration::from_secs(1), Some(late)).cause, Cause::Budget(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn work_past_the_maximum_is_refused() {
+        let _armed = arm(Deadline::default_budget(), 100);
+        assert!(charge(60).is_ok());
+        assert!(charge(60).is_err());
+    }
+
+    #[test]
+    fn a_nested_evaluation_restores_the_enclosing_meter() {
+        let _outer = arm(Deadline::default_budget(), 100);
+        charge(50).unwrap();
+        {
+            let _inner = arm(Deadline::default_budget(), 1000);
+            charge(500).unwrap();
+        }
+        assert!(charge(60).is_err());
+    }
+
+    #[test]
+    fn charging_outside_an_evaluation_is_free() {
+        assert!(charge(u64::MAX).is_ok());
+    }
+
+    #[test]
+    fn a_shared_string_counts_every_time_it_is_held() {
+        let big: Dynamic = "x".repeat(1000).into();
+        let array: Array = vec![big; 100];
+        assert!(text_size(&Dynamic::from_array(array), 50_000).is_err());
+    }
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Runaway scripts beside a healthy endpoint: p50/p99 of a healthy endpoint and of the admin `/health`, idle and
+# then with eight runaway scripts in flight (closures over big arrays, loops, recursion, sorts, a costly native),
+# printed side by side. The runaways run under a 20 s script budget, so they are still burning CPU while the
+# second measurement runs; each must end with EXPRESSION:LIMIT.
+#
+# Measured on the release build (shared 2-core machine, wrk -t1 -c4 -d5s):
+#                          p50 idle   p99 idle req/s idle     p50 busy   p99 busy req/s busy
+#   GET /healthy             0.05ms     0.57ms      67783       0.07ms    11.45ms      13175
+#   admin GET /health        0.02ms     3.23ms     109404       0.05ms    10.09ms      29042
+# The eight runaways share the two cores with the healthy endpoint (throughput drops to the CPU left over);
+# none of them holds a worker. Six ended at their 20 s budget, the sort at 3.4 s and the costly native at
+# 0.09 s (work limit), all with EXPRESSION:LIMIT.
+#
+# Usage: tests/bench/runaway.sh            (builds the release binary first; needs wrk and curl)
+# Settings (environment): DURATION=5s CONNECTIONS=4 PORT=9110 ADMIN_PORT=9465 SKIP_BUILD=1
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+DURATION=${DURATION:-5s}
+CONNECTIONS=${CONNECTIONS:-4}
+PORT=${PORT:-9110}
+ADMIN_PORT=${ADMIN_PORT:-9465}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+RELAIS=$TARGET/release/relais
+WORK=$(mktemp -d)
+log() { echo "runaway.sh: $*" >&2; }
+
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    log "building the release binary"
+    cargo build --release -p relais-engine --bin relais >&2
+fi
+
+# name and script of each runaway (the same kinds as engine/tests/daemon_script_limits.rs)
+RUNAWAYS=(
+    "closure-map|let a = []; a.pad(100000, 0); let c = a; a.map(|x| { let b = c; x }).len()"
+    "closure-filter|let a = []; a.pad(100000, 0); let c = a; a.filter(|x| { let b = c; true }).len()"
+    "closure-reduce|let a = []; a.pad(100000, 0); let c = a; a.reduce(|s, x| { let b = c; s + x }, 0)"
+    "loop|let a = []; a.pad(100000, 0); let n = 0; loop { let b = a; n += 1; }"
+    "while|let a = []; a.pad(100000, 0); let n = 0; while n < 100000 { let b = a; n += 1; } n"
+    "recursion|fn f(n, a) { if n == 0 { 0 } else { let b = a; f(n - 1, a) + f(n - 1, a) } } let a = []; a.pad(100000, 0); f(40, a)"
+    "sort|let a = []; for i in 0..100000 { a.push(100000 - i) } for r in 0..100000 { a.reverse(); a.sort(); } a.len()"
+    "costly-native|let s = pad_left(\"\", 1000000, \"x\"); let n = 0; for i in 0..400000 { n += sha256(s).len(); } n"
+)
+{
+    echo "configs:"
+    echo "  api: { http.listener: { port: $PORT, request_timeout: 60s } }"
+    echo "flows:"
+    echo "  healthy:"
+    echo "    source: { http.listener: { config: api, method: GET, path: /healthy } }"
+    echo "    steps:"
+    echo "      - set_payload: \"#[#{ ok: true }]\""
+    for entry in "${RUNAWAYS[@]}"; do
+        echo "  ${entry%%|*}:"
+        echo "    source: { http.listener: { config: api, method: GET, path: /${entry%%|*} } }"
+        echo "    steps:"
+        echo "      - set_payload: '#[${entry#*|}]'"
+    done
+} > "$WORK/flows.yaml"
+
+"$RELAIS" run "$WORK" --admin "127.0.0.1:$ADMIN_PORT" --state memory --no-watch --script-budget 20s \
+    > "$WORK/relais.log" 2>&1 &
+RELAIS_PID=$!
+trap 'kill "$RELAIS_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$PORT/healthy" > /dev/null 2>&1 && break
+    sleep 0.1
+done
+
+# p50 and p99 in ms of one wrk run against $1
+measure() {
+    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$1" 2>&1 | awk '
+        function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+        $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) } /Requests\/sec/ { rps = $2 }
+        END { printf "%.2f %.2f %.0f", p50, p99, rps }'
+}
+
+log "idle"
+read -r H50 H99 HRPS <<< "$(measure "http://127.0.0.1:$PORT/healthy")"
+read -r A50 A99 ARPS <<< "$(measure "http://127.0.0.1:$ADMIN_PORT/health")"
+
+log "eight runaways in flight"
+RUNAWAY_PIDS=()
+for entry in "${RUNAWAYS[@]}"; do
+    curl -s -o "$WORK/${entry%%|*}.out" -w '%{http_code} %{time_total}\n' "http://127.0.0.1:$PORT/${entry%%|*}" \
+        > "$WORK/${entry%%|*}.status" &
+    RUNAWAY_PIDS+=($!)
+done
+read -r RH50 RH99 RHRPS <<< "$(measure "http://127.0.0.1:$PORT/healthy")"
+read -r RA50 RA99 RARPS <<< "$(measure "http://127.0.0.1:$ADMIN_PORT/health")"
+wait "${RUNAWAY_PIDS[@]}"
+
+printf '\n%-22s %10s %10s %10s   %10s %10s %10s\n' "" "p50 idle" "p99 idle" "req/s idle" "p50 busy" "p99 busy" "req/s busy"
+printf '%-22s %8.2fms %8.2fms %10s   %8.2fms %8.2fms %10s\n' "GET /healthy" "$H50" "$H99" "$HRPS" "$RH50" "$RH99" "$RHRPS"
+printf '%-22s %8.2fms %8.2fms %10s   %8.2fms %8.2fms %10s\n' "admin GET /health" "$A50" "$A99" "$ARPS" "$RA50" "$RA99" "$RARPS"
+echo
+echo "runaways (status, seconds, error type):"
+for entry in "${RUNAWAYS[@]}"; do
+    name=${entry%%|*}
+    printf '  %-16s %s %s\n' "$name" "$(cat "$WORK/$name.status")" \
+        "$(grep -o '"error_type":"[A-Z_:]*"' "$WORK/$name.out" || head -c 80 "$WORK/$name.out")"
+done
