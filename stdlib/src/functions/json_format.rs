@@ -7,9 +7,8 @@ use crate::convert::{json_to_dynamic, to_json_value};
 use crate::docs::FunctionDoc;
 
 fn parse_json(text: &str) -> FnResult<Dynamic> {
-    serde_json::from_str::<serde_json::Value>(text)
-        .map(|v| json_to_dynamic(&v))
-        .map_err(|e| fail(format!("invalid JSON: {e}")))
+    let value = serde_json::from_str::<serde_json::Value>(text).map_err(|e| fail(format!("invalid JSON: {e}")))?;
+    json_to_dynamic(&value).map_err(crate::convert::script_error)
 }
 
 fn write_json(value: &Dynamic, pretty: bool) -> FnResult<String> {
