@@ -14,6 +14,7 @@
 # that crashes, times out or runs out of memory, printing the artifact's path under fuzz/artifacts/<target>/;
 # turn it into a regression test (a unit test or a fixture) when fixing it.
 set -euo pipefail
+shopt -s nullglob
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -31,7 +32,7 @@ fi
 seed_files() {
     local corpus="$1"
     shift
-    find "$root/flows" "$root/tests/fixtures" -type f \( "$@" \) -size -1M -print0 |
+    find "$root/flows" "$root/tests/fixtures" -type f \( "$@" \) -size -1024k -print0 |
         while IFS= read -r -d '' file; do
             cp "$file" "$corpus/seed-$(sha1sum "$file" | cut -c1-16)"
         done
@@ -71,7 +72,7 @@ seed() {
         seed_text "$corpus" at-limit $'\000'"$(nested 100 '[' ']' 1)"
         seed_text "$corpus" past-limit $'\000'"$(nested 101 '{"k":' '}' 1)"
         seed_text "$corpus" mixed $'\000'"$(nested 60 '[{"v":' '}]' '"x"')"
-        # Script values: wrap in 100 / 101 / 4000 arrays or maps, odd leaves, gathered into arrays and maps.
+        # Script values: wrap in 100 / 101 / 255 arrays or maps, odd leaves, gathered into arrays and maps.
         printf '\001\002\007\013\014\004' >"$corpus/gen-wrap-at-limit"
         printf '\001\002\007\014\014\005' >"$corpus/gen-wrap-past-limit"
         printf '\001\004\000\005\101\007\001\010\000\011\003\013\377\377' >"$corpus/gen-odd-deep"

@@ -10,8 +10,9 @@ use rhai::{Array, Dynamic, FnPtr, Map, INT};
 use serde_json::Value;
 use std::sync::OnceLock;
 
-/// Deepest nesting the builder makes: far past the limit, still within what this thread's stack can drop.
-const MAX_BUILT_DEPTH: usize = 20_000;
+/// Deepest nesting the builder makes: far past the limit (the unit tests go to 100,000), kept small enough that
+/// building stays fast.
+const MAX_BUILT_DEPTH: usize = 5_000;
 
 /// Builds a script value from bytes, and its depth: a small stack machine, one instruction per byte (operands
 /// follow).
@@ -50,10 +51,10 @@ fn build(data: &[u8]) -> (Dynamic, usize) {
                     (Dynamic::from_map(map), depth)
                 }
             }
-            // Wrap the top value in arrays or maps, up to thousands of levels at once.
+            // Wrap the top value in arrays or maps, up to 255 levels at once.
             11 | 12 => {
                 let (inner, depth) = stack.pop().unwrap_or((Dynamic::UNIT, 0));
-                let levels = (usize::from(operand) * 8 + usize::from(bytes.next().unwrap_or(0))) % 4096;
+                let levels = (usize::from(operand) * 8 + usize::from(bytes.next().unwrap_or(0))) % 256;
                 let value = (0..levels).fold(inner, |v, _| {
                     if op % 16 == 11 {
                         Dynamic::from_array(vec![v])
