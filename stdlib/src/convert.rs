@@ -1,9 +1,26 @@
-//! Direct conversions between `serde_json::Value` and Rhai's `Dynamic`.
+//! Direct conversions between `serde_json::Value` and Rhai's `Dynamic`, refusing values nested deeper than
+//! [`MAX_DEPTH`].
+//!
+//! Both directions recurse once per level of nesting and check the depth *before* going down a level, so a
+//! conversion never uses more than [`MAX_DEPTH`] frames of stack whatever it is given: a value a script built
+//! 10,000 levels deep fails with [`ConversionError::TooDeep`] after 100 levels instead of overflowing the
+//! thread's stack. Every value that crosses between the engine and a script goes through here, so no
+//! `serde_json::Value` deeper than [`MAX_DEPTH`] is ever built from a script value, and the engine can clone,
+//! serialize, compare and drop its values (all recursive in serde_json) without any risk for its stack.
 
-use rhai::{Dynamic, ImmutableString, Map, FLOAT, INT};
+use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, Map, Position, FLOAT, INT};
 use serde_json::{Number, Value};
 
-/// A Rhai value that has no JSON form.
+/// The deepest nesting of arrays and maps a value may have: `[]` and `{}` are one level, `[[1]]` two.
+///
+/// Why 100: real documents nest a few tens of levels at most (SOAP envelopes, FHIR resources: 10 to 20);
+/// serde_json's parser refuses 128 nested containers, so anything up to 100 written as JSON (a payload, an
+/// object-store entry, a queued message) parses back, with room for the levels the engine adds around a value
+/// (`scatter_gather` results, batches); and 100 levels of any recursive walk (ours, serde_json's, Rhai's) stay
+/// far below a thread's stack even in debug builds.
+pub const MAX_DEPTH: usize = 100;
+
+/// A value that has no form on the other side of a conversion.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConversionError {
     /// A float that JSON cannot hold (NaN or an infinity).
@@ -12,22 +29,54 @@ pub enum ConversionError {
     /// A value of a type with no JSON form (a function pointer, a blob, a custom type...).
     #[error("a value of type '{0}' cannot be converted to JSON")]
     Unsupported(String),
+    /// Arrays and maps nested deeper than [`MAX_DEPTH`]: a limit, not a malformed value.
+    #[error("the value nests arrays and maps deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+impl ConversionError {
+    /// Whether the value broke a limit ([`ConversionError::TooDeep`]) rather than having no form at all: the
+    /// engine raises the first as `EXPRESSION:LIMIT`, the others as `EXPRESSION:RUNTIME`.
+    pub fn is_limit(&self) -> bool {
+        matches!(self, ConversionError::TooDeep)
+    }
+}
+
+/// The depth of the level below one at `depth`, or [`ConversionError::TooDeep`] when that level is past the limit.
+fn deeper(depth: usize) -> Result<usize, ConversionError> {
+    if depth >= MAX_DEPTH {
+        Err(ConversionError::TooDeep)
+    } else {
+        Ok(depth + 1)
+    }
 }
 
 /// Converts JSON to a Rhai value: `null` -> `()`, integers that fit `i64` -> `INT`, other numbers -> `FLOAT`,
-/// objects -> object maps (keys sorted, as Rhai maps are), arrays -> arrays.
-pub fn json_to_dynamic(value: &Value) -> Dynamic {
-    match value {
+/// objects -> object maps (keys sorted, as Rhai maps are), arrays -> arrays. Fails with
+/// [`ConversionError::TooDeep`] on a value nested deeper than [`MAX_DEPTH`].
+pub fn json_to_dynamic(value: &Value) -> Result<Dynamic, ConversionError> {
+    json_at(value, 0)
+}
+
+fn json_at(value: &Value, depth: usize) -> Result<Dynamic, ConversionError> {
+    Ok(match value {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => Dynamic::from_bool(*b),
         Value::Number(n) => number_to_dynamic(n),
         Value::String(s) => Dynamic::from(ImmutableString::from(s.as_str())),
-        Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
+        Value::Array(items) => {
+            let depth = deeper(depth)?;
+            Dynamic::from_array(items.iter().map(|item| json_at(item, depth)).collect::<Result<Array, _>>()?)
+        }
         Value::Object(entries) => {
-            let map: Map = entries.iter().map(|(k, v)| (k.as_str().into(), json_to_dynamic(v))).collect();
+            let depth = deeper(depth)?;
+            let map = entries
+                .iter()
+                .map(|(k, v)| Ok((k.as_str().into(), json_at(v, depth)?)))
+                .collect::<Result<Map, ConversionError>>()?;
             Dynamic::from_map(map)
         }
-    }
+    })
 }
 
 fn number_to_dynamic(n: &Number) -> Dynamic {
@@ -38,8 +87,13 @@ fn number_to_dynamic(n: &Number) -> Dynamic {
 }
 
 /// Converts a Rhai value to JSON: `()` -> `null`, characters -> one-character strings, and the inverse of
-/// [`json_to_dynamic`] for the rest. Fails on non-finite floats and on types with no JSON form.
+/// [`json_to_dynamic`] for the rest. Fails on non-finite floats, on types with no JSON form and on values
+/// nested deeper than [`MAX_DEPTH`] (found before going down past the limit).
 pub fn dynamic_to_json(value: &Dynamic) -> Result<Value, ConversionError> {
+    dynamic_at(value, 0)
+}
+
+fn dynamic_at(value: &Dynamic, depth: usize) -> Result<Value, ConversionError> {
     if value.is_unit() {
         return Ok(Value::Null);
     }
@@ -59,12 +113,14 @@ pub fn dynamic_to_json(value: &Dynamic) -> Result<Value, ConversionError> {
         return Ok(Value::String(c.to_string()));
     }
     if let Ok(items) = value.as_array_ref() {
-        return items.iter().map(dynamic_to_json).collect::<Result<Vec<_>, _>>().map(Value::Array);
+        let depth = deeper(depth)?;
+        return items.iter().map(|item| dynamic_at(item, depth)).collect::<Result<Vec<_>, _>>().map(Value::Array);
     }
     if let Ok(map) = value.as_map_ref() {
+        let depth = deeper(depth)?;
         let mut object = serde_json::Map::with_capacity(map.len());
         for (key, item) in map.iter() {
-            object.insert(key.to_string(), dynamic_to_json(item)?);
+            object.insert(key.to_string(), dynamic_at(item, depth)?);
         }
         return Ok(Value::Object(object));
     }
@@ -75,9 +131,40 @@ fn float_to_json(f: FLOAT) -> Result<Value, ConversionError> {
     Number::from_f64(f).map(Value::Number).ok_or_else(|| ConversionError::NonFiniteNumber(f.to_string()))
 }
 
-/// Converts a Rhai value to JSON for a mapping function, as a Rhai runtime error on failure.
-pub(crate) fn to_json_value(value: &Dynamic) -> Result<Value, Box<rhai::EvalAltResult>> {
-    dynamic_to_json(value).map_err(|e| e.to_string().into())
+/// Checks that a JSON value nests no deeper than [`MAX_DEPTH`], without recursion (a value parsed by a reader
+/// with another limit, or built by hand, may be deeper than the stack can walk recursively).
+pub fn check_depth(value: &Value) -> Result<(), ConversionError> {
+    let mut pending: Vec<(&Value, usize)> = vec![(value, 0)];
+    while let Some((value, depth)) = pending.pop() {
+        match value {
+            Value::Array(items) => {
+                let depth = deeper(depth)?;
+                pending.extend(items.iter().map(|item| (item, depth)));
+            }
+            Value::Object(entries) => {
+                let depth = deeper(depth)?;
+                pending.extend(entries.values().map(|item| (item, depth)));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A conversion failure as a Rhai error: a limit error for [`ConversionError::TooDeep`] (so the engine raises
+/// `EXPRESSION:LIMIT`), a runtime error otherwise.
+pub(crate) fn script_error(e: ConversionError) -> Box<EvalAltResult> {
+    if e.is_limit() {
+        // Rhai writes this as "<what> too large".
+        EvalAltResult::ErrorDataTooLarge(format!("Nesting (deeper than {MAX_DEPTH} levels)"), Position::NONE).into()
+    } else {
+        e.to_string().into()
+    }
+}
+
+/// Converts a Rhai value to JSON for a mapping function, as a Rhai error on failure.
+pub(crate) fn to_json_value(value: &Dynamic) -> Result<Value, Box<EvalAltResult>> {
+    dynamic_to_json(value).map_err(script_error)
 }
 
 /// Returns `i` as a Rhai integer, saturating.
@@ -92,27 +179,179 @@ mod tests {
 
     use super::*;
 
+    /// Runs `work` on a thread with the default 2 MiB stack that Rust gives new threads (tokio's too), so a
+    /// conversion that recursed once per level would overflow it on the deep values below.
+    fn on_a_small_stack<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new().stack_size(2 << 20).spawn(work).unwrap().join().unwrap()
+    }
+
+    /// JSON nested `levels` deep, built without recursion; `shape` picks array, map or both at each level.
+    fn deep_json(levels: usize, shape: fn(usize, Value) -> Value) -> Value {
+        (0..levels).fold(json!(1), |inner, level| shape(level, inner))
+    }
+
+    // `json!` would serialize `inner` again (recursively) at every level: the values are built by moving.
+    fn arrays(_: usize, inner: Value) -> Value {
+        Value::Array(vec![inner])
+    }
+
+    fn maps(_: usize, inner: Value) -> Value {
+        Value::Object(serde_json::Map::from_iter([("next".to_string(), inner)]))
+    }
+
+    fn mixed(level: usize, inner: Value) -> Value {
+        if level.is_multiple_of(2) {
+            Value::Array(vec![json!(0), inner, json!("x")])
+        } else {
+            Value::Object(serde_json::Map::from_iter([
+                ("value".to_string(), json!(level)),
+                ("next".to_string(), inner),
+            ]))
+        }
+    }
+
+    /// A Rhai value nested `levels` deep, built without recursion.
+    fn deep_dynamic(levels: usize, shape: fn(usize, Dynamic) -> Dynamic) -> Dynamic {
+        (0..levels).fold(Dynamic::from_int(1), |inner, level| shape(level, inner))
+    }
+
+    fn script_arrays(_: usize, inner: Dynamic) -> Dynamic {
+        Dynamic::from_array(vec![inner])
+    }
+
+    fn script_maps(level: usize, inner: Dynamic) -> Dynamic {
+        let mut map = Map::new();
+        map.insert("value".into(), Dynamic::from_int(level as INT));
+        map.insert("next".into(), inner);
+        Dynamic::from_map(map)
+    }
+
+    fn script_mixed(level: usize, inner: Dynamic) -> Dynamic {
+        if level.is_multiple_of(2) {
+            script_arrays(level, inner)
+        } else {
+            script_maps(level, inner)
+        }
+    }
+
+    /// Drops a deep value level by level, so that the test's own clean-up does not overflow the stack.
+    fn drop_json(value: Value) {
+        let mut pending = vec![value];
+        while let Some(value) = pending.pop() {
+            match value {
+                Value::Array(items) => pending.extend(items),
+                Value::Object(entries) => pending.extend(entries.into_iter().map(|(_, v)| v)),
+                _ => {}
+            }
+        }
+    }
+
+    fn drop_dynamic(value: Dynamic) {
+        let mut pending = vec![value];
+        while let Some(value) = pending.pop() {
+            if value.is_array() {
+                pending.extend(value.into_array().unwrap());
+            } else if value.is_map() {
+                pending.extend(value.cast::<Map>().into_values());
+            }
+        }
+    }
+
     #[test]
     fn json_survives_a_round_trip_through_rhai() {
         let value = json!({"a": [1, 2.5, "x", null, true, {"b": -3}], "big": 1e300, "empty": {}});
-        assert_eq!(dynamic_to_json(&json_to_dynamic(&value)).unwrap(), value);
+        assert_eq!(dynamic_to_json(&json_to_dynamic(&value).unwrap()).unwrap(), value);
     }
 
     #[test]
     fn integers_stay_integers() {
-        assert!(json_to_dynamic(&json!(42)).is_int());
-        assert!(json_to_dynamic(&json!(42.0)).is_float());
+        assert!(json_to_dynamic(&json!(42)).unwrap().is_int());
+        assert!(json_to_dynamic(&json!(42.0)).unwrap().is_float());
     }
 
     #[test]
     fn nan_has_no_json_form() {
         let err = dynamic_to_json(&Dynamic::from_float(FLOAT::NAN)).unwrap_err();
         assert!(matches!(err, ConversionError::NonFiniteNumber(_)));
+        assert!(!err.is_limit());
     }
 
     #[test]
     fn a_blob_has_no_json_form() {
         let err = dynamic_to_json(&Dynamic::from_blob(vec![1, 2])).unwrap_err();
         assert!(matches!(err, ConversionError::Unsupported(_)));
+    }
+
+    #[test]
+    fn values_exactly_at_the_depth_limit_convert_both_ways() {
+        for shape in [arrays, maps, mixed] {
+            let value = deep_json(MAX_DEPTH, shape);
+            let script = json_to_dynamic(&value).unwrap();
+            assert_eq!(dynamic_to_json(&script).unwrap(), value);
+            assert!(check_depth(&value).is_ok());
+        }
+    }
+
+    #[test]
+    fn json_one_level_past_the_limit_is_refused_for_every_shape() {
+        for shape in [arrays, maps, mixed] {
+            let value = deep_json(MAX_DEPTH + 1, shape);
+            assert_eq!(json_to_dynamic(&value).unwrap_err(), ConversionError::TooDeep);
+            assert_eq!(check_depth(&value).unwrap_err(), ConversionError::TooDeep);
+        }
+    }
+
+    #[test]
+    fn script_values_one_level_past_the_limit_are_refused_for_every_shape() {
+        for shape in [script_arrays, script_maps, script_mixed] {
+            let value = deep_dynamic(MAX_DEPTH + 1, shape);
+            let err = dynamic_to_json(&value).unwrap_err();
+            assert_eq!(err, ConversionError::TooDeep);
+            assert!(err.is_limit());
+        }
+    }
+
+    #[test]
+    fn a_script_value_a_hundred_thousand_levels_deep_is_refused_without_overflowing_the_stack() {
+        for shape in [script_arrays, script_maps, script_mixed] {
+            let outcome = on_a_small_stack(move || {
+                let value = deep_dynamic(100_000, shape);
+                let outcome = dynamic_to_json(&value).map(drop_json);
+                drop_dynamic(value);
+                outcome
+            });
+            assert_eq!(outcome, Err(ConversionError::TooDeep));
+        }
+    }
+
+    #[test]
+    fn json_a_hundred_thousand_levels_deep_is_refused_without_overflowing_the_stack() {
+        for shape in [arrays, maps, mixed] {
+            let outcome = on_a_small_stack(move || {
+                let value = deep_json(100_000, shape);
+                let converted = json_to_dynamic(&value).map(drop_dynamic);
+                let checked = check_depth(&value);
+                drop_json(value);
+                (converted, checked)
+            });
+            assert_eq!(outcome, (Err(ConversionError::TooDeep), Err(ConversionError::TooDeep)));
+        }
+    }
+
+    #[test]
+    fn a_wide_value_is_not_deep() {
+        let wide = Value::Array((0..10_000).map(|i| json!({ "i": i, "tags": ["a", "b"] })).collect());
+        assert!(check_depth(&wide).is_ok());
+        assert_eq!(dynamic_to_json(&json_to_dynamic(&wide).unwrap()).unwrap(), wide);
+    }
+
+    #[test]
+    fn too_deep_is_a_limit_error_inside_a_script() {
+        let err = to_json_value(&deep_dynamic(MAX_DEPTH + 1, script_arrays)).unwrap_err();
+        assert!(matches!(*err, EvalAltResult::ErrorDataTooLarge(..)), "{err:?}");
+        let err = json_to_dynamic(&deep_json(MAX_DEPTH + 1, maps)).map_err(script_error).unwrap_err();
+        assert!(matches!(*err, EvalAltResult::ErrorDataTooLarge(..)), "{err:?}");
+        let err = to_json_value(&Dynamic::from_float(FLOAT::INFINITY)).unwrap_err();
+        assert!(matches!(*err, EvalAltResult::ErrorRuntime(..)), "{err:?}");
     }
 }

@@ -12,6 +12,9 @@
 //! - [`Lookups`] holds the lookup tables scripts query with `lookup(...)`.
 //! - [`Clock`] is where `now()`, `today(tz)` and `tomorrow(tz)` read the time; tests fix it.
 //! - [`function_docs`] lists every mapping function with examples (which run as a unit test).
+//! - [`MAX_DEPTH`] bounds the nesting of every value crossing between the engine and a script
+//!   ([`check_depth`] checks a JSON value against it); [`SCRIPT_STACK_SIZE`] is the stack a thread running
+//!   scripts needs for the deep values a script can build inside Rhai.
 
 mod clock;
 mod convert;
@@ -23,6 +26,11 @@ mod limits;
 mod lookups;
 mod meter;
 mod sandbox;
+mod stack;
+
+// How deep values may nest, and the stack that deep script values need.
+pub use convert::{check_depth, MAX_DEPTH};
+pub use stack::SCRIPT_STACK_SIZE;
 
 pub use clock::Clock;
 pub use convert::{dynamic_to_json, json_to_dynamic, ConversionError};

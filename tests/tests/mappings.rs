@@ -23,9 +23,9 @@ fn map_with(script: &str, sample: &str, vars: Value) -> Value {
     let ast = compile(&engine, &flows(&format!("mappings/{script}")), &[]).unwrap();
     let payload: Value = serde_json::from_str(&flows(&format!("data/samples/{sample}"))).unwrap();
     let mut scope = rhai::Scope::new();
-    scope.push_dynamic("payload", json_to_dynamic(&payload));
-    scope.push_dynamic("attributes", json_to_dynamic(&json!({})));
-    scope.push_dynamic("vars", json_to_dynamic(&vars));
+    scope.push_dynamic("payload", json_to_dynamic(&payload).unwrap());
+    scope.push_dynamic("attributes", json_to_dynamic(&json!({})).unwrap());
+    scope.push_dynamic("vars", json_to_dynamic(&vars).unwrap());
     scope.push_dynamic("correlation_id", "test".into());
     scope.push_dynamic("error", rhai::Dynamic::UNIT);
     dynamic_to_json(&run(&engine, &ast, &mut scope).unwrap()).unwrap()

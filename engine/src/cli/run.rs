@@ -90,7 +90,12 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             }
         }
     }
-    let tokio = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Scripts run on these threads: the stack holds the deepest values a script can build (see the constant).
+    let tokio = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(relais_stdlib::SCRIPT_STACK_SIZE)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             let _ = writeln!(out, "relais run: cannot start the runtime: {e}");

@@ -46,7 +46,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         return if loaded.io_failed { Outcome::Failure } else { Outcome::Findings };
     }
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+    // Scripts run on these threads: the stack holds the deepest values a script can build (see the constant).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_stack_size(relais_stdlib::SCRIPT_STACK_SIZE)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             let _ = writeln!(out, "relais test: cannot start the runtime: {e}");

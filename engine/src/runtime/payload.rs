@@ -109,7 +109,10 @@ impl Payload {
         if let Some(d) = self.script_value.get() {
             return Ok(d.clone());
         }
-        let d = relais_stdlib::json_to_dynamic(self.read(reader)?);
+        // Parsed payloads are checked against the depth limit, but a step may have built a deeper one (a
+        // `scatter_gather` array of deep results): a limit of the payload, not of the script.
+        let d = relais_stdlib::json_to_dynamic(self.read(reader)?)
+            .map_err(|e| FlowError::new("PAYLOAD:INVALID", format!("payload cannot be given to a script: {e}")))?;
         Ok(self.script_value.get_or_init(|| d).clone())
     }
 
@@ -124,13 +127,17 @@ impl Payload {
     }
 }
 
+/// Parses `raw` as `format`. A value nested deeper than [`relais_stdlib::MAX_DEPTH`] is refused here, where a
+/// listener answers 400, rather than when a script first reads it (serde_json stops at 128 levels, and its
+/// own recursion no deeper; the CSV and XML readers convert through the same limit).
 fn parse(raw: &[u8], format: Format, reader: &dyn FormatReader) -> Result<Json, String> {
     if format == Format::Json {
-        return if raw.iter().all(u8::is_ascii_whitespace) {
-            Ok(Json::Null)
-        } else {
-            serde_json::from_slice(raw).map_err(|e| e.to_string())
-        };
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Json::Null);
+        }
+        let value: Json = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+        relais_stdlib::check_depth(&value).map_err(|e| e.to_string())?;
+        return Ok(value);
     }
     let text = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8 text ({e})"))?;
     match format {
@@ -206,6 +213,25 @@ mod tests {
     fn malformed_json_is_a_typed_payload_error() {
         let p = Payload::bytes(b"{oops".to_vec(), "application/json");
         assert_eq!(p.read(&NoReader).unwrap_err().error_type.to_string(), "PAYLOAD:INVALID");
+    }
+
+    #[test]
+    fn json_nested_past_the_depth_limit_is_a_typed_payload_error() {
+        let depth = relais_stdlib::MAX_DEPTH;
+        let at_limit = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(Payload::bytes(at_limit.into_bytes(), "application/json").read(&NoReader).is_ok());
+        for levels in [depth + 1, 100_000] {
+            let deep = format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+            let err = Payload::bytes(deep.into_bytes(), "application/json").read(&NoReader).unwrap_err();
+            assert_eq!(err.error_type.to_string(), "PAYLOAD:INVALID", "{levels}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_built_payload_too_deep_for_a_script_is_a_typed_payload_error() {
+        let deep = (0..=relais_stdlib::MAX_DEPTH).fold(Json::Null, |inner, _| Json::Array(vec![inner]));
+        let err = Payload::value(deep).script_value(&NoReader).unwrap_err();
+        assert_eq!(err.error_type.to_string(), "PAYLOAD:INVALID");
     }
 
     #[test]

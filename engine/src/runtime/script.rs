@@ -36,8 +36,28 @@ fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
 }
 
 /// The flow variables as one script map, converted straight from the event's map (no intermediate copy).
-fn vars_value(vars: &serde_json::Map<String, Json>) -> Dynamic {
-    Dynamic::from_map(vars.iter().map(|(k, v)| (k.as_str().into(), json_to_dynamic(v))).collect())
+fn vars_value(vars: &serde_json::Map<String, Json>) -> Result<Dynamic, FlowError> {
+    vars.iter()
+        .map(|(k, v)| Ok((k.as_str().into(), to_script(v, "vars")?)))
+        .collect::<Result<_, _>>()
+        .map(Dynamic::from_map)
+}
+
+/// A value for a script, or the typed error of a value that cannot be one (nested deeper than
+/// [`relais_stdlib::MAX_DEPTH`]: `EXPRESSION:LIMIT`).
+fn to_script(value: &Json, what: &str) -> Result<Dynamic, FlowError> {
+    json_to_dynamic(value).map_err(|e| conversion_error(&e, what))
+}
+
+/// A script value as JSON, or the typed error of one with no JSON form: `EXPRESSION:LIMIT` when it nests
+/// deeper than [`relais_stdlib::MAX_DEPTH`], `EXPRESSION:RUNTIME` otherwise.
+fn from_script(value: &Dynamic) -> Result<Json, FlowError> {
+    dynamic_to_json(value).map_err(|e| conversion_error(&e, "script result"))
+}
+
+fn conversion_error(e: &relais_stdlib::ConversionError, what: &str) -> FlowError {
+    let error_type = if e.is_limit() { "EXPRESSION:LIMIT" } else { "EXPRESSION:RUNTIME" };
+    FlowError::new(error_type, format!("{what}: {e}"))
 }
 
 impl Runtime {
@@ -60,9 +80,9 @@ impl Runtime {
         scope.push_dynamic("payload", payload);
         scope.push_dynamic(
             "attributes",
-            if script.attributes { json_to_dynamic(&ev.attributes) } else { Dynamic::UNIT },
+            if script.attributes { to_script(&ev.attributes, "attributes")? } else { Dynamic::UNIT },
         );
-        scope.push_dynamic("vars", if script.vars { vars_value(&ev.vars) } else { Dynamic::UNIT });
+        scope.push_dynamic("vars", if script.vars { vars_value(&ev.vars)? } else { Dynamic::UNIT });
         scope.push_dynamic(
             "correlation_id",
             if script.correlation_id { Dynamic::from(ev.correlation_id.to_string()) } else { Dynamic::UNIT },
@@ -70,7 +90,7 @@ impl Runtime {
         scope.push_dynamic(
             "error",
             match (&ev.error, script.error) {
-                (Some(e), true) => json_to_dynamic(&e.to_json()),
+                (Some(e), true) => to_script(&e.to_json(), "error")?,
                 _ => Dynamic::UNIT,
             },
         );
@@ -82,15 +102,13 @@ impl Runtime {
     /// reading the payload does not convert it back.
     pub(crate) fn eval_payload(&self, script: &Script, ev: &Event) -> Result<Payload, FlowError> {
         let value = self.eval(script, ev)?;
-        let json =
-            dynamic_to_json(&value).map_err(|e| FlowError::new("EXPRESSION:RUNTIME", format!("script result: {e}")))?;
+        let json = from_script(&value)?;
         Ok(Payload::from_script(json, value))
     }
 
     /// A script's value as JSON.
     pub(crate) fn eval_json(&self, script: &Script, ev: &Event) -> Result<Json, FlowError> {
-        let value = self.eval(script, ev)?;
-        dynamic_to_json(&value).map_err(|e| FlowError::new("EXPRESSION:RUNTIME", format!("script result: {e}")))
+        from_script(&self.eval(script, ev)?)
     }
 
     /// A condition (anything but `true` is false; a non-boolean is an error, as a typo would otherwise pass).
