@@ -175,11 +175,20 @@ flows:
 "##,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let (status, _, body) = request(r.addr, "GET", "/count", &[], b"").await;
-    assert_eq!(status, 200);
-    let n: f64 = body.trim_matches('"').parse().unwrap_or(0.0);
-    assert!(n >= 3.0, "the scheduler ticked {n} times in 400 ms at 30 ms");
+    // The counter is a number (`#[vars.n + 1]` keeps its type), so it counts 1, 2, 3 rather than growing a
+    // string "1", "11", "111".
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let count = loop {
+        let (status, _, body) = request(r.addr, "GET", "/count", &[], b"").await;
+        assert_eq!(status, 200);
+        let count: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(count.is_i64(), "the counter is a number, not {body}");
+        if count.as_i64() >= Some(3) || std::time::Instant::now() > deadline {
+            break count;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(count.as_i64() >= Some(3), "the scheduler ticked only {count} times in 30 s at 30 ms");
     r.daemon.shutdown(Duration::from_secs(1)).await;
 }
 

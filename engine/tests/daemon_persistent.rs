@@ -109,7 +109,7 @@ async fn a_persistent_message_that_keeps_failing_is_redelivered_then_dead_letter
     assert_eq!(request(addr, "PUT", "/broken", &[], b"false").await.0, 200);
     let (status, _, body) = request(admin, "POST", &format!("/dead-letters/{}/replay", letter.id), &[], b"").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(result(addr, "J7").await.as_deref(), Some("\"1\""), "the replayed message starts its deliveries over");
+    assert_eq!(result(addr, "J7").await.as_deref(), Some("1"), "the replayed message starts its deliveries over");
     assert!(state.dead_letters().is_empty());
     let (status, ..) = request(admin, "POST", &format!("/dead-letters/{}/replay", letter.id), &[], b"").await;
     assert_eq!(status, 409, "a dead letter is replayed once");
@@ -135,7 +135,7 @@ async fn a_flow_dead_letters_what_its_handler_gives_up_on_and_a_replay_publishes
     let admin = daemon.admin.unwrap();
     let (status, _, body) = request(admin, "POST", &format!("/dead-letters/{}/replay", letter.id), &[], b"").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(result(addr, "N1").await.as_deref(), Some("\"1\""));
+    assert_eq!(result(addr, "N1").await.as_deref(), Some("1"));
 
     // Outside a handler there is no error to record: the step says where it belongs.
     let event = relais_engine::runtime::Event::new(serde_json::Value::Null);
@@ -153,7 +153,7 @@ async fn queued_messages_and_persistent_entries_survive_a_restart_on_disk() {
         let store = Arc::new(relais_store::RedbStore::open(&state_dir).unwrap());
         let (daemon, addr) = start(&dir, Arc::new(State::with_store(store))).await;
         assert_eq!(request(addr, "POST", "/jobs", &[], br#"{"id":"A"}"#).await.0, 202);
-        assert_eq!(result(addr, "A").await.as_deref(), Some("\"1\""));
+        assert_eq!(result(addr, "A").await.as_deref(), Some("1"));
         // Broken while the next ones arrive: they wait in the queue (redelivered with a delay).
         assert_eq!(request(addr, "PUT", "/broken", &[], b"true").await.0, 200);
         let daemon_state = daemon.state();
@@ -176,8 +176,8 @@ async fn queued_messages_and_persistent_entries_survive_a_restart_on_disk() {
     }
     let store = Arc::new(relais_store::RedbStore::open(&state_dir).unwrap());
     let (daemon, addr) = start(&dir, Arc::new(State::with_store(store))).await;
-    assert_eq!(result(addr, "A").await.as_deref(), Some("\"1\""), "a persistent entry survives the restart");
-    assert_eq!(result(addr, "B").await.as_deref(), Some("\"1\""), "a queued message is processed after the restart");
+    assert_eq!(result(addr, "A").await.as_deref(), Some("1"), "a persistent entry survives the restart");
+    assert_eq!(result(addr, "B").await.as_deref(), Some("1"), "a queued message is processed after the restart");
     daemon.shutdown(Duration::from_secs(2)).await;
 }
 
