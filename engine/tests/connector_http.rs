@@ -42,6 +42,12 @@ async fn upstream_with_tokens() -> (SocketAddr, Arc<AtomicUsize>) {
                             |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                         let (auth, cid, method) =
                             (header("authorization"), header("x-correlation-id"), req.method().to_string());
+                        let content_types: Vec<String> = req
+                            .headers()
+                            .get_all("content-type")
+                            .iter()
+                            .map(|v| v.to_str().unwrap_or("").to_string())
+                            .collect();
                         let body = req.into_body().collect().await.unwrap().to_bytes();
                         let (status, text) = match path.as_str() {
                             "/token" if String::from_utf8_lossy(&body).contains("grant_type=client_credentials") => {
@@ -58,7 +64,7 @@ async fn upstream_with_tokens() -> (SocketAddr, Arc<AtomicUsize>) {
                             _ => (
                                 200,
                                 json!({ "method": method, "path": path, "query": query, "auth": auth, "cid": cid,
-                                        "body": String::from_utf8_lossy(&body) })
+                                        "content_types": content_types, "body": String::from_utf8_lossy(&body) })
                                 .to_string(),
                             ),
                         };
@@ -179,4 +185,53 @@ async fn oauth2_tokens_are_reused_refreshed_on_expiry_and_after_a_401() {
     );
     assert!(rt.run_flow("f", Event::new(json!(null))).await.is_ok(), "a 401 fetches a new token and retries once");
     assert_eq!(issued.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn values_in_a_path_are_one_segment_and_cannot_change_the_partner_path_or_query() {
+    let addr = upstream().await;
+    let rt = runtime(
+        &format!("http://{addr}"),
+        "      - http.request: { config: crm, method: GET, path: \"/echo/#[payload.id]/info\", query: { \"a key\": \"#[payload.q]\" } }\n",
+    );
+    let call = |id: &str, q: &str| {
+        let ev = Event::new(json!({ "id": id, "q": q }));
+        let rt = &rt;
+        async move { support::payload(&rt.run_flow("f", ev).await.unwrap()) }
+    };
+    let answer = call("../../admin", "x").await;
+    assert_eq!(answer["path"], "/echo/..%2F..%2Fadmin/info");
+    let answer = call("a/b?x=1#frag", "1+1=2 & é").await;
+    assert_eq!(answer["path"], "/echo/a%2Fb%3Fx%3D1%23frag/info");
+    assert_eq!(answer["query"], "a%20key=1%2B1%3D2%20%26%20%C3%A9");
+    assert_eq!(call("..", "x").await["path"], "/echo/%2E%2E/info", "a dot segment stays a value");
+}
+
+#[tokio::test]
+async fn a_content_type_header_replaces_the_default_one() {
+    let addr = upstream().await;
+    let rt = runtime(
+        &format!("http://{addr}"),
+        "      - http.request: { config: crm, method: POST, path: /echo, headers: { Content-Type: application/vnd.api+json } }\n",
+    );
+    let answer = support::payload(&rt.run_flow("f", Event::new(json!({ "id": 1 }))).await.unwrap());
+    assert_eq!(answer["content_types"], json!(["application/vnd.api+json"]));
+}
+
+#[tokio::test]
+async fn with_a_target_the_answer_status_and_headers_are_kept_in_the_attributes() {
+    let addr = upstream().await;
+    let rt = runtime(
+        &format!("http://{addr}"),
+        "      - http.request: { config: crm, method: GET, path: /echo, target: answer }\n",
+    );
+    let mut ev = Event::new(json!("kept"));
+    ev.attributes = Arc::new(json!({ "method": "POST", "headers": { "x-from": "listener" } }));
+    let out = rt.run_flow("f", ev).await.unwrap();
+    assert_eq!(support::payload(&out), json!("kept"));
+    assert_eq!(out.vars["answer"]["path"], "/echo");
+    assert_eq!(out.attributes["response"]["status"], 200);
+    assert_eq!(out.attributes["response"]["headers"]["content-type"], "application/json");
+    assert_eq!(out.attributes["headers"]["x-from"], "listener", "the source's attributes are kept");
+    assert_eq!(out.attributes["method"], "POST");
 }

@@ -6,6 +6,7 @@
 
 use super::secrets;
 use crate::components::http_request::{Auth, ClientConfig, RequestParams};
+use crate::plan::value::TemplatePart;
 use crate::plan::TemplatePlan;
 use crate::runtime::components::{compile_template, CallFuture, ComponentNode, Spec, Unavailable};
 use crate::runtime::{Event, FlowError, Payload, Runtime};
@@ -196,13 +197,40 @@ pub fn factory(spec: Spec) -> Arc<dyn ComponentNode> {
     }
 }
 
+/// Every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - . _ ~`) is escaped: a value can then never
+/// end a path segment (`/`), start a query (`?`) or fragment (`#`), or split a query pair (`&`, `=`, `+`).
+const COMPONENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A value as one URL component (a query key or value, a form field).
 fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+/// A value as one path segment: [`encode`], and `.` / `..` written `%2E` so that a value cannot climb out
+/// of the path the flow wrote, even at a partner that resolves dot segments.
+fn encode_segment(s: &str) -> String {
+    match s {
+        "." => "%2E".to_string(),
+        ".." => "%2E%2E".to_string(),
+        _ => encode(s),
+    }
+}
+
+/// The path template with each `#[...]` value encoded as one path segment; the literal text is the flow
+/// author's and is sent as written.
+fn render_path(runtime: &Runtime, template: &TemplatePlan, event: &Event) -> Result<String, FlowError> {
+    let mut out = String::new();
+    for part in &template.parts {
+        match part {
+            TemplatePart::Literal(text) => out.push_str(text),
+            TemplatePart::Expr(script) => {
+                let one = TemplatePlan { parts: vec![TemplatePart::Expr(script.clone())] };
+                out.push_str(&encode_segment(&runtime.render(&one, event)?));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One answer: status, media type, headers, body.
@@ -219,7 +247,8 @@ impl HttpRequest {
         body: Bytes,
     ) -> Result<Answer, FlowError> {
         let mut request = hyper::Request::builder().method(self.method.clone()).uri(url);
-        if !content_type.is_empty() {
+        let content_type_given = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if !content_type.is_empty() && !content_type_given {
             request = request.header(hyper::header::CONTENT_TYPE, content_type);
         }
         request = request.header("x-correlation-id", &*event.correlation_id);
@@ -269,7 +298,7 @@ impl HttpRequest {
 impl ComponentNode for HttpRequest {
     fn call<'a>(&'a self, runtime: &'a Runtime, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
-            let mut url = format!("{}{}", self.base_url, runtime.render(&self.path, &event)?);
+            let mut url = format!("{}{}", self.base_url, render_path(runtime, &self.path, &event)?);
             for (i, (k, v)) in self.query.iter().enumerate() {
                 url.push(if i == 0 && !url.contains('?') { '?' } else { '&' });
                 url.push_str(&format!("{}={}", encode(k), encode(&runtime.render(v, &event)?)));
@@ -307,8 +336,16 @@ impl ComponentNode for HttpRequest {
             let payload = Payload::bytes(bytes.to_vec(), &media_type);
             match &self.target {
                 Some(var) => {
+                    // The payload and the source's attributes are kept; the answer's status and headers go
+                    // to `attributes.response`, beside them.
                     let value = payload.read(&runtime.program().readers)?.clone();
                     ev.set_var(var, value);
+                    let mut attributes = match ev.attributes.as_ref() {
+                        Json::Object(map) => map.clone(),
+                        _ => Map::new(),
+                    };
+                    attributes.insert("response".into(), json!({ "status": status, "headers": headers }));
+                    ev.attributes = Arc::new(Json::Object(attributes));
                 }
                 None => {
                     ev.set_payload(payload);

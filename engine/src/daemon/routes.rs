@@ -86,23 +86,10 @@ pub fn route<'a>(routes: &'a [Route], method: &str, path: &str) -> Routed<'a> {
     }
 }
 
-/// Decodes `%XX` escapes (invalid ones kept as written).
+/// Decodes `%XX` escapes (invalid ones, `%zz` or `%+1`, kept as written; bytes that are not UTF-8 become
+/// U+FFFD).
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// `a=1&b=x` -> a map (`+` is a space).
@@ -142,5 +129,13 @@ mod tests {
         assert!(matches!(route(&routes, "GET", "/access/1"), Routed::NotFound));
         assert!(matches!(route(&routes, "DELETE", "/files/a/b"), Routed::Found(_, p) if p["rest"] == "a/b"));
         assert_eq!(query_map(Some("a=1&b=x+y%21"))["b"], "x y!");
+    }
+
+    #[test]
+    fn an_escape_with_a_sign_is_not_a_byte() {
+        assert_eq!(percent_decode("%+1%-1%2"), "%+1%-1%2");
+        assert_eq!(query_map(Some("k=%+1"))["k"], "% 1", "`+` is a space in a query");
+        let routes = vec![Route::new(None, "/files/{name}", "files")];
+        assert!(matches!(route(&routes, "GET", "/files/a%+1"), Routed::Found(_, p) if p["name"] == "a%+1"));
     }
 }
