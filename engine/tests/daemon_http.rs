@@ -87,6 +87,29 @@ async fn requests_are_routed_with_path_and_query_parameters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_key_given_several_times_keeps_all_its_values_in_order() {
+    let r = start(
+        r##"
+configs:
+  api: { http.listener: { port: 0 } }
+flows:
+  search:
+    source: { http.listener: { config: api, method: GET, path: /search } }
+    steps:
+      - set_payload: "#[attributes.query]"
+"##,
+    )
+    .await;
+    let (status, _, body) = request(r.addr, "GET", "/search?tag=a&one=1&tag=b+c&tag=%2B&empty", &[], b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({ "tag": ["a", "b c", "+"], "one": "1", "empty": "" })
+    );
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
     let r = start_default().await;
     assert_eq!(request(r.addr, "GET", "/nowhere", &[], b"").await.0, 404);

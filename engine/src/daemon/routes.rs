@@ -92,17 +92,23 @@ pub fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
-/// `a=1&b=x` -> a map (`+` is a space).
+/// `a=1&b=x+y` -> `{ "a": "1", "b": "x y" }` (`+` is a space). A key given several times keeps all its
+/// values, in order, as a list (`tag=a&tag=b` -> `{ "tag": ["a", "b"] }`): a flow sees a string for a key
+/// given once and a list for a key given more than once, and nothing is dropped.
 pub fn query_map(query: Option<&str>) -> Map<String, Json> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(&k.replace('+', " ")), Json::String(percent_decode(&v.replace('+', " "))))
-        })
-        .collect()
+    let mut map = Map::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (key, value) = (percent_decode(&k.replace('+', " ")), Json::String(percent_decode(&v.replace('+', " "))));
+        match map.get_mut(&key) {
+            None => {
+                map.insert(key, value);
+            }
+            Some(Json::Array(values)) => values.push(value),
+            Some(first) => *first = Json::Array(vec![first.take(), value]),
+        }
+    }
+    map
 }
 
 #[cfg(test)]
@@ -129,6 +135,7 @@ mod tests {
         assert!(matches!(route(&routes, "GET", "/access/1"), Routed::NotFound));
         assert!(matches!(route(&routes, "DELETE", "/files/a/b"), Routed::Found(_, p) if p["rest"] == "a/b"));
         assert_eq!(query_map(Some("a=1&b=x+y%21"))["b"], "x y!");
+        assert_eq!(query_map(Some("t=a&t=b&t=c"))["t"], serde_json::json!(["a", "b", "c"]));
     }
 
     #[test]
