@@ -235,3 +235,53 @@ async fn with_a_target_the_answer_status_and_headers_are_kept_in_the_attributes(
     assert_eq!(out.attributes["headers"]["x-from"], "listener", "the source's attributes are kept");
     assert_eq!(out.attributes["method"], "POST");
 }
+
+/// An OAuth2 token endpoint (a real hyper server) that takes requests and never answers them.
+async fn silent_token_server() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { break };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
+                    std::future::pending::<()>().await;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::new())))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_that_never_answers_times_out_and_blocks_no_other_request() {
+    let partner = upstream().await;
+    let tokens = silent_token_server().await;
+    let auth =
+        format!("{{ oauth2: {{ token_url: \"http://{tokens}/token\", client_id: relais, client_secret: s3cret }} }}");
+    let rt = Arc::new(runtime_with(
+        &format!("http://{partner}"),
+        &auth,
+        "      - http.request: { config: crm, method: GET, path: /echo }\n",
+    ));
+    // Two requests at once: one fetches the token, the other waits for that fetch; both must end with the
+    // client's timeout (200 ms), not hang. The 30 s bound only keeps a regression from hanging the suite.
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let rt = rt.clone();
+            tokio::spawn(async move { rt.run_flow("f", Event::new(json!(null))).await })
+        })
+        .collect();
+    for call in calls {
+        let outcome = tokio::time::timeout(Duration::from_secs(30), call).await;
+        let err = outcome.expect("the request ended instead of waiting forever").unwrap().unwrap_err();
+        assert_eq!(err.error_type.to_string(), "HTTP:TIMEOUT", "{}", err.description);
+    }
+    // And a later request is not stuck behind the earlier fetch either.
+    let later = tokio::time::timeout(Duration::from_secs(30), rt.run_flow("f", Event::new(json!(null)))).await;
+    assert_eq!(later.expect("a later request ends too").unwrap_err().error_type.to_string(), "HTTP:TIMEOUT");
+}

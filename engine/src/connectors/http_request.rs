@@ -21,20 +21,58 @@ use std::time::Duration;
 
 /// OAuth2 client credentials: a token fetched on first use, reused until shortly before it expires
 /// (10 % of its lifetime, at most 30 s early), and fetched again after a 401.
+///
+/// The cached token sits behind a plain mutex that is only held to copy or replace it, never across the
+/// network. Fetches are single-flight: the first request that finds no valid token fetches one while holding
+/// `refresh`; the others wait for that fetch and then reuse its token. Every wait and the fetch itself end at
+/// the deadline of the request that waits (the client's response timeout), so a token endpoint that never
+/// answers fails each request with `HTTP:TIMEOUT` and holds no one forever.
 struct OAuth2 {
     token_url: String,
     form: String,
-    cached: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+    cached: std::sync::Mutex<Option<(String, std::time::Instant)>>,
+    refresh: tokio::sync::Mutex<()>,
 }
 
 impl OAuth2 {
-    async fn token(&self, client: &HttpClient) -> Result<String, FlowError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((token, refresh_at)) = cached.as_ref() {
-            if std::time::Instant::now() < *refresh_at {
-                return Ok(token.clone());
-            }
+    fn new(token_url: String, form: String) -> Self {
+        OAuth2 { token_url, form, cached: std::sync::Mutex::new(None), refresh: tokio::sync::Mutex::new(()) }
+    }
+
+    /// The cached token while it is valid. A poisoned lock only means a panic elsewhere while copying a
+    /// token; the value is still whole, so it is used.
+    fn valid(&self) -> Option<String> {
+        let cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached.as_ref().filter(|(_, refresh_at)| std::time::Instant::now() < *refresh_at).map(|(t, _)| t.clone())
+    }
+
+    fn timed_out(&self, timeout: Duration) -> FlowError {
+        FlowError::new("HTTP:TIMEOUT", format!("OAuth2 token from {} not had within {timeout:?}", self.token_url))
+    }
+
+    /// A valid token, fetched if needed, by `deadline` at the latest.
+    async fn token(
+        &self,
+        client: &HttpClient,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<String, FlowError> {
+        if let Some(token) = self.valid() {
+            return Ok(token);
         }
+        let _flight =
+            tokio::time::timeout_at(deadline, self.refresh.lock()).await.map_err(|_| self.timed_out(timeout))?;
+        // The fetch this request waited for may have brought a token.
+        if let Some(token) = self.valid() {
+            return Ok(token);
+        }
+        let (token, refresh_at) =
+            tokio::time::timeout_at(deadline, self.fetch(client)).await.map_err(|_| self.timed_out(timeout))??;
+        *self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((token.clone(), refresh_at));
+        Ok(token)
+    }
+
+    async fn fetch(&self, client: &HttpClient) -> Result<(String, std::time::Instant), FlowError> {
         let fail =
             |why: String| FlowError::new("HTTP:UNAUTHORIZED", format!("OAuth2 token from {}: {why}", self.token_url));
         let request = hyper::Request::post(&self.token_url)
@@ -52,12 +90,15 @@ impl OAuth2 {
         let token = answer["access_token"].as_str().ok_or_else(|| fail("no access_token".into()))?.to_string();
         let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
         let early = (lifetime / 10).min(Duration::from_secs(30));
-        *cached = Some((token.clone(), std::time::Instant::now() + lifetime - early));
-        Ok(token)
+        Ok((token, std::time::Instant::now() + lifetime - early))
     }
 
-    async fn forget(&self) {
-        *self.cached.lock().await = None;
+    /// Drops the cached token after the partner refused it, unless another request already replaced it.
+    fn forget(&self, refused: &str) {
+        let mut cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cached.as_ref().is_some_and(|(token, _)| token == refused) {
+            *cached = None;
+        }
     }
 }
 
@@ -141,11 +182,7 @@ fn build(spec: &Spec) -> Result<HttpRequest, String> {
             if !scopes.is_empty() {
                 form.push_str(&format!("&scope={}", encode(&scopes.join(" "))));
             }
-            oauth2 = Some(Arc::new(OAuth2 {
-                token_url: secrets::resolve(token_url)?,
-                form,
-                cached: tokio::sync::Mutex::new(None),
-            }));
+            oauth2 = Some(Arc::new(OAuth2::new(secrets::resolve(token_url)?, form)));
             None
         }
     };
@@ -237,7 +274,9 @@ fn render_path(runtime: &Runtime, template: &TemplatePlan, event: &Event) -> Res
 type Answer = (u16, String, Map<String, Json>, Bytes);
 
 impl HttpRequest {
-    /// One request and its whole answer, under the response timeout.
+    /// One request and its whole answer, by `deadline` (the response timeout from when the exchange, its
+    /// OAuth2 token included, began).
+    #[allow(clippy::too_many_arguments)] // one exchange's parts, all borrowed from the call
     async fn exchange(
         &self,
         url: &str,
@@ -245,6 +284,8 @@ impl HttpRequest {
         event: &Event,
         headers: &[(String, String)],
         body: Bytes,
+        token: Option<&str>,
+        deadline: tokio::time::Instant,
     ) -> Result<Answer, FlowError> {
         let mut request = hyper::Request::builder().method(self.method.clone()).uri(url);
         let content_type_given = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
@@ -255,8 +296,7 @@ impl HttpRequest {
         if let Some(auth) = &self.authorization {
             request = request.header(hyper::header::AUTHORIZATION, auth);
         }
-        if let Some(oauth2) = &self.oauth2 {
-            let token = oauth2.token(&self.client).await?;
+        if let Some(token) = token {
             request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
         }
         for (k, v) in headers {
@@ -289,7 +329,7 @@ impl HttpRequest {
             })?;
             Ok::<_, FlowError>((status, media_type, headers, bytes.to_bytes()))
         };
-        tokio::time::timeout(self.timeout, exchange)
+        tokio::time::timeout_at(deadline, exchange)
             .await
             .map_err(|_| FlowError::new("HTTP:TIMEOUT", format!("{url} did not answer within {:?}", self.timeout)))?
     }
@@ -315,13 +355,20 @@ impl ComponentNode for HttpRequest {
                 headers.push((k.clone(), runtime.render(v, &event)?));
             }
             let body = Bytes::from(body);
-            let mut answer = self.exchange(&url, &content_type, &event, &headers, body.clone()).await?;
-            if answer.0 == 401 {
-                if let Some(oauth2) = &self.oauth2 {
-                    // A token the partner no longer accepts: fetch a new one and try once more.
-                    oauth2.forget().await;
-                    answer = self.exchange(&url, &content_type, &event, &headers, body).await?;
-                }
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            let token = match &self.oauth2 {
+                Some(oauth2) => Some(oauth2.token(&self.client, deadline, self.timeout).await?),
+                None => None,
+            };
+            let mut answer =
+                self.exchange(&url, &content_type, &event, &headers, body.clone(), token.as_deref(), deadline).await?;
+            if let (401, Some(oauth2), Some(refused)) = (answer.0, &self.oauth2, &token) {
+                // A token the partner no longer accepts: fetch a new one and try once more, with a
+                // timeout of its own.
+                oauth2.forget(refused);
+                let deadline = tokio::time::Instant::now() + self.timeout;
+                let token = oauth2.token(&self.client, deadline, self.timeout).await?;
+                answer = self.exchange(&url, &content_type, &event, &headers, body, Some(&token), deadline).await?;
             }
             let (status, media_type, headers, bytes) = answer;
             if !(200..300).contains(&status) && !self.success.contains(&status) {
