@@ -306,3 +306,57 @@ flows:
     assert_eq!((status, body.as_str()), (200, "[]"));
     daemon.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_times_out_releases_its_idempotency_key_at_once() {
+    let r = start(
+        r##"
+configs:
+  api: { http.listener: { port: 0, request_timeout: 200ms } }
+  seen: { object_store: { ttl: 1h } }
+flows:
+  orders:
+    source: { http.listener: { config: api, method: POST, path: /orders } }
+    steps:
+      - idempotent: { key: "#[payload.id]", store: seen }
+      - choice:
+          - when: "#[payload.slow]"
+            steps: [ { time.delay: { duration: 1h } } ]
+      - set_payload: accepted
+"##,
+    )
+    .await;
+    let headers = [("content-type", "application/json")];
+    let slow = request(r.addr, "POST", "/orders", &headers, br#"{ "id": "O1", "slow": true }"#).await;
+    assert_eq!(slow.0, 504, "{slow:?}");
+    let again = request(r.addr, "POST", "/orders", &headers, br#"{ "id": "O1", "slow": false }"#).await;
+    assert_eq!((again.0, again.2.as_str()), (200, "accepted"), "the cancelled event's key was released: {again:?}");
+    let duplicate = request(r.addr, "POST", "/orders", &headers, br#"{ "id": "O1", "slow": false }"#).await;
+    assert_eq!(duplicate.0, 409, "the completed event's key is done");
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_async_scopes_still_running() {
+    let r = start(
+        r##"
+configs:
+  api: { http.listener: { port: 0 } }
+flows:
+  audit:
+    source: { http.listener: { config: api, method: GET, path: /audit } }
+    steps:
+      - async:
+          steps:
+            - time.delay: { duration: 300ms }
+            - raise_error: AUDIT:DONE
+      - set_payload: answered
+"##,
+    )
+    .await;
+    let (status, _, body) = request(r.addr, "GET", "/audit", &[], b"").await;
+    assert_eq!((status, body.as_str()), (200, "answered"));
+    let runtime = r.daemon.runtime();
+    assert!(r.daemon.shutdown(Duration::from_secs(30)).await, "drained within the deadline");
+    assert_eq!(runtime.async_errors(), 1, "the async scope ran to its end before shutdown returned");
+}
