@@ -27,7 +27,7 @@ async fn start(flows: &str) -> Running {
 
 const FLOWS: &str = r##"
 configs:
-  api: { http.listener: { port: 0, max_body_size: 64, request_timeout: 2s } }
+  api: { http.listener: { port: 0, max_body_size: 64, request_timeout: 30s } }
   seen: { object_store: {} }
 flows:
   access:
@@ -47,17 +47,43 @@ flows:
     max_concurrency: 1
     source: { http.listener: { config: api, method: GET, path: /slow } }
     steps:
+      # Held until the test releases it: `started` says it is in flight, `released` lets it finish (at most 30 s).
+      - object_store.put: { config: seen, key: started, value: true }
       - until_successful:
-          max_retries: 1
-          backoff: { initial: 300ms, max: 300ms, jitter: false }
+          max_retries: 3000
+          backoff: { initial: 10ms, max: 10ms, jitter: false }
           steps:
-            - object_store.get: { config: seen, key: "#[correlation_id]", default: "0", target: t }
-            - object_store.put: { config: seen, key: "#[correlation_id]", value: "1" }
+            - object_store.get: { config: seen, key: released, default: false, target: released }
             - choice:
-                - when: "#[vars.t == \"0\"]"
+                - when: "#[!vars.released]"
                   steps: [ { raise_error: TEST:WAIT } ]
       - set_payload: done
 "##;
+
+/// Waits (polling, up to 30 s) until `condition` holds.
+async fn wait_until(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !condition().await {
+        assert!(std::time::Instant::now() < deadline, "{what} did not happen within 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `seen` store of the default flows, where the `/slow` flow says it started and waits to be let go.
+fn seen(daemon: &relais_engine::daemon::Daemon) -> std::sync::Arc<relais_engine::runtime::object_store::ObjectStore> {
+    daemon.state().existing_store("seen").expect("the default flows have the `seen` store")
+}
+
+/// Waits until the `/slow` request is in flight.
+async fn slow_started(daemon: &relais_engine::daemon::Daemon) {
+    let seen = seen(daemon);
+    wait_until("the slow request starting", async || seen.get("started").unwrap().is_some()).await;
+}
+
+/// Lets the `/slow` request finish.
+fn release_slow(daemon: &relais_engine::daemon::Daemon) {
+    seen(daemon).put("released", serde_json::json!(true), None).unwrap();
+}
 
 async fn start_default() -> Running {
     let dir = support::write_files(&[
@@ -156,10 +182,11 @@ async fn a_saturated_flow_answers_503_with_retry_after() {
     let r = start_default().await;
     let addr = r.addr;
     let first = tokio::spawn(async move { request(addr, "GET", "/slow", &[], b"").await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    slow_started(&r.daemon).await;
     let (status, head, _) = request(addr, "GET", "/slow", &[], b"").await;
     assert_eq!(status, 503);
     assert!(head.contains("retry-after: 1"), "{head}");
+    release_slow(&r.daemon);
     assert_eq!(first.await.unwrap().0, 200);
     r.daemon.shutdown(Duration::from_secs(1)).await;
 }
@@ -169,8 +196,14 @@ async fn shutdown_drains_requests_in_flight_and_refuses_new_connections() {
     let r = start_default().await;
     let addr = r.addr;
     let in_flight = tokio::spawn(async move { request(addr, "GET", "/slow", &[], b"").await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(r.daemon.shutdown(Duration::from_secs(5)).await, "the in-flight request finished within the deadline");
+    slow_started(&r.daemon).await;
+    let seen = seen(&r.daemon);
+    // `join!` polls the shutdown first, so it has begun (stopped the listener, started draining) before the
+    // request is let go.
+    let (drained, ()) = tokio::join!(r.daemon.shutdown(Duration::from_secs(30)), async {
+        seen.put("released", serde_json::json!(true), None).unwrap();
+    });
+    assert!(drained, "the in-flight request finished within the deadline");
     let (status, _, body) = in_flight.await.unwrap();
     assert_eq!((status, body.as_str()), (200, "done"));
     assert!(
@@ -239,10 +272,12 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
     assert!(metrics.contains("relais_flow_latency_seconds_count{flow=\"access\"} 1"), "{metrics}");
     assert!(metrics.contains("relais_flow_bytes_out_total{flow=\"access\"} "), "{metrics}");
     let slow = tokio::spawn(async move { request(api, "GET", "/slow", &[], b"").await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let shutdown = tokio::spawn(daemon.shutdown(Duration::from_secs(5)));
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(request(admin, "GET", "/ready", &[], b"").await.0, 503, "draining is not ready");
+    slow_started(&daemon).await;
+    let seen = seen(&daemon);
+    let shutdown = tokio::spawn(daemon.shutdown(Duration::from_secs(30)));
+    wait_until("/ready turning 503 while draining", async || request(admin, "GET", "/ready", &[], b"").await.0 == 503)
+        .await;
+    seen.put("released", serde_json::json!(true), None).unwrap();
     assert!(shutdown.await.unwrap());
     assert_eq!(slow.await.unwrap().0, 200);
 }
