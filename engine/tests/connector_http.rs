@@ -171,7 +171,12 @@ async fn oauth2_tokens_are_reused_refreshed_on_expiry_and_after_a_401() {
     assert_eq!(call().await, "Bearer t1");
     assert_eq!(call().await, "Bearer t1", "the token is reused while valid");
     assert_eq!(issued.load(Ordering::SeqCst), 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The token lives 1 s: once it has expired, the next call fetches t2 (polled, up to 30 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while call().await == "Bearer t1" {
+        assert!(std::time::Instant::now() < deadline, "the 1 s token was never refreshed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(call().await, "Bearer t2", "an expired token is refreshed");
     assert_eq!(issued.load(Ordering::SeqCst), 2);
 

@@ -160,11 +160,20 @@ async fn queued_messages_and_persistent_entries_survive_a_restart_on_disk() {
         drop(daemon_state);
         daemon.shutdown(Duration::from_secs(2)).await;
     }
-    // Give aborted tasks a moment to drop their handles on the store, then write to the queue directly, as
-    // a publisher of another process would have.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Once the aborted tasks have dropped their handles on the store (it opens again), write to the queue
+    // directly, as a publisher of another process would have.
     {
-        let store = relais_store::RedbStore::open(&state_dir).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let store = loop {
+            match relais_store::RedbStore::open(&state_dir) {
+                Ok(store) => break store,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("the state did not open again within 30 s: {e}"),
+            }
+        };
         let message = relais_store::Message {
             payload: br#"{"id":"B"}"#.to_vec(),
             media_type: "application/json".into(),
@@ -187,13 +196,14 @@ fn a_damaged_state_file_stops_relais_run_with_the_way_to_recover() {
     let state_dir = dir.join("state");
     drop(relais_store::RedbStore::open(&state_dir).unwrap());
     std::fs::write(state_dir.join("state.redb"), vec![0x5a; 64 * 1024]).unwrap();
-    let mut out = Vec::new();
-    let outcome = relais_engine::cli::run(
-        ["relais", "run", dir.to_str().unwrap(), "--admin", "off", "--state", state_dir.to_str().unwrap()],
-        &mut out,
-    );
-    let text = String::from_utf8_lossy(&out);
-    assert_eq!(outcome, relais_engine::cli::Outcome::Failure, "{text}");
+    // `relais run` prints its errors on standard error: run the binary to read them.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relais"))
+        .args(["run", dir.to_str().unwrap(), "--admin", "off", "--no-watch", "--state", state_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(out.stdout.is_empty(), "nothing on standard output");
     assert!(text.contains("state.redb"), "{text}");
     assert!(text.to_lowercase().contains("move"), "the message says how to recover: {text}");
 }
