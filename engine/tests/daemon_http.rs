@@ -1,5 +1,5 @@
 //! The daemon on loopback: a real hyper server started by the test, real TCP clients.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
