@@ -1,5 +1,5 @@
 //! The durable state of relais: object store entries with a TTL (and the idempotency keys built on them), durable
-//! queues with leases, nacks and dead letters, and scheduler leases (DESIGN.md §7).
+//! queues with leases, nacks and dead letters, and scheduler leases (ARCHITECTURE.md, "State").
 //!
 //! One object-safe trait, [`StateStore`], and two backends:
 //! - [`MemoryStore`]: everything in a mutex-guarded map. For tests and `--state memory`; lost on exit.
