@@ -153,8 +153,9 @@ where
         Command::Explain(args) => explain::run(&args, out),
         Command::Test(args) => test::run(&args, out),
         // `relais run` has no result to print: its diagnostics and errors go to standard error, with its
-        // logs, and standard output stays clean.
-        Command::Run(args) => run::run(&args, &mut std::io::stderr().lock()),
+        // logs, and standard output stays clean. Unlocked: a lock held for the whole run would block every
+        // log line written from another thread.
+        Command::Run(args) => run::run(&args, &mut std::io::stderr()),
         Command::Dlq(args) => dlq::run(&args, out),
     }
 }
