@@ -1,6 +1,6 @@
 //! The relais flow language: YAML and `.flow` text in, one IR and spanned diagnostics out.
 //!
-//! Pure by design (DESIGN.md §1.3): no file reads, no network, no async runtime. The engine reads files and
+//! Pure by design (ARCHITECTURE.md, invariant 2): no file reads, no network, no async runtime. The engine reads files and
 //! hands their text to [`span::SourceMap`]; this crate parses ([`syntax`]), lowers to [`ir`] ([`lower`]),
 //! checks names and references ([`check`]) and prints canonical text back ([`print`]).
 

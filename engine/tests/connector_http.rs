@@ -42,6 +42,12 @@ async fn upstream_with_tokens() -> (SocketAddr, Arc<AtomicUsize>) {
                             |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                         let (auth, cid, method) =
                             (header("authorization"), header("x-correlation-id"), req.method().to_string());
+                        let content_types: Vec<String> = req
+                            .headers()
+                            .get_all("content-type")
+                            .iter()
+                            .map(|v| v.to_str().unwrap_or("").to_string())
+                            .collect();
                         let body = req.into_body().collect().await.unwrap().to_bytes();
                         let (status, text) = match path.as_str() {
                             "/token" if String::from_utf8_lossy(&body).contains("grant_type=client_credentials") => {
@@ -58,7 +64,7 @@ async fn upstream_with_tokens() -> (SocketAddr, Arc<AtomicUsize>) {
                             _ => (
                                 200,
                                 json!({ "method": method, "path": path, "query": query, "auth": auth, "cid": cid,
-                                        "body": String::from_utf8_lossy(&body) })
+                                        "content_types": content_types, "body": String::from_utf8_lossy(&body) })
                                 .to_string(),
                             ),
                         };
@@ -165,7 +171,12 @@ async fn oauth2_tokens_are_reused_refreshed_on_expiry_and_after_a_401() {
     assert_eq!(call().await, "Bearer t1");
     assert_eq!(call().await, "Bearer t1", "the token is reused while valid");
     assert_eq!(issued.load(Ordering::SeqCst), 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The token lives 1 s: once it has expired, the next call fetches t2 (polled, up to 30 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while call().await == "Bearer t1" {
+        assert!(std::time::Instant::now() < deadline, "the 1 s token was never refreshed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(call().await, "Bearer t2", "an expired token is refreshed");
     assert_eq!(issued.load(Ordering::SeqCst), 2);
 
@@ -179,4 +190,103 @@ async fn oauth2_tokens_are_reused_refreshed_on_expiry_and_after_a_401() {
     );
     assert!(rt.run_flow("f", Event::new(json!(null))).await.is_ok(), "a 401 fetches a new token and retries once");
     assert_eq!(issued.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn values_in_a_path_are_one_segment_and_cannot_change_the_partner_path_or_query() {
+    let addr = upstream().await;
+    let rt = runtime(
+        &format!("http://{addr}"),
+        "      - http.request: { config: crm, method: GET, path: \"/echo/#[payload.id]/info\", query: { \"a key\": \"#[payload.q]\" } }\n",
+    );
+    let call = |id: &str, q: &str| {
+        let ev = Event::new(json!({ "id": id, "q": q }));
+        let rt = &rt;
+        async move { support::payload(&rt.run_flow("f", ev).await.unwrap()) }
+    };
+    let answer = call("../../admin", "x").await;
+    assert_eq!(answer["path"], "/echo/..%2F..%2Fadmin/info");
+    let answer = call("a/b?x=1#frag", "1+1=2 & é").await;
+    assert_eq!(answer["path"], "/echo/a%2Fb%3Fx%3D1%23frag/info");
+    assert_eq!(answer["query"], "a%20key=1%2B1%3D2%20%26%20%C3%A9");
+    assert_eq!(call("..", "x").await["path"], "/echo/%2E%2E/info", "a dot segment stays a value");
+}
+
+#[tokio::test]
+async fn a_content_type_header_replaces_the_default_one() {
+    let addr = upstream().await;
+    let rt = runtime(
+        &format!("http://{addr}"),
+        "      - http.request: { config: crm, method: POST, path: /echo, headers: { Content-Type: application/vnd.api+json } }\n",
+    );
+    let answer = support::payload(&rt.run_flow("f", Event::new(json!({ "id": 1 }))).await.unwrap());
+    assert_eq!(answer["content_types"], json!(["application/vnd.api+json"]));
+}
+
+#[tokio::test]
+async fn with_a_target_the_answer_status_and_headers_are_kept_in_the_attributes() {
+    let addr = upstream().await;
+    let rt = runtime(
+        &format!("http://{addr}"),
+        "      - http.request: { config: crm, method: GET, path: /echo, target: answer }\n",
+    );
+    let mut ev = Event::new(json!("kept"));
+    ev.attributes = Arc::new(json!({ "method": "POST", "headers": { "x-from": "listener" } }));
+    let out = rt.run_flow("f", ev).await.unwrap();
+    assert_eq!(support::payload(&out), json!("kept"));
+    assert_eq!(out.vars["answer"]["path"], "/echo");
+    assert_eq!(out.attributes["response"]["status"], 200);
+    assert_eq!(out.attributes["response"]["headers"]["content-type"], "application/json");
+    assert_eq!(out.attributes["headers"]["x-from"], "listener", "the source's attributes are kept");
+    assert_eq!(out.attributes["method"], "POST");
+}
+
+/// An OAuth2 token endpoint (a real hyper server) that takes requests and never answers them.
+async fn silent_token_server() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { break };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
+                    std::future::pending::<()>().await;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::new())))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_that_never_answers_times_out_and_blocks_no_other_request() {
+    let partner = upstream().await;
+    let tokens = silent_token_server().await;
+    let auth =
+        format!("{{ oauth2: {{ token_url: \"http://{tokens}/token\", client_id: relais, client_secret: s3cret }} }}");
+    let rt = Arc::new(runtime_with(
+        &format!("http://{partner}"),
+        &auth,
+        "      - http.request: { config: crm, method: GET, path: /echo }\n",
+    ));
+    // Two requests at once: one fetches the token, the other waits for that fetch; both must end with the
+    // client's timeout (200 ms), not hang. The 30 s bound only keeps a regression from hanging the suite.
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let rt = rt.clone();
+            tokio::spawn(async move { rt.run_flow("f", Event::new(json!(null))).await })
+        })
+        .collect();
+    for call in calls {
+        let outcome = tokio::time::timeout(Duration::from_secs(30), call).await;
+        let err = outcome.expect("the request ended instead of waiting forever").unwrap().unwrap_err();
+        assert_eq!(err.error_type.to_string(), "HTTP:TIMEOUT", "{}", err.description);
+    }
+    // And a later request is not stuck behind the earlier fetch either.
+    let later = tokio::time::timeout(Duration::from_secs(30), rt.run_flow("f", Event::new(json!(null)))).await;
+    assert_eq!(later.expect("a later request ends too").unwrap_err().error_type.to_string(), "HTTP:TIMEOUT");
 }

@@ -1,5 +1,5 @@
 //! The daemon on loopback: a real hyper server started by the test, real TCP clients.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -27,7 +27,7 @@ async fn start(flows: &str) -> Running {
 
 const FLOWS: &str = r##"
 configs:
-  api: { http.listener: { port: 0, max_body_size: 64, request_timeout: 2s } }
+  api: { http.listener: { port: 0, max_body_size: 64, request_timeout: 30s } }
   seen: { object_store: {} }
 flows:
   access:
@@ -47,17 +47,43 @@ flows:
     max_concurrency: 1
     source: { http.listener: { config: api, method: GET, path: /slow } }
     steps:
+      # Held until the test releases it: `started` says it is in flight, `released` lets it finish (at most 30 s).
+      - object_store.put: { config: seen, key: started, value: true }
       - until_successful:
-          max_retries: 1
-          backoff: { initial: 300ms, max: 300ms, jitter: false }
+          max_retries: 3000
+          backoff: { initial: 10ms, max: 10ms, jitter: false }
           steps:
-            - object_store.get: { config: seen, key: "#[correlation_id]", default: "0", target: t }
-            - object_store.put: { config: seen, key: "#[correlation_id]", value: "1" }
+            - object_store.get: { config: seen, key: released, default: false, target: released }
             - choice:
-                - when: "#[vars.t == \"0\"]"
+                - when: "#[!vars.released]"
                   steps: [ { raise_error: TEST:WAIT } ]
       - set_payload: done
 "##;
+
+/// Waits (polling, up to 30 s) until `condition` holds.
+async fn wait_until(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !condition().await {
+        assert!(std::time::Instant::now() < deadline, "{what} did not happen within 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `seen` store of the default flows, where the `/slow` flow says it started and waits to be let go.
+fn seen(daemon: &relais_engine::daemon::Daemon) -> std::sync::Arc<relais_engine::runtime::object_store::ObjectStore> {
+    daemon.state().existing_store("seen").expect("the default flows have the `seen` store")
+}
+
+/// Waits until the `/slow` request is in flight.
+async fn slow_started(daemon: &relais_engine::daemon::Daemon) {
+    let seen = seen(daemon);
+    wait_until("the slow request starting", async || seen.get("started").unwrap().is_some()).await;
+}
+
+/// Lets the `/slow` request finish.
+fn release_slow(daemon: &relais_engine::daemon::Daemon) {
+    seen(daemon).put("released", serde_json::json!(true), None).unwrap();
+}
 
 async fn start_default() -> Running {
     let dir = support::write_files(&[
@@ -83,6 +109,29 @@ async fn requests_are_routed_with_path_and_query_parameters() {
         serde_json::json!({ "id": "ACC 42", "service": "transport", "q": "yes" })
     );
     assert!(head.contains("x-correlation-id: abc-1"), "{head}");
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_key_given_several_times_keeps_all_its_values_in_order() {
+    let r = start(
+        r##"
+configs:
+  api: { http.listener: { port: 0 } }
+flows:
+  search:
+    source: { http.listener: { config: api, method: GET, path: /search } }
+    steps:
+      - set_payload: "#[attributes.query]"
+"##,
+    )
+    .await;
+    let (status, _, body) = request(r.addr, "GET", "/search?tag=a&one=1&tag=b+c&tag=%2B&empty", &[], b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({ "tag": ["a", "b c", "+"], "one": "1", "empty": "" })
+    );
     r.daemon.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -133,10 +182,11 @@ async fn a_saturated_flow_answers_503_with_retry_after() {
     let r = start_default().await;
     let addr = r.addr;
     let first = tokio::spawn(async move { request(addr, "GET", "/slow", &[], b"").await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    slow_started(&r.daemon).await;
     let (status, head, _) = request(addr, "GET", "/slow", &[], b"").await;
     assert_eq!(status, 503);
     assert!(head.contains("retry-after: 1"), "{head}");
+    release_slow(&r.daemon);
     assert_eq!(first.await.unwrap().0, 200);
     r.daemon.shutdown(Duration::from_secs(1)).await;
 }
@@ -146,8 +196,14 @@ async fn shutdown_drains_requests_in_flight_and_refuses_new_connections() {
     let r = start_default().await;
     let addr = r.addr;
     let in_flight = tokio::spawn(async move { request(addr, "GET", "/slow", &[], b"").await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(r.daemon.shutdown(Duration::from_secs(5)).await, "the in-flight request finished within the deadline");
+    slow_started(&r.daemon).await;
+    let seen = seen(&r.daemon);
+    // `join!` polls the shutdown first, so it has begun (stopped the listener, started draining) before the
+    // request is let go.
+    let (drained, ()) = tokio::join!(r.daemon.shutdown(Duration::from_secs(30)), async {
+        seen.put("released", serde_json::json!(true), None).unwrap();
+    });
+    assert!(drained, "the in-flight request finished within the deadline");
     let (status, _, body) = in_flight.await.unwrap();
     assert_eq!((status, body.as_str()), (200, "done"));
     assert!(
@@ -175,26 +231,21 @@ flows:
 "##,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let (status, _, body) = request(r.addr, "GET", "/count", &[], b"").await;
-    assert_eq!(status, 200);
-    let n: f64 = body.trim_matches('"').parse().unwrap_or(0.0);
-    assert!(n >= 3.0, "the scheduler ticked {n} times in 400 ms at 30 ms");
+    // The counter is a number (`#[vars.n + 1]` keeps its type), so it counts 1, 2, 3 rather than growing a
+    // string "1", "11", "111".
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let count = loop {
+        let (status, _, body) = request(r.addr, "GET", "/count", &[], b"").await;
+        assert_eq!(status, 200);
+        let count: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(count.is_i64(), "the counter is a number, not {body}");
+        if count.as_i64() >= Some(3) || std::time::Instant::now() > deadline {
+            break count;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(count.as_i64() >= Some(3), "the scheduler ticked only {count} times in 30 s at 30 ms");
     r.daemon.shutdown(Duration::from_secs(1)).await;
-}
-
-#[test]
-fn relais_run_on_broken_flows_exits_one_with_the_check_diagnostics() {
-    let dir =
-        support::write_files(&[("flows.yaml", "flows:\n  a:\n    steps:\n      - transfrom: { code: payload }\n")]);
-    let mut run_out = Vec::new();
-    let outcome = relais_engine::cli::run(["relais", "run", dir.to_str().unwrap()], &mut run_out);
-    assert_eq!(outcome, relais_engine::cli::Outcome::Findings);
-    let mut check_out = Vec::new();
-    relais_engine::cli::run(["relais", "check", dir.to_str().unwrap()], &mut check_out);
-    let run_text = String::from_utf8_lossy(&run_out);
-    assert!(run_text.starts_with(&*String::from_utf8_lossy(&check_out)), "{run_text}");
-    assert!(run_text.contains("unknown step `transfrom`"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,10 +272,12 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
     assert!(metrics.contains("relais_flow_latency_seconds_count{flow=\"access\"} 1"), "{metrics}");
     assert!(metrics.contains("relais_flow_bytes_out_total{flow=\"access\"} "), "{metrics}");
     let slow = tokio::spawn(async move { request(api, "GET", "/slow", &[], b"").await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let shutdown = tokio::spawn(daemon.shutdown(Duration::from_secs(5)));
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(request(admin, "GET", "/ready", &[], b"").await.0, 503, "draining is not ready");
+    slow_started(&daemon).await;
+    let seen = seen(&daemon);
+    let shutdown = tokio::spawn(daemon.shutdown(Duration::from_secs(30)));
+    wait_until("/ready turning 503 while draining", async || request(admin, "GET", "/ready", &[], b"").await.0 == 503)
+        .await;
+    seen.put("released", serde_json::json!(true), None).unwrap();
     assert!(shutdown.await.unwrap());
     assert_eq!(slow.await.unwrap().0, 200);
 }
@@ -273,4 +326,58 @@ flows:
     let (status, _, body) = request(admin, "GET", "/dead-letters", &[], b"").await;
     assert_eq!((status, body.as_str()), (200, "[]"));
     daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_times_out_releases_its_idempotency_key_at_once() {
+    let r = start(
+        r##"
+configs:
+  api: { http.listener: { port: 0, request_timeout: 200ms } }
+  seen: { object_store: { ttl: 1h } }
+flows:
+  orders:
+    source: { http.listener: { config: api, method: POST, path: /orders } }
+    steps:
+      - idempotent: { key: "#[payload.id]", store: seen }
+      - choice:
+          - when: "#[payload.slow]"
+            steps: [ { time.delay: { duration: 1h } } ]
+      - set_payload: accepted
+"##,
+    )
+    .await;
+    let headers = [("content-type", "application/json")];
+    let slow = request(r.addr, "POST", "/orders", &headers, br#"{ "id": "O1", "slow": true }"#).await;
+    assert_eq!(slow.0, 504, "{slow:?}");
+    let again = request(r.addr, "POST", "/orders", &headers, br#"{ "id": "O1", "slow": false }"#).await;
+    assert_eq!((again.0, again.2.as_str()), (200, "accepted"), "the cancelled event's key was released: {again:?}");
+    let duplicate = request(r.addr, "POST", "/orders", &headers, br#"{ "id": "O1", "slow": false }"#).await;
+    assert_eq!(duplicate.0, 409, "the completed event's key is done");
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_async_scopes_still_running() {
+    let r = start(
+        r##"
+configs:
+  api: { http.listener: { port: 0 } }
+flows:
+  audit:
+    source: { http.listener: { config: api, method: GET, path: /audit } }
+    steps:
+      - async:
+          steps:
+            - time.delay: { duration: 300ms }
+            - raise_error: AUDIT:DONE
+      - set_payload: answered
+"##,
+    )
+    .await;
+    let (status, _, body) = request(r.addr, "GET", "/audit", &[], b"").await;
+    assert_eq!((status, body.as_str()), (200, "answered"));
+    let runtime = r.daemon.runtime();
+    assert!(r.daemon.shutdown(Duration::from_secs(30)).await, "drained within the deadline");
+    assert_eq!(runtime.async_errors(), 1, "the async scope ran to its end before shutdown returned");
 }

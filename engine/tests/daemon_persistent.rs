@@ -109,7 +109,7 @@ async fn a_persistent_message_that_keeps_failing_is_redelivered_then_dead_letter
     assert_eq!(request(addr, "PUT", "/broken", &[], b"false").await.0, 200);
     let (status, _, body) = request(admin, "POST", &format!("/dead-letters/{}/replay", letter.id), &[], b"").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(result(addr, "J7").await.as_deref(), Some("\"1\""), "the replayed message starts its deliveries over");
+    assert_eq!(result(addr, "J7").await.as_deref(), Some("1"), "the replayed message starts its deliveries over");
     assert!(state.dead_letters().is_empty());
     let (status, ..) = request(admin, "POST", &format!("/dead-letters/{}/replay", letter.id), &[], b"").await;
     assert_eq!(status, 409, "a dead letter is replayed once");
@@ -135,7 +135,7 @@ async fn a_flow_dead_letters_what_its_handler_gives_up_on_and_a_replay_publishes
     let admin = daemon.admin.unwrap();
     let (status, _, body) = request(admin, "POST", &format!("/dead-letters/{}/replay", letter.id), &[], b"").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(result(addr, "N1").await.as_deref(), Some("\"1\""));
+    assert_eq!(result(addr, "N1").await.as_deref(), Some("1"));
 
     // Outside a handler there is no error to record: the step says where it belongs.
     let event = relais_engine::runtime::Event::new(serde_json::Value::Null);
@@ -153,18 +153,27 @@ async fn queued_messages_and_persistent_entries_survive_a_restart_on_disk() {
         let store = Arc::new(relais_store::RedbStore::open(&state_dir).unwrap());
         let (daemon, addr) = start(&dir, Arc::new(State::with_store(store))).await;
         assert_eq!(request(addr, "POST", "/jobs", &[], br#"{"id":"A"}"#).await.0, 202);
-        assert_eq!(result(addr, "A").await.as_deref(), Some("\"1\""));
+        assert_eq!(result(addr, "A").await.as_deref(), Some("1"));
         // Broken while the next ones arrive: they wait in the queue (redelivered with a delay).
         assert_eq!(request(addr, "PUT", "/broken", &[], b"true").await.0, 200);
         let daemon_state = daemon.state();
         drop(daemon_state);
         daemon.shutdown(Duration::from_secs(2)).await;
     }
-    // Give aborted tasks a moment to drop their handles on the store, then write to the queue directly, as
-    // a publisher of another process would have.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Once the aborted tasks have dropped their handles on the store (it opens again), write to the queue
+    // directly, as a publisher of another process would have.
     {
-        let store = relais_store::RedbStore::open(&state_dir).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let store = loop {
+            match relais_store::RedbStore::open(&state_dir) {
+                Ok(store) => break store,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("the state did not open again within 30 s: {e}"),
+            }
+        };
         let message = relais_store::Message {
             payload: br#"{"id":"B"}"#.to_vec(),
             media_type: "application/json".into(),
@@ -176,8 +185,8 @@ async fn queued_messages_and_persistent_entries_survive_a_restart_on_disk() {
     }
     let store = Arc::new(relais_store::RedbStore::open(&state_dir).unwrap());
     let (daemon, addr) = start(&dir, Arc::new(State::with_store(store))).await;
-    assert_eq!(result(addr, "A").await.as_deref(), Some("\"1\""), "a persistent entry survives the restart");
-    assert_eq!(result(addr, "B").await.as_deref(), Some("\"1\""), "a queued message is processed after the restart");
+    assert_eq!(result(addr, "A").await.as_deref(), Some("1"), "a persistent entry survives the restart");
+    assert_eq!(result(addr, "B").await.as_deref(), Some("1"), "a queued message is processed after the restart");
     daemon.shutdown(Duration::from_secs(2)).await;
 }
 
@@ -187,13 +196,14 @@ fn a_damaged_state_file_stops_relais_run_with_the_way_to_recover() {
     let state_dir = dir.join("state");
     drop(relais_store::RedbStore::open(&state_dir).unwrap());
     std::fs::write(state_dir.join("state.redb"), vec![0x5a; 64 * 1024]).unwrap();
-    let mut out = Vec::new();
-    let outcome = relais_engine::cli::run(
-        ["relais", "run", dir.to_str().unwrap(), "--admin", "off", "--state", state_dir.to_str().unwrap()],
-        &mut out,
-    );
-    let text = String::from_utf8_lossy(&out);
-    assert_eq!(outcome, relais_engine::cli::Outcome::Failure, "{text}");
+    // `relais run` prints its errors on standard error: run the binary to read them.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relais"))
+        .args(["run", dir.to_str().unwrap(), "--admin", "off", "--no-watch", "--state", state_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(out.stdout.is_empty(), "nothing on standard output");
     assert!(text.contains("state.redb"), "{text}");
     assert!(text.to_lowercase().contains("move"), "the message says how to recover: {text}");
 }

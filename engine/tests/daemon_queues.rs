@@ -93,7 +93,12 @@ async fn a_full_queue_makes_publishers_wait_then_fail_with_queue_timeout() {
     let (daemon, addr) = support::daemon(&dir).await;
     // The first message is taken by the only consumer, the second fills the queue.
     assert_eq!(request(addr, "POST", "/slow", &[], b"{}").await.0, 200);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let queue = daemon.state().queue_or_default("slow");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while queue.in_flight() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the consumer did not take the first message within 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(request(addr, "POST", "/slow", &[], b"{}").await.0, 200);
     let (status, _, body) = request(addr, "POST", "/slow", &[], b"{}").await;
     assert_eq!(status, 503, "{body}");

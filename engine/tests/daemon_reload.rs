@@ -18,6 +18,7 @@ flows:
   slow:
     source: {{ http.listener: {{ config: api, method: GET, path: /slow }} }}
     steps:
+      - object_store.put: {{ config: keys, key: "started-#[correlation_id]", value: true }}
       - try:
           steps:
             - until_successful:
@@ -59,9 +60,19 @@ async fn a_reload_while_requests_are_in_flight_loses_none_of_them() {
     let dir = support::write_files(&[("flows.yaml", &flows("v1", 0))]);
     let (mut daemon, _) = support::daemon(&dir).await;
     let addr = daemon.listeners[0].1;
-    let in_flight: Vec<_> =
-        (0..40).map(|_| tokio::spawn(async move { request(addr, "GET", "/slow", &[], b"").await })).collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let in_flight: Vec<_> = (0..40)
+        .map(|i| {
+            let cid = format!("r-{i}");
+            tokio::spawn(async move { request(addr, "GET", "/slow", &[("x-correlation-id", &cid)], b"").await })
+        })
+        .collect();
+    // Every request has started its flow (each marks `started-<correlation id>`) before the reload.
+    let keys = daemon.state().existing_store("keys").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while (0..40).any(|i| keys.get(&format!("started-r-{i}")).unwrap().is_none()) {
+        assert!(std::time::Instant::now() < deadline, "the 40 requests did not all start within 30 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     reload(&mut daemon, &dir, &flows("v2", 0)).await.unwrap();
     assert_eq!(daemon.listeners[0].1, addr, "an unchanged listener keeps its socket");
     let after = tokio::spawn(async move { request(addr, "GET", "/slow", &[], b"").await });
@@ -111,7 +122,10 @@ async fn a_reload_that_cannot_bind_its_new_port_keeps_the_old_program_running() 
     assert_eq!(daemon.listeners[0].1.port(), port, "the listener moved to its new port");
     let (status, _, body) = request(daemon.listeners[0].1, "GET", "/slow", &[], b"").await;
     assert_eq!((status, body.as_str()), (200, "v3"));
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the old port is closed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the old port is still open after 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     daemon.shutdown(Duration::from_secs(2)).await;
 }

@@ -24,6 +24,7 @@ flows:
   slow:
     source: {{ http.listener: {{ config: api, method: GET, path: /slow }} }}
     steps:
+      - logger: "slow request started"
       - try:
           steps:
             - until_successful:
@@ -154,7 +155,8 @@ async fn sigterm_finishes_requests_in_flight_and_exits_zero() {
     let mut relais = Relais::start(&dir, &["--no-watch"]);
     let addr = relais.addr;
     let slow = tokio::spawn(async move { request(addr, "GET", "/slow", &[], b"").await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // SIGTERM once the request is in its flow (it logs as its first step), not after a fixed wait.
+    tokio::task::block_in_place(|| relais.wait_for_log("slow request started"));
     relais.signal("TERM");
     let (status, _, body) = slow.await.unwrap();
     assert_eq!((status, body.as_str()), (200, "slow done"));

@@ -210,7 +210,12 @@ flows:
 "##,
     );
     let out = rt.run_flow("f", Event::new(json!("original"))).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Once the async scope has run, it has still changed nothing of the caller's event.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while rt.async_running() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the async scope did not end within 30 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(payload(&out), json!("original"));
     assert!(!out.vars.contains_key("leaked"));
     assert_eq!(rt.async_errors(), 0);
@@ -229,8 +234,16 @@ flows:
     assert!(rt.run_flow("f", Event::new(json!({ "id": 1 }))).await.is_ok());
     let dup = rt.run_flow("f", Event::new(json!({ "id": 1 }))).await.unwrap_err();
     assert_eq!(dup.error_type.to_string(), "IDEMPOTENCY:DUPLICATE");
-    tokio::time::sleep(Duration::from_millis(60)).await;
-    assert!(rt.run_flow("f", Event::new(json!({ "id": 1 }))).await.is_ok());
+    // Accepted again once the 30 ms have passed: retried until then (up to 30 s), never waited for blindly.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match rt.run_flow("f", Event::new(json!({ "id": 1 }))).await {
+            Ok(_) => break,
+            Err(e) => assert_eq!(e.error_type.to_string(), "IDEMPOTENCY:DUPLICATE", "{}", e.description),
+        }
+        assert!(std::time::Instant::now() < deadline, "the key was still a duplicate 30 s after its 30 ms TTL");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 #[tokio::test]

@@ -134,23 +134,23 @@ configs:
 flows:
   f:
     steps:
-      - object_store.put: { config: attempts, key: n, value: "0" }
+      - object_store.put: { config: attempts, key: n, value: 0 }
       - until_successful:
           max_retries: 4
           backoff: { initial: 1ms, max: 2ms }
           steps:
             - object_store.get: { config: attempts, key: n, target: n }
-            - object_store.put: { config: attempts, key: n, value: "#[parse_int(vars.n) + 1]" }
+            - object_store.put: { config: attempts, key: n, value: "#[vars.n + 1]" }
             - set_payload: "#[payload + \"!\"]"
             - set_variable: { name: mutated, value: true }
             - choice:
-                - when: "#[parse_int(vars.n) < 2]"
+                - when: "#[vars.n < 2]"
                   steps: [ { raise_error: CRM:UNAVAILABLE } ]
 "##,
     );
     let out = rt.run_flow("f", Event::new(json!("hello"))).await.unwrap();
     assert_eq!(payload(&out), json!("hello!"), "the successful attempt started from the original payload");
-    assert_eq!(out.vars["n"], json!("2"), "third attempt succeeded");
+    assert_eq!(out.vars["n"], json!(2), "third attempt succeeded");
 }
 
 #[tokio::test]

@@ -254,6 +254,38 @@ flows:
 }
 
 #[tokio::test]
+async fn object_store_put_keeps_the_type_of_numbers_expressions_maps_and_lists() {
+    let rt = yaml(
+        r##"
+configs:
+  cache: { object_store: {} }
+flows:
+  put:
+    steps:
+      - object_store.put: { config: cache, key: number, value: 5 }
+      - object_store.put: { config: cache, key: sum, value: "#[41 + 1]" }
+      - object_store.put: { config: cache, key: text, value: "n=#[41 + 1]" }
+      - object_store.put: { config: cache, key: map, value: { id: "#[payload.id]", tags: [a, "#[1 + 1]"] } }
+      - object_store.put: { config: cache, key: flag, value: false }
+  get:
+    steps:
+      - object_store.get: { config: cache, key: "#[payload.key]" }
+"##,
+    );
+    rt.run_flow("put", Event::new(json!({ "id": 7 }))).await.unwrap();
+    let get = |key: &str| {
+        let rt = &rt;
+        let key = key.to_string();
+        async move { payload(&rt.run_flow("get", Event::new(json!({ "key": key }))).await.unwrap()) }
+    };
+    assert_eq!(get("number").await, json!(5));
+    assert_eq!(get("sum").await, json!(42));
+    assert_eq!(get("text").await, json!("n=42"));
+    assert_eq!(get("map").await, json!({ "id": 7, "tags": ["a", 2] }));
+    assert_eq!(get("flag").await, json!(false));
+}
+
+#[tokio::test]
 async fn async_runs_in_the_background_and_counts_its_errors() {
     let rt = yaml(
         r##"

@@ -1,4 +1,4 @@
-//! The `relais` command line (DESIGN.md §8): one file per subcommand, renderers under [`render`].
+//! The `relais` command line: one file per subcommand, renderers under [`render`].
 //!
 //! Exit codes: 0 success, 1 findings (errors, failed tests, unformatted files), 2 usage or I/O error.
 
@@ -16,9 +16,56 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Integration engine: flows in YAML or `.flow`, checked, tested and run.
+/// The text `relais --help` ends with.
+const EXAMPLES: &str = "\
+Examples:
+  relais check flows/                 check every flow file under flows/ and report all findings
+  relais test flows/                  run the flow tests (*.test.yaml) next to the flows
+  relais run flows/ --env prod        serve the flows with the properties of env/prod.yaml
+  relais fmt --check flows/           list the files that are not canonically formatted
+  relais explain RL0103               what a diagnostic code means and how to fix it
+
+Exit codes: 0 success, 1 findings (errors, failed tests, unformatted files), 2 usage or I/O error.";
+
+/// Examples under each subcommand's help.
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  relais check                                check the flows under flows/
+  relais check flows/ --env prod              with the properties of env/prod.yaml
+  relais check --format github --deny-warnings   annotations for GitHub Actions; warnings fail too";
+const FMT_EXAMPLES: &str = "\
+Examples:
+  relais fmt flows/                   rewrite the files canonically
+  relais fmt --check flows/           list the files that would change (exit 1 if any)
+  relais fmt --to flow orders.yaml    write orders.flow beside orders.yaml";
+const SCHEMA_EXAMPLES: &str = "\
+Examples:
+  relais schema > relais.schema.json  then point your editor's YAML extension at the file";
+const RUN_EXAMPLES: &str = "\
+Examples:
+  relais run flows/                           serve the flows
+  relais run flows/ --env prod --drain 10s    production properties; 10 s to finish work at shutdown
+  relais run --state memory --admin off       keep nothing on disk, no admin endpoints";
+const TEST_EXAMPLES: &str = "\
+Examples:
+  relais test flows/                          run every test case
+  relais test --filter orders --coverage      the cases about orders, with step coverage
+  relais test --junit report.xml              also write a JUnit report for CI";
+const EXPLAIN_EXAMPLES: &str = "\
+Examples:
+  relais explain RL0103               why `unknown step` is reported and how to fix it
+  relais explain                      every code with its title";
+const DLQ_EXAMPLES: &str = "\
+Examples:
+  relais dlq list                     the dead letters kept in .relais/state
+  relais dlq show 12                  one of them in full, payload included
+  relais dlq replay 12                put it back on its queue, for the next start to process
+  relais dlq purge --flow orders      delete every dead letter of the flow orders";
+
+/// relais, an integration engine: connect systems with flows written in YAML or `.flow` files, check
+/// them, test them with mocks, and run them as a daemon (HTTP listeners, schedules, queues).
 #[derive(Debug, Parser)]
-#[command(name = "relais", version, about, disable_help_subcommand = true)]
+#[command(name = "relais", version, disable_help_subcommand = true, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,19 +73,32 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate flow files: syntax, names, components, scripts, referenced files.
+    /// Check flow files without running them: syntax, names, components, scripts, referenced files.
+    ///
+    /// Reports every finding with its code, its place in the file and help; exits 1 if any is an error.
+    #[command(after_help = CHECK_EXAMPLES)]
     Check(check::Args),
-    /// Print flow files canonically, or convert between YAML and `.flow`.
+    /// Format flow files canonically, or convert them between YAML and `.flow`.
+    #[command(after_help = FMT_EXAMPLES)]
     Fmt(fmt::Args),
-    /// Print the JSON Schema of the YAML flow format (for editors).
+    /// Print the JSON Schema of YAML flow files, for completion and validation in an editor.
+    #[command(after_help = SCHEMA_EXAMPLES)]
     Schema(schema::Args),
-    /// Run the daemon: HTTP listeners and schedulers of the flows, until SIGINT/SIGTERM.
+    /// Serve the flows: HTTP listeners, schedules and queue consumers, until SIGINT or SIGTERM.
+    ///
+    /// The flows are checked first, exactly as `relais check` does; on an error nothing starts and the
+    /// diagnostics are printed on standard error (exit 1). Files that change are reloaded while running.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(run::Args),
-    /// Run the flow tests (`*.test.yaml`) with mocks and assertions.
+    /// Run the flow tests (`*.test.yaml`): each case sends an event through a flow with mocked partners
+    /// and checks the result.
+    #[command(after_help = TEST_EXAMPLES)]
     Test(test::Args),
-    /// Explain a diagnostic code (`relais explain RL0100`); without a code, list them all.
+    /// Explain a diagnostic code; without a code, list them all.
+    #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(explain::Args),
-    /// Dead letters of a stopped daemon's state: list, show, replay, purge.
+    /// List, show, replay or purge the dead letters of a stopped daemon (the messages its flows gave up on).
+    #[command(after_help = DLQ_EXAMPLES)]
     Dlq(dlq::Args),
 }
 
@@ -73,7 +133,7 @@ fn paths_or_default(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Runs the CLI on explicit arguments (the first is the program name), writing results to `out`; usage
-/// errors and progress go to standard error. In-process tests use this; the binary calls [`main`].
+/// errors, progress and everything `relais run` prints go to standard error. In-process tests use this; the binary calls [`main`].
 pub fn run<I, T>(args: I, out: &mut dyn std::io::Write) -> Outcome
 where
     I: IntoIterator<Item = T>,
@@ -92,7 +152,10 @@ where
         Command::Schema(args) => schema::run(&args, out),
         Command::Explain(args) => explain::run(&args, out),
         Command::Test(args) => test::run(&args, out),
-        Command::Run(args) => run::run(&args, out),
+        // `relais run` has no result to print: its diagnostics and errors go to standard error, with its
+        // logs, and standard output stays clean. Unlocked: a lock held for the whole run would block every
+        // log line written from another thread.
+        Command::Run(args) => run::run(&args, &mut std::io::stderr()),
         Command::Dlq(args) => dlq::run(&args, out),
     }
 }

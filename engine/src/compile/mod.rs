@@ -1,6 +1,6 @@
 //! The check pipeline shared by `relais check`, `run` and `test`: after loading, every component config is
 //! validated against the registry, every script and expression compiled, every referenced file opened,
-//! and route conflicts found. What passes here starts; what fails never does (DESIGN.md §1.1).
+//! and route conflicts found. What passes here starts; what fails never does (`relais run` refuses to start on any error).
 
 mod components;
 mod files;

@@ -6,6 +6,7 @@
 
 use super::secrets;
 use crate::components::http_request::{Auth, ClientConfig, RequestParams};
+use crate::plan::value::TemplatePart;
 use crate::plan::TemplatePlan;
 use crate::runtime::components::{compile_template, CallFuture, ComponentNode, Spec, Unavailable};
 use crate::runtime::{Event, FlowError, Payload, Runtime};
@@ -20,20 +21,58 @@ use std::time::Duration;
 
 /// OAuth2 client credentials: a token fetched on first use, reused until shortly before it expires
 /// (10 % of its lifetime, at most 30 s early), and fetched again after a 401.
+///
+/// The cached token sits behind a plain mutex that is only held to copy or replace it, never across the
+/// network. Fetches are single-flight: the first request that finds no valid token fetches one while holding
+/// `refresh`; the others wait for that fetch and then reuse its token. Every wait and the fetch itself end at
+/// the deadline of the request that waits (the client's response timeout), so a token endpoint that never
+/// answers fails each request with `HTTP:TIMEOUT` and holds no one forever.
 struct OAuth2 {
     token_url: String,
     form: String,
-    cached: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+    cached: std::sync::Mutex<Option<(String, std::time::Instant)>>,
+    refresh: tokio::sync::Mutex<()>,
 }
 
 impl OAuth2 {
-    async fn token(&self, client: &HttpClient) -> Result<String, FlowError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((token, refresh_at)) = cached.as_ref() {
-            if std::time::Instant::now() < *refresh_at {
-                return Ok(token.clone());
-            }
+    fn new(token_url: String, form: String) -> Self {
+        OAuth2 { token_url, form, cached: std::sync::Mutex::new(None), refresh: tokio::sync::Mutex::new(()) }
+    }
+
+    /// The cached token while it is valid. A poisoned lock only means a panic elsewhere while copying a
+    /// token; the value is still whole, so it is used.
+    fn valid(&self) -> Option<String> {
+        let cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached.as_ref().filter(|(_, refresh_at)| std::time::Instant::now() < *refresh_at).map(|(t, _)| t.clone())
+    }
+
+    fn timed_out(&self, timeout: Duration) -> FlowError {
+        FlowError::new("HTTP:TIMEOUT", format!("no OAuth2 token from {} within {timeout:?}", shown(&self.token_url)))
+    }
+
+    /// A valid token, fetched if needed, by `deadline` at the latest.
+    async fn token(
+        &self,
+        client: &HttpClient,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<String, FlowError> {
+        if let Some(token) = self.valid() {
+            return Ok(token);
         }
+        let _flight =
+            tokio::time::timeout_at(deadline, self.refresh.lock()).await.map_err(|_| self.timed_out(timeout))?;
+        // The fetch this request waited for may have brought a token.
+        if let Some(token) = self.valid() {
+            return Ok(token);
+        }
+        let (token, refresh_at) =
+            tokio::time::timeout_at(deadline, self.fetch(client)).await.map_err(|_| self.timed_out(timeout))??;
+        *self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((token.clone(), refresh_at));
+        Ok(token)
+    }
+
+    async fn fetch(&self, client: &HttpClient) -> Result<(String, std::time::Instant), FlowError> {
         let fail = |why: String| {
             FlowError::new("HTTP:UNAUTHORIZED", format!("OAuth2 token from {}: {why}", shown(&self.token_url)))
         };
@@ -53,12 +92,15 @@ impl OAuth2 {
         crate::scrub::known::remember_token(&token);
         let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
         let early = (lifetime / 10).min(Duration::from_secs(30));
-        *cached = Some((token.clone(), std::time::Instant::now() + lifetime - early));
-        Ok(token)
+        Ok((token, std::time::Instant::now() + lifetime - early))
     }
 
-    async fn forget(&self) {
-        *self.cached.lock().await = None;
+    /// Drops the cached token after the partner refused it, unless another request already replaced it.
+    fn forget(&self, refused: &str) {
+        let mut cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cached.as_ref().is_some_and(|(token, _)| token == refused) {
+            *cached = None;
+        }
     }
 }
 
@@ -158,11 +200,7 @@ fn build(spec: &Spec) -> Result<HttpRequest, String> {
             if !scopes.is_empty() {
                 form.push_str(&format!("&scope={}", encode(&scopes.join(" "))));
             }
-            oauth2 = Some(Arc::new(OAuth2 {
-                token_url: secrets::resolve(token_url)?,
-                form,
-                cached: tokio::sync::Mutex::new(None),
-            }));
+            oauth2 = Some(Arc::new(OAuth2::new(secrets::resolve(token_url)?, form)));
             None
         }
     };
@@ -215,20 +253,49 @@ pub fn factory(spec: Spec) -> Arc<dyn ComponentNode> {
     }
 }
 
+/// Every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - . _ ~`) is escaped: a value can then never
+/// end a path segment (`/`), start a query (`?`) or fragment (`#`), or split a query pair (`&`, `=`, `+`).
+const COMPONENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A value as one URL component (a query key or value, a form field).
 fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+/// A value as one path segment: [`encode`], and `.` / `..` written `%2E` so that a value cannot climb out
+/// of the path the flow wrote, even at a partner that resolves dot segments.
+fn encode_segment(s: &str) -> String {
+    match s {
+        "." => "%2E".to_string(),
+        ".." => "%2E%2E".to_string(),
+        _ => encode(s),
+    }
+}
+
+/// The path template with each `#[...]` value encoded as one path segment; the literal text is the flow
+/// author's and is sent as written.
+fn render_path(runtime: &Runtime, template: &TemplatePlan, event: &Event) -> Result<String, FlowError> {
+    let mut out = String::new();
+    for part in &template.parts {
+        match part {
+            TemplatePart::Literal(text) => out.push_str(text),
+            TemplatePart::Expr(script) => {
+                let one = TemplatePlan { parts: vec![TemplatePart::Expr(script.clone())] };
+                out.push_str(&encode_segment(&runtime.render(&one, event)?));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One answer: status, media type, headers, body.
 type Answer = (u16, String, Map<String, Json>, Bytes);
 
 impl HttpRequest {
-    /// One request and its whole answer, under the response timeout.
+    /// One request and its whole answer, by `deadline` (the response timeout from when the exchange, its
+    /// OAuth2 token included, began).
+    #[allow(clippy::too_many_arguments)] // one exchange's parts, all borrowed from the call
     async fn exchange(
         &self,
         url: &str,
@@ -236,17 +303,19 @@ impl HttpRequest {
         event: &Event,
         headers: &[(String, String)],
         body: Bytes,
+        token: Option<&str>,
+        deadline: tokio::time::Instant,
     ) -> Result<Answer, FlowError> {
         let mut request = hyper::Request::builder().method(self.method.clone()).uri(url);
-        if !content_type.is_empty() {
+        let content_type_given = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if !content_type.is_empty() && !content_type_given {
             request = request.header(hyper::header::CONTENT_TYPE, content_type);
         }
         request = request.header("x-correlation-id", &*event.correlation_id);
         if let Some(auth) = &self.authorization {
             request = request.header(hyper::header::AUTHORIZATION, auth);
         }
-        if let Some(oauth2) = &self.oauth2 {
-            let token = oauth2.token(&self.client).await?;
+        if let Some(token) = token {
             request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
         }
         for (k, v) in headers {
@@ -279,7 +348,7 @@ impl HttpRequest {
             })?;
             Ok::<_, FlowError>((status, media_type, headers, bytes.to_bytes()))
         };
-        tokio::time::timeout(self.timeout, exchange).await.map_err(|_| {
+        tokio::time::timeout_at(deadline, exchange).await.map_err(|_| {
             FlowError::new("HTTP:TIMEOUT", format!("{} did not answer within {:?}", shown(url), self.timeout))
         })?
     }
@@ -310,7 +379,7 @@ impl HttpRequest {
 impl ComponentNode for HttpRequest {
     fn call<'a>(&'a self, runtime: &'a Runtime, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
-            let mut url = format!("{}{}", self.base_url, runtime.render(&self.path, &event)?);
+            let mut url = format!("{}{}", self.base_url, render_path(runtime, &self.path, &event)?);
             for (i, (k, v)) in self.query.iter().enumerate() {
                 url.push(if i == 0 && !url.contains('?') { '?' } else { '&' });
                 url.push_str(&format!("{}={}", encode(k), encode(&runtime.render(v, &event)?)));
@@ -327,19 +396,27 @@ impl ComponentNode for HttpRequest {
                 headers.push((k.clone(), runtime.render(v, &event)?));
             }
             let body = Bytes::from(body);
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            let token = match &self.oauth2 {
+                Some(oauth2) => {
+                    Some(oauth2.token(&self.client, deadline, self.timeout).await.map_err(|e| self.upstream(e))?)
+                }
+                None => None,
+            };
             let mut answer = self
-                .exchange(&url, &content_type, &event, &headers, body.clone())
+                .exchange(&url, &content_type, &event, &headers, body.clone(), token.as_deref(), deadline)
                 .await
                 .map_err(|e| self.upstream(e))?;
-            if answer.0 == 401 {
-                if let Some(oauth2) = &self.oauth2 {
-                    // A token the partner no longer accepts: fetch a new one and try once more.
-                    oauth2.forget().await;
-                    answer = self
-                        .exchange(&url, &content_type, &event, &headers, body)
-                        .await
-                        .map_err(|e| self.upstream(e))?;
-                }
+            if let (401, Some(oauth2), Some(refused)) = (answer.0, &self.oauth2, &token) {
+                // A token the partner no longer accepts: fetch a new one and try once more, with a
+                // timeout of its own.
+                oauth2.forget(refused);
+                let deadline = tokio::time::Instant::now() + self.timeout;
+                let token = oauth2.token(&self.client, deadline, self.timeout).await.map_err(|e| self.upstream(e))?;
+                answer = self
+                    .exchange(&url, &content_type, &event, &headers, body, Some(&token), deadline)
+                    .await
+                    .map_err(|e| self.upstream(e))?;
             }
             let (status, media_type, headers, bytes) = answer;
             if !(200..300).contains(&status) && !self.success.contains(&status) {
@@ -356,11 +433,19 @@ impl ComponentNode for HttpRequest {
             let payload = Payload::bytes(bytes.to_vec(), &media_type);
             match &self.target {
                 Some(var) => {
+                    // The payload and the source's attributes are kept; the answer's status and headers go
+                    // to `attributes.response`, beside them.
                     let value = payload.read(&runtime.program().readers).map_err(|e| {
                         e.from_upstream(format!("the answer of config `{}` could not be read", self.config))
                     })?;
                     let value = value.clone();
                     ev.set_var(var, value);
+                    let mut attributes = match ev.attributes.as_ref() {
+                        Json::Object(map) => map.clone(),
+                        _ => Map::new(),
+                    };
+                    attributes.insert("response".into(), json!({ "status": status, "headers": headers }));
+                    ev.attributes = Arc::new(Json::Object(attributes));
                 }
                 None => {
                     ev.set_payload(payload);

@@ -247,8 +247,11 @@ impl Daemon {
         let _ = self.generation.schedules.send(true);
         let state = self.state();
         let until = Instant::now() + deadline;
+        let runtime = self.runtime();
         let idle = || {
-            self.in_flight.load(Ordering::SeqCst) == 0 && state.queues().iter().all(|q| q.depth() + q.in_flight() == 0)
+            self.in_flight.load(Ordering::SeqCst) == 0
+                && state.queues().iter().all(|q| q.depth() + q.in_flight() == 0)
+                && runtime.async_running() == 0
         };
         while !idle() && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(10)).await;

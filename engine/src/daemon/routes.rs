@@ -86,36 +86,29 @@ pub fn route<'a>(routes: &'a [Route], method: &str, path: &str) -> Routed<'a> {
     }
 }
 
-/// Decodes `%XX` escapes (invalid ones kept as written).
+/// Decodes `%XX` escapes (invalid ones, `%zz` or `%+1`, kept as written; bytes that are not UTF-8 become
+/// U+FFFD).
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
-/// `a=1&b=x` -> a map (`+` is a space).
+/// `a=1&b=x+y` -> `{ "a": "1", "b": "x y" }` (`+` is a space). A key given several times keeps all its
+/// values, in order, as a list (`tag=a&tag=b` -> `{ "tag": ["a", "b"] }`): a flow sees a string for a key
+/// given once and a list for a key given more than once, and nothing is dropped.
 pub fn query_map(query: Option<&str>) -> Map<String, Json> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(&k.replace('+', " ")), Json::String(percent_decode(&v.replace('+', " "))))
-        })
-        .collect()
+    let mut map = Map::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (key, value) = (percent_decode(&k.replace('+', " ")), Json::String(percent_decode(&v.replace('+', " "))));
+        match map.get_mut(&key) {
+            None => {
+                map.insert(key, value);
+            }
+            Some(Json::Array(values)) => values.push(value),
+            Some(first) => *first = Json::Array(vec![first.take(), value]),
+        }
+    }
+    map
 }
 
 #[cfg(test)]
@@ -142,5 +135,14 @@ mod tests {
         assert!(matches!(route(&routes, "GET", "/access/1"), Routed::NotFound));
         assert!(matches!(route(&routes, "DELETE", "/files/a/b"), Routed::Found(_, p) if p["rest"] == "a/b"));
         assert_eq!(query_map(Some("a=1&b=x+y%21"))["b"], "x y!");
+        assert_eq!(query_map(Some("t=a&t=b&t=c"))["t"], serde_json::json!(["a", "b", "c"]));
+    }
+
+    #[test]
+    fn an_escape_with_a_sign_is_not_a_byte() {
+        assert_eq!(percent_decode("%+1%-1%2"), "%+1%-1%2");
+        assert_eq!(query_map(Some("k=%+1"))["k"], "% 1", "`+` is a space in a query");
+        let routes = vec![Route::new(None, "/files/{name}", "files")];
+        assert!(matches!(route(&routes, "GET", "/files/a%+1"), Routed::Found(_, p) if p["name"] == "a%+1"));
     }
 }

@@ -62,6 +62,34 @@ pub fn compile_template(engine: &rhai::Engine, template: &relais_dsl::ir::Templa
     Ok(TemplatePlan { parts })
 }
 
+/// Compiles a component parameter given as JSON into a value computed per event, by the rule flows follow
+/// everywhere: a string that is exactly one `#[...]` keeps the expression's type, a string mixing text and
+/// `#[...]` is a template (text), lists and maps are computed item by item, anything else stays literal.
+pub fn compile_json_value(engine: &rhai::Engine, value: &Json) -> Result<ValuePlan, String> {
+    Ok(match value {
+        Json::String(text) if text.contains("#[") => {
+            let mut diags = relais_dsl::Diagnostics::new();
+            let template = relais_dsl::lower::template_of(text, &mut diags).ok_or("unclosed `#[`")?;
+            match template.parts.as_slice() {
+                [relais_dsl::ir::TemplatePart::Expr(e)] => {
+                    ValuePlan::Expr(compile_script(engine, &e.code).map_err(|e| e.to_string())?)
+                }
+                _ => ValuePlan::Template(compile_template(engine, &template)?),
+            }
+        }
+        Json::Array(items) => {
+            ValuePlan::List(items.iter().map(|i| compile_json_value(engine, i)).collect::<Result<_, _>>()?)
+        }
+        Json::Object(entries) => ValuePlan::Map(
+            entries
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), compile_json_value(engine, v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => ValuePlan::Literal(other.clone()),
+    })
+}
+
 /// CSV and XML payload readers, backed by the mapping library's `parse_csv` / `parse_xml`.
 pub(crate) struct Readers {
     engine: Arc<rhai::Engine>,

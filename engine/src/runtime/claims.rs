@@ -131,6 +131,64 @@ impl Claim {
     }
 }
 
+/// The claims a running step list made, held so that they are released if the list's future is dropped
+/// before the list completes or fails: an event cancelled mid-flow (a listener's `request_timeout`, a client
+/// gone, a shutdown) must not leave its keys pending until `claim_timeout`. The list disarms it when it
+/// confirms or releases its claims itself.
+#[derive(Default)]
+pub(crate) struct Unfinished {
+    claims: Vec<Claim>,
+}
+
+impl Unfinished {
+    /// Follows the claims the list holds now (`made`: those past the ones it started with). Claims of a list
+    /// only grow while it runs (inner lists settle theirs before they return), so only new ones are copied.
+    pub(crate) fn follow(&mut self, made: &[Claim]) {
+        if made.len() > self.claims.len() {
+            self.claims.extend_from_slice(&made[self.claims.len()..]);
+        }
+    }
+
+    /// The list settles its claims itself.
+    pub(crate) fn disarm(&mut self) {
+        self.claims.clear();
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        for claim in self.claims.drain(..) {
+            claim.release_abandoned();
+        }
+    }
+}
+
+impl Claim {
+    /// Releases the claim of a cancelled event from a destructor: at once for an in-memory store; for a
+    /// durable one (an fsync) on tokio's blocking pool when a runtime is there, so that no async worker
+    /// waits on the disk inside a drop. A release that cannot run (the runtime is shutting down) leaves the
+    /// key pending, and it frees itself as any orphan does (claim timeout, or take-over on an exclusive
+    /// store).
+    fn release_abandoned(self) {
+        let durable = self.store.is_durable();
+        let release = move || {
+            if let Err(why) = self.release() {
+                tracing::error!(
+                    "cannot release idempotency key `{}` of a cancelled event: {why}; it frees itself after its \
+                     claim timeout",
+                    self.key
+                );
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if durable => {
+                handle.spawn_blocking(release);
+            }
+            _ => release(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

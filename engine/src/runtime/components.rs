@@ -6,7 +6,7 @@ use super::event::Event;
 use super::object_store::ObjectStore;
 use super::payload::Payload;
 use super::Runtime;
-use crate::plan::{Components, TemplatePlan};
+use crate::plan::{Components, TemplatePlan, ValuePlan};
 use serde_json::Value as Json;
 use std::future::Future;
 use std::pin::Pin;
@@ -71,8 +71,15 @@ pub fn compile_template(engine: &rhai::Engine, text: &str) -> Result<TemplatePla
 
 /// Which object-store operation a node performs.
 enum StoreOp {
-    Get { target: Option<String>, default: Option<Json> },
-    Put { value: Option<TemplatePlan>, ttl: Option<std::time::Duration> },
+    Get {
+        target: Option<String>,
+        default: Option<Json>,
+    },
+    /// `value: None` stores the payload; a value that failed to compile fails each event with its error.
+    Put {
+        value: Option<Result<ValuePlan, String>>,
+        ttl: Option<std::time::Duration>,
+    },
     Remove,
 }
 
@@ -114,7 +121,8 @@ impl ComponentNode for StoreNode {
                 }
                 StoreOp::Put { value, ttl } => {
                     let v = match value {
-                        Some(t) => Json::String(runtime.render(t, &ev)?),
+                        Some(Ok(plan)) => runtime.value(plan, &ev)?,
+                        Some(Err(e)) => return Err(FlowError::new("EXPRESSION:RUNTIME", e.clone())),
                         None => ev.payload.read(&runtime.program().readers)?.clone(),
                     };
                     self.store.put(&key, v, *ttl).map_err(unavailable)?;
@@ -146,8 +154,7 @@ pub fn builtin() -> Components {
         store_node(&spec, StoreOp::Get { target, default })
     });
     c.insert("object_store.put", |spec| {
-        let value =
-            spec.params.get("value").and_then(Json::as_str).and_then(|t| compile_template(&spec.engine, t).ok());
+        let value = spec.params.get("value").map(|v| crate::plan::value::compile_json_value(&spec.engine, v));
         let ttl = spec.params.get("ttl").and_then(Json::as_str).and_then(relais_dsl::ir::parse_duration);
         store_node(&spec, StoreOp::Put { value, ttl })
     });

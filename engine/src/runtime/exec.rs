@@ -1,6 +1,6 @@
 //! The executor: runs a flow's steps for one event, one step at a time, dispatching each step kind.
 
-use super::claims::{Claim, Outcome};
+use super::claims::{Claim, Outcome, Unfinished};
 use super::error::FlowError;
 use super::event::Event;
 use super::payload::Payload;
@@ -50,6 +50,8 @@ impl Runtime {
     pub(crate) fn run_steps<'a>(&'a self, flow: &'a FlowPlan, steps: &'a [StepPlan], ev: Event) -> Run<'a> {
         Box::pin(async move {
             let held = ev.claims.len();
+            // Releases this list's claims if the future is dropped mid-list (see `Unfinished`).
+            let mut unfinished = Unfinished::default();
             let mut ev = ev;
             for step in steps {
                 if let Some(hits) = flow.hits.get(step.index) {
@@ -61,9 +63,16 @@ impl Runtime {
                 };
                 ev = match result {
                     Ok(ev) => ev,
-                    Err(failure) => return Err(release_claims(failure, held)),
+                    Err(failure) => {
+                        unfinished.disarm();
+                        return Err(release_claims(failure, held));
+                    }
                 };
+                if ev.claims.len() > held {
+                    unfinished.follow(&ev.claims[held..]);
+                }
             }
+            unfinished.disarm();
             if ev.claims.len() > held {
                 return confirm_claims(flow, steps, ev, held);
             }

@@ -27,7 +27,7 @@ pub use event::Event;
 pub use payload::Payload;
 
 use crate::plan::Program;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 struct Inner {
@@ -35,6 +35,8 @@ struct Inner {
     /// Shared with the runtimes a hot reload creates, so counters do not reset.
     metrics: Arc<metrics::Metrics>,
     async_errors: Arc<AtomicU64>,
+    /// `async` scopes running in the background, shared with successors: the daemon's drain waits for them.
+    async_running: Arc<AtomicUsize>,
     /// Set once by [`Runtime::close`]; sources wait on it ([`Runtime::closed`]) to stop pulling work.
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -53,6 +55,7 @@ impl Runtime {
                 program: Arc::new(program),
                 metrics: Arc::default(),
                 async_errors: Arc::default(),
+                async_running: Arc::default(),
                 closing: tokio::sync::watch::Sender::new(false),
             }),
         }
@@ -66,6 +69,7 @@ impl Runtime {
                 program: Arc::new(program),
                 metrics: self.inner.metrics.clone(),
                 async_errors: self.inner.async_errors.clone(),
+                async_running: self.inner.async_running.clone(),
                 closing: tokio::sync::watch::Sender::new(false),
             }),
         }
@@ -118,6 +122,12 @@ impl Runtime {
     /// and counted here (and exported as a metric by the daemon).
     pub fn async_errors(&self) -> u64 {
         self.inner.async_errors.load(Ordering::Relaxed)
+    }
+
+    /// `async` scopes still running in the background, on this runtime and the ones before and after it
+    /// in a chain of reloads: shutdown drains them like requests.
+    pub fn async_running(&self) -> usize {
+        self.inner.async_running.load(Ordering::SeqCst)
     }
 
     /// Stops accepting new events: later [`Runtime::run_flow`] calls fail with `RUNTIME:SHUTTING_DOWN`,

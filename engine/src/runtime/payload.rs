@@ -158,27 +158,7 @@ fn form_pairs(text: &str) -> impl Iterator<Item = (String, String)> + '_ {
 }
 
 fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
@@ -203,10 +183,12 @@ mod tests {
 
     #[test]
     fn form_bodies_become_maps_with_decoded_values() {
-        let p = Payload::bytes(b"name=L%C3%A9on+M&x=%zz".to_vec(), "application/x-www-form-urlencoded");
+        let p = Payload::bytes(b"name=L%C3%A9on+M&x=%zz&y=%+1&z=%2B".to_vec(), "application/x-www-form-urlencoded");
         let v = p.read(&NoReader).unwrap();
         assert_eq!(v["name"], "Léon M");
         assert_eq!(v["x"], "%zz");
+        assert_eq!(v["y"], "% 1", "an escape with a sign is no byte");
+        assert_eq!(v["z"], "+");
     }
 
     #[test]

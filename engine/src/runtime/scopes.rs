@@ -100,8 +100,10 @@ impl Runtime {
         let runtime = self.clone();
         let steps = steps.clone();
         let copy = ev.clone();
+        let running = Running::start(&self.inner.async_running);
         tokio::spawn(async move {
             let _permit = permit;
+            let _running = running;
             if let Err(failure) = runtime.run_steps(&plan, &steps, copy).await {
                 runtime.inner.async_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
@@ -114,6 +116,23 @@ impl Runtime {
             }
         });
         Ok(ev)
+    }
+}
+
+/// One `async` scope counted as running until its task ends, however it ends (a guard, so that an aborted
+/// or panicking task does not leave the drain waiting forever).
+struct Running(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Running {
+    fn start(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Running(count.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -3,12 +3,17 @@
 
 use serde_json::Value as Json;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// `default_ttl` value meaning "entries live forever".
 const FOREVER: u64 = u64::MAX;
+
+/// The fewest entries at which a write sweeps the expired ones out.
+const MIN_SWEEP_AT: usize = 1024;
+
+type Entries = HashMap<String, (Json, Option<Instant>)>;
 
 /// A key/value store whose entries expire.
 #[derive(Debug)]
@@ -17,6 +22,11 @@ pub struct MemoryStore {
     /// Milliseconds, or [`FOREVER`]; atomic so that a hot reload can change a store's TTL without
     /// replacing the store (and losing its keys).
     default_ttl_ms: AtomicU64,
+    /// Amortised sweeping: a write that finds this many entries first drops the expired ones, then sets it
+    /// to twice the live entries (at least [`MIN_SWEEP_AT`]). Each sweep is paid for by the writes that
+    /// doubled the map since the last, and expired entries never outnumber the live ones by much: a stream of
+    /// new keys with a short TTL keeps the map bounded without a background task.
+    sweep_at: AtomicUsize,
 }
 
 impl Default for MemoryStore {
@@ -28,7 +38,11 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// A store whose entries live `default_ttl` unless told otherwise (`None`: forever).
     pub fn new(default_ttl: Option<Duration>) -> Self {
-        let store = MemoryStore { entries: Mutex::new(HashMap::new()), default_ttl_ms: AtomicU64::new(FOREVER) };
+        let store = MemoryStore {
+            entries: Mutex::new(HashMap::new()),
+            default_ttl_ms: AtomicU64::new(FOREVER),
+            sweep_at: AtomicUsize::new(MIN_SWEEP_AT),
+        };
         store.set_default_ttl(default_ttl);
         store
     }
@@ -46,10 +60,20 @@ impl MemoryStore {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Json, Option<Instant>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // A panic while holding the lock cannot leave a map half-updated (single insert/remove calls), so a
         // poisoned lock is still consistent.
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Inserts an entry, sweeping the expired ones first when the map has grown enough (see `sweep_at`).
+    fn insert(&self, entries: &mut Entries, key: &str, value: Json, expiry: Option<Instant>) {
+        if entries.len() >= self.sweep_at.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            entries.retain(|_, (_, expiry)| expiry.is_none_or(|e| e > now));
+            self.sweep_at.store((entries.len() * 2).max(MIN_SWEEP_AT), Ordering::Relaxed);
+        }
+        entries.insert(key.to_string(), (value, expiry));
     }
 
     /// The live value of a key.
@@ -68,7 +92,7 @@ impl MemoryStore {
     /// Stores a value.
     pub fn put(&self, key: &str, value: Json, ttl: Option<Duration>) {
         let expiry = ttl.or(self.default_ttl()).map(|t| Instant::now() + t);
-        self.lock().insert(key.to_string(), (value, expiry));
+        self.insert(&mut self.lock(), key, value, expiry);
     }
 
     /// Stores a value only if the key is absent or expired; true when stored. Atomic, so two concurrent
@@ -82,7 +106,7 @@ impl MemoryStore {
             }
         }
         let expiry = ttl.or(self.default_ttl()).map(|t| now + t);
-        entries.insert(key.to_string(), (value, expiry));
+        self.insert(&mut entries, key, value, expiry);
         true
     }
 
@@ -98,7 +122,7 @@ impl MemoryStore {
         match value {
             Some(value) => {
                 let expiry = ttl.or(self.default_ttl()).map(|t| now + t);
-                entries.insert(key.to_string(), (value, expiry));
+                self.insert(&mut entries, key, value, expiry);
             }
             None => {
                 entries.remove(key);
@@ -118,6 +142,11 @@ impl MemoryStore {
         self.lock().values().filter(|(_, expiry)| expiry.is_none_or(|e| e > now)).count()
     }
 
+    /// Entries held, live or expired but not yet swept: what amortised sweeping keeps bounded.
+    pub fn held(&self) -> usize {
+        self.lock().len()
+    }
+
     /// Whether the store holds no live entry.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -127,6 +156,19 @@ impl MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expired_entries_stay_bounded_under_a_stream_of_new_keys() {
+        let store = MemoryStore::new(Some(Duration::ZERO));
+        for i in 0..100_000 {
+            store.put(&format!("key-{i}"), Json::Bool(true), None);
+            assert!(store.put_if_absent(&format!("claim-{i}"), Json::Bool(true), None));
+        }
+        // Every entry expired as it was written (a zero TTL), so what is held is only the unswept rest.
+        assert_eq!(store.len(), 0);
+        let held = store.held();
+        assert!(held <= 2 * MIN_SWEEP_AT, "{held} entries held after 200,000 expired ones");
+    }
 
     #[test]
     fn entries_expire_after_their_ttl() {

@@ -18,8 +18,8 @@ impl fmt::Display for DeadLetterId {
     }
 }
 
-/// A message that failed for good, with its error, flow, step and attempt count (DESIGN.md §1.4: nothing is lost
-/// silently).
+/// A message that failed for good, with its error, flow, step and attempt count: kept so that nothing is lost
+/// silently.
 ///
 /// The record is what the caller hands to [`StateStore::dead_letter`](crate::StateStore::dead_letter); the store
 /// assigns the [`DeadLetterId`] and returns it with the record in a [`StoredDeadLetter`].

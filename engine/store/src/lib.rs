@@ -1,5 +1,5 @@
 //! The durable state of relais: object store entries with a TTL (and the idempotency keys built on them), durable
-//! queues with leases, nacks and dead letters, and scheduler leases (DESIGN.md §7).
+//! queues with leases, nacks and dead letters, and scheduler leases (ARCHITECTURE.md, "State").
 //!
 //! One object-safe trait, [`StateStore`], and two backends:
 //! - [`MemoryStore`]: everything in a mutex-guarded map. For tests and `--state memory`; lost on exit.
@@ -17,7 +17,10 @@
 //! # Object entries
 //! Entries live in named stores (the store name namespaces the keys). An entry with a TTL expires at
 //! `now + ttl`: from that instant `get` no longer sees it and `put_if_absent` may claim the key again, whether or
-//! not [`StateStore::sweep_expired`] has removed it yet. The sweep only reclaims space.
+//! not [`StateStore::sweep_expired`] has removed it yet. The sweep only reclaims space. Every write of an entry
+//! (`put`, a successful `put_if_absent` or `compare_and_set`) first deletes up to [`SWEEP_PER_WRITE`] expired
+//! entries, oldest first, in the same transaction: a stream of new keys then deletes expired ones faster than it
+//! adds, so the entries held stay about the live ones even when no periodic sweep runs.
 //!
 //! # Queues
 //! At-least-once delivery. `enqueue` stores a message; `lease` hands out the oldest visible message (FIFO by
@@ -66,6 +69,11 @@ pub use time::Timestamp;
 
 use serde_json::Value as Json;
 use std::time::Duration;
+
+/// How many expired entries each write of an entry deletes on its way (amortised sweeping): more than one,
+/// so that a backlog (a burst of keys that expired together) shrinks while new keys keep arriving; few, so
+/// that a write stays a small transaction.
+pub const SWEEP_PER_WRITE: usize = 2;
 
 /// The state relais keeps across events and restarts, behind one object-safe trait so the engine holds an
 /// `Arc<dyn StateStore>` and does not care whether it is in memory, in redb, or (later) in PostgreSQL.
@@ -127,6 +135,10 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// Deletes every entry expired at `now`, in all stores, and returns how many. Expired entries are already
     /// invisible; this reclaims their space. Run it periodically, off the async workers.
     fn sweep_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// How many object entries the store holds, live or expired but not yet deleted, in all stores: what
+    /// sweeping keeps bounded.
+    fn object_entries(&self) -> Result<u64, StoreError>;
 
     // --- durable queues ---
 

@@ -4,4 +4,4 @@ mod behaviour;
 
 use relais_store::MemoryStore;
 
-behaviour_suite!(Box::new(MemoryStore::new()));
+behaviour_suite!(Box::new(MemoryStore::new()), stream_keys: 100_000);

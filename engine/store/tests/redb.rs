@@ -24,4 +24,4 @@ fn fresh() -> Fixture {
     Fixture { store: RedbStore::open(dir.path()).unwrap(), _dir: dir }
 }
 
-behaviour_suite!(fresh());
+behaviour_suite!(fresh(), stream_keys: 500);

@@ -116,6 +116,10 @@ impl StateStore for MemoryStore {
         Ok(self.lock().objects.sweep_expired(now))
     }
 
+    fn object_entries(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().objects.len())
+    }
+
     fn enqueue(&self, queue: &str, message: &Message, _now: Timestamp) -> Result<MessageId, StoreError> {
         let mut state = self.lock();
         state.last_message_id += 1;

@@ -32,6 +32,7 @@ impl Objects {
     }
 
     pub(super) fn put(&mut self, store: &str, key: &str, value: &Json, ttl: Option<Duration>, now: Timestamp) {
+        self.sweep_some(now, crate::SWEEP_PER_WRITE as u64);
         let expires = ttl.map(|ttl| now.saturating_add(ttl));
         let entry = Entry { value: value.clone(), expires };
         let previous = self.stores.entry(store.to_string()).or_default().insert(key.to_string(), entry);
@@ -91,9 +92,20 @@ impl Objects {
         entry.is_live(now)
     }
 
+    /// Entries held, live or expired.
+    pub(super) fn len(&self) -> u64 {
+        self.stores.values().map(|entries| entries.len() as u64).sum()
+    }
+
     pub(super) fn sweep_expired(&mut self, now: Timestamp) -> u64 {
+        self.sweep_some(now, u64::MAX)
+    }
+
+    /// Deletes up to `limit` of the entries expired at `now`, oldest expiry first.
+    fn sweep_some(&mut self, now: Timestamp, limit: u64) -> u64 {
         let mut removed = 0;
-        while let Some((at, _, _)) = self.expiries.first() {
+        while removed < limit {
+            let Some((at, _, _)) = self.expiries.first() else { break };
             if *at > now {
                 break;
             }

@@ -163,6 +163,10 @@ impl StateStore for RedbStore {
         })
     }
 
+    fn object_entries(&self) -> Result<u64, StoreError> {
+        self.read(objects::GET, objects::len)
+    }
+
     fn enqueue(&self, queue: &str, message: &Message, now: Timestamp) -> Result<MessageId, StoreError> {
         self.write(queues::ENQUEUE, |tx| Ok((queues::enqueue(tx, queue, message, now)?, Change::Commit)))
     }

@@ -4,7 +4,7 @@ use super::tables::{OBJECTS, OBJECT_EXPIRIES};
 use super::During;
 use crate::error::StoreError;
 use crate::time::Timestamp;
-use ::redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use ::redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde_json::Value as Json;
 use std::time::Duration;
 
@@ -36,6 +36,11 @@ fn live_value(
     decode_value(bytes, store, key).map(Some)
 }
 
+/// Entries held, live or expired.
+pub(super) fn len(tx: &ReadTransaction) -> Result<u64, StoreError> {
+    tx.open_table(OBJECTS).during(GET)?.len().during(GET)
+}
+
 pub(super) fn get(tx: &ReadTransaction, store: &str, key: &str, now: Timestamp) -> Result<Option<Json>, StoreError> {
     live_value(&tx.open_table(OBJECTS).during(GET)?, store, key, now)
 }
@@ -48,6 +53,7 @@ pub(super) fn put(
     ttl: Option<Duration>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    sweep_some(tx, now, crate::SWEEP_PER_WRITE)?;
     let bytes = super::records::encode(value, "object entry")?;
     let expires = ttl.map(|ttl| now.saturating_add(ttl).as_millis());
     let mut table = tx.open_table(OBJECTS).during(PUT)?;
@@ -122,12 +128,17 @@ pub(super) fn remove(
 }
 
 pub(super) fn sweep_expired(tx: &WriteTransaction, now: Timestamp) -> Result<u64, StoreError> {
+    sweep_some(tx, now, usize::MAX)
+}
+
+/// Deletes up to `limit` of the entries expired at `now`, oldest expiry first.
+fn sweep_some(tx: &WriteTransaction, now: Timestamp, limit: usize) -> Result<u64, StoreError> {
     let mut expiries = tx.open_table(OBJECT_EXPIRIES).during(SWEEP)?;
     // Every key with an expiry <= now sorts before (now + 1, "", ""), "" being the smallest string. An entry
     // expiring at u64::MAX ms (half a billion years from now) is never swept.
     let bound = now.as_millis().saturating_add(1);
     let mut due = Vec::new();
-    for entry in expiries.range(..(bound, "", "")).during(SWEEP)? {
+    for entry in expiries.range(..(bound, "", "")).during(SWEEP)?.take(limit) {
         let (key, ()) = entry.during(SWEEP).map(|(k, v)| (k, v.value()))?;
         let (at, store, key) = key.value();
         due.push((at, store.to_string(), key.to_string()));

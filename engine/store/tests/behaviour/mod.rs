@@ -71,7 +71,14 @@ pub fn dead_letter(flow: &str, text: &str, queue: Option<&str>) -> DeadLetter {
 /// a `StateStore` (a fixture can keep its temporary directory alive that way).
 #[macro_export]
 macro_rules! behaviour_suite {
-    ($make:expr) => {
+    // `stream_keys`: how many keys the stream tests write (each write is a durable commit on redb, so its
+    // suite writes fewer).
+    ($make:expr, stream_keys: $keys:expr) => {
+        #[test]
+        fn expired_entries_stay_bounded_under_a_stream_of_new_keys() {
+            let store = $make;
+            behaviour::objects::expired_entries_stay_bounded_under_a_stream_of_new_keys(&*store, $keys);
+        }
         $crate::behaviour_suite!(@tests $make;
             objects::an_entry_is_visible_until_its_ttl_and_gone_from_then_on,
             objects::an_entry_without_a_ttl_never_expires,

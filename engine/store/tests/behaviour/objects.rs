@@ -99,3 +99,25 @@ pub fn compare_and_set_never_matches_an_absent_or_expired_entry(store: &dyn Stat
     assert!(!store.compare_and_set("idem", "old", &json!(true), Some(&json!(2)), None, at(10)).unwrap());
     assert_eq!(store.get("idem", "old", at(10)).unwrap(), None);
 }
+
+/// A stream of new keys with a short TTL, one per millisecond, and no sweep ever called: the entries the
+/// store holds stay about the live ones (`ttl` worth of keys), not every key ever written.
+pub fn expired_entries_stay_bounded_under_a_stream_of_new_keys(store: &dyn StateStore, keys: u64) {
+    const TTL_MS: u64 = 50;
+    for i in 0..keys {
+        store.put("seen", &format!("key-{i}"), &json!(true), Some(ms(TTL_MS)), at(i)).unwrap();
+    }
+    let held = store.object_entries().unwrap();
+    assert!(held <= TTL_MS + 2, "{held} entries held after {keys} keys with a {TTL_MS} ms TTL");
+    // Claims (put_if_absent) and confirmations (compare_and_set) sweep as they write too.
+    for i in keys..2 * keys {
+        let key = format!("claim-{i}");
+        assert!(store.put_if_absent("idem", &key, &json!("pending"), Some(ms(TTL_MS)), at(i)).unwrap());
+        assert!(store
+            .compare_and_set("idem", &key, &json!("pending"), Some(&json!(true)), Some(ms(TTL_MS)), at(i))
+            .unwrap());
+    }
+    let held = store.object_entries().unwrap();
+    assert!(held <= TTL_MS + 2, "{held} entries held after {keys} claims with a {TTL_MS} ms TTL");
+    assert_eq!(store.get("idem", &format!("claim-{}", 2 * keys - 1), at(2 * keys - 1)).unwrap(), Some(json!(true)));
+}
