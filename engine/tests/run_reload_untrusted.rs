@@ -101,8 +101,8 @@ fn a_fifo_among_the_flow_files_stops_run_from_starting_without_blocking_it() {
         .arg("run")
         .arg(&dir)
         .args(["--admin", "off", "--state", "memory"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let until = Instant::now() + Duration::from_secs(30);
@@ -117,8 +117,9 @@ fn a_fifo_among_the_flow_files_stops_run_from_starting_without_blocking_it() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    // `relais run` writes its diagnostics to standard error.
     let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut out).unwrap();
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(out.contains("RL0006") && out.contains("pipe.yaml"), "{out}");
 }
