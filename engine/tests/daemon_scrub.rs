@@ -8,11 +8,10 @@ mod support;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
-use std::io::BufRead;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+use support::process::RelaisProcess;
 use support::request;
 
 /// A partner that answers every request 500 with a body quoting the request (path and query, the
@@ -72,77 +71,25 @@ async fn daemon(dir: &std::path::Path) -> (relais_engine::daemon::Daemon, Socket
 
 /// `relais run` as a process, with its logs (JSON lines at debug level) collected.
 struct Relais {
-    child: Child,
-    logs: mpsc::Receiver<String>,
-    history: std::cell::RefCell<Vec<String>>,
+    process: RelaisProcess,
     addr: SocketAddr,
     admin: SocketAddr,
 }
 
 impl Relais {
     fn start(dir: &std::path::Path, state: &std::path::Path, env: &[(&str, &str)]) -> Relais {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_relais"))
-            .arg("run")
-            .arg(dir)
-            .args(["--admin", "127.0.0.1:0", "--no-watch", "--state"])
-            .arg(state)
-            .envs(env.iter().copied())
-            .env("RELAIS_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, logs) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let unset: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let mut relais = Relais { child, logs, history: Default::default(), addr: unset, admin: unset };
-        relais.addr = address_after(&relais.wait_for_log("listening on http://"), "http://");
-        relais.admin = address_after(&relais.wait_for_log("admin endpoints on http://"), "http://");
-        relais
-    }
-
-    /// The next log line containing `text` (panics after 30 s, printing what was logged).
-    fn wait_for_log(&self, text: &str) -> String {
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            if let Ok(line) = self.logs.recv_timeout(Duration::from_millis(20)) {
-                self.history.borrow_mut().push(line.clone());
-                if line.contains(text) {
-                    return line;
-                }
-            }
-        }
-        panic!("no log line with `{text}`; logged:\n{}", self.history.borrow().join("\n"));
+        let state = state.to_str().unwrap();
+        let process =
+            RelaisProcess::start(dir, &["--admin", "127.0.0.1:0", "--no-watch", "--state", state], "debug", env);
+        let addr = process.wait_for_address("listening on http://");
+        let admin = process.wait_for_address("admin endpoints on http://");
+        Relais { process, addr, admin }
     }
 
     /// Stops the process with SIGTERM and returns everything it logged.
-    fn stop(mut self) -> String {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
-        assert!(status.success());
-        let _ = self.child.wait();
-        while let Ok(line) = self.logs.recv_timeout(Duration::from_secs(5)) {
-            self.history.borrow_mut().push(line);
-        }
-        self.history.borrow().join("\n")
+    fn stop(self) -> String {
+        self.process.stop()
     }
-}
-
-impl Drop for Relais {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn address_after(line: &str, prefix: &str) -> SocketAddr {
-    let at = line.find(prefix).unwrap() + prefix.len();
-    let addr: String = line[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
-    addr.parse().unwrap()
 }
 
 /// `relais dlq ARGS --state STATE` as a separate process (which has resolved no secret): its output.

@@ -6,11 +6,9 @@
 
 mod support;
 
-use std::io::BufRead;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::process::RelaisProcess;
 
 use relais_stdlib::MAX_DEPTH;
 
@@ -113,8 +111,7 @@ flows:
 
 /// `relais run` on the flows above, with a state directory (persistent stores and queues written as JSON).
 struct Relais {
-    child: Child,
-    logs: mpsc::Receiver<String>,
+    process: RelaisProcess,
     addr: SocketAddr,
     _dir: std::path::PathBuf,
 }
@@ -122,39 +119,10 @@ struct Relais {
 impl Relais {
     fn start() -> Relais {
         let dir = support::write_files(&[("flows.yaml", &flows())]);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_relais"))
-            .arg("run")
-            .arg(&dir)
-            .args(["--admin", "off", "--state"])
-            .arg(dir.join("state"))
-            .env("RELAIS_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, logs) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let until = Instant::now() + Duration::from_secs(60);
-        let mut seen = Vec::new();
-        while Instant::now() < until {
-            if let Ok(line) = logs.recv_timeout(Duration::from_millis(100)) {
-                if let Some(at) = line.find("listening on http://") {
-                    let rest = &line[at + "listening on http://".len()..];
-                    let addr: String =
-                        rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
-                    return Relais { child, logs, addr: addr.parse().unwrap(), _dir: dir };
-                }
-                seen.push(line);
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the daemon did not start; logged:\n{}", seen.join("\n"));
+        let state = dir.join("state");
+        let process = RelaisProcess::start(&dir, &["--admin", "off", "--state", state.to_str().unwrap()], "info", &[]);
+        let addr = process.wait_for_address("listening on http://");
+        Relais { process, addr, _dir: dir }
     }
 
     /// One exchange, or `None` when the connection is refused or closed without an answer (a dead daemon).
@@ -183,13 +151,10 @@ impl Relais {
     /// Panics unless the process is still running and answers `/ping`; prints what it logged otherwise.
     async fn assert_alive(&mut self, after: &str) {
         let answer = self.get("/ping").await;
-        let exited = self.child.try_wait().unwrap();
+        let exited = self.process.child.try_wait().unwrap();
         if answer.as_ref().map(|(s, b)| (*s, b.as_str())) != Some((200, "pong")) || exited.is_some() {
-            let logged: Vec<String> = self.logs.try_iter().collect();
-            panic!(
-                "after {after} the daemon is gone ({exited:?}, answered {answer:?}); logged:\n{}",
-                logged.join("\n")
-            );
+            let logged = self.process.drain_logs(Duration::from_millis(200));
+            panic!("after {after} the daemon is gone ({exited:?}, answered {answer:?}); logged:\n{logged}");
         }
     }
 
@@ -204,13 +169,6 @@ impl Relais {
             assert!(Instant::now() < until, "no entry {key}: {answer:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-}
-
-impl Drop for Relais {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -5,10 +5,8 @@
 
 mod support;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::process::RelaisProcess;
 use support::request;
 
 fn flow(answer: &str) -> String {
@@ -38,66 +36,31 @@ flows:
     )
 }
 
+/// The daemon and the address of its listener.
 struct Relais {
-    child: Child,
-    logs: mpsc::Receiver<String>,
-    /// Every line read so far.
-    history: std::cell::RefCell<Vec<String>>,
+    process: RelaisProcess,
     addr: std::net::SocketAddr,
+}
+
+impl std::ops::Deref for Relais {
+    type Target = RelaisProcess;
+    fn deref(&self) -> &RelaisProcess {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Relais {
+    fn deref_mut(&mut self) -> &mut RelaisProcess {
+        &mut self.process
+    }
 }
 
 impl Relais {
     fn start(dir: &std::path::Path, extra: &[&str]) -> Relais {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_relais"))
-            .arg("run")
-            .arg(dir)
-            .args(["--admin", "off", "--state", "memory"])
-            .args(extra)
-            .env("RELAIS_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, logs) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut relais = Relais { child, logs, history: Default::default(), addr: "127.0.0.1:1".parse().unwrap() };
-        let line = relais.wait_for_log("listening on http://");
-        let at = line.find("http://").unwrap() + "http://".len();
-        let addr: String = line[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
-        relais.addr = addr.parse().unwrap();
-        relais
-    }
-
-    /// The next log line containing `text` (panics after 20 s, printing what was logged).
-    fn wait_for_log(&self, text: &str) -> String {
-        let until = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < until {
-            if let Ok(line) = self.logs.recv_timeout(Duration::from_millis(100)) {
-                self.history.borrow_mut().push(line.clone());
-                if line.contains(text) {
-                    return line;
-                }
-            }
-        }
-        panic!("no log line with `{text}`; logged:\n{}", self.history.borrow().join("\n"));
-    }
-
-    /// Every line logged until the process ends or stays quiet for `quiet`.
-    fn drain_logs(&self, quiet: Duration) -> String {
-        while let Ok(line) = self.logs.recv_timeout(quiet) {
-            self.history.borrow_mut().push(line);
-        }
-        self.history.borrow().join("\n")
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
-        assert!(status.success());
+        let args = [&["--admin", "off", "--state", "memory"], extra].concat();
+        let process = RelaisProcess::start(dir, &args, "info", &[]);
+        let addr = process.wait_for_address("listening on http://");
+        Relais { process, addr }
     }
 
     async fn version(&self) -> String {
@@ -113,13 +76,6 @@ impl Relais {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the daemon never answered `{expected}` (last: `{}`)", self.version().await);
-    }
-}
-
-impl Drop for Relais {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

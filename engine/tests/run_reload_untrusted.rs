@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::process::RelaisProcess;
 use support::request;
 
 const FLOW: &str = r#"
@@ -27,64 +26,12 @@ fn minified_broken_flow() -> String {
     format!("{{\"flows\": {{\"b\": {{\"steps\": [{steps},{{\"transfrom\": {{\"code\": \"payload\"}}}}]}}}}}}\n")
 }
 
-/// The daemon process; killed when dropped.
-struct Daemon {
-    child: Child,
-    logs: mpsc::Receiver<String>,
-    seen: std::cell::RefCell<Vec<String>>,
-}
-
-impl Daemon {
-    fn start(dir: &std::path::Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_relais"))
-            .arg("run")
-            .arg(dir)
-            .args(["--admin", "off", "--state", "memory", "--watch-interval", "100ms"])
-            .env("RELAIS_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, logs) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Daemon { child, logs, seen: Default::default() }
-    }
-
-    /// The next log line containing `text` (panics after 30 s, printing what was logged).
-    fn wait_for_log(&self, text: &str) -> String {
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            if let Ok(line) = self.logs.recv_timeout(Duration::from_millis(20)) {
-                self.seen.borrow_mut().push(line.clone());
-                if line.contains(text) {
-                    return line;
-                }
-            }
-        }
-        panic!("no log line with `{text}`; logged:\n{}", self.seen.borrow().join("\n"));
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_minified_broken_file_is_refused_on_reload_and_the_daemon_keeps_answering() {
     let dir = support::write_files(&[("flows.yaml", FLOW)]);
-    let daemon = Daemon::start(&dir);
-    let line = daemon.wait_for_log("listening on http://");
-    let at = line.find("http://").unwrap() + "http://".len();
-    let addr: String = line[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
-    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let daemon =
+        RelaisProcess::start(&dir, &["--admin", "off", "--state", "memory", "--watch-interval", "100ms"], "info", &[]);
+    let addr = daemon.wait_for_address("listening on http://");
     assert_eq!(request(addr, "GET", "/version", &[], b"").await.2, "v1");
     std::fs::write(dir.join("min.yaml"), minified_broken_flow()).unwrap();
     let refused = daemon.wait_for_log("reload refused");

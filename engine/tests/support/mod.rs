@@ -6,6 +6,9 @@ use relais_engine::plan::compile_program;
 use relais_engine::runtime::{Event, Runtime};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[allow(dead_code)]
+pub mod process;
+
 /// Writes `files` (name, text) to a fresh directory and returns it.
 pub fn write_files(files: &[(&str, &str)]) -> std::path::PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
