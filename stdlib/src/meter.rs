@@ -84,7 +84,7 @@ struct Meter {
     ticks: u64,
     /// The engine's `max_operations` (operations plus work), `u64::MAX` when unlimited.
     max_work: u64,
-    /// When the evaluation started, for [`LONG_AFTER`].
+    /// When the evaluation started, for [`LONG_AFTER`] (only read while `slot` is [`Slot::NotYet`]).
     started: Instant,
     slot: Slot,
 }
@@ -128,7 +128,9 @@ pub(crate) fn arm(deadline: Deadline, max_operations: u64, place: Place) -> Arme
         (_, Place::OffWorkers) => Slot::NotYet,
     };
     let max_work = if max_operations == 0 { u64::MAX } else { max_operations };
-    CURRENT.set(Some(Meter { deadline, work: 0, ticks: 0, max_work, started: Instant::now(), slot }));
+    // Only an evaluation that may take a slot reads the clock here: the others never look at `started`.
+    let started = if slot == Slot::NotYet { Instant::now() } else { deadline.at };
+    CURRENT.set(Some(Meter { deadline, work: 0, ticks: 0, max_work, started, slot }));
     Armed { previous }
 }
 
