@@ -23,6 +23,7 @@ mod docs;
 mod error;
 mod functions;
 mod limits;
+mod long_runners;
 mod lookups;
 mod meter;
 mod sandbox;
@@ -38,6 +39,10 @@ pub use cost::{may_run_long, COSTLY_NATIVES};
 pub use docs::{example_engine, function_docs, FunctionDoc, EXAMPLE_NOW};
 pub use error::ScriptError;
 pub use limits::Limits;
+pub use long_runners::{
+    default_slots as default_long_script_slots, long_script_slots, long_scripts_now, set_long_script_slots, Place,
+    LONG_AFTER, LONG_AFTER_WORK,
+};
 pub use lookups::{LookupError, Lookups};
 pub use meter::{Deadline, DEFAULT_SCRIPT_BUDGET};
-pub use sandbox::{build_engine, build_engine_with_clock, compile, run, run_until, SCRIPT_VARIABLES};
+pub use sandbox::{build_engine, build_engine_with_clock, compile, run, run_at, run_until, SCRIPT_VARIABLES};

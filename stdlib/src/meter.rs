@@ -7,6 +7,10 @@
 //! when its deadline has passed. The deadline is the earlier of the script's own budget and an outer one (the
 //! request's). Both stops are limit errors (`EXPRESSION:LIMIT` in the engine).
 //!
+//! An evaluation run off the workers that passes the long-runner thresholds also takes a slot of the
+//! [long-runner pool](crate::long_runners) from the progress callback, waiting for one until its deadline,
+//! and gives it back when the evaluation ends, however it ends.
+//!
 //! The meter is thread-local: an evaluation runs on one thread from start to end and the shared engine is
 //! used by many threads at once, so per-evaluation state cannot live in the engine.
 
@@ -14,6 +18,8 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, Position};
+
+use crate::long_runners::{Place, LONG_AFTER, LONG_AFTER_WORK, POOL};
 
 /// How long one script may run when nobody says otherwise. Mappings of large payloads finish in milliseconds;
 /// two seconds leaves a wide margin on a loaded machine while keeping a runaway script short.
@@ -78,6 +84,23 @@ struct Meter {
     ticks: u64,
     /// The engine's `max_operations` (operations plus work), `u64::MAX` when unlimited.
     max_work: u64,
+    /// When the evaluation started, for [`LONG_AFTER`] (only read while `slot` is [`Slot::NotYet`]).
+    started: Instant,
+    slot: Slot,
+}
+
+/// Where an evaluation stands with the long-runner pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// It runs on an async worker and must never wait: it takes no slot.
+    Never,
+    /// It may take a slot once it passes the thresholds, and has not yet.
+    NotYet,
+    /// It holds a slot, released when its meter is disarmed.
+    Held,
+    /// An enclosing evaluation on this thread holds the slot: this one runs under it (taking a second slot
+    /// could wait forever on a pool of one).
+    Inherited,
 }
 
 thread_local! {
@@ -90,21 +113,32 @@ pub(crate) struct Armed {
     previous: Option<Meter>,
 }
 
-/// Arms a fresh meter for an evaluation on this thread. A nested evaluation keeps the enclosing deadline when
-/// it is earlier.
-pub(crate) fn arm(deadline: Deadline, max_operations: u64) -> Armed {
+/// Arms a fresh meter for an evaluation on this thread, running at `place`. A nested evaluation keeps the
+/// enclosing deadline when it is earlier, and runs under the enclosing evaluation's long-runner slot if it
+/// holds one.
+pub(crate) fn arm(deadline: Deadline, max_operations: u64, place: Place) -> Armed {
     let previous = CURRENT.get();
     let deadline = match previous {
         Some(p) if p.deadline.at < deadline.at => p.deadline,
         _ => deadline,
     };
+    let slot = match (previous.map(|p| p.slot), place) {
+        (Some(Slot::Held | Slot::Inherited), _) => Slot::Inherited,
+        (_, Place::InPlace) => Slot::Never,
+        (_, Place::OffWorkers) => Slot::NotYet,
+    };
     let max_work = if max_operations == 0 { u64::MAX } else { max_operations };
-    CURRENT.set(Some(Meter { deadline, work: 0, ticks: 0, max_work }));
+    // Only an evaluation that may take a slot reads the clock here: the others never look at `started`.
+    let started = if slot == Slot::NotYet { Instant::now() } else { deadline.at };
+    CURRENT.set(Some(Meter { deadline, work: 0, ticks: 0, max_work, started, slot }));
     Armed { previous }
 }
 
 impl Drop for Armed {
     fn drop(&mut self) {
+        if CURRENT.get().is_some_and(|m| m.slot == Slot::Held) {
+            POOL.release();
+        }
         CURRENT.set(self.previous);
     }
 }
@@ -124,8 +158,18 @@ pub(crate) fn on_progress(_operations: u64) -> Option<Dynamic> {
     if meter.work > meter.max_work {
         return Some(too_much_work(meter.max_work).into());
     }
-    if meter.ticks.is_multiple_of(CLOCK_EVERY) && Instant::now() >= meter.deadline.at {
-        return Some(meter.deadline.message().into());
+    if meter.ticks.is_multiple_of(CLOCK_EVERY) {
+        let now = Instant::now();
+        if now >= meter.deadline.at {
+            return Some(meter.deadline.message().into());
+        }
+        if meter.slot == Slot::NotYet && (meter.work >= LONG_AFTER_WORK || now - meter.started >= LONG_AFTER) {
+            if !POOL.acquire(meter.deadline.at) {
+                return Some(meter.deadline.message().into());
+            }
+            meter.slot = Slot::Held;
+            CURRENT.set(Some(meter));
+        }
     }
     None
 }
@@ -224,20 +268,68 @@ mod tests {
 
     #[test]
     fn work_past_the_maximum_is_refused() {
-        let _armed = arm(Deadline::default_budget(), 100);
+        let _armed = arm(Deadline::default_budget(), 100, Place::InPlace);
         assert!(charge(60).is_ok());
         assert!(charge(60).is_err());
     }
 
     #[test]
     fn a_nested_evaluation_restores_the_enclosing_meter() {
-        let _outer = arm(Deadline::default_budget(), 100);
+        let _outer = arm(Deadline::default_budget(), 100, Place::InPlace);
         charge(50).unwrap();
         {
-            let _inner = arm(Deadline::default_budget(), 1000);
+            let _inner = arm(Deadline::default_budget(), 1000, Place::InPlace);
             charge(500).unwrap();
         }
         assert!(charge(60).is_err());
+    }
+
+    /// Ticks the progress callback `n` times, as `n` operations would.
+    fn operations(n: u64) -> Option<Dynamic> {
+        (0..n).find_map(on_progress)
+    }
+
+    #[test]
+    fn a_nested_evaluation_runs_under_the_enclosing_slot_and_only_the_outer_one_releases_it() {
+        let _pool = crate::long_runners::tests::global_pool_of_one();
+        let outer = arm(Deadline::default_budget(), 0, Place::OffWorkers);
+        assert!(operations(LONG_AFTER_WORK + CLOCK_EVERY).is_none());
+        assert_eq!(POOL.in_use(), 1);
+        {
+            // With a pool of one, taking a second slot would wait until the deadline and fail.
+            let _inner = arm(Deadline::new(Duration::from_millis(200), None), 0, Place::OffWorkers);
+            assert!(operations(LONG_AFTER_WORK + CLOCK_EVERY).is_none());
+            assert_eq!(POOL.in_use(), 1);
+        }
+        assert_eq!(POOL.in_use(), 1, "the nested evaluation released the enclosing one's slot");
+        drop(outer);
+        assert_eq!(POOL.in_use(), 0);
+    }
+
+    #[test]
+    fn a_nested_evaluation_that_took_the_slot_gives_it_back_when_it_ends() {
+        let _pool = crate::long_runners::tests::global_pool_of_one();
+        let outer = arm(Deadline::default_budget(), 0, Place::OffWorkers);
+        {
+            let _inner = arm(Deadline::default_budget(), 0, Place::OffWorkers);
+            assert!(operations(LONG_AFTER_WORK + CLOCK_EVERY).is_none());
+            assert_eq!(POOL.in_use(), 1);
+        }
+        assert_eq!(POOL.in_use(), 0);
+        drop(outer);
+        assert_eq!(POOL.in_use(), 0);
+    }
+
+    #[test]
+    fn an_evaluation_in_place_never_takes_a_slot() {
+        let _pool = crate::long_runners::tests::global_pool_of_one();
+        assert!(POOL.acquire(Instant::now()));
+        {
+            let _armed = arm(Deadline::default_budget(), 0, Place::InPlace);
+            assert!(operations(2 * LONG_AFTER_WORK).is_none());
+        }
+        POOL.release();
+        assert_eq!(POOL.in_use(), 0);
     }
 
     #[test]

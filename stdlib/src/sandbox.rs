@@ -7,6 +7,7 @@ use rhai::packages::{
 };
 use rhai::{Dynamic, Engine, Scope, AST};
 
+use crate::long_runners::Place;
 use crate::meter::{self, Deadline};
 use crate::{functions, Clock, Limits, Lookups, ScriptError};
 
@@ -71,9 +72,22 @@ pub fn run(engine: &Engine, ast: &AST, scope: &mut Scope) -> Result<Dynamic, Scr
 
 /// Evaluates a compiled script in `scope` and classifies any failure. The script stops with a
 /// [`ScriptError::Limit`] once `deadline` has passed, or once its operations plus the work its native calls
-/// debited pass the engine's `max_operations`.
+/// debited pass the engine's `max_operations`. It runs in place: it never waits for a long-runner slot.
 pub fn run_until(engine: &Engine, ast: &AST, scope: &mut Scope, deadline: Deadline) -> Result<Dynamic, ScriptError> {
-    let _armed = meter::arm(deadline, engine.max_operations());
+    run_at(engine, ast, scope, deadline, Place::InPlace)
+}
+
+/// [`run_until`] on a thread that may block: with [`Place::OffWorkers`], once the script has run past the
+/// long-runner thresholds it takes a slot of the [long-runner pool](crate::long_runners), waiting for one
+/// (a [`ScriptError::Limit`] if `deadline` passes first); the slot is given back when the evaluation ends.
+pub fn run_at(
+    engine: &Engine,
+    ast: &AST,
+    scope: &mut Scope,
+    deadline: Deadline,
+    place: Place,
+) -> Result<Dynamic, ScriptError> {
+    let _armed = meter::arm(deadline, engine.max_operations(), place);
     Ok(engine.eval_ast_with_scope::<Dynamic>(scope, ast)?)
 }
 
@@ -124,6 +138,65 @@ mod tests {
     #[test]
     fn a_padding_bomb_hits_the_string_size_limit() {
         assert_fails_quickly_with_limit(r#"pad_left("x", 1000000000, " ")"#);
+    }
+
+    /// Runs `code` off the workers (allowed to wait for a long-runner slot) within `budget`.
+    fn run_off_workers(engine: &Engine, code: &str, budget: Duration) -> Result<Dynamic, ScriptError> {
+        let ast = compile(engine, code, &[])?;
+        let mut scope = Scope::new();
+        for name in SCRIPT_VARIABLES {
+            scope.push_dynamic(name, Dynamic::UNIT);
+        }
+        run_at(engine, &ast, &mut scope, Deadline::new(budget, None), Place::OffWorkers)
+    }
+
+    /// Over 100 000 operations: past the long-runner threshold, within the operation limit.
+    const LONG: &str = "let n = 0; while n < 30000 { n += 1; } n";
+
+    #[test]
+    fn a_script_past_the_threshold_waits_for_a_free_slot() {
+        let _pool = crate::long_runners::tests::global_pool_of_one();
+        let pool = &crate::long_runners::POOL;
+        assert!(pool.acquire(Instant::now()));
+        let engine = std::sync::Arc::new(build_engine(&Limits::default(), Lookups::default()));
+        let waiter = {
+            let engine = engine.clone();
+            std::thread::spawn(move || run_off_workers(&engine, LONG, Duration::from_secs(60)))
+        };
+        crate::long_runners::tests::poll_until(|| pool.waiting() == 1);
+        assert!(!waiter.is_finished(), "the script ran on without a slot");
+        pool.release();
+        assert_eq!(waiter.join().unwrap().unwrap().as_int().unwrap(), 30_000);
+        assert_eq!(pool.in_use(), 0, "the slot was not given back");
+    }
+
+    #[test]
+    fn a_script_waiting_for_a_slot_stops_with_a_limit_error_at_its_deadline() {
+        let _pool = crate::long_runners::tests::global_pool_of_one();
+        let pool = &crate::long_runners::POOL;
+        assert!(pool.acquire(Instant::now()));
+        let engine = build_engine(&Limits::default(), Lookups::default());
+        let err = run_off_workers(&engine, LONG, Duration::from_secs(3)).unwrap_err();
+        pool.release();
+        // The same script within the same budget finishes once a slot is free: it was the wait that failed.
+        assert!(run_off_workers(&engine, LONG, Duration::from_secs(3)).is_ok());
+        assert!(err.is_limit(), "{err:?}");
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn a_long_script_gives_its_slot_back_however_it_fails() {
+        let _pool = crate::long_runners::tests::global_pool_of_one();
+        let pool = &crate::long_runners::POOL;
+        let engine = build_engine(&Limits::default(), Lookups::default());
+        let thrown = run_off_workers(&engine, &format!("{LONG}; throw \"bad\""), Duration::from_secs(60));
+        assert!(matches!(thrown, Err(ScriptError::Runtime { .. })), "{thrown:?}");
+        assert_eq!(pool.in_use(), 0, "a script that threw kept its slot");
+        let endless = run_off_workers(&engine, "loop {}", Duration::from_secs(60));
+        assert!(endless.as_ref().is_err_and(ScriptError::is_limit), "{endless:?}");
+        assert_eq!(pool.in_use(), 0, "a script stopped at a limit kept its slot");
+        // The slot is free for the next long script.
+        assert!(run_off_workers(&engine, LONG, Duration::from_secs(60)).is_ok());
     }
 
     #[test]

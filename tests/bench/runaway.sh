@@ -4,14 +4,31 @@
 # printed side by side. The runaways run under a 20 s script budget, so they are still burning CPU while the
 # second measurement runs; each must end with EXPRESSION:LIMIT.
 #
-# Measured on the release build (shared 2-core machine, wrk -t1 -c4 -d5s):
+# Measured on the release build (shared 2-core machine, wrk -t1 -c4 -d5s), three runs each, before and after the
+# long-runner pool (`--long-scripts`, default half the cores: 1 slot here):
 #                          p50 idle   p99 idle req/s idle     p50 busy   p99 busy req/s busy
+#   no pool (the figures of the first version, then three runs on a busier machine)
 #   GET /healthy             0.05ms     0.57ms      67783       0.07ms    11.45ms      13175
+#                            0.07ms     7.73ms      30293       0.10ms    33.26ms       6212
+#                            0.06ms     4.00ms      40254       0.10ms    81.76ms       5628
+#                            0.06ms     7.61ms      39454       0.10ms    70.38ms       4985
 #   admin GET /health        0.02ms     3.23ms     109404       0.05ms    10.09ms      29042
-# The eight runaways share the two cores with the healthy endpoint (throughput drops to the CPU left over);
-# none of them holds a worker. Six ended at their 20 s budget, the sort at 3.4 s and the costly native at
-# 0.09 s (work limit), all with EXPRESSION:LIMIT.
-#
+#                            0.05ms    25.96ms      46235       0.07ms    16.21ms       6812
+#                            0.05ms    82.29ms      45069       0.05ms    43.11ms      16608
+#                            0.05ms     4.75ms      50154       0.64ms    57.43ms       3589
+#   pool of one long-runner
+#   GET /healthy             0.06ms     0.66ms      58858       0.06ms     5.03ms      39759
+#                            0.06ms     0.64ms      46519       0.07ms     7.17ms      43485
+#                            0.06ms     1.62ms      52200       0.07ms     3.70ms      48572
+#   admin GET /health        0.03ms     2.06ms      86824       0.05ms    95.74ms      47586
+#                            0.05ms     0.95ms      53335       0.05ms     5.00ms      54028
+#                            0.03ms     3.88ms      80218       0.05ms     2.95ms      57506
+# Without the pool the eight runaways share the two cores with the healthy endpoint (throughput drops to the
+# CPU left over, a fifth of idle or less); none of them holds a worker. With it, one runaway burns a core and
+# the seven others wait (blocked, no CPU) for its slot: the healthy endpoint keeps 75-95 % of its idle
+# throughput and a p99 of 3.7-7.2 ms (2-11x idle; one admin run had a 96 ms p99 outlier, the others 3-5 ms).
+# All eight end with EXPRESSION:LIMIT: at their 20 s budget, whether running or waiting (the costly native ends
+# at 0.1 s on its work limit when it gets the slot first).
 # Usage: tests/bench/runaway.sh            (builds the release binary first; needs wrk and curl)
 # Settings (environment): DURATION=5s CONNECTIONS=4 PORT=9110 ADMIN_PORT=9465 SKIP_BUILD=1
 set -euo pipefail

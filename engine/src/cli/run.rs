@@ -41,6 +41,10 @@ pub struct Args {
     /// How long one script (mapping, condition, expression) may run before it fails with `EXPRESSION:LIMIT`.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     script_budget: Duration,
+    /// How many long-running scripts (past a few milliseconds) may run at once; the others wait for a turn
+    /// until their budget. Default: half the cores, at least 1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    long_scripts: Option<u64>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -89,6 +93,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
                 return Outcome::Failure;
             }
         }
+    }
+    if let Some(slots) = args.long_scripts {
+        relais_stdlib::set_long_script_slots(usize::try_from(slots).unwrap_or(usize::MAX));
     }
     // Scripts run on these threads: the stack holds the deepest values a script can build (see the constant).
     let tokio = match tokio::runtime::Builder::new_multi_thread()

@@ -6,7 +6,7 @@ use super::payload::Payload;
 use super::Runtime;
 use crate::plan::value::TemplatePart;
 use crate::plan::{Script, TemplatePlan, ValuePlan};
-use relais_stdlib::{dynamic_to_json, json_to_dynamic, ScriptError};
+use relais_stdlib::{dynamic_to_json, json_to_dynamic, Place, ScriptError};
 use rhai::{Dynamic, Scope};
 use serde_json::Value as Json;
 
@@ -24,14 +24,16 @@ fn script_error(e: ScriptError) -> FlowError {
 }
 
 /// Runs `work` without stalling the async workers: on a multi-thread runtime the worker hands its other
-/// tasks to another thread for the duration (`block_in_place`); elsewhere (a current-thread runtime, no
-/// runtime) it simply runs, as there is no other worker to protect.
-fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+/// tasks to another thread for the duration (`block_in_place`), and `work` is told it runs
+/// [`Place::OffWorkers`] (it may then wait for a long-runner slot); elsewhere (a current-thread runtime, no
+/// runtime) it simply runs [`Place::InPlace`], as there is no other worker to protect and its thread must not
+/// block.
+fn off_the_workers<T>(work: impl FnOnce(Place) -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(work)
+            tokio::task::block_in_place(|| work(Place::OffWorkers))
         }
-        _ => work(),
+        _ => work(Place::InPlace),
     }
 }
 
@@ -63,17 +65,18 @@ fn conversion_error(e: &relais_stdlib::ConversionError, what: &str) -> FlowError
 impl Runtime {
     /// Runs a script with the event's names in scope, converting only the ones it reads; the payload's
     /// script value is converted once per payload and shared by every script that reads it. Heavy scripts
-    /// (see [`Script::heavy`]) run off the async workers. The script stops with `EXPRESSION:LIMIT` at the
-    /// program's script budget or the event's deadline, whichever comes first.
+    /// (see [`Script::heavy`]) run off the async workers, where past the long-runner thresholds they wait for a
+    /// slot of the long-runner pool (`relais run --long-scripts`). The script stops with `EXPRESSION:LIMIT` at
+    /// the program's script budget or the event's deadline, whichever comes first, waiting included.
     pub(crate) fn eval(&self, script: &Script, ev: &Event) -> Result<Dynamic, FlowError> {
         if script.heavy {
-            off_the_workers(|| self.eval_here(script, ev))
+            off_the_workers(|place| self.eval_here(script, ev, place))
         } else {
-            self.eval_here(script, ev)
+            self.eval_here(script, ev, Place::InPlace)
         }
     }
 
-    fn eval_here(&self, script: &Script, ev: &Event) -> Result<Dynamic, FlowError> {
+    fn eval_here(&self, script: &Script, ev: &Event, place: Place) -> Result<Dynamic, FlowError> {
         let program = self.program();
         let mut scope = Scope::with_capacity(5);
         let payload = if script.payload { ev.payload.script_value(&program.readers)? } else { Dynamic::UNIT };
@@ -95,7 +98,7 @@ impl Runtime {
             },
         );
         let deadline = relais_stdlib::Deadline::new(program.script_budget, ev.deadline);
-        relais_stdlib::run_until(&program.engine, &script.ast, &mut scope, deadline).map_err(script_error)
+        relais_stdlib::run_at(&program.engine, &script.ast, &mut scope, deadline, place).map_err(script_error)
     }
 
     /// A mapping's result as the new payload: JSON, with the script value kept so that the next script
