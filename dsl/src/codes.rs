@@ -91,6 +91,8 @@ codes! {
         "The Rhai code inside a `transform`, a script file or a `#[...]` expression failed to compile. The label\npoints at the exact place in the flow file. Scripts see `payload`, `attributes`, `vars`,\n`correlation_id` and, inside error handlers, `error`; any other variable is an error (strict variables).";
     BAD_PROPERTY_SYNTAX = "RL0202", "Invalid property reference",
         "Properties are written `${name}` (letters, digits, `.`, `_`, `-`), secrets `${secret:NAME}`.";
+    UNKNOWN_FUNCTION = "RL0203", "Call to an unknown function or with the wrong number of arguments",
+        "A script or `#[...]` expression calls a function that neither the mapping library (README, \"Mapping library\")\nnor the script itself (`fn name(a, b) { ... }`) defines with that many arguments; it would fail on every\nevent. A method call `x.f(a)` passes `x` as the first argument. The help suggests a close name or lists\nthe argument counts the function takes.";
     UNDEFINED_FLOW = "RL0300", "`flow_ref` to an undefined flow",
         "No flow or sub-flow of that name exists in the files being checked (including imports).";
     UNDEFINED_CONFIG = "RL0301", "Undefined config",

@@ -8,6 +8,7 @@
 //!   [`run_until`] evaluate it within a wall-clock [`Deadline`] and a work budget; both classify failures as
 //!   [`ScriptError`].
 //! - [`may_run_long`] tells from a compiled script whether it may run long (loops, closures, costly natives).
+//! - [`bad_calls`] finds calls to functions that cannot exist (unknown name, wrong arity) for `relais check`.
 //! - [`json_to_dynamic`] / [`dynamic_to_json`] convert payloads between `serde_json` and Rhai.
 //! - [`Lookups`] holds the lookup tables scripts query with `lookup(...)`.
 //! - [`Clock`] is where `now()`, `today(tz)` and `tomorrow(tz)` read the time; tests fix it.
@@ -16,6 +17,7 @@
 //!   ([`check_depth`] checks a JSON value against it); [`SCRIPT_STACK_SIZE`] is the stack a thread running
 //!   scripts needs for the deep values a script can build inside Rhai.
 
+mod calls;
 mod clock;
 mod convert;
 mod cost;
@@ -33,6 +35,7 @@ mod stack;
 pub use convert::{check_depth, MAX_DEPTH};
 pub use stack::SCRIPT_STACK_SIZE;
 
+pub use calls::{bad_calls, BadCall, FunctionTable};
 pub use clock::Clock;
 pub use convert::{dynamic_to_json, json_to_dynamic, ConversionError};
 pub use cost::{may_run_long, COSTLY_NATIVES};

@@ -94,12 +94,76 @@ pub fn compile(
     })
 }
 
-fn compile_expr(engine: &rhai::Engine, sources: &SourceMap, expr: &Expr) -> Option<Diagnostic> {
-    compile(engine, sources, &expr.code, expr.span, expr.origin).err().map(|d| *d)
+/// Errors for the calls in a compiled script that no function answers (unknown name or wrong arity), each at
+/// the call inside the flow file.
+pub fn check_calls(
+    functions: &relais_stdlib::FunctionTable,
+    ast: &rhai::AST,
+    sources: &SourceMap,
+    code: &str,
+    span: Span,
+    origin: Origin,
+) -> Vec<Diagnostic> {
+    relais_stdlib::bad_calls(functions, ast)
+        .into_iter()
+        .map(|call| {
+            let at = match call.position {
+                Some((line, column)) => position_span(sources, span, origin, code, line, column),
+                None => span,
+            };
+            // Underline the whole name when the mapped position is where the file spells it.
+            let text = &sources.file(at.file).text;
+            let at = match text.get(at.start as usize..) {
+                Some(rest) if rest.starts_with(&call.name) => {
+                    Span::new(at.file, at.start as usize, at.start as usize + call.name.len())
+                }
+                _ => at,
+            };
+            let arguments = |n: usize| format!("{n} argument{}", if n == 1 { "" } else { "s" });
+            let (message, label, help) = if call.arities.is_empty() {
+                let known = functions.names().chain(ast.iter_functions().map(|f| f.name));
+                (
+                    format!("unknown function `{}`", call.name),
+                    "no such function".to_string(),
+                    relais_dsl::diagnostic::did_you_mean(&call.name, known).unwrap_or_else(|| {
+                        "the README's \"Mapping library\" lists the functions scripts can call".to_string()
+                    }),
+                )
+            } else {
+                let counts = call.arities.iter().map(usize::to_string).collect::<Vec<_>>().join(" or ");
+                let last = call.arities.last().copied().unwrap_or(0);
+                let plural = if last == 1 { "" } else { "s" };
+                let label = if call.method {
+                    format!("{}: the object before the dot and {}", arguments(call.args), arguments(call.args - 1))
+                } else {
+                    arguments(call.args)
+                };
+                (
+                    format!("`{}` called with {}", call.name, arguments(call.args)),
+                    label,
+                    format!("`{}` takes {counts} argument{plural}", call.name),
+                )
+            };
+            Diagnostic::error(codes::UNKNOWN_FUNCTION, at, message).label(label).help(help)
+        })
+        .collect()
+}
+
+fn compile_expr(
+    engine: &rhai::Engine,
+    functions: &relais_stdlib::FunctionTable,
+    sources: &SourceMap,
+    expr: &Expr,
+) -> Vec<Diagnostic> {
+    match compile(engine, sources, &expr.code, expr.span, expr.origin) {
+        Ok(ast) => check_calls(functions, &ast, sources, &expr.code, expr.span, expr.origin),
+        Err(d) => vec![*d],
+    }
 }
 
 pub(super) fn check(loaded: &mut Loaded) {
     let engine = checking_engine();
+    let functions = relais_stdlib::FunctionTable::of(&engine);
     let mut found = Vec::new();
     for flow in loaded.set.flows() {
         let mut embedded = relais_dsl::Diagnostics::new();
@@ -113,7 +177,7 @@ pub(super) fn check(loaded: &mut Loaded) {
             }
         }
         found.extend(embedded);
-        found.extend(owned.iter().filter_map(|e| compile_expr(&engine, &loaded.sources, e)));
+        found.extend(owned.iter().flat_map(|e| compile_expr(&engine, &functions, &loaded.sources, e)));
         let mut exprs: Vec<&Expr> = Vec::new();
         for handler in &flow.on_error {
             exprs.extend(handler.when.as_ref());
@@ -121,7 +185,7 @@ pub(super) fn check(loaded: &mut Loaded) {
         for step in flow.all_steps() {
             collect(&step.kind, &mut exprs);
         }
-        found.extend(exprs.into_iter().filter_map(|e| compile_expr(&engine, &loaded.sources, e)));
+        found.extend(exprs.into_iter().flat_map(|e| compile_expr(&engine, &functions, &loaded.sources, e)));
     }
     loaded.diags.extend(found);
 }
