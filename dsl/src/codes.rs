@@ -57,6 +57,8 @@ codes! {
         "`relais check`, `run` and `test` read only files inside the project: the directories given on the\ncommand line (a file's own directory), or `--root DIR`. An absolute path, a `../` path or a symlink\nthat leads out is refused and never read; the diagnostic names the path but shows none of its content,\nso a pull request cannot make CI print `/proc/self/environ`. Move the file into the project, or pass a\nwider `--root`.";
     NOT_REGULAR_FILE = "RL0006", "Not a regular file",
         "Flow files, scripts, schemas and data must be regular files. FIFOs, devices, sockets and directories\nare refused from their metadata, before they are opened, so that one cannot block or flood `relais\ncheck`.";
+    UNKNOWN_ENV_PROFILE = "RL0007", "Unknown environment profile",
+        "`--env NAME` reads `env/NAME.yaml` next to the flows (in each directory given, a file's own\ndirectory). No such file exists, so relais refuses to go on with the defaults alone: `--env prdo` must\nnot quietly run production flows on development values. The message lists the profiles that do exist\n(or says there is no `env/` directory); the help names the closest one.";
     YAML_SYNTAX = "RL0010", "YAML syntax error",
         "The YAML parser could not read the file. The label points where it stopped.\nCommon causes: tabs for indentation, a missing `:` or an unclosed quote or bracket.";
     NESTING_LIMIT = "RL0011", "Nesting or alias expansion over the limit",

@@ -162,3 +162,30 @@ sub_flows:
         assert!(!all.contains(secret), "`{secret}` reached the logs:\n{all}");
     }
 }
+
+#[test]
+fn an_invalid_relais_log_is_refused_at_start_with_exit_2() {
+    let dir = support::write_files(&[("flows.yaml", &flow("v1"))]);
+    let mut relais = RelaisProcess::start(&dir, &["--admin", "off", "--state", "memory"], "nonsense!", &[]);
+    let line = relais.wait_for_log("RELAIS_LOG");
+    assert!(line.contains("`nonsense!`"), "the bad value is named: {line}");
+    let rest = relais.drain_logs(Duration::from_secs(30));
+    assert!(rest.contains("relais_engine=debug,hyper=warn"), "valid examples are shown: {rest}");
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = relais.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < until, "relais kept running with RELAIS_LOG=nonsense!");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(2));
+}
+
+#[test]
+fn relais_log_takes_per_crate_directives() {
+    let dir = support::write_files(&[("flows.yaml", &flow("v1"))]);
+    let relais = RelaisProcess::start(&dir, &["--admin", "off", "--state", "memory"], "relais_engine=debug", &[]);
+    // Logged at debug level by relais_engine at start: seen only if the directive applied.
+    relais.wait_for_log("descriptor limit");
+}

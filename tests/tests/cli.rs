@@ -169,3 +169,27 @@ fn properties_come_from_the_chosen_environment_file() {
     assert_eq!(relais(&["check", "--env", "prod", "fixtures/env"]).0, Outcome::Success);
     std::env::remove_var("RELAIS_CRM_TIMEOUT");
 }
+
+#[test]
+fn an_unknown_env_profile_is_an_error_naming_the_profiles_that_exist() {
+    let (outcome, out) = relais(&["check", "--env", "prdo", "fixtures/cli/profiles"]);
+    assert_eq!(outcome, Outcome::Findings, "{out}");
+    assert!(out.contains("RL0007"), "{out}");
+    assert!(out.contains("no profile `prdo`"), "{out}");
+    assert!(out.contains("`prod`"), "{out}");
+    assert!(out.contains("help: did you mean `prod`?"), "{out}");
+}
+
+#[test]
+fn an_existing_env_profile_still_checks() {
+    let (outcome, out) = relais(&["check", "--env", "prod", "fixtures/cli/profiles"]);
+    assert_eq!(outcome, Outcome::Success, "{out}");
+}
+
+#[test]
+fn an_env_profile_without_an_env_directory_says_there_is_none() {
+    let (outcome, out) = relais(&["check", "--env", "prod", "fixtures/cli/no_profiles"]);
+    assert_eq!(outcome, Outcome::Findings, "{out}");
+    assert!(out.contains("RL0007"), "{out}");
+    assert!(out.contains("no `env/` directory"), "{out}");
+}

@@ -6,6 +6,7 @@ pub mod check;
 mod dlq;
 mod explain;
 pub mod fmt;
+mod log_filter;
 pub mod render;
 pub mod run;
 pub mod schema;

@@ -51,9 +51,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     relais_dsl::ir::parse_duration(text).ok_or_else(|| format!("`{text}` is not a duration such as 30s"))
 }
 
-fn init_logs() {
-    let level = std::env::var("RELAIS_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(tracing::Level::INFO);
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(crate::scrub::LogWriter);
+fn init_logs(filter: tracing_subscriber::EnvFilter) {
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(crate::scrub::LogWriter);
     let _ = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         builder.try_init()
     } else {
@@ -63,6 +62,14 @@ fn init_logs() {
 
 /// Runs `relais run`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
+    // Checked before anything else, and on standard error where the logs would have gone.
+    let filter = match super::log_filter::from_env() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("relais run: {e}");
+            return Outcome::Failure;
+        }
+    };
     let paths = paths_or_default(&args.paths);
     // Taken before the files are read, so that an edit made while starting is seen as a change.
     let watched = crate::daemon::reload::Fingerprint::of(&paths);
@@ -80,7 +87,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             return Outcome::Failure;
         }
     };
-    init_logs();
+    init_logs(filter);
     // The state is ours alone while we run: any lease in it is a message a stopped process was working on.
     if durable.is_exclusive() {
         match durable.release_leases() {

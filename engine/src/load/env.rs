@@ -37,13 +37,53 @@ fn flatten(prefix: &str, node: &Node, out: &mut Vec<(String, Node)>) {
     }
 }
 
+/// Reports `--env NAME` when no directory has `env/NAME.yaml`: running on the defaults instead would put a
+/// misspelt `--env prdo` into production with development values. Names the profiles that exist.
+fn unknown_profile(dirs: &[PathBuf], env: &str, loaded: &mut Loaded) {
+    let env_dirs: Vec<PathBuf> = dirs.iter().map(|d| d.join("env")).filter(|d| d.is_dir()).collect();
+    let mut profiles: Vec<String> = env_dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|entries| entries.filter_map(Result::ok))
+        .filter_map(|entry| {
+            let path = entry.path();
+            let is_yaml = path.extension().is_some_and(|e| e == "yaml") && path.is_file();
+            is_yaml.then(|| path.file_stem()?.to_str().map(str::to_string)).flatten()
+        })
+        .collect();
+    profiles.sort();
+    profiles.dedup();
+    let expected = dirs.first().cloned().unwrap_or_default().join("env").join(format!("{env}.yaml"));
+    let file = loaded.sources.add(expected.display().to_string(), "");
+    let message = if env_dirs.is_empty() {
+        format!("no profile `{env}`: there is no `env/` directory next to the flows")
+    } else if profiles.is_empty() {
+        format!("no profile `{env}`: the `env/` directory holds no `.yaml` profile")
+    } else {
+        let list: Vec<String> = profiles.iter().map(|p| format!("`{p}`")).collect();
+        format!("no profile `{env}`; the profiles are {}", list.join(", "))
+    };
+    loaded.diags.push(
+        Diagnostic::error(codes::UNKNOWN_ENV_PROFILE, Span::new(file, 0, 0), message)
+            .label("`--env` names this file, which does not exist")
+            .maybe_help(relais_dsl::diagnostic::did_you_mean(env, profiles.iter().map(String::as_str))),
+    );
+}
+
 impl Properties {
     /// Reads `env/<ENV>.yaml` from each directory among `roots` (when an environment is chosen).
     pub(super) fn load(roots: &[PathBuf], env: Option<&str>, loaded: &mut Loaded) -> Properties {
         let mut props = Properties::default();
         let Some(env) = env else { return props };
-        for root in roots {
-            let dir = if root.is_dir() { root.clone() } else { root.parent().map(PathBuf::from).unwrap_or_default() };
+        let dirs: Vec<PathBuf> = roots
+            .iter()
+            .map(|root| if root.is_dir() { root.clone() } else { root.parent().map(PathBuf::from).unwrap_or_default() })
+            .collect();
+        if !dirs.iter().any(|dir| dir.join("env").join(format!("{env}.yaml")).exists()) {
+            unknown_profile(&dirs, env, loaded);
+            return props;
+        }
+        for dir in &dirs {
             let path = dir.join("env").join(format!("{env}.yaml"));
             if !path.exists() {
                 continue;
