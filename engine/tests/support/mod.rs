@@ -24,12 +24,10 @@ pub fn write_files(files: &[(&str, &str)]) -> std::path::PathBuf {
     dir
 }
 
-/// Writes `files` to a fresh directory, checks them (panicking with the diagnostics if any error), and
-/// compiles a runtime.
+/// The flows in `dir` through `relais check`'s path, panicking with the diagnostics if any is an error.
 #[allow(dead_code)]
-pub fn runtime(files: &[(&str, &str)]) -> Runtime {
-    let dir = write_files(files);
-    let loaded = check_paths(&[dir], None);
+pub fn checked(dir: &std::path::Path) -> relais_engine::load::Loaded {
+    let loaded = check_paths(&[dir.to_path_buf()], None);
     let errors: Vec<String> = loaded
         .diags
         .iter()
@@ -37,6 +35,14 @@ pub fn runtime(files: &[(&str, &str)]) -> Runtime {
         .map(|d| format!("{}: {}", d.code, d.message))
         .collect();
     assert!(errors.is_empty(), "flows do not check: {errors:?}");
+    loaded
+}
+
+/// Writes `files` to a fresh directory, checks them (panicking with the diagnostics if any error), and
+/// compiles a runtime.
+#[allow(dead_code)]
+pub fn runtime(files: &[(&str, &str)]) -> Runtime {
+    let loaded = checked(&write_files(files));
     let clock = relais_stdlib::Clock::system();
     let program = compile_program(&loaded, clock, &relais_engine::runtime::components::builtin())
         .unwrap_or_else(|d| panic!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()));
