@@ -10,6 +10,7 @@ pub mod compile;
 pub mod components;
 pub mod connectors;
 pub mod daemon;
+pub mod http_headers;
 pub mod load;
 pub mod plan;
 pub mod registry;

@@ -329,17 +329,8 @@ impl HttpRequest {
                 FlowError::new("HTTP:CONNECTIVITY", format!("cannot reach {}: {}", shown(&self.base_url), chain(&e)))
             })?;
             let status = response.status().as_u16();
-            let media_type = response
-                .headers()
-                .get(hyper::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("application/octet-stream")
-                .to_string();
-            let headers: Map<String, Json> = response
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), Json::String(v.to_str().unwrap_or("").to_string())))
-                .collect();
+            let media_type = crate::http_headers::media_type(response.headers(), "application/octet-stream");
+            let headers = crate::http_headers::to_json(response.headers());
             let bytes = Limited::new(response.into_body(), self.max_response).collect().await.map_err(|e| {
                 FlowError::new(
                     "HTTP:RESPONSE_TOO_LARGE",

@@ -21,7 +21,7 @@ use crate::runtime::{Event, FlowError, Payload, Runtime};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use serde_json::{json, Map, Value as Json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -160,17 +160,8 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
         }
         Routed::NotFound => return problem_response(404, "Not Found", &format!("no flow listens on {path}"), &cid),
     };
-    let media_type = req
-        .headers()
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_string();
-    let headers: Map<String, Json> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), Json::String(v.to_str().unwrap_or("").to_string())))
-        .collect();
+    let media_type = crate::http_headers::media_type(req.headers(), "application/json");
+    let headers = crate::http_headers::to_json(req.headers());
     let query = query_map(req.uri().query());
     // Admitted before the body is read (see the module comment). A refusal closes the connection; the
     // connection discards what the client still sends while it closes, so the client reads this answer

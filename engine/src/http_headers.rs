@@ -1,0 +1,29 @@
+//! HTTP headers as flows see them, the same for a listener's request and a client's answer: the media type
+//! (with the side's default when none is sent) and every header as a JSON map of strings.
+
+use hyper::HeaderMap;
+use serde_json::{Map, Value as Json};
+
+/// The `content-type` sent, or `default` when there is none or it is not text.
+pub fn media_type(headers: &HeaderMap, default: &str) -> String {
+    headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or(default).to_string()
+}
+
+/// Every header by its lower-case name; a value that is not text becomes the empty string (a flow reads
+/// headers as text, and such a value cannot be one).
+pub fn to_json(headers: &HeaderMap) -> Map<String, Json> {
+    headers.iter().map(|(k, v)| (k.as_str().to_string(), Json::String(v.to_str().unwrap_or("").to_string()))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_content_type_is_the_default_and_every_header_is_text() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-from", "listener".parse().unwrap_or_else(|_| unreachable!("a valid header value")));
+        assert_eq!(media_type(&headers, "application/json"), "application/json");
+        assert_eq!(to_json(&headers)["x-from"], "listener");
+    }
+}
