@@ -139,6 +139,10 @@ codes! {
         "Some components take one field or another, never both (a scheduler's `cron` and `frequency`).";
     QUEUE_WITHOUT_LISTENER = "RL0509", "Queue published to but never listened to",
         "A `queue.publish` names a queue no `queue.listener` reads. Messages would pile up until the queue is\nfull, then every publish would wait and fail with `QUEUE:TIMEOUT`. Check the queue name, or add the\nconsuming flow.";
+    COMPONENT_SETTINGS = "RL0511", "Component settings cannot be read into their type",
+        "The settings passed the schema but cannot be read into the component's typed configuration (a value\nout of the range the type holds, say). What `relais check` reads here is exactly what runs.";
+    COMPONENT_BUILD = "RL0512", "Component cannot be built",
+        "Building the component's node or shared resource failed when the program was compiled (`relais run`\nat start or on reload, `relais test`): a TLS file that does not parse, an address that is not one. The\nmessage says why; `relais run` refuses to start rather than fail every event later.";
     UNREACHABLE_STEP = "RL0600", "Steps after `raise_error` never run",
         "`raise_error` always fails the enclosing scope, so the steps after it are dead code.";
     DUPLICATE_STEP_ID = "RL0601", "Duplicate step id",

@@ -7,14 +7,20 @@
 
 pub mod cli;
 pub mod compile;
+pub mod component;
 pub mod components;
 pub mod connectors;
 pub mod daemon;
+pub mod event;
 pub mod http_headers;
+pub mod http_server;
 pub mod load;
 pub mod plan;
 pub mod registry;
 pub mod runtime;
+pub mod script;
 pub mod scrub;
+pub mod source;
+pub mod state;
 pub mod testing;
 pub mod tls;

@@ -96,7 +96,7 @@ fn runtime_with(base_url: &str, auth: &str, steps: &str) -> Runtime {
     let loaded = relais_engine::cli::check::check_paths(&[dir], None);
     assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
     let program =
-        compile_program(&loaded, relais_stdlib::Clock::system(), &relais_engine::connectors::all()).ok().unwrap();
+        compile_program(&loaded, relais_stdlib::Clock::system(), relais_engine::components::registry()).ok().unwrap();
     Runtime::new(program)
 }
 

@@ -375,10 +375,15 @@ async fn post(client: &Client, url: String, body: Bytes) -> Result<u16, String> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_large_bodies_to_a_flow_with_max_concurrency_2_get_fourteen_503s_while_others_answer() {
     let dir = support::write_files(&[("flows.yaml", &held_flows(2))]);
-    let (loaded, program) = support::compile_dir(&dir, None);
+    let (_, program) = support::compile_dir(&dir, None);
     let runtime = relais_engine::runtime::Runtime::new(program);
-    let daemon =
-        relais_engine::daemon::start_with_admin(&loaded, runtime, Some("127.0.0.1:0".parse().unwrap())).await.unwrap();
+    let daemon = relais_engine::daemon::start_with_admin(
+        relais_engine::components::registry(),
+        runtime,
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap();
     let (addr, admin) = (daemon.listeners[0].1, daemon.admin.unwrap());
     let body = million_keys();
     let (tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
@@ -446,14 +451,14 @@ async fn million_key_bodies_are_parsed_without_stalling_other_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_port_closes_a_flood_of_idle_connections_and_answers_health_after_it() {
     let dir = support::write_files(&[("flows.yaml", &flows("keep_alive: 60s"))]);
-    let (loaded, program) = support::compile_dir(&dir, None);
+    let (_, program) = support::compile_dir(&dir, None);
     let limits = relais_engine::daemon::Limits {
         max_connections: 4,
         header_read_timeout: Duration::from_secs(1),
         ..relais_engine::daemon::Limits::admin()
     };
     let daemon = relais_engine::daemon::start_with_admin_limits(
-        &loaded,
+        relais_engine::components::registry(),
         relais_engine::runtime::Runtime::new(program),
         Some("127.0.0.1:0".parse().unwrap()),
         limits,

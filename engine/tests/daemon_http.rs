@@ -4,7 +4,6 @@
 mod support;
 
 use relais_engine::plan::compile_program;
-use relais_engine::runtime::components::builtin;
 use relais_engine::runtime::Runtime;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,8 +18,10 @@ async fn start(flows: &str) -> Running {
     let dir = support::write_files(&[("flows.yaml", flows)]);
     let loaded = relais_engine::cli::check::check_paths(&[dir], None);
     assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
-    let program = compile_program(&loaded, relais_stdlib::Clock::system(), &builtin()).ok().unwrap();
-    let daemon = relais_engine::daemon::start(&loaded, Runtime::new(program)).await.unwrap();
+    let program =
+        compile_program(&loaded, relais_stdlib::Clock::system(), relais_engine::components::registry()).ok().unwrap();
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
     let addr = daemon.listeners[0].1;
     Running { daemon, addr }
 }
@@ -92,8 +93,10 @@ async fn start_default() -> Running {
     ]);
     let loaded = relais_engine::cli::check::check_paths(&[dir], None);
     assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.iter().map(|d| &d.message).collect::<Vec<_>>());
-    let program = compile_program(&loaded, relais_stdlib::Clock::system(), &builtin()).ok().unwrap();
-    let daemon = relais_engine::daemon::start(&loaded, Runtime::new(program)).await.unwrap();
+    let program =
+        compile_program(&loaded, relais_stdlib::Clock::system(), relais_engine::components::registry()).ok().unwrap();
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
     let addr = daemon.listeners[0].1;
     Running { daemon, addr }
 }
@@ -255,11 +258,15 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
         ("order.schema.json", r#"{ "type": "object", "required": ["order_id"] }"#),
     ]);
     let loaded = relais_engine::cli::check::check_paths(&[dir], None);
-    let program = compile_program(&loaded, relais_stdlib::Clock::system(), &builtin()).ok().unwrap();
-    let daemon =
-        relais_engine::daemon::start_with_admin(&loaded, Runtime::new(program), Some("127.0.0.1:0".parse().unwrap()))
-            .await
-            .unwrap();
+    let program =
+        compile_program(&loaded, relais_stdlib::Clock::system(), relais_engine::components::registry()).ok().unwrap();
+    let daemon = relais_engine::daemon::start_with_admin(
+        relais_engine::components::registry(),
+        Runtime::new(program),
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap();
     let (api, admin) = (daemon.listeners[0].1, daemon.admin.unwrap());
     assert_eq!(request(admin, "GET", "/health", &[], b"").await.0, 200);
     assert_eq!(request(admin, "GET", "/ready", &[], b"").await.0, 200);
@@ -305,11 +312,14 @@ flows:
       - object_store.get: { config: runs, key: last }
 "##,
     )]);
-    let (loaded, program) = support::compile_dir(&dir, None);
-    let daemon =
-        relais_engine::daemon::start_with_admin(&loaded, Runtime::new(program), Some("127.0.0.1:0".parse().unwrap()))
-            .await
-            .unwrap();
+    let (_, program) = support::compile_dir(&dir, None);
+    let daemon = relais_engine::daemon::start_with_admin(
+        relais_engine::components::registry(),
+        Runtime::new(program),
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap();
     let (api, admin) = (daemon.listeners[0].1, daemon.admin.unwrap());
     assert_eq!(request(api, "GET", "/last", &[], b"").await.0, 404, "the 10:00 schedule has not run");
     let (status, _, body) = request(admin, "POST", "/flows/reminders/run", &[], b"").await;

@@ -18,9 +18,12 @@ const FLOWS: &str = "configs:\n  api: { http.listener: { port: 0, request_timeou
 async fn with_a_pool_of_one_a_single_runaway_runs_and_the_others_wait_for_its_slot() {
     relais_stdlib::set_long_script_slots(1);
     let dir = support::write_files(&[("flows.yaml", FLOWS)]);
-    let (loaded, mut program) = support::compile_dir(&dir, None);
+    let (_, mut program) = support::compile_dir(&dir, None);
     program.script_budget = Duration::from_secs(10);
-    let daemon = relais_engine::daemon::start_with_admin(&loaded, Runtime::new(program), None).await.unwrap();
+    let daemon =
+        relais_engine::daemon::start_with_admin(relais_engine::components::registry(), Runtime::new(program), None)
+            .await
+            .unwrap();
     let addr = daemon.listeners[0].1;
 
     let runaways: Vec<_> =

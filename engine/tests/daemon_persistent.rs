@@ -56,11 +56,14 @@ flows:
 "##;
 
 async fn start(dir: &Path, state: Arc<State>) -> (relais_engine::daemon::Daemon, std::net::SocketAddr) {
-    let (loaded, program) = support::compile_dir(dir, Some(state));
-    let daemon =
-        relais_engine::daemon::start_with_admin(&loaded, Runtime::new(program), Some("127.0.0.1:0".parse().unwrap()))
-            .await
-            .unwrap();
+    let (_, program) = support::compile_dir(dir, Some(state));
+    let daemon = relais_engine::daemon::start_with_admin(
+        relais_engine::components::registry(),
+        Runtime::new(program),
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap();
     let addr = daemon.listeners[0].1;
     (daemon, addr)
 }

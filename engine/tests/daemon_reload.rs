@@ -51,8 +51,8 @@ flows:
 
 async fn reload(daemon: &mut relais_engine::daemon::Daemon, dir: &std::path::Path, text: &str) -> Result<(), String> {
     std::fs::write(dir.join("flows.yaml"), text).unwrap();
-    let (loaded, program) = support::compile_dir(dir, Some(daemon.state()));
-    daemon.reload(&loaded, program).await
+    let (_, program) = support::compile_dir(dir, Some(daemon.state()));
+    daemon.reload(relais_engine::components::registry(), program).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

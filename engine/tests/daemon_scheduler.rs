@@ -26,8 +26,9 @@ flows:
 #[tokio::test(start_paused = true)]
 async fn a_tick_that_finds_the_previous_run_going_is_skipped_and_counted() {
     let dir = support::write_files(&[("flows.yaml", FLOWS)]);
-    let (loaded, program) = support::compile_dir(&dir, None);
-    let daemon = relais_engine::daemon::start(&loaded, Runtime::new(program)).await.unwrap();
+    let (_, program) = support::compile_dir(&dir, None);
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
     // Ticks at 0, 60, 120, 180, 240 s: runs start at 0 (ends 90) and 120 (ends 210) and 240; 60 and 180
     // find a run going.
     tokio::time::sleep(Duration::from_secs(250)).await;
@@ -45,8 +46,9 @@ async fn overlapping_runs_are_started_when_allowed() {
         "flows.yaml",
         &FLOWS.replace("frequency: 1m }", "frequency: 1m, allow_overlap: true }"),
     )]);
-    let (loaded, program) = support::compile_dir(&dir, None);
-    let daemon = relais_engine::daemon::start(&loaded, Runtime::new(program)).await.unwrap();
+    let (_, program) = support::compile_dir(&dir, None);
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
     // Ticks at 0..=240 s all run; those started at 0, 60, 120 have finished by 250 s.
     tokio::time::sleep(Duration::from_secs(250)).await;
     let runtime = daemon.runtime();

@@ -47,10 +47,13 @@ struct Running {
 
 async fn start(request_timeout: &str, script_budget: Duration) -> Running {
     let dir = support::write_files(&[("flows.yaml", &flows(request_timeout))]);
-    let (loaded, mut program) = support::compile_dir(&dir, None);
+    let (_, mut program) = support::compile_dir(&dir, None);
     program.script_budget = script_budget;
     let admin = Some("127.0.0.1:0".parse().unwrap());
-    let daemon = relais_engine::daemon::start_with_admin(&loaded, Runtime::new(program), admin).await.unwrap();
+    let daemon =
+        relais_engine::daemon::start_with_admin(relais_engine::components::registry(), Runtime::new(program), admin)
+            .await
+            .unwrap();
     let addr = daemon.listeners[0].1;
     let admin = daemon.admin.unwrap();
     Running { _daemon: daemon, addr, admin }

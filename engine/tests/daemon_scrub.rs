@@ -52,12 +52,12 @@ async fn daemon(dir: &std::path::Path) -> (relais_engine::daemon::Daemon, Socket
         &state,
         &loaded,
         relais_stdlib::Clock::system(),
-        &relais_engine::connectors::all(),
+        relais_engine::components::registry(),
         None,
     )
     .unwrap_or_else(|d| panic!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()));
     let runtime = relais_engine::runtime::Runtime::new(program);
-    let daemon = relais_engine::daemon::start(&loaded, runtime).await.unwrap();
+    let daemon = relais_engine::daemon::start(relais_engine::components::registry(), runtime).await.unwrap();
     let addr = daemon.listeners[0].1;
     (daemon, addr)
 }
@@ -231,7 +231,7 @@ async fn secrets_in_a_base_url_a_header_and_basic_auth_reach_no_caller_no_dead_l
 }
 
 /// The source side of the invariant "every way out goes through the scrubber": problem bodies are built in
-/// `daemon/problem.rs` only, admin answers by `admin::answer` only, and the daemon's logs are written through
+/// `http_server/problem.rs` only, admin answers by `admin::answer` only, and the daemon's logs are written through
 /// `scrub::LogWriter` only. A new way out that bypasses them fails here.
 #[test]
 fn every_way_out_goes_through_the_scrubber_in_the_source() {
@@ -251,7 +251,7 @@ fn every_way_out_goes_through_the_scrubber_in_the_source() {
     assert!(files.len() > 50, "the engine sources were not found");
     for (name, text) in &files {
         if text.contains("\"about:blank\"") {
-            assert_eq!(name, "src/daemon/problem.rs", "a problem body is built outside daemon/problem.rs");
+            assert_eq!(name, "src/http_server/problem.rs", "a problem body is built outside http_server/problem.rs");
         }
         if text.contains("with_writer(") {
             assert!(text.contains("with_writer(crate::scrub::LogWriter)"), "{name}: logs written past the scrubber");

@@ -62,11 +62,11 @@ async fn start(dir: &Path) -> Result<relais_engine::daemon::Daemon, String> {
     let program = relais_engine::plan::compile_program(
         &loaded,
         relais_stdlib::Clock::system(),
-        &relais_engine::connectors::all(),
+        relais_engine::components::registry(),
     )
     .ok()
     .unwrap();
-    relais_engine::daemon::start(&loaded, Runtime::new(program)).await
+    relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await
 }
 
 /// One HTTPS request over a fresh TLS connection: negotiated protocol, and the raw answer.
@@ -171,7 +171,7 @@ async fn call(dir: &Path) -> Result<serde_json::Value, relais_engine::runtime::F
     let program = relais_engine::plan::compile_program(
         &loaded,
         relais_stdlib::Clock::system(),
-        &relais_engine::connectors::all(),
+        relais_engine::components::registry(),
     )
     .ok()
     .unwrap();

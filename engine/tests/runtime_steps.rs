@@ -310,23 +310,6 @@ flows:
 }
 
 #[tokio::test]
-async fn components_without_a_runtime_fail_with_a_typed_error() {
-    // The runtime here is built with the built-in components only: connectors are not registered.
-    let rt = yaml(
-        r##"
-configs:
-  crm: { http.client: { base_url: "http://127.0.0.1:1" } }
-flows:
-  f:
-    steps:
-      - http.request: { config: crm, method: GET, path: /contacts }
-"##,
-    );
-    let err = rt.run_flow("f", Event::new(json!(null))).await.unwrap_err();
-    assert_eq!(err.error_type.to_string(), "COMPONENT:UNAVAILABLE");
-}
-
-#[tokio::test]
 async fn csv_and_form_payloads_are_read_by_media_type() {
     let rt = yaml("flows:\n  f:\n    steps:\n      - set_payload: \"#[payload[1].name]\"\n");
     let csv = relais_engine::runtime::Payload::bytes(b"id,name\n1,Ana\n2,Leon\n".to_vec(), "text/csv");

@@ -54,7 +54,7 @@ fn fixture() -> &'static Fixture {
         let program = relais_engine::plan::compile_program(
             &loaded,
             relais_stdlib::Clock::system(),
-            &relais_engine::runtime::components::builtin(),
+            relais_engine::components::registry(),
         )
         .ok()
         .expect("the fuzz flows compile");
@@ -64,7 +64,7 @@ fn fixture() -> &'static Fixture {
             .build()
             .expect("a tokio runtime");
         let daemon = runtime
-            .block_on(relais_engine::daemon::start(&loaded, relais_engine::runtime::Runtime::new(program)))
+            .block_on(relais_engine::daemon::start(relais_engine::components::registry(), relais_engine::runtime::Runtime::new(program)))
             .expect("the daemon starts");
         Fixture { runtime, daemon }
     })
@@ -74,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
     let fixture = fixture();
     fixture.runtime.block_on(async {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
-        let serving = fixture.daemon.serve_stream("api", server);
+        let serving = relais_engine::components::http_listener::serve_stream(&fixture.daemon, "api", server);
         let exchange = async {
             let _ = client.write_all(data).await;
             let _ = client.shutdown().await;

@@ -127,11 +127,12 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
     let program = relais_engine::plan::compile_program(
         &loaded,
         relais_stdlib::Clock::system(),
-        &relais_engine::connectors::all(),
+        relais_engine::components::registry(),
     )
     .ok()
     .unwrap();
-    let daemon = relais_engine::daemon::start(&loaded, Runtime::new(program)).await.unwrap();
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
     let (api, crm, sms) = (addr_of(&daemon, "api"), addr_of(&daemon, "sim_crm_api"), addr_of(&daemon, "sim_sms_api"));
     let ticketing = addr_of(&daemon, "sim_ticketing_api");
     let accreditation = addr_of(&daemon, "sim_accreditation_api");

@@ -187,6 +187,14 @@ pub struct Component {
     pub span: Span,
 }
 
+impl Component {
+    /// Where setting `key` is written (its value), or the whole component when it is not: what a diagnostic
+    /// about that setting points at. The setting's value itself is read from the component's typed config.
+    pub fn span_of(&self, key: &str) -> Span {
+        self.params.get(key).map_or(self.span, |n| n.span)
+    }
+}
+
 /// Every kind of step the language has.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

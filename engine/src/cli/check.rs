@@ -4,7 +4,6 @@ use super::render::{render, Format};
 use super::{paths_or_default, Outcome};
 use crate::compile;
 use crate::load::{load, LoadOptions, Loaded};
-use crate::registry::Registry;
 use relais_dsl::Severity;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,11 +35,21 @@ pub fn check_paths(paths: &[PathBuf], env: Option<String>) -> Loaded {
 
 /// [`check_paths`] with an explicit project root (`--root DIR`): no file outside `root` is read.
 pub fn check_paths_in(paths: &[PathBuf], env: Option<String>, root: Option<&Path>) -> Loaded {
+    check_paths_with(paths, env, root, crate::components::registry())
+}
+
+/// [`check_paths_in`] against another registry than the built-in one (an embedder's or a test's own
+/// components added with [`crate::registry::Registry::with`]).
+pub fn check_paths_with(
+    paths: &[PathBuf],
+    env: Option<String>,
+    root: Option<&Path>,
+    registry: &crate::registry::Registry,
+) -> Loaded {
     let mut loaded = load(paths, &LoadOptions { env, substitute: true, root: root.map(Path::to_path_buf) });
-    let registry = Registry::builtin();
-    compile::check(&mut loaded, &registry);
+    compile::check(&mut loaded, registry);
     crate::testing::load_suites(paths, &mut loaded);
-    crate::testing::check_suites(&mut loaded, &registry);
+    crate::testing::check_suites(&mut loaded, registry);
     loaded.diags.sort();
     loaded
 }

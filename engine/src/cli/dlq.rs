@@ -37,7 +37,8 @@ enum Policy {
 }
 
 impl Policy {
-    /// The policy of the flows at `paths`; compiling them resolves (and so registers) their secrets.
+    /// The policy of the flows at `paths` (their sensitive fields); their partners are not needed, nor
+    /// their secrets (dead letters were scrubbed of those when they were written).
     fn load(paths: &[std::path::PathBuf]) -> Policy {
         let paths = super::paths_or_default(paths);
         let shown = paths.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ");
@@ -45,7 +46,11 @@ impl Policy {
         if loaded.io_failed || loaded.diags.count(relais_dsl::Severity::Error) > 0 {
             return Policy::Unknown(format!("the flows at {shown} cannot be read or do not check"));
         }
-        match crate::plan::compile_program(&loaded, relais_stdlib::Clock::system(), &crate::connectors::all()) {
+        match crate::plan::compile_program_offline(
+            &loaded,
+            relais_stdlib::Clock::system(),
+            crate::components::registry(),
+        ) {
             Ok(program) => Policy::Flows(Box::new(program)),
             Err(_) => Policy::Unknown(format!("the flows at {shown} do not compile")),
         }
@@ -113,8 +118,8 @@ fn json(letter: &StoredDeadLetter) -> serde_json::Value {
         "error_type": l.error_type,
         "error_description": l.error_description,
         "attempts": l.attempts,
-        "first_failure": crate::runtime::state::rfc3339(l.first_failure),
-        "last_failure": crate::runtime::state::rfc3339(l.last_failure),
+        "first_failure": crate::state::rfc3339(l.first_failure),
+        "last_failure": crate::state::rfc3339(l.last_failure),
         "correlation_id": l.correlation_id,
         "media_type": l.media_type,
         "attributes": l.attributes,
@@ -127,7 +132,7 @@ fn replay(store: &dyn StateStore, letter: &StoredDeadLetter) -> Result<String, S
     let Some(queue) = &letter.letter.queue else {
         return Err(format!("dead letter {} did not come from a queue; nothing to replay it into", letter.id.0));
     };
-    store.enqueue(queue, &letter.letter.to_message(), crate::runtime::state::now()).map_err(|e| e.to_string())?;
+    store.enqueue(queue, &letter.letter.to_message(), crate::state::now()).map_err(|e| e.to_string())?;
     store.take_dead_letter(letter.id).map_err(|e| e.to_string())?;
     Ok(queue.clone())
 }
@@ -168,7 +173,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
                     l.letter.queue.as_deref().unwrap_or("-"),
                     l.letter.error_type,
                     l.letter.attempts,
-                    crate::runtime::state::rfc3339(l.letter.last_failure)
+                    crate::state::rfc3339(l.letter.last_failure)
                 );
                 let _ = writeln!(out, "{}", policy.line(&line));
             }

@@ -5,7 +5,6 @@
 
 use super::render::{render, Format};
 use super::{paths_or_default, Outcome};
-use crate::connectors;
 use crate::runtime::Runtime;
 use relais_dsl::Severity;
 use std::io::Write;
@@ -116,13 +115,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             return Outcome::Failure;
         }
     };
-    let state = std::sync::Arc::new(crate::runtime::state::State::with_store(durable));
+    let state = std::sync::Arc::new(crate::state::State::with_store(durable));
     tokio.block_on(async {
         let program = match crate::plan::compile_program_in(
             &state,
             &loaded,
             relais_stdlib::Clock::system(),
-            &connectors::all(),
+            crate::components::registry(),
             None,
         ) {
             Ok(p) => crate::plan::Program { script_budget: args.script_budget, ..p },
@@ -143,13 +142,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             },
         };
         crate::daemon::descriptors::raise_limit();
-        let daemon = match crate::daemon::start_with_admin(&loaded, Runtime::new(program), admin).await {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = writeln!(out, "relais run: {e}");
-                return Outcome::Failure;
-            }
-        };
+        let daemon =
+            match crate::daemon::start_with_admin(crate::components::registry(), Runtime::new(program), admin).await {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = writeln!(out, "relais run: {e}");
+                    return Outcome::Failure;
+                }
+            };
         for (name, addr) in &daemon.listeners {
             tracing::info!(listener = %name, "listening on http://{addr}");
         }
@@ -234,7 +234,7 @@ async fn reload(daemon: &mut crate::daemon::Daemon, args: &Args, paths: &[PathBu
         &daemon.state(),
         &loaded,
         relais_stdlib::Clock::system(),
-        &connectors::all(),
+        crate::components::registry(),
         None,
     ) {
         Ok(p) => crate::plan::Program { script_budget: args.script_budget, ..p },
@@ -247,7 +247,7 @@ async fn reload(daemon: &mut crate::daemon::Daemon, args: &Args, paths: &[PathBu
         }
     };
     let flows = program.flows.len();
-    match daemon.reload(&loaded, program).await {
+    match daemon.reload(crate::components::registry(), program).await {
         Ok(()) => {
             tracing::info!("reloaded: {flows} flows");
             for (name, addr) in &daemon.listeners {

@@ -59,7 +59,7 @@ pub fn flow_file_schema(registry: &Registry) -> Value {
     let mut source_alternatives = Vec::new();
     let mut config_alternatives = Vec::new();
     for (spec, schema) in registry.iter() {
-        let body = with_config(registry, schema, spec.config_kind);
+        let body = with_config(registry, schema, spec.config.map(|c| c.kind));
         let one = |body: Value, with_id: bool| {
             let mut props = Map::new();
             props.insert(spec.name.to_string(), body);
@@ -122,7 +122,7 @@ pub fn flow_file_schema(registry: &Registry) -> Value {
 
 /// Runs `relais schema`.
 pub fn run(_: &Args, out: &mut dyn Write) -> Outcome {
-    let schema = flow_file_schema(&Registry::builtin());
+    let schema = flow_file_schema(crate::components::registry());
     let written = serde_json::to_string_pretty(&schema).map(|text| writeln!(out, "{text}"));
     match written {
         Ok(Ok(())) => Outcome::Success,

@@ -1,15 +1,20 @@
-//! Component configs against the registry: unknown names, wrong roles, config kinds, field types.
+//! Component configs against the registry: unknown names, wrong roles, config kinds, field types; then the
+//! settings read into their component's type (kept in `Loaded::typed` for the plan compiler) and the
+//! component's own checks on that typed value.
 
+use crate::component::Typed;
 use crate::load::Loaded;
-use crate::registry::{validate_node, Registry, Role};
+use crate::registry::{validate_node, ComponentSpec, Registry, Role};
 use relais_dsl::codes;
 use relais_dsl::diagnostic::did_you_mean;
 use relais_dsl::ir::{Component, StepKind};
-use relais_dsl::{Diagnostic, Diagnostics};
+use relais_dsl::syntax::Node;
+use relais_dsl::{Diagnostic, Diagnostics, Span};
 use std::collections::HashMap;
 
 pub(super) fn check(loaded: &mut Loaded, registry: &Registry) {
     let mut diags = Diagnostics::new();
+    let mut typed = HashMap::new();
     let mut config_kinds: HashMap<&str, &str> = HashMap::new();
     for config in loaded.set.configs() {
         config_kinds.insert(&config.name.value, &config.kind.value);
@@ -22,8 +27,10 @@ pub(super) fn check(loaded: &mut Loaded, registry: &Registry) {
                     &format!("config `{}`", config.name.value),
                     &mut diags,
                 );
-                if let Some(extra) = spec.extra {
-                    extra(&config.body, &mut diags);
+                if !reported_within(&loaded.diags, config.span) && !reported_within(&diags, config.span) {
+                    if let Some(t) = read_typed(spec, &config.body, config.kind.span, &mut diags) {
+                        typed.insert(config.span, t);
+                    }
                 }
             }
             None => diags.push(unknown(registry, &config.kind.value, config.kind.span, Role::Config)),
@@ -31,11 +38,11 @@ pub(super) fn check(loaded: &mut Loaded, registry: &Registry) {
     }
     for flow in loaded.set.flows() {
         if let Some(source) = &flow.source {
-            component(registry, source, Role::Source, &config_kinds, &mut diags);
+            component(registry, source, Role::Source, &config_kinds, &loaded.diags, &mut typed, &mut diags);
         }
         for step in flow.all_steps() {
             if let StepKind::Component(c) = &step.kind {
-                component(registry, c, Role::Step, &config_kinds, &mut diags);
+                component(registry, c, Role::Step, &config_kinds, &loaded.diags, &mut typed, &mut diags);
             }
             if let StepKind::Idempotent { store: Some(store), .. } = &step.kind {
                 if let Some(kind) = config_kinds.get(store.value.as_str()).filter(|k| **k != "object_store") {
@@ -55,6 +62,48 @@ pub(super) fn check(loaded: &mut Loaded, registry: &Registry) {
         }
     }
     loaded.diags.extend(diags);
+    loaded.typed = typed;
+}
+
+/// The settings read into the component's type, then checked by the component; a failure to read them (the
+/// schema let them through, so a value the type cannot hold) is reported at the setting at fault.
+fn read_typed(spec: &ComponentSpec, params: &Node, at: Span, diags: &mut Diagnostics) -> Option<Typed> {
+    match spec.parse(&params.to_json()) {
+        Ok(typed) => {
+            spec.check(&typed, params, diags);
+            Some(typed)
+        }
+        Err(why) => {
+            let mut node = Some(params);
+            let mut span = at;
+            for key in &why.path {
+                node = node.and_then(|n| n.get(key));
+                if let Some(n) = node {
+                    span = n.span;
+                }
+            }
+            diags.push(
+                Diagnostic::error(
+                    codes::COMPONENT_SETTINGS,
+                    span,
+                    format!("the settings of `{}` cannot be read: {why}", spec.name),
+                )
+                .label("this value"),
+            );
+            None
+        }
+    }
+}
+
+/// Whether an earlier pass already reported an error inside `span` (an undefined property, say): the
+/// settings are then not read, which would only report the same fault again.
+fn reported_within(earlier: &Diagnostics, span: Span) -> bool {
+    earlier.iter().any(|d| {
+        d.severity == relais_dsl::Severity::Error
+            && d.primary.span.file == span.file
+            && d.primary.span.start >= span.start
+            && d.primary.span.end <= span.end
+    })
 }
 
 fn unknown(registry: &Registry, name: &str, span: relais_dsl::Span, role: Role) -> Diagnostic {
@@ -88,6 +137,8 @@ fn component(
     c: &Component,
     role: Role,
     config_kinds: &HashMap<&str, &str>,
+    earlier: &Diagnostics,
+    typed: &mut HashMap<Span, Typed>,
     diags: &mut Diagnostics,
 ) {
     let Some((spec, schema)) = registry.get(&c.kind.value, role) else {
@@ -95,10 +146,12 @@ fn component(
         return;
     };
     validate_node(&c.params, schema, registry.definitions(), &format!("`{}`", c.kind.value), diags);
-    if let Some(extra) = spec.extra {
-        extra(&c.params, diags);
+    if !reported_within(earlier, c.span) && !reported_within(diags, c.span) {
+        if let Some(t) = read_typed(spec, &c.params, c.kind.span, diags) {
+            typed.insert(c.span, t);
+        }
     }
-    match (&c.config, spec.config_kind) {
+    match (&c.config, spec.config.map(|r| r.kind)) {
         (Some(config), None) => diags.push(
             Diagnostic::error(codes::UNKNOWN_FIELD, config.span, format!("`{}` takes no `config`", c.kind.value))
                 .label("remove this"),
@@ -118,7 +171,7 @@ fn component(
                 );
             }
         }
-        (None, Some(expected)) if spec.config_required => diags.push(
+        (None, Some(expected)) if spec.config.is_some_and(|r| r.required) => diags.push(
             Diagnostic::error(
                 codes::MISSING_FIELD,
                 c.kind.span,

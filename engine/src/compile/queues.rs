@@ -1,25 +1,27 @@
 //! Queues that flows publish to but no flow reads: a typo in a queue name would otherwise show only at run
 //! time, as publishers blocking on a full queue.
 
+use crate::components::queue::{ListenerParams, PublishParams};
 use crate::load::Loaded;
 use relais_dsl::codes;
 use relais_dsl::ir::{Step, StepKind};
 use relais_dsl::{Diagnostic, Span};
 use std::collections::HashSet;
 
-fn publishes(steps: &[Step], out: &mut Vec<(String, Span)>) {
+/// The settings `check` read for the component at `at`, if they are a `T`.
+fn typed<T: 'static>(loaded: &Loaded, at: Span) -> Option<&T> {
+    loaded.typed.get(&at).and_then(|t| t.downcast_ref::<T>())
+}
+
+fn publishes(loaded: &Loaded, steps: &[Step], out: &mut Vec<(String, Span)>) {
     for step in steps {
         if let StepKind::Component(c) = &step.kind {
-            if c.kind.value == "queue.publish" {
-                if let Some(queue) = c.params.get("queue") {
-                    if let Some(name) = queue.as_str() {
-                        out.push((name.to_string(), queue.span));
-                    }
-                }
+            if let Some(publish) = typed::<PublishParams>(loaded, c.span) {
+                out.push((publish.queue.clone(), c.span_of("queue")));
             }
         }
         for children in step.kind.children() {
-            publishes(children, out);
+            publishes(loaded, children, out);
         }
     }
 }
@@ -28,14 +30,14 @@ pub(super) fn check(loaded: &mut Loaded) {
     let listened: HashSet<String> = loaded
         .set
         .flows()
-        .filter_map(|f| f.source.as_ref().filter(|s| s.kind.value == "queue.listener"))
-        .filter_map(|s| s.params.get("queue").and_then(|q| q.as_str()).map(str::to_string))
+        .filter_map(|f| f.source.as_ref())
+        .filter_map(|s| typed::<ListenerParams>(loaded, s.span).map(|l| l.queue.clone()))
         .collect();
     let mut published = Vec::new();
     for flow in loaded.set.flows() {
-        publishes(&flow.steps, &mut published);
+        publishes(loaded, &flow.steps, &mut published);
         for handler in &flow.on_error {
-            publishes(&handler.steps, &mut published);
+            publishes(loaded, &handler.steps, &mut published);
         }
     }
     for (queue, span) in published {

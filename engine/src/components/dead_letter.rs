@@ -2,9 +2,11 @@
 //! queue (a scheduled job's item, a webhook accepted and then failing for good): the same records, listed,
 //! shown, replayed and purged with `relais dlq` and the admin endpoints, as Camel's dead letter channel.
 
-use crate::registry::{ComponentSpec, Role};
+use crate::component::{CallFuture, ComponentNode, Context, Step, StepContext};
+use crate::event::{Event, FlowError};
 use schemars::JsonSchema;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// Parameters of `dead_letter.write`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -15,11 +17,33 @@ pub struct DeadLetterParams {
     pub queue: Option<String>,
 }
 
-/// The registry entry.
-pub fn specs() -> Vec<ComponentSpec> {
-    vec![ComponentSpec::new::<DeadLetterParams>(
-        "dead_letter.write",
-        Role::Step,
-        "Keeps the event and the error being handled in the dead-letter store (in an on_error handler).",
-    )]
+impl Step for DeadLetterParams {
+    const NAME: &'static str = "dead_letter.write";
+    const SUMMARY: &'static str =
+        "Keeps the event and the error being handled in the dead-letter store (in an on_error handler).";
+
+    fn build(&self, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
+        Ok(Arc::new(DeadLetterWrite { flow: cx.flow.to_string(), queue: self.queue.clone() }))
+    }
+}
+
+/// A built `dead_letter.write` step.
+struct DeadLetterWrite {
+    flow: String,
+    queue: Option<String>,
+}
+
+impl ComponentNode for DeadLetterWrite {
+    fn call<'a>(&'a self, cx: &'a dyn Context, event: Event) -> CallFuture<'a> {
+        Box::pin(async move {
+            let Some(error) = event.error.clone() else {
+                return Err(FlowError::new(
+                    "DEAD_LETTER:NO_ERROR",
+                    "`dead_letter.write` records the error being handled: use it in an `on_error` handler",
+                ));
+            };
+            cx.dead_letter(&self.flow, &event, &error, self.queue.clone());
+            Ok(event)
+        })
+    }
 }

@@ -1,5 +1,6 @@
-//! Built-in components, one file each: config types (the source of schemas and docs) and, as the runtime
-//! lands, the nodes they build.
+//! Built-in components, one module each: a component's typed config (the source of its schema, its
+//! defaults and its docs) together with the node, resource or source it builds. Adding one is its own
+//! module plus one line in [`specs`]; see ARCHITECTURE.md, "Adding a component".
 
 pub mod dead_letter;
 pub mod delay;
@@ -11,18 +12,31 @@ pub mod scheduler;
 pub mod sensitive;
 pub mod types;
 
-use crate::registry::ComponentSpec;
+use crate::registry::{ComponentSpec, Registry};
+use std::sync::OnceLock;
 
-/// Every built-in component, in documentation order.
+/// Every built-in component, in documentation order: the one list that names them.
 pub fn specs() -> Vec<ComponentSpec> {
-    let mut all = Vec::new();
-    all.extend(http_listener::specs());
-    all.extend(http_request::specs());
-    all.extend(scheduler::specs());
-    all.extend(queue::specs());
-    all.extend(object_store::specs());
-    all.extend(sensitive::specs());
-    all.extend(delay::specs());
-    all.extend(dead_letter::specs());
-    all
+    vec![
+        ComponentSpec::config::<http_listener::ListenerConfig>(),
+        ComponentSpec::source::<http_listener::ListenerSource>(),
+        ComponentSpec::config::<http_request::ClientConfig>(),
+        ComponentSpec::step::<http_request::RequestParams>(),
+        ComponentSpec::source::<scheduler::SchedulerSource>(),
+        ComponentSpec::step::<queue::PublishParams>(),
+        ComponentSpec::source::<queue::ListenerParams>(),
+        ComponentSpec::config::<object_store::StoreConfig>(),
+        ComponentSpec::step::<object_store::GetParams>(),
+        ComponentSpec::step::<object_store::PutParams>(),
+        ComponentSpec::step::<object_store::RemoveParams>(),
+        ComponentSpec::config::<sensitive::SensitiveConfig>(),
+        ComponentSpec::step::<delay::DelayParams>(),
+        ComponentSpec::step::<dead_letter::DeadLetterParams>(),
+    ]
+}
+
+/// The registry of the built-in components, built (its schemas generated) once per process.
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| Registry::new(specs()))
 }

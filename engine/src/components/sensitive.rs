@@ -3,9 +3,11 @@
 //! bodies, admin answers, `relais dlq` output are scrubbed of them (`scrub`). A config kind rather than new syntax, so both flow syntaxes, the
 //! schema and the editor support come from the registry.
 
-use crate::registry::{ComponentSpec, Role};
+use crate::component::{Config, ConfigContext, Resource};
+use crate::scrub::SensitiveFields;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// The fields to redact.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -18,11 +20,11 @@ pub struct SensitiveConfig {
     pub fields: Vec<String>,
 }
 
-/// The registry entry.
-pub fn specs() -> Vec<ComponentSpec> {
-    vec![ComponentSpec::new::<SensitiveConfig>(
-        "sensitive_data",
-        Role::Config,
-        "Fields whose values are redacted from logs, error answers and dead-letter listings.",
-    )]
+impl Config for SensitiveConfig {
+    const NAME: &'static str = "sensitive_data";
+    const SUMMARY: &'static str = "Fields whose values are redacted from logs, error answers and dead-letter listings.";
+
+    fn build(&self, _: &ConfigContext<'_>) -> Result<Arc<dyn Resource>, String> {
+        Ok(Arc::new(SensitiveFields(self.fields.clone())))
+    }
 }

@@ -1,7 +1,7 @@
 //! Value types shared by component configs, with the schemas editors and the validator need.
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
 use std::time::Duration;
 
@@ -16,6 +16,41 @@ impl<'de> Deserialize<'de> for DurationText {
             .map(DurationText)
             .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a valid duration")))
     }
+}
+
+impl DurationText {
+    /// `secs` seconds (defaults are written with it).
+    pub const fn secs(secs: u64) -> Self {
+        DurationText(Duration::from_secs(secs))
+    }
+
+    /// `ms` milliseconds.
+    pub const fn millis(ms: u64) -> Self {
+        DurationText(Duration::from_millis(ms))
+    }
+}
+
+/// Written back in the largest unit that holds it exactly (`30s`, `250ms`, `2h`): how defaults appear in
+/// the schema, `relais explain` and the README.
+impl Serialize for DurationText {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}
+
+/// `d` as a duration text `relais_dsl::ir::parse_duration` reads back to the same value.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 || !ms.is_multiple_of(1000) {
+        return format!("{ms}ms");
+    }
+    let secs = ms / 1000;
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs.is_multiple_of(size) {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
 }
 
 impl JsonSchema for DurationText {
@@ -33,7 +68,7 @@ impl JsonSchema for DurationText {
 }
 
 /// HTTP methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Method {
     /// GET
@@ -68,7 +103,7 @@ impl Method {
 }
 
 /// An integer, or a `#[...]` expression computing one at run time.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum IntOrExpr {
     /// A fixed value.
@@ -78,7 +113,7 @@ pub enum IntOrExpr {
 }
 
 /// A string that must be a `#[...]` expression.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ExprText(pub String);
 
 impl JsonSchema for ExprText {
@@ -95,7 +130,7 @@ impl JsonSchema for ExprText {
 }
 
 /// TLS files for a listener or client.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     /// PEM certificate chain (listener) or client certificate (mutual TLS).
@@ -104,4 +139,23 @@ pub struct TlsFiles {
     pub key: Option<String>,
     /// PEM CA bundle to trust instead of the system roots (client).
     pub ca: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duration_is_written_back_as_text_that_reads_as_the_same_duration() {
+        for (d, text) in [(0, "0ms"), (250, "250ms"), (1500, "1500ms"), (30_000, "30s"), (90_000, "90s")] {
+            assert_eq!(format_duration(Duration::from_millis(d)), text);
+        }
+        assert_eq!(format_duration(Duration::from_secs(120)), "2m");
+        assert_eq!(format_duration(Duration::from_secs(7_200)), "2h");
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
+        for d in [1, 999, 1_000, 61_000, 3_600_000, 86_400_000] {
+            let d = Duration::from_millis(d);
+            assert_eq!(relais_dsl::ir::parse_duration(&format_duration(d)), Some(d));
+        }
+    }
 }

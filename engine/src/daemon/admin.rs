@@ -3,9 +3,9 @@
 //! what an operator needs after an outage, and what a demo needs instead of waiting for 10:00), and
 //! `/dead-letters` (what the queues gave up on).
 
-use super::http::accept::accept_loop;
-use super::http::connection;
-use super::http::limits::Limits;
+use crate::http_server::accept::accept_loop;
+use crate::http_server::connection;
+use crate::http_server::limits::Limits;
 use crate::runtime::{Event, Runtime};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -51,7 +51,7 @@ async fn run_now(runtime: &Runtime, flow: &str) -> Response<Full<Bytes>> {
 
 /// A dead letter as the admin port shows it: scrubbed of every secret and of the sensitive values of its
 /// message (the stored record keeps the message whole, for a replay).
-fn shown(runtime: &Runtime, d: &crate::runtime::state::DeadLetter) -> serde_json::Value {
+fn shown(runtime: &Runtime, d: &crate::state::DeadLetter) -> serde_json::Value {
     let program = runtime.program();
     let scrub = program.redactor.for_message(&d.payload, &d.media_type, &serde_json::Value::Null, &program.readers);
     let letter = json!({
@@ -102,7 +102,7 @@ async fn handle(runtime: Runtime, draining: bool, req: Request<Incoming>) -> Res
             r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("POST"));
             return r;
         }
-        return run_now(&runtime, &super::routes::percent_decode(flow)).await;
+        return run_now(&runtime, &percent_encoding::percent_decode_str(flow).decode_utf8_lossy()).await;
     }
     if let Some(rest) = path.strip_prefix("/dead-letters/") {
         return dead_letter(&runtime, req.method(), rest).await;
@@ -114,10 +114,23 @@ async fn handle(runtime: Runtime, draining: bool, req: Request<Incoming>) -> Res
         "/ready" if draining || runtime.is_closing() => {
             answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", "{\"status\":\"draining\"}".into())
         }
-        "/ready" => answer(StatusCode::OK, "application/json", "{\"status\":\"ready\"}".into()),
+        "/ready" => ready(runtime),
         "/metrics" => answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime)),
         _ => answer(StatusCode::NOT_FOUND, "application/json", "{\"status\":\"not found\"}".into()),
     }
+}
+
+/// `/ready`: 200 when every resource of the running program (client pools, stores) can serve, else 503
+/// naming each that cannot and why, so that a load balancer stops sending work this replica would fail.
+fn ready(runtime: &Runtime) -> Response<Full<Bytes>> {
+    let not_ready = runtime.program().resources.not_ready();
+    if not_ready.is_empty() {
+        return answer(StatusCode::OK, "application/json", "{\"status\":\"ready\"}".into());
+    }
+    let configs: serde_json::Map<String, serde_json::Value> =
+        not_ready.into_iter().map(|(name, why)| (name, serde_json::Value::String(why))).collect();
+    let body = serde_json::json!({ "status": "not ready", "configs": configs });
+    answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", body.to_string())
 }
 
 /// Prometheus text: per-flow metrics, async errors, queue depths and dead letters.
@@ -144,7 +157,7 @@ fn metrics(runtime: &Runtime) -> String {
         .map(|q| (q.name().to_string(), q.depth() as u64, q.in_flight() as u64))
         .collect();
     for name in state.persistent_queues() {
-        if let Ok(stats) = state.durable().queue_stats(&name, crate::runtime::state::now()) {
+        if let Ok(stats) = state.durable().queue_stats(&name, crate::state::now()) {
             gauges.push((name, stats.depth(), stats.in_flight));
         }
     }

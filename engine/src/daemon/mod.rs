@@ -1,30 +1,24 @@
-//! The daemon behind `relais run`: starts the sources of a checked, compiled program (HTTP listeners,
-//! schedulers, queue listeners), swaps in a new program on a hot reload, and drains in-flight work on
-//! shutdown.
+//! The daemon behind `relais run`: starts the sources of a checked, compiled program, swaps in a new program
+//! on a hot reload, and drains in-flight work on shutdown. It knows sources only through
+//! [`crate::source`]'s traits: which kinds exist is the registry's business.
 //!
 //! Invariants:
-//! - a reload is all or nothing: sources are planned and new sockets bound before anything changes;
+//! - a reload is all or nothing: sources are planned and prepared (new sockets bound) before anything changes;
 //! - an event finishes on the program it started on (requests hold their routing table, consumers and
 //!   scheduled runs hold their runtime);
 //! - stores and queues belong to the [`State`], not to a program, so a reload keeps their content.
 
 mod admin;
 pub mod descriptors;
-mod http;
-mod problem;
-mod queue_listener;
 pub mod reload;
-mod response;
-mod routes;
-mod scheduler;
-mod sources;
 
-use crate::load::Loaded;
-use crate::plan::Program;
-use crate::runtime::state::State;
-use crate::runtime::Runtime;
 /// The connection limits of a socket; [`start_with_admin_limits`] takes the admin port's.
-pub use http::limits::Limits;
+pub use crate::http_server::limits::Limits;
+use crate::plan::Program;
+use crate::registry::Registry;
+use crate::runtime::Runtime;
+use crate::source::{InFlight, Planned, Running, Stage};
+use crate::state::State;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -33,58 +27,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// One serving socket.
-struct Serving {
-    /// The address asked for (port 0 stays 0), compared across reloads.
-    configured: SocketAddr,
-    /// The address bound.
-    bound: SocketAddr,
-    table: watch::Sender<Arc<http::Table>>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-/// The schedulers and queue listeners of one program.
-struct Generation {
-    /// Stops schedulers (first, at shutdown).
-    schedules: watch::Sender<bool>,
-    /// Stops queue listeners (last, once queues are drained).
-    queues: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Generation {
-    fn start(sources: sources::Sources, runtime: &Runtime, in_flight: &http::InFlight) -> Generation {
-        let (schedules, schedules_rx) = watch::channel(false);
-        let (queues, queues_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-        for schedule in sources.schedules {
-            tasks.push(scheduler::start(schedule, runtime.clone(), schedules_rx.clone(), in_flight.clone()));
-        }
-        for listener in sources.queues {
-            tasks.push(queue_listener::start(listener, runtime.clone(), queues_rx.clone(), in_flight.clone()));
-        }
-        Generation { schedules, queues, tasks }
-    }
-
-    /// Stops taking new work; runs already started finish on their own.
-    fn stop(self) {
-        let _ = self.schedules.send(true);
-        let _ = self.queues.send(true);
-        drop(self.tasks);
-    }
-}
-
 /// A running daemon.
 pub struct Daemon {
-    /// Bound HTTP listener addresses, by listener config name (`""` for the default listener).
+    /// Bound listener addresses, by name (`""` for the default HTTP listener).
     pub listeners: Vec<(String, SocketAddr)>,
     /// Bound address of the admin endpoints, when enabled.
     pub admin: Option<SocketAddr>,
     current: watch::Sender<Runtime>,
-    serving: BTreeMap<String, Serving>,
-    generation: Generation,
-    in_flight: http::InFlight,
+    /// The running source units, by key.
+    running: BTreeMap<String, Box<dyn Running>>,
+    in_flight: InFlight,
     /// Turns true when shutdown starts: `/ready` answers "draining" from then on.
     draining: watch::Sender<bool>,
     /// Dropped (which stops the admin server) when shutdown ends.
@@ -92,36 +44,67 @@ pub struct Daemon {
     admin_task: Option<JoinHandle<()>>,
 }
 
-/// Starts every source of the program. Listener configs give host and port (port 0 picks a free port).
-pub async fn start(loaded: &Loaded, runtime: Runtime) -> Result<Daemon, String> {
-    start_with_admin(loaded, runtime, None).await
-}
-
-async fn bind(name: &str, addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} for `{name}`: {e}"))
+/// Starts every source of the program, planned by the components of `registry`.
+pub async fn start(registry: &Registry, runtime: Runtime) -> Result<Daemon, String> {
+    start_with_admin(registry, runtime, None).await
 }
 
 /// [`start`], plus the admin endpoints (`/health`, `/ready`, `/metrics`) on `admin`.
-pub async fn start_with_admin(loaded: &Loaded, runtime: Runtime, admin: Option<SocketAddr>) -> Result<Daemon, String> {
-    start_with_admin_limits(loaded, runtime, admin, Limits::admin()).await
+pub async fn start_with_admin(
+    registry: &Registry,
+    runtime: Runtime,
+    admin: Option<SocketAddr>,
+) -> Result<Daemon, String> {
+    start_with_admin_limits(registry, runtime, admin, Limits::admin()).await
+}
+
+/// Plans the sources of `runtime`'s program and prepares every unit against what runs now: nothing
+/// running changes, so a failure (a port taken) leaves the daemon as it was.
+async fn prepare(
+    registry: &Registry,
+    runtime: &Runtime,
+    running: &BTreeMap<String, Box<dyn Running>>,
+) -> Result<Vec<Box<dyn Planned>>, String> {
+    let mut planned = registry.plan_sources(&runtime.program().sources, runtime)?;
+    for unit in &mut planned {
+        let key = unit.key();
+        unit.prepare(running.get(&key).map(|r| r.as_ref())).await?;
+    }
+    Ok(planned)
+}
+
+/// Starts prepared units, each taking over the running unit of its key; the units whose key is gone stop.
+fn launch(
+    planned: Vec<Box<dyn Planned>>,
+    mut old: BTreeMap<String, Box<dyn Running>>,
+    in_flight: &InFlight,
+) -> BTreeMap<String, Box<dyn Running>> {
+    let mut running = BTreeMap::new();
+    for unit in planned {
+        let key = unit.key();
+        match unit.start(old.remove(&key), in_flight) {
+            Ok(started) => {
+                running.insert(key, started);
+            }
+            Err(why) => tracing::error!(source = %key, "source not started: {why}"),
+        }
+    }
+    for (_, gone) in old {
+        gone.stop();
+    }
+    running
 }
 
 /// [`start_with_admin`] with other limits for the admin port than its defaults (tests use short timeouts).
 pub async fn start_with_admin_limits(
-    loaded: &Loaded,
+    registry: &Registry,
     runtime: Runtime,
     admin: Option<SocketAddr>,
     admin_limits: Limits,
 ) -> Result<Daemon, String> {
-    let planned = sources::plan(loaded, &runtime)?;
-    let in_flight = http::InFlight::default();
-    let mut serving = BTreeMap::new();
-    let mut sources = planned;
-    for (name, listener) in std::mem::take(&mut sources.listeners) {
-        let socket = bind(&name, listener.addr).await?;
-        serving.insert(name, serve(listener.addr, socket, listener.table, &in_flight)?);
-    }
-    let generation = Generation::start(sources, &runtime, &in_flight);
+    let in_flight = InFlight::default();
+    let planned = prepare(registry, &runtime, &BTreeMap::new()).await?;
+    let running = launch(planned, BTreeMap::new(), &in_flight);
     let (current, current_rx) = watch::channel(runtime);
     let (admin_stop, admin_stop_rx) = watch::channel(false);
     let (draining, draining_rx) = watch::channel(false);
@@ -138,8 +121,7 @@ pub async fn start_with_admin_limits(
         listeners: Vec::new(),
         admin,
         current,
-        serving,
-        generation,
+        running,
         in_flight,
         draining,
         _admin_stop: admin_stop,
@@ -149,37 +131,15 @@ pub async fn start_with_admin_limits(
     Ok(daemon)
 }
 
-fn serve(
-    configured: SocketAddr,
-    socket: tokio::net::TcpListener,
-    table: http::Table,
-    in_flight: &http::InFlight,
-) -> Result<Serving, String> {
-    let bound = socket.local_addr().map_err(|e| e.to_string())?;
-    let (table, table_rx) = watch::channel(Arc::new(table));
-    let (stop, stop_rx) = watch::channel(false);
-    let task = http::serve(socket, table_rx, stop_rx, in_flight.clone());
-    Ok(Serving { configured, bound, table, stop, task })
-}
-
 impl Daemon {
     /// The runtime new events start on.
     pub fn runtime(&self) -> Runtime {
         self.current.borrow().clone()
     }
 
-    /// Serves one already-connected stream as if listener `name` (`""`: the default one) had accepted
-    /// it, until the connection ends: what the HTTP fuzz target drives with in-memory streams. False when
-    /// there is no such listener.
-    pub async fn serve_stream<I>(&self, name: &str, io: I) -> bool
-    where
-        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
-        let Some(serving) = self.serving.get(name) else { return false };
-        let table = serving.table.subscribe();
-        let limits = table.borrow().limits.clone();
-        http::serve_connection(io, table, self.in_flight.clone(), &limits).await;
-        true
+    /// The running source unit known as `key` (`http.listener:api`): what a source's own helpers look up.
+    pub fn running(&self, key: &str) -> Option<&dyn Running> {
+        self.running.get(key).map(|r| r.as_ref())
     }
 
     /// The stores and queues the running programs share; a reload compiles against it.
@@ -188,50 +148,18 @@ impl Daemon {
     }
 
     fn refresh_listeners(&mut self) {
-        self.listeners = self.serving.iter().map(|(name, s)| (name.clone(), s.bound)).collect();
+        self.listeners = self.running.values().flat_map(|r| r.endpoints()).collect();
     }
 
-    /// Replaces the running program with `program` (compiled against [`Daemon::state`] from `loaded`).
-    /// All or nothing: when the new sources cannot be set up (a port taken, say), the daemon keeps running
-    /// the old program and the error says why. Events in flight finish on the program they started on.
-    pub async fn reload(&mut self, loaded: &Loaded, program: Program) -> Result<(), String> {
+    /// Replaces the running program with `program` (compiled against [`Daemon::state`]), its sources
+    /// planned by `registry`. All or nothing: when the new sources cannot be set up (a port taken, say), the
+    /// daemon keeps running the old program and the error says why. Events in flight finish on the program
+    /// they started on.
+    pub async fn reload(&mut self, registry: &Registry, program: Program) -> Result<(), String> {
         let runtime = self.runtime().successor(program);
-        let mut sources = sources::plan(loaded, &runtime)?;
-        // Bind every new address first: a failure here changes nothing.
-        let mut fresh = BTreeMap::new();
-        for (name, listener) in &sources.listeners {
-            let kept = self.serving.get(name).is_some_and(|s| s.configured == listener.addr);
-            if !kept {
-                fresh.insert(name.clone(), bind(name, listener.addr).await?);
-            }
-        }
-        let mut old = std::mem::take(&mut self.serving);
-        for (name, listener) in std::mem::take(&mut sources.listeners) {
-            match (old.remove(&name), fresh.remove(&name)) {
-                (Some(running), None) => {
-                    let mut table = listener.table;
-                    // Requests in flight keep counting against the cap across the reload.
-                    let previous = running.table.borrow().clone();
-                    if previous.limits.max_requests_in_flight == table.limits.max_requests_in_flight {
-                        table.requests = previous.requests.clone();
-                    }
-                    running.table.send_replace(Arc::new(table));
-                    self.serving.insert(name, running);
-                }
-                (previous, Some(socket)) => {
-                    if let Some(previous) = previous {
-                        let _ = previous.stop.send(true);
-                    }
-                    self.serving.insert(name, serve(listener.addr, socket, listener.table, &self.in_flight)?);
-                }
-                (None, None) => {}
-            }
-        }
-        for (_, gone) in old {
-            let _ = gone.stop.send(true);
-        }
-        let generation = Generation::start(sources, &runtime, &self.in_flight);
-        std::mem::replace(&mut self.generation, generation).stop();
+        let planned = prepare(registry, &runtime, &self.running).await?;
+        let old = std::mem::take(&mut self.running);
+        self.running = launch(planned, old, &self.in_flight);
         self.current.send_replace(runtime);
         self.refresh_listeners();
         Ok(())
@@ -241,10 +169,8 @@ impl Daemon {
     /// true when everything finished. Messages still queued in memory at the deadline are reported.
     pub async fn shutdown(self, deadline: Duration) -> bool {
         self.draining.send_replace(true);
-        for serving in self.serving.values() {
-            let _ = serving.stop.send(true);
-        }
-        let _ = self.generation.schedules.send(true);
+        let stop = |stage: Stage| self.running.values().filter(|r| r.stage() == stage).for_each(|r| r.stop());
+        stop(Stage::Intake);
         let state = self.state();
         let until = Instant::now() + deadline;
         let runtime = self.runtime();
@@ -257,8 +183,9 @@ impl Daemon {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let drained = idle();
-        let _ = self.generation.queues.send(true);
-        self.runtime().close();
+        stop(Stage::Internal);
+        runtime.close();
+        runtime.program().resources.close();
         for queue in state.queues() {
             if queue.depth() > 0 {
                 tracing::error!(
@@ -268,11 +195,8 @@ impl Daemon {
                 );
             }
         }
-        for task in self.generation.tasks {
-            task.abort();
-        }
-        for serving in self.serving.into_values() {
-            serving.task.abort();
+        for unit in self.running.values() {
+            unit.abort();
         }
         if let Some(task) = self.admin_task {
             task.abort();

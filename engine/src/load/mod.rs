@@ -56,6 +56,9 @@ pub struct LoadOptions {
 pub struct Loaded {
     /// Every file read, flow files and (later) the scripts and schemas they reference.
     pub sources: SourceMap,
+    /// The settings of every component and config, read by `check` into their types, by the span of the
+    /// component (or config) that holds them: what the plan compiler builds from.
+    pub typed: std::collections::HashMap<relais_dsl::Span, crate::component::Typed>,
     /// The flows.
     pub set: FlowSet,
     /// Paths of the modules, parallel to `set.modules`.

@@ -1,12 +1,13 @@
 //! Compiling the checked IR into a [`Program`].
 
-use super::value::{Readers, TemplatePart};
 use super::{BackoffPlan, FlowPlan, HandlerPlan, Op, Program, Script, StepPlan, TemplatePlan, ValuePlan};
+use crate::component::{
+    Catalog, ComponentNode, ConfigContext, Resources, Role, SourceDecl, StepContext, StepSite, Typed,
+};
 use crate::load::Loaded;
-use crate::runtime::components::{self, ComponentNode};
-use crate::runtime::object_store::ObjectStore;
-use crate::runtime::queue::DEFAULT_CAPACITY;
-use crate::runtime::state::State;
+use crate::script::{Readers, TemplatePart};
+use crate::state::object_store::ObjectStore;
+use crate::state::State;
 use relais_dsl::codes;
 use relais_dsl::ir::{Data, Expr, Flow, Handler, Script as ScriptSource, Step, StepKind, Template};
 use relais_dsl::{Diagnostic, Diagnostics, SourceMap, Span};
@@ -16,12 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Builds the node of a component step (`http.request`, `object_store.get`...) from its parameters and its
-/// named config; connectors register here.
-pub type Components = HashMap<&'static str, components::Factory>;
-
-/// Replaces the node of some component steps (flow tests put mocks there); `None` keeps the normal node.
-pub type Override<'a> = &'a (dyn Fn(&components::Spec) -> Option<Arc<dyn ComponentNode>> + Send + Sync);
+/// Replaces the node of component steps (flow tests put mocks and spies there): given the step and the
+/// node built for it (`None` for an outbound step, which flow tests never build), the node to run. With an
+/// override, outbound configs are not built either: tests need no partner and no production secret.
+pub type Override<'a> = &'a (dyn Fn(&StepSite, Option<Arc<dyn ComponentNode>>) -> Arc<dyn ComponentNode> + Send + Sync);
 
 struct Builder<'a> {
     engine: Arc<rhai::Engine>,
@@ -30,28 +29,62 @@ struct Builder<'a> {
     flow: String,
     next_index: usize,
     diags: Diagnostics,
-    stores: &'a HashMap<String, Arc<ObjectStore>>,
     default_store: Arc<ObjectStore>,
-    configs: &'a HashMap<String, serde_json::Value>,
-    components: &'a Components,
+    loaded: &'a Loaded,
+    resources: &'a Resources,
+    catalog: &'a dyn Catalog,
     overrides: Option<Override<'a>>,
     state: &'a Arc<State>,
 }
 
-/// Compiles checked flows into a program. `loaded` must have passed [`crate::compile::check`] without
-/// errors; anything that still fails (a file removed since) comes back as diagnostics.
-pub fn compile_program(loaded: &Loaded, clock: Clock, components: &Components) -> Result<Program, Diagnostics> {
-    compile_program_with(loaded, clock, components, None)
+/// The settings of a component as `check` read them into their type, or read now when the program is
+/// compiled without a check (what `check` would have done, with the same function).
+fn typed(
+    loaded: &Loaded,
+    catalog: &dyn Catalog,
+    role: Role,
+    kind: &str,
+    at: Span,
+    params: &relais_dsl::syntax::Node,
+) -> Result<Typed, String> {
+    if let Some(typed) = loaded.typed.get(&at) {
+        return Ok(typed.clone());
+    }
+    match catalog.parse(role, kind, &params.to_json()) {
+        Some(parsed) => parsed.map_err(|e| e.to_string()),
+        None => Err(format!("no {} named `{kind}`", role.describe())),
+    }
+}
+
+fn build_error(span: Span, what: String, why: String) -> Diagnostic {
+    Diagnostic::error(codes::COMPONENT_BUILD, span, format!("{what} cannot be built: {why}")).label("fails here")
+}
+
+/// Compiles checked flows into a program, building component nodes and resources with `catalog` (the
+/// registry). `loaded` must have passed [`crate::compile::check`] without errors; anything that still fails
+/// (a file removed since, a resource that cannot be built) comes back as diagnostics.
+pub fn compile_program(loaded: &Loaded, clock: Clock, catalog: &dyn Catalog) -> Result<Program, Diagnostics> {
+    compile_program_with(loaded, clock, catalog, None)
 }
 
 /// [`compile_program`] with some component nodes replaced (mocks in flow tests).
 pub fn compile_program_with(
     loaded: &Loaded,
     clock: Clock,
-    components: &Components,
+    catalog: &dyn Catalog,
     overrides: Option<Override<'_>>,
 ) -> Result<Program, Diagnostics> {
-    compile_program_in(&State::new(), loaded, clock, components, overrides)
+    compile_program_in(&State::new(), loaded, clock, catalog, overrides)
+}
+
+/// [`compile_program`] for a command that needs the program's policy and not its partners (`relais dlq`
+/// reads the sensitive fields): outbound configs and steps are not built, so no secret needs to be set; an
+/// outbound step of this program fails if run.
+pub fn compile_program_offline(loaded: &Loaded, clock: Clock, catalog: &dyn Catalog) -> Result<Program, Diagnostics> {
+    let offline = |_: &StepSite, built: Option<Arc<dyn ComponentNode>>| -> Arc<dyn ComponentNode> {
+        built.unwrap_or_else(|| Arc::new(Refused))
+    };
+    compile_program_with(loaded, clock, catalog, Some(&offline))
 }
 
 /// [`compile_program_with`] on an existing [`State`]: what a hot reload does, so that stores and queues
@@ -60,46 +93,47 @@ pub fn compile_program_in(
     state: &Arc<State>,
     loaded: &Loaded,
     clock: Clock,
-    components: &Components,
+    catalog: &dyn Catalog,
     overrides: Option<Override<'_>>,
 ) -> Result<Program, Diagnostics> {
     let lookups = super::lookups::load(&loaded.paths);
     let engine = Arc::new(relais_stdlib::build_engine_with_clock(&Limits::default(), lookups, clock.clone()));
-    let mut stores = HashMap::new();
-    let mut configs = HashMap::new();
-    let mut sensitive = Vec::new();
+    let mut diags = Diagnostics::new();
+    let mut resources = Resources::default();
     for config in loaded.set.configs() {
-        if config.kind.value == "sensitive_data" {
-            let fields = config.body.get("fields").map(|f| f.to_json());
-            if let Some(serde_json::Value::Array(fields)) = fields {
-                sensitive.extend(fields.iter().filter_map(|f| f.as_str().map(str::to_string)));
-            }
+        let (name, kind) = (&config.name.value, &config.kind.value);
+        if overrides.is_some() && catalog.outbound(Role::Config, kind) {
+            continue;
         }
-        configs.insert(config.name.value.clone(), config.body.to_json());
-        if config.kind.value == "object_store" {
-            let ttl = config.body.get("ttl").and_then(|n| n.as_str()).and_then(relais_dsl::ir::parse_duration);
-            let persistent =
-                config.body.get("persistent").is_some_and(|n| matches!(n.value, relais_dsl::syntax::Value::Bool(true)));
-            stores.insert(config.name.value.clone(), state.store(&config.name.value, ttl, persistent));
+        let cx = ConfigContext { name, engine: &engine, state };
+        let built = typed(loaded, catalog, Role::Config, kind, config.span, &config.body)
+            .and_then(|settings| catalog.build_config(kind, &settings, &cx));
+        match built {
+            Ok(resource) => resources.insert(name, resource),
+            Err(why) => diags.push(build_error(config.name.span, format!("config `{name}`"), why)),
         }
     }
-    // Listeners set the bound of their queue; create those queues before any publisher asks for one.
+    // Sources set up the state first (a listener bounds its queue before any publisher asks for it).
+    let mut sources = Vec::new();
     for flow in loaded.set.flows() {
-        let Some(source) = flow.source.as_ref().filter(|s| s.kind.value == "queue.listener") else { continue };
-        let params = source.params.to_json();
-        let Some(name) = params.get("queue").and_then(|q| q.as_str()) else { continue };
-        let capacity =
-            params.get("capacity").and_then(|c| c.as_u64()).map(|c| usize::try_from(c).unwrap_or(usize::MAX));
-        if params.get("persistent").and_then(|p| p.as_bool()) == Some(true) {
-            let capacity = capacity.unwrap_or(crate::runtime::state::PERSISTENT_DEFAULT_CAPACITY);
-            state.bound_persistent_queue(name, capacity);
-        } else {
-            state.queue(name, capacity.unwrap_or(DEFAULT_CAPACITY));
+        let Some(source) = &flow.source else { continue };
+        match typed(loaded, catalog, Role::Source, &source.kind.value, source.span, &source.params) {
+            Ok(settings) => {
+                catalog.declare_source(&source.kind.value, &settings, state);
+                sources.push(SourceDecl {
+                    flow: flow.name.value.clone(),
+                    kind: source.kind.value.clone(),
+                    settings,
+                    config_name: source.config.as_ref().map(|c| c.value.clone()),
+                });
+            }
+            Err(why) => {
+                diags.push(build_error(source.kind.span, format!("the source of flow `{}`", flow.name.value), why))
+            }
         }
     }
     let default_store = state.store("", None, false);
     let mut flows = HashMap::new();
-    let mut diags = Diagnostics::new();
     for (module, path) in loaded.set.modules.iter().zip(&loaded.paths) {
         for flow in &module.flows {
             let mut b = Builder {
@@ -109,10 +143,10 @@ pub fn compile_program_in(
                 flow: flow.name.value.clone(),
                 next_index: 0,
                 diags: Diagnostics::new(),
-                stores: &stores,
                 default_store: default_store.clone(),
-                configs: &configs,
-                components,
+                loaded,
+                resources: &resources,
+                catalog,
                 overrides,
                 state,
             };
@@ -125,9 +159,10 @@ pub fn compile_program_in(
         return Err(diags);
     }
     let readers = Readers::new(engine.clone());
-    let redactor = crate::scrub::Scrubber::new(sensitive);
+    let sensitive = resources.all_of::<crate::scrub::SensitiveFields>().flat_map(|f| f.0.clone());
+    let redactor = crate::scrub::Scrubber::new(sensitive.collect::<Vec<String>>());
     let script_budget = relais_stdlib::DEFAULT_SCRIPT_BUDGET;
-    Ok(Program { flows, engine, clock, readers, redactor, state: state.clone(), script_budget })
+    Ok(Program { flows, engine, clock, readers, redactor, state: state.clone(), script_budget, resources, sources })
 }
 
 impl Builder<'_> {
@@ -138,7 +173,7 @@ impl Builder<'_> {
     }
 
     fn script(&mut self, code: &str, span: Span) -> Arc<Script> {
-        super::value::compile_script(&self.engine, code).unwrap_or_else(|e| {
+        crate::script::compile_script(&self.engine, code).unwrap_or_else(|e| {
             self.diags.push(Diagnostic::error(codes::RHAI_SYNTAX, span, format!("script does not compile: {e}")));
             Arc::new(Script {
                 ast: rhai::AST::empty(),
@@ -313,12 +348,12 @@ impl Builder<'_> {
                     key: self.expr(key),
                     store: store
                         .as_ref()
-                        .and_then(|s| self.stores.get(&s.value).cloned())
+                        .and_then(|s| self.resources.get_as::<ObjectStore>(&s.value))
                         .unwrap_or_else(|| self.default_store.clone()),
                     ttl: ttl.as_ref().map(|t| t.value),
                     claim_timeout: claim_timeout
                         .as_ref()
-                        .map_or(crate::runtime::claims::DEFAULT_CLAIM_TIMEOUT, |t| t.value),
+                        .map_or(crate::state::claims::DEFAULT_CLAIM_TIMEOUT, |t| t.value),
                     target: target.as_ref().map(|t| t.value.clone()),
                 }))
             }
@@ -326,29 +361,76 @@ impl Builder<'_> {
                 Arc::new(tokio::sync::Semaphore::new(max_concurrency.as_ref().map_or(64, |m| m.value as usize))),
                 Arc::new(self.steps(steps)),
             ),
-            StepKind::Component(c) => {
-                let config = c.config.as_ref().and_then(|n| self.configs.get(&n.value)).cloned();
-                let params = c.params.to_json();
-                let store = c.config.as_ref().and_then(|n| self.stores.get(&n.value)).cloned();
-                let spec = components::Spec {
+            StepKind::Component(c) => Op::Component(self.component(c, step_id)),
+        }
+    }
+
+    fn component(&mut self, c: &relais_dsl::ir::Component, step_id: Option<String>) -> Arc<dyn ComponentNode> {
+        let kind = c.kind.value.as_str();
+        let config_name = c.config.as_ref().map(|n| n.value.clone());
+        let settings = match typed(self.loaded, self.catalog, Role::Step, kind, c.span, &c.params) {
+            Ok(settings) => settings,
+            Err(why) => return self.refused(c, why),
+        };
+        let outbound = self.catalog.outbound(Role::Step, kind);
+        let built = if self.overrides.is_some() && outbound {
+            None
+        } else {
+            let resource = config_name.as_deref().and_then(|n| self.resources.get(n));
+            let cx = StepContext {
+                flow: &self.flow,
+                step_id: step_id.as_deref(),
+                config_name: config_name.as_deref(),
+                resource,
+                engine: &self.engine,
+                state: self.state,
+            };
+            match self.catalog.build_step(kind, &settings, &cx) {
+                Ok(node) => Some(node),
+                Err(why) => return self.refused(c, why),
+            }
+        };
+        match (self.overrides, built) {
+            (Some(replace), built) => {
+                let site = StepSite {
                     flow: self.flow.clone(),
                     step_id,
-                    kind: c.kind.value.clone(),
-                    config_name: c.config.as_ref().map(|n| n.value.clone()),
-                    params,
-                    config,
-                    store,
-                    engine: self.engine.clone(),
-                    state: self.state.clone(),
+                    kind: kind.to_string(),
+                    config_name,
+                    settings: c.params.to_json(),
+                    target: self.catalog.target(kind, &settings),
+                    outbound,
                 };
-                let replaced = self.overrides.and_then(|o| o(&spec));
-                let node: Arc<dyn ComponentNode> = match (replaced, self.components.get(c.kind.value.as_str())) {
-                    (Some(node), _) => node,
-                    (None, Some(factory)) => factory(spec),
-                    (None, None) => Arc::new(components::Unavailable(c.kind.value.clone())),
-                };
-                Op::Component(node)
+                replace(&site, built)
             }
+            (None, Some(node)) => node,
+            // Only flow tests leave an outbound step unbuilt, and they always replace it.
+            (None, None) => self.refused(c, "not built".into()),
         }
+    }
+
+    /// Reports a component that cannot be built; the program is refused, so the node is never run.
+    fn refused(&mut self, c: &relais_dsl::ir::Component, why: String) -> Arc<dyn ComponentNode> {
+        self.diags.push(build_error(c.kind.span, format!("step `{}` in flow `{}`", c.kind.value, self.flow), why));
+        Arc::new(Refused)
+    }
+}
+
+/// The node of a step that was not built: refused by the compiler (the program holding it is never
+/// returned), or outbound in a program compiled offline.
+struct Refused;
+
+impl ComponentNode for Refused {
+    fn call<'a>(
+        &'a self,
+        _: &'a dyn crate::component::Context,
+        _: crate::event::Event,
+    ) -> crate::component::CallFuture<'a> {
+        Box::pin(async {
+            Err(crate::event::FlowError::new(
+                "COMPONENT:UNAVAILABLE",
+                "the step was not built (an outbound step of a program compiled offline)",
+            ))
+        })
     }
 }

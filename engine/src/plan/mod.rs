@@ -8,41 +8,16 @@
 
 mod build;
 pub mod lookups;
-pub mod value;
 
-pub use build::{compile_program, compile_program_in, compile_program_with, Components, Override};
-pub use value::{TemplatePlan, ValuePlan};
+pub use crate::script::{Script, TemplatePlan, ValuePlan};
+pub use build::{compile_program, compile_program_in, compile_program_offline, compile_program_with, Override};
 
-use crate::runtime::components::ComponentNode;
-use crate::runtime::object_store::ObjectStore;
+use crate::component::ComponentNode;
+use crate::state::object_store::ObjectStore;
 use relais_dsl::ir::{ErrorType, HandlerAction, LogLevel};
-use rhai::AST;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A compiled script and which event names it reads (only those are converted when it runs).
-#[derive(Debug)]
-pub struct Script {
-    /// The AST.
-    pub ast: AST,
-    /// Reads `payload`.
-    pub payload: bool,
-    /// Reads `attributes`.
-    pub attributes: bool,
-    /// Reads `vars`.
-    pub vars: bool,
-    /// Reads `error`.
-    pub error: bool,
-    /// Reads `correlation_id`.
-    pub correlation_id: bool,
-    /// May run long, as its AST tells (`relais_stdlib::may_run_long`: a loop, a function or closure, a costly
-    /// native): runs off the async workers. Anything else is straight-line code whose time is bounded by its
-    /// length and runs in place: handing the worker over costs a thread switch, which measured more than a short
-    /// mapping itself (the order -> contact mapping on one core: 96 µs of CPU per request handed over, 57 µs in
-    /// place).
-    pub heavy: bool,
-}
 
 /// One step, ready to run.
 pub struct StepPlan {
@@ -178,11 +153,16 @@ pub struct Program {
     /// The clock scripts read (`now()`), fixable in tests.
     pub clock: relais_stdlib::Clock,
     /// Readers for CSV and XML payloads.
-    pub(crate) readers: value::Readers,
+    pub(crate) readers: crate::script::Readers,
     /// The scrubbing policy of every way out of the process: the `sensitive_data` fields.
     pub redactor: crate::scrub::Scrubber,
     /// Stores and queues; shared with the programs a hot reload compiles after this one.
-    pub state: Arc<crate::runtime::state::State>,
+    pub state: Arc<crate::state::State>,
+    /// The resources of the program's named configs (client pools, stores), by config name; `/ready` asks
+    /// them, shutdown closes them.
+    pub resources: crate::component::Resources,
+    /// The program's sources, which the daemon plans through the registry.
+    pub sources: Vec<crate::component::SourceDecl>,
     /// How long one script may run (`relais run --script-budget`, default
     /// [`relais_stdlib::DEFAULT_SCRIPT_BUDGET`]); an event's own deadline may cut it shorter.
     pub script_budget: Duration,

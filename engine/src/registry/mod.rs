@@ -1,93 +1,179 @@
-//! The component registry: every source, step component and config kind relais knows, with its config type.
+//! The component registry: every source, step component and config kind of a build, with its config type
+//! and what it builds. The built-in list is [`crate::components::registry`]; tests and embedders may add
+//! their own components with [`Registry::with`].
 //!
-//! A component's config is a Rust type (serde + schemars, `deny_unknown_fields`, a doc comment on every
-//! field). Its JSON Schema, generated from that type, is the single source for three things: validation of
-//! flow files with spanned diagnostics ([`validate`]), the editor schema printed by `relais schema`, and the
-//! reference docs. Nothing about a component's fields is written twice.
+//! A component's config is a Rust type (serde + schemars, `deny_unknown_fields`, a doc comment and a default
+//! on every field). Its JSON Schema, generated from that type, is the single source for validation of flow
+//! files with spanned diagnostics ([`validate`]), the editor schema printed by `relais schema`, the tables
+//! `relais explain COMPONENT` prints and the README's (checked by a test). The same type is what `check`
+//! reads the settings into and what the node is built from.
 
 pub mod builtin_steps;
+pub mod reference;
 mod validate;
 
+pub use crate::component::{ConfigRef, Role};
 pub use validate::validate_node;
 
+use crate::component::{
+    downcast, parse, Catalog, ComponentNode, Config, ConfigContext, Resource, SettingsError, Step, StepContext, Typed,
+};
+use crate::source::{Planned, Source, SourceDecl};
+use crate::state::State;
 use relais_dsl::syntax::Node;
 use relais_dsl::Diagnostics;
-use schemars::{JsonSchema, SchemaGenerator};
+use schemars::SchemaGenerator;
 use serde_json::Value as Json;
+use std::sync::Arc;
 
-/// Where a component may appear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Starts flows (`source:`).
-    Source,
-    /// Runs as a step.
-    Step,
-    /// A named config under `configs:`.
-    Config,
+type PlanFn = fn(Vec<SourceDecl>, &crate::runtime::Runtime) -> Result<Vec<Box<dyn Planned>>, String>;
+type StepFn = fn(&Typed, &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String>;
+type ConfigFn = fn(&Typed, &ConfigContext<'_>) -> Result<Arc<dyn Resource>, String>;
+
+/// What a registered component builds, by role.
+enum Build {
+    Step(StepFn),
+    Config(ConfigFn),
+    Source { declare: fn(&Typed, &Arc<State>), plan: PlanFn },
 }
 
-impl Role {
-    /// The word used in messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Role::Source => "a source",
-            Role::Step => "a step",
-            Role::Config => "a config kind",
-        }
-    }
-}
-
-/// Extra semantic checks a component runs over its parameters (cron syntax, path templates...), reporting
-/// into `diags` with spans from `params`.
-pub type ExtraCheck = fn(params: &Node, diags: &mut Diagnostics);
-
-/// One registered component.
+/// One registered component, erased from its config type.
 pub struct ComponentSpec {
     /// Dotted name (`http.request`).
     pub name: &'static str,
     /// Where it may appear.
     pub role: Role,
-    /// The config kind its `config:` must name, if it takes one.
-    pub config_kind: Option<&'static str>,
-    /// Whether `config:` is required.
-    pub config_required: bool,
+    /// The config kind its `config:` names, if it takes one.
+    pub config: Option<ConfigRef>,
     /// One-line description for docs and `relais schema`.
     pub summary: &'static str,
+    /// Whether it reaches a system outside the process (flow tests never build it).
+    pub outbound: bool,
+    target: fn(&Typed) -> Option<String>,
     schema: fn(&mut SchemaGenerator) -> schemars::Schema,
-    /// Semantic checks beyond the schema.
-    pub extra: Option<ExtraCheck>,
+    parse: fn(&Json) -> Result<Typed, SettingsError>,
+    check: fn(&Typed, &Node, &mut Diagnostics),
+    build: Build,
+}
+
+fn check_step<T: Step>(typed: &Typed, at: &Node, diags: &mut Diagnostics) {
+    if let Ok(t) = downcast::<T>(typed) {
+        t.check(at, diags);
+    }
+}
+
+fn check_config<T: Config>(typed: &Typed, at: &Node, diags: &mut Diagnostics) {
+    if let Ok(t) = downcast::<T>(typed) {
+        t.check(at, diags);
+    }
+}
+
+fn check_source<T: Source>(typed: &Typed, at: &Node, diags: &mut Diagnostics) {
+    if let Ok(t) = downcast::<T>(typed) {
+        t.check(at, diags);
+    }
+}
+
+fn target_of<T: Step>(typed: &Typed) -> Option<String> {
+    downcast::<T>(typed).ok().and_then(|t| t.target().map(str::to_string))
+}
+
+fn no_target(_: &Typed) -> Option<String> {
+    None
+}
+
+fn build_step<T: Step>(typed: &Typed, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
+    downcast::<T>(typed)?.build(cx)
+}
+
+fn build_config<T: Config>(typed: &Typed, cx: &ConfigContext<'_>) -> Result<Arc<dyn Resource>, String> {
+    downcast::<T>(typed)?.build(cx)
+}
+
+fn declare_source<T: Source>(typed: &Typed, state: &Arc<State>) {
+    if let Ok(t) = downcast::<T>(typed) {
+        t.declare(state);
+    }
+}
+
+fn plan_source<T: Source>(
+    decls: Vec<SourceDecl>,
+    runtime: &crate::runtime::Runtime,
+) -> Result<Vec<Box<dyn Planned>>, String> {
+    let mut uses = Vec::with_capacity(decls.len());
+    for decl in decls {
+        let settings = decl
+            .settings
+            .clone()
+            .downcast::<T>()
+            .map_err(|_| format!("flow `{}`: settings of another type than `{}`", decl.flow, T::NAME))?;
+        uses.push(crate::source::SourceUse { flow: decl.flow, settings, config_name: decl.config_name });
+    }
+    T::plan(uses, runtime)
 }
 
 impl ComponentSpec {
-    /// A spec whose parameters are the config type `T`.
-    pub fn new<T: JsonSchema>(name: &'static str, role: Role, summary: &'static str) -> Self {
+    /// The entry of step component `T`.
+    pub fn step<T: Step>() -> Self {
         ComponentSpec {
-            name,
-            role,
-            config_kind: None,
-            config_required: false,
-            summary,
+            name: T::NAME,
+            role: Role::Step,
+            config: T::CONFIG,
+            summary: T::SUMMARY,
+            outbound: T::OUTBOUND,
+            target: target_of::<T>,
             schema: |g| g.subschema_for::<T>(),
-            extra: None,
+            parse: parse::<T>,
+            check: check_step::<T>,
+            build: Build::Step(build_step::<T>),
         }
     }
 
-    /// Declares the config kind the component refers to with `config:`.
-    pub fn with_config(mut self, kind: &'static str, required: bool) -> Self {
-        self.config_kind = Some(kind);
-        self.config_required = required;
-        self
+    /// The entry of config kind `T`.
+    pub fn config<T: Config>() -> Self {
+        ComponentSpec {
+            name: T::NAME,
+            role: Role::Config,
+            config: None,
+            summary: T::SUMMARY,
+            outbound: T::OUTBOUND,
+            target: no_target,
+            schema: |g| g.subschema_for::<T>(),
+            parse: parse::<T>,
+            check: check_config::<T>,
+            build: Build::Config(build_config::<T>),
+        }
     }
 
-    /// Adds semantic checks.
-    pub fn with_check(mut self, check: ExtraCheck) -> Self {
-        self.extra = Some(check);
-        self
+    /// The entry of source `T`.
+    pub fn source<T: Source>() -> Self {
+        ComponentSpec {
+            name: T::NAME,
+            role: Role::Source,
+            config: T::CONFIG,
+            summary: T::SUMMARY,
+            outbound: false,
+            target: no_target,
+            schema: |g| g.subschema_for::<T>(),
+            parse: parse::<T>,
+            check: check_source::<T>,
+            build: Build::Source { declare: declare_source::<T>, plan: plan_source::<T> },
+        }
     }
 
     /// The parameters' JSON Schema, registering shared definitions in `generator`.
     pub fn schema(&self, generator: &mut SchemaGenerator) -> schemars::Schema {
         (self.schema)(generator)
+    }
+
+    /// The settings read into the component's type (after schema validation; what runs is this value).
+    pub fn parse(&self, params: &Json) -> Result<Typed, SettingsError> {
+        (self.parse)(params)
+    }
+
+    /// The component's own checks on its typed settings, with spans from `at`.
+    pub fn check(&self, typed: &Typed, at: &Node, diags: &mut Diagnostics) {
+        (self.check)(typed, at, diags)
     }
 }
 
@@ -108,9 +194,15 @@ impl Registry {
         Registry { specs, schemas, definitions }
     }
 
-    /// The built-in components.
-    pub fn builtin() -> Self {
-        Registry::new(crate::components::specs())
+    /// This registry plus `extra` (a test's or an embedder's own components); a name and role already
+    /// registered is replaced.
+    pub fn with(self, extra: Vec<ComponentSpec>) -> Self {
+        let mut specs = self.specs;
+        for spec in extra {
+            specs.retain(|s| !(s.name == spec.name && s.role == spec.role));
+            specs.push(spec);
+        }
+        Registry::new(specs)
     }
 
     /// A component by name and role.
@@ -136,5 +228,63 @@ impl Registry {
     /// Shared schema definitions (`$defs`) that component schemas refer to.
     pub fn definitions(&self) -> &serde_json::Map<String, Json> {
         &self.definitions
+    }
+
+    fn spec(&self, name: &str, role: Role) -> Result<&ComponentSpec, String> {
+        self.get(name, role).map(|(s, _)| s).ok_or_else(|| format!("no {} named `{name}`", role.describe()))
+    }
+
+    /// Plans the sources of a program, kind by kind in registry order: what the daemon starts.
+    pub fn plan_sources(
+        &self,
+        decls: &[SourceDecl],
+        runtime: &crate::runtime::Runtime,
+    ) -> Result<Vec<Box<dyn Planned>>, String> {
+        let mut planned = Vec::new();
+        for spec in self.specs.iter().filter(|s| s.role == Role::Source) {
+            let Build::Source { plan, .. } = &spec.build else { continue };
+            let mine: Vec<SourceDecl> = decls.iter().filter(|d| d.kind == spec.name).cloned().collect();
+            if !mine.is_empty() {
+                planned.extend(plan(mine, runtime)?);
+            }
+        }
+        if let Some(unknown) = decls.iter().find(|d| self.get(&d.kind, Role::Source).is_none()) {
+            return Err(format!("flow `{}`: no source named `{}` in this build", unknown.flow, unknown.kind));
+        }
+        Ok(planned)
+    }
+}
+
+impl Catalog for Registry {
+    fn parse(&self, role: Role, name: &str, params: &Json) -> Option<Result<Typed, SettingsError>> {
+        self.get(name, role).map(|(spec, _)| spec.parse(params))
+    }
+
+    fn outbound(&self, role: Role, name: &str) -> bool {
+        self.get(name, role).is_some_and(|(spec, _)| spec.outbound)
+    }
+
+    fn target(&self, name: &str, typed: &Typed) -> Option<String> {
+        self.get(name, Role::Step).and_then(|(spec, _)| (spec.target)(typed))
+    }
+
+    fn build_config(&self, kind: &str, typed: &Typed, cx: &ConfigContext<'_>) -> Result<Arc<dyn Resource>, String> {
+        match &self.spec(kind, Role::Config)?.build {
+            Build::Config(build) => build(typed, cx),
+            _ => Err(format!("`{kind}` is not a config kind")),
+        }
+    }
+
+    fn build_step(&self, name: &str, typed: &Typed, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
+        match &self.spec(name, Role::Step)?.build {
+            Build::Step(build) => build(typed, cx),
+            _ => Err(format!("`{name}` is not a step")),
+        }
+    }
+
+    fn declare_source(&self, name: &str, typed: &Typed, state: &Arc<State>) {
+        if let Ok(ComponentSpec { build: Build::Source { declare, .. }, .. }) = self.spec(name, Role::Source) {
+            declare(typed, state);
+        }
     }
 }

@@ -1,11 +1,11 @@
 //! The executor: runs a flow's steps for one event, one step at a time, dispatching each step kind.
 
-use super::claims::{Claim, Outcome, Unfinished};
-use super::error::FlowError;
-use super::event::Event;
-use super::payload::Payload;
 use super::Runtime;
+use crate::event::error::FlowError;
+use crate::event::payload::Payload;
+use crate::event::Event;
 use crate::plan::{FlowKind, FlowPlan, Op, StepPlan};
+use crate::state::claims::{Claim, Outcome, Unfinished};
 use relais_dsl::ir::LogLevel;
 use serde_json::Value as Json;
 use std::future::Future;
@@ -135,7 +135,7 @@ impl Runtime {
                     other => other.to_string(),
                 };
                 let outcome = Claim::take(&plan.store, key.clone(), plan.ttl, plan.claim_timeout);
-                match attempt!(ev, outcome.map_err(super::components::unavailable)) {
+                match attempt!(ev, outcome.map_err(crate::state::object_store::unavailable)) {
                     Outcome::Claimed(claim, recovered) => {
                         if let Some(target) = &plan.target {
                             ev.set_var(target, serde_json::json!({ "key": key, "recovered": recovered }));
@@ -296,7 +296,7 @@ fn release_claims(mut failure: Failure, held: usize) -> Failure {
 fn confirm_claims(flow: &FlowPlan, steps: &[StepPlan], mut ev: Event, held: usize) -> Result<Event, Failure> {
     for (i, claim) in ev.claims[held..].iter().enumerate() {
         if let Err(why) = claim.confirm() {
-            let error = super::components::unavailable(why);
+            let error = crate::state::object_store::unavailable(why);
             let error = match steps.last() {
                 Some(step) => error.at(&flow.name, &step.label, &step.location),
                 None => error,

@@ -4,27 +4,18 @@
 //! `relais test` use: it runs a flow for one event under the flow's concurrency bound and returns the
 //! resulting event or the typed error that escaped every handler.
 
-pub mod claims;
-pub mod components;
+mod context;
 pub(crate) mod dead_letter;
-mod delay;
-pub mod error;
-pub mod event;
 mod exec;
 pub mod metrics;
-pub mod object_store;
-pub mod payload;
-mod publish;
-pub mod queue;
 mod routers;
 mod scopes;
 mod script;
-pub mod state;
-pub mod store;
 
-pub use error::FlowError;
-pub use event::Event;
-pub use payload::Payload;
+// The event model and the state moved below the runtime (`crate::event`, `crate::state`) so that plans can
+// name them without importing the runtime; these paths stay for code written against them.
+pub use crate::event::{self, error, payload, Event, FlowError, Payload};
+pub use crate::state::{self, claims, object_store, queue, store};
 
 use crate::plan::Program;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

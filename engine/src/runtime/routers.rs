@@ -1,10 +1,10 @@
 //! Routers: `choice`, `foreach`, `parallel_foreach`, `scatter_gather`, `first_successful`.
 
-use super::error::FlowError;
-use super::event::Event;
 use super::exec::Failure;
-use super::payload::{FormatReader, Payload};
 use super::Runtime;
+use crate::event::error::FlowError;
+use crate::event::payload::{FormatReader, Payload};
+use crate::event::Event;
 use crate::plan::{FlowPlan, Script, StepPlan};
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value as Json;

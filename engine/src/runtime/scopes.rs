@@ -1,9 +1,9 @@
 //! Scopes: error handlers (`on_error` of flows and `try`), `until_successful` and `async`.
 
-use super::error::{matches, FlowError};
-use super::event::Event;
 use super::exec::Failure;
 use super::Runtime;
+use crate::event::error::{matches, FlowError};
+use crate::event::Event;
 use crate::plan::{BackoffPlan, FlowPlan, HandlerPlan, StepPlan};
 use relais_dsl::ir::HandlerAction;
 use std::sync::atomic::Ordering;
@@ -154,7 +154,7 @@ fn delay(backoff: BackoffPlan, attempt: u32) -> Duration {
 
 /// A uniform number in `[0, 1)`; jitter needs spread, not cryptographic quality.
 fn unit_random() -> f64 {
-    let id = super::event::new_correlation_id();
+    let id = crate::event::new_correlation_id();
     let bits = u64::from_str_radix(&id[..8], 16).unwrap_or(0);
     bits as f64 / f64::from(u32::MAX).max(1.0) % 1.0
 }

@@ -1,11 +1,11 @@
 //! Evaluating compiled scripts, templates and values against an event.
 
-use super::error::FlowError;
-use super::event::Event;
-use super::payload::Payload;
 use super::Runtime;
-use crate::plan::value::TemplatePart;
+use crate::event::error::FlowError;
+use crate::event::payload::Payload;
+use crate::event::Event;
 use crate::plan::{Script, TemplatePlan, ValuePlan};
+use crate::script::TemplatePart;
 use relais_stdlib::{dynamic_to_json, json_to_dynamic, Place, ScriptError};
 use rhai::{Dynamic, Scope};
 use serde_json::Value as Json;

@@ -18,11 +18,17 @@ mod pass;
 pub use log_writer::LogWriter;
 pub use pass::Scrub;
 
-use crate::runtime::payload::FormatReader;
-use crate::runtime::{Event, FlowError};
+use crate::event::payload::FormatReader;
+use crate::event::{Event, FlowError};
 use serde_json::Value as Json;
 use std::borrow::Cow;
 use std::collections::HashSet;
+
+/// The field names one `sensitive_data` config declares: the resource it builds, which the plan compiler
+/// gathers from every such config into the program's [`Scrubber`].
+pub struct SensitiveFields(pub Vec<String>);
+
+impl crate::component::Resource for SensitiveFields {}
 
 /// What replaces a secret or a sensitive value.
 pub const REDACTED: &str = "[redacted]";
@@ -128,7 +134,7 @@ impl Scrubber {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::payload::Format;
+    use crate::event::payload::Format;
     use crate::runtime::Payload;
     use serde_json::json;
 

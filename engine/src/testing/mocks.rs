@@ -1,7 +1,7 @@
 //! Mocked, spied and refused component steps, and the log of calls tests assert on.
 
-use crate::runtime::components::{CallFuture, ComponentNode, Spec};
-use crate::runtime::{Event, FlowError, Payload, Runtime};
+use crate::component::{CallFuture, ComponentNode, Context, StepSite};
+use crate::event::{Event, FlowError, Payload};
 use relais_dsl::ir::{Answer, StepSelector};
 use serde_json::Value as Json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,16 +20,20 @@ pub struct Site {
     pub config: Option<String>,
     /// Parameters.
     pub params: Json,
+    /// The variable the step's answer goes to: a mocked answer lands where the real one would (the payload
+    /// is kept).
+    pub target: Option<String>,
 }
 
 impl Site {
-    pub(crate) fn of(spec: &Spec) -> Self {
+    pub(crate) fn of(site: &StepSite) -> Self {
         Site {
-            flow: spec.flow.clone(),
-            step_id: spec.step_id.clone(),
-            kind: spec.kind.clone(),
-            config: spec.config_name.clone(),
-            params: spec.params.clone(),
+            flow: site.flow.clone(),
+            step_id: site.step_id.clone(),
+            kind: site.kind.clone(),
+            config: site.config_name.clone(),
+            params: site.settings.clone(),
+            target: site.target.clone(),
         }
     }
 
@@ -89,12 +93,10 @@ pub struct MockNode {
     pub(crate) answers: Arc<Vec<Answer>>,
     pub(crate) next: Arc<AtomicUsize>,
     pub(crate) log: Arc<CallLog>,
-    /// The step's `target` variable: a mocked answer lands where the real one would (the payload is kept).
-    pub(crate) target: Option<String>,
 }
 
 impl ComponentNode for MockNode {
-    fn call<'a>(&'a self, _: &'a Runtime, event: Event) -> CallFuture<'a> {
+    fn call<'a>(&'a self, _: &'a dyn Context, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
             self.log.record(&self.site, &event);
             let n = self.next.fetch_add(1, Ordering::Relaxed);
@@ -110,7 +112,7 @@ impl ComponentNode for MockNode {
             }
             let mut ev = event;
             if let Some(p) = &answer.payload {
-                match &self.target {
+                match &self.site.target {
                     Some(var) => ev.set_var(var, p.to_json()),
                     None => ev.set_payload(Payload::value(p.to_json())),
                 }
@@ -131,9 +133,9 @@ pub struct SpyNode {
 }
 
 impl ComponentNode for SpyNode {
-    fn call<'a>(&'a self, runtime: &'a Runtime, event: Event) -> CallFuture<'a> {
+    fn call<'a>(&'a self, cx: &'a dyn Context, event: Event) -> CallFuture<'a> {
         self.log.record(&self.site, &event);
-        self.inner.call(runtime, event)
+        self.inner.call(cx, event)
     }
 }
 
@@ -144,7 +146,7 @@ pub struct Unmocked {
 }
 
 impl ComponentNode for Unmocked {
-    fn call<'a>(&'a self, _: &'a Runtime, event: Event) -> CallFuture<'a> {
+    fn call<'a>(&'a self, _: &'a dyn Context, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
             self.log.record(&self.site, &event);
             let message = format!(

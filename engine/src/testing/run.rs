@@ -4,11 +4,12 @@
 use super::compare::differences;
 use super::mocks::{CallLog, MockNode, Site, SpyNode, Unmocked};
 use super::LoadedSuite;
+use crate::component::{ComponentNode, StepSite};
+use crate::event::error::matches;
 use crate::load::Loaded;
-use crate::plan::{compile_program_with, value::compile_script};
-use crate::runtime::components::{builtin, ComponentNode, Spec};
-use crate::runtime::error::matches;
+use crate::plan::compile_program_with;
 use crate::runtime::{Event, FlowError, Payload, Runtime};
+use crate::script::compile_script;
 use relais_dsl::ir::{CallCheck, TestCase};
 use relais_dsl::{SourceMap, Span};
 use serde_json::Value as Json;
@@ -105,43 +106,24 @@ async fn run_case(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase) -> (CaseOu
         Some(now) => relais_stdlib::Clock::fixed(now.with_timezone(&chrono::Utc)),
         None => relais_stdlib::Clock::system(),
     };
-    let components = builtin();
     let mocks: Vec<(relais_dsl::ir::StepSelector, Arc<Vec<relais_dsl::ir::Answer>>, Arc<AtomicUsize>)> = case
         .mocks
         .iter()
         .map(|m| (m.select.clone(), Arc::new(m.answers.clone()), Arc::new(AtomicUsize::new(0))))
         .collect();
-    let override_node = |spec: &Spec| -> Option<Arc<dyn ComponentNode>> {
-        let site = Arc::new(Site::of(spec));
+    // Mocked steps answer from the case; in-process steps run for real, their calls recorded; outbound
+    // steps without a mock (never built in tests) fail the case.
+    let override_node = |site: &StepSite, built: Option<Arc<dyn ComponentNode>>| -> Arc<dyn ComponentNode> {
+        let site = Arc::new(Site::of(site));
         if let Some((_, answers, next)) = mocks.iter().find(|(select, ..)| site.matches(select)) {
-            let target = spec.params.get("target").and_then(|t| t.as_str()).map(str::to_string);
-            return Some(Arc::new(MockNode {
-                site,
-                answers: answers.clone(),
-                next: next.clone(),
-                log: log.clone(),
-                target,
-            }));
+            return Arc::new(MockNode { site, answers: answers.clone(), next: next.clone(), log: log.clone() });
         }
-        match components.get(spec.kind.as_str()) {
-            Some(factory) => {
-                let inner = factory(Spec {
-                    flow: spec.flow.clone(),
-                    step_id: spec.step_id.clone(),
-                    kind: spec.kind.clone(),
-                    config_name: spec.config_name.clone(),
-                    params: spec.params.clone(),
-                    config: spec.config.clone(),
-                    store: spec.store.clone(),
-                    engine: spec.engine.clone(),
-                    state: spec.state.clone(),
-                });
-                Some(Arc::new(SpyNode { site, inner, log: log.clone() }))
-            }
-            None => Some(Arc::new(Unmocked { site, log: log.clone() })),
+        match built {
+            Some(inner) => Arc::new(SpyNode { site, inner, log: log.clone() }),
+            None => Arc::new(Unmocked { site, log: log.clone() }),
         }
     };
-    let program = match compile_program_with(loaded, clock, &components, Some(&override_node)) {
+    let program = match compile_program_with(loaded, clock, crate::components::registry(), Some(&override_node)) {
         Ok(p) => p,
         Err(diags) => {
             let text: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();

@@ -44,7 +44,7 @@ pub fn checked(dir: &std::path::Path) -> relais_engine::load::Loaded {
 pub fn runtime(files: &[(&str, &str)]) -> Runtime {
     let loaded = checked(&write_files(files));
     let clock = relais_stdlib::Clock::system();
-    let program = compile_program(&loaded, clock, &relais_engine::runtime::components::builtin())
+    let program = compile_program(&loaded, clock, relais_engine::components::registry())
         .unwrap_or_else(|d| panic!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()));
     Runtime::new(program)
 }
@@ -113,7 +113,7 @@ pub fn compile_dir(
         &state,
         &loaded,
         relais_stdlib::Clock::system(),
-        &relais_engine::runtime::components::builtin(),
+        relais_engine::components::registry(),
         None,
     )
     .unwrap_or_else(|d| panic!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()));
@@ -123,8 +123,9 @@ pub fn compile_dir(
 /// Starts a daemon on the flows in `dir`; returns it and the address of its first listener.
 #[allow(dead_code)]
 pub async fn daemon(dir: &std::path::Path) -> (relais_engine::daemon::Daemon, std::net::SocketAddr) {
-    let (loaded, program) = compile_dir(dir, None);
-    let daemon = relais_engine::daemon::start(&loaded, Runtime::new(program)).await.unwrap();
+    let (_, program) = compile_dir(dir, None);
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
     let addr = daemon.listeners.first().map(|l| l.1).expect("the flows have an HTTP listener");
     (daemon, addr)
 }

@@ -53,7 +53,7 @@ fn runtime() -> Runtime {
     let _ = std::fs::write(dir.join("flow.yaml"), FLOW);
     let loaded = relais_engine::cli::check::check_paths(&[dir], None);
     assert!(!loaded.diags.has_errors(), "benchmark flow does not check");
-    let components = relais_engine::runtime::components::builtin();
+    let components = relais_engine::components::registry();
     match relais_engine::plan::compile_program(&loaded, relais_stdlib::Clock::system(), &components) {
         Ok(program) => Runtime::new(program),
         Err(_) => panic!("benchmark flow does not compile"),

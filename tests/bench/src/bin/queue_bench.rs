@@ -43,12 +43,12 @@ async fn run(n: usize, persistent: bool, dir: &std::path::Path) -> Result<f64, S
         &state,
         &loaded,
         relais_stdlib::Clock::system(),
-        &relais_engine::runtime::components::builtin(),
+        relais_engine::components::registry(),
         None,
     )
     .map_err(|d| format!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()))?;
     let runtime = Runtime::new(program);
-    let daemon = relais_engine::daemon::start(&loaded, runtime.clone()).await?;
+    let daemon = relais_engine::daemon::start(relais_engine::components::registry(), runtime.clone()).await?;
     let filler = "x".repeat(1000);
     let started = Instant::now();
     for i in 0..n {

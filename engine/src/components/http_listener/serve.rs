@@ -1,0 +1,292 @@
+//! The `http.listener` source: one hyper server per listener config, routing requests to flows.
+//!
+//! The socket and its settings live as long as the listener config is unchanged; what a request is routed
+//! to (the [`Table`]: runtime, routes, responses) is swapped by a hot reload. Each request takes the table
+//! current when it arrives and finishes on it.
+//!
+//! A request is admitted before its body is read: a slot of the listener's `max_requests_in_flight`, then
+//! a permit of its flow's `max_concurrency` (refused at once with 503). So at most that many bodies are
+//! in memory at a time, and a refused client is not made to upload first. Connection limits, timeouts and
+//! the accept loop are in [`connection`], [`accept`] and [`limits`]; body reading and parsing in [`body`].
+
+use super::body;
+use super::response::ResponsePlan;
+use super::routes::{query_map, route, Route, Routed};
+use crate::http_server::problem::problem;
+use crate::http_server::{accept, connection, limits};
+use crate::runtime::{Event, FlowError, Payload, Runtime};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+
+/// The responses of one listener flow.
+#[derive(Default)]
+pub struct Responses {
+    /// On success.
+    pub ok: Option<ResponsePlan>,
+    /// On an unhandled error.
+    pub error: Option<ResponsePlan>,
+    /// Whether problem bodies quote a partner's failure in full (`expose_upstream_errors`).
+    pub expose_upstream_errors: bool,
+}
+
+/// What requests on one socket are routed to, and under which limits: replaced as a whole by a hot reload
+/// (only a new address needs a new socket).
+pub struct Table {
+    /// Largest accepted body.
+    pub max_body_size: usize,
+    /// Time allowed per request.
+    pub request_timeout: Duration,
+    /// Connection limits and timeouts, read for each new connection (the cap before each accept).
+    pub limits: limits::Limits,
+    /// Slots of `limits.max_requests_in_flight`, taken before a body is read.
+    pub requests: Arc<Semaphore>,
+    /// TLS, when the listener serves HTTPS; read for each new connection, so a reload can change it.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The runtime of the program the routes belong to.
+    pub runtime: Runtime,
+    /// Routes, in declaration order.
+    pub routes: Vec<Route>,
+    /// Responses, by flow.
+    pub responses: HashMap<String, Responses>,
+}
+
+pub use crate::source::{InFlight, Working};
+
+fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = content_type.parse() {
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    response
+}
+
+fn problem_response(status: u16, title: &str, detail: &str, cid: &str) -> Response<Full<Bytes>> {
+    let mut r = respond(status, "application/problem+json", problem(status, title, detail, cid, None));
+    if let Ok(v) = cid.parse() {
+        r.headers_mut().insert("x-correlation-id", v);
+    }
+    r
+}
+
+/// `response`, telling the client the connection closes: what the answers given before or instead of
+/// reading the whole body say (the rest of the body is discarded while the connection closes).
+fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    response.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+    response
+}
+
+/// A 503 with `Retry-After: 1`, closing the connection.
+fn unavailable(detail: &str, cid: &str) -> Response<Full<Bytes>> {
+    let mut r = problem_response(503, "Service Unavailable", detail, cid);
+    r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+    closing(r)
+}
+
+fn finish(
+    mut response: Response<Full<Bytes>>,
+    rendered: Result<super::response::Rendered, FlowError>,
+    cid: &str,
+) -> Response<Full<Bytes>> {
+    match rendered {
+        Ok(r) => {
+            if let Some((body, media_type)) = r.body {
+                response = respond(r.status, media_type, body);
+            }
+            *response.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            for (name, value) in r.headers {
+                response.headers_mut().insert(name, value);
+            }
+            response
+        }
+        Err(e) => {
+            tracing::error!(correlation_id = %cid, "the response could not be built: {}", e.description);
+            problem_response(
+                500,
+                "Internal Server Error",
+                &format!("the response could not be built: {}", e.description),
+                cid,
+            )
+        }
+    }
+}
+
+async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let runtime = &table.runtime;
+    let cid = req
+        .headers()
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(crate::event::new_correlation_id, String::from);
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let (route, params) = match route(&table.routes, &method, &path) {
+        Routed::Found(r, p) => (r, p),
+        Routed::MethodNotAllowed(allowed) => {
+            let mut r =
+                problem_response(405, "Method Not Allowed", &format!("{method} is not allowed on {path}"), &cid);
+            if let Ok(v) = allowed.join(", ").parse() {
+                r.headers_mut().insert(hyper::header::ALLOW, v);
+            }
+            return r;
+        }
+        Routed::NotFound => return problem_response(404, "Not Found", &format!("no flow listens on {path}"), &cid),
+    };
+    let media_type = crate::http_headers::media_type(req.headers(), "application/json");
+    let headers = crate::http_headers::to_json(req.headers());
+    let query = query_map(req.uri().query());
+    // Admitted before the body is read (see the module comment). A refusal closes the connection; the
+    // connection discards what the client still sends while it closes, so the client reads this answer
+    // rather than a reset.
+    let Ok(Ok(_request_slot)) =
+        tokio::time::timeout(table.request_timeout, table.requests.clone().acquire_owned()).await
+    else {
+        return unavailable("the listener has too many requests in flight", &cid);
+    };
+    let permit = match runtime.program().flow(&route.flow).and_then(|f| f.concurrency.clone()) {
+        Some(semaphore) => match semaphore.try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => return unavailable(&format!("flow `{}` is at capacity", route.flow), &cid),
+        },
+        None => None,
+    };
+    let body = match body::read(req.into_body(), table.max_body_size, table.limits.body_read_timeout).await {
+        Ok(b) => b,
+        Err(body::Unread::TooLarge(max)) => {
+            let detail = format!("the body is larger than {max} bytes");
+            return closing(problem_response(413, "Content Too Large", &detail, &cid));
+        }
+        Err(body::Unread::TooSlow(limit)) => {
+            let detail = format!("the body did not arrive within {limit:?}");
+            return closing(problem_response(408, "Request Timeout", &detail, &cid));
+        }
+        Err(body::Unread::Broken(detail)) => return closing(problem_response(400, "Bad Request", &detail, &cid)),
+    };
+    let payload = Arc::new(Payload::bytes(body.to_vec(), &media_type));
+    if !body.is_empty() {
+        if let Err(e) = body::parse(runtime, &payload, body.len()).await {
+            return problem_response(400, "Bad Request", &e.description, &cid);
+        }
+    }
+    // Built field by field: `Event::with_payload` would generate a correlation id (clock read, mixing,
+    // formatting; a few per cent of a small request's CPU) only for the request's to replace it.
+    let event = Event {
+        payload,
+        attributes: Arc::new(
+            json!({ "method": method, "path": path, "params": params, "query": query, "headers": headers }),
+        ),
+        vars: Arc::default(),
+        correlation_id: cid.as_str().into(),
+        error: None,
+        claims: Arc::default(),
+        deadline: Some(std::time::Instant::now() + table.request_timeout),
+    };
+    let responses = table.responses.get(&route.flow);
+    // The request's event, for an `error_response` to read (cheap: shared payload and attributes).
+    let request_event = responses.and_then(|r| r.error.as_ref()).map(|_| event.clone());
+    let result =
+        tokio::time::timeout(table.request_timeout, runtime.run_flow_admitted(&route.flow, event, permit)).await;
+    let received = body.len();
+    let mut response = match result {
+        Ok(Ok(done)) => {
+            let bytes = done.payload.to_bytes();
+            runtime.metrics().bytes(&route.flow, received, bytes.len());
+            let response = respond(200, done.payload.media_type(), bytes);
+            match responses.and_then(|r| r.ok.as_ref()) {
+                Some(plan) => finish(response, plan.render(runtime, &done, 200), &cid),
+                None => response,
+            }
+        }
+        Ok(Err(error)) => {
+            let expose = responses.is_some_and(|r| r.expose_upstream_errors);
+            let (status, body) = crate::http_server::problem::for_error(&error, &cid, expose);
+            let response = respond(status, "application/problem+json", body);
+            match (responses.and_then(|r| r.error.as_ref()), request_event) {
+                (Some(plan), Some(mut event)) => {
+                    event.error = Some(Arc::new(error));
+                    finish(response, plan.render_error(runtime, &event, status), &cid)
+                }
+                _ => response,
+            }
+        }
+        Err(_) => problem_response(504, "Gateway Timeout", "the flow did not answer in time", &cid),
+    };
+    if let Ok(v) = cid.parse() {
+        response.headers_mut().insert("x-correlation-id", v);
+    }
+    response
+}
+
+/// Time allowed for a TLS handshake before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one listener connection (plain or TLS) with the table current for each of its requests.
+pub(crate) async fn serve_connection<I>(
+    io: I,
+    table: watch::Receiver<Arc<Table>>,
+    in_flight: InFlight,
+    limits: &limits::Limits,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    connection::serve(io, limits, move |tracker| {
+        hyper::service::service_fn(move |req| {
+            let in_flight = in_flight.clone();
+            // The table current when the request arrives: a reload during the request does not change the
+            // program it runs on.
+            let table = table.borrow().clone();
+            let open = tracker.open(&req);
+            async move {
+                let _open = open;
+                let _working = Working::start(&in_flight);
+                let response = handle(table, req).await;
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        })
+    })
+    .await;
+}
+
+/// Serves a bound socket until `stop` turns true, routing each request with the table current at its arrival.
+pub fn serve(
+    socket: tokio::net::TcpListener,
+    table: watch::Receiver<Arc<Table>>,
+    stop: watch::Receiver<bool>,
+    in_flight: InFlight,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let cap = {
+            let table = table.clone();
+            move || table.borrow().limits.max_connections
+        };
+        accept::accept_loop(socket, stop, cap, move |stream, slot| {
+            let _ = stream.set_nodelay(true);
+            let (tls, limits) = {
+                let current = table.borrow();
+                (current.tls.clone(), current.limits.clone())
+            };
+            let (table, in_flight) = (table.clone(), in_flight.clone());
+            tokio::spawn(async move {
+                // Held until the connection is closed.
+                let _slot = slot;
+                match tls {
+                    None => serve_connection(stream, table, in_flight, &limits).await,
+                    Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => serve_connection(tls_stream, table, in_flight, &limits).await,
+                        // A client speaking plain HTTP to the TLS port, a bad certificate on its side, a scan:
+                        // the connection ends, the listener goes on.
+                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    },
+                }
+            });
+        })
+        .await;
+    })
+}

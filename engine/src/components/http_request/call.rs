@@ -1,0 +1,475 @@
+//! `http.request` at run time: the pooled client an `http.client` config builds once per program (keep-alive
+//! connections reused across events and across every step naming the config), and the step calling through
+//! it: templated path, query, headers and body, connect and response timeouts, basic, bearer and OAuth2
+//! authentication, response status mapped to typed errors, response body read under a size limit. HTTPS
+//! through rustls (`tls`: a CA bundle instead of the public roots, a client certificate for mutual TLS); a
+//! failed handshake is `HTTP:CONNECTIVITY` with the TLS reason.
+
+use super::{Auth, ClientConfig, RequestParams};
+use crate::component::{CallFuture, ComponentNode, Context, Resource, StepContext};
+use crate::connectors::secrets;
+use crate::event::{Event, FlowError, Payload};
+use crate::script::{compile_template_text, TemplatePart, TemplatePlan};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Map, Value as Json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// OAuth2 client credentials: a token fetched on first use, reused until shortly before it expires
+/// (10 % of its lifetime, at most 30 s early), and fetched again after a 401.
+///
+/// The cached token sits behind a plain mutex that is only held to copy or replace it, never across the
+/// network. Fetches are single-flight: the first request that finds no valid token fetches one while holding
+/// `refresh`; the others wait for that fetch and then reuse its token. Every wait and the fetch itself end at
+/// the deadline of the request that waits (the client's response timeout), so a token endpoint that never
+/// answers fails each request with `HTTP:TIMEOUT` and holds no one forever.
+struct OAuth2 {
+    token_url: String,
+    form: String,
+    cached: std::sync::Mutex<Option<(String, std::time::Instant)>>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl OAuth2 {
+    fn new(token_url: String, form: String) -> Self {
+        OAuth2 { token_url, form, cached: std::sync::Mutex::new(None), refresh: tokio::sync::Mutex::new(()) }
+    }
+
+    /// The cached token while it is valid. A poisoned lock only means a panic elsewhere while copying a
+    /// token; the value is still whole, so it is used.
+    fn valid(&self) -> Option<String> {
+        let cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached.as_ref().filter(|(_, refresh_at)| std::time::Instant::now() < *refresh_at).map(|(t, _)| t.clone())
+    }
+
+    fn timed_out(&self, timeout: Duration) -> FlowError {
+        FlowError::new("HTTP:TIMEOUT", format!("no OAuth2 token from {} within {timeout:?}", shown(&self.token_url)))
+    }
+
+    /// A valid token, fetched if needed, by `deadline` at the latest.
+    async fn token(
+        &self,
+        client: &HttpClient,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<String, FlowError> {
+        if let Some(token) = self.valid() {
+            return Ok(token);
+        }
+        let _flight =
+            tokio::time::timeout_at(deadline, self.refresh.lock()).await.map_err(|_| self.timed_out(timeout))?;
+        // The fetch this request waited for may have brought a token.
+        if let Some(token) = self.valid() {
+            return Ok(token);
+        }
+        let (token, refresh_at) =
+            tokio::time::timeout_at(deadline, self.fetch(client)).await.map_err(|_| self.timed_out(timeout))??;
+        *self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((token.clone(), refresh_at));
+        Ok(token)
+    }
+
+    async fn fetch(&self, client: &HttpClient) -> Result<(String, std::time::Instant), FlowError> {
+        let fail = |why: String| {
+            FlowError::new("HTTP:UNAUTHORIZED", format!("OAuth2 token from {}: {why}", shown(&self.token_url)))
+        };
+        let request = hyper::Request::post(&self.token_url)
+            .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(self.form.clone())))
+            .map_err(|e| fail(e.to_string()))?;
+        let response = client.request(request).await.map_err(|e| fail(format!("unreachable: {}", chain(&e))))?;
+        let status = response.status().as_u16();
+        let body =
+            Limited::new(response.into_body(), 64 * 1024).collect().await.map_err(|e| fail(e.to_string()))?.to_bytes();
+        if !(200..300).contains(&status) {
+            return Err(fail(format!("answered {status}")));
+        }
+        let answer: Json = serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
+        let token = answer["access_token"].as_str().ok_or_else(|| fail("no access_token".into()))?.to_string();
+        crate::scrub::known::remember_token(&token);
+        let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
+        let early = (lifetime / 10).min(Duration::from_secs(30));
+        Ok((token, std::time::Instant::now() + lifetime - early))
+    }
+
+    /// Drops the cached token after the partner refused it, unless another request already replaced it.
+    fn forget(&self, refused: &str) {
+        let mut cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cached.as_ref().is_some_and(|(token, _)| token == refused) {
+            *cached = None;
+        }
+    }
+}
+
+/// The pooled client of a step: plain HTTP and HTTPS.
+type HttpClient = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// An error and its causes, `a: b: c`: a TLS failure is only readable in the innermost cause.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `url` as error descriptions show it: its userinfo (a password, often) withheld. Secrets elsewhere in it
+/// are taken out by the scrubber.
+fn shown(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else { return url.into() };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}://{}@{}", &url[..scheme_end], crate::scrub::REDACTED, &rest[at + 1..]).into(),
+        None => url.into(),
+    }
+}
+
+/// What an `http.client` config builds, shared by every step naming it: the pool, the base URL, the
+/// authentication (with its OAuth2 token cache), the config's headers and limits.
+pub struct Client {
+    /// The config's name, named in what a caller is told of its failures.
+    name: String,
+    client: HttpClient,
+    base_url: String,
+    headers: Vec<(String, TemplatePlan)>,
+    authorization: Option<String>,
+    oauth2: Option<Arc<OAuth2>>,
+    timeout: Duration,
+    max_response: usize,
+}
+
+impl Resource for Client {}
+
+/// A built `http.request` step.
+struct HttpRequest {
+    client: Arc<Client>,
+    method: hyper::Method,
+    path: TemplatePlan,
+    query: Vec<(String, TemplatePlan)>,
+    /// The config's headers, then the step's.
+    headers: Vec<(String, TemplatePlan)>,
+    body: Option<TemplatePlan>,
+    target: Option<String>,
+    timeout: Duration,
+    success: Vec<u16>,
+}
+
+/// The typed error of a response status.
+pub fn status_error(status: u16) -> &'static str {
+    const EXACT: &[(u16, &str)] = &[
+        (400, "HTTP:BAD_REQUEST"),
+        (401, "HTTP:UNAUTHORIZED"),
+        (403, "HTTP:FORBIDDEN"),
+        (404, "HTTP:NOT_FOUND"),
+        (405, "HTTP:METHOD_NOT_ALLOWED"),
+        (409, "HTTP:CONFLICT"),
+        (429, "HTTP:TOO_MANY_REQUESTS"),
+        (500, "HTTP:INTERNAL_SERVER_ERROR"),
+        (502, "HTTP:BAD_GATEWAY"),
+        (503, "HTTP:SERVICE_UNAVAILABLE"),
+        (504, "HTTP:GATEWAY_TIMEOUT"),
+    ];
+    match EXACT.iter().find(|(s, _)| *s == status) {
+        Some((_, t)) => t,
+        None if (400..500).contains(&status) => "HTTP:CLIENT_ERROR",
+        None => "HTTP:SERVER_ERROR",
+    }
+}
+
+/// The client of config `name`.
+pub(super) fn client(name: &str, config: &ClientConfig, engine: &rhai::Engine) -> Result<Client, String> {
+    let mut oauth2 = None;
+    let authorization = match &config.auth {
+        None => None,
+        Some(Auth::Bearer { token }) => Some(format!("Bearer {}", secrets::resolve(token)?)),
+        Some(Auth::Basic { username, password }) => {
+            use base64::Engine as _;
+            let (username, password) = (secrets::resolve(username)?, secrets::resolve(password)?);
+            crate::scrub::known::remember_basic_pair(&username, &password);
+            let pair = format!("{username}:{password}");
+            Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
+        }
+        Some(Auth::Oauth2 { token_url, client_id, client_secret, scopes }) => {
+            let mut form = format!(
+                "grant_type=client_credentials&client_id={}&client_secret={}",
+                encode(&secrets::resolve(client_id)?),
+                encode(&secrets::resolve(client_secret)?)
+            );
+            if !scopes.is_empty() {
+                form.push_str(&format!("&scope={}", encode(&scopes.join(" "))));
+            }
+            oauth2 = Some(Arc::new(OAuth2::new(secrets::resolve(token_url)?, form)));
+            None
+        }
+    };
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(config.connect_timeout.0));
+    connector.set_nodelay(true);
+    connector.enforce_http(false);
+    let tls = crate::tls::client_config(config.tls.as_ref(), name)?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(connector);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(config.max_idle_connections as usize)
+        .build(connector);
+    let headers = config
+        .headers
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), compile_template_text(engine, &secrets::resolve(v)?)?)))
+        .collect::<Result<_, String>>()?;
+    Ok(Client {
+        name: name.to_string(),
+        client,
+        base_url: secrets::resolve(config.base_url.trim_end_matches('/'))?,
+        headers,
+        authorization,
+        oauth2,
+        timeout: config.timeout.0,
+        max_response: usize::try_from(config.max_response_size).unwrap_or(usize::MAX),
+    })
+}
+
+/// The node of an `http.request` step, calling through its config's client.
+pub(super) fn step(params: &RequestParams, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
+    let client = cx.resource_as::<Client>()?;
+    let template = |t: &str| compile_template_text(cx.engine, t);
+    let mut headers = client.headers.clone();
+    for (k, v) in &params.headers {
+        headers.push((k.clone(), template(v)?));
+    }
+    Ok(Arc::new(HttpRequest {
+        method: hyper::Method::from_bytes(params.method.as_str().as_bytes()).map_err(|e| e.to_string())?,
+        path: template(&params.path)?,
+        query: params.query.iter().map(|(k, v)| Ok((k.clone(), template(v)?))).collect::<Result<_, String>>()?,
+        headers,
+        body: params.body.as_deref().map(template).transpose()?,
+        target: params.target.clone(),
+        timeout: params.timeout.map_or(client.timeout, |d| d.0),
+        success: params.success_statuses.clone(),
+        client,
+    }))
+}
+
+/// Every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - . _ ~`) is escaped: a value can then never
+/// end a path segment (`/`), start a query (`?`) or fragment (`#`), or split a query pair (`&`, `=`, `+`).
+const COMPONENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A value as one URL component (a query key or value, a form field).
+fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+/// A value as one path segment: [`encode`], and `.` / `..` written `%2E` so that a value cannot climb out
+/// of the path the flow wrote, even at a partner that resolves dot segments.
+fn encode_segment(s: &str) -> String {
+    match s {
+        "." => "%2E".to_string(),
+        ".." => "%2E%2E".to_string(),
+        _ => encode(s),
+    }
+}
+
+/// The path template with each `#[...]` value encoded as one path segment; the literal text is the flow
+/// author's and is sent as written.
+fn render_path(cx: &dyn Context, template: &TemplatePlan, event: &Event) -> Result<String, FlowError> {
+    let mut out = String::new();
+    for part in &template.parts {
+        match part {
+            TemplatePart::Literal(text) => out.push_str(text),
+            TemplatePart::Expr(script) => {
+                let one = TemplatePlan { parts: vec![TemplatePart::Expr(script.clone())] };
+                out.push_str(&encode_segment(&cx.render(&one, event)?));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One answer: status, media type, headers, body.
+type Answer = (u16, String, Map<String, Json>, Bytes);
+
+impl HttpRequest {
+    /// One request and its whole answer, by `deadline` (the response timeout from when the exchange, its
+    /// OAuth2 token included, began).
+    #[allow(clippy::too_many_arguments)] // one exchange's parts, all borrowed from the call
+    async fn exchange(
+        &self,
+        url: &str,
+        content_type: &str,
+        event: &Event,
+        headers: &[(String, String)],
+        body: Bytes,
+        token: Option<&str>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Answer, FlowError> {
+        let mut request = hyper::Request::builder().method(self.method.clone()).uri(url);
+        let content_type_given = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if !content_type.is_empty() && !content_type_given {
+            request = request.header(hyper::header::CONTENT_TYPE, content_type);
+        }
+        request = request.header("x-correlation-id", &*event.correlation_id);
+        if let Some(auth) = &self.client.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, auth);
+        }
+        if let Some(token) = token {
+            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (k, v) in headers {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        let request = request.body(Full::new(body)).map_err(|e| {
+            FlowError::new("HTTP:BAD_REQUEST", format!("cannot build the request to {}: {e}", shown(url)))
+        })?;
+        let exchange = async {
+            let response = self.client.client.request(request).await.map_err(|e| {
+                FlowError::new(
+                    "HTTP:CONNECTIVITY",
+                    format!("cannot reach {}: {}", shown(&self.client.base_url), chain(&e)),
+                )
+            })?;
+            let status = response.status().as_u16();
+            let media_type = crate::http_headers::media_type(response.headers(), "application/octet-stream");
+            let headers = crate::http_headers::to_json(response.headers());
+            let bytes = Limited::new(response.into_body(), self.client.max_response).collect().await.map_err(|e| {
+                FlowError::new(
+                    "HTTP:RESPONSE_TOO_LARGE",
+                    format!("response from {} over {} bytes or unreadable: {e}", shown(url), self.client.max_response),
+                )
+            })?;
+            Ok::<_, FlowError>((status, media_type, headers, bytes.to_bytes()))
+        };
+        tokio::time::timeout_at(deadline, exchange).await.map_err(|_| {
+            FlowError::new("HTTP:TIMEOUT", format!("{} did not answer within {:?}", shown(url), self.timeout))
+        })?
+    }
+
+    /// `error`, made while calling the partner, marked with what an HTTP caller is told instead of its
+    /// description (which may quote the partner's answer or address): the config and what went wrong.
+    fn upstream(&self, error: FlowError) -> FlowError {
+        if error.upstream_summary.is_some() {
+            return error;
+        }
+        let config = &self.client.name;
+        let summary = match error.error_type.to_string().as_str() {
+            "HTTP:TIMEOUT" => format!("the upstream call to config `{config}` timed out"),
+            "HTTP:CONNECTIVITY" => {
+                format!("the upstream call to config `{config}` failed: the partner could not be reached")
+            }
+            "HTTP:RESPONSE_TOO_LARGE" => {
+                format!("the upstream call to config `{config}` failed: the answer was too large")
+            }
+            "HTTP:UNAUTHORIZED" => format!("the upstream call to config `{config}` failed: no OAuth2 token"),
+            "HTTP:BAD_REQUEST" => format!("the request of config `{config}` could not be built"),
+            _ => format!("the upstream call to config `{config}` failed"),
+        };
+        error.from_upstream(summary)
+    }
+}
+
+impl ComponentNode for HttpRequest {
+    fn call<'a>(&'a self, cx: &'a dyn Context, event: Event) -> CallFuture<'a> {
+        Box::pin(async move {
+            let mut url = format!("{}{}", self.client.base_url, render_path(cx, &self.path, &event)?);
+            for (i, (k, v)) in self.query.iter().enumerate() {
+                url.push(if i == 0 && !url.contains('?') { '?' } else { '&' });
+                url.push_str(&format!("{}={}", encode(k), encode(&cx.render(v, &event)?)));
+            }
+            let (body, content_type) = match &self.body {
+                Some(t) => (cx.render(t, &event)?.into_bytes(), "text/plain".to_string()),
+                None if matches!(self.method, hyper::Method::GET | hyper::Method::HEAD | hyper::Method::DELETE) => {
+                    (Vec::new(), String::new())
+                }
+                None => (event.payload.to_bytes(), event.payload.media_type().to_string()),
+            };
+            let mut headers = Vec::with_capacity(self.headers.len());
+            for (k, v) in &self.headers {
+                headers.push((k.clone(), cx.render(v, &event)?));
+            }
+            let body = Bytes::from(body);
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            let token = match &self.client.oauth2 {
+                Some(oauth2) => Some(
+                    oauth2.token(&self.client.client, deadline, self.timeout).await.map_err(|e| self.upstream(e))?,
+                ),
+                None => None,
+            };
+            let mut answer = self
+                .exchange(&url, &content_type, &event, &headers, body.clone(), token.as_deref(), deadline)
+                .await
+                .map_err(|e| self.upstream(e))?;
+            if let (401, Some(oauth2), Some(refused)) = (answer.0, &self.client.oauth2, &token) {
+                // A token the partner no longer accepts: fetch a new one and try once more, with a
+                // timeout of its own.
+                oauth2.forget(refused);
+                let deadline = tokio::time::Instant::now() + self.timeout;
+                let token =
+                    oauth2.token(&self.client.client, deadline, self.timeout).await.map_err(|e| self.upstream(e))?;
+                answer = self
+                    .exchange(&url, &content_type, &event, &headers, body, Some(&token), deadline)
+                    .await
+                    .map_err(|e| self.upstream(e))?;
+            }
+            let (status, media_type, headers, bytes) = answer;
+            if !(200..300).contains(&status) && !self.success.contains(&status) {
+                let text = String::from_utf8_lossy(&bytes);
+                let excerpt: String = text.chars().take(200).collect();
+                let config = &self.client.name;
+                return Err(FlowError::new(
+                    status_error(status),
+                    format!("{} {} answered {status}: {excerpt}", self.method, shown(&url)),
+                )
+                .from_upstream(format!("the upstream call to config `{config}` failed with status {status}")));
+            }
+            let mut ev = event;
+            let payload = Payload::bytes(bytes.to_vec(), &media_type);
+            match &self.target {
+                Some(var) => {
+                    // The payload and the source's attributes are kept; the answer's status and headers go
+                    // to `attributes.response`, beside them.
+                    let value = cx.read(&payload).map_err(|e| {
+                        e.from_upstream(format!("the answer of config `{}` could not be read", self.client.name))
+                    })?;
+                    let value = value.clone();
+                    ev.set_var(var, value);
+                    let mut attributes = match ev.attributes.as_ref() {
+                        Json::Object(map) => map.clone(),
+                        _ => Map::new(),
+                    };
+                    attributes.insert("response".into(), json!({ "status": status, "headers": headers }));
+                    ev.attributes = Arc::new(Json::Object(attributes));
+                }
+                None => {
+                    ev.set_payload(payload);
+                    ev.attributes = Arc::new(json!({ "status": status, "headers": headers }));
+                }
+            }
+            Ok(ev)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_in_an_error_is_shown_without_its_userinfo() {
+        assert_eq!(shown("http://relais:pw@crm.example/api?k=1"), "http://[redacted]@crm.example/api?k=1");
+        assert_eq!(shown("https://crm.example/a@b"), "https://crm.example/a@b");
+        assert_eq!(shown("not a url"), "not a url");
+    }
+}

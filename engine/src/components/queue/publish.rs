@@ -1,0 +1,108 @@
+//! The `queue.publish` step: hands the event's payload to a queue and goes on (fire and forget, as Mule's
+//! VM publish). A full queue makes the step wait (back-pressure) up to its `timeout`, then fail with
+//! `QUEUE:TIMEOUT`; a persistent queue (`persistent: true`) writes the message to the state store, on disk
+//! before the step returns.
+
+use super::PublishParams;
+use crate::component::{CallFuture, ComponentNode, Context, StepContext};
+use crate::event::{Event, FlowError};
+use crate::state::object_store::blocking;
+use crate::state::queue::{Message, Queue};
+use crate::state::State;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A built `queue.publish` step.
+struct Publish {
+    queue: Arc<Queue>,
+    flow: String,
+    timeout: Duration,
+}
+
+impl ComponentNode for Publish {
+    fn call<'a>(&'a self, _: &'a dyn Context, event: Event) -> CallFuture<'a> {
+        Box::pin(async move {
+            let message = Message {
+                payload: event.payload.clone(),
+                correlation_id: event.correlation_id.clone(),
+                published_by: self.flow.clone(),
+                published_at: chrono::Utc::now().to_rfc3339(),
+            };
+            self.queue.publish(message, self.timeout).await?;
+            Ok(event)
+        })
+    }
+}
+
+/// A built `queue.publish` step with `persistent: true`.
+struct PersistentPublish {
+    state: Arc<State>,
+    queue: String,
+    flow: String,
+    timeout: Duration,
+}
+
+/// How often a publisher waiting for room in a full persistent queue looks again.
+const FULL_QUEUE_POLL: Duration = Duration::from_millis(20);
+
+impl PersistentPublish {
+    /// Waits until the queue holds fewer messages than its listener's `capacity`, up to the step's
+    /// `timeout`. The bound is soft: publishers that find room at the same instant may each add one.
+    async fn wait_for_room(&self) -> Result<(), FlowError> {
+        let durable = self.state.durable().clone();
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let capacity = self.state.persistent_capacity(&self.queue) as u64;
+            let stats = blocking(|| durable.queue_stats(&self.queue, crate::state::now()))
+                .map_err(|e| FlowError::new("QUEUE:UNAVAILABLE", format!("cannot read queue `{}`: {e}", self.queue)))?;
+            if stats.total() < capacity {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(FlowError::new(
+                    "QUEUE:TIMEOUT",
+                    format!(
+                        "persistent queue `{}` stayed full ({} messages, capacity {capacity}) for {:?}",
+                        self.queue,
+                        stats.total(),
+                        self.timeout
+                    ),
+                ));
+            }
+            tokio::time::sleep(FULL_QUEUE_POLL).await;
+        }
+    }
+}
+
+impl ComponentNode for PersistentPublish {
+    fn call<'a>(&'a self, _: &'a dyn Context, event: Event) -> CallFuture<'a> {
+        Box::pin(async move {
+            self.wait_for_room().await?;
+            let message = relais_store::Message {
+                payload: event.payload.to_bytes(),
+                media_type: event.payload.media_type().to_string(),
+                attributes: serde_json::json!({
+                    "published_by": self.flow,
+                    "published_at": chrono::Utc::now().to_rfc3339(),
+                }),
+                correlation_id: event.correlation_id.to_string(),
+            };
+            let durable = self.state.durable().clone();
+            blocking(|| durable.enqueue(&self.queue, &message, crate::state::now())).map_err(|e| {
+                FlowError::new("QUEUE:UNAVAILABLE", format!("cannot persist to queue `{}`: {e}", self.queue))
+            })?;
+            self.state.signal(&self.queue).notify_one();
+            Ok(event)
+        })
+    }
+}
+
+/// The node of a `queue.publish` step.
+pub(super) fn build(params: &PublishParams, cx: &StepContext<'_>) -> Arc<dyn ComponentNode> {
+    let (flow, timeout) = (cx.flow.to_string(), params.timeout.0);
+    if params.persistent {
+        cx.state.signal(&params.queue);
+        return Arc::new(PersistentPublish { state: cx.state.clone(), queue: params.queue.clone(), flow, timeout });
+    }
+    Arc::new(Publish { queue: cx.state.queue_or_default(&params.queue), flow, timeout })
+}

@@ -1,0 +1,126 @@
+//! `scheduler`: starts a flow at a fixed frequency or on a cron schedule in a time zone; the task that
+//! fires it is in [`run`].
+
+mod run;
+
+use super::types::DurationText;
+use crate::runtime::Runtime;
+use crate::source::{Planned, Source, SourceUse, Stage, TaskPlanned};
+use relais_dsl::codes;
+use relais_dsl::syntax::{Node, Value};
+use relais_dsl::{Diagnostic, Diagnostics};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::str::FromStr;
+
+/// Parameters of a `scheduler` source: exactly one of `frequency` or `cron`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSource {
+    /// Fire every this long (`30s`, `1h`).
+    pub frequency: Option<DurationText>,
+    /// Cron expression, 5 fields or 6 with seconds (`0 10 * * *` = every day at 10:00).
+    pub cron: Option<String>,
+    /// IANA time zone for `cron`, e.g. `Europe/Paris`.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+    /// Wait this long before the first run of a `frequency` schedule.
+    pub start_delay: Option<DurationText>,
+    /// Start a run even when the previous one is still going (default false: the tick is skipped and counted).
+    #[serde(default)]
+    pub allow_overlap: bool,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+/// Parses a cron expression the way the scheduler will.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    let fields = expr.split_whitespace().count();
+    if !(5..=6).contains(&fields) {
+        return Err(format!("{fields} field(s), expected 5 or 6"));
+    }
+    croner::Cron::from_str(expr).map_err(|e| {
+        let text = e.to_string();
+        let text = text.strip_prefix("Component error: ").unwrap_or(&text);
+        text.trim_end_matches('.').to_lowercase()
+    })
+}
+
+fn check_schedule(at: &Node, diags: &mut Diagnostics) {
+    let cron = at.get("cron");
+    let frequency = at.get("frequency");
+    match (cron, frequency) {
+        (Some(_), Some(f)) => diags.push(
+            Diagnostic::error(codes::CONFLICTING_FIELDS, f.span, "a scheduler takes `cron` or `frequency`, not both")
+                .label("remove one of them"),
+        ),
+        (None, None) => diags.push(
+            Diagnostic::error(codes::CONFLICTING_FIELDS, at.span, "a scheduler needs `cron` or `frequency`")
+                .label("no schedule")
+                .help("`frequency: 30s` or `cron: \"0 10 * * *\"` with `time_zone: Europe/Paris`"),
+        ),
+        _ => {}
+    }
+    if let Some(node @ Node { value: Value::Str(s), .. }) = cron {
+        if let Err(why) = parse_cron(&s.text) {
+            diags.push(
+                Diagnostic::error(codes::BAD_CRON, node.span, format!("invalid cron expression `{}`: {why}", s.text))
+                    .label("not a valid cron expression")
+                    .help(
+                        "5 fields (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6), or 6 with seconds first; \
+                         `0 10 * * *` is 10:00 daily",
+                    ),
+            );
+        }
+    }
+    if let Some(node @ Node { value: Value::Str(s), .. }) = at.get("time_zone") {
+        if chrono_tz::Tz::from_str(&s.text).is_err() {
+            let help = relais_dsl::diagnostic::did_you_mean(&s.text, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()))
+                .unwrap_or_else(|| "use names such as `Europe/Paris`, `UTC`, `America/New_York`".into());
+            diags.push(
+                Diagnostic::error(codes::BAD_CRON, node.span, format!("unknown time zone `{}`", s.text))
+                    .label("not an IANA time zone")
+                    .help(help),
+            );
+        }
+    }
+}
+
+impl Source for SchedulerSource {
+    const NAME: &'static str = "scheduler";
+    const SUMMARY: &'static str = "Starts the flow on a fixed frequency or a cron schedule.";
+
+    fn check(&self, at: &Node, diags: &mut Diagnostics) {
+        check_schedule(at, diags);
+    }
+
+    fn plan(uses: Vec<SourceUse<Self>>, runtime: &Runtime) -> Result<Vec<Box<dyn Planned>>, String> {
+        let mut planned = Vec::new();
+        for u in uses {
+            let schedule = run::Schedule::new(&u.flow, &u.settings)
+                .ok_or_else(|| format!("flow `{}`: the schedule cannot be read", u.flow))?;
+            let runtime = runtime.clone();
+            planned.push(TaskPlanned::planned(
+                format!("scheduler:{}", u.flow),
+                Stage::Intake,
+                Box::new(move |stop, in_flight| run::start(schedule, runtime, stop, in_flight)),
+            ));
+        }
+        Ok(planned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_accepts_five_and_six_fields_and_rejects_garbage() {
+        assert!(parse_cron("0 10 * * *").is_ok());
+        assert!(parse_cron("*/5 * * * * *").is_ok());
+        assert!(parse_cron("61 * * * *").is_err());
+        assert!(parse_cron("every day").is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! The `scheduler` source at run time: runs a flow at a fixed frequency or on a cron schedule in a time zone, never two
+//! runs at once unless asked; a tick that finds the previous run still going is skipped, logged and counted.
+
+use super::SchedulerSource;
+use crate::event::Event;
+use crate::runtime::Runtime;
+use crate::source::{InFlight, Working};
+use serde_json::json;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// When a schedule fires.
+pub enum Timing {
+    /// Every this long, after an optional first delay.
+    Every(Duration, Duration),
+    /// On a cron expression in a time zone.
+    Cron(Box<croner::Cron>, chrono_tz::Tz),
+}
+
+/// A scheduled flow.
+pub struct Schedule {
+    /// The flow.
+    pub flow: String,
+    /// When.
+    pub timing: Timing,
+    /// Start a run even if the previous one is still going.
+    pub allow_overlap: bool,
+}
+
+impl Schedule {
+    /// The schedule of a `scheduler` source; `None` when its settings hold no valid schedule (which
+    /// `check` refuses).
+    pub fn new(flow: &str, settings: &SchedulerSource) -> Option<Schedule> {
+        let timing = match (&settings.frequency, &settings.cron) {
+            (Some(every), _) => Timing::Every(every.0, settings.start_delay.map(|d| d.0).unwrap_or_default()),
+            (None, Some(cron)) => Timing::Cron(
+                Box::new(super::parse_cron(cron).ok()?),
+                chrono_tz::Tz::from_str(&settings.time_zone).ok()?,
+            ),
+            (None, None) => return None,
+        };
+        Some(Schedule { flow: flow.to_string(), timing, allow_overlap: settings.allow_overlap })
+    }
+
+    fn next_delay(&self, first: bool) -> Duration {
+        match &self.timing {
+            Timing::Every(every, start) => {
+                if first {
+                    *start
+                } else {
+                    *every
+                }
+            }
+            Timing::Cron(cron, tz) => {
+                let now = chrono::Utc::now().with_timezone(tz);
+                cron.find_next_occurrence(&now, false)
+                    .ok()
+                    .and_then(|next| (next.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok())
+                    .unwrap_or(Duration::from_secs(60))
+            }
+        }
+    }
+}
+
+/// Runs a schedule until `stop` turns true; each run counts in `in_flight` so that shutdown waits for it.
+pub fn start(
+    schedule: Schedule,
+    runtime: Runtime,
+    mut stop: watch::Receiver<bool>,
+    in_flight: InFlight,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let running = Arc::new(AtomicBool::new(false));
+        let mut first = true;
+        loop {
+            let delay = schedule.next_delay(first);
+            first = false;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.changed() => break,
+            }
+            if !schedule.allow_overlap && running.swap(true, Ordering::SeqCst) {
+                runtime.metrics().skipped_tick(&schedule.flow);
+                tracing::warn!(flow = %schedule.flow, "scheduler tick skipped: the previous run is still going");
+                continue;
+            }
+            let (runtime, running, flow) = (runtime.clone(), running.clone(), schedule.flow.clone());
+            let working = Working::start(&in_flight);
+            tokio::spawn(async move {
+                let _working = working;
+                let mut event = Event::new(json!(null));
+                event.attributes = Arc::new(json!({ "fired_at": chrono::Utc::now().to_rfc3339() }));
+                let _ = runtime.run_flow(&flow, event).await;
+                running.store(false, Ordering::SeqCst);
+            });
+        }
+    })
+}

@@ -1,0 +1,350 @@
+//! Serving one accepted connection under its [`Limits`]: HTTP/1.1 or HTTP/2 (hyper's auto builder), with
+//! the header timeout (408), the HTTP/1.1 keep-alive and HTTP/2 idle timeouts, and a lingering close.
+//!
+//! hyper's own header timeout starts when a connection waits for its next request, so it cannot tell an
+//! idle keep-alive connection from a slow request, and it closes without a response. The timers here
+//! follow the connection's phase instead ([`Tracker`]): waiting idle, receiving a request's head, or
+//! with requests open. The connection's stream is shared with hyper ([`Shared`]) so that once hyper is
+//! done, this module still holds it: to write the 408 hyper cannot, and to close without a reset.
+
+use super::limits::Limits;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// How long a closing connection keeps reading (and discarding) what the client still sends, so that the
+/// client, busy sending a body the server refused, reads the response instead of a reset (a socket closed
+/// with unread data answers RST). nginx's lingering close does the same (`lingering_time` 30s there).
+const LINGER: Duration = Duration::from_secs(10);
+
+/// Longest wait for more bytes while lingering (nginx's `lingering_timeout`, 5s there): a client that
+/// has stopped sending but does not close is not waited for.
+const LINGER_IDLE: Duration = Duration::from_secs(2);
+
+/// How long an idle connection told to close (HTTP/2 GOAWAY) may take to finish before it is dropped: an
+/// HTTP/2 client that never acknowledges the GOAWAY's PING does not hold it open.
+const CLOSING_GRACE: Duration = Duration::from_secs(5);
+
+/// What a connection is doing, for its timers.
+struct Phase {
+    /// Requests (HTTP/2 streams) being handled.
+    open: usize,
+    /// When the head of the next request began (its first byte, or the accept for a first request).
+    head_since: Option<Instant>,
+    /// Whether any byte of that head arrived (a connection that sent nothing is closed silently).
+    head_bytes: bool,
+    /// When the last request ended (or the connection was accepted).
+    idle_since: Instant,
+    /// The client speaks HTTP/2: streams, not heads, and the HTTP/2 idle timeout.
+    http2: bool,
+    /// The first bytes were looked at for the HTTP/2 preface.
+    sniffed: bool,
+}
+
+/// Follows one connection's phase; the service marks each request with [`Tracker::open`], the shared
+/// stream reports bytes read.
+pub struct Tracker {
+    phase: Mutex<Phase>,
+    /// Woken when the phase changes (a single waiter: the connection's timer).
+    changed: Notify,
+}
+
+/// Why a connection's timer fired.
+#[derive(Debug, PartialEq, Eq)]
+enum Expiry {
+    /// Nothing to do for too long: close quietly (HTTP/2: GOAWAY).
+    Idle,
+    /// A request's head started and did not finish in time: 408.
+    Head,
+}
+
+impl Tracker {
+    fn new() -> Tracker {
+        let now = Instant::now();
+        Tracker {
+            phase: Mutex::new(Phase {
+                open: 0,
+                head_since: Some(now),
+                head_bytes: false,
+                idle_since: now,
+                http2: false,
+                sniffed: false,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn phase(&self) -> MutexGuard<'_, Phase> {
+        // A panic while holding this lock leaves plain counters behind, still meaningful.
+        self.phase.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts `req` as open until the returned guard is dropped (when its response is ready).
+    pub fn open<B>(self: &Arc<Self>, req: &Request<B>) -> Open {
+        let mut phase = self.phase();
+        phase.open += 1;
+        phase.head_since = None;
+        phase.head_bytes = false;
+        phase.http2 |= req.version() == hyper::Version::HTTP_2;
+        drop(phase);
+        self.changed.notify_one();
+        Open(self.clone())
+    }
+
+    fn on_read(&self, bytes: &[u8]) {
+        let mut phase = self.phase();
+        let mut changed = false;
+        if !phase.sniffed && bytes.len() >= 3 {
+            phase.sniffed = true;
+            if bytes.starts_with(b"PRI") {
+                phase.http2 = true;
+                phase.head_since = None;
+                changed = true;
+            }
+        }
+        if !phase.http2 && phase.open == 0 && !phase.head_bytes {
+            phase.head_bytes = true;
+            phase.head_since.get_or_insert_with(Instant::now);
+            changed = true;
+        }
+        drop(phase);
+        if changed {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Resolves when one of the connection's timers runs out.
+    async fn expired(&self, limits: &Limits) -> Expiry {
+        loop {
+            // Created before the phase is read: a change after the read wakes it (notify_one keeps a permit).
+            let changed = self.changed.notified();
+            let deadline = {
+                let phase = self.phase();
+                if phase.open > 0 {
+                    None
+                } else if phase.http2 {
+                    Some((phase.idle_since + limits.http2_idle_timeout, Expiry::Idle))
+                } else if let Some(since) = phase.head_since {
+                    let why = if phase.head_bytes { Expiry::Head } else { Expiry::Idle };
+                    Some((since + limits.header_read_timeout, why))
+                } else {
+                    Some((phase.idle_since + limits.keep_alive, Expiry::Idle))
+                }
+            };
+            match deadline {
+                None => changed.await,
+                Some((at, why)) => tokio::select! {
+                    _ = changed => {}
+                    _ = tokio::time::sleep_until(at) => return why,
+                },
+            }
+        }
+    }
+}
+
+/// One open request of a connection; dropping it ends the request for the connection's timers.
+pub struct Open(Arc<Tracker>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let mut phase = self.0.phase();
+        phase.open = phase.open.saturating_sub(1);
+        if phase.open == 0 {
+            phase.idle_since = Instant::now();
+        }
+        drop(phase);
+        self.0.changed.notify_one();
+    }
+}
+
+/// A connection's stream, shared between hyper and this module, reporting reads to the [`Tracker`].
+struct Shared<I> {
+    io: Arc<Mutex<I>>,
+    tracker: Arc<Tracker>,
+}
+
+impl<I> Clone for Shared<I> {
+    fn clone(&self) -> Self {
+        Shared { io: self.io.clone(), tracker: self.tracker.clone() }
+    }
+}
+
+impl<I> Shared<I> {
+    fn io(&self) -> MutexGuard<'_, I> {
+        // Only one side uses the stream at a time (hyper while it serves, then the close): the lock is
+        // never contended, and a panic inside an I/O call leaves a stream that simply fails next time.
+        self.io.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Shared<I> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut *self.io()).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let read = &buf.filled()[before..];
+            if !read.is_empty() {
+                self.tracker.on_read(read);
+            }
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Shared<I> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.io()).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.io()).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io().is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.io()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.io()).poll_shutdown(cx)
+    }
+}
+
+/// The 408 written when a request's head does not arrive in time (hyper has given up on the request,
+/// so there is no route, flow or correlation id from the client).
+fn head_timeout_response(limits: &Limits) -> Vec<u8> {
+    let cid = crate::event::new_correlation_id();
+    let detail = format!("the request headers did not arrive within {:?}", limits.header_read_timeout);
+    let body = super::problem::problem(408, "Request Timeout", &detail, &cid, None);
+    let mut out = format!(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\nconnection: close\r\n\
+         x-correlation-id: {cid}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Closes without a reset: ends the sending side, then reads and drops what the client still sends, for
+/// at most [`LINGER`] and as long as bytes keep coming within [`LINGER_IDLE`].
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(mut io: Shared<I>) {
+    let _ = tokio::time::timeout(LINGER, async {
+        let _ = io.shutdown().await;
+        let mut scratch = vec![0u8; 16 * 1024];
+        while let Ok(Ok(n)) = tokio::time::timeout(LINGER_IDLE, io.read(&mut scratch)).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Serves `io` under `limits` with the service `make` builds (given the connection's [`Tracker`], whose
+/// [`Tracker::open`] the service calls for each request), then closes it.
+pub async fn serve<I, S, M>(io: I, limits: &Limits, make: M)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    M: FnOnce(Arc<Tracker>) -> S,
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<http_body_util::Full<Bytes>>,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let tracker = Arc::new(Tracker::new());
+    let shared = Shared { io: Arc::new(Mutex::new(io)), tracker: tracker.clone() };
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // The head timer is ours (see the module comment).
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(None);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_concurrent_streams);
+    let mut conn =
+        Box::pin(builder.serve_connection(hyper_util::rt::TokioIo::new(shared.clone()), make(tracker.clone())));
+    let mut closing: Option<Instant> = None;
+    let head_timed_out = loop {
+        let grace = closing.map(|since| since + CLOSING_GRACE);
+        tokio::select! {
+            _ = conn.as_mut() => break false,
+            why = tracker.expired(limits), if closing.is_none() => match why {
+                Expiry::Idle => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = Some(Instant::now());
+                }
+                Expiry::Head => break true,
+            },
+            _ = tokio::time::sleep_until(grace.unwrap_or_else(Instant::now)), if grace.is_some() => break false,
+        }
+    };
+    // hyper lets go of its handle; the stream is ours alone from here.
+    drop(conn);
+    if head_timed_out {
+        tracing::debug!("request headers timed out: 408");
+        let mut io = shared.clone();
+        let _ = tokio::time::timeout(LINGER_IDLE, io.write_all(&head_timeout_response(limits))).await;
+    }
+    linger(shared).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(60),
+            http2_idle_timeout: Duration::from_secs(30),
+            ..Limits::admin()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sends_nothing_is_idle_after_the_header_timeout() {
+        let tracker = Tracker::new();
+        let started = Instant::now();
+        assert_eq!(tracker.expired(&limits()).await, Expiry::Idle);
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_started_head_expires_as_a_head_timeout() {
+        let tracker = Tracker::new();
+        tracker.on_read(b"GET / HT");
+        assert_eq!(tracker.expired(&limits()).await, Expiry::Head);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_request_the_keep_alive_timer_runs_and_http2_uses_its_own() {
+        let tracker = Arc::new(Tracker::new());
+        drop(tracker.open(&Request::new(())));
+        let started = Instant::now();
+        assert_eq!(tracker.expired(&limits()).await, Expiry::Idle);
+        assert_eq!(started.elapsed(), Duration::from_secs(60));
+
+        let h2 = Arc::new(Tracker::new());
+        h2.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        let started = Instant::now();
+        assert_eq!(h2.expired(&limits()).await, Expiry::Idle);
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+    }
+}
