@@ -136,6 +136,41 @@ flows:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_literal_route_declared_after_a_parameter_route_is_reached() {
+    let r = start(
+        r##"
+configs:
+  api: { http.listener: { port: 0 } }
+flows:
+  order:
+    source: { http.listener: { config: api, method: GET, path: "/orders/{id}" } }
+    steps:
+      - set_payload: "#[#{ order: attributes.params.id }]"
+  export:
+    source: { http.listener: { config: api, method: GET, path: /orders/export } }
+    steps:
+      - set_payload: "#[#{ listing: true }]"
+  files:
+    source: { http.listener: { config: api, path: "/orders/{id}/{*rest}" } }
+    steps:
+      - set_payload: "#[#{ id: attributes.params.id, rest: attributes.params.rest }]"
+"##,
+    )
+    .await;
+    let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+    let (status, _, body) = request(r.addr, "GET", "/orders/export", &[], b"").await;
+    assert_eq!((status, json(&body)), (200, serde_json::json!({ "listing": true })));
+    let (status, _, body) = request(r.addr, "GET", "/orders/A%2F7", &[], b"").await;
+    assert_eq!((status, json(&body)), (200, serde_json::json!({ "order": "A/7" })));
+    let (status, _, body) = request(r.addr, "DELETE", "/orders/7/a%2Fb/c", &[], b"").await;
+    assert_eq!((status, json(&body)), (200, serde_json::json!({ "id": "7", "rest": "a%2Fb/c" })));
+    let (status, head, _) = request(r.addr, "POST", "/orders/export", &[], b"").await;
+    assert_eq!(status, 405);
+    assert!(head.to_ascii_lowercase().contains("allow: get"), "{head}");
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
     let r = start_default().await;
     assert_eq!(request(r.addr, "GET", "/nowhere", &[], b"").await.0, 404);

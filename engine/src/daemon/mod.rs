@@ -15,7 +15,7 @@ mod problem;
 mod queue_listener;
 pub mod reload;
 mod response;
-mod routes;
+pub mod routes;
 mod scheduler;
 mod sources;
 

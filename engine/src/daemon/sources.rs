@@ -5,7 +5,7 @@
 use super::http::{Responses, Table};
 use super::queue_listener::QueueListener;
 use super::response::ResponsePlan;
-use super::routes::Route;
+use super::routes::Router;
 use super::scheduler::Schedule;
 use crate::components::http_listener::ListenerConfig;
 use crate::load::Loaded;
@@ -52,7 +52,7 @@ fn listener_of(name: &str, config: &serde_json::Value, runtime: &Runtime) -> Res
                 .map(|files| crate::tls::server_config(files, name).map(tokio_rustls::TlsAcceptor::from))
                 .transpose()?,
             runtime: runtime.clone(),
-            routes: Vec::new(),
+            routes: Router::default(),
             responses: HashMap::new(),
         },
     })
@@ -79,7 +79,11 @@ pub fn plan(loaded: &Loaded, runtime: &Runtime) -> Result<Sources, String> {
                 let Some(planned) = sources.listeners.get_mut(&config_name) else { continue };
                 let method = params.get("method").and_then(|m| m.as_str()).map(str::to_string);
                 let path = params.get("path").and_then(|p| p.as_str()).unwrap_or("/");
-                planned.table.routes.push(Route::new(method, path, name));
+                planned
+                    .table
+                    .routes
+                    .add(method.as_deref(), path, name)
+                    .map_err(|e| format!("flow `{name}`: {path} is {e}"))?;
                 let compile = |key: &str| -> Result<Option<ResponsePlan>, String> {
                     params
                         .get(key)

@@ -16,7 +16,7 @@ pub mod limits;
 
 use super::problem::problem;
 use super::response::ResponsePlan;
-use super::routes::{query_map, route, Route, Routed};
+use super::routes::{query_map, Routed, Router};
 use crate::runtime::{Event, FlowError, Payload, Runtime};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -54,8 +54,8 @@ pub struct Table {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The runtime of the program the routes belong to.
     pub runtime: Runtime,
-    /// Routes, in declaration order.
-    pub routes: Vec<Route>,
+    /// Routes, matched by specificity.
+    pub routes: Router,
     /// Responses, by flow.
     pub responses: HashMap<String, Responses>,
 }
@@ -148,7 +148,7 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
         .map_or_else(crate::runtime::event::new_correlation_id, String::from);
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
-    let (route, params) = match route(&table.routes, &method, &path) {
+    let (route, params) = match table.routes.route(&method, &path) {
         Routed::Found(r, p) => (r, p),
         Routed::MethodNotAllowed(allowed) => {
             let mut r =
