@@ -132,13 +132,15 @@ codes! {
     BAD_PATH_TEMPLATE = "RL0505", "Invalid HTTP path template",
         "Paths start with `/`; parameters are `{name}` segments (`/access/{accreditation_id}/{service}`);\nbraces must balance and parameter names must be unique.";
     DUPLICATE_ROUTE = "RL0506", "Two HTTP listeners claim the same route",
-        "Two flows listen on the same listener config, method and path; requests could go to either.";
+        "Two flows listen on the same listener config, method and path (up to parameter names: `/a/{id}` and\n`/a/{x}` are one route; a route without `method` takes every method); requests could go to either.";
     NOT_A_SOURCE = "RL0507", "Component used in the wrong place",
         "Some components only start flows (`http.listener`, `scheduler`, `queue.listener`) and some only run as\nsteps (`http.request`). The label says which this one is.";
     CONFLICTING_FIELDS = "RL0508", "Fields that exclude each other",
         "Some components take one field or another, never both (a scheduler's `cron` and `frequency`).";
     QUEUE_WITHOUT_LISTENER = "RL0509", "Queue published to but never listened to",
         "A `queue.publish` names a queue no `queue.listener` reads. Messages would pile up until the queue is\nfull, then every publish would wait and fail with `QUEUE:TIMEOUT`. Check the queue name, or add the\nconsuming flow.";
+    ROUTE_OVERLAP = "RL0510", "Two HTTP routes overlap and neither is more specific",
+        "Routes are matched by specificity, not by the order they are declared: a literal segment wins over a\n`{name}` parameter, and a parameter over a `{*rest}` remainder (`/orders/export` is reached even if\n`/orders/{id}` is declared first). Two routes of one listener taking the same method that cannot be\nranked that way are refused: a `{name}` parameter and a `{*rest}` remainder starting at the same segment\n(`/files/{name}/meta` and `/files/{*rest}` both match `/files/a/meta`). Put a literal segment before one\nof them (`/files/meta/{name}`), or give the routes different methods.";
     COMPONENT_SETTINGS = "RL0511", "Component settings cannot be read into their type",
         "The settings passed the schema but cannot be read into the component's typed configuration (a value\nout of the range the type holds, say). What `relais check` reads here is exactly what runs.";
     COMPONENT_BUILD = "RL0512", "Component cannot be built",

@@ -116,6 +116,28 @@ async fn requests_are_routed_with_path_and_query_parameters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correlation_id_too_long_or_with_spaces_is_replaced_with_a_fresh_uuid() {
+    let r = start_default().await;
+    let returned = |head: &str| {
+        head.lines().find_map(|l| l.strip_prefix("x-correlation-id: ")).map(str::to_string).unwrap_or_default()
+    };
+    let longest = "c".repeat(128);
+    let (status, head, _) = request(r.addr, "GET", "/access/1/transport", &[("x-correlation-id", &longest)], b"").await;
+    assert_eq!((status, returned(&head)), (200, longest), "128 visible characters are kept");
+    for given in ["c".repeat(129), "two words".into(), String::new()] {
+        let (status, head, body) =
+            request(r.addr, "GET", "/broken", &[("x-correlation-id", given.as_str())], b"").await;
+        assert_eq!(status, 500);
+        let id = returned(&head);
+        assert_eq!(id.len(), 36, "{given:?} gave {id:?}");
+        assert_eq!(id.as_bytes()[14], b'4', "a UUID v4: {id}");
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["correlation_id"], id.as_str(), "the problem body names the same id");
+    }
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_key_given_several_times_keeps_all_its_values_in_order() {
     let r = start(
         r##"
@@ -135,6 +157,41 @@ flows:
         serde_json::from_str::<serde_json::Value>(&body).unwrap(),
         serde_json::json!({ "tag": ["a", "b c", "+"], "one": "1", "empty": "" })
     );
+    r.daemon.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_literal_route_declared_after_a_parameter_route_is_reached() {
+    let r = start(
+        r##"
+configs:
+  api: { http.listener: { port: 0 } }
+flows:
+  order:
+    source: { http.listener: { config: api, method: GET, path: "/orders/{id}" } }
+    steps:
+      - set_payload: "#[#{ order: attributes.params.id }]"
+  export:
+    source: { http.listener: { config: api, method: GET, path: /orders/export } }
+    steps:
+      - set_payload: "#[#{ listing: true }]"
+  files:
+    source: { http.listener: { config: api, path: "/orders/{id}/{*rest}" } }
+    steps:
+      - set_payload: "#[#{ id: attributes.params.id, rest: attributes.params.rest }]"
+"##,
+    )
+    .await;
+    let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+    let (status, _, body) = request(r.addr, "GET", "/orders/export", &[], b"").await;
+    assert_eq!((status, json(&body)), (200, serde_json::json!({ "listing": true })));
+    let (status, _, body) = request(r.addr, "GET", "/orders/A%2F7", &[], b"").await;
+    assert_eq!((status, json(&body)), (200, serde_json::json!({ "order": "A/7" })));
+    let (status, _, body) = request(r.addr, "DELETE", "/orders/7/a%2Fb/c", &[], b"").await;
+    assert_eq!((status, json(&body)), (200, serde_json::json!({ "id": "7", "rest": "a%2Fb/c" })));
+    let (status, head, _) = request(r.addr, "POST", "/orders/export", &[], b"").await;
+    assert_eq!(status, 405);
+    assert!(head.to_ascii_lowercase().contains("allow: get"), "{head}");
     r.daemon.shutdown(Duration::from_secs(1)).await;
 }
 

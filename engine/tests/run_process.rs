@@ -95,6 +95,51 @@ async fn an_edited_flow_is_reloaded_and_a_broken_edit_keeps_the_last_good_flows(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_file_replaced_by_renaming_a_new_file_over_it_is_reloaded() {
+    let dir = support::write_files(&[("flows.yaml", &flow("v1"))]);
+    let relais = Relais::start(&dir, &["--watch-interval", "100ms"]);
+    assert_eq!(relais.version().await, "v1");
+    // As editors save: the new text in a hidden temporary file, renamed over the original.
+    std::fs::write(dir.join(".flows.yaml.tmp"), flow("v2")).unwrap();
+    std::fs::rename(dir.join(".flows.yaml.tmp"), dir.join("flows.yaml")).unwrap();
+    relais.wait_for_version("v2").await;
+    // The file given itself rather than its directory: watched through the directory, so the rename is seen.
+    let file = dir.join("flows.yaml");
+    let args = ["--admin", "off", "--state", "memory", "--watch-interval", "100ms"];
+    let single = RelaisProcess::start(&file, &args, "info", &[]);
+    let addr = single.wait_for_address("listening on http://");
+    std::fs::write(dir.join(".flows.yaml.tmp"), flow("v3")).unwrap();
+    std::fs::rename(dir.join(".flows.yaml.tmp"), &file).unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while request(addr, "GET", "/version", &[], b"").await.2 != "v3" {
+        assert!(Instant::now() < until, "the daemon given the file never answered v3");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_inside_a_hidden_directory_does_not_reload() {
+    // The state directory is there before the run, as it is on every start after the first.
+    let dir = support::write_files(&[("flows.yaml", &flow("v1")), (".relais/state/state.redb", "")]);
+    let args = ["--admin", "off", "--state", "memory", "--watch-interval", "100ms"];
+    let relais = RelaisProcess::start(&dir, &args, "info,relais_engine::cli::watch=trace", &[]);
+    let addr = relais.wait_for_address("listening on http://");
+    std::fs::write(dir.join(".relais/state/state.redb"), "not flows").unwrap();
+    // The watcher says it looked at the change and set it aside; only then is a real edit made.
+    while !relais.wait_for_log("file events ignored").contains("state.redb") {}
+    std::fs::write(dir.join("flows.yaml"), flow("v2")).unwrap();
+    relais.wait_for_log("files changed: reloading");
+    let until = Instant::now() + Duration::from_secs(20);
+    while request(addr, "GET", "/version", &[], b"").await.2 != "v2" {
+        assert!(Instant::now() < until, "the edit was never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logged = relais.drain_logs(Duration::from_millis(300));
+    let reloads = logged.lines().filter(|l| l.contains("files changed: reloading")).count();
+    assert_eq!(reloads, 1, "one reload, for the edit alone:\n{logged}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_when_file_watching_is_off() {
     let dir = support::write_files(&[("flows.yaml", &flow("v1"))]);
     let relais = Relais::start(&dir, &["--no-watch"]);

@@ -12,6 +12,7 @@ pub mod run;
 pub mod schema;
 mod state;
 pub mod test;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

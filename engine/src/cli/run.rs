@@ -31,7 +31,9 @@ pub struct Args {
     /// Do not reload when files change (SIGHUP still reloads).
     #[arg(long)]
     no_watch: bool,
-    /// How often files are checked for changes.
+    /// How long the files must be quiet after a change before the flows are reloaded (an editor or a
+    /// `git checkout` finishing its writes); also how often they are compared when the system cannot send
+    /// file events.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     watch_interval: Duration,
     /// Where persistent queues, persistent object stores and dead letters are kept (`memory`: nowhere).
@@ -70,8 +72,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         }
     };
     let paths = paths_or_default(&args.paths);
-    // Taken before the files are read, so that an edit made while starting is seen as a change.
-    let watched = crate::daemon::reload::Fingerprint::of(&paths);
+    // Started before the files are read, so that an edit made while starting is seen as a change.
+    let (watch, watching) = super::watch::Watch::start(&paths, args.watch_interval, !args.no_watch);
     let loaded = super::check::check_paths_in(&paths, args.env.clone(), args.root.as_deref());
     if loaded.io_failed || loaded.diags.count(Severity::Error) > 0 {
         let diags: Vec<_> = loaded.diags.iter().cloned().collect();
@@ -87,6 +89,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         }
     };
     init_logs(filter);
+    match watching {
+        super::watch::Started::Off => {}
+        super::watch::Started::Events => tracing::info!("watching the flow files for changes"),
+        super::watch::Started::Polling(why) => tracing::warn!(
+            "cannot watch the flow files for changes ({why}); comparing them every {:?} instead",
+            args.watch_interval
+        ),
+    }
     // The state is ours alone while we run: any lease in it is a message a stopped process was working on.
     if durable.is_exclusive() {
         match durable.release_leases() {
@@ -157,7 +167,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             tracing::info!("admin endpoints on http://{addr}/health, /ready, /metrics");
         }
         let mut daemon = daemon;
-        serve_until_stopped(&mut daemon, args, &paths, watched).await;
+        serve_until_stopped(&mut daemon, args, &paths, watch).await;
         tracing::info!("shutting down: draining in-flight requests for up to {:?}", args.drain);
         if !daemon.shutdown(args.drain).await {
             tracing::warn!("drain deadline reached with requests still in flight");
@@ -178,40 +188,24 @@ async fn serve_until_stopped(
     daemon: &mut crate::daemon::Daemon,
     args: &Args,
     paths: &[PathBuf],
-    mut seen: crate::daemon::reload::Fingerprint,
+    mut watch: super::watch::Watch,
 ) {
     let stop = wait_for_signal();
     tokio::pin!(stop);
     let mut hangup = Hangup::new();
-    let mut tick = tokio::time::interval(args.watch_interval.max(Duration::from_millis(50)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let trigger = tokio::select! {
             _ = &mut stop => Trigger::Stop,
             _ = hangup.recv() => Trigger::Hangup,
-            _ = tick.tick(), if !args.no_watch => Trigger::Files,
+            _ = watch.changed() => Trigger::Files,
         };
         match trigger {
             Trigger::Stop => return,
             Trigger::Hangup => {
                 tracing::info!("SIGHUP: reloading the flows");
-                seen = crate::daemon::reload::Fingerprint::of(paths);
+                watch.resync();
             }
-            Trigger::Files => {
-                if crate::daemon::reload::Fingerprint::of(paths) == seen {
-                    continue;
-                }
-                // Let an editor or a `git checkout` finish writing before reading anything.
-                loop {
-                    let before = crate::daemon::reload::Fingerprint::of(paths);
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    seen = crate::daemon::reload::Fingerprint::of(paths);
-                    if seen == before {
-                        break;
-                    }
-                }
-                tracing::info!("files changed: reloading the flows");
-            }
+            Trigger::Files => tracing::info!("files changed: reloading the flows"),
         }
         reload(daemon, args, paths).await;
     }

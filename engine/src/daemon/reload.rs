@@ -1,8 +1,8 @@
-//! Noticing that the flows changed on disk: a fingerprint (path, size, modification time, and a hash of the
-//! content for files under 1 MiB, since an edit that keeps the size can land within the file system's
-//! timestamp granularity) of every file under the run's paths, compared at an interval. Polling costs a few hundred `stat` calls per second at
-//! most and behaves the same on every file system (network mounts and editors that replace files included),
-//! which an OS notification API does not; the delay it adds (the interval) is what a reload can afford.
+//! Noticing that the flows changed on disk when the operating system cannot send file events (the usual
+//! way is `cli/watch.rs`): a fingerprint (path, size, modification time, and a hash of the content for files
+//! under 1 MiB, since an edit that keeps the size can land within the file system's timestamp granularity)
+//! of every file under the run's paths, compared every `--watch-interval`. It costs a few hundred `stat`
+//! calls per interval and behaves the same on every file system, which is what a fallback needs.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;

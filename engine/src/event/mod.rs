@@ -71,29 +71,23 @@ impl Event {
     }
 }
 
-/// A random correlation id (UUID v4 text), for events whose source gave none.
+/// A random correlation id (UUID v4 text, from the operating system's generator), for events whose source
+/// gave none: unique across processes and restarts without coordination.
 pub fn new_correlation_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let a = splitmix(seed ^ n.rotate_left(32));
-    let b = splitmix(a ^ n);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0x0fff,
-        ((b >> 48) & 0x3fff) | 0x8000,
-        b & 0xffff_ffff_ffff
-    )
+    uuid::Uuid::new_v4().hyphenated().to_string()
 }
 
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+/// The longest correlation id taken from a caller.
+pub const MAX_CORRELATION_ID_LEN: usize = 128;
+
+/// A caller's correlation id (`X-Correlation-ID`), when it is fit to keep: 1 to [`MAX_CORRELATION_ID_LEN`]
+/// visible ASCII characters, no space or control character. The id is written on every log line of the
+/// event, quoted in problem bodies and sent on as a header, so it must need no escaping and stay short; a
+/// caller's UUID, ULID or trace id passes. `None` means: replace it with [`new_correlation_id`].
+pub fn given_correlation_id(given: &[u8]) -> Option<&str> {
+    let fit = !given.is_empty() && given.len() <= MAX_CORRELATION_ID_LEN && given.iter().all(u8::is_ascii_graphic);
+    // Every byte is ASCII, so this is valid UTF-8.
+    fit.then(|| std::str::from_utf8(given).ok()).flatten()
 }
 
 #[cfg(test)]
@@ -101,12 +95,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn correlation_ids_are_unique_uuid_shaped_text() {
+    fn correlation_ids_are_unique_uuid_v4_text() {
         let a = new_correlation_id();
         let b = new_correlation_id();
         assert_ne!(a, b);
+        let parsed = uuid::Uuid::parse_str(&a).ok();
+        assert_eq!(parsed.map(|u| u.get_version_num()), Some(4), "{a}");
         assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "4");
+        assert_eq!(given_correlation_id(a.as_bytes()), Some(a.as_str()), "our own ids are kept when they come back");
+    }
+
+    #[test]
+    fn a_given_correlation_id_is_kept_only_when_short_visible_ascii() {
+        let longest = "x".repeat(MAX_CORRELATION_ID_LEN);
+        for kept in ["abc-1", "01HZX3Q5R8", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &longest] {
+            assert_eq!(given_correlation_id(kept.as_bytes()), Some(kept));
+        }
+        let too_long = "x".repeat(MAX_CORRELATION_ID_LEN + 1);
+        for replaced in ["", "two words", "tab\there", "line\nbreak", "caf\u{e9}", "nul\0", &too_long] {
+            assert_eq!(given_correlation_id(replaced.as_bytes()), None, "{replaced:?}");
+        }
+        assert_eq!(given_correlation_id(b"\xff\xfe"), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 mod body;
 mod response;
-mod routes;
+pub mod routes;
 mod serve;
 mod source;
 
@@ -191,13 +191,18 @@ pub struct ListenerSource {
     pub expose_upstream_errors: bool,
 }
 
-/// Checks a path template: leading `/`, balanced `{name}` segments with unique identifier names.
+/// Checks a path template: leading `/`, balanced `{name}` segments with unique identifier names, a
+/// `{*rest}` remainder only as the last segment.
 pub fn check_path_template(path: &str) -> Result<Vec<String>, String> {
     if !path.starts_with('/') {
         return Err("paths start with `/`".into());
     }
     let mut names = Vec::new();
-    for segment in path.split('/').skip(1) {
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        if segment.starts_with("{*") && i + 1 < segments.len() {
+            return Err(format!("`{segment}` takes the rest of the path, so it must be the last segment"));
+        }
         if segment.contains(['{', '}']) {
             let inner = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
             let Some(inner) = inner.filter(|i| !i.contains(['{', '}'])) else {
@@ -284,7 +289,7 @@ mod tests {
 
     #[test]
     fn path_templates_reject_broken_braces_and_duplicates() {
-        for bad in ["orders", "/a/{id", "/a/x{id}", "/a/{id}/{id}", "/a/{1x}", "/a b"] {
+        for bad in ["orders", "/a/{id", "/a/x{id}", "/a/{id}/{id}", "/a/{1x}", "/a b", "/a/{*rest}/b", "/a/{*rest}/"] {
             assert!(check_path_template(bad).is_err(), "{bad}");
         }
     }

@@ -11,7 +11,7 @@
 
 use super::body;
 use super::response::ResponsePlan;
-use super::routes::{query_map, route, Route, Routed};
+use super::routes::{query_map, Routed, Router};
 use crate::http_server::problem::problem;
 use crate::http_server::{accept, connection, limits};
 use crate::runtime::{Event, FlowError, Payload, Runtime};
@@ -50,8 +50,8 @@ pub struct Table {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The runtime of the program the routes belong to.
     pub runtime: Runtime,
-    /// Routes, in declaration order.
-    pub routes: Vec<Route>,
+    /// Routes, matched by specificity.
+    pub routes: Router,
     /// Responses, by flow.
     pub responses: HashMap<String, Responses>,
 }
@@ -119,14 +119,20 @@ fn finish(
 
 async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let runtime = &table.runtime;
-    let cid = req
-        .headers()
-        .get("x-correlation-id")
-        .and_then(|v| v.to_str().ok())
-        .map_or_else(crate::event::new_correlation_id, String::from);
+    let given = req.headers().get("x-correlation-id").map(|v| v.as_bytes());
+    let cid = match given.and_then(crate::event::given_correlation_id) {
+        Some(id) => id.to_string(),
+        None => {
+            let id = crate::event::new_correlation_id();
+            if given.is_some() {
+                tracing::debug!(correlation_id = %id, "the request's X-Correlation-ID is not 1 to 128 visible ASCII characters; replaced");
+            }
+            id
+        }
+    };
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
-    let (route, params) = match route(&table.routes, &method, &path) {
+    let (route, params) = match table.routes.route(&method, &path) {
         Routed::Found(r, p) => (r, p),
         Routed::MethodNotAllowed(allowed) => {
             let mut r =
@@ -174,8 +180,8 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
             return problem_response(400, "Bad Request", &e.description, &cid);
         }
     }
-    // Built field by field: `Event::with_payload` would generate a correlation id (clock read, mixing,
-    // formatting; a few per cent of a small request's CPU) only for the request's to replace it.
+    // Built field by field: `Event::with_payload` would generate a correlation id (a call to the OS
+    // generator and formatting) only for the request's to replace it.
     let event = Event {
         payload,
         attributes: Arc::new(

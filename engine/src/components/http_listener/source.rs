@@ -3,7 +3,7 @@
 //! routes to (no connection refused during the swap); a new address is bound before the old socket closes.
 
 use super::response::ResponsePlan;
-use super::routes::Route;
+use super::routes::Router;
 use super::serve::{self as http, Responses, Table};
 use super::{ListenerConfig, ListenerSource};
 use crate::runtime::Runtime;
@@ -38,7 +38,12 @@ pub(super) fn plan(uses: Vec<SourceUse<ListenerSource>>, runtime: &Runtime) -> R
         };
         let settings = &u.settings;
         let flow = &u.flow;
-        planned.table.routes.push(Route::new(settings.method.map(|m| m.as_str().to_string()), &settings.path, flow));
+        let method = settings.method.map(|m| m.as_str());
+        planned
+            .table
+            .routes
+            .add(method, &settings.path, flow)
+            .map_err(|e| format!("flow `{flow}`: {} is {e}", settings.path))?;
         let compile = |spec: &Option<super::ResponseSpec>, key: &str| {
             spec.as_ref()
                 .map(|spec| ResponsePlan::compile(&engine, spec).map_err(|e| format!("flow `{flow}` {key}: {e}")))
@@ -82,7 +87,7 @@ impl PlannedListener {
             limits,
             tls,
             runtime: runtime.clone(),
-            routes: Vec::new(),
+            routes: Router::default(),
             responses: HashMap::new(),
         };
         Ok(PlannedListener { name: name.to_string(), addr, table, socket: None })
