@@ -3,10 +3,13 @@
 //! and route conflicts found. What passes here starts; what fails never does (`relais run` refuses to start on any error).
 
 mod components;
+mod delays;
 mod files;
 mod queues;
 mod routes;
 pub mod scripts;
+pub mod secrets;
+pub mod tls_files;
 
 use crate::load::Loaded;
 use crate::registry::Registry;
@@ -19,5 +22,8 @@ pub fn check(loaded: &mut Loaded, registry: &Registry) {
     files::check(loaded);
     routes::check(loaded);
     queues::check(loaded);
+    secrets::check(loaded);
+    delays::check(loaded);
+    tls_files::check(loaded, tls_files::Reach::Project);
     loaded.diags.sort();
 }

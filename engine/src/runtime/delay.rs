@@ -6,21 +6,27 @@ use crate::plan::TemplatePlan;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Longest accepted delay: a computed duration beyond it is an error, not a stuck event.
-const MAX_DELAY: Duration = Duration::from_secs(3600);
+/// Longest accepted delay: a computed duration beyond it is an error, not a stuck event; a literal one is
+/// refused by `relais check` (`compile::delays`).
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(3600);
 
 /// A built `time.delay` step.
 pub struct Delay {
     duration: Result<TemplatePlan, String>,
 }
 
-fn parse(text: &str) -> Result<Duration, FlowError> {
+/// A delay's text as the step reads it: milliseconds or a duration (`250ms`, `2s`), whatever its length.
+pub(crate) fn read(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let duration = match text.parse::<u64>() {
+    match text.parse::<u64>() {
         Ok(ms) => Some(Duration::from_millis(ms)),
         Err(_) => relais_dsl::ir::parse_duration(text),
-    };
-    match duration {
+    }
+}
+
+fn parse(text: &str) -> Result<Duration, FlowError> {
+    let text = text.trim();
+    match read(text) {
         Some(d) if d <= MAX_DELAY => Ok(d),
         Some(_) => Err(FlowError::new("EXPRESSION:RUNTIME", format!("delay `{text}` is longer than one hour"))),
         None => Err(FlowError::new(

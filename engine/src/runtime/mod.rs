@@ -7,7 +7,7 @@
 pub mod claims;
 pub mod components;
 pub(crate) mod dead_letter;
-mod delay;
+pub(crate) mod delay;
 pub mod error;
 pub mod event;
 mod exec;
