@@ -23,7 +23,7 @@ pub fn certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, String> 
 pub fn certificates_in(pem: &[u8], path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("certificate file `{path}` is not valid PEM: {e}"))?;
+        .map_err(|e| format!("certificate file `{path}` is not valid PEM: {}", pem_reason(&e)))?;
     if certs.is_empty() {
         return Err(format!("certificate file `{path}` holds no `BEGIN CERTIFICATE` block"));
     }
@@ -40,8 +40,23 @@ pub fn private_key(path: &str) -> Result<PrivateKeyDer<'static>, String> {
 pub fn private_key_in(pem: &[u8], path: &str) -> Result<PrivateKeyDer<'static>, String> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
         rustls::pki_types::pem::Error::NoItemsFound => format!("key file `{path}` holds no private key"),
-        other => format!("key file `{path}` is not a valid PEM private key: {other}"),
+        other => format!("key file `{path}` is not a valid PEM private key: {}", pem_reason(&other)),
     })
+}
+
+/// What is wrong with PEM text, without quoting it: the file may be anything a config names (`ca: /etc/shadow`
+/// under `relais run`), and a diagnostic must not carry its lines.
+fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { .. } => "a `-----BEGIN` section has no `-----END` line".into(),
+        Error::IllegalSectionStart { .. } => "a `-----BEGIN` line is malformed".into(),
+        Error::Base64Decode(_) => "a section is not valid base64".into(),
+        Error::Io(e) => e.to_string(),
+        Error::NoItemsFound => "it holds no PEM section".into(),
+        Error::SectionTooLarge => "a section is too large".into(),
+        _ => "it is not PEM".into(),
+    }
 }
 
 /// Whether `key` is the private key of the first certificate of `chain`, as rustls checks it when a
@@ -124,6 +139,15 @@ mod tests {
         assert!(certificates(path).unwrap_err().contains("no `BEGIN CERTIFICATE`"));
         assert!(private_key(path).unwrap_err().contains("holds no private key"));
         let _ = std::fs::remove_file(empty);
+    }
+
+    #[test]
+    fn malformed_pem_is_described_without_quoting_the_file() {
+        let text = b"-----BEGIN hunter2-password\nAAAA\n";
+        let err = certificates_in(text, "x.pem").unwrap_err();
+        assert!(err.contains("x.pem") && !err.contains("hunter2"), "{err}");
+        let err = private_key_in(text, "x.key").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]
