@@ -87,6 +87,8 @@ codes! {
         "The value is not one of those the key accepts (log levels: trace, debug, info, warn, error;\n`initial_state`: started, stopped). The label lists the accepted values.";
     BAD_NUMBER = "RL0109", "Number out of range",
         "The number is outside the accepted range, for example a `max_concurrency` of 0.";
+    DURATION_RANGE = "RL0111", "Duration out of range",
+        "A built-in step's duration is outside what it accepts: a `timeout` or `claim_timeout` of `0s` would\nfail or expire at once, an `until_successful` backoff whose `initial` exceeds its `max` cannot grow, and\na `time.delay` longer than `1h` is refused when it runs. The message gives the allowed range. (A\nduration computed by `#[...]` is checked when the step runs.)";
     UNCLOSED_EXPRESSION = "RL0200", "Unclosed `#[` expression",
         "An expression opened with `#[` has no matching `]`. Brackets inside the expression must balance.";
     RHAI_SYNTAX = "RL0201", "Script or expression does not compile",
@@ -113,12 +115,16 @@ codes! {
         "A component names a config meant for another component, for example `http.request` with a `scheduler`\nconfig. The help names the kind the component expects.";
     DUPLICATE_PROPERTY = "RL0309", "Property defined twice",
         "Two files give a default for the same property; which one wins would depend on file order.";
+    SECRET_UNSET = "RL0310", "Secret cannot be resolved",
+        "A config or step uses `${secret:NAME}`, but neither the environment variable `NAME` nor `NAME_FILE`\n(the path of a file holding the value, as container platforms mount secrets) gives a value on this\nmachine. `relais check` reports it as a warning (an error under `--deny-warnings`): CI often has no\nproduction secrets. `relais run` refuses to start on it, because every call of the step would fail with\n`COMPONENT:UNAVAILABLE`. `relais test` needs no secrets: tests mock the outbound steps. Set\n`NAME=value`, or `NAME_FILE=/run/secrets/name`.";
     FILE_NOT_FOUND = "RL0400", "Referenced file not found",
         "A script, schema or lookup table named by a step does not exist. Paths are relative to the flow file.";
     INVALID_SCHEMA = "RL0401", "Referenced JSON Schema is invalid",
         "The file named by `validate` is not JSON or not a valid JSON Schema.";
     SCHEMA_UNRESOLVED = "RL0402", "JSON Schema cannot be compiled",
         "The schema is valid JSON Schema but cannot be compiled for validation, most often because a `$ref`\nnames a definition that does not exist (`#/$defs/missing`) or a remote document (relais never fetches\none). `relais run` refuses the same schema; the message gives the reason.";
+    BAD_TLS_FILE = "RL0403", "TLS certificate or key unusable",
+        "A `tls` file of an `http.listener` or `http.client` config cannot serve: it holds no PEM certificate\n(`-----BEGIN CERTIFICATE-----`) or no PEM private key (PKCS#8, PKCS#1 or SEC1), `cert` is given\nwithout `key` (or the other way round), or the key does not belong to the certificate. `relais check`\nreads the files inside the project root; `relais run` reads them wherever they are and refuses to start.\nPaths are relative to the directory relais runs from.";
     UNKNOWN_COMPONENT = "RL0500", "Unknown component",
         "No registered component has that dotted name. `relais schema` lists every component.";
     UNKNOWN_FIELD = "RL0501", "Unknown component field",

@@ -14,10 +14,16 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// The certificates of a PEM file; an error names the file and says what is wrong.
 pub fn certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read certificate file `{path}`: {e}"))?
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read certificate file `{path}`: {e}"))?;
+    certificates_in(&pem, path)
+}
+
+/// The certificates of PEM text read from `path` (named in the error): what [`certificates`] and
+/// `relais check` (`compile::tls_files`) both accept.
+pub fn certificates_in(pem: &[u8], path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("certificate file `{path}` is not valid PEM: {e}"))?;
+        .map_err(|e| format!("certificate file `{path}` is not valid PEM: {}", pem_reason(&e)))?;
     if certs.is_empty() {
         return Err(format!("certificate file `{path}` holds no `BEGIN CERTIFICATE` block"));
     }
@@ -26,10 +32,43 @@ pub fn certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, String> 
 
 /// The private key of a PEM file (PKCS#8, PKCS#1 or SEC1).
 pub fn private_key(path: &str) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read key file `{path}`: {e}"))?;
+    private_key_in(&pem, path)
+}
+
+/// The private key of PEM text read from `path` (named in the error).
+pub fn private_key_in(pem: &[u8], path: &str) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
         rustls::pki_types::pem::Error::NoItemsFound => format!("key file `{path}` holds no private key"),
-        other => format!("cannot read key file `{path}`: {other}"),
+        other => format!("key file `{path}` is not a valid PEM private key: {}", pem_reason(&other)),
     })
+}
+
+/// What is wrong with PEM text, without quoting it: the file may be anything a config names (`ca: /etc/shadow`
+/// under `relais run`), and a diagnostic must not carry its lines.
+fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { .. } => "a `-----BEGIN` section has no `-----END` line".into(),
+        Error::IllegalSectionStart { .. } => "a `-----BEGIN` line is malformed".into(),
+        Error::Base64Decode(_) => "a section is not valid base64".into(),
+        Error::Io(e) => e.to_string(),
+        Error::NoItemsFound => "it holds no PEM section".into(),
+        Error::SectionTooLarge => "a section is too large".into(),
+        _ => "it is not PEM".into(),
+    }
+}
+
+/// Whether `key` is the private key of the first certificate of `chain`, as rustls checks it when a
+/// listener or client is built.
+pub fn key_fits(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<(), String> {
+    rustls::sign::CertifiedKey::from_der(chain, key, &provider()).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Whether every certificate of a CA bundle can serve as a trust anchor, as `client_config` adds them.
+pub fn trust_anchors(certs: Vec<CertificateDer<'static>>) -> Result<(), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    certs.into_iter().try_for_each(|cert| roots.add(cert).map_err(|e| e.to_string()))
 }
 
 fn pair(files: &TlsFiles, who: &str) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, String> {
@@ -100,6 +139,15 @@ mod tests {
         assert!(certificates(path).unwrap_err().contains("no `BEGIN CERTIFICATE`"));
         assert!(private_key(path).unwrap_err().contains("holds no private key"));
         let _ = std::fs::remove_file(empty);
+    }
+
+    #[test]
+    fn malformed_pem_is_described_without_quoting_the_file() {
+        let text = b"-----BEGIN hunter2-password\nAAAA\n";
+        let err = certificates_in(text, "x.pem").unwrap_err();
+        assert!(err.contains("x.pem") && !err.contains("hunter2"), "{err}");
+        let err = private_key_in(text, "x.key").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -128,6 +128,23 @@ impl Lowerer<'_> {
         }
     }
 
+    /// A duration that must be longer than zero: a `timeout`, `claim_timeout` or idempotency `ttl` of `0s`
+    /// would fail or lapse before any work could be done, on every event.
+    pub(crate) fn positive_duration(&mut self, node: &Node, what: &str) -> Option<Spanned<std::time::Duration>> {
+        let duration = self.duration(node, what)?;
+        if duration.value.is_zero() {
+            self.error(
+                Diagnostic::error(codes::DURATION_RANGE, node.span, format!("`{what}` must be longer than 0s"))
+                    .label("out of range: allowed is more than 0s")
+                    .help(format!(
+                        "a `{what}` of 0s lapses at once, on every event; write how long it should last, such as `5s`"
+                    )),
+            );
+            return None;
+        }
+        Some(duration)
+    }
+
     /// A duration such as `250ms` or `1m30s`.
     pub(crate) fn duration(&mut self, node: &Node, what: &str) -> Option<Spanned<std::time::Duration>> {
         let text = match &node.value {

@@ -125,7 +125,7 @@ impl Lowerer<'_> {
                 StepKind::ParallelForeach {
                     collection: f.get("collection").and_then(|n| self.expr(n, "`collection`")),
                     max_concurrency: f.get("max_concurrency").and_then(|n| self.count(n, "max_concurrency", 1)),
-                    timeout: f.get("timeout").and_then(|n| self.duration(n, "timeout")),
+                    timeout: f.get("timeout").and_then(|n| self.positive_duration(n, "timeout")),
                     steps: f.get("steps").map(|n| self.steps(n)).unwrap_or_default(),
                 }
             }
@@ -133,7 +133,7 @@ impl Lowerer<'_> {
                 let f = self.fields(body, "`scatter_gather`", &["timeout", "max_concurrency", "routes"])?;
                 let routes = f.require(self, "routes")?;
                 StepKind::ScatterGather {
-                    timeout: f.get("timeout").and_then(|n| self.duration(n, "timeout")),
+                    timeout: f.get("timeout").and_then(|n| self.positive_duration(n, "timeout")),
                     max_concurrency: f.get("max_concurrency").and_then(|n| self.count(n, "max_concurrency", 1)),
                     routes: self.routes(routes),
                 }
@@ -190,8 +190,8 @@ impl Lowerer<'_> {
                 StepKind::Idempotent {
                     key,
                     store: f.get("store").and_then(|n| self.name(n, "config")),
-                    ttl: f.get("ttl").and_then(|n| self.duration(n, "ttl")),
-                    claim_timeout: f.get("claim_timeout").and_then(|n| self.duration(n, "claim_timeout")),
+                    ttl: f.get("ttl").and_then(|n| self.positive_duration(n, "ttl")),
+                    claim_timeout: f.get("claim_timeout").and_then(|n| self.positive_duration(n, "claim_timeout")),
                     target: f.get("target").and_then(|n| self.name(n, "variable")),
                 }
             }
@@ -302,9 +302,28 @@ impl Lowerer<'_> {
         let Some(f) = self.fields(node, "`backoff`", &["initial", "max", "multiplier", "jitter"]) else {
             return Backoff::default();
         };
+        let mut initial = f.get("initial").and_then(|n| self.duration(n, "initial"));
+        let max = f.get("max").and_then(|n| self.duration(n, "max"));
+        if let (Some(first), Some(cap)) = (&initial, &max) {
+            if first.value > cap.value {
+                let (first_text, cap_text) =
+                    (crate::ir::format_duration(first.value), crate::ir::format_duration(cap.value));
+                self.error(
+                    Diagnostic::error(
+                        codes::DURATION_RANGE,
+                        first.span,
+                        format!("backoff `initial` ({first_text}) is longer than its `max` ({cap_text})"),
+                    )
+                    .label(format!("out of range: allowed is at most `max`, {cap_text}"))
+                    .with_label(cap.span, "the cap")
+                    .help("every delay is capped at `max`, so this `initial` would never be used; lower it or raise `max`"),
+                );
+                initial = None;
+            }
+        }
         Backoff {
-            initial: f.get("initial").and_then(|n| self.duration(n, "initial")),
-            max: f.get("max").and_then(|n| self.duration(n, "max")),
+            initial,
+            max,
             multiplier: f.get("multiplier").and_then(|n| self.number(n, "multiplier")),
             jitter: f.get("jitter").and_then(|n| self.boolean(n, "jitter")),
         }

@@ -54,6 +54,17 @@ pub fn check_paths_with(
     loaded
 }
 
+/// [`check_paths_in`] as `relais run` needs it before starting anything: what `check` only warns about
+/// because CI may lack it (an unset `${secret:NAME}`) is an error here, since every call of the step would
+/// fail without it; and the TLS files outside the project root, which `check` does not read, are checked.
+pub fn check_paths_for_run(paths: &[PathBuf], env: Option<String>, root: Option<&Path>) -> Loaded {
+    let mut loaded = check_paths_in(paths, env, root);
+    compile::secrets::required(&mut loaded.diags);
+    compile::tls_files::check(&mut loaded, compile::tls_files::Reach::Outside);
+    loaded.diags.sort();
+    loaded
+}
+
 /// Runs `relais check`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
     let paths = paths_or_default(&args.paths);

@@ -74,7 +74,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
     let paths = paths_or_default(&args.paths);
     // Started before the files are read, so that an edit made while starting is seen as a change.
     let (watch, watching) = super::watch::Watch::start(&paths, args.watch_interval, !args.no_watch);
-    let loaded = super::check::check_paths_in(&paths, args.env.clone(), args.root.as_deref());
+    let loaded = super::check::check_paths_for_run(&paths, args.env.clone(), args.root.as_deref());
     if loaded.io_failed || loaded.diags.count(Severity::Error) > 0 {
         let diags: Vec<_> = loaded.diags.iter().cloned().collect();
         let _ = render(Format::Human, &loaded.sources, &diags, out);
@@ -213,7 +213,7 @@ async fn serve_until_stopped(
 
 /// Checks and compiles the flows again and swaps them in; a broken change keeps the old program running.
 async fn reload(daemon: &mut crate::daemon::Daemon, args: &Args, paths: &[PathBuf]) {
-    let loaded = super::check::check_paths_in(paths, args.env.clone(), args.root.as_deref());
+    let loaded = super::check::check_paths_for_run(paths, args.env.clone(), args.root.as_deref());
     if loaded.io_failed || loaded.diags.count(Severity::Error) > 0 {
         let diags: Vec<_> = loaded.diags.iter().cloned().collect();
         let mut text = Vec::new();

@@ -7,6 +7,8 @@ mod files;
 mod queues;
 mod routes;
 pub mod scripts;
+pub mod secrets;
+pub mod tls_files;
 
 use crate::load::Loaded;
 use crate::registry::Registry;
@@ -19,5 +21,7 @@ pub fn check(loaded: &mut Loaded, registry: &Registry) {
     files::check(loaded);
     routes::check(loaded);
     queues::check(loaded);
+    secrets::check(loaded);
+    tls_files::check(loaded, tls_files::Reach::Project);
     loaded.diags.sort();
 }

@@ -80,12 +80,20 @@ pub fn compile(
             | relais_stdlib::ScriptError::Runtime { message, .. }
             | relais_stdlib::ScriptError::Limit { message, .. } => message.clone(),
         };
-        let help = message.contains("Variable not found").then(|| {
-            format!(
+        let help = if message.contains("Variable not found") {
+            Some(format!(
                 "scripts see {}; flow variables are `vars.NAME`",
                 SCRIPT_VARIABLES.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
-            )
-        });
+            ))
+        } else if message.contains("reserved keyword") {
+            // `vars.go`, `payload.async`: Rhai reserves these words even after a dot.
+            let word = message.split('\'').nth(1).unwrap_or("the word");
+            Some(format!(
+                "`{word}` is reserved in Rhai even as a field name; index it with a string instead: `vars[\"{word}\"]`"
+            ))
+        } else {
+            None
+        };
         Box::new(
             Diagnostic::error(codes::RHAI_SYNTAX, at, format!("script does not compile: {message}"))
                 .label(message)
@@ -149,22 +157,41 @@ pub fn check_calls(
         .collect()
 }
 
+/// Everything `relais check` finds in one piece of Rhai code: its compile error (RL0201), else the calls no
+/// function answers (RL0203). Flow scripts and test-suite assertions go through it alike.
+pub fn check_code(
+    engine: &rhai::Engine,
+    functions: &relais_stdlib::FunctionTable,
+    sources: &SourceMap,
+    code: &str,
+    span: Span,
+    origin: Origin,
+) -> Vec<Diagnostic> {
+    match compile(engine, sources, code, span, origin) {
+        Ok(ast) => check_calls(functions, &ast, sources, code, span, origin),
+        Err(d) => vec![*d],
+    }
+}
+
 fn compile_expr(
     engine: &rhai::Engine,
     functions: &relais_stdlib::FunctionTable,
     sources: &SourceMap,
     expr: &Expr,
 ) -> Vec<Diagnostic> {
-    match compile(engine, sources, &expr.code, expr.span, expr.origin) {
-        Ok(ast) => check_calls(functions, &ast, sources, &expr.code, expr.span, expr.origin),
-        Err(d) => vec![*d],
-    }
+    check_code(engine, functions, sources, &expr.code, expr.span, expr.origin)
 }
 
 pub(super) fn check(loaded: &mut Loaded) {
     let engine = checking_engine();
     let functions = relais_stdlib::FunctionTable::of(&engine);
     let mut found = Vec::new();
+    // Config values are templates too (an `http.client`'s `headers`), compiled when the component is built.
+    let mut embedded = relais_dsl::Diagnostics::new();
+    let in_configs: Vec<Expr> =
+        loaded.set.configs().flat_map(|c| relais_dsl::lower::embedded_exprs(&c.body, &mut embedded)).collect();
+    found.extend(embedded);
+    found.extend(in_configs.iter().flat_map(|e| compile_expr(&engine, &functions, &loaded.sources, e)));
     for flow in loaded.set.flows() {
         let mut embedded = relais_dsl::Diagnostics::new();
         let mut owned: Vec<Expr> = Vec::new();

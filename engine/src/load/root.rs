@@ -41,6 +41,13 @@ impl Roots {
         Roots { dirs }
     }
 
+    /// The whole filesystem, for the files a deployment names outside its project (TLS certificates under
+    /// `/etc`): only `relais run` reads through it (`compile::tls_files`), never `relais check`, which may
+    /// run on an untrusted pull request. Kernel pseudo-filesystems stay refused by `read_in`.
+    pub fn filesystem() -> Roots {
+        Roots { dirs: vec![PathBuf::from("/")] }
+    }
+
     /// The real location of `path` when it is inside a root; the root it left otherwise. A path that does
     /// not exist is judged by its deepest existing ancestor and the rest of its components, so that
     /// `/etc/missing` is outside (not "not found") and a missing file inside the project is not found later.

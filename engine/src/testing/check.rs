@@ -1,7 +1,7 @@
 //! Loading and checking test files: unknown flows and steps, assertion expressions, payload files, `now`.
 
 use super::LoadedSuite;
-use crate::compile::scripts::{checking_engine, compile};
+use crate::compile::scripts::{check_code, checking_engine};
 use crate::load::{discover_tests, read_in, Loaded, ReadError, MAX_FLOW_FILE};
 use crate::registry::{Registry, Role};
 use relais_dsl::codes;
@@ -55,6 +55,7 @@ pub fn load_suites(paths: &[PathBuf], loaded: &mut Loaded) {
 /// component steps, assertions compile, payload files exist, `now` is an RFC 3339 instant.
 pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
     let engine = checking_engine();
+    let functions = relais_stdlib::FunctionTable::of(&engine);
     let flow_names: Vec<String> = loaded.set.flows().map(|f| f.name.value.clone()).collect();
     let mut component_ids: HashMap<String, String> = HashMap::new();
     let mut other_ids: Vec<String> = Vec::new();
@@ -125,13 +126,11 @@ pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
             for call in &case.expect.calls {
                 check_select(&call.select, &mut found);
                 if let Some(with) = &call.with {
-                    found.extend(
-                        compile(&engine, &loaded.sources, &with.code, with.span, with.origin).err().map(|d| *d),
-                    );
+                    found.extend(check_code(&engine, &functions, &loaded.sources, &with.code, with.span, with.origin));
                 }
             }
             for a in &case.expect.asserts {
-                found.extend(compile(&engine, &loaded.sources, &a.code, a.span, a.origin).err().map(|d| *d));
+                found.extend(check_code(&engine, &functions, &loaded.sources, &a.code, a.span, a.origin));
             }
             if let Some(now) = &case.now {
                 if chrono::DateTime::parse_from_rfc3339(&now.value).is_err() {
