@@ -143,6 +143,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             },
         };
         crate::daemon::descriptors::raise_limit();
+        // Before the daemon announces itself: a signal sent as soon as it listens must drain it (or
+        // reload it), not kill it with the signal's default action.
+        let mut signals = Signals::new();
         let daemon = match crate::daemon::start_with_admin(&loaded, Runtime::new(program), admin).await {
             Ok(d) => d,
             Err(e) => {
@@ -157,7 +160,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             tracing::info!("admin endpoints on http://{addr}/health, /ready, /metrics");
         }
         let mut daemon = daemon;
-        serve_until_stopped(&mut daemon, args, &paths, watched).await;
+        serve_until_stopped(&mut daemon, &mut signals, args, &paths, watched).await;
         tracing::info!("shutting down: draining in-flight requests for up to {:?}", args.drain);
         if !daemon.shutdown(args.drain).await {
             tracing::warn!("drain deadline reached with requests still in flight");
@@ -173,21 +176,32 @@ enum Trigger {
     Files,
 }
 
+/// The signals `relais run` handles, registered together when it starts.
+struct Signals {
+    stop: Stop,
+    hangup: Hangup,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Signals { stop: Stop::new(), hangup: Hangup::new() }
+    }
+}
+
 /// Waits for SIGINT/SIGTERM, reloading on SIGHUP and on file changes meanwhile.
 async fn serve_until_stopped(
     daemon: &mut crate::daemon::Daemon,
+    signals: &mut Signals,
     args: &Args,
     paths: &[PathBuf],
     mut seen: crate::daemon::reload::Fingerprint,
 ) {
-    let stop = wait_for_signal();
-    tokio::pin!(stop);
-    let mut hangup = Hangup::new();
+    let Signals { stop, hangup } = signals;
     let mut tick = tokio::time::interval(args.watch_interval.max(Duration::from_millis(50)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let trigger = tokio::select! {
-            _ = &mut stop => Trigger::Stop,
+            _ = stop.recv() => Trigger::Stop,
             _ = hangup.recv() => Trigger::Hangup,
             _ = tick.tick(), if !args.no_watch => Trigger::Files,
         };
@@ -289,17 +303,35 @@ impl Hangup {
     }
 }
 
-async fn wait_for_signal() {
+/// SIGINT or SIGTERM: on Unix both are registered when this is made (a signal arriving later but before
+/// anyone waits is kept); elsewhere Ctrl-C.
+struct Stop {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Stop {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Stop { signals: signal(SignalKind::interrupt()).ok().zip(signal(SignalKind::terminate()).ok()) }
+        }
+        #[cfg(not(unix))]
+        {
+            Stop {}
+        }
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some((interrupt, terminate)) = self.signals.as_mut() {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
