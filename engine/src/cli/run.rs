@@ -1,5 +1,6 @@
 //! `relais run`: check exactly as `relais check` does, refuse to start on an error, then run the sources
-//! until SIGINT or SIGTERM, and drain in-flight work before exiting 0. On SIGHUP, or when a file under the
+//! until SIGINT or SIGTERM, and drain in-flight work before exiting: 0 when everything finished, 3 when the
+//! drain deadline cut work short (what was cut is logged by the daemon). On SIGHUP, or when a file under the
 //! paths changes, the flows are checked and compiled again: a clean result replaces the running program,
 //! a broken one is logged with its diagnostics and the old program keeps running.
 
@@ -26,7 +27,8 @@ pub struct Args {
     /// Address of the admin endpoints (`/health`, `/ready`, `/metrics`); `off` disables them.
     #[arg(long, default_value = "127.0.0.1:9464")]
     admin: String,
-    /// How long shutdown waits for in-flight requests.
+    /// How long shutdown waits for work in flight (requests, scheduled runs, queue messages, `async`
+    /// scopes). Requests still running then are answered 503 and relais run exits 3.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     drain: Duration,
     /// Do not reload when files change (SIGHUP still reloads).
@@ -161,11 +163,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         }
         let mut daemon = daemon;
         serve_until_stopped(&mut daemon, &mut signals, args, &paths, watched).await;
-        tracing::info!("shutting down: draining in-flight requests for up to {:?}", args.drain);
-        if !daemon.shutdown(args.drain).await {
-            tracing::warn!("drain deadline reached with requests still in flight");
+        tracing::info!("shutting down: draining in-flight work for up to {:?}", args.drain);
+        if daemon.shutdown(args.drain).await {
+            tracing::info!("drained: every request, run and message in flight finished");
+            Outcome::Success
+        } else {
+            tracing::error!("stopped with work cut short by the drain deadline (--drain {:?}): exit 3", args.drain);
+            Outcome::CutShort
         }
-        Outcome::Success
     })
 }
 
