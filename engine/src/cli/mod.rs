@@ -1,6 +1,7 @@
 //! The `relais` command line: one file per subcommand, renderers under [`render`].
 //!
-//! Exit codes: 0 success, 1 findings (errors, failed tests, unformatted files), 2 usage or I/O error.
+//! Exit codes: 0 success, 1 findings (errors, failed tests, unformatted files), 2 usage or I/O error, 3
+//! `relais run` stopped with work unfinished at its drain deadline.
 
 pub mod check;
 mod dlq;
@@ -27,7 +28,8 @@ Examples:
   relais fmt --check flows/           list the files that are not canonically formatted
   relais explain RL0103               what a diagnostic code means and how to fix it
 
-Exit codes: 0 success, 1 findings (errors, failed tests, unformatted files), 2 usage or I/O error.";
+Exit codes: 0 success, 1 findings (errors, failed tests, unformatted files), 2 usage or I/O error,
+3 `relais run` stopped with work unfinished at its drain deadline.";
 
 /// Examples under each subcommand's help.
 const CHECK_EXAMPLES: &str = "\
@@ -47,7 +49,11 @@ const RUN_EXAMPLES: &str = "\
 Examples:
   relais run flows/                           serve the flows
   relais run flows/ --env prod --drain 10s    production properties; 10 s to finish work at shutdown
-  relais run --state memory --admin off       keep nothing on disk, no admin endpoints";
+  relais run --state memory --admin off       keep nothing on disk, no admin endpoints
+
+Exit codes: 0 stopped by SIGINT/SIGTERM with every request, run and message finished; 1 the flows do not
+check; 2 usage, I/O or start-up error; 3 the drain deadline (--drain) passed with work still running:
+requests still running were answered 503, and what was cut short is logged at error level.";
 const TEST_EXAMPLES: &str = "\
 Examples:
   relais test flows/                          run every test case
@@ -113,6 +119,9 @@ pub enum Outcome {
     Findings,
     /// Exit 2: usage or I/O error.
     Failure,
+    /// Exit 3: `relais run` stopped, but its drain deadline passed with work still running (cut short:
+    /// requests answered 503, runs stopped); a supervisor or a deploy script can tell it from a clean stop.
+    CutShort,
 }
 
 impl From<Outcome> for ExitCode {
@@ -121,6 +130,7 @@ impl From<Outcome> for ExitCode {
             Outcome::Success => 0,
             Outcome::Findings => 1,
             Outcome::Failure => 2,
+            Outcome::CutShort => 3,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! `relais run`: check exactly as `relais check` does, refuse to start on an error, then run the sources
-//! until SIGINT or SIGTERM, and drain in-flight work before exiting 0. On SIGHUP, or when a file under the
+//! until SIGINT or SIGTERM, and drain in-flight work before exiting: 0 when everything finished, 3 when the
+//! drain deadline cut work short (what was cut is logged by the daemon). On SIGHUP, or when a file under the
 //! paths changes, the flows are checked and compiled again: a clean result replaces the running program,
 //! a broken one is logged with its diagnostics and the old program keeps running.
 
@@ -25,7 +26,8 @@ pub struct Args {
     /// Address of the admin endpoints (`/health`, `/ready`, `/metrics`); `off` disables them.
     #[arg(long, default_value = "127.0.0.1:9464")]
     admin: String,
-    /// How long shutdown waits for in-flight requests.
+    /// How long shutdown waits for work in flight (requests, scheduled runs, queue messages, `async`
+    /// scopes). Requests still running then are answered 503 and relais run exits 3.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     drain: Duration,
     /// Do not reload when files change (SIGHUP still reloads).
@@ -152,6 +154,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             },
         };
         crate::daemon::descriptors::raise_limit();
+        // Before the daemon announces itself: a signal sent as soon as it listens must drain it (or
+        // reload it), not kill it with the signal's default action.
+        let mut signals = Signals::new();
         let daemon =
             match crate::daemon::start_with_admin(crate::components::registry(), Runtime::new(program), admin).await {
                 Ok(d) => d,
@@ -167,12 +172,15 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             tracing::info!("admin endpoints on http://{addr}/health, /ready, /metrics");
         }
         let mut daemon = daemon;
-        serve_until_stopped(&mut daemon, args, &paths, watch).await;
-        tracing::info!("shutting down: draining in-flight requests for up to {:?}", args.drain);
-        if !daemon.shutdown(args.drain).await {
-            tracing::warn!("drain deadline reached with requests still in flight");
+        serve_until_stopped(&mut daemon, &mut signals, args, &paths, watch).await;
+        tracing::info!("shutting down: draining in-flight work for up to {:?}", args.drain);
+        if daemon.shutdown(args.drain).await {
+            tracing::info!("drained: every request, run and message in flight finished");
+            Outcome::Success
+        } else {
+            tracing::error!("stopped with work cut short by the drain deadline (--drain {:?}): exit 3", args.drain);
+            Outcome::CutShort
         }
-        Outcome::Success
     })
 }
 
@@ -183,19 +191,30 @@ enum Trigger {
     Files,
 }
 
+/// The signals `relais run` handles, registered together when it starts.
+struct Signals {
+    stop: Stop,
+    hangup: Hangup,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Signals { stop: Stop::new(), hangup: Hangup::new() }
+    }
+}
+
 /// Waits for SIGINT/SIGTERM, reloading on SIGHUP and on file changes meanwhile.
 async fn serve_until_stopped(
     daemon: &mut crate::daemon::Daemon,
+    signals: &mut Signals,
     args: &Args,
     paths: &[PathBuf],
     mut watch: super::watch::Watch,
 ) {
-    let stop = wait_for_signal();
-    tokio::pin!(stop);
-    let mut hangup = Hangup::new();
+    let Signals { stop, hangup } = signals;
     loop {
         let trigger = tokio::select! {
-            _ = &mut stop => Trigger::Stop,
+            _ = stop.recv() => Trigger::Stop,
             _ = hangup.recv() => Trigger::Hangup,
             _ = watch.changed() => Trigger::Files,
         };
@@ -283,17 +302,35 @@ impl Hangup {
     }
 }
 
-async fn wait_for_signal() {
+/// SIGINT or SIGTERM: on Unix both are registered when this is made (a signal arriving later but before
+/// anyone waits is kept); elsewhere Ctrl-C.
+struct Stop {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Stop {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Stop { signals: signal(SignalKind::interrupt()).ok().zip(signal(SignalKind::terminate()).ok()) }
+        }
+        #[cfg(not(unix))]
+        {
+            Stop {}
+        }
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some((interrupt, terminate)) = self.signals.as_mut() {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -194,7 +194,8 @@ pub async fn serve(
             tokio::spawn(async move {
                 // Held until the connection is closed.
                 let _slot = slot;
-                connection::serve(stream, &limits, move |tracker| {
+                // Not drained: the admin port answers `/ready` (draining) until shutdown ends.
+                connection::serve(stream, &limits, None, move |tracker| {
                     hyper::service::service_fn(move |req| {
                         let runtime = current.borrow().clone();
                         let draining = *draining.borrow();

@@ -165,8 +165,13 @@ impl Daemon {
         Ok(())
     }
 
-    /// Stops accepting work, lets requests, scheduled runs and queued messages finish up to `deadline`;
-    /// true when everything finished. Messages still queued in memory at the deadline are reported.
+    /// Stops accepting work, lets requests, scheduled runs, queued messages and `async` scopes finish up
+    /// to `deadline`; true when everything finished. The intake sources stop first (the HTTP listeners'
+    /// connections are told to close: idle ones at once, busy ones after their answer, HTTP/2 ones get a
+    /// GOAWAY), the internal ones (queue consumers) once the work in flight is done. At the deadline what is
+    /// still running is cut (a request gets a 503), and what was cut short is logged at error level
+    /// (requests answered 503, runs and messages still being processed, `async` scopes still running,
+    /// messages still queued in memory).
     pub async fn shutdown(self, deadline: Duration) -> bool {
         self.draining.send_replace(true);
         let stop = |stage: Stage| self.running.values().filter(|r| r.stage() == stage).for_each(|r| r.stop());
@@ -183,9 +188,28 @@ impl Daemon {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let drained = idle();
+        let unfinished = (!drained).then(|| self.unfinished());
+        if !drained {
+            self.running.values().for_each(|r| r.cut());
+        }
+        // The last answers (a 503 to a request cut short, a response just returned, the end of an HTTP/2
+        // GOAWAY) are written before the connections go.
+        let written = Instant::now() + ANSWER_GRACE;
+        while self.running.values().any(|r| r.exchanges() > 0) && Instant::now() < written {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         stop(Stage::Internal);
         runtime.close();
         runtime.program().resources.close();
+        if let Some(mut unfinished) = unfinished {
+            unfinished.answered_503 = self.running.values().map(|r| r.cut_requests()).sum();
+            tracing::error!(
+                requests_answered_503 = unfinished.answered_503,
+                runs_stopped = unfinished.runs,
+                async_scopes_stopped = unfinished.async_scopes,
+                "the drain deadline ({deadline:?}) passed before all work finished: {unfinished}"
+            );
+        }
         for queue in state.queues() {
             if queue.depth() > 0 {
                 tracing::error!(
@@ -202,5 +226,43 @@ impl Daemon {
             task.abort();
         }
         drained
+    }
+
+    /// What is still running at the drain deadline, before the requests are answered 503.
+    fn unfinished(&self) -> Unfinished {
+        let requests: usize = self.running.values().map(|r| r.requests()).sum();
+        Unfinished {
+            answered_503: 0,
+            runs: self.in_flight.load(Ordering::SeqCst).saturating_sub(requests),
+            queued: self.state().queues().iter().map(|q| q.depth()).sum(),
+            async_scopes: self.runtime().async_running(),
+        }
+    }
+}
+
+/// How long shutdown waits, once the work is done or cut short, for the listeners' connections to write
+/// their last answers: a few round trips on any real network, and short enough not to hold an exit up.
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
+
+/// What a drain cut short, for the log line that says so.
+struct Unfinished {
+    /// Requests answered 503.
+    answered_503: usize,
+    /// Scheduled runs and queue messages still being processed (stopped).
+    runs: usize,
+    /// Messages still waiting in in-memory queues (lost; each queue is reported on its own line).
+    queued: usize,
+    /// `async` scopes still running (stopped).
+    async_scopes: usize,
+}
+
+impl std::fmt::Display for Unfinished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} request(s) answered 503, {} scheduled run(s) or queue message(s) stopped while being processed, \
+             {} message(s) left in in-memory queues, {} async scope(s) stopped",
+            self.answered_503, self.runs, self.queued, self.async_scopes
+        )
     }
 }

@@ -6,7 +6,12 @@
 //! follow the connection's phase instead ([`Tracker`]): waiting idle, receiving a request's head, or
 //! with requests open. The connection's stream is shared with hyper ([`Shared`]) so that once hyper is
 //! done, this module still holds it: to write the 408 hyper cannot, and to close without a reset.
+//!
+//! At shutdown ([`Drain::start`]) a listener connection is told to close as an idle one is: hyper closes
+//! an idle HTTP/1.1 connection at once, answers a busy one's request with `Connection: close` and closes
+//! after it, and sends an HTTP/2 connection a GOAWAY.
 
+use super::drain::Drain;
 use super::limits::Limits;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
@@ -28,8 +33,8 @@ const LINGER: Duration = Duration::from_secs(10);
 /// has stopped sending but does not close is not waited for.
 const LINGER_IDLE: Duration = Duration::from_secs(2);
 
-/// How long an idle connection told to close (HTTP/2 GOAWAY) may take to finish before it is dropped: an
-/// HTTP/2 client that never acknowledges the GOAWAY's PING does not hold it open.
+/// How long a connection told to close (HTTP/2 GOAWAY) may take to finish once it has no request open
+/// before it is dropped: an HTTP/2 client that never acknowledges the GOAWAY's PING does not hold it open.
 const CLOSING_GRACE: Duration = Duration::from_secs(5);
 
 /// What a connection is doing, for its timers.
@@ -147,6 +152,26 @@ impl Tracker {
             }
         }
     }
+
+    /// Resolves [`CLOSING_GRACE`] after both `since` and the end of the last open request, with none open
+    /// since: how long a connection told to close at `since` is given to finish.
+    async fn settled(&self, since: Instant) {
+        loop {
+            // As in `expired`.
+            let changed = self.changed.notified();
+            let at = {
+                let phase = self.phase();
+                (phase.open == 0).then(|| phase.idle_since.max(since) + CLOSING_GRACE)
+            };
+            match at {
+                None => changed.await,
+                Some(at) => tokio::select! {
+                    _ = changed => {}
+                    _ = tokio::time::sleep_until(at) => return,
+                },
+            }
+        }
+    }
 }
 
 /// One open request of a connection; dropping it ends the request for the connection's timers.
@@ -256,8 +281,10 @@ async fn linger<I: AsyncRead + AsyncWrite + Unpin>(mut io: Shared<I>) {
 }
 
 /// Serves `io` under `limits` with the service `make` builds (given the connection's [`Tracker`], whose
-/// [`Tracker::open`] the service calls for each request), then closes it.
-pub async fn serve<I, S, M>(io: I, limits: &Limits, make: M)
+/// [`Tracker::open`] the service calls for each request), then closes it. With a `drain` (listener
+/// connections; the admin port has none), the connection counts as one of its exchanges until hyper is
+/// done with it, and is told to close when the drain starts.
+pub async fn serve<I, S, M>(io: I, limits: &Limits, drain: Option<&Drain>, make: M)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     M: FnOnce(Arc<Tracker>) -> S,
@@ -269,6 +296,7 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    let exchange = drain.map(Drain::exchange);
     let tracker = Arc::new(Tracker::new());
     let shared = Shared { io: Arc::new(Mutex::new(io)), tracker: tracker.clone() };
     let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
@@ -280,9 +308,9 @@ where
         .max_concurrent_streams(limits.http2_max_concurrent_streams);
     let mut conn =
         Box::pin(builder.serve_connection(hyper_util::rt::TokioIo::new(shared.clone()), make(tracker.clone())));
+    // When the connection was told to close (idle, or the drain started).
     let mut closing: Option<Instant> = None;
     let head_timed_out = loop {
-        let grace = closing.map(|since| since + CLOSING_GRACE);
         tokio::select! {
             _ = conn.as_mut() => break false,
             why = tracker.expired(limits), if closing.is_none() => match why {
@@ -292,7 +320,11 @@ where
                 }
                 Expiry::Head => break true,
             },
-            _ = tokio::time::sleep_until(grace.unwrap_or_else(Instant::now)), if grace.is_some() => break false,
+            _ = drained(drain), if closing.is_none() => {
+                conn.as_mut().graceful_shutdown();
+                closing = Some(Instant::now());
+            }
+            _ = tracker.settled(closing.unwrap_or_else(Instant::now)), if closing.is_some() => break false,
         }
     };
     // hyper lets go of its handle; the stream is ours alone from here.
@@ -302,7 +334,17 @@ where
         let mut io = shared.clone();
         let _ = tokio::time::timeout(LINGER_IDLE, io.write_all(&head_timeout_response(limits))).await;
     }
+    // Every answer is written: what the drain waits for. Lingering is only the polite close.
+    drop(exchange);
     linger(shared).await;
+}
+
+/// Resolves when `drain` starts; never without one.
+async fn drained(drain: Option<&Drain>) {
+    match drain {
+        Some(drain) => drain.started().await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

@@ -5,5 +5,6 @@
 
 pub mod accept;
 pub mod connection;
+pub mod drain;
 pub mod limits;
 pub mod problem;

@@ -92,8 +92,29 @@ pub trait Running: Any + Send + Sync {
     /// When it stops at shutdown.
     fn stage(&self) -> Stage;
 
-    /// Stops taking new work; work already started finishes on its own.
+    /// Stops taking new work; work already started finishes on its own (and connections are asked to
+    /// close once their answer is out).
     fn stop(&self);
+
+    /// The drain deadline passed: what is still running is answered now (an HTTP request gets a 503
+    /// saying the server is shutting down) rather than dropped silently.
+    fn cut(&self) {}
+
+    /// Exchanges still being written (an answer on its way out); shutdown waits briefly for them after
+    /// [`Running::cut`] before it aborts.
+    fn exchanges(&self) -> usize {
+        0
+    }
+
+    /// Requests being processed right now: part of the work in flight, told apart in the drain's report.
+    fn requests(&self) -> usize {
+        0
+    }
+
+    /// Requests [`Running::cut`] answered, for the drain's report.
+    fn cut_requests(&self) -> usize {
+        0
+    }
 
     /// Ends whatever it still runs (the drain deadline passed).
     fn abort(&self);

@@ -7,17 +7,19 @@
 //! A request is admitted before its body is read: a slot of the listener's `max_requests_in_flight`, then
 //! a permit of its flow's `max_concurrency` (refused at once with 503). So at most that many bodies are
 //! in memory at a time, and a refused client is not made to upload first. Connection limits, timeouts and
-//! the accept loop are in [`connection`], [`accept`] and [`limits`]; body reading and parsing in [`body`].
+//! the accept loop are in [`connection`], [`accept`] and [`limits`]; body reading and parsing in [`body`];
+//! the shutdown drain of the connections, and the 503 for requests still running at its deadline, in
+//! [`drain`] and [`cut_short`].
 
 use super::body;
 use super::response::ResponsePlan;
 use super::routes::{query_map, Routed, Router};
 use crate::http_server::problem::problem;
-use crate::http_server::{accept, connection, limits};
+use crate::http_server::{accept, connection, drain, limits};
 use crate::runtime::{Event, FlowError, Payload, Runtime};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -117,10 +119,11 @@ fn finish(
     }
 }
 
-async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let runtime = &table.runtime;
+/// The request's correlation id: the client's `x-correlation-id` when it is 1 to 128 visible ASCII
+/// characters, or a new one.
+fn correlation_id<B>(req: &Request<B>) -> String {
     let given = req.headers().get("x-correlation-id").map(|v| v.as_bytes());
-    let cid = match given.and_then(crate::event::given_correlation_id) {
+    match given.and_then(crate::event::given_correlation_id) {
         Some(id) => id.to_string(),
         None => {
             let id = crate::event::new_correlation_id();
@@ -129,7 +132,42 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
             }
             id
         }
+    }
+}
+
+/// What the answer to a request cut short needs of it, kept before the request is handed over.
+struct Asked {
+    method: Method,
+    uri: Uri,
+    version: Version,
+}
+
+/// The answer to a request still running when the drain deadline passed (its work is dropped): a 503
+/// saying the server is shutting down, closing an HTTP/1 connection (HTTP/2 has its GOAWAY already), and
+/// an error log line naming the flow and the correlation id, so that no request is cut silently.
+fn cut_short(table: &Table, asked: &Asked, cid: &str) -> Response<Full<Bytes>> {
+    let flow = match table.routes.route(asked.method.as_str(), asked.uri.path()) {
+        Routed::Found(route, _) => route.flow.as_str(),
+        Routed::MethodNotAllowed(_) | Routed::NotFound => "",
     };
+    tracing::error!(
+        correlation_id = %cid,
+        flow,
+        "the drain deadline passed before the request finished: answered 503, its work is dropped"
+    );
+    let detail = "the server is shutting down and the request did not finish before the drain deadline";
+    let mut r = problem_response(503, "Service Unavailable", detail, cid);
+    r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+    // `Connection` is illegal in HTTP/2 (hyper strips it with a warning).
+    if asked.version < Version::HTTP_2 {
+        closing(r)
+    } else {
+        r
+    }
+}
+
+async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: String) -> Response<Full<Bytes>> {
+    let runtime = &table.runtime;
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let (route, params) = match table.routes.route(&method, &path) {
@@ -232,18 +270,21 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>) -> Response<Full<Byte
 /// Time allowed for a TLS handshake before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves one listener connection (plain or TLS) with the table current for each of its requests.
+/// Serves one listener connection (plain or TLS) with the table current for each of its requests, under
+/// its socket's `drain`.
 pub(crate) async fn serve_connection<I>(
     io: I,
     table: watch::Receiver<Arc<Table>>,
     in_flight: InFlight,
+    drain: drain::Drain,
     limits: &limits::Limits,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    connection::serve(io, limits, move |tracker| {
+    let connection_drain = drain.clone();
+    connection::serve(io, limits, Some(&connection_drain), move |tracker| {
         hyper::service::service_fn(move |req| {
-            let in_flight = in_flight.clone();
+            let (in_flight, drain) = (in_flight.clone(), drain.clone());
             // The table current when the request arrives: a reload during the request does not change the
             // program it runs on.
             let table = table.borrow().clone();
@@ -251,7 +292,18 @@ pub(crate) async fn serve_connection<I>(
             async move {
                 let _open = open;
                 let _working = Working::start(&in_flight);
-                let response = handle(table, req).await;
+                let _request = drain.request();
+                let cid = correlation_id(&req);
+                let asked = Asked { method: req.method().clone(), uri: req.uri().clone(), version: req.version() };
+                let response = tokio::select! {
+                    // A request that finishes as the deadline passes keeps its own answer.
+                    biased;
+                    response = handle(table.clone(), req, cid.clone()) => response,
+                    () = drain.deadline_passed() => {
+                        drain.note_cut();
+                        cut_short(&table, &asked, &cid)
+                    }
+                };
                 Ok::<_, std::convert::Infallible>(response)
             }
         })
@@ -259,12 +311,14 @@ pub(crate) async fn serve_connection<I>(
     .await;
 }
 
-/// Serves a bound socket until `stop` turns true, routing each request with the table current at its arrival.
+/// Serves a bound socket until `stop` turns true, routing each request with the table current at its
+/// arrival; its connections follow `drain`.
 pub fn serve(
     socket: tokio::net::TcpListener,
     table: watch::Receiver<Arc<Table>>,
     stop: watch::Receiver<bool>,
     in_flight: InFlight,
+    drain: drain::Drain,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let cap = {
@@ -277,14 +331,14 @@ pub fn serve(
                 let current = table.borrow();
                 (current.tls.clone(), current.limits.clone())
             };
-            let (table, in_flight) = (table.clone(), in_flight.clone());
+            let (table, in_flight, drain) = (table.clone(), in_flight.clone(), drain.clone());
             tokio::spawn(async move {
                 // Held until the connection is closed.
                 let _slot = slot;
                 match tls {
-                    None => serve_connection(stream, table, in_flight, &limits).await,
+                    None => serve_connection(stream, table, in_flight, drain, &limits).await,
                     Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => serve_connection(tls_stream, table, in_flight, &limits).await,
+                        Ok(Ok(tls_stream)) => serve_connection(tls_stream, table, in_flight, drain, &limits).await,
                         // A client speaking plain HTTP to the TLS port, a bad certificate on its side, a scan:
                         // the connection ends, the listener goes on.
                         Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),

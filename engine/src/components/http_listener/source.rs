@@ -6,6 +6,7 @@ use super::response::ResponsePlan;
 use super::routes::Router;
 use super::serve::{self as http, Responses, Table};
 use super::{ListenerConfig, ListenerSource};
+use crate::http_server::drain::Drain;
 use crate::runtime::Runtime;
 use crate::source::{InFlight, Planned, Running, SourceUse, Stage};
 use futures_util::future::BoxFuture;
@@ -165,6 +166,8 @@ struct Serving {
     bound: SocketAddr,
     table: watch::Sender<Arc<Table>>,
     stop: watch::Sender<bool>,
+    /// Closes the socket's connections when it stops and answers what is still running at the deadline.
+    drain: Drain,
     task: Mutex<Option<JoinHandle<()>>>,
     in_flight: InFlight,
 }
@@ -180,8 +183,18 @@ impl Serving {
         let bound = socket.local_addr().unwrap_or(configured);
         let (table, table_rx) = watch::channel(Arc::new(table));
         let (stop, stop_rx) = watch::channel(false);
-        let task = http::serve(socket, table_rx, stop_rx, in_flight.clone());
-        Serving { name, configured, bound, table, stop, task: Mutex::new(Some(task)), in_flight: in_flight.clone() }
+        let drain = Drain::default();
+        let task = http::serve(socket, table_rx, stop_rx, in_flight.clone(), drain.clone());
+        Serving {
+            name,
+            configured,
+            bound,
+            table,
+            stop,
+            drain,
+            task: Mutex::new(Some(task)),
+            in_flight: in_flight.clone(),
+        }
     }
 }
 
@@ -190,8 +203,27 @@ impl Running for Serving {
         Stage::Intake
     }
 
+    /// At shutdown, and when a reload moves or removes the listener: no new connection, and the open ones
+    /// close (idle ones at once, busy ones after their answer, HTTP/2 with a GOAWAY).
     fn stop(&self) {
         self.stop.send_replace(true);
+        self.drain.start();
+    }
+
+    fn cut(&self) {
+        self.drain.cut();
+    }
+
+    fn exchanges(&self) -> usize {
+        self.drain.exchanges()
+    }
+
+    fn requests(&self) -> usize {
+        self.drain.requests()
+    }
+
+    fn cut_requests(&self) -> usize {
+        self.drain.cut_requests()
     }
 
     fn abort(&self) {
@@ -216,6 +248,6 @@ where
     let Some(serving) = daemon.running(&key(name)).and_then(as_serving) else { return false };
     let table = serving.table.subscribe();
     let limits = table.borrow().limits.clone();
-    http::serve_connection(io, table, serving.in_flight.clone(), &limits).await;
+    http::serve_connection(io, table, serving.in_flight.clone(), serving.drain.clone(), &limits).await;
     true
 }
