@@ -8,10 +8,15 @@
 # one core and the load generator never competes with it. Runs are interleaved (ceiling a, relais a,
 # ceiling b, relais b, ...) so that noise from other work on the machine hits both sides alike.
 #
+# With BEFORE_BIN=DIR (the release directory of another build of relais, an earlier commit say), that
+# build runs as a third side ("before") on BEFORE_PORT, interleaved with the two others, and the table adds
+# its figures and relais / before: a change measured against what it replaces in the same run.
+#
 # Usage: tests/bench/http.sh            (from anywhere; builds release binaries first)
 # Settings (environment): ROUNDS=1 DURATION=10s CONNECTIONS=32 THREADS=1 WARMUP=3s
-#                         RELAIS_PORT=9100 CEILING_PORT=9101 UPSTREAM_PORT=9103
+#                         RELAIS_PORT=9100 CEILING_PORT=9101 UPSTREAM_PORT=9103 BEFORE_PORT=9104
 #                         SERVER_CPU=0 LOAD_CPU=1 SKIP_BUILD=1 (use the binaries already built)
+#                         BEFORE_BIN=DIR (compare with the relais in DIR)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -24,6 +29,8 @@ WARMUP=${WARMUP:-3s}
 RELAIS_PORT=${RELAIS_PORT:-9100}
 CEILING_PORT=${CEILING_PORT:-9101}
 UPSTREAM_PORT=${UPSTREAM_PORT:-9103}
+BEFORE_PORT=${BEFORE_PORT:-9104}
+BEFORE_BIN=${BEFORE_BIN:-}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -83,6 +90,14 @@ start upstream "$BIN/http_upstream" --port "$UPSTREAM_PORT"
 start ceiling "$BIN/http_ceiling" --port "$CEILING_PORT" --upstream "http://127.0.0.1:$UPSTREAM_PORT"
 start relais env RELAIS_LOG=warn RELAIS_BENCH_PORT="$RELAIS_PORT" \
     RELAIS_UPSTREAM_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" "$BIN/relais" run tests/bench/flows/http --admin off
+if [[ -n $BEFORE_BIN ]]; then
+    start before env RELAIS_LOG=warn RELAIS_BENCH_PORT="$BEFORE_PORT" \
+        RELAIS_UPSTREAM_BASE_URL="http://127.0.0.1:$UPSTREAM_PORT" "$BEFORE_BIN/relais" run tests/bench/flows/http \
+        --admin off --state memory
+    SIDES=(ceiling before relais)
+else
+    SIDES=(ceiling relais)
+fi
 wait_ready upstream "http://127.0.0.1:$UPSTREAM_PORT/quote"
 
 SCENARIOS=(a b c)
@@ -93,9 +108,16 @@ request() {
         *) REQUEST=("$2/$1") ;;
     esac
 }
-for side in ceiling relais; do
-    port=$CEILING_PORT
-    [[ $side == relais ]] && port=$RELAIS_PORT
+# The port of side $1.
+port_of() {
+    case $1 in
+        relais) echo "$RELAIS_PORT" ;;
+        before) echo "$BEFORE_PORT" ;;
+        *) echo "$CEILING_PORT" ;;
+    esac
+}
+for side in "${SIDES[@]}"; do
+    port=$(port_of "$side")
     for s in "${SCENARIOS[@]}"; do
         request "$s" "http://127.0.0.1:$port"
         wait_ready "$side" "${REQUEST[@]}"
@@ -113,8 +135,8 @@ TICK=$(getconf CLK_TCK)
 # appends the CPU time the server under test spent meanwhile (`server cpu ticks: N`): on a shared machine
 # CPU per request is steadier than requests per second, which also moves with what else runs on the core.
 load() {
-    local side=$1 s=$2 duration=$3 file=$4 port=$CEILING_PORT before
-    [[ $side == relais ]] && port=$RELAIS_PORT
+    local side=$1 s=$2 duration=$3 file=$4 port before
+    port=$(port_of "$side")
     local script=()
     [[ $s == b ]] && script=(-s "$LUA")
     before=$(cpu_ticks "${PID[$side]}")
@@ -153,16 +175,17 @@ median() {
 
 log "warming up each server and scenario for $WARMUP"
 for s in "${SCENARIOS[@]}"; do
-    for side in ceiling relais; do
+    for side in "${SIDES[@]}"; do
         load "$side" "$s" "$WARMUP" "$OUT/warmup-$side-$s.txt"
     done
 done
 
 ROWS=()
+BEFORE_ROWS=()
 declare -A RATIOS CPU_RATIOS
 for round in $(seq 1 "$ROUNDS"); do
     for s in "${SCENARIOS[@]}"; do
-        for side in ceiling relais; do
+        for side in "${SIDES[@]}"; do
             log "round $round, scenario $s, $side: wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
             load "$side" "$s" "$DURATION" "$OUT/round$round-$side-$s.txt"
         done
@@ -176,6 +199,12 @@ for round in $(seq 1 "$ROUNDS"); do
         RATIOS[$s]+="$ratio "
         CPU_RATIOS[$s]+="$cpu_ratio "
         ROWS+=("| $round | $s | $c_rps | $r_rps | **$ratio %** | $c_p50 / $c_p99 | $r_p50 / $r_p99 | $c_cpu / $r_cpu | $cpu_ratio % | $c_bad / $r_bad |")
+        if [[ -n $BEFORE_BIN ]]; then
+            read -r b_rps b_p50 b_p99 b_cpu b_bad < <(parse "$OUT/round$round-before-$s.txt")
+            vs=$(awk -v r="$r_rps" -v b="$b_rps" 'BEGIN { printf "%.0f", (b > 0 ? 100 * r / b : 0) }')
+            cpu_vs=$(awk -v r="$r_cpu" -v b="$b_cpu" 'BEGIN { printf "%.0f", (r > 0 ? 100 * b / r : 0) }')
+            BEFORE_ROWS+=("| $round | $s | $b_rps | $r_rps | **$vs %** | $b_p50 / $b_p99 | $r_p50 / $r_p99 | $b_cpu / $r_cpu | $cpu_vs % | $b_bad / $r_bad |")
+        fi
     done
 done
 
@@ -186,6 +215,14 @@ echo
 echo "| round | scenario | ceiling rps | relais rps | relais / ceiling rps | ceiling p50 / p99 ms | relais p50 / p99 ms | server CPU µs/req (c / r) | ceiling / relais CPU | failed (c / r) |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
+if [[ -n $BEFORE_BIN ]]; then
+    echo
+    echo "relais against the build in $BEFORE_BIN (before), same run:"
+    echo
+    echo "| round | scenario | before rps | relais rps | relais / before rps | before p50 / p99 ms | relais p50 / p99 ms | server CPU µs/req (b / r) | before / relais CPU | failed (b / r) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${BEFORE_ROWS[@]}"
+fi
 if ((ROUNDS > 1)); then
     echo
     echo "| scenario | median relais / ceiling rps | median ceiling / relais CPU per request |"
