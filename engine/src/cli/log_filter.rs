@@ -50,7 +50,7 @@ fn directives(value: &str) -> Vec<&str> {
     out
 }
 
-/// `relais_engine`, `relais_engine::daemon::http`: identifiers joined by `::`.
+/// `relais_engine`, `relais_engine::http_server`: identifiers joined by `::`.
 fn is_module_path(target: &str) -> bool {
     target.split("::").all(|part| {
         let mut chars = part.chars();

@@ -3,7 +3,7 @@
 //!
 //! [`Router::add`] is the one way routes are put together: `relais check` calls it for every listener flow
 //! and reports what it refuses (`compile/routes.rs`), the daemon calls it the same way to build what it
-//! serves (`daemon/sources.rs`), so a route set that checks clean is exactly the one that runs. Matching is
+//! serves (`components/http_listener/source.rs`), so a route set that checks clean is exactly the one that runs. Matching is
 //! `matchit`'s radix tree, one per method plus one for the routes that take any method: a literal segment
 //! wins over a `{name}` parameter, and a parameter over a `{*rest}` remainder, whatever the declaration
 //! order; two routes it cannot rank are refused when the second is added, never settled by file order.
