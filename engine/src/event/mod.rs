@@ -71,10 +71,36 @@ impl Event {
     }
 }
 
-/// A random correlation id (UUID v4 text, from the operating system's generator), for events whose source
-/// gave none: unique across processes and restarts without coordination.
+/// A random correlation id (UUID v4 text), for events whose source gave none: unique across processes and
+/// restarts without coordination, and telling nothing of when or where it was made.
+///
+/// The operating system's generator seeds each thread once; the ids that follow come from that seed by
+/// splitmix64 over a counter (a bijection, so a thread never repeats one). A correlation id names an event,
+/// it guards nothing, so it needs unpredictability across processes, not a system call per request: that
+/// call measured 2.6 % of the daemon's CPU answering a fixed JSON body.
 pub fn new_correlation_id() -> String {
-    uuid::Uuid::new_v4().hyphenated().to_string()
+    use std::cell::Cell;
+    thread_local! {
+        static NEXT: Cell<(u64, u64)> = Cell::new(uuid::Uuid::new_v4().as_u64_pair());
+    }
+    let (a, b) = NEXT.with(|next| {
+        let (counter, salt) = next.get();
+        let counter = counter.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        next.set((counter, salt));
+        (splitmix(counter), splitmix(counter ^ salt))
+    });
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&a.to_le_bytes());
+    bytes[8..].copy_from_slice(&b.to_le_bytes());
+    uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string()
+}
+
+/// One step of splitmix64's output function: a bijection of `u64` mixing every input bit into every output
+/// bit.
+fn splitmix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// The longest correlation id taken from a caller.
@@ -103,6 +129,22 @@ mod tests {
         assert_eq!(parsed.map(|u| u.get_version_num()), Some(4), "{a}");
         assert_eq!(a.len(), 36);
         assert_eq!(given_correlation_id(a.as_bytes()), Some(a.as_str()), "our own ids are kept when they come back");
+    }
+
+    #[test]
+    fn correlation_ids_made_on_several_threads_never_repeat_and_are_all_version_4() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..25_000).map(|_| new_correlation_id()).collect::<Vec<_>>()))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for thread in threads {
+            for id in thread.join().unwrap_or_default() {
+                let parsed = uuid::Uuid::parse_str(&id).ok();
+                assert_eq!(parsed.map(|u| (u.get_version_num(), u.get_variant())), Some((4, uuid::Variant::RFC4122)));
+                assert!(seen.insert(id), "an id was made twice");
+            }
+        }
+        assert_eq!(seen.len(), 100_000);
     }
 
     #[test]
