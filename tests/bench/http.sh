@@ -182,7 +182,7 @@ done
 
 ROWS=()
 BEFORE_ROWS=()
-declare -A RATIOS CPU_RATIOS
+declare -A RATIOS CPU_RATIOS BEFORE_RATIOS BEFORE_CPU_RATIOS
 for round in $(seq 1 "$ROUNDS"); do
     for s in "${SCENARIOS[@]}"; do
         for side in "${SIDES[@]}"; do
@@ -203,6 +203,8 @@ for round in $(seq 1 "$ROUNDS"); do
             read -r b_rps b_p50 b_p99 b_cpu b_bad < <(parse "$OUT/round$round-before-$s.txt")
             vs=$(awk -v r="$r_rps" -v b="$b_rps" 'BEGIN { printf "%.0f", (b > 0 ? 100 * r / b : 0) }')
             cpu_vs=$(awk -v r="$r_cpu" -v b="$b_cpu" 'BEGIN { printf "%.0f", (r > 0 ? 100 * b / r : 0) }')
+            BEFORE_RATIOS[$s]+="$vs "
+            BEFORE_CPU_RATIOS[$s]+="$cpu_vs "
             BEFORE_ROWS+=("| $round | $s | $b_rps | $r_rps | **$vs %** | $b_p50 / $b_p99 | $r_p50 / $r_p99 | $b_cpu / $r_cpu | $cpu_vs % | $b_bad / $r_bad |")
         fi
     done
@@ -222,6 +224,15 @@ if [[ -n $BEFORE_BIN ]]; then
     echo "| round | scenario | before rps | relais rps | relais / before rps | before p50 / p99 ms | relais p50 / p99 ms | server CPU µs/req (b / r) | before / relais CPU | failed (b / r) |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${BEFORE_ROWS[@]}"
+    if ((ROUNDS > 1)); then
+        echo
+        echo "| scenario | median relais / before rps | median before / relais CPU per request |"
+        echo "|---|---|---|"
+        for s in "${SCENARIOS[@]}"; do
+            # shellcheck disable=SC2086 # one number per word
+            echo "| $s | $(printf '%s\n' ${BEFORE_RATIOS[$s]} | median) % | $(printf '%s\n' ${BEFORE_CPU_RATIOS[$s]} | median) % |"
+        done
+    fi
 fi
 if ((ROUNDS > 1)); then
     echo
