@@ -121,25 +121,12 @@ fn registry() -> Registry {
 
 fn compile(registry: &Registry, dir: &std::path::Path) -> Result<relais_engine::plan::Program, Vec<String>> {
     let loaded = relais_engine::cli::check::check_paths_with(&[dir.to_path_buf()], None, None, registry);
-    let errors: Vec<String> = loaded
-        .diags
-        .iter()
-        .filter(|d| d.severity == relais_dsl::Severity::Error)
-        .map(|d| format!("{}: {}", d.code, d.message))
-        .collect();
+    let errors = support::errors(loaded.diags.iter());
     if !errors.is_empty() {
         return Err(errors);
     }
     relais_engine::plan::compile_program(&loaded, relais_stdlib::Clock::system(), registry)
-        .map_err(|d| d.iter().map(|d| format!("{}: {}", d.code, d.message)).collect())
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        .map_err(|d| support::errors(d.iter()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +149,7 @@ flows:
     let state = program.state.clone();
     let daemon = relais_engine::daemon::start(&registry, Runtime::new(program)).await.unwrap();
     let store = state.existing_store("seen").unwrap();
-    until("the source's event", || store.get("last").ok().flatten().is_some()).await;
+    support::eventually("the source's event", || std::future::ready(store.get("last").ok().flatten().is_some())).await;
     assert_eq!(store.get("last").unwrap(), Some(serde_json::json!("BONJOUR!")));
     assert!(daemon.shutdown(Duration::from_secs(5)).await);
 }

@@ -15,7 +15,7 @@ use hyper::body::Bytes;
 use relais_engine::daemon::Daemon;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -83,11 +83,8 @@ async fn start() -> Running {
 impl Running {
     /// Waits until the flow that writes `key` has started.
     async fn started(&self, key: &str) {
-        let until = Instant::now() + DEADLINE;
-        while self.seen.get(key).unwrap().is_none() {
-            assert!(Instant::now() < until, "the `{key}` request never started");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let what = format!("the `{key}` request to start");
+        support::eventually(&what, || std::future::ready(self.seen.get(key).unwrap().is_some())).await;
     }
 }
 
@@ -278,11 +275,9 @@ async fn an_http2_client_finishes_its_request_during_the_drain_and_its_connectio
     let seen = r.seen.clone();
     let shutdown = tokio::spawn(r.daemon.shutdown(Duration::from_secs(600)));
     // The drain has started once new connections are refused (the listener stops accepting first).
-    let until = Instant::now() + DEADLINE;
-    while TcpStream::connect(r.addr).await.is_ok() {
-        assert!(Instant::now() < until, "the listener kept accepting during the drain");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let addr = r.addr;
+    support::eventually("the listener to stop accepting", || async move { TcpStream::connect(addr).await.is_err() })
+        .await;
     release(&seen);
     let response = response.await.unwrap().unwrap();
     assert_eq!(response.status(), 200);
@@ -374,11 +369,10 @@ async fn relais_run_exits_0_after_a_clean_drain_in_which_a_busy_request_finishes
     process.signal("TERM");
     // The admin port answers until the end of the drain: `/ready` says it started, and running the
     // `release` flow there lets the busy request finish.
-    let until = Instant::now() + DEADLINE;
-    while support::request(admin, "GET", "/ready", &[], b"").await.0 != 503 {
-        assert!(Instant::now() < until, "/ready never said the daemon was draining");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    support::eventually("/ready to say the daemon is draining", || async move {
+        support::request(admin, "GET", "/ready", &[], b"").await.0 == 503
+    })
+    .await;
     assert!(wait_closed(&mut idle, "the idle keep-alive connection").await.is_empty());
     assert_eq!(support::request(admin, "POST", "/flows/release/run", &[], b"").await.0, 200);
     let answer = read_answer(&mut busy).await;

@@ -68,14 +68,8 @@ impl Relais {
     }
 
     async fn wait_for_version(&self, expected: &str) {
-        let until = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < until {
-            if self.version().await == expected {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the daemon never answered `{expected}` (last: `{}`)", self.version().await);
+        let what = format!("the daemon to answer `{expected}`");
+        support::eventually(&what, || async { self.version().await == expected }).await;
     }
 }
 
@@ -110,11 +104,10 @@ async fn a_flow_file_replaced_by_renaming_a_new_file_over_it_is_reloaded() {
     let addr = single.wait_for_address("listening on http://");
     std::fs::write(dir.join(".flows.yaml.tmp"), flow("v3")).unwrap();
     std::fs::rename(dir.join(".flows.yaml.tmp"), &file).unwrap();
-    let until = Instant::now() + Duration::from_secs(20);
-    while request(addr, "GET", "/version", &[], b"").await.2 != "v3" {
-        assert!(Instant::now() < until, "the daemon given the file never answered v3");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::eventually("the daemon given the file to answer v3", || async move {
+        request(addr, "GET", "/version", &[], b"").await.2 == "v3"
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,11 +122,10 @@ async fn a_change_inside_a_hidden_directory_does_not_reload() {
     while !relais.wait_for_log("file events ignored").contains("state.redb") {}
     std::fs::write(dir.join("flows.yaml"), flow("v2")).unwrap();
     relais.wait_for_log("files changed: reloading");
-    let until = Instant::now() + Duration::from_secs(20);
-    while request(addr, "GET", "/version", &[], b"").await.2 != "v2" {
-        assert!(Instant::now() < until, "the edit was never served");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::eventually("the edit to be served", || async move {
+        request(addr, "GET", "/version", &[], b"").await.2 == "v2"
+    })
+    .await;
     let logged = relais.drain_logs(Duration::from_millis(300));
     let reloads = logged.lines().filter(|l| l.contains("files changed: reloading")).count();
     assert_eq!(reloads, 1, "one reload, for the edit alone:\n{logged}");

@@ -24,18 +24,44 @@ pub fn write_files(files: &[(&str, &str)]) -> std::path::PathBuf {
     dir
 }
 
+/// The errors among `diags`, as `CODE: message`.
+#[allow(dead_code)]
+pub fn errors<'d>(diags: impl IntoIterator<Item = &'d relais_dsl::Diagnostic>) -> Vec<String> {
+    diags
+        .into_iter()
+        .filter(|d| d.severity == relais_dsl::Severity::Error)
+        .map(|d| format!("{}: {}", d.code, d.message))
+        .collect()
+}
+
 /// The flows in `dir` through `relais check`'s path, panicking with the diagnostics if any is an error.
 #[allow(dead_code)]
 pub fn checked(dir: &std::path::Path) -> relais_engine::load::Loaded {
     let loaded = check_paths(&[dir.to_path_buf()], None);
-    let errors: Vec<String> = loaded
-        .diags
-        .iter()
-        .filter(|d| d.severity == relais_dsl::Severity::Error)
-        .map(|d| format!("{}: {}", d.code, d.message))
-        .collect();
+    let errors = errors(loaded.diags.iter());
     assert!(errors.is_empty(), "flows do not check: {errors:?}");
     loaded
+}
+
+/// How long a test waits for something that should happen: generous, so that a loaded 2-core CI does
+/// not fail a test that is only slow.
+#[allow(dead_code)]
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until `done()` answers true, asking again every few milliseconds, for up to [`PATIENCE`], then
+/// panics naming `what`: the tests' one polling loop, so that a test waits for a condition, never for a
+/// fixed time.
+#[allow(dead_code)]
+pub async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// Writes `files` to a fresh directory, checks them (panicking with the diagnostics if any error), and
