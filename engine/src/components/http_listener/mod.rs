@@ -15,7 +15,7 @@ use crate::http_server::limits::Limits;
 use crate::runtime::Runtime;
 use crate::source::{Planned, Source, SourceUse};
 use relais_dsl::codes;
-use relais_dsl::syntax::{Node, Value};
+use relais_dsl::syntax::Node;
 use relais_dsl::{Diagnostic, Diagnostics};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -223,31 +223,20 @@ pub fn check_path_template(path: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-fn check_source(at: &Node, diags: &mut Diagnostics) {
-    if let Some(path) = at.get("path") {
-        if let Value::Str(s) = &path.value {
-            if let Err(why) = check_path_template(&s.text) {
-                diags.push(
-                    Diagnostic::error(
-                        codes::BAD_PATH_TEMPLATE,
-                        path.span,
-                        format!("invalid path template `{}`", s.text),
-                    )
-                    .label(why)
-                    .help("write `/orders/{order_id}`: literal segments and whole-segment `{name}` parameters"),
-                );
-            }
-        }
-    }
-}
-
 impl Source for ListenerSource {
     const NAME: &'static str = "http.listener";
     const SUMMARY: &'static str = "Starts the flow for each matching HTTP request.";
     const CONFIG: Option<ConfigRef> = Some(ConfigRef { kind: "http.listener", required: false });
 
     fn check(&self, at: &Node, diags: &mut Diagnostics) {
-        check_source(at, diags);
+        if let Err(why) = check_path_template(&self.path) {
+            let span = at.get("path").map_or(at.span, |n| n.span);
+            diags.push(
+                Diagnostic::error(codes::BAD_PATH_TEMPLATE, span, format!("invalid path template `{}`", self.path))
+                    .label(why)
+                    .help("write `/orders/{order_id}`: literal segments and whole-segment `{name}` parameters"),
+            );
+        }
     }
 
     fn plan(uses: Vec<SourceUse<Self>>, runtime: &Runtime) -> Result<Vec<Box<dyn Planned>>, String> {

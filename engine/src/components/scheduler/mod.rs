@@ -7,7 +7,7 @@ use super::types::DurationText;
 use crate::runtime::Runtime;
 use crate::source::{Planned, Source, SourceUse, Stage, TaskPlanned};
 use relais_dsl::codes;
-use relais_dsl::syntax::{Node, Value};
+use relais_dsl::syntax::Node;
 use relais_dsl::{Diagnostic, Diagnostics};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -48,39 +48,48 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
     })
 }
 
-fn check_schedule(at: &Node, diags: &mut Diagnostics) {
-    let cron = at.get("cron");
-    let frequency = at.get("frequency");
-    match (cron, frequency) {
-        (Some(_), Some(f)) => diags.push(
-            Diagnostic::error(codes::CONFLICTING_FIELDS, f.span, "a scheduler takes `cron` or `frequency`, not both")
+/// Where setting `key` is written, or the whole source when it is not.
+fn span_of(at: &Node, key: &str) -> relais_dsl::Span {
+    at.get(key).map_or(at.span, |n| n.span)
+}
+
+impl SchedulerSource {
+    /// Exactly one schedule, a cron expression the scheduler can read, a time zone that exists.
+    fn check_schedule(&self, at: &Node, diags: &mut Diagnostics) {
+        match (&self.cron, &self.frequency) {
+            (Some(_), Some(_)) => diags.push(
+                Diagnostic::error(
+                    codes::CONFLICTING_FIELDS,
+                    span_of(at, "frequency"),
+                    "a scheduler takes `cron` or `frequency`, not both",
+                )
                 .label("remove one of them"),
-        ),
-        (None, None) => diags.push(
-            Diagnostic::error(codes::CONFLICTING_FIELDS, at.span, "a scheduler needs `cron` or `frequency`")
-                .label("no schedule")
-                .help("`frequency: 30s` or `cron: \"0 10 * * *\"` with `time_zone: Europe/Paris`"),
-        ),
-        _ => {}
-    }
-    if let Some(node @ Node { value: Value::Str(s), .. }) = cron {
-        if let Err(why) = parse_cron(&s.text) {
-            diags.push(
-                Diagnostic::error(codes::BAD_CRON, node.span, format!("invalid cron expression `{}`: {why}", s.text))
-                    .label("not a valid cron expression")
-                    .help(
-                        "5 fields (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6), or 6 with seconds first; \
-                         `0 10 * * *` is 10:00 daily",
-                    ),
-            );
+            ),
+            (None, None) => diags.push(
+                Diagnostic::error(codes::CONFLICTING_FIELDS, at.span, "a scheduler needs `cron` or `frequency`")
+                    .label("no schedule")
+                    .help("`frequency: 30s` or `cron: \"0 10 * * *\"` with `time_zone: Europe/Paris`"),
+            ),
+            _ => {}
         }
-    }
-    if let Some(node @ Node { value: Value::Str(s), .. }) = at.get("time_zone") {
-        if chrono_tz::Tz::from_str(&s.text).is_err() {
-            let help = relais_dsl::diagnostic::did_you_mean(&s.text, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()))
+        if let Some(cron) = &self.cron {
+            if let Err(why) = parse_cron(cron) {
+                diags.push(
+                    Diagnostic::error(codes::BAD_CRON, span_of(at, "cron"), format!("invalid cron expression `{cron}`: {why}"))
+                        .label("not a valid cron expression")
+                        .help(
+                            "5 fields (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6), or 6 with seconds first; \
+                             `0 10 * * *` is 10:00 daily",
+                        ),
+                );
+            }
+        }
+        let zone = &self.time_zone;
+        if chrono_tz::Tz::from_str(zone).is_err() {
+            let help = relais_dsl::diagnostic::did_you_mean(zone, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()))
                 .unwrap_or_else(|| "use names such as `Europe/Paris`, `UTC`, `America/New_York`".into());
             diags.push(
-                Diagnostic::error(codes::BAD_CRON, node.span, format!("unknown time zone `{}`", s.text))
+                Diagnostic::error(codes::BAD_CRON, span_of(at, "time_zone"), format!("unknown time zone `{zone}`"))
                     .label("not an IANA time zone")
                     .help(help),
             );
@@ -93,7 +102,7 @@ impl Source for SchedulerSource {
     const SUMMARY: &'static str = "Starts the flow on a fixed frequency or a cron schedule.";
 
     fn check(&self, at: &Node, diags: &mut Diagnostics) {
-        check_schedule(at, diags);
+        self.check_schedule(at, diags);
     }
 
     fn plan(uses: Vec<SourceUse<Self>>, runtime: &Runtime) -> Result<Vec<Box<dyn Planned>>, String> {
