@@ -57,3 +57,68 @@ pub fn order_to_contact(order: &serde_json::Value) -> serde_json::Value {
         "updated_at": "2024-07-26T09:15:30Z",
     })
 }
+
+/// Every word's first letter upper case, the rest lower case: the mapping library's `title_case`.
+fn title_case(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at_word_start = true;
+    for c in text.chars() {
+        if at_word_start {
+            out.extend(c.to_uppercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+        at_word_start = !c.is_alphanumeric();
+    }
+    out
+}
+
+/// The realistic mapping (`tests/bench/flows/http/mappings/order_to_crm.rhai`: a helper per ticket, a loop, a
+/// de-duplicated and sorted session list, a sum, a sort by amount) written as plain Rust over serde_json: the
+/// ceiling of scenario (d) of `tests/bench/http.sh` and of the engine benchmark. As in [`order_to_contact`],
+/// the phone rule is the French one and `updated_at` is fixed.
+pub fn order_to_crm(order: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let text = |v: &Value| v.as_str().unwrap_or("").trim().to_string();
+    let buyer = &order["buyer"];
+    let mut lines = Vec::new();
+    let mut sessions: Vec<String> = Vec::new();
+    let mut total = 0.0;
+    for ticket in order["tickets"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let holder = &ticket["holder"];
+        let amount = ticket["price"]["amount"].as_f64().unwrap_or(0.0);
+        lines.push(json!({
+            "ticket_id": ticket["ticket_id"],
+            "session_id": ticket["session_id"],
+            "category": text(&ticket["category"]).to_uppercase(),
+            "holder": format!("{} {}", title_case(&text(&holder["first_name"])), text(&holder["last_name"]).to_uppercase()),
+            "amount": amount,
+            "currency": ticket["price"]["currency"],
+        }));
+        total += amount;
+        let session = text(&ticket["session_id"]);
+        if !sessions.contains(&session) {
+            sessions.push(session);
+        }
+    }
+    sessions.sort();
+    let count = lines.len();
+    lines.sort_by(|a, b| b["amount"].as_f64().partial_cmp(&a["amount"].as_f64()).unwrap_or(std::cmp::Ordering::Equal));
+    let digits: String = text(&buyer["phone"]).chars().filter(char::is_ascii_digit).collect();
+    json!({
+        "external_id": format!("ticketing-{}", text(&order["order_id"])),
+        "first_name": title_case(&text(&buyer["first_name"])),
+        "last_name": text(&buyer["last_name"]).to_uppercase(),
+        "email": text(&buyer["email"]).to_lowercase(),
+        "phone_e164": format!("+33{}", digits.trim_start_matches('0')),
+        "locale": text(&buyer["language"]).to_lowercase(),
+        "country_iso2": text(&buyer["country"]).to_uppercase(),
+        "opt_in": { "email": order["consents"]["marketing"], "sms": order["consents"]["sms"] },
+        "purchases": lines,
+        "sessions": sessions,
+        "ticket_count": count,
+        "total_amount": total,
+        "source": "ticketing",
+        "updated_at": "2024-07-26T09:15:30Z",
+    })
+}
