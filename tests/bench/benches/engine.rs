@@ -54,7 +54,7 @@ fn runtime() -> Runtime {
     let loaded = relais_engine::cli::check::check_paths(&[dir], None);
     assert!(!loaded.diags.has_errors(), "benchmark flow does not check");
     let components = relais_engine::components::registry();
-    match relais_engine::plan::compile_program(&loaded, relais_stdlib::Clock::system(), &components) {
+    match relais_engine::plan::compile_program(&loaded, relais_stdlib::Clock::system(), components) {
         Ok(program) => Runtime::new(program),
         Err(_) => panic!("benchmark flow does not compile"),
     }
