@@ -231,7 +231,7 @@ async fn with_a_target_the_answer_status_and_headers_are_kept_in_the_attributes(
         "      - http.request: { config: crm, method: GET, path: /echo, target: answer }\n",
     );
     let mut ev = Event::new(json!("kept"));
-    ev.attributes = Arc::new(json!({ "method": "POST", "headers": { "x-from": "listener" } }));
+    ev.attributes = json!({ "method": "POST", "headers": { "x-from": "listener" } }).into();
     let out = rt.run_flow("f", ev).await.unwrap();
     assert_eq!(support::payload(&out), json!("kept"));
     assert_eq!(out.vars["answer"]["path"], "/echo");

@@ -12,6 +12,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The most threads the daemon keeps for blocking work (store transactions, large body checks, scripts
+/// moved off the async workers) beside its async workers. tokio's default is 512: under a load of heavy
+/// scripts it grew the daemon to over 300 threads, each with its stack and, past a few, its own malloc arena
+/// (57-69 MiB resident). Work beyond the bound waits for a thread instead of making one.
+const MAX_BLOCKING_THREADS: usize = 32;
+
+/// How long an idle blocking thread lives before it exits: a burst's threads are gone soon after it.
+const BLOCKING_THREAD_KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// Arguments of `relais run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -116,8 +125,12 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         relais_stdlib::set_long_script_slots(usize::try_from(slots).unwrap_or(usize::MAX));
     }
     // Scripts run on these threads: the stack holds the deepest values a script can build (see the constant).
+    // One async worker per core the process may use (tokio's default, which follows `taskset`), and at most
+    // `MAX_BLOCKING_THREADS` more for blocking work, so the daemon's thread count stays bounded under load.
     let tokio = match tokio::runtime::Builder::new_multi_thread()
         .thread_stack_size(relais_stdlib::SCRIPT_STACK_SIZE)
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
         .enable_all()
         .build()
     {

@@ -31,7 +31,7 @@ async fn run_now(runtime: &Runtime, flow: &str) -> Response<Full<Bytes>> {
         return answer(StatusCode::NOT_FOUND, "application/json", body.to_string());
     }
     let mut event = Event::new(serde_json::Value::Null);
-    event.attributes = std::sync::Arc::new(json!({ "fired_at": chrono::Utc::now().to_rfc3339(), "trigger": "admin" }));
+    event.attributes = json!({ "fired_at": chrono::Utc::now().to_rfc3339(), "trigger": "admin" }).into();
     let correlation_id = event.correlation_id.to_string();
     tracing::info!(correlation_id = %correlation_id, flow, "run requested on the admin port");
     match runtime.run_flow(flow, event).await {

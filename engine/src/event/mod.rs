@@ -3,10 +3,13 @@
 //! Cloning an event is cheap (reference counts), because routers copy events per branch and retries keep
 //! the event as it was before the scope; variables are copy-on-write.
 
+pub mod attributes;
 pub mod error;
+mod json_check;
 pub mod payload;
 
 pub use crate::state::claims::Claim;
+pub use attributes::Attributes;
 pub use error::FlowError;
 pub use payload::Payload;
 use serde_json::{Map, Value as Json};
@@ -17,8 +20,9 @@ use std::sync::Arc;
 pub struct Event {
     /// The payload.
     pub payload: Arc<Payload>,
-    /// What the source knows (HTTP method, path, params, headers; scheduler fire time).
-    pub attributes: Arc<Json>,
+    /// What the source knows (HTTP method, path, params, headers; scheduler fire time), built when first
+    /// read.
+    pub attributes: Attributes,
     /// Flow variables.
     pub vars: Arc<Map<String, Json>>,
     /// Correlation id, propagated on outbound calls and log lines.
@@ -44,11 +48,11 @@ impl Event {
     pub fn with_payload(payload: Payload) -> Self {
         Event {
             payload: Arc::new(payload),
-            attributes: Arc::new(Json::Object(Map::new())),
-            vars: Arc::new(Map::new()),
+            attributes: Attributes::none(),
+            vars: no_vars(),
             correlation_id: new_correlation_id().into(),
             error: None,
-            claims: Arc::default(),
+            claims: no_claims(),
             deadline: None,
         }
     }
@@ -69,6 +73,19 @@ impl Event {
             Arc::make_mut(&mut self.vars).remove(name);
         }
     }
+}
+
+/// The variables of an event that has none yet: one shared empty map, so that making an event allocates
+/// none (a step setting a variable copies it first, see [`Event::set_var`]).
+pub fn no_vars() -> Arc<Map<String, Json>> {
+    static EMPTY: std::sync::OnceLock<Arc<Map<String, Json>>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Arc::default).clone()
+}
+
+/// The claims of an event that holds none: one shared empty list, as [`no_vars`].
+pub fn no_claims() -> Arc<Vec<Claim>> {
+    static EMPTY: std::sync::OnceLock<Arc<Vec<Claim>>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Arc::default).clone()
 }
 
 /// A random correlation id (UUID v4 text), for events whose source gave none: unique across processes and

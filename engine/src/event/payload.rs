@@ -1,11 +1,22 @@
 //! The payload: bytes with a media type, parsed once on first use and cached, or a value built by a step.
 //!
 //! Sources hand over bytes (an HTTP body); most steps want a value. Parsing is lazy so a flow that only
-//! forwards a body never parses it, and cached so that ten steps reading it parse it once.
+//! forwards a body never parses it, and cached so that ten steps reading it parse it once. The bytes are a
+//! [`Bytes`] (what hyper hands over): answering or forwarding them shares the buffer, it never copies it.
 
 use super::error::FlowError;
+use hyper::body::Bytes;
 use serde_json::Value as Json;
 use std::sync::{Arc, OnceLock};
+
+/// The media type of a value given none: text for a string, JSON for anything else.
+pub fn default_media_type(value: &Json) -> &'static str {
+    if value.is_string() {
+        "text/plain"
+    } else {
+        "application/json"
+    }
+}
 
 /// Media types relais understands when turning bytes into a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,17 +34,25 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format of a media type (parameters such as `; charset=utf-8` ignored).
+    /// The format of a media type (parameters such as `; charset=utf-8` ignored, case ignored). Compared in
+    /// place: asked for every payload read and written, it allocates nothing.
     pub fn of(media_type: &str) -> Format {
-        let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        match essence.as_str() {
-            "application/json" => Format::Json,
-            "application/x-www-form-urlencoded" => Format::Form,
-            "text/csv" => Format::Csv,
-            "application/xml" | "text/xml" => Format::Xml,
-            e if e.ends_with("+json") => Format::Json,
-            e if e.ends_with("+xml") => Format::Xml,
-            _ => Format::Text,
+        let essence = media_type.split(';').next().unwrap_or("").trim();
+        let is = |name: &str| essence.eq_ignore_ascii_case(name);
+        let ends_with = |suffix: &str| {
+            essence.len() >= suffix.len()
+                && essence.as_bytes()[essence.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+        };
+        if is("application/json") || ends_with("+json") {
+            Format::Json
+        } else if is("application/x-www-form-urlencoded") {
+            Format::Form
+        } else if is("text/csv") {
+            Format::Csv
+        } else if is("application/xml") || is("text/xml") || ends_with("+xml") {
+            Format::Xml
+        } else {
+            Format::Text
         }
     }
 }
@@ -48,7 +67,7 @@ pub trait FormatReader: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct Payload {
     media_type: Arc<str>,
-    raw: Option<Arc<[u8]>>,
+    raw: Option<Bytes>,
     value: OnceLock<Json>,
     /// The value as scripts see it, converted once: several scripts reading one payload share it.
     script_value: OnceLock<rhai::Dynamic>,
@@ -67,6 +86,14 @@ impl Payload {
         Payload { media_type: media_type.into(), raw: None, value: cell, script_value: OnceLock::new() }
     }
 
+    /// A payload known before any event (a `set_payload` of literals): the value and its bytes, written once,
+    /// so that every event sharing it sends the same bytes without writing them again.
+    pub fn fixed(value: Json, media_type: &str) -> Self {
+        let mut payload = Payload::value_as(value, media_type);
+        payload.raw = Some(payload.to_body());
+        payload
+    }
+
     /// A payload a script computed: its JSON value plus the script value it came from, so the next script
     /// reading the payload starts from `script_value` instead of converting the JSON back. `value` must be
     /// `dynamic_to_json(&script_value)`.
@@ -76,8 +103,9 @@ impl Payload {
         payload
     }
 
-    /// A payload from bytes as received; parsed when first read.
-    pub fn bytes(raw: impl Into<Arc<[u8]>>, media_type: &str) -> Self {
+    /// A payload from bytes as received (a `Vec<u8>`, or hyper's [`Bytes`] kept without a copy); parsed when
+    /// first read.
+    pub fn bytes(raw: impl Into<Bytes>, media_type: &str) -> Self {
         Payload {
             media_type: media_type.into(),
             raw: Some(raw.into()),
@@ -98,9 +126,7 @@ impl Payload {
             return Ok(v);
         }
         let raw = self.raw.as_deref().unwrap_or(&[]);
-        let parsed = parse(raw, Format::of(&self.media_type), reader).map_err(|why| {
-            FlowError::new("PAYLOAD:INVALID", format!("payload is not valid {}: {why}", self.media_type))
-        })?;
+        let parsed = parse(raw, Format::of(&self.media_type), reader).map_err(|why| self.invalid(why))?;
         Ok(self.value.get_or_init(|| parsed))
     }
 
@@ -116,14 +142,40 @@ impl Payload {
         Ok(self.script_value.get_or_init(|| d).clone())
     }
 
-    /// The payload as bytes: the received bytes, or the value written in its media type.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        match (&self.raw, self.value.get()) {
-            (Some(raw), _) => raw.to_vec(),
-            (None, Some(Json::String(s))) if Format::of(&self.media_type) != Format::Json => s.clone().into_bytes(),
-            (None, Some(v)) => serde_json::to_vec(v).unwrap_or_default(),
-            (None, None) => Vec::new(),
+    /// Checks that the bytes are what their media type says, as [`Payload::read`] would, without keeping a
+    /// tree when nothing asked for one: JSON is checked by [`super::json_check`] (no allocation per value), and
+    /// parsed into a value only when a step reads it. Other formats are parsed and cached here (their readers
+    /// are the only check there is). A payload built from a value is valid.
+    pub fn check(&self, reader: &dyn FormatReader) -> Result<(), FlowError> {
+        match &self.raw {
+            Some(raw) if self.value.get().is_none() && Format::of(&self.media_type) == Format::Json => {
+                super::json_check::check(raw).map_err(|why| self.invalid(why))
+            }
+            _ => self.read(reader).map(|_| ()),
         }
+    }
+
+    fn invalid(&self, why: impl std::fmt::Display) -> FlowError {
+        FlowError::new("PAYLOAD:INVALID", format!("payload is not valid {}: {why}", self.media_type))
+    }
+
+    /// The payload as bytes to send: the received bytes shared (no copy), or the value written in its media
+    /// type.
+    pub fn to_body(&self) -> Bytes {
+        match (&self.raw, self.value.get()) {
+            (Some(raw), _) => raw.clone(),
+            (None, Some(Json::String(s))) if Format::of(&self.media_type) != Format::Json => {
+                Bytes::from(s.clone().into_bytes())
+            }
+            (None, Some(v)) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            (None, None) => Bytes::new(),
+        }
+    }
+
+    /// The payload as owned bytes (a copy of [`Payload::to_body`]), for what stores them (queues, dead
+    /// letters).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_body().into()
     }
 }
 
@@ -214,6 +266,44 @@ mod tests {
         let deep = (0..=relais_stdlib::MAX_DEPTH).fold(Json::Null, |inner, _| Json::Array(vec![inner]));
         let err = Payload::value(deep).script_value(&NoReader).unwrap_err();
         assert_eq!(err.error_type.to_string(), "PAYLOAD:INVALID");
+    }
+
+    #[test]
+    fn media_types_are_recognised_whatever_their_case_and_parameters() {
+        assert_eq!(Format::of("Application/JSON; charset=utf-8"), Format::Json);
+        assert_eq!(Format::of(" application/problem+JSON "), Format::Json);
+        assert_eq!(Format::of("APPLICATION/X-WWW-FORM-URLENCODED"), Format::Form);
+        assert_eq!(Format::of("text/CSV;header=present"), Format::Csv);
+        assert_eq!(Format::of("Text/Xml"), Format::Xml);
+        assert_eq!(Format::of("application/atom+xml"), Format::Xml);
+        assert_eq!(Format::of("json"), Format::Text);
+        assert_eq!(Format::of(""), Format::Text);
+    }
+
+    #[test]
+    fn checking_json_bytes_builds_no_value_and_reading_them_later_still_works() {
+        let p = Payload::bytes(b"{\"a\": [1, \"x\"]}".to_vec(), "application/json");
+        assert!(p.check(&NoReader).is_ok());
+        assert!(p.value.get().is_none(), "a check keeps no tree");
+        assert_eq!(p.read(&NoReader).unwrap()["a"][1], "x");
+        let bad = Payload::bytes(b"{\"a\": }".to_vec(), "application/json");
+        assert_eq!(bad.check(&NoReader).unwrap_err().error_type.to_string(), "PAYLOAD:INVALID");
+    }
+
+    #[test]
+    fn a_fixed_payload_reads_as_its_value_and_sends_the_bytes_written_once() {
+        let p = Payload::fixed(serde_json::json!({"status": "ok", "n": 1}), "application/json");
+        assert_eq!(p.to_body(), Bytes::from_static(b"{\"status\":\"ok\",\"n\":1}"));
+        assert_eq!(p.to_body().as_ptr(), p.to_body().as_ptr());
+        assert_eq!(p.read(&NoReader).unwrap()["n"], 1);
+        assert_eq!(Payload::fixed(Json::String("hi".into()), "text/plain").to_body(), Bytes::from_static(b"hi"));
+    }
+
+    #[test]
+    fn received_bytes_are_sent_on_without_a_copy() {
+        let received = Bytes::from(b"{\"a\": 1}".to_vec());
+        let p = Payload::bytes(received.clone(), "application/json");
+        assert_eq!(p.to_body().as_ptr(), received.as_ptr());
     }
 
     #[test]

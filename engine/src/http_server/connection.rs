@@ -51,18 +51,65 @@ struct Phase {
     http2: bool,
     /// The first bytes were looked at for the HTTP/2 preface.
     sniffed: bool,
+    /// When the connection's timer wakes next to look at the phase again (`None`: only when told of a
+    /// change). A change is told only when it brings the deadline before this instant.
+    wakes: Option<Instant>,
+}
+
+/// The connection's timeouts the [`Tracker`] follows.
+#[derive(Clone, Copy)]
+struct Timeouts {
+    header_read: Duration,
+    keep_alive: Duration,
+    http2_idle: Duration,
+}
+
+impl Timeouts {
+    /// How far ahead the timer wakes at most: the shortest timeout. A deadline a request moves is then
+    /// never before the wake already set (a head starting now ends `header_read` from now at the earliest,
+    /// an idle time `keep_alive` from now), so the requests of a busy connection tell the timer nothing;
+    /// it wakes once per horizon, finds the deadline moved, and sleeps again.
+    fn horizon(&self) -> Duration {
+        self.header_read.min(self.keep_alive).min(self.http2_idle).max(Duration::from_millis(10))
+    }
+}
+
+impl Phase {
+    /// The next deadline and what it would mean, `None` while requests are open.
+    fn due(&self, timeouts: &Timeouts) -> Option<(Instant, Expiry)> {
+        if self.open > 0 {
+            None
+        } else if self.http2 {
+            Some((self.idle_since + timeouts.http2_idle, Expiry::Idle))
+        } else if let Some(since) = self.head_since {
+            let why = if self.head_bytes { Expiry::Head } else { Expiry::Idle };
+            Some((since + timeouts.header_read, why))
+        } else {
+            Some((self.idle_since + timeouts.keep_alive, Expiry::Idle))
+        }
+    }
+
+    /// Whether the timer must be told of a change: its deadline is now before the wake set.
+    fn sooner(&self, timeouts: &Timeouts) -> bool {
+        match (self.due(timeouts), self.wakes) {
+            (Some((at, _)), Some(wakes)) => at < wakes,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
 }
 
 /// Follows one connection's phase; the service marks each request with [`Tracker::open`], the shared
 /// stream reports bytes read.
 pub struct Tracker {
     phase: Mutex<Phase>,
+    timeouts: Timeouts,
     /// Woken when the phase changes (a single waiter: the connection's timer).
     changed: Notify,
 }
 
 /// Why a connection's timer fired.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expiry {
     /// Nothing to do for too long: close quietly (HTTP/2: GOAWAY).
     Idle,
@@ -71,7 +118,7 @@ enum Expiry {
 }
 
 impl Tracker {
-    fn new() -> Tracker {
+    fn new(limits: &Limits) -> Tracker {
         let now = Instant::now();
         Tracker {
             phase: Mutex::new(Phase {
@@ -81,7 +128,13 @@ impl Tracker {
                 idle_since: now,
                 http2: false,
                 sniffed: false,
+                wakes: None,
             }),
+            timeouts: Timeouts {
+                header_read: limits.header_read_timeout,
+                keep_alive: limits.keep_alive,
+                http2_idle: limits.http2_idle_timeout,
+            },
             changed: Notify::new(),
         }
     }
@@ -91,6 +144,15 @@ impl Tracker {
         self.phase.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Tells the timer of a change to `phase` if it brings the deadline before the timer's next wake.
+    fn changed(&self, phase: MutexGuard<'_, Phase>) {
+        let tell = phase.sooner(&self.timeouts);
+        drop(phase);
+        if tell {
+            self.changed.notify_one();
+        }
+    }
+
     /// Counts `req` as open until the returned guard is dropped (when its response is ready).
     pub fn open<B>(self: &Arc<Self>, req: &Request<B>) -> Open {
         let mut phase = self.phase();
@@ -98,8 +160,7 @@ impl Tracker {
         phase.head_since = None;
         phase.head_bytes = false;
         phase.http2 |= req.version() == hyper::Version::HTTP_2;
-        drop(phase);
-        self.changed.notify_one();
+        self.changed(phase);
         Open(self.clone())
     }
 
@@ -119,36 +180,34 @@ impl Tracker {
             phase.head_since.get_or_insert_with(Instant::now);
             changed = true;
         }
-        drop(phase);
         if changed {
-            self.changed.notify_one();
+            self.changed(phase);
         }
     }
 
     /// Resolves when one of the connection's timers runs out.
-    async fn expired(&self, limits: &Limits) -> Expiry {
+    async fn expired(&self) -> Expiry {
         loop {
             // Created before the phase is read: a change after the read wakes it (notify_one keeps a permit).
             let changed = self.changed.notified();
-            let deadline = {
-                let phase = self.phase();
-                if phase.open > 0 {
-                    None
-                } else if phase.http2 {
-                    Some((phase.idle_since + limits.http2_idle_timeout, Expiry::Idle))
-                } else if let Some(since) = phase.head_since {
-                    let why = if phase.head_bytes { Expiry::Head } else { Expiry::Idle };
-                    Some((since + limits.header_read_timeout, why))
-                } else {
-                    Some((phase.idle_since + limits.keep_alive, Expiry::Idle))
+            let now = Instant::now();
+            let wake = {
+                let mut phase = self.phase();
+                let due = phase.due(&self.timeouts);
+                if let Some((at, why)) = due {
+                    if at <= now {
+                        return why;
+                    }
                 }
+                // Never further than the horizon: the requests to come then need not tell (see there).
+                let horizon = now + self.timeouts.horizon();
+                let wake = due.map_or(horizon, |(at, _)| at.min(horizon));
+                phase.wakes = Some(wake);
+                wake
             };
-            match deadline {
-                None => changed.await,
-                Some((at, why)) => tokio::select! {
-                    _ = changed => {}
-                    _ = tokio::time::sleep_until(at) => return why,
-                },
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep_until(wake) => {}
             }
         }
     }
@@ -160,7 +219,9 @@ impl Tracker {
             // As in `expired`.
             let changed = self.changed.notified();
             let at = {
-                let phase = self.phase();
+                let mut phase = self.phase();
+                // Every change that leaves a deadline is told while this waits.
+                phase.wakes = None;
                 (phase.open == 0).then(|| phase.idle_since.max(since) + CLOSING_GRACE)
             };
             match at {
@@ -184,8 +245,7 @@ impl Drop for Open {
         if phase.open == 0 {
             phase.idle_since = Instant::now();
         }
-        drop(phase);
-        self.0.changed.notify_one();
+        self.0.changed(phase);
     }
 }
 
@@ -297,7 +357,7 @@ where
     S::Future: Send + 'static,
 {
     let exchange = drain.map(Drain::exchange);
-    let tracker = Arc::new(Tracker::new());
+    let tracker = Arc::new(Tracker::new(limits));
     let shared = Shared { io: Arc::new(Mutex::new(io)), tracker: tracker.clone() };
     let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     // The head timer is ours (see the module comment).
@@ -313,7 +373,7 @@ where
     let head_timed_out = loop {
         tokio::select! {
             _ = conn.as_mut() => break false,
-            why = tracker.expired(limits), if closing.is_none() => match why {
+            why = tracker.expired(), if closing.is_none() => match why {
                 Expiry::Idle => {
                     conn.as_mut().graceful_shutdown();
                     closing = Some(Instant::now());
@@ -362,31 +422,31 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_that_sends_nothing_is_idle_after_the_header_timeout() {
-        let tracker = Tracker::new();
+        let tracker = Tracker::new(&limits());
         let started = Instant::now();
-        assert_eq!(tracker.expired(&limits()).await, Expiry::Idle);
+        assert_eq!(tracker.expired().await, Expiry::Idle);
         assert_eq!(started.elapsed(), Duration::from_secs(10));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_started_head_expires_as_a_head_timeout() {
-        let tracker = Tracker::new();
+        let tracker = Tracker::new(&limits());
         tracker.on_read(b"GET / HT");
-        assert_eq!(tracker.expired(&limits()).await, Expiry::Head);
+        assert_eq!(tracker.expired().await, Expiry::Head);
     }
 
     #[tokio::test(start_paused = true)]
     async fn after_a_request_the_keep_alive_timer_runs_and_http2_uses_its_own() {
-        let tracker = Arc::new(Tracker::new());
+        let tracker = Arc::new(Tracker::new(&limits()));
         drop(tracker.open(&Request::new(())));
         let started = Instant::now();
-        assert_eq!(tracker.expired(&limits()).await, Expiry::Idle);
+        assert_eq!(tracker.expired().await, Expiry::Idle);
         assert_eq!(started.elapsed(), Duration::from_secs(60));
 
-        let h2 = Arc::new(Tracker::new());
+        let h2 = Arc::new(Tracker::new(&limits()));
         h2.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
         let started = Instant::now();
-        assert_eq!(h2.expired(&limits()).await, Expiry::Idle);
+        assert_eq!(h2.expired().await, Expiry::Idle);
         assert_eq!(started.elapsed(), Duration::from_secs(30));
     }
 }

@@ -56,6 +56,20 @@ fn typed(
     }
 }
 
+/// The value of a plan made only of literals (a `set_payload` whose value needs no event), or `None`.
+fn fixed(plan: &ValuePlan) -> Option<serde_json::Value> {
+    match plan {
+        ValuePlan::Literal(v) => Some(v.clone()),
+        ValuePlan::Expr(_) | ValuePlan::Template(_) => None,
+        ValuePlan::List(items) => items.iter().map(fixed).collect::<Option<_>>().map(serde_json::Value::Array),
+        ValuePlan::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| Some((k.clone(), fixed(v)?)))
+            .collect::<Option<serde_json::Map<_, _>>>()
+            .map(serde_json::Value::Object),
+    }
+}
+
 fn build_error(span: Span, what: String, why: String) -> Diagnostic {
     Diagnostic::error(codes::COMPONENT_BUILD, span, format!("{what} cannot be built: {why}")).label("fails here")
 }
@@ -270,7 +284,14 @@ impl Builder<'_> {
     fn op(&mut self, kind: &StepKind, step_id: Option<String>) -> Op {
         match kind {
             StepKind::SetPayload { value, media_type } => {
-                Op::SetPayload(self.value(value), media_type.as_ref().map(|m| m.value.clone()))
+                let (value, media_type) = (self.value(value), media_type.as_ref().map(|m| m.value.clone()));
+                match fixed(&value) {
+                    Some(v) => {
+                        let mt = media_type.as_deref().unwrap_or(crate::event::payload::default_media_type(&v));
+                        Op::SetFixedPayload(Arc::new(crate::event::Payload::fixed(v, mt)))
+                    }
+                    None => Op::SetPayload(value, media_type),
+                }
             }
             StepKind::SetVariable { name, value } => Op::SetVariable(name.value.clone(), self.value(value)),
             StepKind::RemoveVariable { name } => Op::RemoveVariable(name.value.clone()),

@@ -60,6 +60,9 @@ pub struct HandlerPlan {
 pub enum Op {
     /// Replace the payload.
     SetPayload(ValuePlan, Option<String>),
+    /// Replace the payload with one known when the plan is built (a `set_payload` of literals): its value
+    /// and its bytes are made once, and each event shares them.
+    SetFixedPayload(Arc<crate::event::Payload>),
     /// Set a variable.
     SetVariable(String, ValuePlan),
     /// Remove a variable.

@@ -97,9 +97,10 @@ impl Runtime {
         match &step.op {
             Op::SetPayload(value, media_type) => {
                 let v = attempt!(ev, self.value(value, &ev));
-                let mt = media_type.as_deref().unwrap_or(if v.is_string() { "text/plain" } else { "application/json" });
+                let mt = media_type.as_deref().unwrap_or(crate::event::payload::default_media_type(&v));
                 ev.set_payload(Payload::value_as(v, mt));
             }
+            Op::SetFixedPayload(payload) => ev.payload = payload.clone(),
             Op::SetVariable(name, value) => {
                 let v = attempt!(ev, self.value(value, &ev));
                 ev.set_var(name, v);

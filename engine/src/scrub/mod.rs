@@ -93,7 +93,7 @@ impl Scrubber {
         readers: &dyn FormatReader,
     ) -> Scrub {
         let mut event = Event::with_payload(crate::runtime::Payload::bytes(payload.to_vec(), media_type));
-        event.attributes = std::sync::Arc::new(attributes.clone());
+        event.attributes = attributes.clone().into();
         self.for_event(&event, readers)
     }
 

@@ -118,7 +118,7 @@ impl ComponentNode for MockNode {
                 }
             }
             if let Some(a) = &answer.attributes {
-                ev.attributes = Arc::new(a.to_json());
+                ev.attributes = a.to_json().into();
             }
             Ok(ev)
         })

@@ -182,7 +182,7 @@ fn input_event(ls: &LoadedSuite, case: &TestCase) -> Result<Event, String> {
     };
     let mut ev = Event::with_payload(payload);
     if let Some(a) = &input.attributes {
-        ev.attributes = Arc::new(a.to_json());
+        ev.attributes = a.to_json().into();
     }
     if let Some(Json::Object(vars)) = input.vars.as_ref().map(|v| v.to_json()) {
         ev.vars = Arc::new(vars);

@@ -1,10 +1,11 @@
-//! A request body: read under the size limit and the body read timeout, then parsed by its media type,
+//! A request body: read under the size limit and the body read timeout, then checked against its media type,
 //! off the async workers when it is large.
 //!
-//! Parsing a multi-megabyte JSON body takes a worker thread for a long while (a million keys: seconds in a
-//! debug build); on the async workers that stalls every other request of the process. Above
-//! [`PARSE_OFF_WORKER_ABOVE`] it runs on tokio's blocking pool instead; the parsed value is kept in the
-//! payload, so the flow does not parse it again.
+//! A JSON body is checked without building its value ([`Payload::check`]): a flow that forwards or echoes
+//! it never pays for a tree, and one that reads it parses it then, once. Other formats are parsed by the
+//! check and the value kept in the payload, so the flow does not parse them again. Checking a
+//! multi-megabyte body takes a worker thread for a long while; on the async workers that stalls every other
+//! request of the process. Above [`PARSE_OFF_WORKER_ABOVE`] it runs on tokio's blocking pool instead.
 
 use crate::runtime::{FlowError, Payload, Runtime};
 use http_body_util::{BodyExt, Limited};
@@ -12,7 +13,7 @@ use hyper::body::{Bytes, Incoming};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Bodies larger than this are parsed on the blocking pool (smaller ones cost less than the hand-off).
+/// Bodies larger than this are checked on the blocking pool (smaller ones cost less than the hand-off).
 pub const PARSE_OFF_WORKER_ABOVE: usize = 64 * 1024;
 
 /// Why a body could not be read.
@@ -36,14 +37,14 @@ pub async fn read(body: Incoming, max: usize, timeout: Duration) -> Result<Bytes
     }
 }
 
-/// Parses `payload` with the program's readers (a 400 when it does not parse), on the blocking pool when
-/// it is larger than [`PARSE_OFF_WORKER_ABOVE`].
-pub async fn parse(runtime: &Runtime, payload: &Arc<Payload>, len: usize) -> Result<(), FlowError> {
+/// Checks `payload` with the program's readers (a 400 when it is not what its media type says), on the
+/// blocking pool when it is larger than [`PARSE_OFF_WORKER_ABOVE`].
+pub async fn check(runtime: &Runtime, payload: &Arc<Payload>, len: usize) -> Result<(), FlowError> {
     if len <= PARSE_OFF_WORKER_ABOVE {
-        return payload.read(&runtime.program().readers).map(|_| ());
+        return payload.check(&runtime.program().readers);
     }
     let (runtime, payload) = (runtime.clone(), payload.clone());
-    tokio::task::spawn_blocking(move || payload.read(&runtime.program().readers).map(|_| ()))
+    tokio::task::spawn_blocking(move || payload.check(&runtime.program().readers))
         .await
         .unwrap_or_else(|e| Err(FlowError::new("RUNTIME:INTERNAL", format!("parsing the body failed: {e}"))))
 }

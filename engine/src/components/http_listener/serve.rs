@@ -20,7 +20,7 @@ use crate::runtime::{Event, FlowError, Payload, Runtime};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
-use serde_json::json;
+use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,13 +60,23 @@ pub struct Table {
 
 pub use crate::source::{InFlight, Working};
 
-fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Ok(v) = content_type.parse() {
+    if let Some(v) = content_type_value(content_type) {
         response.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     response
+}
+
+/// The `content-type` header of a media type: the usual ones are static (no copy per response).
+fn content_type_value(media_type: &str) -> Option<hyper::header::HeaderValue> {
+    use hyper::header::HeaderValue;
+    const USUAL: [&str; 3] = ["application/json", "application/problem+json", "text/plain; charset=utf-8"];
+    match USUAL.into_iter().find(|usual| *usual == media_type) {
+        Some(usual) => Some(HeaderValue::from_static(usual)),
+        None => media_type.parse().ok(),
+    }
 }
 
 fn problem_response(status: u16, title: &str, detail: &str, cid: &str) -> Response<Full<Bytes>> {
@@ -166,11 +176,22 @@ fn cut_short(table: &Table, asked: &Asked, cid: &str) -> Response<Full<Bytes>> {
     }
 }
 
+/// What a flow reads of the request in `attributes`: method, path, path parameters, query and headers. Built
+/// as one map (not serialised and copied as `json!` would), when the flow first reads it.
+fn attributes(request: &hyper::http::request::Parts, params: &Map<String, Json>) -> Json {
+    let mut attributes = Map::with_capacity(5);
+    attributes.insert("method".into(), Json::String(request.method.as_str().to_string()));
+    attributes.insert("path".into(), Json::String(request.uri.path().to_string()));
+    attributes.insert("params".into(), Json::Object(params.clone()));
+    attributes.insert("query".into(), Json::Object(query_map(request.uri.query())));
+    attributes.insert("headers".into(), Json::Object(crate::http_headers::to_json(&request.headers)));
+    Json::Object(attributes)
+}
+
 async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: String) -> Response<Full<Bytes>> {
     let runtime = &table.runtime;
-    let method = req.method().as_str().to_string();
-    let path = req.uri().path().to_string();
-    let (route, params) = match table.routes.route(&method, &path) {
+    let (method, path) = (req.method().as_str(), req.uri().path());
+    let (route, params) = match table.routes.route(method, path) {
         Routed::Found(r, p) => (r, p),
         Routed::MethodNotAllowed(allowed) => {
             let mut r =
@@ -182,16 +203,20 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: String) -> Respo
         }
         Routed::NotFound => return problem_response(404, "Not Found", &format!("no flow listens on {path}"), &cid),
     };
-    let media_type = crate::http_headers::media_type(req.headers(), "application/json");
-    let headers = crate::http_headers::to_json(req.headers());
-    let query = query_map(req.uri().query());
     // Admitted before the body is read (see the module comment). A refusal closes the connection; the
     // connection discards what the client still sends while it closes, so the client reads this answer
     // rather than a reset.
-    let Ok(Ok(_request_slot)) =
-        tokio::time::timeout(table.request_timeout, table.requests.clone().acquire_owned()).await
-    else {
-        return unavailable("the listener has too many requests in flight", &cid);
+    // A free slot is taken at once; only a full listener arms a timer to wait for one.
+    let _request_slot = match table.requests.clone().try_acquire_owned() {
+        Ok(slot) => slot,
+        Err(_) => {
+            let Ok(Ok(slot)) =
+                tokio::time::timeout(table.request_timeout, table.requests.clone().acquire_owned()).await
+            else {
+                return unavailable("the listener has too many requests in flight", &cid);
+            };
+            slot
+        }
     };
     let permit = match runtime.program().flow(&route.flow).and_then(|f| f.concurrency.clone()) {
         Some(semaphore) => match semaphore.try_acquire_owned() {
@@ -200,7 +225,8 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: String) -> Respo
         },
         None => None,
     };
-    let body = match body::read(req.into_body(), table.max_body_size, table.limits.body_read_timeout).await {
+    let (request, body) = req.into_parts();
+    let body = match body::read(body, table.max_body_size, table.limits.body_read_timeout).await {
         Ok(b) => b,
         Err(body::Unread::TooLarge(max)) => {
             let detail = format!("the body is larger than {max} bytes");
@@ -212,9 +238,12 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: String) -> Respo
         }
         Err(body::Unread::Broken(detail)) => return closing(problem_response(400, "Bad Request", &detail, &cid)),
     };
-    let payload = Arc::new(Payload::bytes(body.to_vec(), &media_type));
-    if !body.is_empty() {
-        if let Err(e) = body::parse(runtime, &payload, body.len()).await {
+    let received = body.len();
+    // hyper's buffer itself: a flow answering or forwarding the body sends these bytes without a copy.
+    let media_type = request.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let payload = Arc::new(Payload::bytes(body, media_type.unwrap_or("application/json")));
+    if received > 0 {
+        if let Err(e) = body::check(runtime, &payload, received).await {
             return problem_response(400, "Bad Request", &e.description, &cid);
         }
     }
@@ -222,13 +251,12 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: String) -> Respo
     // generator and formatting) only for the request's to replace it.
     let event = Event {
         payload,
-        attributes: Arc::new(
-            json!({ "method": method, "path": path, "params": params, "query": query, "headers": headers }),
-        ),
-        vars: Arc::default(),
+        // Built only if something reads them: most flows never look at the request's head.
+        attributes: crate::event::Attributes::lazy(move || attributes(&request, &params)),
+        vars: crate::event::no_vars(),
         correlation_id: cid.as_str().into(),
         error: None,
-        claims: Arc::default(),
+        claims: crate::event::no_claims(),
         deadline: Some(std::time::Instant::now() + table.request_timeout),
     };
     let responses = table.responses.get(&route.flow);
@@ -236,10 +264,9 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: String) -> Respo
     let request_event = responses.and_then(|r| r.error.as_ref()).map(|_| event.clone());
     let result =
         tokio::time::timeout(table.request_timeout, runtime.run_flow_admitted(&route.flow, event, permit)).await;
-    let received = body.len();
     let mut response = match result {
         Ok(Ok(done)) => {
-            let bytes = done.payload.to_bytes();
+            let bytes = done.payload.to_body();
             runtime.metrics().bytes(&route.flow, received, bytes.len());
             let response = respond(200, done.payload.media_type(), bytes);
             match responses.and_then(|r| r.ok.as_ref()) {

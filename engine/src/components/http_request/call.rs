@@ -388,18 +388,19 @@ impl ComponentNode for HttpRequest {
                 url.push(if i == 0 && !url.contains('?') { '?' } else { '&' });
                 url.push_str(&format!("{}={}", encode(k), encode(&cx.render(v, &event)?)));
             }
+            // The payload's bytes are shared with the event (a received body is sent on without a copy).
             let (body, content_type) = match &self.body {
-                Some(t) => (cx.render(t, &event)?.into_bytes(), "text/plain".to_string()),
+                Some(t) => (Bytes::from(cx.render(t, &event)?), "text/plain"),
                 None if matches!(self.method, hyper::Method::GET | hyper::Method::HEAD | hyper::Method::DELETE) => {
-                    (Vec::new(), String::new())
+                    (Bytes::new(), "")
                 }
-                None => (event.payload.to_bytes(), event.payload.media_type().to_string()),
+                None => (event.payload.to_body(), event.payload.media_type()),
             };
             let mut headers = Vec::with_capacity(self.headers.len());
             for (k, v) in &self.headers {
                 headers.push((k.clone(), cx.render(v, &event)?));
             }
-            let body = Bytes::from(body);
+            let content_type = content_type.to_string();
             let deadline = tokio::time::Instant::now() + self.timeout;
             let token = match &self.client.oauth2 {
                 Some(oauth2) => Some(
@@ -435,7 +436,7 @@ impl ComponentNode for HttpRequest {
                 .from_upstream(format!("the upstream call to config `{config}` failed with status {status}")));
             }
             let mut ev = event;
-            let payload = Payload::bytes(bytes.to_vec(), &media_type);
+            let payload = Payload::bytes(bytes, &media_type);
             match &self.target {
                 Some(var) => {
                     // The payload and the source's attributes are kept; the answer's status and headers go
@@ -450,11 +451,11 @@ impl ComponentNode for HttpRequest {
                         _ => Map::new(),
                     };
                     attributes.insert("response".into(), json!({ "status": status, "headers": headers }));
-                    ev.attributes = Arc::new(Json::Object(attributes));
+                    ev.attributes = Json::Object(attributes).into();
                 }
                 None => {
                     ev.set_payload(payload);
-                    ev.attributes = Arc::new(json!({ "status": status, "headers": headers }));
+                    ev.attributes = json!({ "status": status, "headers": headers }).into();
                 }
             }
             Ok(ev)

@@ -65,12 +65,13 @@ impl QueueListener {
         loop {
             let event = Event {
                 payload: message.payload.clone(),
-                attributes: Arc::new(json!({
+                attributes: json!({
                     "queue": self.queue.name(),
                     "published_by": message.published_by,
                     "published_at": message.published_at,
                     "delivery": attempt,
-                })),
+                })
+                .into(),
                 vars: Arc::default(),
                 correlation_id: message.correlation_id.clone(),
                 error: None,
@@ -115,7 +116,7 @@ impl QueueListener {
         attributes.insert("delivery".into(), json!(leased.deliveries));
         let event = Event {
             payload: Arc::new(crate::event::Payload::bytes(leased.message.payload.clone(), &leased.message.media_type)),
-            attributes: Arc::new(serde_json::Value::Object(attributes)),
+            attributes: serde_json::Value::Object(attributes).into(),
             vars: Arc::default(),
             correlation_id: leased.message.correlation_id.as_str().into(),
             error: None,

@@ -92,7 +92,7 @@ pub fn start(
             tokio::spawn(async move {
                 let _working = working;
                 let mut event = Event::new(json!(null));
-                event.attributes = Arc::new(json!({ "fired_at": chrono::Utc::now().to_rfc3339() }));
+                event.attributes = json!({ "fired_at": chrono::Utc::now().to_rfc3339() }).into();
                 let _ = runtime.run_flow(&flow, event).await;
                 running.store(false, Ordering::SeqCst);
             });
