@@ -1,6 +1,6 @@
 //! Self-tests of `relais test`: passing and failing suites (the failure report is a snapshot), every mock and
-//! assertion kind, unmocked connectors, JUnit XML, coverage and its threshold, filters, and the reference
-//! flows' own suites.
+//! assertion kind, unmocked connectors, JUnit XML, coverage and its threshold, filters, virtual time (delays,
+//! backoffs and timeouts of hours in no wall time), and the reference flows' own suites.
 #![allow(clippy::unwrap_used)]
 
 use relais_engine::cli::Outcome;
@@ -85,4 +85,22 @@ fn coverage_counts_the_steps_that_ran_and_the_threshold_fails_below_it() {
 fn the_reference_flows_pass_their_tests() {
     let (outcome, out) = relais(&["test", "../flows"]);
     assert_eq!(outcome, Outcome::Success, "{out}");
+}
+
+/// How long the suites that wait hours on a flow's clock may take on the wall clock: generous, and far below
+/// the hours they would take if delays, backoffs and timeouts were slept for real.
+const REAL_TIME_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[test]
+fn hour_long_delays_backoffs_and_timeouts_run_on_virtual_time_with_their_real_outcomes() {
+    let (done, finished) = std::sync::mpsc::channel();
+    // Not joined when the deadline passes: the failure is the message below, not a hung test binary.
+    std::thread::spawn(move || {
+        let _ = done.send(relais(&["test", "fixtures/testing/virtual_time"]));
+    });
+    let (outcome, out) = finished
+        .recv_timeout(REAL_TIME_PATIENCE)
+        .unwrap_or_else(|_| panic!("the suites did not finish within {REAL_TIME_PATIENCE:?}: delays ran on wall time"));
+    assert_eq!(outcome, Outcome::Success, "{out}");
+    assert!(out.contains("9 passed, 0 failed"), "{out}");
 }

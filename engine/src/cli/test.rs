@@ -45,21 +45,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         let _ = writeln!(out, "relais test: the flows or tests do not check; nothing was run");
         return if loaded.io_failed { Outcome::Failure } else { Outcome::Findings };
     }
+    // Cases run on virtual time, so they only need CPU: one thread per core.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    // Scripts run on these threads: the stack holds the deepest values a script can build (see the constant).
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_stack_size(relais_stdlib::SCRIPT_STACK_SIZE)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = writeln!(out, "relais test: cannot start the runtime: {e}");
-            return Outcome::Failure;
-        }
-    };
-    let summary = runtime.block_on(run_suites(&loaded, args.filter.as_deref(), workers * 4));
+    let summary = run_suites(&loaded, args.filter.as_deref(), workers);
     for outcome in summary.outcomes.iter().filter(|o| !o.passed()) {
         let _ = writeln!(out, "FAILED {} :: {} (flow `{}`)", outcome.file, outcome.name, outcome.flow);
         for (at, why) in &outcome.failures {

@@ -110,7 +110,19 @@ pub fn compile_program_in(
     catalog: &dyn Catalog,
     overrides: Option<Override<'_>>,
 ) -> Result<Program, Diagnostics> {
-    let lookups = super::lookups::load(&loaded.paths);
+    compile_program_reading(state, loaded, super::lookups::load(&loaded.paths), clock, catalog, overrides)
+}
+
+/// [`compile_program_in`] with the lookup tables already read: flow tests read them once for all their
+/// cases (scripts only read tables, so programs can share them).
+pub fn compile_program_reading(
+    state: &Arc<State>,
+    loaded: &Loaded,
+    lookups: relais_stdlib::Lookups,
+    clock: Clock,
+    catalog: &dyn Catalog,
+    overrides: Option<Override<'_>>,
+) -> Result<Program, Diagnostics> {
     let engine = Arc::new(relais_stdlib::build_engine_with_clock(&Limits::default(), lookups, clock.clone()));
     let mut diags = Diagnostics::new();
     let mut resources = Resources::default();

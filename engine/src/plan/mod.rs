@@ -10,7 +10,10 @@ mod build;
 pub mod lookups;
 
 pub use crate::script::{Script, TemplatePlan, ValuePlan};
-pub use build::{compile_program, compile_program_in, compile_program_offline, compile_program_with, Override};
+pub use build::{
+    compile_program, compile_program_in, compile_program_offline, compile_program_reading, compile_program_with,
+    Override,
+};
 
 use crate::component::ComponentNode;
 use crate::state::object_store::ObjectStore;

@@ -19,7 +19,9 @@
 use super::object_store::ObjectStore;
 use serde_json::{json, Value as Json};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the system one, except in a flow test, where a claim lapses on the case's virtual time.
+use tokio::time::Instant;
 
 /// How long a key stays pending when the step sets no `claim_timeout`.
 pub const DEFAULT_CLAIM_TIMEOUT: Duration = Duration::from_secs(300);

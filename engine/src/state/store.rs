@@ -5,7 +5,9 @@ use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the system one, except in a flow test, where expiry follows the case's virtual time.
+use tokio::time::Instant;
 
 /// `default_ttl` value meaning "entries live forever".
 const FOREVER: u64 = u64::MAX;

@@ -3,12 +3,14 @@
 //!
 //! Sources are never started and no connector reaches the network: a component step without a mock fails
 //! the test with a message naming it. Object-store steps run for real, on a fresh in-memory store per case.
+//! Each case runs on virtual time (module `virtual_time`): a delay, a backoff or a timeout takes no wall time.
 
 mod check;
 mod compare;
 mod mocks;
 pub mod report;
 mod run;
+mod virtual_time;
 
 pub use check::{check_suites, load_suites};
 pub use run::{run_suites, CaseOutcome, RunSummary};

@@ -1,21 +1,24 @@
-//! Running test cases: a program compiled per case (fresh stores, the case's mocks and clock), the input
-//! event fed to the flow, then every expectation checked.
+//! Running test cases: a program compiled per case (fresh stores, the case's mocks and clock) on a runtime
+//! of its own with virtual time, the input event fed to the flow, then every expectation checked.
 
 use super::compare::differences;
 use super::mocks::{CallLog, MockNode, Site, SpyNode, Unmocked};
+use super::virtual_time::{case_runtime, script_clock};
 use super::LoadedSuite;
 use crate::component::{ComponentNode, StepSite};
 use crate::event::error::matches;
 use crate::load::Loaded;
-use crate::plan::compile_program_with;
+use crate::plan::compile_program_reading;
 use crate::runtime::{Event, FlowError, Payload, Runtime};
 use crate::script::compile_script;
+use crate::state::State;
 use relais_dsl::ir::{CallCheck, TestCase};
 use relais_dsl::{SourceMap, Span};
+use relais_stdlib::Lookups;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The result of one case.
@@ -59,8 +62,12 @@ fn location(sources: &SourceMap, span: Span) -> String {
     format!("{}:{}:{}", file.path, at.line, at.column)
 }
 
-/// Runs every case of every suite whose name or flow contains `filter`, at most `parallel` at once.
-pub async fn run_suites(loaded: &Loaded, filter: Option<&str>, parallel: usize) -> RunSummary {
+/// Runs every case of every suite whose name or flow contains `filter`, on `parallel` threads.
+///
+/// Each case runs on a runtime of its own whose clock is virtual (module `virtual_time`): delays, backoffs
+/// and timeouts take no wall time, and what a case spawns ends with it. Cases are CPU-bound then, so one
+/// thread per core is enough.
+pub fn run_suites(loaded: &Loaded, filter: Option<&str>, parallel: usize) -> RunSummary {
     let mut summary = RunSummary::default();
     for flow in loaded.set.flows() {
         summary.totals.insert(flow.name.value.clone(), flow.all_steps().len());
@@ -76,13 +83,9 @@ pub async fn run_suites(loaded: &Loaded, filter: Option<&str>, parallel: usize) 
             }
         }
     }
-    use futures_util::stream::{self, StreamExt};
-    let results: Vec<(CaseOutcome, Vec<(String, usize)>)> =
-        stream::iter(jobs.into_iter().map(|(ls, case)| run_case(loaded, ls, case)))
-            .buffered(parallel.max(1))
-            .collect()
-            .await;
-    for (outcome, hits) in results {
+    // Read once for every case: a case's scripts only read the tables.
+    let lookups = crate::plan::lookups::load(&loaded.paths);
+    for (outcome, hits) in run_jobs(loaded, &lookups, &jobs, parallel) {
         for (flow, index) in hits {
             summary.covered.entry(flow).or_default().insert(index);
         }
@@ -91,7 +94,72 @@ pub async fn run_suites(loaded: &Loaded, filter: Option<&str>, parallel: usize) 
     summary
 }
 
-async fn run_case(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase) -> (CaseOutcome, Vec<(String, usize)>) {
+type CaseResult = (CaseOutcome, Vec<(String, usize)>);
+
+/// Runs the jobs on up to `parallel` threads, each taking the next job when it is done with one; the
+/// results come back in job order.
+fn run_jobs(
+    loaded: &Loaded,
+    lookups: &Lookups,
+    jobs: &[(&LoadedSuite, &TestCase)],
+    parallel: usize,
+) -> Vec<CaseResult> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; jobs.len()]);
+    let work = || loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some((ls, case)) = jobs.get(index) else { return };
+        let result = run_case_on_virtual_time(loaded, lookups, ls, case);
+        if let Ok(mut results) = results.lock() {
+            results[index] = Some(result);
+        }
+    };
+    std::thread::scope(|scope| {
+        let threads = parallel.clamp(1, jobs.len().max(1));
+        // Scripts run on these threads: the stack holds the deepest values a script can build.
+        let spawned: Vec<_> = (0..threads)
+            .map(|_| {
+                std::thread::Builder::new()
+                    .name("relais-test".into())
+                    .stack_size(relais_stdlib::SCRIPT_STACK_SIZE)
+                    .spawn_scoped(scope, work)
+            })
+            .collect();
+        // A thread that cannot be started leaves its share to the others; none at all: the caller works.
+        if spawned.iter().all(|t| t.is_err()) {
+            work();
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    results
+        .into_iter()
+        .zip(jobs)
+        .map(|(result, (ls, case))| {
+            result.unwrap_or_else(|| (failed(loaded, ls, case, "the case did not run"), Vec::new()))
+        })
+        .collect()
+}
+
+/// A case that failed before any expectation could be checked.
+fn failed(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase, why: &str) -> CaseOutcome {
+    CaseOutcome {
+        file: ls.path.display().to_string(),
+        flow: ls.suite.flow.value.clone(),
+        name: case.name.value.clone(),
+        failures: vec![(location(&loaded.sources, case.span), why.to_string())],
+        duration: Duration::ZERO,
+    }
+}
+
+/// One case on a runtime of its own, paused and auto-advancing.
+fn run_case_on_virtual_time(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &TestCase) -> CaseResult {
+    match case_runtime() {
+        Ok(runtime) => runtime.block_on(run_case(loaded, lookups, ls, case)),
+        Err(e) => (failed(loaded, ls, case, &format!("cannot start the case's runtime: {e}")), Vec::new()),
+    }
+}
+
+async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &TestCase) -> CaseResult {
     let started = Instant::now();
     let mut outcome = CaseOutcome {
         file: ls.path.display().to_string(),
@@ -102,10 +170,8 @@ async fn run_case(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase) -> (CaseOu
     };
     let here = |span: Span| location(&loaded.sources, span);
     let log = Arc::new(CallLog::default());
-    let clock = match case.now.as_ref().and_then(|n| chrono::DateTime::parse_from_rfc3339(&n.value).ok()) {
-        Some(now) => relais_stdlib::Clock::fixed(now.with_timezone(&chrono::Utc)),
-        None => relais_stdlib::Clock::system(),
-    };
+    let now = case.now.as_ref().and_then(|n| chrono::DateTime::parse_from_rfc3339(&n.value).ok());
+    let clock = script_clock(now.map(|now| now.with_timezone(&chrono::Utc)));
     let mocks: Vec<(relais_dsl::ir::StepSelector, Arc<Vec<relais_dsl::ir::Answer>>, Arc<AtomicUsize>)> = case
         .mocks
         .iter()
@@ -123,14 +189,16 @@ async fn run_case(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase) -> (CaseOu
             None => Arc::new(Unmocked { site, log: log.clone() }),
         }
     };
-    let program = match compile_program_with(loaded, clock, crate::components::registry(), Some(&override_node)) {
-        Ok(p) => p,
-        Err(diags) => {
-            let text: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
-            outcome.failures.push((here(case.span), format!("the flows do not compile: {}", text.join("; "))));
-            return (outcome, Vec::new());
-        }
-    };
+    let registry = crate::components::registry();
+    let program =
+        match compile_program_reading(&State::new(), loaded, lookups.clone(), clock, registry, Some(&override_node)) {
+            Ok(p) => p,
+            Err(diags) => {
+                let text: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
+                outcome.failures.push((here(case.span), format!("the flows do not compile: {}", text.join("; "))));
+                return (outcome, Vec::new());
+            }
+        };
     if let Some(Json::Object(stores)) = case.input.stores.as_ref().map(|s| s.to_json()) {
         for (name, entries) in stores {
             let (Some(store), Json::Object(entries)) = (program.state.existing_store(&name), entries) else { continue };
