@@ -48,8 +48,7 @@ pub(super) struct GroupCommit {
 
 impl GroupCommit {
     /// Groups committed durably so far.
-    #[cfg(test)]
-    fn commits(&self) -> u64 {
+    pub(super) fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }
 
