@@ -32,6 +32,11 @@
 //! A message that is redelivered after its lease expired may be processed twice; flows that must not repeat
 //! side effects use the `idempotent` step, which is [`StateStore::put_if_absent`].
 //!
+//! A consumer that keeps many messages moving calls [`StateStore::ack_and_lease`]: it acks what it finished
+//! and leases the next batch in one change (one commit on redb, where one per ack and one per lease would
+//! bound a queue by the disk's fsync rate), and gives back with [`StateStore::unlease`] what it leased ahead
+//! and never started, without counting a delivery.
+//!
 //! # Durability of `RedbStore` (the fsync policy)
 //! Every operation that changes state runs in a redb write transaction committed with `Durability::Immediate`:
 //! the commit is fsynced before the call returns. So once `enqueue` returns its id, the message survives a crash
@@ -43,7 +48,9 @@
 //! (group commit, `redb/group_commit.rs`): while one commit is being fsynced, the calls that arrive run in the
 //! next transaction and return together after its one fsync. That bounds groups, not calls, by the disk's fsync
 //! rate (300 to 1,500 commits a second on the shared virtual disk it was measured on, against about 15,000 on
-//! tmpfs; see `examples/throughput.rs`). A call whose work fails aborts the group it is in. Reads (`get`,
+//! tmpfs; see `examples/throughput.rs`), so throughput comes from many changes per group: concurrent publishers,
+//! and consumers that ack and lease in batches ([`StateStore::ack_and_lease`]). A call whose work fails aborts
+//! the group it is in. Reads (`get`,
 //! `queue_stats`, listings) use read transactions (MVCC snapshots) and never wait for a writer.
 //!
 //! On open, the whole file is checked (`Builder::set_check_integrity_on_open`; it reads the whole file, which is
@@ -152,6 +159,37 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// Removes a message after it was processed; `false` if it was not there (already acked or dead-lettered).
     /// An ack after the lease expired still removes the message: the work was done.
     fn ack(&self, queue: &str, id: MessageId) -> Result<bool, StoreError>;
+
+    /// Acks `acks` (messages whose processing succeeded; unknown ids are skipped), then leases up to `max`
+    /// messages of `queue` visible at `now`, oldest first, each as [`StateStore::lease`] would: one change, so
+    /// a consumer that settles what it finished and takes what comes next pays one durable commit for all of
+    /// it instead of one per ack and one per lease. When it returns, the acks are durable and the leases
+    /// counted. `max: 0` only acks. The default runs the single operations one after the other.
+    fn ack_and_lease(
+        &self,
+        queue: &str,
+        acks: &[MessageId],
+        max: usize,
+        visibility_timeout: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<Leased>, StoreError> {
+        for id in acks {
+            self.ack(queue, *id)?;
+        }
+        let mut leased = Vec::new();
+        while leased.len() < max {
+            match self.lease(queue, visibility_timeout, now)? {
+                Some(message) => leased.push(message),
+                None => break,
+            }
+        }
+        Ok(leased)
+    }
+
+    /// Gives back leased messages that were never handed to a consumer (a consumer leased ahead and stopped
+    /// before it started them): visible again at once, their delivery not counted, as if never leased. Ids
+    /// that are not leased are left alone; returns how many were given back.
+    fn unlease(&self, queue: &str, ids: &[MessageId]) -> Result<u64, StoreError>;
 
     /// Reports a failed delivery of a leased message: it becomes visible again after `redelivery.delay`, or, if
     /// this was delivery number `redelivery.max_deliveries` or later, moves to the dead-letter store with

@@ -12,10 +12,12 @@ use crate::runtime::dead_letter::failure;
 use crate::runtime::Runtime;
 use crate::source::{InFlight, Working};
 use crate::state::queue::{Message, Queue};
+use relais_store::MessageId;
 use serde_json::json;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 /// A flow consuming a queue.
 pub struct QueueListener {
@@ -103,9 +105,11 @@ impl QueueListener {
 }
 
 impl QueueListener {
-    /// Runs the flow on one leased persistent message, then acknowledges it, or reports the failure (the
-    /// store redelivers it later, or dead-letters it after the last delivery).
-    async fn deliver_leased(&self, runtime: &Runtime, leased: relais_store::Leased) {
+    /// Runs the flow on one leased persistent message. On success it returns the id for the consumer loop to
+    /// acknowledge (with the other finished messages and the next lease, in one commit); on failure it
+    /// reports the failure itself (the store redelivers the message later, or dead-letters it after the last
+    /// delivery) and returns `None`.
+    async fn deliver_leased(&self, runtime: &Runtime, leased: relais_store::Leased) -> Option<MessageId> {
         let state = runtime.program().state.clone();
         let name = self.queue.name().to_string();
         let mut attributes = match &leased.message.attributes {
@@ -135,27 +139,22 @@ impl QueueListener {
         } else {
             runtime.run_flow(&self.flow, event.clone()).await
         };
+        let error = match outcome {
+            Ok(_) => return Some(leased.id),
+            Err(error) => error,
+        };
         let store = state.durable().clone();
         let now = crate::state::now();
-        let result = match &outcome {
-            Ok(_) => crate::state::object_store::blocking(|| store.ack(&name, leased.id)).map(|_| None),
-            Err(error) => {
-                let redelivery = relais_store::Redelivery {
-                    delay: self.delay(leased.deliveries),
-                    max_deliveries: self.max_deliveries,
-                };
-                let failure = failure(&self.flow, error);
-                crate::state::object_store::blocking(|| store.nack(&name, leased.id, redelivery, &failure, now))
-                    .map(Some)
-            }
-        };
-        match (result, outcome) {
-            (Err(e), _) => tracing::error!(
+        let redelivery =
+            relais_store::Redelivery { delay: self.delay(leased.deliveries), max_deliveries: self.max_deliveries };
+        let failure = failure(&self.flow, &error);
+        match crate::state::object_store::blocking(|| store.nack(&name, leased.id, redelivery, &failure, now)) {
+            Err(e) => tracing::error!(
                 correlation_id = %leased.message.correlation_id,
                 queue = %name,
                 "cannot record the outcome of a delivery ({e}); the message will be delivered again"
             ),
-            (Ok(Some(relais_store::NackOutcome::DeadLettered(id))), Err(error)) => {
+            Ok(relais_store::NackOutcome::DeadLettered(id)) => {
                 state.count_dead_letter();
                 tracing::error!(
                     correlation_id = %leased.message.correlation_id,
@@ -168,7 +167,7 @@ impl QueueListener {
                     runtime.scrub(&error.description, &event)
                 );
             }
-            (Ok(Some(_)), Err(error)) => tracing::warn!(
+            Ok(_) => tracing::warn!(
                 correlation_id = %leased.message.correlation_id,
                 flow = %self.flow,
                 queue = %name,
@@ -177,13 +176,40 @@ impl QueueListener {
                 leased.deliveries,
                 self.max_deliveries
             ),
-            _ => {}
+        }
+        None
+    }
+
+    /// How many messages the consumer loop holds leased at most, running or waiting for a free consumer.
+    /// Leasing ahead is what lets one commit carry many leases: with one lease per free consumer, a queue
+    /// drains at `consumers` messages per commit, and a commit is an fsync (milliseconds). Messages leased
+    /// ahead wait at most until a consumer is free, which must stay well inside their visibility timeout,
+    /// so a short timeout (under [`LEASE_AHEAD_MIN_VISIBILITY`]) leases only for free consumers.
+    fn lease_bound(&self) -> usize {
+        if self.visibility_timeout >= LEASE_AHEAD_MIN_VISIBILITY {
+            self.consumers + LEASE_AHEAD
+        } else {
+            self.consumers
         }
     }
 }
 
-/// Consumes a persistent queue: leases a message whenever a consumer is free, waits for a publish in this
-/// process (or polls every 250 ms, for messages another process or a replay put there) when it is empty.
+/// Messages a persistent consumer leases beyond its consumers (see [`QueueListener::lease_bound`]).
+const LEASE_AHEAD: usize = 64;
+
+/// The shortest visibility timeout with which a consumer leases ahead of its free consumers.
+const LEASE_AHEAD_MIN_VISIBILITY: Duration = Duration::from_secs(10);
+
+/// A delivery that ended: the message to acknowledge (its flow succeeded) or `None` (it was nacked), and the
+/// in-flight mark that lasts until the acknowledgement is durable.
+type Finished = (Option<MessageId>, Working);
+
+/// Consumes a persistent queue. One loop owns the store calls of the listener: each turn acknowledges every
+/// message whose flow finished since the last turn and leases what the free consumers (and the lease-ahead
+/// buffer) can take, in one call, so one commit (one fsync) settles and hands out a batch. A message is done
+/// (out of the in-flight count) only once its ack is durable. When the queue is empty, the loop waits for a
+/// publish in this process (or polls every 250 ms, for messages another process or a replay put there). On
+/// stop, messages leased ahead and not started are given back without counting a delivery.
 async fn consume_persistent(
     listener: Arc<QueueListener>,
     runtime: Runtime,
@@ -194,41 +220,103 @@ async fn consume_persistent(
     let name = listener.queue.name().to_string();
     let signal = state.signal(&name);
     let consumers = Arc::new(Semaphore::new(listener.consumers));
+    let (finished_tx, mut finished_rx) = mpsc::unbounded_channel::<Finished>();
+    let mut ahead: VecDeque<relais_store::Leased> = VecDeque::new();
+    let mut acks: Vec<Finished> = Vec::new();
+    // The last lease found fewer messages than it asked for: wait for a publish before asking again.
+    let mut drained = false;
+    let bound = listener.lease_bound();
     loop {
-        let permit = tokio::select! {
-            p = consumers.clone().acquire_owned() => p,
+        while !ahead.is_empty() {
+            let Ok(permit) = consumers.clone().try_acquire_owned() else { break };
+            let Some(leased) = ahead.pop_front() else { break };
+            let working = Working::start(&in_flight);
+            let (listener, runtime, finished) = (listener.clone(), runtime.clone(), finished_tx.clone());
+            tokio::spawn(async move {
+                let ack = listener.deliver_leased(&runtime, leased).await;
+                drop(permit);
+                // The loop outlives its deliveries unless aborted, and then the message comes back anyway.
+                let _ = finished.send((ack, working));
+            });
+        }
+        while let Ok(done) = finished_rx.try_recv() {
+            acks.push(done);
+        }
+        let running = listener.consumers - consumers.available_permits();
+        let want = if drained { 0 } else { bound.saturating_sub(running + ahead.len()) };
+        if want > 0 || acks.iter().any(|(id, _)| id.is_some()) {
+            let ids: Vec<MessageId> = acks.iter().filter_map(|(id, _)| *id).collect();
+            let store = state.durable().clone();
+            let visibility = listener.visibility_timeout;
+            let result = crate::state::object_store::blocking(|| {
+                store.ack_and_lease(&name, &ids, want, visibility, crate::state::now())
+            });
+            match result {
+                Ok(leased) => {
+                    drained = leased.len() < want;
+                    ahead.extend(leased);
+                }
+                Err(e) => {
+                    tracing::error!(
+                        queue = %name,
+                        acks = ids.len(),
+                        "cannot read the persistent queue: {e}; messages processed and not acknowledged will be \
+                         delivered again"
+                    );
+                    acks.clear();
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => break,
+                    }
+                    continue;
+                }
+            }
+            acks.clear();
+            continue;
+        }
+        // Nacked deliveries have nothing to acknowledge; their in-flight marks end here.
+        acks.clear();
+        tokio::select! {
+            done = finished_rx.recv() => acks.extend(done),
+            _ = signal.notified(), if drained => drained = false,
+            _ = tokio::time::sleep(Duration::from_millis(250)), if drained => drained = false,
             _ = stop.changed() => break,
-        };
-        let Ok(permit) = permit else { break };
+        }
+    }
+    give_back(&state, &name, ahead);
+    // Deliveries still running finish and are acknowledged (until the daemon's drain deadline aborts this).
+    drop(finished_tx);
+    while let Some(done) = finished_rx.recv().await {
+        acks.push(done);
+        while let Ok(done) = finished_rx.try_recv() {
+            acks.push(done);
+        }
+        let ids: Vec<MessageId> = acks.iter().filter_map(|(id, _)| *id).collect();
         let store = state.durable().clone();
         let visibility = listener.visibility_timeout;
-        let leased = crate::state::object_store::blocking(|| store.lease(&name, visibility, crate::state::now()));
-        match leased {
-            Ok(Some(leased)) => {
-                let working = Working::start(&in_flight);
-                let (listener, runtime) = (listener.clone(), runtime.clone());
-                tokio::spawn(async move {
-                    listener.deliver_leased(&runtime, leased).await;
-                    drop((working, permit));
-                });
-            }
-            Ok(None) => {
-                drop(permit);
-                tokio::select! {
-                    _ = signal.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    _ = stop.changed() => break,
-                }
-            }
-            Err(e) => {
-                drop(permit);
-                tracing::error!(queue = %name, "cannot read the persistent queue: {e}");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = stop.changed() => break,
-                }
-            }
+        if let Err(e) = crate::state::object_store::blocking(|| {
+            store.ack_and_lease(&name, &ids, 0, visibility, crate::state::now())
+        }) {
+            tracing::error!(queue = %name, "cannot acknowledge {} messages ({e}); they will be delivered again", ids.len());
         }
+        acks.clear();
+    }
+}
+
+/// Gives back the messages a stopping consumer leased ahead and never started.
+fn give_back(state: &crate::state::State, name: &str, ahead: VecDeque<relais_store::Leased>) {
+    if ahead.is_empty() {
+        return;
+    }
+    let ids: Vec<MessageId> = ahead.iter().map(|leased| leased.id).collect();
+    let store = state.durable().clone();
+    if let Err(e) = crate::state::object_store::blocking(|| store.unlease(name, &ids)) {
+        tracing::warn!(
+            queue = %name,
+            "cannot give back {} messages leased ahead ({e}); they are delivered again after their visibility \
+             timeout or at the next start",
+            ids.len()
+        );
     }
 }
 

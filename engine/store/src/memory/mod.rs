@@ -142,6 +142,38 @@ impl StateStore for MemoryStore {
         Ok(acked)
     }
 
+    fn ack_and_lease(
+        &self,
+        queue: &str,
+        acks: &[MessageId],
+        max: usize,
+        visibility_timeout: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<Leased>, StoreError> {
+        let mut state = self.lock();
+        let Some(q) = state.queues.get_mut(queue) else { return Ok(Vec::new()) };
+        for id in acks {
+            q.ack(*id);
+        }
+        let mut leased = Vec::new();
+        while leased.len() < max {
+            match q.lease(visibility_timeout, now) {
+                Some(message) => leased.push(message),
+                None => break,
+            }
+        }
+        if q.is_empty() {
+            state.queues.remove(queue);
+        }
+        Ok(leased)
+    }
+
+    fn unlease(&self, queue: &str, ids: &[MessageId]) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let Some(q) = state.queues.get_mut(queue) else { return Ok(0) };
+        Ok(ids.iter().filter(|id| q.unlease(**id)).count() as u64)
+    }
+
     fn nack(
         &self,
         queue: &str,

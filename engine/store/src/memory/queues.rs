@@ -50,6 +50,17 @@ impl Queue {
         Some(Leased { id, message: stored.message.clone(), deliveries: stored.deliveries, lease_expires: until })
     }
 
+    /// Makes a leased message visible again without counting its delivery; `false` if it is not leased.
+    pub(super) fn unlease(&mut self, id: MessageId) -> bool {
+        let Some(stored) = self.messages.get_mut(&id) else { return false };
+        let Visibility::Leased(until) = stored.visibility else { return false };
+        self.timers.remove(&(until, id));
+        stored.deliveries = stored.deliveries.saturating_sub(1);
+        stored.visibility = Visibility::Ready;
+        self.ready.insert(id);
+        true
+    }
+
     /// Makes every leased message visible; returns how many.
     pub(super) fn release_leases(&mut self) -> u64 {
         let leased: Vec<(Timestamp, MessageId)> = self

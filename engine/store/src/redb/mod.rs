@@ -23,6 +23,7 @@ use ::redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use serde_json::Value as Json;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The name of the state file inside the state directory.
@@ -30,7 +31,7 @@ pub const STATE_FILE: &str = "state.redb";
 
 /// State in a redb file: survives restarts and crashes; one process at a time.
 pub struct RedbStore {
-    db: Database,
+    db: Arc<Database>,
     file: PathBuf,
     writer: group_commit::GroupCommit,
 }
@@ -56,7 +57,9 @@ impl RedbStore {
     /// over an existing file. Reads the whole file once to check it (see the crate docs).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let (db, file) = open::open(dir.as_ref())?;
-        Ok(RedbStore { db, file, writer: group_commit::GroupCommit::default() })
+        let db = Arc::new(db);
+        let writer = group_commit::GroupCommit::start(db.clone())?;
+        Ok(RedbStore { db, file, writer })
     }
 
     /// The state file.
@@ -64,21 +67,33 @@ impl RedbStore {
         &self.file
     }
 
+    /// Durable commits (one fsync each) this store has made since it was opened: divided by the operations
+    /// made, how many changes shared each fsync (benchmarks report it).
+    pub fn commits(&self) -> u64 {
+        self.writer.commits()
+    }
+
     /// Closes the file and releases its lock, reporting a failure that dropping the store would ignore. Call it
     /// at shutdown once every clone of the `Arc` holding the store is gone.
     pub fn close(self) -> Result<(), StoreError> {
-        self.db.close().map_err(|e| StoreError::storage("closing the state file", e))
+        self.writer.stop();
+        let RedbStore { db, .. } = self;
+        // The writer has stopped and dropped its reference: the store held the only other one.
+        match Arc::into_inner(db) {
+            Some(db) => db.close().map_err(|e| StoreError::storage("closing the state file", e)),
+            None => Err(StoreError::storage("closing the state file", "the state writer still holds it")),
+        }
     }
 
     /// Runs `f` in a write transaction committed durably before this returns, grouped with the changes that
     /// arrive while an earlier group is being committed (see `group_commit.rs`); a group that changed nothing
     /// is aborted (no fsync). An error from `f` aborts its group: a failed call leaves no partial change.
-    fn write<T>(
+    fn write<T: Send + 'static>(
         &self,
         operation: &'static str,
-        f: impl FnOnce(&WriteTransaction) -> Result<(T, Change), StoreError>,
+        f: impl FnOnce(&WriteTransaction) -> Result<(T, Change), StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.writer.write(&self.db, operation, f)
+        self.writer.write(operation, f)
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot; never waits for writers).
@@ -116,7 +131,8 @@ impl StateStore for RedbStore {
         ttl: Option<Duration>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.write(objects::PUT, |tx| Ok((objects::put(tx, store, key, value, ttl, now)?, Change::Commit)))
+        let (store, key, value) = (store.to_string(), key.to_string(), value.clone());
+        self.write(objects::PUT, move |tx| Ok((objects::put(tx, &store, &key, &value, ttl, now)?, Change::Commit)))
     }
 
     fn put_if_absent(
@@ -127,8 +143,9 @@ impl StateStore for RedbStore {
         ttl: Option<Duration>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.write(objects::PUT, |tx| {
-            let stored = objects::put_if_absent(tx, store, key, value, ttl, now)?;
+        let (store, key, value) = (store.to_string(), key.to_string(), value.clone());
+        self.write(objects::PUT, move |tx| {
+            let stored = objects::put_if_absent(tx, &store, &key, &value, ttl, now)?;
             Ok((stored, if stored { Change::Commit } else { Change::Abort }))
         })
     }
@@ -142,22 +159,24 @@ impl StateStore for RedbStore {
         ttl: Option<Duration>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.write(objects::PUT, |tx| {
-            let swapped = objects::compare_and_set(tx, store, key, expected, value, ttl, now)?;
+        let (store, key, expected, value) = (store.to_string(), key.to_string(), expected.clone(), value.cloned());
+        self.write(objects::PUT, move |tx| {
+            let swapped = objects::compare_and_set(tx, &store, &key, &expected, value.as_ref(), ttl, now)?;
             Ok((swapped, if swapped { Change::Commit } else { Change::Abort }))
         })
     }
 
     fn remove(&self, store: &str, key: &str, now: Timestamp) -> Result<bool, StoreError> {
-        self.write(objects::REMOVE, |tx| {
+        let (store, key) = (store.to_string(), key.to_string());
+        self.write(objects::REMOVE, move |tx| {
             // An expired entry is deleted too (and committed), but reported as not live.
-            let removed = objects::remove(tx, store, key, now)?;
+            let removed = objects::remove(tx, &store, &key, now)?;
             Ok((removed == Some(true), if removed.is_some() { Change::Commit } else { Change::Abort }))
         })
     }
 
     fn sweep_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
-        self.write(objects::SWEEP, |tx| {
+        self.write(objects::SWEEP, move |tx| {
             let removed = objects::sweep_expired(tx, now)?;
             Ok((removed, if removed > 0 { Change::Commit } else { Change::Abort }))
         })
@@ -168,15 +187,17 @@ impl StateStore for RedbStore {
     }
 
     fn enqueue(&self, queue: &str, message: &Message, now: Timestamp) -> Result<MessageId, StoreError> {
-        self.write(queues::ENQUEUE, |tx| Ok((queues::enqueue(tx, queue, message, now)?, Change::Commit)))
+        let (queue, message) = (queue.to_string(), message.clone());
+        self.write(queues::ENQUEUE, move |tx| Ok((queues::enqueue(tx, &queue, &message, now)?, Change::Commit)))
     }
 
     fn lease(&self, queue: &str, visibility_timeout: Duration, now: Timestamp) -> Result<Option<Leased>, StoreError> {
         if !self.read(queues::LEASE, |tx| queues::has_visible(tx, queue, now))? {
             return Ok(None);
         }
-        self.write(queues::LEASE, |tx| {
-            let leased = queues::lease(tx, queue, visibility_timeout, now)?;
+        let queue = queue.to_string();
+        self.write(queues::LEASE, move |tx| {
+            let leased = queues::lease(tx, &queue, visibility_timeout, now)?;
             // Nothing visible means nothing was promoted either: an idle poll commits nothing.
             let change = if leased.is_some() { Change::Commit } else { Change::Abort };
             Ok((leased, change))
@@ -184,9 +205,44 @@ impl StateStore for RedbStore {
     }
 
     fn ack(&self, queue: &str, id: MessageId) -> Result<bool, StoreError> {
-        self.write(queues::ACK, |tx| {
-            let acked = queues::ack(tx, queue, id)?;
+        let queue = queue.to_string();
+        self.write(queues::ACK, move |tx| {
+            let acked = queues::ack(tx, &queue, id)?;
             Ok((acked, if acked { Change::Commit } else { Change::Abort }))
+        })
+    }
+
+    fn ack_and_lease(
+        &self,
+        queue: &str,
+        acks: &[MessageId],
+        max: usize,
+        visibility_timeout: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<Leased>, StoreError> {
+        if acks.is_empty() && (max == 0 || !self.read(queues::LEASE, |tx| queues::has_visible(tx, queue, now))?) {
+            return Ok(Vec::new());
+        }
+        let (queue, acks) = (queue.to_string(), acks.to_vec());
+        self.write(queues::ACK_AND_LEASE, move |tx| {
+            let mut acked = false;
+            for id in acks {
+                acked |= queues::ack(tx, &queue, id)?;
+            }
+            let leased = queues::lease_many(tx, &queue, max, visibility_timeout, now)?;
+            let change = if acked || !leased.is_empty() { Change::Commit } else { Change::Abort };
+            Ok((leased, change))
+        })
+    }
+
+    fn unlease(&self, queue: &str, ids: &[MessageId]) -> Result<u64, StoreError> {
+        let (queue, ids) = (queue.to_string(), ids.to_vec());
+        self.write(queues::UNLEASE, move |tx| {
+            let mut given_back = 0;
+            for id in ids {
+                given_back += u64::from(queues::unlease(tx, &queue, id)?);
+            }
+            Ok((given_back, if given_back > 0 { Change::Commit } else { Change::Abort }))
         })
     }
 
@@ -198,15 +254,16 @@ impl StateStore for RedbStore {
         failure: &Failure,
         now: Timestamp,
     ) -> Result<NackOutcome, StoreError> {
-        self.write(queues::NACK, |tx| {
-            let outcome = queues::nack(tx, queue, id, redelivery, failure, now)?;
+        let (queue, failure) = (queue.to_string(), failure.clone());
+        self.write(queues::NACK, move |tx| {
+            let outcome = queues::nack(tx, &queue, id, redelivery, &failure, now)?;
             let change = if outcome == NackOutcome::NotLeased { Change::Abort } else { Change::Commit };
             Ok((outcome, change))
         })
     }
 
     fn release_leases(&self) -> Result<u64, StoreError> {
-        self.write(queues::RELEASE, |tx| {
+        self.write(queues::RELEASE, move |tx| {
             let released = queues::release_leases(tx)?;
             Ok((released, if released > 0 { Change::Commit } else { Change::Abort }))
         })
@@ -217,7 +274,8 @@ impl StateStore for RedbStore {
     }
 
     fn dead_letter(&self, letter: &DeadLetter) -> Result<DeadLetterId, StoreError> {
-        self.write(dead_letters::INSERT, |tx| Ok((dead_letters::insert(tx, letter)?, Change::Commit)))
+        let letter = letter.clone();
+        self.write(dead_letters::INSERT, move |tx| Ok((dead_letters::insert(tx, &letter)?, Change::Commit)))
     }
 
     fn list_dead_letters(&self, filter: &DeadLetterFilter) -> Result<Vec<StoredDeadLetter>, StoreError> {
@@ -229,7 +287,7 @@ impl StateStore for RedbStore {
     }
 
     fn take_dead_letter(&self, id: DeadLetterId) -> Result<Option<StoredDeadLetter>, StoreError> {
-        self.write(dead_letters::TAKE, |tx| {
+        self.write(dead_letters::TAKE, move |tx| {
             let taken = dead_letters::take(tx, id)?;
             let change = if taken.is_some() { Change::Commit } else { Change::Abort };
             Ok((taken, change))
@@ -237,22 +295,25 @@ impl StateStore for RedbStore {
     }
 
     fn purge_dead_letters(&self, filter: &DeadLetterFilter) -> Result<u64, StoreError> {
-        self.write(dead_letters::PURGE, |tx| {
-            let purged = dead_letters::purge(tx, filter)?;
+        let filter = filter.clone();
+        self.write(dead_letters::PURGE, move |tx| {
+            let purged = dead_letters::purge(tx, &filter)?;
             Ok((purged, if purged > 0 { Change::Commit } else { Change::Abort }))
         })
     }
 
     fn try_acquire_lease(&self, name: &str, holder: &str, ttl: Duration, now: Timestamp) -> Result<bool, StoreError> {
-        self.write(leases::ACQUIRE, |tx| {
-            let acquired = leases::try_acquire(tx, name, holder, ttl, now)?;
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.write(leases::ACQUIRE, move |tx| {
+            let acquired = leases::try_acquire(tx, &name, &holder, ttl, now)?;
             Ok((acquired, if acquired { Change::Commit } else { Change::Abort }))
         })
     }
 
     fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
-        self.write(leases::RELEASE, |tx| {
-            let released = leases::release(tx, name, holder)?;
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.write(leases::RELEASE, move |tx| {
+            let released = leases::release(tx, &name, &holder)?;
             Ok((released, if released { Change::Commit } else { Change::Abort }))
         })
     }

@@ -20,6 +20,8 @@ pub(super) const ENQUEUE: &str = "enqueueing a message";
 pub(super) const LEASE: &str = "leasing a message";
 pub(super) const ACK: &str = "acking a message";
 pub(super) const NACK: &str = "nacking a message";
+pub(super) const UNLEASE: &str = "giving back a leased message";
+pub(super) const ACK_AND_LEASE: &str = "acking and leasing messages";
 pub(super) const STATS: &str = "counting queued messages";
 pub(super) const RELEASE: &str = "releasing the leases of a stopped process";
 
@@ -111,6 +113,52 @@ pub(super) fn lease(
     now: Timestamp,
 ) -> Result<Option<Leased>, StoreError> {
     promote_due(tx, queue, now)?;
+    lease_next(tx, queue, visibility_timeout, now)
+}
+
+/// Up to `max` leases, oldest first, with the due timers promoted once.
+pub(super) fn lease_many(
+    tx: &WriteTransaction,
+    queue: &str,
+    max: usize,
+    visibility_timeout: Duration,
+    now: Timestamp,
+) -> Result<Vec<Leased>, StoreError> {
+    let mut leased = Vec::new();
+    if max == 0 {
+        return Ok(leased);
+    }
+    promote_due(tx, queue, now)?;
+    while leased.len() < max {
+        match lease_next(tx, queue, visibility_timeout, now)? {
+            Some(message) => leased.push(message),
+            None => break,
+        }
+    }
+    Ok(leased)
+}
+
+/// Gives a leased message back without counting its delivery; `false` if it is not leased.
+pub(super) fn unlease(tx: &WriteTransaction, queue: &str, id: MessageId) -> Result<bool, StoreError> {
+    let Some(mut state) = load_state(tx, queue, id.0, UNLEASE)? else { return Ok(false) };
+    if !matches!(state.visibility, Visibility::Leased(_)) {
+        return Ok(false);
+    }
+    unindex(tx, queue, id.0, state.visibility, UNLEASE)?;
+    state.deliveries = state.deliveries.saturating_sub(1);
+    state.visibility = Visibility::Ready;
+    save_state(tx, queue, id.0, state, UNLEASE)?;
+    tx.open_table(READY).during(UNLEASE)?.insert((queue, id.0), ()).during(UNLEASE)?;
+    Ok(true)
+}
+
+/// Leases the smallest ready id (the timers due are promoted already).
+fn lease_next(
+    tx: &WriteTransaction,
+    queue: &str,
+    visibility_timeout: Duration,
+    now: Timestamp,
+) -> Result<Option<Leased>, StoreError> {
     let mut ready = tx.open_table(READY).during(LEASE)?;
     let first = match ready.range((queue, 0)..=(queue, u64::MAX)).during(LEASE)?.next() {
         Some(entry) => Some(entry.during(LEASE)?.0.value().1),

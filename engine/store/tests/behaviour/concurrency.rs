@@ -74,3 +74,44 @@ pub fn concurrent_claims_of_one_key_succeed_exactly_once(store: &dyn StateStore)
     });
     assert_eq!(winners.load(Ordering::SeqCst), 50);
 }
+
+/// Consumers that settle and lease in batches (`ack_and_lease`, as `queue.listener` does on persistent queues)
+/// while producers enqueue: every message is delivered and acked once, none is left behind.
+pub fn batching_consumers_ack_every_message_exactly_once(store: &dyn StateStore) {
+    let enqueued = Mutex::new(HashSet::new());
+    let acked = Mutex::new(HashSet::new());
+    let done = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for producer in 0..PRODUCERS {
+            let enqueued = &enqueued;
+            scope.spawn(move || {
+                for i in 0..MESSAGES / PRODUCERS {
+                    let id = store.enqueue("batches", &message(&format!("{producer}-{i}")), T0).unwrap();
+                    enqueued.lock().unwrap().insert(id);
+                }
+            });
+        }
+        for _ in 0..CONSUMERS {
+            let (acked, done) = (&acked, &done);
+            scope.spawn(move || {
+                // What this consumer processed and has not acked yet: acked with its next lease.
+                let mut finished: Vec<MessageId> = Vec::new();
+                while done.load(Ordering::SeqCst) < MESSAGES || !finished.is_empty() {
+                    let batch = store.ack_and_lease("batches", &finished, 16, ms(3_600_000), T0).unwrap();
+                    finished.clear();
+                    if batch.is_empty() {
+                        std::thread::sleep(std::time::Duration::from_micros(500));
+                    }
+                    for leased in batch {
+                        assert_eq!(leased.deliveries, 1, "{} delivered twice", leased.id);
+                        assert!(acked.lock().unwrap().insert(leased.id), "{} leased twice", leased.id);
+                        finished.push(leased.id);
+                        done.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(acked.into_inner().unwrap(), enqueued.into_inner().unwrap());
+    assert_eq!(store.queue_stats("batches", T0).unwrap().total(), 0, "every ack was applied");
+}

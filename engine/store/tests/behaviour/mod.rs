@@ -102,6 +102,9 @@ macro_rules! behaviour_suite {
             queues::stats_count_ready_delayed_and_in_flight_messages,
             queues::released_leases_are_delivered_again_at_once_in_order_and_delayed_messages_stay_delayed,
             queues::a_message_keeps_its_payload_media_type_attributes_and_correlation_id,
+            queues::ack_and_lease_acks_then_leases_a_batch_in_fifo_order,
+            queues::a_batch_lease_that_is_never_acked_is_delivered_again_after_its_visibility_timeout,
+            queues::unlease_gives_messages_back_without_counting_a_delivery,
             dead_letters::dead_letters_are_listed_oldest_first_and_filtered_by_flow_and_queue,
             dead_letters::listings_page_with_after_and_limit,
             dead_letters::get_returns_a_dead_letter_with_its_payload,
@@ -112,6 +115,7 @@ macro_rules! behaviour_suite {
             leases::release_frees_a_lease_only_for_its_holder,
             concurrency::concurrent_consumers_ack_every_message_exactly_once,
             concurrency::concurrent_claims_of_one_key_succeed_exactly_once,
+            concurrency::batching_consumers_ack_every_message_exactly_once,
         );
     };
     (@tests $make:expr; $($module:ident :: $name:ident),* $(,)?) => {

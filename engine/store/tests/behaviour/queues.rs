@@ -178,3 +178,40 @@ pub fn released_leases_are_delivered_again_at_once_in_order_and_delayed_messages
     assert_eq!(store.release_leases().unwrap(), 4);
     assert_eq!(store.release_leases().unwrap(), 0);
 }
+
+pub fn ack_and_lease_acks_then_leases_a_batch_in_fifo_order(store: &dyn StateStore) {
+    let ids: Vec<_> = ["a", "b", "c", "d", "e"].iter().map(|t| store.enqueue("q", &message(t), T0).unwrap()).collect();
+    let first = store.ack_and_lease("q", &[], 2, ms(VISIBILITY), T0).unwrap();
+    assert_eq!(first.iter().map(|l| l.id).collect::<Vec<_>>(), ids[..2]);
+    assert!(first.iter().all(|l| l.deliveries == 1 && l.lease_expires == at(VISIBILITY)));
+    // The two acked, up to ten more asked for: the three left come, in order.
+    let second = store.ack_and_lease("q", &[ids[0], ids[1]], 10, ms(VISIBILITY), at(1)).unwrap();
+    assert_eq!(second.iter().map(|l| l.id).collect::<Vec<_>>(), ids[2..]);
+    assert_eq!(store.queue_stats("q", at(2)).unwrap(), QueueStats { in_flight: 3, ..QueueStats::default() });
+    // Acks only (max 0), one of them unknown: skipped, the others acked.
+    let rest = [ids[2], ids[3], ids[4], relais_store::MessageId(999_999)];
+    assert!(store.ack_and_lease("q", &rest, 0, ms(VISIBILITY), at(2)).unwrap().is_empty());
+    assert_eq!(store.queue_stats("q", at(10 * VISIBILITY)).unwrap(), QueueStats::default());
+    assert!(store.ack_and_lease("q", &[], 10, ms(VISIBILITY), at(3)).unwrap().is_empty(), "an empty queue");
+}
+
+pub fn a_batch_lease_that_is_never_acked_is_delivered_again_after_its_visibility_timeout(store: &dyn StateStore) {
+    let ids: Vec<_> = ["a", "b"].iter().map(|t| store.enqueue("q", &message(t), T0).unwrap()).collect();
+    assert_eq!(store.ack_and_lease("q", &[], 5, ms(VISIBILITY), T0).unwrap().len(), 2);
+    assert!(store.ack_and_lease("q", &[], 5, ms(VISIBILITY), at(VISIBILITY - 1)).unwrap().is_empty());
+    let again = store.ack_and_lease("q", &[], 5, ms(VISIBILITY), at(VISIBILITY)).unwrap();
+    assert_eq!(again.iter().map(|l| (l.id, l.deliveries)).collect::<Vec<_>>(), vec![(ids[0], 2), (ids[1], 2)]);
+}
+
+pub fn unlease_gives_messages_back_without_counting_a_delivery(store: &dyn StateStore) {
+    let ids: Vec<_> = ["a", "b", "c"].iter().map(|t| store.enqueue("q", &message(t), T0).unwrap()).collect();
+    let leased = store.ack_and_lease("q", &[], 3, ms(VISIBILITY), T0).unwrap();
+    assert_eq!(leased.len(), 3);
+    // Give back the last two (never started) and a message that is not leased any more.
+    assert!(store.ack("q", ids[0]).unwrap());
+    assert_eq!(store.unlease("q", &[ids[1], ids[2], ids[0]]).unwrap(), 2);
+    assert_eq!(store.unlease("q", &[ids[1]]).unwrap(), 0, "already given back");
+    let next = store.lease("q", ms(VISIBILITY), at(1)).unwrap().unwrap();
+    assert_eq!((next.id, next.deliveries), (ids[1], 1), "visible at once, first delivery again, in order");
+    assert_eq!(store.queue_stats("q", at(1)).unwrap(), QueueStats { ready: 1, in_flight: 1, delayed: 0 });
+}

@@ -1,14 +1,25 @@
-//! Queue throughput through the engine: N messages of 1 KB published by a flow (`queue.publish`) and
-//! consumed by another (`queue.listener`, 4 consumers, a `set_variable` step), in memory and persistent (redb
-//! in a temporary directory, one fsync per enqueue, lease and ack), side by side in one run.
-//! Run: `cargo run -p relais-bench --release --bin queue_bench [MESSAGES]`.
+//! Queue throughput through the engine: N messages of 1 KB published by a flow (`queue.publish`) and consumed
+//! by another (`queue.listener`, C consumers, a `set_variable` step), in memory and persistent (redb in a
+//! temporary directory: every publish fsync'd before it returns), side by side in one run.
+//!
+//! Two ways of publishing, each a row per queue kind:
+//! - *sequential*: one publisher, each publish waiting for the previous (the old benchmark): a persistent
+//!   queue is then bound by one fsync per message, whatever the store does;
+//! - *concurrent*: P publishers at once (as many HTTP requests at once would), whose enqueues can share
+//!   commits with each other and with the consumers' leases and acks.
+//!
+//! For the persistent rows it also reports the durable commits (one fsync each) per message, counted by the
+//! store. Rounds alternate the rows so that noise from other work on the machine hits them alike.
+//!
+//! Run: `cargo run -p relais-bench --release --bin queue_bench -- [MESSAGES] [--publishers P] [--consumers C]
+//! [--rounds R]` (defaults 20000, 64, 4, 1).
 
 use relais_engine::runtime::state::State;
 use relais_engine::runtime::{Event, Runtime};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn flows(persistent: bool) -> String {
+fn flows(persistent: bool, consumers: usize) -> String {
     format!(
         r##"
 sub_flows:
@@ -17,26 +28,52 @@ sub_flows:
       - queue.publish: {{ queue: work, persistent: {persistent}, timeout: 60s }}
 flows:
   consume:
-    source: {{ queue.listener: {{ queue: work, persistent: {persistent}, consumers: 4, capacity: 10000 }} }}
+    source: {{ queue.listener: {{ queue: work, persistent: {persistent}, consumers: {consumers}, capacity: 100000 }} }}
     steps:
       - set_variable: {{ name: id, value: "#[payload.id]" }}
 "##
     )
 }
 
-/// Publishes `n` messages and waits until every one was consumed; messages per second end to end.
-async fn run(n: usize, persistent: bool, dir: &std::path::Path) -> Result<f64, String> {
-    let flow_dir = dir.join(if persistent { "persistent" } else { "memory" });
+/// What one run measured.
+struct Measured {
+    per_second: f64,
+    /// Durable commits per message (persistent runs).
+    commits_per_message: Option<f64>,
+}
+
+/// The settings of the whole benchmark.
+struct Settings {
+    messages: usize,
+    publishers: usize,
+    consumers: usize,
+    rounds: usize,
+}
+
+/// Publishes `n` messages from `publishers` tasks at once and waits until every one was consumed.
+async fn run(
+    settings: &Settings,
+    publishers: usize,
+    persistent: bool,
+    dir: &std::path::Path,
+) -> Result<Measured, String> {
+    let n = settings.messages;
+    let flow_dir = dir.join(format!("{}-{publishers}", if persistent { "persistent" } else { "memory" }));
+    let _ = std::fs::remove_dir_all(&flow_dir);
     std::fs::create_dir_all(&flow_dir).map_err(|e| e.to_string())?;
-    std::fs::write(flow_dir.join("flows.yaml"), flows(persistent)).map_err(|e| e.to_string())?;
+    std::fs::write(flow_dir.join("flows.yaml"), flows(persistent, settings.consumers)).map_err(|e| e.to_string())?;
     let loaded = relais_engine::cli::check::check_paths(std::slice::from_ref(&flow_dir), None);
     if loaded.diags.has_errors() {
         return Err(format!("{:?}", loaded.diags.iter().map(|d| &d.message).collect::<Vec<_>>()));
     }
-    let durable: Arc<dyn relais_store::StateStore> = if persistent {
-        Arc::new(relais_store::RedbStore::open(flow_dir.join("state")).map_err(|e| e.to_string())?)
+    let redb = if persistent {
+        Some(Arc::new(relais_store::RedbStore::open(flow_dir.join("state")).map_err(|e| e.to_string())?))
     } else {
-        Arc::new(relais_store::MemoryStore::new())
+        None
+    };
+    let durable: Arc<dyn relais_store::StateStore> = match &redb {
+        Some(redb) => redb.clone(),
+        None => Arc::new(relais_store::MemoryStore::new()),
     };
     let state = Arc::new(State::with_store(durable.clone()));
     let program = relais_engine::plan::compile_program_in(
@@ -49,11 +86,23 @@ async fn run(n: usize, persistent: bool, dir: &std::path::Path) -> Result<f64, S
     .map_err(|d| format!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()))?;
     let runtime = Runtime::new(program);
     let daemon = relais_engine::daemon::start(relais_engine::components::registry(), runtime.clone()).await?;
-    let filler = "x".repeat(1000);
+    let filler = Arc::<str>::from("x".repeat(1000));
+    let commits_before = redb.as_ref().map_or(0, |r| r.commits());
     let started = Instant::now();
-    for i in 0..n {
-        let event = Event::new(serde_json::json!({ "id": i, "filler": filler }));
-        runtime.run_flow("produce", event).await.map_err(|e| e.description)?;
+    let mut tasks = Vec::new();
+    for p in 0..publishers {
+        let (runtime, filler) = (runtime.clone(), filler.clone());
+        tasks.push(tokio::spawn(async move {
+            // Publisher p sends messages p, p + P, p + 2P...
+            for i in (p..n).step_by(publishers) {
+                let event = Event::new(serde_json::json!({ "id": i, "filler": &*filler }));
+                runtime.run_flow("produce", event).await.map_err(|e| e.description)?;
+            }
+            Ok::<_, String>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
     }
     let queue = state.queue_or_default("work");
     loop {
@@ -68,24 +117,54 @@ async fn run(n: usize, persistent: bool, dir: &std::path::Path) -> Result<f64, S
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let commits = redb.as_ref().map(|r| (r.commits() - commits_before) as f64 / n as f64);
     daemon.shutdown(Duration::from_secs(5)).await;
-    Ok(n as f64 / seconds)
+    Ok(Measured { per_second: n as f64 / seconds, commits_per_message: commits })
+}
+
+fn settings() -> Result<Settings, String> {
+    let mut settings = Settings { messages: 20_000, publishers: 64, consumers: 4, rounds: 1 };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next().and_then(|v| v.parse::<usize>().ok()).filter(|v| *v > 0).ok_or(format!("{name} needs a number"))
+        };
+        match arg.as_str() {
+            "--publishers" => settings.publishers = value("--publishers")?,
+            "--consumers" => settings.consumers = value("--consumers")?,
+            "--rounds" => settings.rounds = value("--rounds")?,
+            other => settings.messages = other.parse().map_err(|_| format!("unknown argument {other:?}"))?,
+        }
+    }
+    Ok(settings)
 }
 
 fn main() -> Result<(), String> {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let settings = settings()?;
     let dir = std::env::temp_dir().join(format!("relais-queue-bench-{}", std::process::id()));
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let (memory, persistent) = tokio.block_on(async {
-        let memory = run(n, false, &dir).await?;
-        let persistent = run(n, true, &dir).await?;
-        Ok::<_, String>((memory, persistent))
-    })?;
+    let rows = [(1, false), (1, true), (settings.publishers, false), (settings.publishers, true)];
+    let mut lines = Vec::new();
+    for round in 1..=settings.rounds {
+        for (publishers, persistent) in rows {
+            let measured = tokio.block_on(run(&settings, publishers, persistent, &dir))?;
+            let mode = if publishers == 1 { "sequential".to_string() } else { format!("concurrent ({publishers})") };
+            let kind = if persistent { "persistent (redb)" } else { "in memory" };
+            let commits = measured.commits_per_message.map_or("-".to_string(), |c| format!("{c:.3}"));
+            lines.push(format!("| {round} | {mode} | {kind} | {:.0} | {commits} |", measured.per_second));
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
-    println!("{n} messages of 1 KB, published by a flow and consumed by another (4 consumers)");
-    println!("| queue | messages/s end to end |");
-    println!("|---|---|");
-    println!("| in memory | {memory:.0} |");
-    println!("| persistent (redb, group commit) | {persistent:.0} |");
+    println!(
+        "{} messages of 1 KB, published by a flow and consumed by another ({} consumers); {} cores",
+        settings.messages,
+        settings.consumers,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("| round | publishers | queue | messages/s end to end | durable commits per message |");
+    println!("|---|---|---|---|---|");
+    for line in lines {
+        println!("{line}");
+    }
     Ok(())
 }
