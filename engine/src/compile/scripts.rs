@@ -233,8 +233,8 @@ pub fn check_code(
 
 /// [`check_code`] for a whole check run: one checking engine and function table, and each distinct piece of
 /// code compiled once. Flows repeat the same expressions and templates (`#[payload.id]`) and copies of the
-/// same transform; compiling and walking each again cost most of `relais check` (2,000 flows x 20 steps: 8,000
-/// of 50,000 pieces of code were distinct, and compiling was 40 % of the check).
+/// same transform: the 40,000 pieces of code of `check_bench` (2,000 flows x 20 steps) are 7 distinct texts,
+/// and compiling and walking each of them again was half of `relais check`.
 pub struct ScriptChecker {
     engine: rhai::Engine,
     functions: relais_stdlib::FunctionTable,
