@@ -55,18 +55,24 @@ pub struct BadCall {
 
 /// The calls in `ast` that no function registered in `table` nor defined by the script itself can answer.
 pub fn bad_calls(table: &FunctionTable, ast: &AST) -> Vec<BadCall> {
-    let mut known = table.arities.clone();
+    // The script's own functions are looked up beside the table rather than merged into a copy of it: the
+    // table holds every registered function, and copying it per script was most of `relais check`'s time.
+    let mut own: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
     let mut variables: HashSet<String> = crate::SCRIPT_VARIABLES.iter().map(|v| v.to_string()).collect();
     let mut makes_fn_pointers = false;
     for f in ast.iter_functions() {
         // A script function is called as `f(a, b)` or as a method `a.f(b)` (with `this` bound to `a`).
-        let entry = known.entry(f.name.to_string()).or_default();
+        let entry = own.entry(f.name.to_string()).or_default();
         entry.insert(f.params.len());
         entry.insert(f.params.len() + 1);
         variables.extend(f.params.iter().map(|p| p.to_string()));
         makes_fn_pointers |= f.name.starts_with("anon$");
     }
-    let mut calls: Vec<(FnCallExpr, Position, bool)> = Vec::new();
+    // What the filter below reads of each call (name, whether namespaced or an operator, argument count),
+    // rather than a clone of the call with its argument trees.
+    let mut calls: Vec<(rhai::ImmutableString, bool, usize, Position, bool)> = Vec::new();
+    let summary =
+        |call: &FnCallExpr| (call.name.clone(), !call.namespace.is_empty() || call.is_operator_call(), call.args.len());
     ast.walk(&mut |path: &[ASTNode]| {
         match path.last() {
             Some(ASTNode::Stmt(Stmt::Var(x, ..))) => {
@@ -78,9 +84,13 @@ pub fn bad_calls(table: &FunctionTable, ast: &AST) -> Vec<BadCall> {
             }
             Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) | Some(ASTNode::Expr(Expr::FnCall(call, pos))) => {
                 makes_fn_pointers |= call.name == "Fn";
-                calls.push(((**call).clone(), *pos, false));
+                let (name, skip, args) = summary(call);
+                calls.push((name, skip, args, *pos, false));
             }
-            Some(ASTNode::Expr(Expr::MethodCall(call, pos))) => calls.push(((**call).clone(), *pos, true)),
+            Some(ASTNode::Expr(Expr::MethodCall(call, pos))) => {
+                let (name, skip, args) = summary(call);
+                calls.push((name, skip, args, *pos, true));
+            }
             Some(ASTNode::Expr(Expr::DynamicConstant(value, _))) => makes_fn_pointers |= is_fn_ptr(value),
             _ => {}
         }
@@ -88,12 +98,11 @@ pub fn bad_calls(table: &FunctionTable, ast: &AST) -> Vec<BadCall> {
     });
     calls
         .into_iter()
-        .filter_map(|(call, pos, method)| {
-            let name = call.name.as_str();
+        .filter_map(|(name, namespaced_or_operator, args, pos, method)| {
+            let name = name.as_str();
             let plain_identifier = name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_alphanumeric() || c == '_');
-            if !call.namespace.is_empty()
-                || call.is_operator_call()
+            if namespaced_or_operator
                 || !plain_identifier
                 || KEYWORD_FUNCTIONS.contains(&name)
                 || (method && makes_fn_pointers)
@@ -101,8 +110,17 @@ pub fn bad_calls(table: &FunctionTable, ast: &AST) -> Vec<BadCall> {
             {
                 return None;
             }
-            let args = call.args.len() + usize::from(method);
-            let arities = known.get(name).map(|a| a.iter().copied().collect::<Vec<_>>()).unwrap_or_default();
+            let args = args + usize::from(method);
+            let arities: Vec<usize> = table
+                .arities
+                .get(name)
+                .into_iter()
+                .chain(own.get(name))
+                .flatten()
+                .copied()
+                .collect::<BTreeSet<usize>>()
+                .into_iter()
+                .collect();
             if arities.contains(&args) {
                 return None;
             }

@@ -33,8 +33,6 @@ fn check_list(steps: &[Step], diags: &mut Diagnostics) {
         }
     }
     for step in steps {
-        for child in step.kind.children() {
-            check_list(child, diags);
-        }
+        step.kind.for_each_child(&mut |child| check_list(child, diags));
     }
 }

@@ -1,7 +1,7 @@
 //! Files that steps reference: transform scripts (read and compiled, errors shown in the script file) and
 //! JSON Schemas for `validate` (read, parsed, and checked against the JSON Schema meta-schema).
 
-use super::scripts::{check_calls, checking_engine, compile};
+use super::scripts::ScriptChecker;
 use crate::load::{read_in, Loaded, ReadError};
 use relais_dsl::codes;
 use relais_dsl::ir::{Script, StepKind};
@@ -19,9 +19,7 @@ enum FileRef<'a> {
     Schema(&'a Spanned<String>),
 }
 
-pub(super) fn check(loaded: &mut Loaded) {
-    let engine = checking_engine();
-    let functions = relais_stdlib::FunctionTable::of(&engine);
+pub(super) fn check(loaded: &mut Loaded, checker: &mut ScriptChecker) {
     let mut refs: Vec<(PathBuf, Span, bool)> = Vec::new();
     for (module, path) in loaded.set.modules.iter().zip(&loaded.paths) {
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -77,14 +75,8 @@ pub(super) fn check(loaded: &mut Loaded) {
         };
         let whole = Span::new(file, 0, text.len());
         if is_script {
-            let origin = Origin::Verbatim { start: 0 };
-            match compile(&engine, &loaded.sources, &text, whole, origin) {
-                Ok(ast) => {
-                    let calls = check_calls(&functions, &ast, &loaded.sources, &text, whole, origin);
-                    loaded.diags.extend(calls.into_iter().map(|d| d.with_label(span, "script referenced here")));
-                }
-                Err(d) => loaded.diags.push((*d).with_label(span, "script referenced here")),
-            }
+            let found = checker.check(&loaded.sources, &text, whole, Origin::Verbatim { start: 0 });
+            loaded.diags.extend(found.into_iter().map(|d| d.with_label(span, "script referenced here")));
         } else {
             check_schema(loaded, &text, whole, span);
         }

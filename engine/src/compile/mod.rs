@@ -17,8 +17,10 @@ use crate::registry::Registry;
 pub fn check(loaded: &mut Loaded, registry: &Registry) {
     relais_dsl::check::check_flow_set(&loaded.set, &mut loaded.diags);
     components::check(loaded, registry);
-    scripts::check(loaded);
-    files::check(loaded);
+    // One checking engine for the flows' scripts and the script files they reference.
+    let mut checker = scripts::ScriptChecker::new();
+    scripts::check(loaded, &mut checker);
+    files::check(loaded, &mut checker);
     routes::check(loaded);
     queues::check(loaded);
     secrets::check(loaded);

@@ -5,6 +5,7 @@ use relais_dsl::codes;
 use relais_dsl::ir::{Expr, Script, StepKind};
 use relais_dsl::syntax::Origin;
 use relais_dsl::{Diagnostic, SourceMap, Span};
+use std::collections::HashMap;
 
 pub use relais_stdlib::SCRIPT_VARIABLES;
 
@@ -61,72 +62,71 @@ pub fn position_span(
     }
 }
 
-/// Compiles Rhai code; on failure, a diagnostic pointing at the error inside the flow file.
-pub fn compile(
-    engine: &rhai::Engine,
-    sources: &SourceMap,
-    code: &str,
-    span: Span,
-    origin: Origin,
-) -> Result<rhai::AST, Box<Diagnostic>> {
-    relais_stdlib::compile(engine, code, &[]).map_err(|err| {
-        let (line, column) = err.position();
-        let at = match line {
-            Some(line) => position_span(sources, span, origin, code, line, column.unwrap_or(1)),
-            None => span,
-        };
-        let message = match &err {
-            relais_stdlib::ScriptError::Compile { message, .. }
-            | relais_stdlib::ScriptError::Runtime { message, .. }
-            | relais_stdlib::ScriptError::Limit { message, .. } => message.clone(),
-        };
-        let help = if message.contains("Variable not found") {
-            Some(format!(
-                "scripts see {}; flow variables are `vars.NAME`",
-                SCRIPT_VARIABLES.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
-            ))
-        } else if message.contains("reserved keyword") {
-            // `vars.go`, `payload.async`: Rhai reserves these words even after a dot.
-            let word = message.split('\'').nth(1).unwrap_or("the word");
-            Some(format!(
-                "`{word}` is reserved in Rhai even as a field name; index it with a string instead: `vars[\"{word}\"]`"
-            ))
-        } else {
-            None
-        };
-        Box::new(
-            Diagnostic::error(codes::RHAI_SYNTAX, at, format!("script does not compile: {message}"))
-                .label(message)
-                .maybe_help(help),
-        )
-    })
+/// What compiling one piece of code found, before any of it is placed in a file: it depends on the code
+/// alone, so [`ScriptChecker`] keeps it by text and places it again at every span the same code is written.
+enum Findings {
+    /// It compiled; the calls no function answers (RL0203).
+    Compiled(Vec<CallFinding>),
+    /// It does not compile (RL0201): where Rhai stopped, and why.
+    Failed(CompileFinding),
 }
 
-/// Errors for the calls in a compiled script that no function answers (unknown name or wrong arity), each at
-/// the call inside the flow file.
-pub fn check_calls(
-    functions: &relais_stdlib::FunctionTable,
-    ast: &rhai::AST,
-    sources: &SourceMap,
-    code: &str,
-    span: Span,
-    origin: Origin,
-) -> Vec<Diagnostic> {
+/// A compile error, its position inside the code (1-based line, column) when Rhai knows it.
+struct CompileFinding {
+    position: Option<(usize, usize)>,
+    message: String,
+    help: Option<String>,
+}
+
+/// A call no function answers, worded, its position inside the code still to be mapped to the file.
+struct CallFinding {
+    position: Option<(usize, usize)>,
+    name: String,
+    message: String,
+    label: String,
+    help: String,
+}
+
+fn compile_finding(err: &relais_stdlib::ScriptError) -> CompileFinding {
+    let (line, column) = err.position();
+    let message = match err {
+        relais_stdlib::ScriptError::Compile { message, .. }
+        | relais_stdlib::ScriptError::Runtime { message, .. }
+        | relais_stdlib::ScriptError::Limit { message, .. } => message.clone(),
+    };
+    let help = if message.contains("Variable not found") {
+        Some(format!(
+            "scripts see {}; flow variables are `vars.NAME`",
+            SCRIPT_VARIABLES.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+        ))
+    } else if message.contains("reserved keyword") {
+        // `vars.go`, `payload.async`: Rhai reserves these words even after a dot.
+        let word = message.split('\'').nth(1).unwrap_or("the word");
+        Some(format!(
+            "`{word}` is reserved in Rhai even as a field name; index it with a string instead: `vars[\"{word}\"]`"
+        ))
+    } else {
+        None
+    };
+    CompileFinding { position: line.map(|line| (line, column.unwrap_or(1))), message, help }
+}
+
+impl CompileFinding {
+    fn place(&self, sources: &SourceMap, code: &str, span: Span, origin: Origin) -> Diagnostic {
+        let at = match self.position {
+            Some((line, column)) => position_span(sources, span, origin, code, line, column),
+            None => span,
+        };
+        Diagnostic::error(codes::RHAI_SYNTAX, at, format!("script does not compile: {}", self.message))
+            .label(self.message.clone())
+            .maybe_help(self.help.clone())
+    }
+}
+
+fn call_findings(functions: &relais_stdlib::FunctionTable, ast: &rhai::AST) -> Vec<CallFinding> {
     relais_stdlib::bad_calls(functions, ast)
         .into_iter()
         .map(|call| {
-            let at = match call.position {
-                Some((line, column)) => position_span(sources, span, origin, code, line, column),
-                None => span,
-            };
-            // Underline the whole name when the mapped position is where the file spells it.
-            let text = &sources.file(at.file).text;
-            let at = match text.get(at.start as usize..) {
-                Some(rest) if rest.starts_with(&call.name) => {
-                    Span::new(at.file, at.start as usize, at.start as usize + call.name.len())
-                }
-                _ => at,
-            };
             let arguments = |n: usize| format!("{n} argument{}", if n == 1 { "" } else { "s" });
             let (message, label, help) = if call.arities.is_empty() {
                 let known = functions.names().chain(ast.iter_functions().map(|f| f.name));
@@ -152,9 +152,70 @@ pub fn check_calls(
                     format!("`{}` takes {counts} argument{plural}", call.name),
                 )
             };
-            Diagnostic::error(codes::UNKNOWN_FUNCTION, at, message).label(label).help(help)
+            CallFinding { position: call.position, name: call.name, message, label, help }
         })
         .collect()
+}
+
+impl CallFinding {
+    fn place(&self, sources: &SourceMap, code: &str, span: Span, origin: Origin) -> Diagnostic {
+        let at = match self.position {
+            Some((line, column)) => position_span(sources, span, origin, code, line, column),
+            None => span,
+        };
+        // Underline the whole name when the mapped position is where the file spells it.
+        let text = &sources.file(at.file).text;
+        let at = match text.get(at.start as usize..) {
+            Some(rest) if rest.starts_with(&self.name) => {
+                Span::new(at.file, at.start as usize, at.start as usize + self.name.len())
+            }
+            _ => at,
+        };
+        Diagnostic::error(codes::UNKNOWN_FUNCTION, at, self.message.clone())
+            .label(self.label.clone())
+            .help(self.help.clone())
+    }
+}
+
+impl Findings {
+    fn of(engine: &rhai::Engine, functions: &relais_stdlib::FunctionTable, code: &str) -> Findings {
+        match relais_stdlib::compile(engine, code, &[]) {
+            Ok(ast) => Findings::Compiled(call_findings(functions, &ast)),
+            Err(err) => Findings::Failed(compile_finding(&err)),
+        }
+    }
+
+    fn place(&self, sources: &SourceMap, code: &str, span: Span, origin: Origin) -> Vec<Diagnostic> {
+        match self {
+            Findings::Compiled(calls) => calls.iter().map(|c| c.place(sources, code, span, origin)).collect(),
+            Findings::Failed(failure) => vec![failure.place(sources, code, span, origin)],
+        }
+    }
+}
+
+/// Compiles Rhai code; on failure, a diagnostic pointing at the error inside the flow file.
+pub fn compile(
+    engine: &rhai::Engine,
+    sources: &SourceMap,
+    code: &str,
+    span: Span,
+    origin: Origin,
+) -> Result<rhai::AST, Box<Diagnostic>> {
+    relais_stdlib::compile(engine, code, &[])
+        .map_err(|err| Box::new(compile_finding(&err).place(sources, code, span, origin)))
+}
+
+/// Errors for the calls in a compiled script that no function answers (unknown name or wrong arity), each at
+/// the call inside the flow file.
+pub fn check_calls(
+    functions: &relais_stdlib::FunctionTable,
+    ast: &rhai::AST,
+    sources: &SourceMap,
+    code: &str,
+    span: Span,
+    origin: Origin,
+) -> Vec<Diagnostic> {
+    call_findings(functions, ast).iter().map(|c| c.place(sources, code, span, origin)).collect()
 }
 
 /// Everything `relais check` finds in one piece of Rhai code: its compile error (RL0201), else the calls no
@@ -167,52 +228,77 @@ pub fn check_code(
     span: Span,
     origin: Origin,
 ) -> Vec<Diagnostic> {
-    match compile(engine, sources, code, span, origin) {
-        Ok(ast) => check_calls(functions, &ast, sources, code, span, origin),
-        Err(d) => vec![*d],
+    Findings::of(engine, functions, code).place(sources, code, span, origin)
+}
+
+/// [`check_code`] for a whole check run: one checking engine and function table, and each distinct piece of
+/// code compiled once. Flows repeat the same expressions and templates (`#[payload.id]`) and copies of the
+/// same transform: the 40,000 pieces of code of `check_bench` (2,000 flows x 20 steps) are 7 distinct texts,
+/// and compiling and walking each of them again was half of `relais check`.
+pub struct ScriptChecker {
+    engine: rhai::Engine,
+    functions: relais_stdlib::FunctionTable,
+    seen: HashMap<String, Findings>,
+}
+
+impl Default for ScriptChecker {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-fn compile_expr(
-    engine: &rhai::Engine,
-    functions: &relais_stdlib::FunctionTable,
-    sources: &SourceMap,
-    expr: &Expr,
-) -> Vec<Diagnostic> {
-    check_code(engine, functions, sources, &expr.code, expr.span, expr.origin)
+impl ScriptChecker {
+    /// A checker on the [`checking_engine`].
+    pub fn new() -> Self {
+        let engine = checking_engine();
+        let functions = relais_stdlib::FunctionTable::of(&engine);
+        ScriptChecker { engine, functions, seen: HashMap::new() }
+    }
+
+    /// What [`check_code`] finds in `code`, compiled only the first time this text is seen.
+    pub fn check(&mut self, sources: &SourceMap, code: &str, span: Span, origin: Origin) -> Vec<Diagnostic> {
+        if let Some(found) = self.seen.get(code) {
+            return found.place(sources, code, span, origin);
+        }
+        let found = Findings::of(&self.engine, &self.functions, code);
+        let placed = found.place(sources, code, span, origin);
+        self.seen.insert(code.to_string(), found);
+        placed
+    }
 }
 
-pub(super) fn check(loaded: &mut Loaded) {
-    let engine = checking_engine();
-    let functions = relais_stdlib::FunctionTable::of(&engine);
+pub(super) fn check(loaded: &mut Loaded, checker: &mut ScriptChecker) {
     let mut found = Vec::new();
     // Config values are templates too (an `http.client`'s `headers`), compiled when the component is built.
     let mut embedded = relais_dsl::Diagnostics::new();
     let in_configs: Vec<Expr> =
         loaded.set.configs().flat_map(|c| relais_dsl::lower::embedded_exprs(&c.body, &mut embedded)).collect();
     found.extend(embedded);
-    found.extend(in_configs.iter().flat_map(|e| compile_expr(&engine, &functions, &loaded.sources, e)));
+    let sources = &loaded.sources;
+    let mut compile_expr = |e: &Expr| checker.check(sources, &e.code, e.span, e.origin);
+    found.extend(in_configs.iter().flat_map(&mut compile_expr));
     for flow in loaded.set.flows() {
         let mut embedded = relais_dsl::Diagnostics::new();
         let mut owned: Vec<Expr> = Vec::new();
         if let Some(source) = &flow.source {
             owned.extend(relais_dsl::lower::embedded_exprs(&source.params, &mut embedded));
         }
-        for step in flow.all_steps() {
+        let steps = flow.all_steps();
+        for step in &steps {
             if let StepKind::Component(c) = &step.kind {
                 owned.extend(relais_dsl::lower::embedded_exprs(&c.params, &mut embedded));
             }
         }
         found.extend(embedded);
-        found.extend(owned.iter().flat_map(|e| compile_expr(&engine, &functions, &loaded.sources, e)));
+        found.extend(owned.iter().flat_map(&mut compile_expr));
         let mut exprs: Vec<&Expr> = Vec::new();
         for handler in &flow.on_error {
             exprs.extend(handler.when.as_ref());
         }
-        for step in flow.all_steps() {
+        for step in &steps {
             collect(&step.kind, &mut exprs);
         }
-        found.extend(exprs.into_iter().flat_map(|e| compile_expr(&engine, &functions, &loaded.sources, e)));
+        found.extend(exprs.into_iter().flat_map(&mut compile_expr));
     }
     loaded.diags.extend(found);
 }

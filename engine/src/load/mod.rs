@@ -144,10 +144,10 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
     for (_, _, doc) in &docs {
         properties.add_defaults(doc, &mut loaded.diags);
     }
+    let names = properties.names();
     for (file, path, mut doc) in docs {
         if options.substitute {
             let lookup = |name: &str| properties.get(name);
-            let names = properties.names();
             relais_dsl::check::substitute_properties(&mut doc, &lookup, &names, &mut loaded.diags);
         }
         let module: Module = relais_dsl::lower::lower_module(&doc, file, &mut loaded.diags);

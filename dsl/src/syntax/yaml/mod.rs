@@ -11,6 +11,8 @@ use crate::span::{FileId, SourceFile, Span};
 use crate::syntax::{Entry, Node, Origin, Str, Value};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
+mod direct;
+
 /// Deepest `[`/`{` flow-collection nesting accepted: serde_yaml's own recursion limit. Deeper text is refused
 /// by a linear pre-scan, because both YAML scanners (libyaml under serde_yaml, and saphyr) keep one possible
 /// simple key per open flow level and revisit all of them at every token: quadratic in the depth, 51 s for
@@ -31,6 +33,14 @@ pub fn parse(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> 
         );
         return None;
     }
+    if let Some(doc) = direct::parse(text, file) {
+        return Some(doc);
+    }
+    authoritative(text, file, diags)
+}
+
+/// The two-pass reading: serde_yaml decides the values and reports every error, saphyr gives the spans.
+fn authoritative(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> {
     let source = SourceFile::new("", text);
     let value: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
