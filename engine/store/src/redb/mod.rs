@@ -23,7 +23,6 @@ use ::redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use serde_json::Value as Json;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The name of the state file inside the state directory.
@@ -31,7 +30,7 @@ pub const STATE_FILE: &str = "state.redb";
 
 /// State in a redb file: survives restarts and crashes; one process at a time.
 pub struct RedbStore {
-    db: Arc<Database>,
+    db: Database,
     file: PathBuf,
     writer: group_commit::GroupCommit,
 }
@@ -57,9 +56,7 @@ impl RedbStore {
     /// over an existing file. Reads the whole file once to check it (see the crate docs).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let (db, file) = open::open(dir.as_ref())?;
-        let db = Arc::new(db);
-        let writer = group_commit::GroupCommit::start(db.clone())?;
-        Ok(RedbStore { db, file, writer })
+        Ok(RedbStore { db, file, writer: group_commit::GroupCommit::default() })
     }
 
     /// The state file.
@@ -76,24 +73,18 @@ impl RedbStore {
     /// Closes the file and releases its lock, reporting a failure that dropping the store would ignore. Call it
     /// at shutdown once every clone of the `Arc` holding the store is gone.
     pub fn close(self) -> Result<(), StoreError> {
-        self.writer.stop();
-        let RedbStore { db, .. } = self;
-        // The writer has stopped and dropped its reference: the store held the only other one.
-        match Arc::into_inner(db) {
-            Some(db) => db.close().map_err(|e| StoreError::storage("closing the state file", e)),
-            None => Err(StoreError::storage("closing the state file", "the state writer still holds it")),
-        }
+        self.db.close().map_err(|e| StoreError::storage("closing the state file", e))
     }
 
     /// Runs `f` in a write transaction committed durably before this returns, grouped with the changes that
     /// arrive while an earlier group is being committed (see `group_commit.rs`); a group that changed nothing
     /// is aborted (no fsync). An error from `f` aborts its group: a failed call leaves no partial change.
-    fn write<T: Send + 'static>(
+    fn write<T>(
         &self,
         operation: &'static str,
-        f: impl FnOnce(&WriteTransaction) -> Result<(T, Change), StoreError> + Send + 'static,
+        f: impl FnOnce(&WriteTransaction) -> Result<(T, Change), StoreError>,
     ) -> Result<T, StoreError> {
-        self.writer.write(operation, f)
+        self.writer.write(&self.db, operation, f)
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot; never waits for writers).
@@ -131,8 +122,7 @@ impl StateStore for RedbStore {
         ttl: Option<Duration>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let (store, key, value) = (store.to_string(), key.to_string(), value.clone());
-        self.write(objects::PUT, move |tx| Ok((objects::put(tx, &store, &key, &value, ttl, now)?, Change::Commit)))
+        self.write(objects::PUT, |tx| Ok((objects::put(tx, store, key, value, ttl, now)?, Change::Commit)))
     }
 
     fn put_if_absent(
@@ -143,9 +133,8 @@ impl StateStore for RedbStore {
         ttl: Option<Duration>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let (store, key, value) = (store.to_string(), key.to_string(), value.clone());
-        self.write(objects::PUT, move |tx| {
-            let stored = objects::put_if_absent(tx, &store, &key, &value, ttl, now)?;
+        self.write(objects::PUT, |tx| {
+            let stored = objects::put_if_absent(tx, store, key, value, ttl, now)?;
             Ok((stored, if stored { Change::Commit } else { Change::Abort }))
         })
     }
@@ -159,24 +148,22 @@ impl StateStore for RedbStore {
         ttl: Option<Duration>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let (store, key, expected, value) = (store.to_string(), key.to_string(), expected.clone(), value.cloned());
-        self.write(objects::PUT, move |tx| {
-            let swapped = objects::compare_and_set(tx, &store, &key, &expected, value.as_ref(), ttl, now)?;
+        self.write(objects::PUT, |tx| {
+            let swapped = objects::compare_and_set(tx, store, key, expected, value, ttl, now)?;
             Ok((swapped, if swapped { Change::Commit } else { Change::Abort }))
         })
     }
 
     fn remove(&self, store: &str, key: &str, now: Timestamp) -> Result<bool, StoreError> {
-        let (store, key) = (store.to_string(), key.to_string());
-        self.write(objects::REMOVE, move |tx| {
+        self.write(objects::REMOVE, |tx| {
             // An expired entry is deleted too (and committed), but reported as not live.
-            let removed = objects::remove(tx, &store, &key, now)?;
+            let removed = objects::remove(tx, store, key, now)?;
             Ok((removed == Some(true), if removed.is_some() { Change::Commit } else { Change::Abort }))
         })
     }
 
     fn sweep_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
-        self.write(objects::SWEEP, move |tx| {
+        self.write(objects::SWEEP, |tx| {
             let removed = objects::sweep_expired(tx, now)?;
             Ok((removed, if removed > 0 { Change::Commit } else { Change::Abort }))
         })
@@ -187,17 +174,15 @@ impl StateStore for RedbStore {
     }
 
     fn enqueue(&self, queue: &str, message: &Message, now: Timestamp) -> Result<MessageId, StoreError> {
-        let (queue, message) = (queue.to_string(), message.clone());
-        self.write(queues::ENQUEUE, move |tx| Ok((queues::enqueue(tx, &queue, &message, now)?, Change::Commit)))
+        self.write(queues::ENQUEUE, |tx| Ok((queues::enqueue(tx, queue, message, now)?, Change::Commit)))
     }
 
     fn lease(&self, queue: &str, visibility_timeout: Duration, now: Timestamp) -> Result<Option<Leased>, StoreError> {
         if !self.read(queues::LEASE, |tx| queues::has_visible(tx, queue, now))? {
             return Ok(None);
         }
-        let queue = queue.to_string();
-        self.write(queues::LEASE, move |tx| {
-            let leased = queues::lease(tx, &queue, visibility_timeout, now)?;
+        self.write(queues::LEASE, |tx| {
+            let leased = queues::lease(tx, queue, visibility_timeout, now)?;
             // Nothing visible means nothing was promoted either: an idle poll commits nothing.
             let change = if leased.is_some() { Change::Commit } else { Change::Abort };
             Ok((leased, change))
@@ -205,9 +190,8 @@ impl StateStore for RedbStore {
     }
 
     fn ack(&self, queue: &str, id: MessageId) -> Result<bool, StoreError> {
-        let queue = queue.to_string();
-        self.write(queues::ACK, move |tx| {
-            let acked = queues::ack(tx, &queue, id)?;
+        self.write(queues::ACK, |tx| {
+            let acked = queues::ack(tx, queue, id)?;
             Ok((acked, if acked { Change::Commit } else { Change::Abort }))
         })
     }
@@ -223,24 +207,22 @@ impl StateStore for RedbStore {
         if acks.is_empty() && (max == 0 || !self.read(queues::LEASE, |tx| queues::has_visible(tx, queue, now))?) {
             return Ok(Vec::new());
         }
-        let (queue, acks) = (queue.to_string(), acks.to_vec());
-        self.write(queues::ACK_AND_LEASE, move |tx| {
+        self.write(queues::ACK_AND_LEASE, |tx| {
             let mut acked = false;
             for id in acks {
-                acked |= queues::ack(tx, &queue, id)?;
+                acked |= queues::ack(tx, queue, *id)?;
             }
-            let leased = queues::lease_many(tx, &queue, max, visibility_timeout, now)?;
+            let leased = queues::lease_many(tx, queue, max, visibility_timeout, now)?;
             let change = if acked || !leased.is_empty() { Change::Commit } else { Change::Abort };
             Ok((leased, change))
         })
     }
 
     fn unlease(&self, queue: &str, ids: &[MessageId]) -> Result<u64, StoreError> {
-        let (queue, ids) = (queue.to_string(), ids.to_vec());
-        self.write(queues::UNLEASE, move |tx| {
+        self.write(queues::UNLEASE, |tx| {
             let mut given_back = 0;
             for id in ids {
-                given_back += u64::from(queues::unlease(tx, &queue, id)?);
+                given_back += u64::from(queues::unlease(tx, queue, *id)?);
             }
             Ok((given_back, if given_back > 0 { Change::Commit } else { Change::Abort }))
         })
@@ -254,16 +236,15 @@ impl StateStore for RedbStore {
         failure: &Failure,
         now: Timestamp,
     ) -> Result<NackOutcome, StoreError> {
-        let (queue, failure) = (queue.to_string(), failure.clone());
-        self.write(queues::NACK, move |tx| {
-            let outcome = queues::nack(tx, &queue, id, redelivery, &failure, now)?;
+        self.write(queues::NACK, |tx| {
+            let outcome = queues::nack(tx, queue, id, redelivery, failure, now)?;
             let change = if outcome == NackOutcome::NotLeased { Change::Abort } else { Change::Commit };
             Ok((outcome, change))
         })
     }
 
     fn release_leases(&self) -> Result<u64, StoreError> {
-        self.write(queues::RELEASE, move |tx| {
+        self.write(queues::RELEASE, |tx| {
             let released = queues::release_leases(tx)?;
             Ok((released, if released > 0 { Change::Commit } else { Change::Abort }))
         })
@@ -274,8 +255,7 @@ impl StateStore for RedbStore {
     }
 
     fn dead_letter(&self, letter: &DeadLetter) -> Result<DeadLetterId, StoreError> {
-        let letter = letter.clone();
-        self.write(dead_letters::INSERT, move |tx| Ok((dead_letters::insert(tx, &letter)?, Change::Commit)))
+        self.write(dead_letters::INSERT, |tx| Ok((dead_letters::insert(tx, letter)?, Change::Commit)))
     }
 
     fn list_dead_letters(&self, filter: &DeadLetterFilter) -> Result<Vec<StoredDeadLetter>, StoreError> {
@@ -287,7 +267,7 @@ impl StateStore for RedbStore {
     }
 
     fn take_dead_letter(&self, id: DeadLetterId) -> Result<Option<StoredDeadLetter>, StoreError> {
-        self.write(dead_letters::TAKE, move |tx| {
+        self.write(dead_letters::TAKE, |tx| {
             let taken = dead_letters::take(tx, id)?;
             let change = if taken.is_some() { Change::Commit } else { Change::Abort };
             Ok((taken, change))
@@ -295,25 +275,22 @@ impl StateStore for RedbStore {
     }
 
     fn purge_dead_letters(&self, filter: &DeadLetterFilter) -> Result<u64, StoreError> {
-        let filter = filter.clone();
-        self.write(dead_letters::PURGE, move |tx| {
-            let purged = dead_letters::purge(tx, &filter)?;
+        self.write(dead_letters::PURGE, |tx| {
+            let purged = dead_letters::purge(tx, filter)?;
             Ok((purged, if purged > 0 { Change::Commit } else { Change::Abort }))
         })
     }
 
     fn try_acquire_lease(&self, name: &str, holder: &str, ttl: Duration, now: Timestamp) -> Result<bool, StoreError> {
-        let (name, holder) = (name.to_string(), holder.to_string());
-        self.write(leases::ACQUIRE, move |tx| {
-            let acquired = leases::try_acquire(tx, &name, &holder, ttl, now)?;
+        self.write(leases::ACQUIRE, |tx| {
+            let acquired = leases::try_acquire(tx, name, holder, ttl, now)?;
             Ok((acquired, if acquired { Change::Commit } else { Change::Abort }))
         })
     }
 
     fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
-        let (name, holder) = (name.to_string(), holder.to_string());
-        self.write(leases::RELEASE, move |tx| {
-            let released = leases::release(tx, &name, &holder)?;
+        self.write(leases::RELEASE, |tx| {
+            let released = leases::release(tx, name, holder)?;
             Ok((released, if released { Change::Commit } else { Change::Abort }))
         })
     }
