@@ -138,11 +138,13 @@ fn realistic_mapping(c: &mut Criterion, rt: &Runtime, current: &tokio::runtime::
         b.iter(|| {
             let ev = Event::with_payload(Payload::bytes(black_box(bytes.clone()), "application/json"));
             let rt = rt.clone();
-            let out = one_worker
-                .block_on(async move { tokio::spawn(async move { rt.run_flow("order_to_crm", ev).await }).await })
-                .unwrap_or_else(|e| panic!("{e}"))
-                .unwrap_or_else(|e| panic!("{e}"));
-            black_box(out.payload.to_bytes())
+            let bytes = one_worker.block_on(async move {
+                tokio::spawn(async move {
+                    rt.run_flow("order_to_crm", ev).await.map(|out| out.payload.to_bytes()).map_err(|e| e.to_string())
+                })
+                .await
+            });
+            black_box(bytes.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e}")))
         })
     });
     group.bench_function("plain_rust_serde_json", |b| {
