@@ -41,6 +41,22 @@ flows:
     assert!(normal_done < runaway_done, "the normal event waited for the runaway script");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_script_past_the_in_place_budget_runs_again_from_the_event_as_it_was() {
+    // 30,000 loop turns pass the in-place budget: the first run is stopped after its `payload.n += 1` and the
+    // script runs again off the worker from the event's payload, not from the first run's half-done scope.
+    let rt = yaml(
+        r##"
+flows:
+  f:
+    steps:
+      - transform: { code: "payload.n += 1; let i = 0; while i < 30000 { i += 1; } payload.turns = i; payload" }
+"##,
+    );
+    let out = rt.run_flow("f", Event::new(json!({ "n": 1 }))).await.unwrap();
+    assert_eq!(payload(&out), json!({ "n": 2, "turns": 30000 }));
+}
+
 #[tokio::test]
 async fn scripts_run_in_place_on_a_current_thread_runtime() {
     let rt =

@@ -127,6 +127,86 @@ fn dynamic_at(value: &Dynamic, depth: usize) -> Result<Value, ConversionError> {
     Err(ConversionError::Unsupported(value.type_name().to_string()))
 }
 
+/// Checks that a script value has a JSON form ([`dynamic_to_json`] would succeed, with the same error when it
+/// would not), without building it: the engine checks a mapping's result with it and writes the result out
+/// only when something needs the bytes ([`write_json`]) or the JSON value.
+pub fn check_json_form(value: &Dynamic) -> Result<(), ConversionError> {
+    check_at(value, 0)
+}
+
+fn check_at(value: &Dynamic, depth: usize) -> Result<(), ConversionError> {
+    if value.is_unit() || value.is_bool() || value.is_int() || value.is_string() || value.is_char() {
+        return Ok(());
+    }
+    if let Ok(f) = value.as_float() {
+        return float_to_json(f).map(drop);
+    }
+    if let Ok(items) = value.as_array_ref() {
+        let depth = deeper(depth)?;
+        return items.iter().try_for_each(|item| check_at(item, depth));
+    }
+    if let Ok(map) = value.as_map_ref() {
+        let depth = deeper(depth)?;
+        return map.values().try_for_each(|item| check_at(item, depth));
+    }
+    Err(ConversionError::Unsupported(value.type_name().to_string()))
+}
+
+/// Writes a script value as JSON text to `out`: the bytes `serde_json::to_vec(&dynamic_to_json(value)?)`
+/// gives (keys in the map's order, numbers and strings written by serde_json), without building the
+/// `serde_json::Value` in between. Fails as [`dynamic_to_json`] does; `out` then holds a part of the text.
+pub fn write_json(value: &Dynamic, out: &mut Vec<u8>) -> Result<(), ConversionError> {
+    write_at(value, 0, out)
+}
+
+fn write_at(value: &Dynamic, depth: usize, out: &mut Vec<u8>) -> Result<(), ConversionError> {
+    if value.is_unit() {
+        out.extend_from_slice(b"null");
+    } else if let Ok(b) = value.as_bool() {
+        out.extend_from_slice(if b { b"true" } else { b"false" });
+    } else if let Ok(i) = value.as_int() {
+        written(serde_json::to_writer(&mut *out, &i))?;
+    } else if let Ok(f) = value.as_float() {
+        float_to_json(f)?;
+        written(serde_json::to_writer(&mut *out, &f))?;
+    } else if let Ok(s) = value.as_immutable_string_ref() {
+        written(serde_json::to_writer(&mut *out, s.as_str()))?;
+    } else if let Ok(c) = value.as_char() {
+        written(serde_json::to_writer(&mut *out, c.encode_utf8(&mut [0; 4])))?;
+    } else if let Ok(items) = value.as_array_ref() {
+        let depth = deeper(depth)?;
+        out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_at(item, depth, out)?;
+        }
+        out.push(b']');
+    } else if let Ok(map) = value.as_map_ref() {
+        let depth = deeper(depth)?;
+        out.push(b'{');
+        for (i, (key, item)) in map.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            written(serde_json::to_writer(&mut *out, key.as_str()))?;
+            out.push(b':');
+            write_at(item, depth, out)?;
+        }
+        out.push(b'}');
+    } else {
+        return Err(ConversionError::Unsupported(value.type_name().to_string()));
+    }
+    Ok(())
+}
+
+/// serde_json writing a number or a string into a `Vec` cannot fail (the `Vec` grows; a finite float and
+/// any `str` have a JSON form); the error is still passed on rather than ignored.
+fn written(result: Result<(), serde_json::Error>) -> Result<(), ConversionError> {
+    result.map_err(|e| ConversionError::Unsupported(e.to_string()))
+}
+
 fn float_to_json(f: FLOAT) -> Result<Value, ConversionError> {
     Number::from_f64(f).map(Value::Number).ok_or_else(|| ConversionError::NonFiniteNumber(f.to_string()))
 }
@@ -261,6 +341,34 @@ mod tests {
     fn json_survives_a_round_trip_through_rhai() {
         let value = json!({"a": [1, 2.5, "x", null, true, {"b": -3}], "big": 1e300, "empty": {}});
         assert_eq!(dynamic_to_json(&json_to_dynamic(&value).unwrap()).unwrap(), value);
+    }
+
+    #[test]
+    fn a_script_value_is_written_as_the_bytes_of_its_json_value() {
+        let mut map = Map::new();
+        map.insert("b".into(), Dynamic::from_array(vec![Dynamic::UNIT, Dynamic::from_char('é'), 2.5.into()]));
+        map.insert("a \"q\"\n".into(), Dynamic::from("x\u{1}é/\\".to_string()));
+        map.insert("n".into(), Dynamic::from_int(-3));
+        map.insert("f".into(), Dynamic::from_float(210.0));
+        map.insert("t".into(), Dynamic::TRUE);
+        map.insert("e".into(), Dynamic::from_map(Map::new()));
+        for value in [Dynamic::from_map(map), json_to_dynamic(&json!({"big": 1e300, "tiny": 1e-7, "l": []})).unwrap()] {
+            let mut out = Vec::new();
+            write_json(&value, &mut out).unwrap();
+            assert_eq!(out, serde_json::to_vec(&dynamic_to_json(&value).unwrap()).unwrap());
+            assert!(check_json_form(&value).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_form_check_and_the_writer_refuse_what_the_conversion_refuses() {
+        let nan_inside = Dynamic::from_array(vec![1.into(), Dynamic::from_float(FLOAT::NAN)]);
+        for value in [nan_inside, Dynamic::from_blob(vec![1]), deep_dynamic(MAX_DEPTH + 1, script_mixed)] {
+            let expected = dynamic_to_json(&value).unwrap_err();
+            assert_eq!(check_json_form(&value).unwrap_err(), expected);
+            assert_eq!(write_json(&value, &mut Vec::new()).unwrap_err(), expected);
+        }
+        assert!(check_json_form(&deep_dynamic(MAX_DEPTH, script_mixed)).is_ok());
     }
 
     #[test]

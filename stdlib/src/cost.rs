@@ -1,7 +1,8 @@
 //! Which compiled scripts may run long: decided from what the AST does, never from the script's text.
 //!
-//! The engine runs a script that may run long off its async workers (a thread hand-over costs more than a
-//! short mapping itself, so short ones run in place). A script may run long when it loops (`loop`, `while`,
+//! The engine runs a script that may run long on its async worker under a small budget, and off the workers
+//! once past it ([`crate::Place::OnWorker`]); the others simply run in place, without the budget's clock
+//! read. A script may run long when it loops (`loop`, `while`,
 //! `do`, `for`), defines functions or closures (recursion, callbacks), or calls a native whose cost grows with
 //! its input ([`COSTLY_NATIVES`]). Anything else is straight-line code over bounded values: its time is bounded
 //! by its length.

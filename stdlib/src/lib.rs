@@ -6,10 +6,11 @@
 //! - [`build_engine`] / [`build_engine_with_clock`] build the one sandboxed [`rhai::Engine`] a plan shares.
 //! - [`compile`] compiles a script with strict variables ([`SCRIPT_VARIABLES`] are known) and [`run`] /
 //!   [`run_until`] evaluate it within a wall-clock [`Deadline`] and a work budget; both classify failures as
-//!   [`ScriptError`].
+//!   [`ScriptError`]; [`run_on_worker`] runs one on an async worker until it passes a small budget.
 //! - [`may_run_long`] tells from a compiled script whether it may run long (loops, closures, costly natives).
 //! - [`bad_calls`] finds calls to functions that cannot exist (unknown name, wrong arity) for `relais check`.
-//! - [`json_to_dynamic`] / [`dynamic_to_json`] convert payloads between `serde_json` and Rhai.
+//! - [`json_to_dynamic`] / [`dynamic_to_json`] convert payloads between `serde_json` and Rhai;
+//!   [`check_json_form`] and [`write_json`] check and write a script value as JSON without building one.
 //! - [`Lookups`] holds the lookup tables scripts query with `lookup(...)`.
 //! - [`Clock`] is where `now()`, `today(tz)` and `tomorrow(tz)` read the time; tests fix it.
 //! - [`function_docs`] lists every mapping function with examples (which run as a unit test).
@@ -37,15 +38,17 @@ pub use stack::SCRIPT_STACK_SIZE;
 
 pub use calls::{bad_calls, BadCall, FunctionTable};
 pub use clock::Clock;
-pub use convert::{dynamic_to_json, json_to_dynamic, ConversionError};
+pub use convert::{check_json_form, dynamic_to_json, json_to_dynamic, write_json, ConversionError};
 pub use cost::{may_run_long, COSTLY_NATIVES};
 pub use docs::{example_engine, function_docs, FunctionDoc, EXAMPLE_NOW};
 pub use error::ScriptError;
 pub use limits::Limits;
 pub use long_runners::{
     default_slots as default_long_script_slots, long_script_slots, long_scripts_now, set_long_script_slots, Place,
-    LONG_AFTER, LONG_AFTER_WORK,
+    LONG_AFTER, LONG_AFTER_WORK, MOVE_AFTER, MOVE_AFTER_WORK,
 };
 pub use lookups::{LookupError, Lookups};
 pub use meter::{Deadline, DEFAULT_SCRIPT_BUDGET};
-pub use sandbox::{build_engine, build_engine_with_clock, compile, run, run_at, run_until, SCRIPT_VARIABLES};
+pub use sandbox::{
+    build_engine, build_engine_with_clock, compile, run, run_at, run_on_worker, run_until, SCRIPT_VARIABLES,
+};

@@ -1,6 +1,9 @@
 //! The long-runner pool: how many long-running scripts may burn CPU at once, process-wide.
 //!
-//! Scripts that may run long run off the async workers, so a runaway holds no worker; but its thread still
+//! A script starts on the async worker that runs its flow, under a small budget ([`MOVE_AFTER_WORK`],
+//! [`MOVE_AFTER`]): nearly every mapping ends well within it, without a thread hand-over. One that passes it is
+//! stopped and run again from the start off the workers (see [`Place::OnWorker`]), so a runaway holds no
+//! worker for more than about a millisecond; but its thread still
 //! competes for the CPU, and eight runaways on two cores leave little for healthy requests. So an evaluation
 //! that has run past [`LONG_AFTER_WORK`] or [`LONG_AFTER`] (which the reference mappings never reach) takes a
 //! slot here before going on, and waits, blocked (not spinning), until one is free or its deadline passes. The
@@ -20,11 +23,29 @@ pub const LONG_AFTER_WORK: u64 = 50_000;
 /// copy of a large array is one operation). Mappings finish in microseconds.
 pub const LONG_AFTER: Duration = Duration::from_millis(10);
 
+/// Work after which an evaluation running on an async worker ([`Place::OnWorker`]) is stopped, to be run again
+/// off the workers. The realistic mapping of the HTTP benchmark (a helper `fn`, a loop over 12 tickets, two
+/// sorts; `tests/bench/flows/http/mappings/order_to_crm.rhai`) does about 1,000; 10,000 operations take
+/// 0.2-0.5 ms, the longest a worker is held.
+pub const MOVE_AFTER_WORK: u64 = 10_000;
+
+/// Wall-clock time after which an evaluation on an async worker is stopped to be run again off the workers,
+/// for scripts whose operations each cost much (a copy of a large array is one operation).
+pub const MOVE_AFTER: Duration = Duration::from_millis(1);
+
 /// Where an evaluation runs, which says whether it may wait for a long-runner slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
-    /// On a thread that must never block (an async worker): the evaluation never waits for a slot.
+    /// On a thread that must never block: the evaluation never waits for a slot (a current-thread runtime, a
+    /// script that cannot run long).
     InPlace,
+    /// On an async worker, for a short while: past [`MOVE_AFTER_WORK`] or [`MOVE_AFTER`] the evaluation is
+    /// stopped, its result thrown away, and its caller runs it again from the start [`Place::OffWorkers`]
+    /// ([`crate::run_on_worker`] says so). Sound because an evaluation has no effect outside its result: the
+    /// mapping library does no I/O and writes nothing (no logging, no shared state; `print` and `debug` go
+    /// nowhere), so a run stopped half-way leaves no trace; `now()` and `random()` read the clock and the
+    /// operating system's generator afresh in the second run, as they would have in one run started later.
+    OnWorker,
     /// On a thread of its own (`block_in_place`, the blocking pool): past the thresholds the evaluation takes
     /// a slot, waiting for one if need be.
     OffWorkers,

@@ -7,6 +7,10 @@
 //! when its deadline has passed. The deadline is the earlier of the script's own budget and an outer one (the
 //! request's). Both stops are limit errors (`EXPRESSION:LIMIT` in the engine).
 //!
+//! An evaluation on an async worker ([`Place::OnWorker`]) that passes [`MOVE_AFTER_WORK`] or [`MOVE_AFTER`] is
+//! stopped (and stays stopped: every later operation or debit stops it again, should a native swallow the
+//! error) so that its caller can run it again off the workers.
+//!
 //! An evaluation run off the workers that passes the long-runner thresholds also takes a slot of the
 //! [long-runner pool](crate::long_runners) from the progress callback, waiting for one until its deadline,
 //! and gives it back when the evaluation ends, however it ends.
@@ -19,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, Position};
 
-use crate::long_runners::{Place, LONG_AFTER, LONG_AFTER_WORK, POOL};
+use crate::long_runners::{Place, LONG_AFTER, LONG_AFTER_WORK, MOVE_AFTER, MOVE_AFTER_WORK, POOL};
 
 /// How long one script may run when nobody says otherwise. Mappings of large payloads finish in milliseconds;
 /// two seconds leaves a wide margin on a loaded machine while keeping a runaway script short.
@@ -32,6 +36,12 @@ pub(crate) const BYTES_PER_OPERATION: usize = 64;
 /// Operations between two clock reads: reading the clock costs about one operation, so checking it every
 /// 64 operations adds under 2 % while stopping a script within microseconds of its deadline.
 const CLOCK_EVERY: u64 = 64;
+
+/// Operations between two clock reads on an async worker ([`Place::OnWorker`]): one operation may copy a
+/// large value (`let b = a` of a 100,000-item array: about half a millisecond), so 64 of them would hold
+/// the worker for tens of milliseconds before the move threshold is seen (`tests/bench/runaway.sh` measured
+/// a 512 ms p99 for a healthy endpoint). Every 8 costs about 1 % of a short mapping.
+const CLOCK_ON_WORKER_EVERY: u64 = 8;
 
 /// Why a script must stop at [`Deadline::at`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +94,8 @@ struct Meter {
     ticks: u64,
     /// The engine's `max_operations` (operations plus work), `u64::MAX` when unlimited.
     max_work: u64,
-    /// When the evaluation started, for [`LONG_AFTER`] (only read while `slot` is [`Slot::NotYet`]).
+    /// When the evaluation started, for [`LONG_AFTER`] and [`MOVE_AFTER`] (only read while `slot` is
+    /// [`Slot::NotYet`] or [`Slot::Tentative`]).
     started: Instant,
     slot: Slot,
 }
@@ -101,7 +112,14 @@ enum Slot {
     /// An enclosing evaluation on this thread holds the slot: this one runs under it (taking a second slot
     /// could wait forever on a pool of one).
     Inherited,
+    /// It runs on an async worker until it passes the move thresholds ([`Place::OnWorker`]).
+    Tentative,
+    /// It passed the move thresholds on a worker and was stopped: its caller runs it again off the workers.
+    Moved,
 }
+
+/// The reason a stopped evaluation gives Rhai; never seen by anyone, as the run's result is thrown away.
+const MOVED: &str = "the script ran past its in-place budget and moves off the async workers";
 
 thread_local! {
     static CURRENT: Cell<Option<Meter>> = const { Cell::new(None) };
@@ -125,13 +143,22 @@ pub(crate) fn arm(deadline: Deadline, max_operations: u64, place: Place) -> Arme
     let slot = match (previous.map(|p| p.slot), place) {
         (Some(Slot::Held | Slot::Inherited), _) => Slot::Inherited,
         (_, Place::InPlace) => Slot::Never,
+        (_, Place::OnWorker) => Slot::Tentative,
         (_, Place::OffWorkers) => Slot::NotYet,
     };
     let max_work = if max_operations == 0 { u64::MAX } else { max_operations };
-    // Only an evaluation that may take a slot reads the clock here: the others never look at `started`.
-    let started = if slot == Slot::NotYet { Instant::now() } else { deadline.at };
+    // Only an evaluation that may take a slot or move reads the clock here: the others never look at `started`.
+    let started = if matches!(slot, Slot::NotYet | Slot::Tentative) { Instant::now() } else { deadline.at };
     CURRENT.set(Some(Meter { deadline, work: 0, ticks: 0, max_work, started, slot }));
     Armed { previous }
+}
+
+impl Armed {
+    /// Whether the evaluation was stopped at the move thresholds ([`Place::OnWorker`]): its result means
+    /// nothing and it must run again off the workers.
+    pub(crate) fn moved(&self) -> bool {
+        CURRENT.get().is_some_and(|m| m.slot == Slot::Moved)
+    }
 }
 
 impl Drop for Armed {
@@ -158,10 +185,18 @@ pub(crate) fn on_progress(_operations: u64) -> Option<Dynamic> {
     if meter.work > meter.max_work {
         return Some(too_much_work(meter.max_work).into());
     }
-    if meter.ticks.is_multiple_of(CLOCK_EVERY) {
+    let every = if meter.slot == Slot::Tentative { CLOCK_ON_WORKER_EVERY } else { CLOCK_EVERY };
+    if meter.ticks.is_multiple_of(every) || meter.slot == Slot::Moved {
         let now = Instant::now();
         if now >= meter.deadline.at {
             return Some(meter.deadline.message().into());
+        }
+        if meter.slot == Slot::Moved
+            || (meter.slot == Slot::Tentative && (meter.work >= MOVE_AFTER_WORK || now - meter.started >= MOVE_AFTER))
+        {
+            meter.slot = Slot::Moved;
+            CURRENT.set(Some(meter));
+            return Some(MOVED.into());
         }
         if meter.slot == Slot::NotYet && (meter.work >= LONG_AFTER_WORK || now - meter.started >= LONG_AFTER) {
             if !POOL.acquire(meter.deadline.at) {
@@ -189,6 +224,13 @@ pub(crate) fn charge(units: u64) -> Result<(), Box<EvalAltResult>> {
     }
     if units > 0 && Instant::now() >= meter.deadline.at {
         return Err(EvalAltResult::ErrorTerminated(meter.deadline.message().into(), Position::NONE).into());
+    }
+    // A costly native debits before it works: past the move threshold it stops before doing the work on
+    // the worker.
+    if meter.slot == Slot::Moved || (meter.slot == Slot::Tentative && meter.work >= MOVE_AFTER_WORK) {
+        meter.slot = Slot::Moved;
+        CURRENT.set(Some(meter));
+        return Err(EvalAltResult::ErrorTerminated(MOVED.into(), Position::NONE).into());
     }
     Ok(())
 }
@@ -329,6 +371,36 @@ mod tests {
             assert!(operations(2 * LONG_AFTER_WORK).is_none());
         }
         POOL.release();
+        assert_eq!(POOL.in_use(), 0);
+    }
+
+    #[test]
+    fn an_evaluation_on_a_worker_stops_at_the_move_threshold_and_stays_stopped() {
+        let armed = arm(Deadline::default_budget(), 0, Place::OnWorker);
+        // No clock read before the first `CLOCK_ON_WORKER_EVERY` operations (past that, a slow machine may
+        // pass `MOVE_AFTER` before `MOVE_AFTER_WORK`, so only the stop itself is certain).
+        assert!(operations(CLOCK_ON_WORKER_EVERY - 1).is_none());
+        assert!(!armed.moved());
+        assert!(operations(MOVE_AFTER_WORK + CLOCK_EVERY).is_some());
+        assert!(armed.moved());
+        assert!(on_progress(0).is_some(), "a native that swallowed the stop would run on");
+        assert!(charge(0).is_err());
+    }
+
+    #[test]
+    fn a_costly_native_on_a_worker_is_stopped_before_it_works() {
+        let armed = arm(Deadline::default_budget(), 0, Place::OnWorker);
+        assert!(charge(MOVE_AFTER_WORK).is_err());
+        assert!(armed.moved());
+    }
+
+    #[test]
+    fn an_evaluation_on_a_worker_never_takes_a_slot() {
+        let _pool = crate::long_runners::tests::global_pool_of_one();
+        let armed = arm(Deadline::default_budget(), 0, Place::OnWorker);
+        assert!(operations(2 * LONG_AFTER_WORK).is_some());
+        assert_eq!(POOL.in_use(), 0);
+        drop(armed);
         assert_eq!(POOL.in_use(), 0);
     }
 

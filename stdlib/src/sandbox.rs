@@ -91,6 +91,25 @@ pub fn run_at(
     Ok(engine.eval_ast_with_scope::<Dynamic>(scope, ast)?)
 }
 
+/// [`run_until`] on an async worker, for a short while ([`Place::OnWorker`]): the script's result, or `None`
+/// when it passed the in-place budget ([`crate::MOVE_AFTER_WORK`], [`crate::MOVE_AFTER`]) and was stopped.
+/// Nothing it did is observable then (see [`Place::OnWorker`]); the caller runs it again from the start, from
+/// a fresh `scope`, with [`run_at`] and [`Place::OffWorkers`] (and the same `deadline`, so that the budget
+/// counts from the first start).
+pub fn run_on_worker(
+    engine: &Engine,
+    ast: &AST,
+    scope: &mut Scope,
+    deadline: Deadline,
+) -> Option<Result<Dynamic, ScriptError>> {
+    let armed = meter::arm(deadline, engine.max_operations(), Place::OnWorker);
+    let result = engine.eval_ast_with_scope::<Dynamic>(scope, ast);
+    if armed.moved() {
+        return None;
+    }
+    Some(result.map_err(ScriptError::from))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -197,6 +216,38 @@ mod tests {
         assert_eq!(pool.in_use(), 0, "a script stopped at a limit kept its slot");
         // The slot is free for the next long script.
         assert!(run_off_workers(&engine, LONG, Duration::from_secs(60)).is_ok());
+    }
+
+    fn run_on_a_worker(engine: &Engine, code: &str) -> Option<Result<Dynamic, ScriptError>> {
+        let ast = compile(engine, code, &[]).unwrap();
+        let mut scope = Scope::new();
+        for name in SCRIPT_VARIABLES {
+            scope.push_dynamic(name, Dynamic::UNIT);
+        }
+        run_on_worker(engine, &ast, &mut scope, Deadline::default_budget())
+    }
+
+    #[test]
+    fn a_short_script_finishes_on_the_worker() {
+        let engine = build_engine(&Limits::default(), Lookups::default());
+        let done = run_on_a_worker(&engine, "let n = 0; for i in 0..100 { n += i } n").unwrap();
+        assert_eq!(done.unwrap().as_int().unwrap(), 4950);
+        let thrown = run_on_a_worker(&engine, r#"throw "bad""#).unwrap();
+        assert!(matches!(thrown, Err(ScriptError::Runtime { .. })), "{thrown:?}");
+    }
+
+    #[test]
+    fn a_long_script_on_a_worker_is_stopped_even_inside_a_closure_or_a_try() {
+        let engine = build_engine(&Limits::default(), Lookups::default());
+        for code in [
+            LONG,
+            "loop {}",
+            "let a = []; a.pad(30000, 1); a.map(|x| x + 1).len()",
+            "let n = 0; try { while n < 30000 { n += 1; } } catch { n = -1 } n",
+            r#"let s = pad_left("", 1000000, "x"); sha256(s)"#,
+        ] {
+            assert!(run_on_a_worker(&engine, code).is_none(), "{code}");
+        }
     }
 
     #[test]

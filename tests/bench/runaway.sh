@@ -31,6 +31,7 @@
 # at 0.1 s on its work limit when it gets the slot first).
 # Usage: tests/bench/runaway.sh            (builds the release binary first; needs wrk and curl)
 # Settings (environment): DURATION=5s CONNECTIONS=4 PORT=9110 ADMIN_PORT=9465 SKIP_BUILD=1
+#                         RELAIS=path/to/relais (another build, an earlier commit say; with SKIP_BUILD=1)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -40,7 +41,7 @@ CONNECTIONS=${CONNECTIONS:-4}
 PORT=${PORT:-9110}
 ADMIN_PORT=${ADMIN_PORT:-9465}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-RELAIS=$TARGET/release/relais
+RELAIS=${RELAIS:-$TARGET/release/relais}
 WORK=$(mktemp -d)
 log() { echo "runaway.sh: $*" >&2; }
 

@@ -3,6 +3,10 @@
 //! Sources hand over bytes (an HTTP body); most steps want a value. Parsing is lazy so a flow that only
 //! forwards a body never parses it, and cached so that ten steps reading it parse it once. The bytes are a
 //! [`Bytes`] (what hyper hands over): answering or forwarding them shares the buffer, it never copies it.
+//!
+//! A payload a script computed holds the script's value only: its JSON value is converted when a step
+//! first reads it, and its bytes are written straight from the script value (`relais_stdlib::write_json`)
+//! when it is only answered or sent, with no `serde_json::Value` built in between.
 
 use super::error::FlowError;
 use hyper::body::Bytes;
@@ -68,6 +72,7 @@ pub trait FormatReader: Send + Sync {
 pub struct Payload {
     media_type: Arc<str>,
     raw: Option<Bytes>,
+    /// The value: parsed from `raw`, given, or converted from `script_value` (a script's result), on first use.
     value: OnceLock<Json>,
     /// The value as scripts see it, converted once: several scripts reading one payload share it.
     script_value: OnceLock<rhai::Dynamic>,
@@ -94,13 +99,13 @@ impl Payload {
         payload
     }
 
-    /// A payload a script computed: its JSON value plus the script value it came from, so the next script
-    /// reading the payload starts from `script_value` instead of converting the JSON back. `value` must be
-    /// `dynamic_to_json(&script_value)`.
-    pub fn from_script(value: Json, script_value: rhai::Dynamic) -> Self {
-        let payload = Payload::value(value);
-        let _ = payload.script_value.set(script_value);
-        payload
+    /// A JSON payload a script computed: the next script reading it starts from `script_value`, a step
+    /// reading its value gets it converted once, and its bytes are written straight from `script_value`.
+    /// `script_value` must have a JSON form (`relais_stdlib::check_json_form`), so that neither can fail.
+    pub fn from_script(script_value: rhai::Dynamic) -> Self {
+        let script = OnceLock::new();
+        let _ = script.set(script_value);
+        Payload { media_type: "application/json".into(), raw: None, value: OnceLock::new(), script_value: script }
     }
 
     /// A payload from bytes as received (a `Vec<u8>`, or hyper's [`Bytes`] kept without a copy); parsed when
@@ -124,6 +129,12 @@ impl Payload {
     pub fn read(&self, reader: &dyn FormatReader) -> Result<&Json, FlowError> {
         if let Some(v) = self.value.get() {
             return Ok(v);
+        }
+        if let (None, Some(d)) = (&self.raw, self.script_value.get()) {
+            // Checked when the script returned it: the conversion does not fail.
+            let converted = relais_stdlib::dynamic_to_json(d)
+                .map_err(|e| FlowError::new("PAYLOAD:INVALID", format!("payload has no JSON form: {e}")))?;
+            return Ok(self.value.get_or_init(|| converted));
         }
         let raw = self.raw.as_deref().unwrap_or(&[]);
         let parsed = parse(raw, Format::of(&self.media_type), reader).map_err(|why| self.invalid(why))?;
@@ -162,13 +173,21 @@ impl Payload {
     /// The payload as bytes to send: the received bytes shared (no copy), or the value written in its media
     /// type.
     pub fn to_body(&self) -> Bytes {
-        match (&self.raw, self.value.get()) {
-            (Some(raw), _) => raw.clone(),
-            (None, Some(Json::String(s))) if Format::of(&self.media_type) != Format::Json => {
+        match (&self.raw, self.value.get(), self.script_value.get()) {
+            (Some(raw), ..) => raw.clone(),
+            (None, Some(Json::String(s)), _) if Format::of(&self.media_type) != Format::Json => {
                 Bytes::from(s.clone().into_bytes())
             }
-            (None, Some(v)) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
-            (None, None) => Bytes::new(),
+            (None, Some(v), _) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            (None, None, Some(d)) => {
+                let mut out = Vec::with_capacity(256);
+                // Checked when the script returned it (`from_script`): writing it does not fail.
+                match relais_stdlib::write_json(d, &mut out) {
+                    Ok(()) => Bytes::from(out),
+                    Err(_) => Bytes::new(),
+                }
+            }
+            (None, None, None) => Bytes::new(),
         }
     }
 
@@ -304,6 +323,18 @@ mod tests {
         let received = Bytes::from(b"{\"a\": 1}".to_vec());
         let p = Payload::bytes(received.clone(), "application/json");
         assert_eq!(p.to_body().as_ptr(), received.as_ptr());
+    }
+
+    #[test]
+    fn a_script_result_reads_and_writes_as_its_json_value() {
+        let json = serde_json::json!({ "b": [1, 2.5, "x\"y", null], "a": { "ok": true } });
+        let script_value = relais_stdlib::json_to_dynamic(&json).unwrap();
+        let written = Payload::from_script(script_value.clone()).to_bytes();
+        assert_eq!(written, serde_json::to_vec(&relais_stdlib::dynamic_to_json(&script_value).unwrap()).unwrap());
+        let payload = Payload::from_script(script_value);
+        assert_eq!(payload.read(&NoReader).unwrap(), &json);
+        assert_eq!(payload.to_bytes(), written, "bytes written from the converted value are the same");
+        assert_eq!(payload.media_type(), "application/json");
     }
 
     #[test]

@@ -23,18 +23,12 @@ fn script_error(e: ScriptError) -> FlowError {
     }
 }
 
-/// Runs `work` without stalling the async workers: on a multi-thread runtime the worker hands its other
-/// tasks to another thread for the duration (`block_in_place`), and `work` is told it runs
-/// [`Place::OffWorkers`] (it may then wait for a long-runner slot); elsewhere (a current-thread runtime, no
-/// runtime) it simply runs [`Place::InPlace`], as there is no other worker to protect and its thread must not
-/// block.
-fn off_the_workers<T>(work: impl FnOnce(Place) -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| work(Place::OffWorkers))
-        }
-        _ => work(Place::InPlace),
-    }
+/// Whether this thread is an async worker of a multi-thread runtime (or a thread of its blocking pool),
+/// where `block_in_place` can hand the worker's other tasks over. On a current-thread runtime, or with no
+/// runtime, a script simply runs where it is: there is no other worker to protect.
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// The flow variables as one script map, converted straight from the event's map (no intermediate copy).
@@ -64,19 +58,39 @@ fn conversion_error(e: &relais_stdlib::ConversionError, what: &str) -> FlowError
 
 impl Runtime {
     /// Runs a script with the event's names in scope, converting only the ones it reads; the payload's
-    /// script value is converted once per payload and shared by every script that reads it. Heavy scripts
-    /// (see [`Script::heavy`]) run off the async workers, where past the long-runner thresholds they wait for a
-    /// slot of the long-runner pool (`relais run --long-scripts`). The script stops with `EXPRESSION:LIMIT` at
-    /// the program's script budget or the event's deadline, whichever comes first, waiting included.
+    /// script value is converted once per payload and shared by every script that reads it.
+    ///
+    /// Every script starts in place, on the async worker running the flow: handing the worker over costs
+    /// more than a mapping (a thread switch per call; 187 threads in the daemon under the HTTP benchmark when
+    /// every script with a loop or a `fn` did). One that may run long (see [`Script::heavy`]) runs under the
+    /// in-place budget (`relais_stdlib::run_on_worker`); past it, it is stopped and run again from the start
+    /// off the workers (`block_in_place`), where past the long-runner thresholds it waits for a slot of the
+    /// long-runner pool (`relais run --long-scripts`). So a runaway holds a worker for at most about a
+    /// millisecond, once. The script stops with `EXPRESSION:LIMIT` at the program's script budget or the
+    /// event's deadline, whichever comes first, counted from its first start, waiting included.
     pub(crate) fn eval(&self, script: &Script, ev: &Event) -> Result<Dynamic, FlowError> {
-        if script.heavy {
-            off_the_workers(|place| self.eval_here(script, ev, place))
-        } else {
-            self.eval_here(script, ev, Place::InPlace)
+        let program = self.program();
+        let deadline = relais_stdlib::Deadline::new(program.script_budget, ev.deadline);
+        let engine = &program.engine;
+        if !script.heavy || !on_multi_thread_runtime() {
+            let mut scope = self.scope(script, ev)?;
+            return relais_stdlib::run_at(engine, &script.ast, &mut scope, deadline, Place::InPlace)
+                .map_err(script_error);
         }
+        let mut scope = self.scope(script, ev)?;
+        if let Some(done) = relais_stdlib::run_on_worker(engine, &script.ast, &mut scope, deadline) {
+            return done.map_err(script_error);
+        }
+        // The first run may have changed its scope (`payload.x = 1`): the second starts from a fresh one.
+        drop(scope);
+        tokio::task::block_in_place(|| {
+            let mut scope = self.scope(script, ev)?;
+            relais_stdlib::run_at(engine, &script.ast, &mut scope, deadline, Place::OffWorkers).map_err(script_error)
+        })
     }
 
-    fn eval_here(&self, script: &Script, ev: &Event, place: Place) -> Result<Dynamic, FlowError> {
+    /// The event's names a script reads, as script values; the others are `()`.
+    fn scope(&self, script: &Script, ev: &Event) -> Result<Scope<'static>, FlowError> {
         let program = self.program();
         let mut scope = Scope::with_capacity(5);
         let payload = if script.payload { ev.payload.script_value(&program.readers)? } else { Dynamic::UNIT };
@@ -97,16 +111,16 @@ impl Runtime {
                 _ => Dynamic::UNIT,
             },
         );
-        let deadline = relais_stdlib::Deadline::new(program.script_budget, ev.deadline);
-        relais_stdlib::run_at(&program.engine, &script.ast, &mut scope, deadline, place).map_err(script_error)
+        Ok(scope)
     }
 
-    /// A mapping's result as the new payload: JSON, with the script value kept so that the next script
-    /// reading the payload does not convert it back.
+    /// A mapping's result as the new payload: the script value itself, checked to have a JSON form (the
+    /// same errors as a conversion), so that the next script reading the payload starts from it and an
+    /// answer writes its bytes straight from it; a step reading the JSON value converts it then, once.
     pub(crate) fn eval_payload(&self, script: &Script, ev: &Event) -> Result<Payload, FlowError> {
         let value = self.eval(script, ev)?;
-        let json = from_script(&value)?;
-        Ok(Payload::from_script(json, value))
+        relais_stdlib::check_json_form(&value).map_err(|e| conversion_error(&e, "script result"))?;
+        Ok(Payload::from_script(value))
     }
 
     /// A script's value as JSON.

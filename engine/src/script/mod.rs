@@ -23,10 +23,9 @@ pub struct Script {
     /// Reads `correlation_id`.
     pub correlation_id: bool,
     /// May run long, as its AST tells (`relais_stdlib::may_run_long`: a loop, a function or closure, a costly
-    /// native): runs off the async workers. Anything else is straight-line code whose time is bounded by its
-    /// length and runs in place: handing the worker over costs a thread switch, which measured more than a short
-    /// mapping itself (the order -> contact mapping on one core: 96 µs of CPU per request handed over, 57 µs in
-    /// place).
+    /// native): starts on the async worker under the in-place budget and, past it, runs again off the workers
+    /// (see `Runtime::eval`). Anything else is straight-line code whose time is bounded by its length and
+    /// simply runs in place, without the budget's clock read.
     pub heavy: bool,
 }
 
