@@ -300,13 +300,11 @@ flows:
     );
     let out = rt.run_flow("f", Event::new(json!(null))).await.unwrap();
     assert_eq!(payload(&out), json!("answered"));
-    for _ in 0..100 {
-        if rt.async_errors() == 1 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the async error was not counted");
+    support::eventually("the async error to be counted", || {
+        let counted = rt.async_errors() == 1;
+        async move { counted }
+    })
+    .await;
 }
 
 #[tokio::test]
