@@ -42,6 +42,9 @@ pub use convert::{check_json_form, dynamic_to_json, json_to_dynamic, write_json,
 pub use cost::{may_run_long, COSTLY_NATIVES};
 pub use docs::{example_engine, function_docs, FunctionDoc, EXAMPLE_NOW};
 pub use error::ScriptError;
+/// The mapping library's `title_case`, for Rust code that must word names exactly as mappings do (the
+/// benchmark's hand-written ceiling).
+pub use functions::strings::title_case;
 pub use limits::Limits;
 pub use long_runners::{
     default_slots as default_long_script_slots, long_script_slots, long_scripts_now, set_long_script_slots, Place,

@@ -19,7 +19,7 @@ mod masking;
 mod metered;
 mod phone;
 mod random;
-mod strings;
+pub(crate) mod strings;
 mod xml_format;
 
 pub(crate) use csv_format::read_csv;

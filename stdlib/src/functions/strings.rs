@@ -31,7 +31,9 @@ pub(crate) fn strip_accents(text: &str) -> String {
     out
 }
 
-fn title_case(text: &str) -> String {
+/// Every word's first letter upper case and the rest lower case, a word starting after any character that is
+/// not alphanumeric (`jean-pierre O'NEIL` -> `Jean-Pierre O'Neil`): how names are written in a CRM.
+pub fn title_case(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut at_word_start = true;
     for c in text.chars() {

@@ -58,21 +58,6 @@ pub fn order_to_contact(order: &serde_json::Value) -> serde_json::Value {
     })
 }
 
-/// Every word's first letter upper case, the rest lower case: the mapping library's `title_case`.
-fn title_case(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut at_word_start = true;
-    for c in text.chars() {
-        if at_word_start {
-            out.extend(c.to_uppercase());
-        } else {
-            out.extend(c.to_lowercase());
-        }
-        at_word_start = !c.is_alphanumeric();
-    }
-    out
-}
-
 /// The realistic mapping (`tests/bench/flows/http/mappings/order_to_crm.rhai`: a helper per ticket, a loop, a
 /// de-duplicated and sorted session list, a sum, a sort by amount) written as plain Rust over serde_json: the
 /// ceiling of scenario (d) of `tests/bench/http.sh` and of the engine benchmark. As in [`order_to_contact`],
@@ -91,7 +76,7 @@ pub fn order_to_crm(order: &serde_json::Value) -> serde_json::Value {
             "ticket_id": ticket["ticket_id"],
             "session_id": ticket["session_id"],
             "category": text(&ticket["category"]).to_uppercase(),
-            "holder": format!("{} {}", title_case(&text(&holder["first_name"])), text(&holder["last_name"]).to_uppercase()),
+            "holder": format!("{} {}", relais_stdlib::title_case(&text(&holder["first_name"])), text(&holder["last_name"]).to_uppercase()),
             "amount": amount,
             "currency": ticket["price"]["currency"],
         }));
@@ -107,7 +92,7 @@ pub fn order_to_crm(order: &serde_json::Value) -> serde_json::Value {
     let digits: String = text(&buyer["phone"]).chars().filter(char::is_ascii_digit).collect();
     json!({
         "external_id": format!("ticketing-{}", text(&order["order_id"])),
-        "first_name": title_case(&text(&buyer["first_name"])),
+        "first_name": relais_stdlib::title_case(&text(&buyer["first_name"])),
         "last_name": text(&buyer["last_name"]).to_uppercase(),
         "email": text(&buyer["email"]).to_lowercase(),
         "phone_e164": format!("+33{}", digits.trim_start_matches('0')),
