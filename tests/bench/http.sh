@@ -44,27 +44,12 @@ SMALL_ORDER=$ROOT/flows/data/samples/order.json
 LARGE_ORDER=$ROOT/tests/bench/data/order_large.json
 LUA=$ROOT/tests/bench/wrk/post_order.lua
 
-log() { echo "http.sh: $*" >&2; }
-
-if [[ -z ${SKIP_BUILD:-} ]]; then
-    log "building release binaries"
-    cargo build --release -p relais-engine -p relais-bench --bins >&2
-fi
-
-if ! command -v wrk >/dev/null; then
-    log "installing wrk"
-    if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >&2; else sudo apt-get install -y wrk >&2; fi
-fi
-
+BENCH_NAME=http.sh
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
+build_release -p relais-engine -p relais-bench --bins
+ensure_wrk
 mkdir -p "$OUT"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
 
 declare -A PID
 # Starts a server pinned to the server core (`taskset` execs it, so `$!` is the server's pid); its output goes
@@ -161,15 +146,6 @@ load() {
     echo "server cpu ticks: $(($(cpu_ticks "${PID[$side]}") - before))" >>"$file"
     # Threads and resident memory right after the load, and the peak resident memory so far.
     awk '/^(Threads|VmRSS|VmHWM):/ { print "server " $1 " " $2 }' "/proc/${PID[$side]}/status" >>"$file"
-}
-
-# A wrk latency (`812.00us`, `1.23ms`, `1.05s`) in milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000
-        printf "%.2f", n
-    }'
 }
 
 # rps, p50 (ms), p99 (ms), server CPU µs per request, failed requests (non-2xx plus socket errors), and the

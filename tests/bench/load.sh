@@ -22,20 +22,16 @@ mkdir -p "$OUT"
 export ORDER_TEMPLATE=$OUT/order.json
 head -1 flows/data/samples/orders.jsonl >"$ORDER_TEMPLATE"
 
-log() { echo "load.sh: $*" >&2; }
-if [[ -z ${SKIP_BUILD:-} ]]; then
-    log "building relais (release)"
-    cargo build --release -p relais-engine >&2
-fi
-if ! command -v wrk >/dev/null; then
-    log "installing wrk"
-    if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >&2; else sudo apt-get install -y wrk >&2; fi
-fi
+BENCH_NAME=load.sh
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
+build_release -p relais-engine
+ensure_wrk
 
 CRM_CLIENT_SECRET=dev-secret RELAIS_LOG=warn taskset -c 0 "$TARGET/release/relais" run flows/ --no-watch --state "$OUT/state" \
     >"$OUT/relais.log" 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+PIDS+=("$PID")
 for _ in $(seq 1 300); do
     curl -sf -o /dev/null http://127.0.0.1:9464/ready && break
     sleep 0.1

@@ -43,12 +43,11 @@ ADMIN_PORT=${ADMIN_PORT:-9465}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 RELAIS=${RELAIS:-$TARGET/release/relais}
 WORK=$(mktemp -d)
-log() { echo "runaway.sh: $*" >&2; }
-
-if [[ -z ${SKIP_BUILD:-} ]]; then
-    log "building the release binary"
-    cargo build --release -p relais-engine --bin relais >&2
-fi
+BENCH_NAME=runaway.sh
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
+build_release -p relais-engine --bin relais
+ensure_wrk
 
 # name and script of each runaway (the same kinds as engine/tests/daemon_script_limits.rs)
 RUNAWAYS=(
@@ -80,7 +79,8 @@ RUNAWAYS=(
 "$RELAIS" run "$WORK" --admin "127.0.0.1:$ADMIN_PORT" --state memory --no-watch --script-budget 20s \
     > "$WORK/relais.log" 2>&1 &
 RELAIS_PID=$!
-trap 'kill "$RELAIS_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PIDS+=("$RELAIS_PID")
+trap 'kill_started; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$PORT/healthy" > /dev/null 2>&1 && break
     sleep 0.1

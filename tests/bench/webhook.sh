@@ -42,27 +42,12 @@ ORDER=$ROOT/flows/data/samples/order.json
 LUA=$ROOT/tests/bench/wrk/webhook_orders.lua
 QUEUE=webhook_orders
 
-log() { echo "webhook.sh: $*" >&2; }
-
-if [[ -z ${SKIP_BUILD:-} ]]; then
-    log "building the release binary"
-    cargo build --release -p relais-engine --bin relais >&2
-fi
-
-if ! command -v wrk >/dev/null; then
-    log "installing wrk"
-    if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >&2; else sudo apt-get install -y wrk >&2; fi
-fi
-
+BENCH_NAME=webhook.sh
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
+build_release -p relais-engine --bin relais
+ensure_wrk
 mkdir -p "$OUT"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
 
 declare -A PID PORT ADMIN
 # Starts relais from directory $2 as side $1, pinned to the server core, with its own state directory.
@@ -104,15 +89,6 @@ for side in "${SIDES[@]}"; do
         exit 1
     fi
 done
-
-# A wrk latency (`812.00us`, `1.23ms`, `1.05s`) in milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000
-        printf "%.2f", n
-    }'
-}
 
 # Loads side $1 for round $2, waits for its queue to drain, and prints one table row.
 load() {
