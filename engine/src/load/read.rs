@@ -52,8 +52,9 @@ pub fn read_in(roots: &Roots, path: &Path, limit: u64) -> Result<String, ReadErr
     read_text(&real, limit)
 }
 
-/// Mount points of kernel pseudo-filesystems, refused even inside a root (`--root /`).
-const PSEUDO_FILESYSTEMS: &[&str] = &["/proc", "/sys", "/dev"];
+/// Mount points of kernel pseudo-filesystems, refused even inside a root (`--root /`). Not `/dev`: its devices
+/// are refused by [`read_text`] from their metadata, and `/dev/shm` is an ordinary tmpfs where flows may live.
+const PSEUDO_FILESYSTEMS: &[&str] = &["/proc", "/sys"];
 
 /// Reads a UTF-8 text file of at most `limit` bytes, without reading more than that from disk. Anything
 /// but a regular file is refused from its metadata, before it is opened (opening a FIFO blocks).
@@ -93,6 +94,18 @@ mod tests {
     fn proc_files_are_refused_even_inside_the_root() {
         let roots = Roots::of(&[std::path::PathBuf::from("/proc/self")], None);
         assert!(matches!(read_in(&roots, Path::new("/proc/self/environ"), 1024), Err(ReadError::NotRegular)));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_flow_file_on_the_dev_shm_tmpfs_is_read_like_any_other() {
+        let dir = Path::new("/dev/shm").join(format!("relais-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let path = dir.join("a.yaml");
+        std::fs::write(&path, "flows: []\n").unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        let read = read_in(&Roots::of(std::slice::from_ref(&dir), None), &path, 1024);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(read.ok().as_deref(), Some("flows: []\n"));
     }
 
     #[cfg(unix)]
