@@ -12,7 +12,6 @@ use relais_dsl::codes;
 use relais_dsl::ir::{Data, Expr, Flow, Handler, Script as ScriptSource, Step, StepKind, Template};
 use relais_dsl::{Diagnostic, Diagnostics, SourceMap, Span};
 use relais_stdlib::{Clock, Limits};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,7 +158,7 @@ pub fn compile_program_reading(
         }
     }
     let default_store = state.store("", None, false);
-    let mut flows = HashMap::new();
+    let mut flows = crate::event::NameMap::default();
     for (module, path) in loaded.set.modules.iter().zip(&loaded.paths) {
         for flow in &module.flows {
             let mut b = Builder {

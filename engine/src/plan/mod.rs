@@ -18,7 +18,6 @@ pub use build::{
 use crate::component::ComponentNode;
 use crate::state::object_store::ObjectStore;
 use relais_dsl::ir::{ErrorType, HandlerAction, LogLevel};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,7 +152,7 @@ pub struct FlowPlan {
 /// Every compiled flow, by name, plus the script engine they were compiled for.
 pub struct Program {
     /// Flows by name.
-    pub flows: HashMap<String, Arc<FlowPlan>>,
+    pub flows: crate::event::NameMap<Arc<FlowPlan>>,
     /// The sandboxed engine (scripts must run on the engine that compiled them).
     pub engine: Arc<rhai::Engine>,
     /// The clock scripts read (`now()`), fixable in tests.

@@ -1,7 +1,7 @@
 //! Per-flow counters the daemon exports on `/metrics` (Prometheus text format): events, errors by type,
 //! latency histogram, bytes in and out.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -33,7 +33,7 @@ pub struct FlowMetrics {
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Read-locked on every event (the flows exist after their first event), write-locked once per flow.
-    flows: RwLock<HashMap<String, std::sync::Arc<FlowMetrics>>>,
+    flows: RwLock<crate::event::NameMap<std::sync::Arc<FlowMetrics>>>,
 }
 
 impl Metrics {

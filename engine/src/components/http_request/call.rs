@@ -321,7 +321,7 @@ impl HttpRequest {
         if !content_type.is_empty() && !content_type_given {
             request = request.header(hyper::header::CONTENT_TYPE, content_type);
         }
-        request = request.header("x-correlation-id", &*event.correlation_id);
+        request = request.header(crate::http_headers::X_CORRELATION_ID, &*event.correlation_id);
         if let Some(auth) = &self.client.authorization {
             request = request.header(hyper::header::AUTHORIZATION, auth);
         }
