@@ -102,6 +102,17 @@ pub trait Step: DeserializeOwned + JsonSchema + Send + Sync + 'static {
         None
     }
 
+    /// How the step exchanges data with the system it reaches (its config's, or [`Step::reaches`]'s), for
+    /// the map `relais graph` draws: a call by default.
+    fn direction(&self) -> super::Direction {
+        super::Direction::Calls
+    }
+
+    /// A system the step reaches that no `config:` names (a queue by its name), for `relais graph`.
+    fn reaches(&self) -> Option<super::Reach> {
+        None
+    }
+
     /// Builds the node every event of the step runs through.
     fn build(&self, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String>;
 }
@@ -116,6 +127,9 @@ pub trait Config: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     /// Whether the resource connects to a system outside the process (a partner's client): flow tests
     /// never build it.
     const OUTBOUND: bool = false;
+    /// Whether a named config of this kind stands for a system on the map `relais graph` draws (a
+    /// listener, a partner's client, a store); a policy such as `sensitive_data` does not.
+    const SYSTEM: bool = true;
 
     /// Checks beyond the schema, as [`Step::check`].
     fn check(&self, _at: &Node, _diags: &mut Diagnostics) {}
