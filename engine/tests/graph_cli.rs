@@ -111,7 +111,7 @@ flows:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_daemon_s_admin_url_gives_each_source_edge_its_measured_volume() {
     let dir = support::write_files(&[("flows.yaml", FLOWS)]);
-    let loaded = relais_engine::cli::check::check_paths(&[dir.clone()], None);
+    let loaded = relais_engine::cli::check::check_paths(std::slice::from_ref(&dir), None);
     let program =
         compile_program(&loaded, relais_stdlib::Clock::system(), relais_engine::components::registry()).ok().unwrap();
     let daemon = relais_engine::daemon::start_with_admin(
