@@ -74,6 +74,8 @@ impl StepContext<'_> {
 pub struct ConfigContext<'a> {
     /// The config's name.
     pub name: &'a str,
+    /// The zone it declares (`internal`, `private`, `partner`).
+    pub zone: &'a str,
     /// The sandboxed engine, to compile templated settings.
     pub engine: &'a Arc<rhai::Engine>,
     /// Queues and stores that outlive the program (a store config finds its entries there).

@@ -11,6 +11,7 @@
 
 mod errors;
 pub mod forms;
+pub mod guard;
 pub mod known;
 mod log_writer;
 mod pass;
