@@ -99,7 +99,7 @@ async fn a_mapping_that_slips_a_passport_number_into_a_partner_call_is_refused_a
     let (clean, clean_seen) = server("{}").await;
     let dir = support::write_files(&[("flows.yaml", &flows(private, leaky, clean))]);
     let (_, program) = support::compile_dir(&dir, None);
-    assert!(program.guards_partners);
+    assert!(program.tracks_sensitive);
     let runtime = Runtime::new(program);
     let daemon = relais_engine::daemon::start_with_admin(
         relais_engine::components::registry(),
@@ -138,5 +138,29 @@ async fn a_mapping_that_slips_a_passport_number_into_a_partner_call_is_refused_a
     assert!(!metrics.contains("system=\"clean_transport\""), "{metrics}");
     let (_, _, listed) = request(admin, "GET", "/dead-letters", &[], b"").await;
     assert!(listed.contains("SENSITIVE:LEAK") && !listed.contains("P7654321X"), "{listed}");
+    daemon.shutdown(std::time::Duration::from_secs(1)).await;
+}
+
+const RENAMED: &str = r##"
+configs:
+  api: { http.listener: { port: 0 } }
+  private_data: { sensitive_data: { fields: [date_of_birth] } }
+flows:
+  renamed:
+    source: { http.listener: { config: api, method: POST, path: /renamed } }
+    steps:
+      - transform: { code: "#{ birthDate: payload.person.date_of_birth }" }
+      - raise_error: { type: "APP:BAD", description: "born #[payload.birthDate]" }
+"##;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sensitive_value_a_mapping_renamed_is_still_scrubbed_from_what_the_caller_is_told() {
+    let dir = support::write_files(&[("flows.yaml", RENAMED)]);
+    let (daemon, addr) = support::daemon(&dir).await;
+    let body = br#"{"person":{"name":"Ana","date_of_birth":"1990-04-12"}}"#;
+    let (status, _, answer) = request(addr, "POST", "/renamed", &[("content-type", "application/json")], body).await;
+    assert_eq!(status, 500, "{answer}");
+    assert!(answer.contains("born [redacted]"), "{answer}");
+    assert!(!answer.contains("1990-04-12"), "the renamed date of birth reached the caller: {answer}");
     daemon.shutdown(std::time::Duration::from_secs(1)).await;
 }

@@ -1,7 +1,7 @@
-//! The sensitive values an event has carried: recorded before each step while the program has a
-//! partner-zone system (`runtime::exec`), so that a value still counts as sensitive after a mapping
-//! renamed its field or moved it into a string, and checked by the guard before a call to a partner
-//! (`scrub::guard`).
+//! The sensitive values an event has carried: recorded before each step while the program declares
+//! sensitive fields (`runtime::exec`), so that a value still counts as sensitive after a mapping renamed
+//! its field or moved it into a string: the scrubber removes it from what leaves the process about the
+//! event, and the guard refuses to send it to a partner (`scrub::guard`).
 
 use std::sync::Mutex;
 

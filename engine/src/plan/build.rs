@@ -193,7 +193,7 @@ pub fn compile_program_reading(
     let sensitive = resources.all_of::<crate::scrub::SensitiveFields>().flat_map(|f| f.0.clone());
     let redactor = crate::scrub::Scrubber::new(sensitive.collect::<Vec<String>>());
     let script_budget = relais_stdlib::DEFAULT_SCRIPT_BUDGET;
-    let guards_partners = redactor.is_active() && loaded.set.configs().any(|c| zone(c) == "partner");
+    let tracks_sensitive = redactor.is_active();
     Ok(Program {
         flows,
         engine,
@@ -204,7 +204,7 @@ pub fn compile_program_reading(
         script_budget,
         resources,
         sources,
-        guards_partners,
+        tracks_sensitive,
     })
 }
 
