@@ -4,6 +4,7 @@
 //! the event as it was before the scope; variables are copy-on-write.
 
 pub mod attributes;
+pub mod carried;
 pub mod error;
 mod json_check;
 mod name_map;
@@ -38,6 +39,9 @@ pub struct Event {
     /// running then is interrupted with `EXPRESSION:LIMIT` instead of burning a thread for nobody. `None`: only
     /// the script budget applies.
     pub deadline: Option<std::time::Instant>,
+    /// The sensitive values this event has carried (see [`carried`]); made at the first step of a program
+    /// that guards partner calls, so that other events allocate nothing for it.
+    pub carried: Option<Arc<carried::Carried>>,
 }
 
 impl Event {
@@ -56,6 +60,7 @@ impl Event {
             error: None,
             claims: no_claims(),
             deadline: None,
+            carried: None,
         }
     }
 

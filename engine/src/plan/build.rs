@@ -55,6 +55,11 @@ fn typed(
     }
 }
 
+/// The zone a config declares (`zone:`), `internal` when it declares none.
+fn zone(config: &relais_dsl::ir::Config) -> &str {
+    config.body.get("zone").and_then(|z| z.as_str()).unwrap_or("internal")
+}
+
 /// The value of a plan made only of literals (a `set_payload` whose value needs no event), or `None`.
 fn fixed(plan: &ValuePlan) -> Option<serde_json::Value> {
     match plan {
@@ -130,7 +135,7 @@ pub fn compile_program_reading(
         if overrides.is_some() && catalog.outbound(Role::Config, kind) {
             continue;
         }
-        let cx = ConfigContext { name, engine: &engine, state };
+        let cx = ConfigContext { name, zone: zone(config), engine: &engine, state };
         let built = typed(loaded, catalog, Role::Config, kind, config.span, &config.body)
             .and_then(|settings| catalog.build_config(kind, &settings, &cx));
         match built {
@@ -187,7 +192,19 @@ pub fn compile_program_reading(
     let sensitive = resources.all_of::<crate::scrub::SensitiveFields>().flat_map(|f| f.0.clone());
     let redactor = crate::scrub::Scrubber::new(sensitive.collect::<Vec<String>>());
     let script_budget = relais_stdlib::DEFAULT_SCRIPT_BUDGET;
-    Ok(Program { flows, engine, clock, readers, redactor, state: state.clone(), script_budget, resources, sources })
+    let tracks_sensitive = redactor.is_active();
+    Ok(Program {
+        flows,
+        engine,
+        clock,
+        readers,
+        redactor,
+        state: state.clone(),
+        script_budget,
+        resources,
+        sources,
+        tracks_sensitive,
+    })
 }
 
 impl Builder<'_> {

@@ -168,6 +168,10 @@ pub struct Program {
     pub resources: crate::component::Resources,
     /// The program's sources, which the daemon plans through the registry.
     pub sources: Vec<crate::component::SourceDecl>,
+    /// Whether a field is declared sensitive: then the runtime records the sensitive values each event
+    /// carries, which the scrubber removes wherever they moved and the guard refuses to send to a partner
+    /// (`scrub::guard`).
+    pub tracks_sensitive: bool,
     /// How long one script may run (`relais run --script-budget`, default
     /// [`relais_stdlib::DEFAULT_SCRIPT_BUDGET`]); an event's own deadline may cut it shorter.
     pub script_budget: Duration,

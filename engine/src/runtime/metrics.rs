@@ -30,10 +30,18 @@ pub struct FlowMetrics {
 }
 
 /// Counters of every flow, created on first use.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     /// Read-locked on every event (the flows exist after their first event), write-locked once per flow.
     flows: RwLock<crate::event::NameMap<std::sync::Arc<FlowMetrics>>>,
+    /// When counting started: counters over this are rates (`relais graph --metrics`).
+    started: std::time::Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { flows: RwLock::default(), started: std::time::Instant::now() }
+    }
 }
 
 impl Metrics {
@@ -89,6 +97,11 @@ impl Metrics {
             .map(|(k, v)| (label(k), v.clone()))
             .collect();
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP relais_uptime_seconds Seconds since the counters started.\n# TYPE relais_uptime_seconds gauge\nrelais_uptime_seconds {:.3}",
+            self.started.elapsed().as_secs_f64()
+        );
         out.push_str(
             "# HELP relais_flow_events_total Events that finished a flow.\n# TYPE relais_flow_events_total counter\n",
         );
