@@ -96,6 +96,7 @@ mod tests {
     fn a_wrong_type_names_the_path_and_the_rule_but_not_the_value() {
         let error = rights().check("transport_app", br#"{"id":"A-1","name":"Ana","level":"X9-SECRET"}"#).unwrap_err();
         assert_eq!(error.error_type.to_string(), VIOLATION);
+        assert!(error.is_permanent(), "a violation is not worth retrying");
         assert!(error.description.contains("`/level` breaks the rule `type`"), "{}", error.description);
         assert!(error.description.contains("`transport_app`") && error.description.contains("`rights.json`"));
         assert!(!error.description.contains("X9-SECRET"), "{}", error.description);
