@@ -45,6 +45,24 @@ impl Schedule {
         Some(Schedule { flow: flow.to_string(), timing, allow_overlap: settings.allow_overlap })
     }
 
+    /// The first tick strictly after `now` on the grid every replica computes alike: multiples of the
+    /// frequency since the Unix epoch shifted by `start_delay`, or the cron expression's next occurrence.
+    pub fn next_tick(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        match &self.timing {
+            Timing::Every(every, start) => {
+                let every = i64::try_from(every.as_millis()).unwrap_or(i64::MAX).max(1);
+                let offset = i64::try_from(start.as_millis()).unwrap_or(0) % every;
+                let since = now.timestamp_millis() - offset;
+                let next = (since.div_euclid(every) + 1).saturating_mul(every).saturating_add(offset);
+                chrono::DateTime::from_timestamp_millis(next).unwrap_or(now + chrono::Duration::seconds(60))
+            }
+            Timing::Cron(cron, tz) => cron
+                .find_next_occurrence(&now.with_timezone(tz), false)
+                .map(|next| next.with_timezone(&chrono::Utc))
+                .unwrap_or(now + chrono::Duration::seconds(60)),
+        }
+    }
+
     fn next_delay(&self, first: bool) -> Duration {
         match &self.timing {
             Timing::Every(every, start) => {
@@ -66,12 +84,17 @@ impl Schedule {
 }
 
 /// Runs a schedule until `stop` turns true; each run counts in `in_flight` so that shutdown waits for it.
+/// On a state shared by several replicas, each tick is claimed across them (`shared.rs`); on the process's
+/// own state, the schedule simply fires.
 pub fn start(
     schedule: Schedule,
     runtime: Runtime,
     mut stop: watch::Receiver<bool>,
     in_flight: InFlight,
 ) -> tokio::task::JoinHandle<()> {
+    if !runtime.program().state.durable().is_exclusive() {
+        return super::shared::start(schedule, runtime, stop, in_flight);
+    }
     tokio::spawn(async move {
         let running = Arc::new(AtomicBool::new(false));
         let mut first = true;
