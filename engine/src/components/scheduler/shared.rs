@@ -9,8 +9,11 @@
 //! the first to claim it again runs the tick ("taken over"). So a tick runs once, or again after a runner
 //! died mid-run, and the schedule keeps running whichever replica dies.
 //!
-//! Without `allow_overlap`, a run also holds the flow's scheduler lease (`schedule:FLOW`); a tick whose
-//! claimer finds it held by another replica's run is skipped, logged and counted, as on one process.
+//! Without `allow_overlap`, a tick claimed by a replica still running the flow's previous run is skipped,
+//! logged and counted, as on one process. Across replicas nothing holds a run back: a replica cannot tell a
+//! run still going elsewhere from one whose replica was killed before its claim lapses, and waiting for
+//! that would skip every tick for [`TICK_LEASE`] after a kill. So a run longer than the schedule's
+//! interval may overlap with the next tick's run on another replica.
 
 use super::run::Schedule;
 use crate::event::Event;
@@ -123,13 +126,15 @@ impl Tick {
                 }
                 Ok(Claimed::Done) => return,
                 Ok(Claimed::Theirs) => taken_over = true,
+                // The state is out of reach: this replica gives the tick up (another that reaches the state
+                // claims it), so an outage never piles up retrying ticks.
                 Err(e) => {
                     if !taken_over {
                         runtime.metrics().skipped_tick(&self.schedule.flow);
                     }
                     tracing::warn!(flow = %self.schedule.flow, tick = %self.at.to_rfc3339(),
-                        "cannot claim the scheduler tick in the state store ({e}); trying again");
-                    taken_over = true;
+                        "scheduler tick skipped: cannot claim it in the state store ({e})");
+                    return;
                 }
             }
             if (Utc::now() - self.at).to_std().is_ok_and(|late| late > WATCH_FOR) {
@@ -154,22 +159,11 @@ impl Tick {
     ) {
         let flow = &self.schedule.flow;
         let key = self.key();
-        let holder = crate::state::claims::process_id();
-        let lease = format!("schedule:{flow}");
-        if !self.schedule.allow_overlap {
-            let busy_here = self.running.swap(true, Ordering::SeqCst);
-            let free = !busy_here
-                && blocking(|| store.try_acquire_lease(&lease, holder, TICK_LEASE, crate::state::now()))
-                    .unwrap_or(false);
-            if !free {
-                if !busy_here {
-                    self.running.store(false, Ordering::SeqCst);
-                }
-                runtime.metrics().skipped_tick(flow);
-                tracing::warn!(flow = %flow, "scheduler tick skipped: the previous run is still going");
-                self.finish(store, mine, &key);
-                return;
-            }
+        if !self.schedule.allow_overlap && self.running.swap(true, Ordering::SeqCst) {
+            runtime.metrics().skipped_tick(flow);
+            tracing::warn!(flow = %flow, "scheduler tick skipped: the previous run is still going");
+            self.finish(store, mine, &key);
+            return;
         }
         if taken_over {
             tracing::warn!(flow = %flow, tick = %self.at.to_rfc3339(),
@@ -190,16 +184,12 @@ impl Tick {
                         tracing::warn!(flow = %flow, "cannot renew the claim on the running scheduler tick; \
                             another replica may run it too once it lapses");
                     }
-                    if !self.schedule.allow_overlap {
-                        let _ = blocking(|| store.try_acquire_lease(&lease, holder, TICK_LEASE, now));
-                    }
                 }
             }
         }
         drop(working);
         self.finish(store, mine, &key);
         if !self.schedule.allow_overlap {
-            let _ = blocking(|| store.release_lease(&lease, holder));
             self.running.store(false, Ordering::SeqCst);
         }
     }
