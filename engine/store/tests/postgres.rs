@@ -19,21 +19,24 @@ fn database() -> String {
 
 /// Runs `sql` on the test database on a connection of its own (setting up and dropping schemas, terminating
 /// the store's connections); panics, with the way to start PostgreSQL, when it cannot be reached.
-#[allow(clippy::unwrap_used, clippy::expect_used)] // Test setup: a failure is a failed test.
 fn admin(sql: &str) -> Vec<tokio_postgres::SimpleQueryMessage> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    try_admin(sql).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`admin`] without panicking (for the fixture's drop, which also runs while a failed test unwinds).
+fn try_admin(sql: &str) -> Result<Vec<tokio_postgres::SimpleQueryMessage>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let (client, connection) = match tokio_postgres::connect(&database(), tokio_postgres::NoTls).await {
-            Ok(pair) => pair,
-            Err(e) => panic!(
+        let (client, connection) = tokio_postgres::connect(&database(), tokio_postgres::NoTls).await.map_err(|e| {
+            format!(
                 "PostgreSQL is not reachable at {}: {e}. These tests need it: start it with \
                  `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` (or point \
                  RELAIS_TEST_POSTGRES at a database that trusts this user)",
                 database()
-            ),
-        };
+            )
+        })?;
         tokio::spawn(connection);
-        client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+        client.simple_query(sql).await.map_err(|e| format!("{sql}: {e}"))
     })
 }
 
@@ -67,9 +70,7 @@ impl Deref for Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         drop(self.store.take());
-        if !std::thread::panicking() {
-            admin(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema));
-        }
+        let _ = try_admin(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema));
     }
 }
 

@@ -10,26 +10,30 @@ pub fn database() -> String {
 
 /// Runs `sql` on the test database; panics, saying how to start PostgreSQL, when it cannot be reached.
 pub fn admin(sql: &str) -> Vec<tokio_postgres::SimpleQueryMessage> {
+    try_admin(sql).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `sql` on the test database, or says why it could not (never panics: used while unwinding too).
+pub fn try_admin(sql: &str) -> Result<Vec<tokio_postgres::SimpleQueryMessage>, String> {
     let sql = sql.to_string();
     // On a thread of its own: callers may be inside a tokio runtime, where a nested `block_on` panics.
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let work = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         runtime.block_on(async {
-            let (client, connection) = match tokio_postgres::connect(&database(), tokio_postgres::NoTls).await {
-                Ok(pair) => pair,
-                Err(e) => panic!(
-                    "PostgreSQL is not reachable at {}: {e}. These tests need it: start it with \
-                     `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` (or point \
-                     RELAIS_TEST_POSTGRES at a database that trusts this user)",
-                    database()
-                ),
-            };
+            let (client, connection) =
+                tokio_postgres::connect(&database(), tokio_postgres::NoTls).await.map_err(|e| {
+                    format!(
+                        "PostgreSQL is not reachable at {}: {e}. These tests need it: start it with \
+                         `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` (or point \
+                         RELAIS_TEST_POSTGRES at a database that trusts this user)",
+                        database()
+                    )
+                })?;
             tokio::spawn(connection);
-            client.simple_query(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+            client.simple_query(&sql).await.map_err(|e| format!("{sql}: {e}"))
         })
-    })
-    .join()
-    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    });
+    work.join().unwrap_or_else(|_| Err("the SQL thread panicked".to_string()))
 }
 
 /// A schema of the test database for one test; dropped when this is.
@@ -68,8 +72,7 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            admin(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
-        }
+        // Also when the test failed: its replicas are killed by then, so nothing holds the schema.
+        let _ = try_admin(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
     }
 }
