@@ -122,3 +122,37 @@ pub fn start(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn at(millis: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(millis).unwrap()
+    }
+
+    fn every(every_ms: u64, start_ms: u64) -> Schedule {
+        let timing = Timing::Every(Duration::from_millis(every_ms), Duration::from_millis(start_ms));
+        Schedule { flow: "f".to_string(), timing, allow_overlap: false }
+    }
+
+    #[test]
+    fn frequency_ticks_are_multiples_of_the_frequency_since_the_epoch_shifted_by_the_start_delay() {
+        let schedule = every(1_000, 0);
+        assert_eq!(schedule.next_tick(at(1_700_000_000_400)), at(1_700_000_001_000));
+        assert_eq!(schedule.next_tick(at(1_700_000_001_000)), at(1_700_000_002_000), "strictly after");
+        let shifted = every(60_000, 90_000);
+        assert_eq!(shifted.next_tick(at(1_700_000_000_000)), at(1_700_000_010_000), "offset 30 s");
+    }
+
+    #[test]
+    fn cron_ticks_are_its_occurrences_in_its_time_zone() {
+        let timing = Timing::Cron(Box::new(super::super::parse_cron("0 10 * * *").unwrap()), chrono_tz::Europe::Paris);
+        let schedule = Schedule { flow: "f".to_string(), timing, allow_overlap: false };
+        // 2023-11-14 09:00 UTC is 10:00 in Paris (UTC+1 in November).
+        let now = DateTime::parse_from_rfc3339("2023-11-14T08:00:00Z").unwrap().with_timezone(&Utc);
+        let expected = DateTime::parse_from_rfc3339("2023-11-14T09:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(schedule.next_tick(now), expected);
+    }
+}
