@@ -47,7 +47,8 @@ pub struct Args {
     /// file events.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     watch_interval: Duration,
-    /// Where persistent queues, persistent object stores and dead letters are kept (`memory`: nowhere).
+    /// Where persistent queues, persistent object stores, dead letters and scheduler leases are kept: a
+    /// directory, `memory` (nowhere), or `postgres://user:password@host/db?schema=NAME` shared by replicas.
     #[arg(long, default_value = super::state::DEFAULT_STATE)]
     state: String,
     /// How long one script (mapping, condition, expression) may run before it fails with `EXPRESSION:LIMIT`.
@@ -100,6 +101,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         }
     };
     init_logs(filter);
+    tracing::info!("state: {}", super::state::shown(&args.state));
     match watching {
         super::watch::Started::Off => {}
         super::watch::Started::Events => tracing::info!("watching the flow files for changes"),

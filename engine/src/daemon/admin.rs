@@ -122,14 +122,20 @@ async fn handle(runtime: Runtime, draining: bool, req: Request<Incoming>) -> Res
 
 /// `/ready`: 200 when every resource of the running program (client pools, stores) can serve, else 503
 /// naming each that cannot and why, so that a load balancer stops sending work this replica would fail.
+/// A shared state (PostgreSQL) out of reach makes the replica not ready too: nothing it accepts could be
+/// committed.
 fn ready(runtime: &Runtime) -> Response<Full<Bytes>> {
     let not_ready = runtime.program().resources.not_ready();
-    if not_ready.is_empty() {
+    let state_available = runtime.program().state.durable().is_available();
+    if not_ready.is_empty() && state_available {
         return answer(StatusCode::OK, "application/json", "{\"status\":\"ready\"}".into());
     }
     let configs: serde_json::Map<String, serde_json::Value> =
         not_ready.into_iter().map(|(name, why)| (name, serde_json::Value::String(why))).collect();
-    let body = serde_json::json!({ "status": "not ready", "configs": configs });
+    let mut body = serde_json::json!({ "status": "not ready", "configs": configs });
+    if !state_available {
+        body["state"] = serde_json::Value::String("the state store cannot be reached".to_string());
+    }
     answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", body.to_string())
 }
 

@@ -171,8 +171,14 @@ impl State {
             return Err(format!("dead letter {id} did not come from a queue"));
         };
         if self.is_persistent(&queue) {
-            blocking(|| durable.enqueue(&queue, &stored.letter.to_message(), now())).map_err(|e| e.to_string())?;
+            // Taken and queued in one change: of two replicas replaying the letter at once, one publishes it.
+            let replayed = blocking(|| durable.replay_dead_letter(relais_store::DeadLetterId(id), now()))
+                .map_err(|e| e.to_string())?;
+            if replayed.is_none() {
+                return Err(format!("dead letter {id} was replayed or purged meanwhile"));
+            }
             self.signal(&queue).notify_one();
+            return Ok(queue);
         } else {
             let message = queue::Message {
                 payload: Arc::new(crate::event::payload::Payload::bytes(

@@ -202,6 +202,13 @@ const LEASE_AHEAD: usize = 64;
 /// The shortest visibility timeout with which a consumer leases ahead of its free consumers.
 const LEASE_AHEAD_MIN_VISIBILITY: Duration = Duration::from_secs(10);
 
+/// How long a persistent consumer waits after a failed store call before the next, doubling up to
+/// [`MAX_BACKOFF`] while the store stays out of reach, back to this after a call that succeeds.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+/// The longest wait between two store calls of a consumer whose store is out of reach.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 /// A delivery that ended: the message to acknowledge (its flow succeeded) or `None` (it was nacked), and the
 /// in-flight mark that lasts until the acknowledgement is durable.
 type Finished = (Option<MessageId>, Working);
@@ -210,7 +217,8 @@ type Finished = (Option<MessageId>, Working);
 /// message whose flow finished since the last turn and leases what the free consumers (and the lease-ahead
 /// buffer) can take, in one call, so one commit (one fsync) settles and hands out a batch. A message is done
 /// (out of the in-flight count) only once its ack is durable. When the queue is empty, the loop waits for a
-/// publish in this process (or polls every 250 ms, for messages another process or a replay put there). On
+/// publish in this process (or polls every 250 ms, for messages another replica or a replay put there). A
+/// failed store call is retried with a backoff (250 ms doubling to 5 s), its acks kept for the next turn. On
 /// stop, messages leased ahead and not started are given back without counting a delivery.
 async fn consume_persistent(
     listener: Arc<QueueListener>,
@@ -228,6 +236,7 @@ async fn consume_persistent(
     // The last lease found fewer messages than it asked for: wait for a publish before asking again.
     let mut drained = false;
     let bound = listener.lease_bound();
+    let mut backoff = FIRST_BACKOFF;
     loop {
         while !ahead.is_empty() {
             let Ok(permit) = consumers.clone().try_acquire_owned() else { break };
@@ -259,20 +268,25 @@ async fn consume_persistent(
                     ahead.extend(leased);
                 }
                 Err(e) => {
+                    // Kept, and acknowledged by the next turn that reaches the store: a store out of reach
+                    // for a while (PostgreSQL restarting) redelivers nothing that was processed, unless the
+                    // outage outlasts the visibility timeout.
                     tracing::error!(
                         queue = %name,
                         acks = ids.len(),
-                        "cannot read the persistent queue: {e}; messages processed and not acknowledged will be \
-                         delivered again"
+                        "cannot reach the persistent queue: {e}; trying again in {backoff:?} (messages processed \
+                         and not acknowledged are delivered again if it stays out of reach past their \
+                         visibility timeout)"
                     );
-                    acks.clear();
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = tokio::time::sleep(backoff) => {}
                         _ = stop.changed() => break,
                     }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             }
+            backoff = FIRST_BACKOFF;
             acks.clear();
             continue;
         }

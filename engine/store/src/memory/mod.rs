@@ -223,6 +223,20 @@ impl StateStore for MemoryStore {
         Ok(self.lock().dead_letters.remove(&id).map(|letter| StoredDeadLetter { id, letter }))
     }
 
+    fn replay_dead_letter(
+        &self,
+        id: DeadLetterId,
+        _now: Timestamp,
+    ) -> Result<Option<(StoredDeadLetter, MessageId)>, StoreError> {
+        let mut state = self.lock();
+        let Some(queue) = state.dead_letters.get(&id).and_then(|letter| letter.queue.clone()) else { return Ok(None) };
+        let Some(letter) = state.dead_letters.remove(&id) else { return Ok(None) };
+        state.last_message_id += 1;
+        let message = MessageId(state.last_message_id);
+        state.queues.entry(queue).or_default().enqueue(message, &letter.to_message());
+        Ok(Some((StoredDeadLetter { id, letter }, message)))
+    }
+
     fn purge_dead_letters(&self, filter: &DeadLetterFilter) -> Result<u64, StoreError> {
         let mut state = self.lock();
         let ids: Vec<DeadLetterId> = state.matching_dead_letters(filter).map(|(id, _)| *id).collect();
