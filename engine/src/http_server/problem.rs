@@ -26,6 +26,10 @@ const STATUS: &[(&str, u16)] = &[
     ("IDEMPOTENCY:IN_PROGRESS", 409),
     ("RUNTIME:SHUTTING_DOWN", 503),
     ("QUEUE:TIMEOUT", 503),
+    ("DB:NO_ROWS", 404),
+    ("DB:CONSTRAINT", 409),
+    ("DB:TIMEOUT", 504),
+    ("DB:CONNECTIVITY", 503),
 ];
 
 /// The HTTP status for an error type (500 when nothing more precise applies).
