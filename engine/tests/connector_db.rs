@@ -150,15 +150,26 @@ flows:
     .unwrap();
     assert_eq!(added, json!(1));
     assert_eq!(run(&rt, "all", json!({ "min": 20 })).await.unwrap(), json!([{ "id": 2 }]));
-    let check = db.client().await.query_one("SELECT at::text, price::text FROM things WHERE id = 2", &[]).await.unwrap();
-    assert_eq!((check.get::<_, String>(0), check.get::<_, String>(1)), ("2026-07-27 06:00:00+00".into(), "99.99".into()));
+    let check =
+        db.client().await.query_one("SELECT at::text, price::text FROM things WHERE id = 2", &[]).await.unwrap();
+    assert_eq!(
+        (check.get::<_, String>(0), check.get::<_, String>(1)),
+        ("2026-07-27 06:00:00+00".into(), "99.99".into())
+    );
     let err = run(&rt, "point", json!(null)).await.unwrap_err();
-    assert!(err.starts_with("DB:QUERY") && err.contains("column `spot` has type `point`") && err.contains("spot::text"), "{err}");
+    assert!(
+        err.starts_with("DB:QUERY") && err.contains("column `spot` has type `point`") && err.contains("spot::text"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_are_typed_no_rows_constraints_with_their_name_timeouts_and_bad_queries() {
-    let db = TestDb::new("errors", "CREATE TABLE people (id int PRIMARY KEY, email text CONSTRAINT people_email_unique UNIQUE);").await;
+    let db = TestDb::new(
+        "errors",
+        "CREATE TABLE people (id int PRIMARY KEY, email text CONSTRAINT people_email_unique UNIQUE);",
+    )
+    .await;
     let flows = format!(
         r##"
 configs:
@@ -186,7 +197,10 @@ flows:
     assert!(run(&rt, "find", json!({ "id": 1 })).await.unwrap_err().starts_with("DB:NO_ROWS"));
     run(&rt, "add", json!({ "id": 1, "email": "a@example.org" })).await.unwrap();
     let dup = run(&rt, "add", json!({ "id": 2, "email": "a@example.org" })).await.unwrap_err();
-    assert!(dup.starts_with("DB:CONSTRAINT") && dup.contains("`people_email_unique`") && dup.contains("23505"), "{dup}");
+    assert!(
+        dup.starts_with("DB:CONSTRAINT") && dup.contains("`people_email_unique`") && dup.contains("23505"),
+        "{dup}"
+    );
     let slow = run(&rt, "slow", json!(null)).await.unwrap_err();
     assert!(slow.starts_with("DB:TIMEOUT"), "{slow}");
     let broken = run(&rt, "broken", json!(null)).await.unwrap_err();
@@ -220,7 +234,8 @@ flows:
         let rt = rt.clone();
         tasks.push(tokio::spawn(async move { run(&rt, "insert", json!({ "id": id })).await }));
         if id == 150 {
-            support::eventually("relais connections to terminate", || async { db.terminate_connections().await > 0 }).await;
+            support::eventually("relais connections to terminate", || async { db.terminate_connections().await > 0 })
+                .await;
         }
     }
     for task in tasks {
@@ -309,7 +324,8 @@ async fn the_listener_delivers_new_rows_once_resumes_after_its_watermark_and_dea
     let dir = support::write_files(&[("flows.yaml", &listener_flows(&db.config()))]);
     let state: Arc<State> = Arc::default();
     let (_, program) = support::compile_dir(&dir, Some(state.clone()));
-    let daemon = relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
     support::eventually("rows 1 and 3", || async { seen(&db).await.len() == 2 }).await;
     assert_eq!(seen(&db).await, vec![(1, 1), (3, 3)]);
     support::eventually("the broken row's dead letter", || std::future::ready(state.dead_letter_count() == 1)).await;
@@ -321,7 +337,8 @@ async fn the_listener_delivers_new_rows_once_resumes_after_its_watermark_and_dea
     // connections of the first run do not matter.
     db.client().await.batch_execute("INSERT INTO accreditations VALUES (4, 'dara', 4)").await.unwrap();
     let (_, program) = support::compile_dir(&dir, Some(state.clone()));
-    let daemon = relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
     support::eventually("row 4", || async { seen(&db).await.len() == 3 }).await;
     db.terminate_connections().await;
     db.client().await.batch_execute("INSERT INTO accreditations VALUES (5, 'eli', 5)").await.unwrap();

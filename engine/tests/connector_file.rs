@@ -83,7 +83,8 @@ async fn a_csv_becomes_one_event_per_record_and_the_file_moves_to_processed_or_f
     let daemon = start(&dir, state.clone()).await;
     std::fs::write(inbox.join("ignored.txt"), "not a csv").unwrap();
     std::fs::write(inbox.join("good.csv"), "id,name\n1,ana\n2,\"chen, li\"\n3,dara\n").unwrap();
-    support::eventually("good.csv processed", || std::future::ready(names(&inbox.join("processed")) == ["good.csv"])).await;
+    support::eventually("good.csv processed", || std::future::ready(names(&inbox.join("processed")) == ["good.csv"]))
+        .await;
     assert_eq!(names(&out), vec!["good.csv-1", "good.csv-2", "good.csv-3"]);
     assert_eq!(std::fs::read_to_string(out.join("good.csv-2")).unwrap(), "chen, li");
 
@@ -125,7 +126,10 @@ flows:
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     drop(writer);
-    support::eventually("growing.log processed", || std::future::ready(names(&inbox.join("processed")) == ["growing.log"])).await;
+    support::eventually("growing.log processed", || {
+        std::future::ready(names(&inbox.join("processed")) == ["growing.log"])
+    })
+    .await;
     assert_eq!(names(&out).len(), 40, "every line of the finished file, read once");
     assert_eq!(std::fs::read_to_string(out.join("line-40")).unwrap(), "line 39");
     daemon.shutdown(Duration::from_secs(5)).await;
@@ -146,7 +150,8 @@ async fn a_file_recorded_done_before_a_stop_is_moved_without_running_again() {
     let store = state.store("file.listener:intake", None, true);
     store.put(&format!("again.csv:{}:{stamp}", meta.len()), json!(true), None).unwrap();
     let daemon = start(&dir, state).await;
-    support::eventually("again.csv moved", || std::future::ready(names(&inbox.join("processed")) == ["again.csv"])).await;
+    support::eventually("again.csv moved", || std::future::ready(names(&inbox.join("processed")) == ["again.csv"]))
+        .await;
     assert!(names(&out).is_empty(), "the flow did not run again: {:?}", names(&out));
     daemon.shutdown(Duration::from_secs(5)).await;
 }

@@ -36,18 +36,22 @@ async fn the_db_example_upserts_answers_refuses_and_announces_partners() {
     std::env::set_var("RELAIS_DB_DATABASE", &database);
     std::env::set_var("RELAIS_DB_OUTBOX", &outbox);
     let (_, program) = support::compile_dir(&example("db"), None);
-    let daemon = relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
     let addr = daemon.listeners[0].1;
-    let (status, _, body) = support::request(addr, "PUT", "/partners/P1", &[], br#"{"name":"Acme","country":"FR"}"#).await;
+    let (status, _, body) =
+        support::request(addr, "PUT", "/partners/P1", &[], br#"{"name":"Acme","country":"FR"}"#).await;
     assert_eq!(status, 200, "{body}");
     let (status, _, body) = support::request(addr, "GET", "/partners/P1", &[], b"").await;
     let row: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!((status, &row["name"], &row["country"]), (200, &"Acme".into(), &"FR".into()), "{body}");
-    let (status, _, body) = support::request(addr, "PUT", "/partners/P2", &[], br#"{"name":"Globex","country":"de"}"#).await;
+    let (status, _, body) =
+        support::request(addr, "PUT", "/partners/P2", &[], br#"{"name":"Globex","country":"de"}"#).await;
     assert_eq!(status, 409, "{body}");
     let (_, _, body) = support::request(addr, "GET", "/partners/P2", &[], b"").await;
     assert_eq!(body, r#"{"error":"no such partner"}"#);
-    support::eventually("P1 announced in the outbox", || std::future::ready(outbox.join("partner-P1.json").exists())).await;
+    support::eventually("P1 announced in the outbox", || std::future::ready(outbox.join("partner-P1.json").exists()))
+        .await;
     daemon.shutdown(Duration::from_secs(5)).await;
     root.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await.unwrap();
 }
@@ -59,11 +63,14 @@ async fn the_files_example_turns_each_csv_record_into_a_json_file() {
     std::env::set_var("RELAIS_FILES_INBOX", &inbox);
     std::env::set_var("RELAIS_FILES_OUTBOX", &outbox);
     let (_, program) = support::compile_dir(&example("files"), None);
-    let daemon = relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
     std::fs::create_dir_all(&inbox).unwrap();
     std::fs::write(inbox.join("partners.csv"), "id,name,country\nP1,Acme,FR\nP2,Globex,DE\n").unwrap();
-    support::eventually("partners.csv processed", || std::future::ready(inbox.join("processed/partners.csv").exists())).await;
-    let p2: serde_json::Value = serde_json::from_slice(&std::fs::read(outbox.join("partner-P2.json")).unwrap()).unwrap();
+    support::eventually("partners.csv processed", || std::future::ready(inbox.join("processed/partners.csv").exists()))
+        .await;
+    let p2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outbox.join("partner-P2.json")).unwrap()).unwrap();
     assert_eq!(p2, serde_json::json!({ "id": "P2", "name": "Globex", "country": "DE", "source": "partners.csv" }));
     assert!(outbox.join("partner-P1.json").exists());
     daemon.shutdown(Duration::from_secs(5)).await;

@@ -95,7 +95,10 @@ pub fn check_statement(
             }
         }
         Some(Parameters::Positional(list)) => {
-            if let Some(n) = named.iter().find(|f| !matches!(&f.placeholder, Placeholder::Named(x) if implicit.contains(&x.as_str()))) {
+            if let Some(n) = named
+                .iter()
+                .find(|f| !matches!(&f.placeholder, Placeholder::Named(x) if implicit.contains(&x.as_str())))
+            {
                 diags.push(mismatch(
                     inside(sql_node, n.start, n.end),
                     "a `:name` placeholder with a list of parameters".into(),
@@ -131,7 +134,10 @@ pub fn check_statement(
             }
         }
         None => {
-            if let Some(f) = found.iter().find(|f| !matches!(&f.placeholder, Placeholder::Named(x) if implicit.contains(&x.as_str()))) {
+            if let Some(f) = found
+                .iter()
+                .find(|f| !matches!(&f.placeholder, Placeholder::Named(x) if implicit.contains(&x.as_str())))
+            {
                 diags.push(mismatch(
                     inside(sql_node, f.start, f.end),
                     "a placeholder but no `parameters`".into(),

@@ -78,7 +78,8 @@ pub async fn run(db: &Db, sql: &str, values: Vec<Param>, count: bool) -> Result<
             return Ok(Outcome::Count(n));
         }
         let rows = client.query(&statement, &refs).await.map_err(|e| db.statement_error(&e))?;
-        let rows = rows.iter().map(row_to_json).collect::<Result<Vec<_>, _>>().map_err(|why| db.error("DB:QUERY", why))?;
+        let rows =
+            rows.iter().map(row_to_json).collect::<Result<Vec<_>, _>>().map_err(|why| db.error("DB:QUERY", why))?;
         Ok(Outcome::Rows(rows))
     };
     tokio::time::timeout(db.statement_timeout, work).await.map_err(|_| {

@@ -93,7 +93,9 @@ fn decode(ty: &Type, raw: &[u8]) -> Result<Json, Unreadable> {
         Type::TIMESTAMPTZ => Json::String(
             chrono::DateTime::<chrono::Utc>::from_sql(ty, raw)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         ),
-        Type::TIMESTAMP => Json::String(chrono::NaiveDateTime::from_sql(ty, raw)?.format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
+        Type::TIMESTAMP => {
+            Json::String(chrono::NaiveDateTime::from_sql(ty, raw)?.format("%Y-%m-%dT%H:%M:%S%.f").to_string())
+        }
         Type::DATE => Json::String(chrono::NaiveDate::from_sql(ty, raw)?.to_string()),
         Type::TIME => Json::String(chrono::NaiveTime::from_sql(ty, raw)?.to_string()),
         Type::UUID => Json::String(uuid::Uuid::from_sql(ty, raw)?.to_string()),
@@ -173,7 +175,9 @@ fn numeric_bytes(text: &str, out: &mut bytes::BytesMut) -> Result<(), BoxError> 
     if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
-    let groups = |s: &str| -> Vec<u16> { s.as_bytes().chunks(4).map(|c| c.iter().fold(0, |n, d| n * 10 + u16::from(d - b'0'))).collect() };
+    let groups = |s: &str| -> Vec<u16> {
+        s.as_bytes().chunks(4).map(|c| c.iter().fold(0, |n, d| n * 10 + u16::from(d - b'0'))).collect()
+    };
     let int_padded = format!("{}{int}", "0".repeat((4 - int.len() % 4) % 4));
     let frac_padded = format!("{frac}{}", "0".repeat((4 - frac.len() % 4) % 4));
     let int_groups = groups(&int_padded);
@@ -266,7 +270,9 @@ impl ToSql for Param {
                 out.extend_from_slice(as_text(value).as_bytes());
                 Ok(IsNull::No)
             }
-            _ => Err(format!("relais does not bind parameters of type `{ty}`; cast the placeholder (`$1::text`)").into()),
+            _ => {
+                Err(format!("relais does not bind parameters of type `{ty}`; cast the placeholder (`$1::text`)").into())
+            }
         }
     }
 

@@ -139,7 +139,9 @@ impl Watcher {
             Ok(()) => {
                 let _ = self.store.remove(&key);
             }
-            Err(e) => tracing::error!(flow = %self.flow, file = name, "file.listener cannot move the file to {to}/: {e}"),
+            Err(e) => {
+                tracing::error!(flow = %self.flow, file = name, "file.listener cannot move the file to {to}/: {e}")
+            }
         }
     }
 
@@ -150,7 +152,11 @@ impl Watcher {
         if size > self.settings.max_size {
             let error = FlowError::new(
                 "FILE:TOO_LARGE",
-                format!("{} has {size} bytes, over `max_size` ({}); use `split`", path.display(), self.settings.max_size),
+                format!(
+                    "{} has {size} bytes, over `max_size` ({}); use `split`",
+                    path.display(),
+                    self.settings.max_size
+                ),
             );
             crate::runtime::dead_letter::keep(runtime, &self.flow, &event, &error, 1, crate::state::now(), None);
             return false;
@@ -192,7 +198,15 @@ impl Watcher {
                         }
                         Err(why) => {
                             let error = FlowError::new("FILE:READ", why);
-                            crate::runtime::dead_letter::keep(runtime, &self.flow, &event, &error, 1, crate::state::now(), None);
+                            crate::runtime::dead_letter::keep(
+                                runtime,
+                                &self.flow,
+                                &event,
+                                &error,
+                                1,
+                                crate::state::now(),
+                                None,
+                            );
                             false
                         }
                     }
@@ -299,7 +313,8 @@ fn read_records(path: &Path, split: Split, chunk: usize, tx: &mpsc::Sender<Resul
                 if filled == 0 {
                     return;
                 }
-                if tx.blocking_send(Ok(Payload::bytes(buffer[..filled].to_vec(), "application/octet-stream"))).is_err() {
+                if tx.blocking_send(Ok(Payload::bytes(buffer[..filled].to_vec(), "application/octet-stream"))).is_err()
+                {
                     return;
                 }
                 if filled < chunk {

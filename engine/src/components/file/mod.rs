@@ -93,14 +93,19 @@ fn consumers() -> u32 {
 
 impl Source for ListenerParams {
     const NAME: &'static str = "file.listener";
-    const SUMMARY: &'static str = "Starts the flow for each file (or each line, CSV record or chunk of it) dropped in a directory.";
+    const SUMMARY: &'static str =
+        "Starts the flow for each file (or each line, CSV record or chunk of it) dropped in a directory.";
 
     fn check(&self, at: &Node, diags: &mut Diagnostics) {
         if self.pattern.contains(['/', '\\']) {
             diags.push(
-                Diagnostic::error(codes::BAD_VALUE, at.get("pattern").map_or(at.span, |n| n.span), "a file pattern with a path")
-                    .label("patterns match file names only")
-                    .help("put the directory in `directory:` and the name pattern (`*.csv`) in `pattern:`"),
+                Diagnostic::error(
+                    codes::BAD_VALUE,
+                    at.get("pattern").map_or(at.span, |n| n.span),
+                    "a file pattern with a path",
+                )
+                .label("patterns match file names only")
+                .help("put the directory in `directory:` and the name pattern (`*.csv`) in `pattern:`"),
             );
         }
     }

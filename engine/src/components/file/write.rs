@@ -72,7 +72,9 @@ impl ComponentNode for FileWrite {
             if !plain_name(&name) {
                 return Err(FlowError::new(
                     "FILE:BAD_NAME",
-                    format!("`{name}` is not a file name (no `/`, `..` or empty names: the file stays in its directory)"),
+                    format!(
+                        "`{name}` is not a file name (no `/`, `..` or empty names: the file stays in its directory)"
+                    ),
                 ));
             }
             let bytes = match &self.content {
