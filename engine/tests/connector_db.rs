@@ -269,14 +269,14 @@ flows:
         let body = body.clone();
         async move {
             let (status, _, text) = support::request(ready, "GET", "/ready", &[], b"").await;
-            let found = status == 503 && text.contains("relais_no_such_role");
+            let found = status == 503 && text.contains("does not exist");
             *body.lock().unwrap() = text;
             found
         }
     })
     .await;
     let body = body.lock().unwrap().clone();
-    assert!(body.contains("store") && body.contains("does not exist"), "{body}");
+    assert!(body.contains("store") && body.contains(r#"role \"relais_no_such_role\" does not exist"#), "{body}");
     assert!(!body.contains("s3cr3t"), "{body}");
     daemon.shutdown(Duration::from_secs(5)).await;
 }
@@ -346,4 +346,43 @@ async fn the_listener_delivers_new_rows_once_resumes_after_its_watermark_and_dea
     assert_eq!(seen(&db).await, vec![(1, 1), (3, 3), (4, 4), (5, 5)]);
     assert_eq!(state.dead_letter_count(), 1);
     daemon.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_commits_when_its_steps_succeed_and_rolls_back_when_one_fails() {
+    let db = TestDb::new(
+        "transaction",
+        "CREATE TABLE accounts (id text PRIMARY KEY, balance int NOT NULL CHECK (balance >= 0));
+         INSERT INTO accounts VALUES ('a', 100), ('b', 0);",
+    )
+    .await;
+    let flows = format!(
+        r##"
+configs:
+  store: {{ {config} }}
+flows:
+  transfer:
+    steps:
+      - db.transaction:
+          config: store
+          steps:
+            - db.execute: {{ config: store, sql: "UPDATE accounts SET balance = balance + :amount WHERE id = :to", parameters: {{ amount: "#[payload.amount]", to: "#[payload.to]" }}, target: credited }}
+            - db.query: {{ config: store, sql: "SELECT sum(balance)::int AS total FROM accounts", target: inside }}
+            - db.execute: {{ config: store, sql: "UPDATE accounts SET balance = balance - :amount WHERE id = :from", parameters: {{ amount: "#[payload.amount]", from: "#[payload.from]" }}, target: debited }}
+      - set_payload: "#[vars.inside]"
+"##,
+        config = db.config()
+    );
+    let rt = support::yaml(&flows);
+    let balances = || async {
+        let rows = db.client().await.query("SELECT id, balance FROM accounts ORDER BY id", &[]).await.unwrap();
+        rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1))).collect::<Vec<_>>()
+    };
+    // Inside the transaction the first update is seen (one connection); outside, both or neither.
+    let inside = run(&rt, "transfer", json!({ "from": "a", "to": "b", "amount": 30 })).await.unwrap();
+    assert_eq!(inside, json!([{ "total": 130 }]));
+    assert_eq!(balances().await, vec![("a".into(), 70), ("b".into(), 30)]);
+    let refused = run(&rt, "transfer", json!({ "from": "a", "to": "b", "amount": 500 })).await.unwrap_err();
+    assert!(refused.starts_with("DB:CONSTRAINT") && refused.contains("accounts_balance_check"), "{refused}");
+    assert_eq!(balances().await, vec![("a".into(), 70), ("b".into(), 30)], "the credit to b was rolled back");
 }

@@ -20,6 +20,7 @@
 mod kind;
 pub mod node;
 mod resource;
+pub mod scope;
 
 pub use kind::{
     downcast, parse, Catalog, Config, ConfigContext, ConfigRef, Role, SettingsError, SourceDecl, Step, StepContext,
@@ -27,3 +28,4 @@ pub use kind::{
 };
 pub use node::{CallFuture, ComponentNode, Context};
 pub use resource::{Readiness, Resource, Resources};
+pub use scope::OpenScope;

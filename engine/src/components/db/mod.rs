@@ -1,6 +1,6 @@
 //! The `db` connector (PostgreSQL): a `db` config kind (one pool per config, [`pool`]), the `db.query`
 //! and `db.execute` steps ([`statement`]), and the `db.listener` source polling a query past a watermark
-//! ([`listener`]). Values are always bound, never spliced into SQL text ([`check`]); rows become JSON by
+//! ([`listener`]), and the `db.transaction` scope ([`transaction`]). Values are always bound, never spliced into SQL text ([`check`]); rows become JSON by
 //! the mapping in [`values`].
 
 mod check;
@@ -8,6 +8,7 @@ mod listener;
 mod pool;
 mod sql;
 mod statement;
+mod transaction;
 mod values;
 
 pub use pool::Db;

@@ -168,6 +168,12 @@ impl Resource for Db {
         self.stop.send_replace(true);
         self.pool.close();
     }
+
+    fn open_scope(
+        &self,
+    ) -> Option<futures_util::future::BoxFuture<'_, Result<Arc<dyn crate::component::OpenScope>, FlowError>>> {
+        Some(Box::pin(self.begin()))
+    }
 }
 
 /// An error and its causes, `a: b`.

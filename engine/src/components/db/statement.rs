@@ -3,6 +3,7 @@
 //! answer made the payload (or a variable), every failure typed (`DB:CONNECTIVITY`, `DB:TIMEOUT`,
 //! `DB:CONSTRAINT`, `DB:QUERY`, `DB:NO_ROWS`, `DB:TOO_MANY_ROWS`).
 
+use super::transaction::Transaction;
 use super::values::{row_to_json, Param};
 use super::{sql, Db, Parameters};
 use crate::component::{CallFuture, ComponentNode, Context, StepContext};
@@ -69,22 +70,38 @@ pub enum Outcome {
 /// affected row count), under the config's statement timeout.
 pub async fn run(db: &Db, sql: &str, values: Vec<Param>, count: bool) -> Result<Outcome, FlowError> {
     let work = async {
-        let client = db.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(|e| db.statement_error(&e))?;
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            values.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-        if count {
-            let n = client.execute(&statement, &refs).await.map_err(|e| db.statement_error(&e))?;
-            return Ok(Outcome::Count(n));
+        match crate::component::scope::innermost::<Transaction>(|t| t.config == db.name) {
+            Some(transaction) => {
+                let guard = transaction.client.lock().await;
+                let client = guard.as_ref().ok_or_else(|| db.error("DB:QUERY", "the transaction has ended".into()))?;
+                on(db, client, sql, &values, count).await
+            }
+            None => on(db, &db.client().await?, sql, &values, count).await,
         }
-        let rows = client.query(&statement, &refs).await.map_err(|e| db.statement_error(&e))?;
-        let rows =
-            rows.iter().map(row_to_json).collect::<Result<Vec<_>, _>>().map_err(|why| db.error("DB:QUERY", why))?;
-        Ok(Outcome::Rows(rows))
     };
     tokio::time::timeout(db.statement_timeout, work).await.map_err(|_| {
         db.error("DB:TIMEOUT", format!("no answer from {} within {:?}", db.target, db.statement_timeout))
     })?
+}
+
+/// Runs `sql` on `client`.
+async fn on(
+    db: &Db,
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    values: &[Param],
+    count: bool,
+) -> Result<Outcome, FlowError> {
+    let statement = client.prepare_cached(sql).await.map_err(|e| db.statement_error(&e))?;
+    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        values.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+    if count {
+        let n = client.execute(&statement, &refs).await.map_err(|e| db.statement_error(&e))?;
+        return Ok(Outcome::Count(n));
+    }
+    let rows = client.query(&statement, &refs).await.map_err(|e| db.statement_error(&e))?;
+    let rows = rows.iter().map(row_to_json).collect::<Result<Vec<_>, _>>().map_err(|why| db.error("DB:QUERY", why))?;
+    Ok(Outcome::Rows(rows))
 }
 
 impl ComponentNode for Statement {
