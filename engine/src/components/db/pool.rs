@@ -83,6 +83,8 @@ impl Db {
             loop {
                 let now = match pool.get().await {
                     Ok(client) => client.simple_query("SELECT 1").await.err().map(|e| connect_error(&e)),
+                    // Every connection busy: the database is reachable, the pool only full.
+                    Err(PoolError::Timeout(deadpool_postgres::TimeoutType::Wait)) => None,
                     Err(e) => Some(pool_error(&e)),
                 };
                 let changed = {
