@@ -151,6 +151,10 @@ codes! {
         "The settings passed the schema but cannot be read into the component's typed configuration (a value\nout of the range the type holds, say). What `relais check` reads here is exactly what runs.";
     COMPONENT_BUILD = "RL0512", "Component cannot be built",
         "Building the component's node or shared resource failed when the program was compiled (`relais run`\nat start or on reload, `relais test`): a TLS file that does not parse, an address that is not one. The\nmessage says why; `relais run` refuses to start rather than fail every event later.";
+    SQL_EXPRESSION = "RL0513", "An expression inside SQL text",
+        "SQL text is never templated: a `#[...]` in it would splice event data into the statement, the way SQL\ninjection happens. Bind the value instead: write a placeholder in the SQL (`:id` with named parameters,\n`$1` with a list) and give its value in `parameters:` (`parameters: { id: \"#[payload.id]\" }`). The\nvalue then travels apart from the statement and is never read as SQL.";
+    SQL_PARAMETERS = "RL0514", "SQL placeholders and parameters do not match",
+        "Each placeholder of a `db` statement needs a parameter and each parameter a placeholder: `$1` .. `$n`\nwith a list (`parameters: [\"#[payload.id]\"]`), `:name` with a map (`parameters: { name: ... }`). The two\nstyles do not mix in one statement. A name written in the SQL but not in `parameters`, a `$3` with two\nparameters, or a parameter the SQL never uses is refused here rather than by the server at run time.";
     UNREACHABLE_STEP = "RL0600", "Steps after `raise_error` never run",
         "`raise_error` always fails the enclosing scope, so the steps after it are dead code.";
     DUPLICATE_STEP_ID = "RL0601", "Duplicate step id",

@@ -202,6 +202,13 @@ impl Lowerer<'_> {
                     steps: f.get("steps").map(|n| self.steps(n)).unwrap_or_default(),
                 }
             }
+            "db.transaction" => {
+                let f = self.fields(body, "`db.transaction`", &["config", "steps"])?;
+                StepKind::Transaction {
+                    config: f.require(self, "config").and_then(|n| self.name(n, "config"))?,
+                    steps: f.get("steps").map(|n| self.steps(n)).unwrap_or_default(),
+                }
+            }
             // Any other name is a component; whether one is registered under it (and as a step) is the
             // engine's registry's call, which also reports misspelt built-in steps (`transfrom`).
             name if name.contains('.') => StepKind::Component(self.component(name, entry.key_span, body, step_span)?),

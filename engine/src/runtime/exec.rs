@@ -201,6 +201,7 @@ impl Runtime {
                     self.until_successful(flow, step, *max_retries, *backoff, steps, ev).await
                 }
                 Op::Async(semaphore, steps) => self.spawn_async(flow, semaphore, steps, ev).await,
+                Op::Scope(resource, steps) => self.resource_scope(flow, step, resource.as_deref(), steps, ev).await,
                 _ => match self.run_now(flow, step, ev) {
                     Now::Done(result) => result,
                     // Every step `run_now` hands back is matched above.
