@@ -57,10 +57,11 @@ flows:
 
 async fn start(dir: &Path, state: Arc<State>) -> (relais_engine::daemon::Daemon, std::net::SocketAddr) {
     let (_, program) = support::compile_dir(dir, Some(state));
-    let daemon = relais_engine::daemon::start_with_admin(
+    let daemon = relais_engine::daemon::start_with_admin_access(
         relais_engine::components::registry(),
         Runtime::new(program),
         Some("127.0.0.1:0".parse().unwrap()),
+        relais_engine::daemon::AdminAccess::insecure_loopback(),
     )
     .await
     .unwrap();

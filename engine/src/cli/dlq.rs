@@ -1,6 +1,7 @@
 //! `relais dlq`: the dead letters of a stopped daemon's state directory: list, show, replay into the
 //! persistent queue they came from, purge. A running daemon holds its state; its admin port serves the same
-//! operations (`/dead-letters`).
+//! operations (`/dead-letters`) to a holder of its admin token. Here the state directory is the credential:
+//! whoever may read and write it may act on it, so `relais dlq` needs no token.
 //!
 //! What `list` and `show` print is scrubbed: of every secret the flows resolve (in every form), and of the
 //! values of the fields their `sensitive_data` configs declare, found in each letter's message. The flows
@@ -145,8 +146,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             let _ = writeln!(out, "relais dlq: {e}");
             let _ = writeln!(
                 out,
-                "relais dlq: a running daemon holds its state: stop it, or use its admin port (GET /dead-letters, \
-                 POST /dead-letters/ID/replay, DELETE /dead-letters/ID)"
+                "relais dlq: a running daemon holds its state: stop it, or use its admin port with its admin token \
+                 (`Authorization: Bearer TOKEN`: GET /dead-letters, POST /dead-letters/ID/replay, DELETE \
+                 /dead-letters/ID)"
             );
             return Outcome::Failure;
         }

@@ -2,16 +2,23 @@
 //! `/metrics` (Prometheus text), `POST /flows/{name}/run` (run a scheduled flow now, as its next tick would:
 //! what an operator needs after an outage, and what a demo needs instead of waiting for 10:00), and
 //! `/dead-letters` (what the queues gave up on).
+//!
+//! Only `/health`, `/ready` and `/metrics` are open; dead letters and actions need what [`access`] says
+//! (a bearer token, or the loopback-only insecure opt-in), and each such request is an audit line.
+
+pub mod access;
 
 use crate::http_server::accept::accept_loop;
 use crate::http_server::connection;
 use crate::http_server::limits::Limits;
 use crate::runtime::{Event, Runtime};
+use access::{audit, AdminAccess, Refusal};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Every admin answer: its body scrubbed of every secret known (metrics labels included), whatever built it.
@@ -94,7 +101,92 @@ async fn dead_letter(runtime: &Runtime, method: &hyper::Method, rest: &str) -> R
     }
 }
 
-async fn handle(runtime: Runtime, draining: bool, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// What a protected request does, for its audit line: the action and what it acts on.
+fn action(method: &hyper::Method, path: &str) -> (&'static str, String) {
+    let decoded = |p: &str| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned();
+    if let Some(flow) = path.strip_prefix("/flows/").and_then(|p| p.strip_suffix("/run")) {
+        return ("run flow", decoded(flow));
+    }
+    if path == "/dead-letters" {
+        return ("list dead letters", String::new());
+    }
+    if let Some(rest) = path.strip_prefix("/dead-letters/") {
+        let (id, verb) = rest.split_once('/').unwrap_or((rest, ""));
+        let action = match (method.as_str(), verb) {
+            ("GET", "") => "show dead letter",
+            ("POST", "replay") => "replay dead letter",
+            ("DELETE", "") => "purge dead letter",
+            _ => "dead letter request",
+        };
+        return (action, decoded(id));
+    }
+    ("request", decoded(path))
+}
+
+/// How a protected request ended, in a word, for its audit line.
+fn outcome(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "done",
+        404 => "not found",
+        405 => "method not allowed",
+        409 => "conflict",
+        400..=499 => "refused",
+        _ => "failed",
+    }
+}
+
+/// The answer to a request the access rules refuse: problem+json, with `WWW-Authenticate` on a 401.
+fn refused(refusal: &Refusal) -> Response<Full<Bytes>> {
+    let status = refusal.status();
+    let title = if status == 401 { "Unauthorized" } else { "Forbidden" };
+    let cid = crate::event::new_correlation_id();
+    let body = crate::http_server::problem::problem(status, title, &refusal.detail(), &cid, None);
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    let mut r = answer(code, "application/problem+json", String::from_utf8_lossy(&body).into_owned());
+    if status == 401 {
+        r.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer realm=\"relais admin\""),
+        );
+    }
+    r
+}
+
+/// One admin request: the open endpoints answer anyone; the rest are let through by `access` or refused,
+/// and audited either way.
+async fn handle(
+    runtime: Runtime,
+    draining: bool,
+    access: &AdminAccess,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    let runtime = &runtime;
+    match path {
+        "/health" => return answer(StatusCode::OK, "application/json", "{\"status\":\"up\"}".into()),
+        "/ready" if draining || runtime.is_closing() => {
+            return answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", "{\"status\":\"draining\"}".into())
+        }
+        "/ready" => return ready(runtime),
+        "/metrics" => return answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime)),
+        _ => {}
+    }
+    let (what, object) = action(req.method(), path);
+    let who = match access.authorize(req.headers()) {
+        Ok(who) => who,
+        Err(refusal) => {
+            audit(None, peer, what, &object, refusal.status(), "refused");
+            return refused(&refusal);
+        }
+    };
+    let response = protected(runtime, &req).await;
+    audit(Some(&who), peer, what, &object, response.status().as_u16(), outcome(response.status()));
+    response
+}
+
+/// The endpoints behind the access rules: dead letters and actions.
+async fn protected(runtime: &Runtime, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     if let Some(flow) = path.strip_prefix("/flows/").and_then(|p| p.strip_suffix("/run")) {
         if req.method() != hyper::Method::POST {
@@ -102,20 +194,13 @@ async fn handle(runtime: Runtime, draining: bool, req: Request<Incoming>) -> Res
             r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("POST"));
             return r;
         }
-        return run_now(&runtime, &percent_encoding::percent_decode_str(flow).decode_utf8_lossy()).await;
+        return run_now(runtime, &percent_encoding::percent_decode_str(flow).decode_utf8_lossy()).await;
     }
     if let Some(rest) = path.strip_prefix("/dead-letters/") {
-        return dead_letter(&runtime, req.method(), rest).await;
+        return dead_letter(runtime, req.method(), rest).await;
     }
-    let runtime = &runtime;
     match path {
         "/dead-letters" => answer(StatusCode::OK, "application/json", dead_letters(runtime)),
-        "/health" => answer(StatusCode::OK, "application/json", "{\"status\":\"up\"}".into()),
-        "/ready" if draining || runtime.is_closing() => {
-            answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", "{\"status\":\"draining\"}".into())
-        }
-        "/ready" => ready(runtime),
-        "/metrics" => answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime)),
         _ => answer(StatusCode::NOT_FOUND, "application/json", "{\"status\":\"not found\"}".into()),
     }
 }
@@ -174,14 +259,18 @@ fn metrics(runtime: &Runtime) -> String {
 }
 
 /// Serves the admin endpoints on `addr` until `stop` turns true, answering for the current runtime, under
-/// `limits` (the same cap, timeouts and accept back-off as a listener).
+/// `limits` (the same cap, timeouts and accept back-off as a listener) and the `access` rules (refused at
+/// once when they would open a non-loopback address to anyone).
 pub async fn serve(
     addr: SocketAddr,
     limits: Limits,
+    access: AdminAccess,
     current: watch::Receiver<Runtime>,
     draining: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    access.check_bind(addr).map_err(|why| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why))?;
+    let access = Arc::new(access);
     let socket = tokio::net::TcpListener::bind(addr).await?;
     let bound = socket.local_addr()?;
     let cap = limits.max_connections;
@@ -190,7 +279,10 @@ pub async fn serve(
         stop,
         move || cap,
         move |stream, slot| {
-            let (current, draining, limits) = (current.clone(), draining.clone(), limits.clone());
+            let (current, draining, limits, access) =
+                (current.clone(), draining.clone(), limits.clone(), access.clone());
+            // An accepted TCP stream has a peer; the unspecified address stands in if the OS lost it already.
+            let peer = stream.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
             tokio::spawn(async move {
                 // Held until the connection is closed.
                 let _slot = slot;
@@ -200,9 +292,10 @@ pub async fn serve(
                         let runtime = current.borrow().clone();
                         let draining = *draining.borrow();
                         let open = tracker.open(&req);
+                        let access = access.clone();
                         async move {
                             let _open = open;
-                            Ok::<_, std::convert::Infallible>(handle(runtime, draining, req).await)
+                            Ok::<_, std::convert::Infallible>(handle(runtime, draining, &access, peer, req).await)
                         }
                     })
                 })
