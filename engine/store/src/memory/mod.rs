@@ -120,11 +120,11 @@ impl StateStore for MemoryStore {
         Ok(self.lock().objects.len())
     }
 
-    fn enqueue(&self, queue: &str, message: &Message, _now: Timestamp) -> Result<MessageId, StoreError> {
+    fn enqueue(&self, queue: &str, message: &Message, now: Timestamp) -> Result<MessageId, StoreError> {
         let mut state = self.lock();
         state.last_message_id += 1;
         let id = MessageId(state.last_message_id);
-        state.queues.entry(queue.to_string()).or_default().enqueue(id, message);
+        state.queues.entry(queue.to_string()).or_default().enqueue(id, message, now);
         Ok(id)
     }
 
@@ -202,6 +202,10 @@ impl StateStore for MemoryStore {
 
     fn queue_stats(&self, queue: &str, now: Timestamp) -> Result<QueueStats, StoreError> {
         Ok(self.lock().queues.get(queue).map(|q| q.stats(now)).unwrap_or_default())
+    }
+
+    fn oldest_ready(&self, queue: &str) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.lock().queues.get(queue).and_then(|q| q.oldest_ready()))
     }
 
     fn dead_letter(&self, letter: &DeadLetter) -> Result<DeadLetterId, StoreError> {
