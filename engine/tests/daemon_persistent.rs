@@ -104,7 +104,7 @@ async fn a_persistent_message_that_keeps_failing_is_redelivered_then_dead_letter
     assert_eq!(letter.correlation_id, "job-7");
     let (_, _, metrics) = request(admin, "GET", "/metrics", &[], b"").await;
     assert!(metrics.contains("relais_queue_depth{queue=\"jobs\"} 0"), "{metrics}");
-    assert!(metrics.contains("relais_dead_letters_total 1"), "{metrics}");
+    assert!(metrics.contains("relais_dead_letters_total{flow=\"work\",type=\"JOB:FAILED\"} 1"), "{metrics}");
     let (status, _, body) = request(admin, "GET", &format!("/dead-letters/{}", letter.id), &[], b"").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("J7") && body.contains("\"attempts\":3"), "{body}");

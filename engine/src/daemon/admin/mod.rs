@@ -218,42 +218,52 @@ fn ready(runtime: &Runtime) -> Response<Full<Bytes>> {
     answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", body.to_string())
 }
 
-/// Prometheus text: per-flow metrics, async errors, queue depths and dead letters.
+/// Prometheus text: the runtime's counters (flows, outbound systems, listener routes), the state's (queues,
+/// dead letters by flow and type), async errors, and the queue gauges read now.
 fn metrics(runtime: &Runtime) -> String {
+    use crate::metrics::{header, label};
     use std::fmt::Write;
     let mut text = runtime.metrics().render();
     let state = &runtime.program().state;
-    let _ = write!(
-        text,
-        "# HELP relais_async_errors_total Errors inside async scopes.\n# TYPE relais_async_errors_total counter\n\
-         relais_async_errors_total {}\n\
-         # HELP relais_dead_letters_total Messages dead-lettered since start.\n# TYPE relais_dead_letters_total counter\n\
-         relais_dead_letters_total {}\n\
-         # HELP relais_queue_depth Messages waiting in a queue.\n# TYPE relais_queue_depth gauge\n",
-        runtime.async_errors(),
-        state.dead_letter_count()
-    );
+    state.metrics().render(&mut text);
+    header(&mut text, "relais_async_errors_total", "counter", "Errors inside async scopes.");
+    let _ = writeln!(text, "relais_async_errors_total {}", runtime.async_errors());
     // In-memory queues from the process, persistent ones from the state store (which counts their delayed
     // redeliveries as waiting).
-    let mut gauges: Vec<(String, u64, u64)> = state
+    let mut gauges: Vec<(String, u64, u64, Option<f64>)> = state
         .queues()
         .iter()
         .filter(|q| !state.is_persistent(q.name()))
-        .map(|q| (q.name().to_string(), q.depth() as u64, q.in_flight() as u64))
+        .map(|q| {
+            (q.name().to_string(), q.depth() as u64, q.in_flight() as u64, q.oldest_age().map(|a| a.as_secs_f64()))
+        })
         .collect();
+    let now = crate::state::now();
     for name in state.persistent_queues() {
-        if let Ok(stats) = state.durable().queue_stats(&name, crate::state::now()) {
-            gauges.push((name, stats.depth(), stats.in_flight));
+        if let Ok(stats) = state.durable().queue_stats(&name, now) {
+            let oldest = state.durable().oldest_ready(&name).ok().flatten();
+            let age = oldest.map(|t| now.as_millis().saturating_sub(t.as_millis()) as f64 / 1000.0);
+            gauges.push((name, stats.depth(), stats.in_flight, age));
         }
     }
-    gauges.sort();
-    for (name, depth, _) in &gauges {
-        let _ = writeln!(text, "relais_queue_depth{{queue=\"{}\"}} {depth}", crate::runtime::metrics::label(name));
+    gauges.sort_by(|a, b| a.0.cmp(&b.0));
+    header(&mut text, "relais_queue_depth", "gauge", "Messages waiting in a queue.");
+    for (name, depth, ..) in &gauges {
+        let _ = writeln!(text, "relais_queue_depth{{queue=\"{}\"}} {depth}", label(name));
     }
-    text.push_str("# HELP relais_queue_in_flight Messages being processed.\n# TYPE relais_queue_in_flight gauge\n");
-    for (name, _, in_flight) in &gauges {
-        let _ =
-            writeln!(text, "relais_queue_in_flight{{queue=\"{}\"}} {in_flight}", crate::runtime::metrics::label(name));
+    header(&mut text, "relais_queue_in_flight", "gauge", "Messages being processed.");
+    for (name, _, in_flight, _) in &gauges {
+        let _ = writeln!(text, "relais_queue_in_flight{{queue=\"{}\"}} {in_flight}", label(name));
+    }
+    let help = "How long the oldest message ready for delivery has waited (0 when none waits).";
+    header(&mut text, "relais_queue_oldest_message_age_seconds", "gauge", help);
+    for (name, _, _, age) in &gauges {
+        let _ = writeln!(
+            text,
+            "relais_queue_oldest_message_age_seconds{{queue=\"{}\"}} {}",
+            label(name),
+            age.unwrap_or(0.0)
+        );
     }
     text
 }
