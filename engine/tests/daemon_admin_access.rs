@@ -52,6 +52,8 @@ fn bearer() -> String {
 async fn admin_actions_need_the_token_and_each_is_audited_with_who_what_and_how_it_ended() {
     let dir = support::write_files(&[("flows.yaml", FLOWS), ("admin.token", &format!("# current\n{TOKEN}\n"))]);
     let token_file = dir.join("admin.token");
+    // Readable by the group: relais says so at start (and runs: the operator decides).
+    std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
     let relais = RelaisProcess::start(
         &dir,
         &[
@@ -66,6 +68,7 @@ async fn admin_actions_need_the_token_and_each_is_audited_with_who_what_and_how_
         "info",
         &[],
     );
+    relais.wait_for_log("may be read by other users (mode 640): `chmod 600` it");
     let admin = relais.wait_for_address("admin endpoints on http://");
     relais.wait_for_log("need a bearer token (1 accepted)");
 

@@ -133,6 +133,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         }
     };
     init_logs(filter);
+    if let Some(why) = args.admin_token_file.as_deref().and_then(crate::daemon::token_file_exposure) {
+        tracing::warn!(target: crate::daemon::AUDIT_TARGET, "{why}");
+    }
     match watching {
         super::watch::Started::Off => {}
         super::watch::Started::Events => tracing::info!("watching the flow files for changes"),

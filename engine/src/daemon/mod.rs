@@ -21,7 +21,7 @@ use crate::source::{InFlight, Planned, Running, Stage};
 use crate::state::State;
 /// Who may see dead letters and act on the admin port (a token, or the loopback-only insecure opt-in), and
 /// the tracing target of its audit lines.
-pub use admin::access::{AdminAccess, AUDIT_TARGET};
+pub use admin::access::{token_file_exposure, AdminAccess, AUDIT_TARGET};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

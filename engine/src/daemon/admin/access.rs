@@ -212,6 +212,27 @@ impl AdminAccess {
     }
 }
 
+/// Why a token file is readable by more than its owner (its group or everyone: they could act as the
+/// operator), or `None` when it is not, or when the platform has no such permission bits.
+pub fn token_file_exposure(path: &std::path::Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "--admin-token-file `{}` may be read by other users (mode {mode:o}): `chmod 600` it",
+                path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// The token of `Bearer TOKEN` (the scheme case-insensitive, as RFC 9110 says).
 fn strip_bearer(value: &[u8]) -> Option<&[u8]> {
     let (scheme, rest) = (value.get(..7)?, value.get(7..)?);
@@ -283,6 +304,15 @@ mod tests {
         assert!(err.contains("holds no token"), "{err}");
         let _ = std::fs::write(&file, "0123456789abcdef0123\n");
         assert_eq!(AdminAccess::from_token_file(&file).map(|a| a.token_count()).ok(), Some(1));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644));
+            let exposed = token_file_exposure(&file).unwrap_or_default();
+            assert!(exposed.contains("may be read by other users (mode 644): `chmod 600` it"), "{exposed}");
+            let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+            assert_eq!(token_file_exposure(&file), None);
+        }
         let missing = AdminAccess::from_token_file(&dir.join("absent")).err().unwrap_or_default();
         assert!(missing.starts_with("--admin-token-file `") && missing.contains("absent"), "{missing}");
         let _ = std::fs::remove_dir_all(&dir);
