@@ -2,7 +2,7 @@
 //! ticks, `until_successful` retries.
 
 use super::{header, label, Histogram};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -24,7 +24,7 @@ pub struct FlowMetrics {
 #[derive(Debug, Default)]
 pub(super) struct Flows {
     /// Read-locked on every event (the flows exist after their first event), write-locked once per flow.
-    flows: RwLock<HashMap<String, Arc<FlowMetrics>>>,
+    flows: RwLock<crate::event::NameMap<Arc<FlowMetrics>>>,
 }
 
 impl Flows {

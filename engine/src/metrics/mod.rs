@@ -39,11 +39,24 @@ pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// The counters of a daemon, shared by the runtimes of successive reloads so that nothing resets.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     flows: flows::Flows,
     outbound: outbound::Outbound,
     routes: routes::Routes,
+    /// When counting started: counters over this are rates (`relais graph --metrics`).
+    started: std::time::Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            flows: flows::Flows::default(),
+            outbound: outbound::Outbound::default(),
+            routes: routes::Routes::default(),
+            started: std::time::Instant::now(),
+        }
+    }
 }
 
 impl Metrics {
@@ -88,8 +101,11 @@ impl Metrics {
 
     /// The Prometheus text exposition of every counter here.
     pub fn render(&self) -> String {
+        use std::fmt::Write;
         let mut out = String::new();
         self.flows.render(&mut out);
+        header(&mut out, "relais_uptime_seconds", "gauge", "Seconds since the counters started.");
+        let _ = writeln!(out, "relais_uptime_seconds {:.3}", self.started.elapsed().as_secs_f64());
         self.outbound.render(&mut out);
         self.routes.render(&mut out);
         out

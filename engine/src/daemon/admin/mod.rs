@@ -251,6 +251,11 @@ fn metrics(runtime: &Runtime) -> String {
     for (name, depth, ..) in &gauges {
         let _ = writeln!(text, "relais_queue_depth{{queue=\"{}\"}} {depth}", label(name));
     }
+    let help = "Calls to partner-zone systems refused because they held a sensitive value.";
+    header(&mut text, "relais_sensitive_leaks_refused_total", "counter", help);
+    for (system, n) in crate::scrub::guard::refusals() {
+        let _ = writeln!(text, "relais_sensitive_leaks_refused_total{{system=\"{}\"}} {n}", label(&system));
+    }
     header(&mut text, "relais_queue_in_flight", "gauge", "Messages being processed.");
     for (name, _, in_flight, _) in &gauges {
         let _ = writeln!(text, "relais_queue_in_flight{{queue=\"{}\"}} {in_flight}", label(name));
