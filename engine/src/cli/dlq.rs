@@ -1,7 +1,8 @@
 //! `relais dlq`: the dead letters of a stopped daemon's state directory, or of a PostgreSQL state shared
 //! with running replicas (`--state postgres://...`): list, show, replay into the persistent queue they came
 //! from, purge. A running daemon holds its state directory; its admin port serves the same operations
-//! (`/dead-letters`).
+//! (`/dead-letters`) to a holder of its admin token. Here the state is the credential: whoever may read
+//! and write it (the directory, or the database) may act on it, so `relais dlq` needs no token.
 //!
 //! What `list` and `show` print is scrubbed: of every secret the flows resolve (in every form), and of the
 //! values of the fields their `sensitive_data` configs declare, found in each letter's message. The flows
@@ -150,8 +151,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             if !super::state::is_shared(&args.state) {
                 let _ = writeln!(
                     out,
-                    "relais dlq: a running daemon holds its state: stop it, or use its admin port (GET \
-                     /dead-letters, POST /dead-letters/ID/replay, DELETE /dead-letters/ID)"
+                    "relais dlq: a running daemon holds its state: stop it, or use its admin port with its admin \
+                     token (`Authorization: Bearer TOKEN`: GET /dead-letters, POST /dead-letters/ID/replay, DELETE \
+                     /dead-letters/ID)"
                 );
             }
             return Outcome::Failure;

@@ -72,6 +72,7 @@ impl Runtime {
                     return Err(exhausted(flow, step, why, failure.error, ev));
                 }
                 Err(failure) => {
+                    self.metrics().retry(&flow.name, failure.error.outbound_config());
                     tracing::debug!(
                         correlation_id = %ev.correlation_id,
                         flow = %flow.name,

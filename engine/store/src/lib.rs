@@ -224,6 +224,14 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// How many messages `queue` holds at `now`, by state.
     fn queue_stats(&self, queue: &str, now: Timestamp) -> Result<QueueStats, StoreError>;
 
+    /// When the first message ready for delivery in `queue` (the next a consumer gets) was enqueued, for
+    /// the age of the oldest message in the metrics; `None` when none is ready, or when the backend does not
+    /// keep enqueue times (the default).
+    fn oldest_ready(&self, queue: &str) -> Result<Option<Timestamp>, StoreError> {
+        let _ = queue;
+        Ok(None)
+    }
+
     // --- dead letters ---
 
     /// Stores a dead letter (from any flow, queued or not) and returns its new id.

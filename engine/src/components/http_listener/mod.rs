@@ -67,6 +67,10 @@ pub struct ListenerConfig {
     #[serde(default = "defaults::max_requests_in_flight")]
     #[schemars(range(min = 1))]
     pub max_requests_in_flight: u32,
+    /// Log one line per request (method, route template, status, duration, bytes in and out, correlation
+    /// id) on the tracing target `relais::access`.
+    #[serde(default)]
+    pub access_log: bool,
 }
 
 /// The defaults of [`ListenerConfig`], each said once.
@@ -128,6 +132,7 @@ impl ListenerConfig {
             http2_idle_timeout: defaults::http2_idle_timeout(),
             http2_max_concurrent_streams: defaults::http2_max_concurrent_streams(),
             max_requests_in_flight: defaults::max_requests_in_flight(),
+            access_log: false,
         }
     }
 }

@@ -81,12 +81,14 @@ impl QueueListener {
                 deadline: None,
                 carried: None,
             };
+            let counters = runtime.program().state.metrics().queue(self.queue.name());
             let error = match runtime.run_flow(&self.flow, event.clone()).await {
-                Ok(_) => return,
+                Ok(_) => return counters.acked(1),
                 Err(e) => e,
             };
             let first_failure = *first_failure.get_or_insert_with(crate::state::now);
             if attempt >= self.max_deliveries || runtime.is_closing() {
+                counters.dead_lettered();
                 let queue = Some(self.queue.name().to_string());
                 crate::runtime::dead_letter::keep(runtime, &self.flow, &event, &error, attempt, first_failure, queue);
                 return;
@@ -99,6 +101,7 @@ impl QueueListener {
                 "delivery {attempt} of {} failed; trying again",
                 self.max_deliveries
             );
+            counters.redelivered();
             tokio::time::sleep(self.delay(attempt)).await;
             attempt += 1;
         }
@@ -157,7 +160,8 @@ impl QueueListener {
                 "cannot record the outcome of a delivery ({e}); the message will be delivered again"
             ),
             Ok(relais_store::NackOutcome::DeadLettered(id)) => {
-                state.count_dead_letter();
+                state.metrics().queue(&name).dead_lettered();
+                state.count_dead_letter(&failure.flow, &failure.error_type);
                 tracing::error!(
                     correlation_id = %leased.message.correlation_id,
                     flow = %self.flow,
@@ -169,15 +173,18 @@ impl QueueListener {
                     runtime.scrub(&error.description, &event)
                 );
             }
-            Ok(_) => tracing::warn!(
-                correlation_id = %leased.message.correlation_id,
-                flow = %self.flow,
-                queue = %name,
-                error_type = %error.error_type,
-                "delivery {} of {} failed; trying again",
-                leased.deliveries,
-                self.max_deliveries
-            ),
+            Ok(_) => {
+                state.metrics().queue(&name).redelivered();
+                tracing::warn!(
+                    correlation_id = %leased.message.correlation_id,
+                    flow = %self.flow,
+                    queue = %name,
+                    error_type = %error.error_type,
+                    "delivery {} of {} failed; trying again",
+                    leased.deliveries,
+                    self.max_deliveries
+                )
+            }
         }
         None
     }
@@ -264,6 +271,7 @@ async fn consume_persistent(
             });
             match result {
                 Ok(leased) => {
+                    state.metrics().queue(&name).acked(ids.len() as u64);
                     drained = leased.len() < want;
                     ahead.extend(leased);
                 }
@@ -310,9 +318,13 @@ async fn consume_persistent(
         let ids: Vec<MessageId> = acks.iter().filter_map(|(id, _)| *id).collect();
         let store = state.durable().clone();
         let visibility = listener.visibility_timeout;
-        if let Err(e) = crate::state::object_store::blocking(|| {
+        let acked = crate::state::object_store::blocking(|| {
             store.ack_and_lease(&name, &ids, 0, visibility, crate::state::now())
-        }) {
+        });
+        if acked.is_ok() {
+            state.metrics().queue(&name).acked(ids.len() as u64);
+        }
+        if let Err(e) = acked {
             tracing::error!(queue = %name, "cannot acknowledge {} messages ({e}); they will be delivered again", ids.len());
         }
         acks.clear();

@@ -254,6 +254,10 @@ impl StateStore for RedbStore {
         self.read(queues::STATS, |tx| queues::stats(tx, queue, now))
     }
 
+    fn oldest_ready(&self, queue: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.read(queues::STATS, |tx| queues::oldest_ready(tx, queue))
+    }
+
     fn dead_letter(&self, letter: &DeadLetter) -> Result<DeadLetterId, StoreError> {
         self.write(dead_letters::INSERT, |tx| Ok((dead_letters::insert(tx, letter)?, Change::Commit)))
     }

@@ -105,6 +105,7 @@ macro_rules! behaviour_suite {
             queues::ack_and_lease_acks_then_leases_a_batch_in_fifo_order,
             queues::a_batch_lease_that_is_never_acked_is_delivered_again_after_its_visibility_timeout,
             queues::unlease_gives_messages_back_without_counting_a_delivery,
+            queues::the_oldest_ready_message_is_the_next_a_consumer_gets_with_its_enqueue_time,
             dead_letters::dead_letters_are_listed_oldest_first_and_filtered_by_flow_and_queue,
             dead_letters::listings_page_with_after_and_limit,
             dead_letters::get_returns_a_dead_letter_with_its_payload,
