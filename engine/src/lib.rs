@@ -12,6 +12,7 @@ pub mod components;
 pub mod connectors;
 pub mod daemon;
 pub mod event;
+pub mod graph;
 pub mod http_headers;
 pub mod http_server;
 pub mod load;

@@ -68,7 +68,7 @@ const LAYERS: &[&[&str]] = &[
     &["source"],
     &["registry"],
     &["components"],
-    &["daemon", "compile", "testing", "cli"],
+    &["daemon", "compile", "testing", "graph", "cli"],
 ];
 
 /// `crate::X` for every module of a layer above `layer`.

@@ -7,6 +7,7 @@ pub mod check;
 mod dlq;
 mod explain;
 pub mod fmt;
+pub mod graph;
 mod log_filter;
 pub mod render;
 pub mod run;
@@ -26,6 +27,7 @@ Examples:
   relais test flows/                  run the flow tests (*.test.yaml) next to the flows
   relais run flows/ --env prod        serve the flows with the properties of env/prod.yaml
   relais fmt --check flows/           list the files that are not canonically formatted
+  relais graph --format html --out map.html   the map of systems, zones and flows as one page
   relais explain RL0103               what a diagnostic code means and how to fix it
 
 Exit codes: 0 success, 1 findings (errors, failed tests, unformatted files), 2 usage or I/O error,
@@ -59,6 +61,12 @@ Examples:
   relais test flows/                          run every test case
   relais test --filter orders --coverage      the cases about orders, with step coverage
   relais test --junit report.xml              also write a JUnit report for CI";
+const GRAPH_EXAMPLES: &str = "\
+Examples:
+  relais graph flows/                              a Mermaid map of systems, zones, flows and data types
+  relais graph --format html --out map.html        one self-contained page; click a flow to highlight it
+  relais graph --metrics http://127.0.0.1:9464     with the volumes a running daemon measured
+  relais graph --flow order_to_crm --format dot    one flow's steps, branches, handlers and retries";
 const EXPLAIN_EXAMPLES: &str = "\
 Examples:
   relais explain RL0103               why `unknown step` is reported and how to fix it
@@ -102,6 +110,10 @@ enum Command {
     /// and checks the result.
     #[command(after_help = TEST_EXAMPLES)]
     Test(test::Args),
+    /// Draw the flows as a map: systems grouped by zone, flows, data types, the steps between them, and
+    /// measured volumes; or one flow's execution graph.
+    #[command(after_help = GRAPH_EXAMPLES)]
+    Graph(graph::Args),
     /// Explain a diagnostic code; without a code, list them all.
     #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(explain::Args),
@@ -163,6 +175,7 @@ where
         Command::Fmt(args) => fmt::run(&args, out),
         Command::Schema(args) => schema::run(&args, out),
         Command::Explain(args) => explain::run(&args, out),
+        Command::Graph(args) => graph::run(&args, out),
         Command::Test(args) => test::run(&args, out),
         // `relais run` has no result to print: its diagnostics and errors go to standard error, with its
         // logs, and standard output stays clean. Unlocked: a lock held for the whole run would block every

@@ -53,6 +53,7 @@ pub const ENGINE_RAISES: &[&str] = &[
     "ROUTING:TIMEOUT",
     "RUNTIME:INTERNAL",
     "RUNTIME:SHUTTING_DOWN",
+    "SENSITIVE:LEAK",
     "TEST:UNMOCKED",
     "VALIDATION:INVALID",
 ];
@@ -209,11 +210,24 @@ mod tests {
                     continue; // this file, whose comments show the pattern
                 }
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
-                for (i, _) in text.match_indices("FlowError::new(") {
-                    let rest = text[i + 15..].trim_start();
+                // `FlowError::new("NS:NAME", ...)`, and error types kept in a constant (`const LEAK: &str = ...`).
+                let calls = text.match_indices("FlowError::new(").map(|(i, _)| i + "FlowError::new(".len());
+                let consts = text
+                    .lines()
+                    .filter(|l| l.trim_start().starts_with("pub const") || l.trim_start().starts_with("const"))
+                    .filter_map(|l| l.find(": &str = ").map(|at| (l, at)))
+                    .filter_map(|(l, at)| text.find(l).map(|start| start + at + ": &str = ".len()))
+                    .collect::<Vec<_>>();
+                for i in calls.chain(consts) {
+                    let rest = text[i..].trim_start();
                     let Some(quoted) = rest.strip_prefix('"') else { continue };
                     let name = quoted.split('"').next().unwrap_or_default();
-                    if name.contains(':') && !name.starts_with("APP:") && !ENGINE_RAISES.contains(&name) {
+                    let typed = name.split_once(':').is_some_and(|(ns, n)| {
+                        !ns.is_empty()
+                            && !n.is_empty()
+                            && format!("{ns}{n}").chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                    });
+                    if typed && !name.starts_with("APP:") && !ENGINE_RAISES.contains(&name) {
                         missing.push(format!("{}: {name}", path.display()));
                     }
                 }

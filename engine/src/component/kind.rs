@@ -74,6 +74,8 @@ impl StepContext<'_> {
 pub struct ConfigContext<'a> {
     /// The config's name.
     pub name: &'a str,
+    /// The zone it declares (`internal`, `private`, `partner`).
+    pub zone: &'a str,
     /// The sandboxed engine, to compile templated settings.
     pub engine: &'a Arc<rhai::Engine>,
     /// Queues and stores that outlive the program (a store config finds its entries there).
@@ -102,6 +104,17 @@ pub trait Step: DeserializeOwned + JsonSchema + Send + Sync + 'static {
         None
     }
 
+    /// How the step exchanges data with the system it reaches (its config's, or [`Step::reaches`]'s), for
+    /// the map `relais graph` draws: a call by default.
+    fn direction(&self) -> super::Direction {
+        super::Direction::Calls
+    }
+
+    /// A system the step reaches that no `config:` names (a queue by its name), for `relais graph`.
+    fn reaches(&self) -> Option<super::Reach> {
+        None
+    }
+
     /// Builds the node every event of the step runs through.
     fn build(&self, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String>;
 }
@@ -116,6 +129,9 @@ pub trait Config: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     /// Whether the resource connects to a system outside the process (a partner's client): flow tests
     /// never build it.
     const OUTBOUND: bool = false;
+    /// Whether a named config of this kind stands for a system on the map `relais graph` draws (a
+    /// listener, a partner's client, a store); a policy such as `sensitive_data` does not.
+    const SYSTEM: bool = true;
 
     /// Checks beyond the schema, as [`Step::check`].
     fn check(&self, _at: &Node, _diags: &mut Diagnostics) {}

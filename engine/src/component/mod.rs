@@ -19,6 +19,7 @@
 
 mod kind;
 pub mod node;
+mod reach;
 mod resource;
 
 pub use kind::{
@@ -26,4 +27,5 @@ pub use kind::{
     StepSite, Typed,
 };
 pub use node::{CallFuture, ComponentNode, Context};
+pub use reach::{Direction, Reach};
 pub use resource::{Readiness, Resource, Resources};

@@ -22,6 +22,14 @@ impl Step for DeadLetterParams {
     const SUMMARY: &'static str =
         "Keeps the event and the error being handled in the dead-letter store (in an on_error handler).";
 
+    fn direction(&self) -> crate::component::Direction {
+        crate::component::Direction::Sends
+    }
+
+    fn reaches(&self) -> Option<crate::component::Reach> {
+        Some(crate::component::Reach { kind: "dead_letters", name: "dead letters".into() })
+    }
+
     fn build(&self, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
         Ok(Arc::new(DeadLetterWrite { flow: cx.flow.to_string(), queue: self.queue.clone() }))
     }

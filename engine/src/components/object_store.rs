@@ -108,12 +108,20 @@ impl Step for GetParams {
     fn target(&self) -> Option<&str> {
         self.target.as_deref()
     }
+
+    fn direction(&self) -> crate::component::Direction {
+        crate::component::Direction::Reads
+    }
 }
 
 impl Step for PutParams {
     const NAME: &'static str = "object_store.put";
     const SUMMARY: &'static str = "Stores a value under a key.";
     const CONFIG: Option<ConfigRef> = STORE;
+
+    fn direction(&self) -> crate::component::Direction {
+        crate::component::Direction::Sends
+    }
 
     fn build(&self, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
         let value = self.value.as_ref().map(|v| compile_json_value(cx.engine, v)).transpose()?;
@@ -125,6 +133,10 @@ impl Step for RemoveParams {
     const NAME: &'static str = "object_store.remove";
     const SUMMARY: &'static str = "Removes a key.";
     const CONFIG: Option<ConfigRef> = STORE;
+
+    fn direction(&self) -> crate::component::Direction {
+        crate::component::Direction::Sends
+    }
 
     fn build(&self, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
         node(cx, &self.key, StoreOp::Remove)

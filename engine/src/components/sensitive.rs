@@ -23,6 +23,7 @@ pub struct SensitiveConfig {
 impl Config for SensitiveConfig {
     const NAME: &'static str = "sensitive_data";
     const SUMMARY: &'static str = "Fields whose values are redacted from logs, error answers and dead-letter listings.";
+    const SYSTEM: bool = false;
 
     fn build(&self, _: &ConfigContext<'_>) -> Result<Arc<dyn Resource>, String> {
         Ok(Arc::new(SensitiveFields(self.fields.clone())))

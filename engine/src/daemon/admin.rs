@@ -165,6 +165,14 @@ fn metrics(runtime: &Runtime) -> String {
     for (name, depth, _) in &gauges {
         let _ = writeln!(text, "relais_queue_depth{{queue=\"{}\"}} {depth}", crate::runtime::metrics::label(name));
     }
+    text.push_str("# HELP relais_sensitive_leaks_refused_total Calls to partner-zone systems refused because they held a sensitive value.\n# TYPE relais_sensitive_leaks_refused_total counter\n");
+    for (system, n) in crate::scrub::guard::refusals() {
+        let _ = writeln!(
+            text,
+            "relais_sensitive_leaks_refused_total{{system=\"{}\"}} {n}",
+            crate::runtime::metrics::label(&system)
+        );
+    }
     text.push_str("# HELP relais_queue_in_flight Messages being processed.\n# TYPE relais_queue_in_flight gauge\n");
     for (name, _, in_flight) in &gauges {
         let _ =

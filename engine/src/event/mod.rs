@@ -4,13 +4,16 @@
 //! the event as it was before the scope; variables are copy-on-write.
 
 pub mod attributes;
+pub mod carried;
 pub mod error;
 mod json_check;
+mod name_map;
 pub mod payload;
 
 pub use crate::state::claims::Claim;
 pub use attributes::Attributes;
 pub use error::FlowError;
+pub use name_map::NameMap;
 pub use payload::Payload;
 use serde_json::{Map, Value as Json};
 use std::sync::Arc;
@@ -36,6 +39,9 @@ pub struct Event {
     /// running then is interrupted with `EXPRESSION:LIMIT` instead of burning a thread for nobody. `None`: only
     /// the script budget applies.
     pub deadline: Option<std::time::Instant>,
+    /// The sensitive values this event has carried (see [`carried`]); made at the first step of a program
+    /// that guards partner calls, so that other events allocate nothing for it.
+    pub carried: Option<Arc<carried::Carried>>,
 }
 
 impl Event {
@@ -50,10 +56,11 @@ impl Event {
             payload: Arc::new(payload),
             attributes: Attributes::none(),
             vars: no_vars(),
-            correlation_id: new_correlation_id().into(),
+            correlation_id: new_shared_correlation_id(),
             error: None,
             claims: no_claims(),
             deadline: None,
+            carried: None,
         }
     }
 
@@ -96,6 +103,18 @@ pub fn no_claims() -> Arc<Vec<Claim>> {
 /// it guards nothing, so it needs unpredictability across processes, not a system call per request: that
 /// call measured 2.6 % of the daemon's CPU answering a fixed JSON body.
 pub fn new_correlation_id() -> String {
+    let mut text = uuid::Uuid::encode_buffer();
+    next_correlation_uuid().hyphenated().encode_lower(&mut text).to_owned()
+}
+
+/// [`new_correlation_id`] as the shared text an [`Event`] holds, written once (no `String` in between).
+pub fn new_shared_correlation_id() -> Arc<str> {
+    let mut text = uuid::Uuid::encode_buffer();
+    Arc::from(&*next_correlation_uuid().hyphenated().encode_lower(&mut text))
+}
+
+/// The next id of this thread's sequence (see [`new_correlation_id`]).
+fn next_correlation_uuid() -> uuid::Uuid {
     use std::cell::Cell;
     thread_local! {
         static NEXT: Cell<(u64, u64)> = Cell::new(uuid::Uuid::new_v4().as_u64_pair());
@@ -109,7 +128,7 @@ pub fn new_correlation_id() -> String {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&a.to_le_bytes());
     bytes[8..].copy_from_slice(&b.to_le_bytes());
-    uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string()
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 /// One step of splitmix64's output function: a bijection of `u64` mixing every input bit into every output

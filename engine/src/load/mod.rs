@@ -166,7 +166,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
 }
 
 /// Removes `.` and `name/..` pairs lexically, so that paths in messages read as the user would write them.
-fn normalize(path: &Path) -> PathBuf {
+pub fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out: Vec<Component<'_>> = Vec::new();
     for c in path.components() {

@@ -12,7 +12,6 @@ use relais_dsl::codes;
 use relais_dsl::ir::{Data, Expr, Flow, Handler, Script as ScriptSource, Step, StepKind, Template};
 use relais_dsl::{Diagnostic, Diagnostics, SourceMap, Span};
 use relais_stdlib::{Clock, Limits};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +53,11 @@ fn typed(
         Some(parsed) => parsed.map_err(|e| e.to_string()),
         None => Err(format!("no {} named `{kind}`", role.describe())),
     }
+}
+
+/// The zone a config declares (`zone:`), `internal` when it declares none.
+fn zone(config: &relais_dsl::ir::Config) -> &str {
+    config.body.get("zone").and_then(|z| z.as_str()).unwrap_or("internal")
 }
 
 /// The value of a plan made only of literals (a `set_payload` whose value needs no event), or `None`.
@@ -131,7 +135,7 @@ pub fn compile_program_reading(
         if overrides.is_some() && catalog.outbound(Role::Config, kind) {
             continue;
         }
-        let cx = ConfigContext { name, engine: &engine, state };
+        let cx = ConfigContext { name, zone: zone(config), engine: &engine, state };
         let built = typed(loaded, catalog, Role::Config, kind, config.span, &config.body)
             .and_then(|settings| catalog.build_config(kind, &settings, &cx));
         match built {
@@ -159,7 +163,7 @@ pub fn compile_program_reading(
         }
     }
     let default_store = state.store("", None, false);
-    let mut flows = HashMap::new();
+    let mut flows = crate::event::NameMap::default();
     for (module, path) in loaded.set.modules.iter().zip(&loaded.paths) {
         for flow in &module.flows {
             let mut b = Builder {
@@ -188,7 +192,19 @@ pub fn compile_program_reading(
     let sensitive = resources.all_of::<crate::scrub::SensitiveFields>().flat_map(|f| f.0.clone());
     let redactor = crate::scrub::Scrubber::new(sensitive.collect::<Vec<String>>());
     let script_budget = relais_stdlib::DEFAULT_SCRIPT_BUDGET;
-    Ok(Program { flows, engine, clock, readers, redactor, state: state.clone(), script_budget, resources, sources })
+    let tracks_sensitive = redactor.is_active();
+    Ok(Program {
+        flows,
+        engine,
+        clock,
+        readers,
+        redactor,
+        state: state.clone(),
+        script_budget,
+        resources,
+        sources,
+        tracks_sensitive,
+    })
 }
 
 impl Builder<'_> {

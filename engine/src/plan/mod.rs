@@ -18,7 +18,6 @@ pub use build::{
 use crate::component::ComponentNode;
 use crate::state::object_store::ObjectStore;
 use relais_dsl::ir::{ErrorType, HandlerAction, LogLevel};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,7 +152,7 @@ pub struct FlowPlan {
 /// Every compiled flow, by name, plus the script engine they were compiled for.
 pub struct Program {
     /// Flows by name.
-    pub flows: HashMap<String, Arc<FlowPlan>>,
+    pub flows: crate::event::NameMap<Arc<FlowPlan>>,
     /// The sandboxed engine (scripts must run on the engine that compiled them).
     pub engine: Arc<rhai::Engine>,
     /// The clock scripts read (`now()`), fixable in tests.
@@ -169,6 +168,10 @@ pub struct Program {
     pub resources: crate::component::Resources,
     /// The program's sources, which the daemon plans through the registry.
     pub sources: Vec<crate::component::SourceDecl>,
+    /// Whether a field is declared sensitive: then the runtime records the sensitive values each event
+    /// carries, which the scrubber removes wherever they moved and the guard refuses to send to a partner
+    /// (`scrub::guard`).
+    pub tracks_sensitive: bool,
     /// How long one script may run (`relais run --script-budget`, default
     /// [`relais_stdlib::DEFAULT_SCRIPT_BUDGET`]); an event's own deadline may cut it shorter.
     pub script_budget: Duration,

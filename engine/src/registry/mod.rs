@@ -12,7 +12,7 @@ pub mod builtin_steps;
 pub mod reference;
 mod validate;
 
-pub use crate::component::{ConfigRef, Role};
+pub use crate::component::{ConfigRef, Direction, Reach, Role};
 pub use validate::validate_node;
 
 use crate::component::{
@@ -49,7 +49,12 @@ pub struct ComponentSpec {
     pub summary: &'static str,
     /// Whether it reaches a system outside the process (flow tests never build it).
     pub outbound: bool,
+    /// For a config kind: whether its named configs are systems on the map `relais graph` draws.
+    pub system: bool,
     target: fn(&Typed) -> Option<String>,
+    direction: fn(&Typed) -> Direction,
+    reaches: fn(&Typed) -> Option<Reach>,
+    trigger: fn(&Typed) -> Option<String>,
     schema: fn(&mut SchemaGenerator) -> schemars::Schema,
     parse: fn(&Json) -> Result<Typed, SettingsError>,
     check: fn(&Typed, &Node, &mut Diagnostics),
@@ -79,6 +84,30 @@ fn target_of<T: Step>(typed: &Typed) -> Option<String> {
 }
 
 fn no_target(_: &Typed) -> Option<String> {
+    None
+}
+
+fn step_direction<T: Step>(typed: &Typed) -> Direction {
+    downcast::<T>(typed).map_or(Direction::Calls, |t| t.direction())
+}
+
+fn step_reaches<T: Step>(typed: &Typed) -> Option<Reach> {
+    downcast::<T>(typed).ok().and_then(|t| t.reaches())
+}
+
+fn source_reaches<T: Source>(typed: &Typed) -> Option<Reach> {
+    downcast::<T>(typed).ok().and_then(|t| t.reaches())
+}
+
+fn source_trigger<T: Source>(typed: &Typed) -> Option<String> {
+    downcast::<T>(typed).ok().and_then(|t| t.trigger())
+}
+
+fn receives(_: &Typed) -> Direction {
+    Direction::Receives
+}
+
+fn reaches_nothing(_: &Typed) -> Option<Reach> {
     None
 }
 
@@ -121,7 +150,11 @@ impl ComponentSpec {
             config: T::CONFIG,
             summary: T::SUMMARY,
             outbound: T::OUTBOUND,
+            system: false,
             target: target_of::<T>,
+            direction: step_direction::<T>,
+            reaches: step_reaches::<T>,
+            trigger: no_target,
             schema: |g| g.subschema_for::<T>(),
             parse: parse::<T>,
             check: check_step::<T>,
@@ -137,7 +170,11 @@ impl ComponentSpec {
             config: None,
             summary: T::SUMMARY,
             outbound: T::OUTBOUND,
+            system: T::SYSTEM,
             target: no_target,
+            direction: receives,
+            reaches: reaches_nothing,
+            trigger: no_target,
             schema: |g| g.subschema_for::<T>(),
             parse: parse::<T>,
             check: check_config::<T>,
@@ -153,7 +190,11 @@ impl ComponentSpec {
             config: T::CONFIG,
             summary: T::SUMMARY,
             outbound: false,
+            system: false,
             target: no_target,
+            direction: receives,
+            reaches: source_reaches::<T>,
+            trigger: source_trigger::<T>,
             schema: |g| g.subschema_for::<T>(),
             parse: parse::<T>,
             check: check_source::<T>,
@@ -167,14 +208,65 @@ impl ComponentSpec {
     }
 
     /// The settings read into the component's type (after schema validation; what runs is this value).
+    /// A system config's `zone` is the map's and the guard's, not the kind's: it is left out here.
     pub fn parse(&self, params: &Json) -> Result<Typed, SettingsError> {
+        if self.role == Role::Config && self.system && params.get("zone").is_some() {
+            return (self.parse)(&zone_of(params.clone()).0);
+        }
         (self.parse)(params)
+    }
+
+    /// How a step exchanges data with the system it reaches ([`Step::direction`]); a source receives.
+    pub fn direction(&self, typed: &Typed) -> Direction {
+        (self.direction)(typed)
+    }
+
+    /// A system the step or source reaches that no `config:` names ([`Step::reaches`]).
+    pub fn reaches(&self, typed: &Typed) -> Option<Reach> {
+        (self.reaches)(typed)
+    }
+
+    /// What starts a flow when no system does ([`crate::source::Source::trigger`]).
+    pub fn trigger(&self, typed: &Typed) -> Option<String> {
+        (self.trigger)(typed)
     }
 
     /// The component's own checks on its typed settings, with spans from `at`.
     pub fn check(&self, typed: &Typed, at: &Node, diags: &mut Diagnostics) {
         (self.check)(typed, at, diags)
     }
+}
+
+/// The zones a system config may declare (`zone:`), the default first.
+pub const ZONES: [&str; 3] = ["internal", "private", "partner"];
+
+/// Adds the `zone` setting every system config kind takes (the kind's own type does not hold it: the
+/// check reads it from the settings, [`zone_of`]) to the kind's schema, or to the definition it refers to.
+fn add_zone(schema: &mut Json, definitions: &mut serde_json::Map<String, Json>) {
+    let target = match schema.get("$ref").and_then(Json::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
+        Some(name) => match definitions.get_mut(name) {
+            Some(def) => def,
+            None => return,
+        },
+        None => schema,
+    };
+    if let Some(props) = target.get_mut("properties").and_then(Json::as_object_mut) {
+        props.insert(
+            "zone".into(),
+            serde_json::json!({
+                "type": "string",
+                "enum": ZONES,
+                "default": ZONES[0],
+                "description": "Where the system stands: `private` (a private cloud holding sensitive data), `partner` (a third party: nothing declared sensitive may be sent to it) or `internal`."
+            }),
+        );
+    }
+}
+
+/// The settings of a system config without its `zone` (what the kind's own type reads), and the zone.
+pub fn zone_of(mut settings: Json) -> (Json, Option<String>) {
+    let zone = settings.as_object_mut().and_then(|o| o.remove("zone")).and_then(|z| z.as_str().map(str::to_string));
+    (settings, zone)
 }
 
 /// All components, looked up by name and role.
@@ -189,8 +281,13 @@ impl Registry {
     /// Builds the registry from specs, generating every schema once.
     pub fn new(specs: Vec<ComponentSpec>) -> Self {
         let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
-        let schemas = specs.iter().map(|s| s.schema(&mut generator).to_value()).collect();
-        let definitions = generator.take_definitions(true);
+        let mut schemas: Vec<Json> = specs.iter().map(|s| s.schema(&mut generator).to_value()).collect();
+        let mut definitions = generator.take_definitions(true);
+        for (spec, schema) in specs.iter().zip(&mut schemas) {
+            if spec.role == Role::Config && spec.system {
+                add_zone(schema, &mut definitions);
+            }
+        }
         Registry { specs, schemas, definitions }
     }
 

@@ -53,9 +53,16 @@ impl Runtime {
             // Releases this list's claims if the future is dropped mid-list (see `Unfinished`).
             let mut unfinished = Unfinished::default();
             let mut ev = ev;
+            let tracked = self.program().tracks_sensitive;
             for step in steps {
                 if let Some(hits) = flow.hits.get(step.index) {
                     hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                if tracked {
+                    // What the event holds before each step is what it has carried: the scrubber and the
+                    // guard on partner calls know a sensitive value wherever a later step moves it.
+                    let program = self.program();
+                    program.redactor.carry(&mut ev, &program.readers);
                 }
                 let result = match self.run_now(flow, step, ev) {
                     Now::Done(result) => result,

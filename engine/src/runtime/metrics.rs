@@ -1,7 +1,7 @@
 //! Per-flow counters the daemon exports on `/metrics` (Prometheus text format): events, errors by type,
 //! latency histogram, bytes in and out.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -30,10 +30,18 @@ pub struct FlowMetrics {
 }
 
 /// Counters of every flow, created on first use.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     /// Read-locked on every event (the flows exist after their first event), write-locked once per flow.
-    flows: RwLock<HashMap<String, std::sync::Arc<FlowMetrics>>>,
+    flows: RwLock<crate::event::NameMap<std::sync::Arc<FlowMetrics>>>,
+    /// When counting started: counters over this are rates (`relais graph --metrics`).
+    started: std::time::Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { flows: RwLock::default(), started: std::time::Instant::now() }
+    }
 }
 
 impl Metrics {
@@ -89,6 +97,11 @@ impl Metrics {
             .map(|(k, v)| (label(k), v.clone()))
             .collect();
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP relais_uptime_seconds Seconds since the counters started.\n# TYPE relais_uptime_seconds gauge\nrelais_uptime_seconds {:.3}",
+            self.started.elapsed().as_secs_f64()
+        );
         out.push_str(
             "# HELP relais_flow_events_total Events that finished a flow.\n# TYPE relais_flow_events_total counter\n",
         );

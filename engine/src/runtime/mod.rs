@@ -147,6 +147,20 @@ impl Runtime {
         let Some(flow) = self.program().flow(name).cloned() else {
             return Err(FlowError::new("FLOW:NOT_FOUND", format!("no flow named `{name}`")));
         };
+        self.run_plan_admitted(flow, event, admitted).await
+    }
+
+    /// [`Runtime::run_flow_admitted`] of a flow the caller already looked up (the HTTP listener does, to
+    /// take its permit), so that a request looks its flow up once.
+    pub async fn run_plan_admitted(
+        &self,
+        flow: Arc<crate::plan::FlowPlan>,
+        event: Event,
+        admitted: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<Event, FlowError> {
+        if self.is_closing() {
+            return Err(FlowError::new("RUNTIME:SHUTTING_DOWN", "the engine is shutting down"));
+        }
         let _permit = match (admitted, &flow.concurrency) {
             (Some(permit), _) => Some(permit),
             (None, Some(sem)) => Some(

@@ -90,6 +90,20 @@ pub fn of_value(value: &str) -> Vec<String> {
     dedup(vec![value.to_string(), json_escaped(value)])
 }
 
+/// The forms a value takes in a request: as written, JSON-escaped, percent-encoded, base64 whole (padded
+/// or not, both alphabets); no fragments, which a short value would match by chance. What the partner
+/// guard looks for.
+pub fn of_sent_value(value: &str) -> Vec<String> {
+    let mut forms = vec![value.to_string(), json_escaped(value)];
+    forms.extend(percent_encoded(value));
+    for engine in [&base64::engine::general_purpose::STANDARD, &base64::engine::general_purpose::URL_SAFE] {
+        let whole = engine.encode(value);
+        forms.push(whole.trim_end_matches('=').to_string());
+        forms.push(whole);
+    }
+    dedup(forms)
+}
+
 fn dedup(mut forms: Vec<String>) -> Vec<String> {
     forms.retain(|f| f.len() >= MIN_LEN);
     let mut seen = std::collections::HashSet::new();

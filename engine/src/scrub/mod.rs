@@ -11,6 +11,7 @@
 
 mod errors;
 pub mod forms;
+pub mod guard;
 pub mod known;
 mod log_writer;
 mod pass;
@@ -79,6 +80,10 @@ impl Scrubber {
             }
             self.collect(&Json::Object((*event.vars).clone()), false, &mut scrub);
             self.collect(&event.attributes, false, &mut scrub);
+            // Values the event carried earlier, wherever a mapping has put them since.
+            for (_, value) in event.carried.iter().flat_map(|c| c.values()) {
+                scrub.add_value(&value);
+            }
         }
         scrub
     }

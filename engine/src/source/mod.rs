@@ -62,6 +62,17 @@ pub trait Source: DeserializeOwned + JsonSchema + Send + Sync + Sized + 'static 
     /// Checks beyond the schema, on the typed settings, with spans from `at`.
     fn check(&self, _at: &Node, _diags: &mut Diagnostics) {}
 
+    /// A system the source receives from that no `config:` names (a queue by its name), for the map
+    /// `relais graph` draws.
+    fn reaches(&self) -> Option<crate::component::Reach> {
+        None
+    }
+
+    /// What starts the flow when no system does (a schedule: `cron 0 8 * * * Europe/Paris`), for the map.
+    fn trigger(&self) -> Option<String> {
+        None
+    }
+
     /// Sets up the state before the program's steps are built (a queue listener bounds its queue).
     fn declare(&self, _state: &Arc<crate::state::State>) {}
 

@@ -21,7 +21,6 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use serde_json::{Map, Value as Json};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
@@ -55,7 +54,7 @@ pub struct Table {
     /// Routes, matched by specificity.
     pub routes: Router,
     /// Responses, by flow.
-    pub responses: HashMap<String, Responses>,
+    pub responses: crate::event::NameMap<Responses>,
 }
 
 pub use crate::source::{InFlight, Working};
@@ -82,7 +81,7 @@ fn content_type_value(media_type: &str) -> Option<hyper::header::HeaderValue> {
 fn problem_response(status: u16, title: &str, detail: &str, cid: &str) -> Response<Full<Bytes>> {
     let mut r = respond(status, "application/problem+json", problem(status, title, detail, cid, None));
     if let Ok(v) = cid.parse() {
-        r.headers_mut().insert("x-correlation-id", v);
+        r.headers_mut().insert(crate::http_headers::X_CORRELATION_ID, v);
     }
     r
 }
@@ -131,12 +130,12 @@ fn finish(
 
 /// The request's correlation id: the client's `x-correlation-id` when it is 1 to 128 visible ASCII
 /// characters, or a new one.
-fn correlation_id<B>(req: &Request<B>) -> String {
-    let given = req.headers().get("x-correlation-id").map(|v| v.as_bytes());
+fn correlation_id<B>(req: &Request<B>) -> Arc<str> {
+    let given = req.headers().get(crate::http_headers::X_CORRELATION_ID).map(|v| v.as_bytes());
     match given.and_then(crate::event::given_correlation_id) {
-        Some(id) => id.to_string(),
+        Some(id) => id.into(),
         None => {
-            let id = crate::event::new_correlation_id();
+            let id = crate::event::new_shared_correlation_id();
             if given.is_some() {
                 tracing::debug!(correlation_id = %id, "the request's X-Correlation-ID is not 1 to 128 visible ASCII characters; replaced");
             }
@@ -188,7 +187,7 @@ fn attributes(request: &hyper::http::request::Parts, params: &Map<String, Json>)
     Json::Object(attributes)
 }
 
-async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: String) -> Response<Full<Bytes>> {
+async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: Arc<str>) -> Response<Full<Bytes>> {
     let runtime = &table.runtime;
     let (method, path) = (req.method().as_str(), req.uri().path());
     let (route, params) = match table.routes.route(method, path) {
@@ -218,7 +217,8 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: String) -> Respo
             slot
         }
     };
-    let permit = match runtime.program().flow(&route.flow).and_then(|f| f.concurrency.clone()) {
+    let plan = runtime.program().flow(&route.flow).cloned();
+    let permit = match plan.as_ref().and_then(|f| f.concurrency.clone()) {
         Some(semaphore) => match semaphore.try_acquire_owned() {
             Ok(permit) => Some(permit),
             Err(_) => return unavailable(&format!("flow `{}` is at capacity", route.flow), &cid),
@@ -254,16 +254,22 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: String) -> Respo
         // Built only if something reads them: most flows never look at the request's head.
         attributes: crate::event::Attributes::lazy(move || attributes(&request, &params)),
         vars: crate::event::no_vars(),
-        correlation_id: cid.as_str().into(),
+        correlation_id: cid.clone(),
         error: None,
         claims: crate::event::no_claims(),
         deadline: Some(std::time::Instant::now() + table.request_timeout),
+        carried: None,
     };
     let responses = table.responses.get(&route.flow);
     // The request's event, for an `error_response` to read (cheap: shared payload and attributes).
     let request_event = responses.and_then(|r| r.error.as_ref()).map(|_| event.clone());
-    let result =
-        tokio::time::timeout(table.request_timeout, runtime.run_flow_admitted(&route.flow, event, permit)).await;
+    let run = async {
+        match plan {
+            Some(plan) => runtime.run_plan_admitted(plan, event, permit).await,
+            None => runtime.run_flow_admitted(&route.flow, event, permit).await,
+        }
+    };
+    let result = tokio::time::timeout(table.request_timeout, run).await;
     let mut response = match result {
         Ok(Ok(done)) => {
             let bytes = done.payload.to_body();
@@ -289,7 +295,7 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: String) -> Respo
         Err(_) => problem_response(504, "Gateway Timeout", "the flow did not answer in time", &cid),
     };
     if let Ok(v) = cid.parse() {
-        response.headers_mut().insert("x-correlation-id", v);
+        response.headers_mut().insert(crate::http_headers::X_CORRELATION_ID, v);
     }
     response
 }

@@ -10,7 +10,7 @@ use crate::http_server::drain::Drain;
 use crate::runtime::Runtime;
 use crate::source::{InFlight, Planned, Running, SourceUse, Stage};
 use futures_util::future::BoxFuture;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -89,7 +89,7 @@ impl PlannedListener {
             tls,
             runtime: runtime.clone(),
             routes: Router::default(),
-            responses: HashMap::new(),
+            responses: Default::default(),
         };
         Ok(PlannedListener { name: name.to_string(), addr, table, socket: None })
     }

@@ -145,6 +145,8 @@ pub struct Client {
     oauth2: Option<Arc<OAuth2>>,
     timeout: Duration,
     max_response: usize,
+    /// A `partner` client's calls go through the guard (`scrub::guard`).
+    partner: bool,
 }
 
 impl Resource for Client {}
@@ -186,7 +188,7 @@ pub fn status_error(status: u16) -> &'static str {
 }
 
 /// The client of config `name`.
-pub(super) fn client(name: &str, config: &ClientConfig, engine: &rhai::Engine) -> Result<Client, String> {
+pub(super) fn client(name: &str, zone: &str, config: &ClientConfig, engine: &rhai::Engine) -> Result<Client, String> {
     let mut oauth2 = None;
     let authorization = match &config.auth {
         None => None,
@@ -239,6 +241,7 @@ pub(super) fn client(name: &str, config: &ClientConfig, engine: &rhai::Engine) -
         oauth2,
         timeout: config.timeout.0,
         max_response: usize::try_from(config.max_response_size).unwrap_or(usize::MAX),
+        partner: zone == "partner",
     })
 }
 
@@ -321,7 +324,7 @@ impl HttpRequest {
         if !content_type.is_empty() && !content_type_given {
             request = request.header(hyper::header::CONTENT_TYPE, content_type);
         }
-        request = request.header("x-correlation-id", &*event.correlation_id);
+        request = request.header(crate::http_headers::X_CORRELATION_ID, &*event.correlation_id);
         if let Some(auth) = &self.client.authorization {
             request = request.header(hyper::header::AUTHORIZATION, auth);
         }
@@ -399,6 +402,14 @@ impl ComponentNode for HttpRequest {
             let mut headers = Vec::with_capacity(self.headers.len());
             for (k, v) in &self.headers {
                 headers.push((k.clone(), cx.render(v, &event)?));
+            }
+            if self.client.partner {
+                let body_text = String::from_utf8_lossy(&body);
+                let mut parts: Vec<(String, &str)> =
+                    vec![("path and query".into(), url.as_str()), ("body".into(), &body_text)];
+                parts.extend(headers.iter().map(|(k, v)| (format!("header `{k}`"), v.as_str())));
+                let parts: Vec<(&str, &str)> = parts.iter().map(|(w, t)| (w.as_str(), *t)).collect();
+                crate::scrub::guard::check(&event, &self.client.name, &parts)?;
             }
             let content_type = content_type.to_string();
             let deadline = tokio::time::Instant::now() + self.timeout;

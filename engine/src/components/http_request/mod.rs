@@ -93,7 +93,7 @@ impl Config for ClientConfig {
 
     /// One pool per config, whatever the number of steps naming it.
     fn build(&self, cx: &ConfigContext<'_>) -> Result<Arc<dyn Resource>, String> {
-        Ok(Arc::new(call::client(cx.name, self, cx.engine)?))
+        Ok(Arc::new(call::client(cx.name, cx.zone, self, cx.engine)?))
     }
 }
 

@@ -79,6 +79,7 @@ impl QueueListener {
                 error: None,
                 claims: Arc::default(),
                 deadline: None,
+                carried: None,
             };
             let error = match runtime.run_flow(&self.flow, event.clone()).await {
                 Ok(_) => return,
@@ -126,6 +127,7 @@ impl QueueListener {
             error: None,
             claims: Arc::default(),
             deadline: None,
+            carried: None,
         };
         // A message whose consumer died more often than it may be delivered: never run it again.
         let outcome = if leased.deliveries > self.max_deliveries {

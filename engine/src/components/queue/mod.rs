@@ -42,6 +42,14 @@ impl Step for PublishParams {
     const NAME: &'static str = "queue.publish";
     const SUMMARY: &'static str = "Publishes the event to a queue.";
 
+    fn direction(&self) -> crate::component::Direction {
+        crate::component::Direction::Sends
+    }
+
+    fn reaches(&self) -> Option<crate::component::Reach> {
+        Some(crate::component::Reach { kind: "queue", name: self.queue.clone() })
+    }
+
     fn build(&self, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
         Ok(publish::build(self, cx))
     }
@@ -129,6 +137,10 @@ impl Source for ListenerParams {
                 )),
             );
         }
+    }
+
+    fn reaches(&self) -> Option<crate::component::Reach> {
+        Some(crate::component::Reach { kind: "queue", name: self.queue.clone() })
     }
 
     /// Listeners set the bound of their queue: created before any publisher asks for it.

@@ -105,6 +105,14 @@ impl Source for SchedulerSource {
         self.check_schedule(at, diags);
     }
 
+    fn trigger(&self) -> Option<String> {
+        match (&self.cron, &self.frequency) {
+            (Some(cron), _) => Some(format!("cron {cron} {}", self.time_zone)),
+            (None, Some(every)) => Some(format!("every {}", relais_dsl::ir::format_duration(every.0))),
+            (None, None) => None,
+        }
+    }
+
     fn plan(uses: Vec<SourceUse<Self>>, runtime: &Runtime) -> Result<Vec<Box<dyn Planned>>, String> {
         let mut planned = Vec::new();
         for u in uses {

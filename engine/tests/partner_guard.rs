@@ -1,0 +1,166 @@
+//! Sensitive data cannot reach a partner: a flow whose mapping slips a passport number (renamed) into a
+//! call to a partner-zone system is refused with `SENSITIVE:LEAK` before anything is sent, the message is
+//! dead-lettered without the value, the refusal is counted, and the partner (a real server on loopback)
+//! receives nothing, while the same call without the value goes through.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use relais_engine::runtime::Runtime;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use support::request;
+
+/// A system on loopback answering every request with `body`; counts the connections it accepted.
+async fn server(body: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = socket.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut got = Vec::new();
+                // Read the head and a body of content-length bytes.
+                loop {
+                    let Ok(n) = stream.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got);
+                    if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                            })
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if rest.len() >= length {
+                            break;
+                        }
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+const ACCREDITATION: &str =
+    r#"{"accreditation_id":"ACC-7","person":{"given_name":"Ana","passport_number":"P7654321X"},"category":"athlete"}"#;
+
+fn flows(private: SocketAddr, leaky_partner: SocketAddr, clean_partner: SocketAddr) -> String {
+    format!(
+        r##"
+configs:
+  api: {{ http.listener: {{ port: 0 }} }}
+  private_data: {{ sensitive_data: {{ fields: [passport_number, date_of_birth] }} }}
+  accreditation: {{ http.client: {{ base_url: "http://{private}", zone: private }} }}
+  guarded_transport: {{ http.client: {{ base_url: "http://{leaky_partner}", zone: partner }} }}
+  clean_transport: {{ http.client: {{ base_url: "http://{clean_partner}", zone: partner }} }}
+flows:
+  changes:
+    source: {{ http.listener: {{ config: api, method: POST, path: /changes, response: {{ status: 202 }} }} }}
+    steps:
+      - queue.publish: {{ queue: leaky }}
+      - queue.publish: {{ queue: clean }}
+  leaky_sync:
+    source: {{ queue.listener: {{ queue: leaky, max_deliveries: 1 }} }}
+    steps:
+      - http.request: {{ config: accreditation, method: GET, path: "/accreditations/#[payload.id]" }}
+      # The leak: the passport number, renamed, goes to the partner.
+      - transform: {{ code: "#{{ id: payload.accreditation_id, document: payload.person.passport_number }}" }}
+      - http.request: {{ config: guarded_transport, method: PUT, path: "/rights/#[payload.id]" }}
+  clean_sync:
+    source: {{ queue.listener: {{ queue: clean, max_deliveries: 1 }} }}
+    steps:
+      - http.request: {{ config: accreditation, method: GET, path: "/accreditations/#[payload.id]" }}
+      - transform: {{ code: "#{{ id: payload.accreditation_id, category: payload.category }}" }}
+      - http.request: {{ config: clean_transport, method: PUT, path: "/rights/#[payload.id]" }}
+"##
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_that_slips_a_passport_number_into_a_partner_call_is_refused_and_dead_lettered_without_it() {
+    let (private, private_seen) = server(ACCREDITATION).await;
+    let (leaky, leaky_seen) = server("{}").await;
+    let (clean, clean_seen) = server("{}").await;
+    let dir = support::write_files(&[("flows.yaml", &flows(private, leaky, clean))]);
+    let (_, program) = support::compile_dir(&dir, None);
+    assert!(program.tracks_sensitive);
+    let runtime = Runtime::new(program);
+    let daemon = relais_engine::daemon::start_with_admin(
+        relais_engine::components::registry(),
+        runtime.clone(),
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let (api, admin) = (daemon.listeners[0].1, daemon.admin.unwrap());
+    let (status, _, _) =
+        request(api, "POST", "/changes", &[("content-type", "application/json")], br#"{"id":"ACC-7"}"#).await;
+    assert_eq!(status, 202);
+    let state = runtime.program().state.clone();
+    support::eventually("the leaky message is dead-lettered", || {
+        let state = state.clone();
+        async move { state.dead_letter_count() >= 1 }
+    })
+    .await;
+    support::eventually("the clean call reaches its partner", || {
+        let seen = clean_seen.clone();
+        async move { seen.load(Ordering::SeqCst) >= 1 }
+    })
+    .await;
+    let letters = state.dead_letters();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter.flow, "leaky_sync");
+    assert_eq!(letter.error_type, "SENSITIVE:LEAK");
+    assert!(letter.description.contains("`passport_number`"), "{}", letter.description);
+    assert!(letter.description.contains("`guarded_transport`"), "{}", letter.description);
+    assert!(!format!("{letter:?}").contains("P7654321X"), "the dead letter holds the value: {letter:?}");
+    assert_eq!(leaky_seen.load(Ordering::SeqCst), 0, "the partner received a connection");
+    assert_eq!(private_seen.load(Ordering::SeqCst), 2, "both flows read the accreditation");
+    let (_, _, metrics) = request(admin, "GET", "/metrics", &[], b"").await;
+    assert!(metrics.contains("relais_sensitive_leaks_refused_total{system=\"guarded_transport\"} 1"), "{metrics}");
+    assert!(!metrics.contains("system=\"clean_transport\""), "{metrics}");
+    let (_, _, listed) = request(admin, "GET", "/dead-letters", &[], b"").await;
+    assert!(listed.contains("SENSITIVE:LEAK") && !listed.contains("P7654321X"), "{listed}");
+    daemon.shutdown(std::time::Duration::from_secs(1)).await;
+}
+
+const RENAMED: &str = r##"
+configs:
+  api: { http.listener: { port: 0 } }
+  private_data: { sensitive_data: { fields: [date_of_birth] } }
+flows:
+  renamed:
+    source: { http.listener: { config: api, method: POST, path: /renamed } }
+    steps:
+      - transform: { code: "#{ birthDate: payload.person.date_of_birth }" }
+      - raise_error: { type: "APP:BAD", description: "born #[payload.birthDate]" }
+"##;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sensitive_value_a_mapping_renamed_is_still_scrubbed_from_what_the_caller_is_told() {
+    let dir = support::write_files(&[("flows.yaml", RENAMED)]);
+    let (daemon, addr) = support::daemon(&dir).await;
+    let body = br#"{"person":{"name":"Ana","date_of_birth":"1990-04-12"}}"#;
+    let (status, _, answer) = request(addr, "POST", "/renamed", &[("content-type", "application/json")], body).await;
+    assert_eq!(status, 500, "{answer}");
+    assert!(answer.contains("born [redacted]"), "{answer}");
+    assert!(!answer.contains("1990-04-12"), "the renamed date of birth reached the caller: {answer}");
+    daemon.shutdown(std::time::Duration::from_secs(1)).await;
+}
