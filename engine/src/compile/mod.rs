@@ -3,9 +3,11 @@
 //! and route conflicts found. What passes here starts; what fails never does (`relais run` refuses to start on any error).
 
 mod components;
+pub mod error_types;
 mod files;
 mod queues;
 mod routes;
+mod script_text;
 pub mod scripts;
 pub mod secrets;
 pub mod tls_files;

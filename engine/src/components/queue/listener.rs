@@ -57,7 +57,7 @@ impl QueueListener {
 
     fn delay(&self, failures: u32) -> Duration {
         let factor = 2u32.saturating_pow(failures.saturating_sub(1));
-        self.redelivery_delay.saturating_mul(factor).min(Duration::from_secs(30))
+        self.redelivery_delay.saturating_mul(factor).min(super::MAX_REDELIVERY_DELAY)
     }
 
     /// Runs the flow on one message until it succeeds or its deliveries are exhausted.
