@@ -66,6 +66,8 @@ codes! {
         "Relais refuses YAML nested deeper than 128 levels, `.flow` files nested deeper than 256, and YAML alias\nexpansions that repeat nodes without bound (a \"billion laughs\" alias bomb). Flatten the document.";
     DSL_SYNTAX = "RL0012", "`.flow` syntax error",
         "The `.flow` parser could not read the file. The label shows what it expected at that point.\nExample: `flow name { set_payload \"x\" }`.";
+    YAML_COMMENTED_EXPRESSION = "RL0013", "`#[...]` left unquoted in YAML is a comment",
+        "In YAML, `#` after a space starts a comment, so `value: #[payload.id]` is the key `value` with no value\n(null) followed by a comment: the expression is silently dropped. Quote it: `value: \"#[payload.id]\"`.\nThe `.flow` syntax needs no quotes (`set_variable id = #[payload.id]`).";
     DUPLICATE_KEY = "RL0110", "Key written twice in one map",
         "A map holds the same key twice. YAML parsers disagree on which one wins, so relais refuses both.";
     UNKNOWN_KEY = "RL0100", "Unknown key",
@@ -90,6 +92,8 @@ codes! {
         "The number is outside the accepted range, for example a `max_concurrency` of 0.";
     DURATION_RANGE = "RL0111", "Duration out of range",
         "A built-in step's duration is outside what it accepts: a `timeout` or `claim_timeout` of `0s` would\nfail or expire at once, an `until_successful` backoff whose `initial` exceeds its `max` cannot grow, and\na `time.delay` longer than `1h` is refused when it runs. The message gives the allowed range. (A\nduration computed by `#[...]` is checked when the step runs.)";
+    EMPTY_SCOPE = "RL0112", "A scope without steps",
+        "`foreach`, `parallel_foreach`, `until_successful`, `try` and `async` run the steps inside them; with none\nthey do nothing, which is never what was meant (most often the steps were indented under the wrong key,\nor the `.flow` block holds only options). Add the steps under `steps:`, or in `.flow` in the block after\nthe options: `foreach #[payload.items] { logger \"#[payload]\" }`.";
     UNCLOSED_EXPRESSION = "RL0200", "Unclosed `#[` expression",
         "An expression opened with `#[` has no matching `]`. Brackets inside the expression must balance.";
     RHAI_SYNTAX = "RL0201", "Script or expression does not compile",
@@ -98,6 +102,12 @@ codes! {
         "Properties are written `${name}` (letters, digits, `.`, `_`, `-`), secrets `${secret:NAME}`.";
     UNKNOWN_FUNCTION = "RL0203", "Call to an unknown function or with the wrong number of arguments",
         "A script or `#[...]` expression calls a function that neither the mapping library (README, \"Mapping library\")\nnor the script itself (`fn name(a, b) { ... }`) defines with that many arguments; it would fail on every\nevent. A method call `x.f(a)` passes `x` as the first argument. The help suggests a close name or lists\nthe argument counts the function takes.";
+    ASSIGNMENT_IN_CONDITION = "RL0204", "`=` where `==` was meant in a condition",
+        "A condition (`choice` `when`, an `on_error` handler's `when`, a test's `assert`) holds a single `=`,\nwhich assigns instead of comparing: `#[payload.kind = \"vip\"]` sets the field and is never a boolean.\nWrite `==` to compare (`!=` for \"is not\").";
+    PROPERTY_IN_EXPRESSION = "RL0205", "`${name}` inside `#[...]`",
+        "Properties are substituted in the text around expressions, never inside `#[...]`, where `$` is not Rhai\n(Rhai's own interpolation is `${...}` inside a backtick string). Move the property out of the expression\n(`\"#[payload.id]-${suffix}\"`), or set a variable from it first (`set_variable suffix = \"${suffix}\"`)\nand read `vars.suffix` in the expression.";
+    SCRIPT_PATH_AS_CODE = "RL0206", "A script path given to `transform` as code",
+        "`transform: \"mappings/x.rhai\"` (and `transform \"mappings/x.rhai\"` in `.flow`) is inline Rhai code, so\nthe path is compiled as a division of variables. Name the file: `transform: { script: mappings/x.rhai }`,\nor in `.flow` `transform file \"mappings/x.rhai\"`.";
     UNDEFINED_FLOW = "RL0300", "`flow_ref` to an undefined flow",
         "No flow or sub-flow of that name exists in the files being checked (including imports).";
     UNDEFINED_CONFIG = "RL0301", "Undefined config",
@@ -118,6 +128,12 @@ codes! {
         "Two files give a default for the same property; which one wins would depend on file order.";
     SECRET_UNSET = "RL0310", "Secret cannot be resolved",
         "A config or step uses `${secret:NAME}`, but neither the environment variable `NAME` nor `NAME_FILE`\n(the path of a file holding the value, as container platforms mount secrets) gives a value on this\nmachine. `relais check` reports it as a warning (an error under `--deny-warnings`): CI often has no\nproduction secrets. `relais run` refuses to start on it, because every call of the step would fail with\n`COMPONENT:UNAVAILABLE`. `relais test` needs no secrets: tests mock the outbound steps. Set\n`NAME=value`, or `NAME_FILE=/run/secrets/name`.";
+    SECRET_NOT_RESOLVED = "RL0311", "`${secret:...}` where secrets are not resolved",
+        "Secrets are resolved in configs only (an `http.client`'s `base_url`, `headers` and `auth`), where they\nare kept out of logs. In a flow's steps or source, `${secret:NAME}` stays literal text: it would reach a\npartner or a log line as `${secret:NAME}`. Move the value into the config the step names (an\n`http.client` `headers:` entry for an API key header).";
+    UNKNOWN_ERROR_TYPE = "RL0312", "An error type no one can raise",
+        "An `on_error` handler, a test's `expect: error:` or a mock's `raise` names an error type that nothing in\nthe files checked raises: not the engine (its namespaces are listed in the README, \"Events, errors\"),\nnot a `raise_error`, not a test mock. The handler can never run (or the test never pass), most often\nbecause of a typo: `HTTP:NOTFOUND` for `HTTP:NOT_FOUND`. In the engine's namespaces this is an error;\nfor your own namespace (`APP:...`) a warning, since only `raise_error` raises those.";
+    IMPORT_CYCLE = "RL0313", "Files that import each other",
+        "`imports` form a cycle (a.yaml imports b.yaml, which imports a.yaml). It is harmless to the check and\nto `run`: each file is loaded once, however often it is imported. It is reported because it usually\nmeans the files are not split the way their authors think; move what both need into a third file.";
     FILE_NOT_FOUND = "RL0400", "Referenced file not found",
         "A script, schema or lookup table named by a step does not exist. Paths are relative to the flow file.";
     INVALID_SCHEMA = "RL0401", "Referenced JSON Schema is invalid",
@@ -152,6 +168,10 @@ codes! {
         "The settings passed the schema but cannot be read into the component's typed configuration (a value\nout of the range the type holds, say). What `relais check` reads here is exactly what runs.";
     COMPONENT_BUILD = "RL0512", "Component cannot be built",
         "Building the component's node or shared resource failed when the program was compiled (`relais run`\nat start or on reload, `relais test`): a TLS file that does not parse, an address that is not one. The\nmessage says why; `relais run` refuses to start rather than fail every event later.";
+    SQL_EXPRESSION = "RL0513", "An expression inside SQL text",
+        "SQL text is never templated: a `#[...]` in it would splice event data into the statement, the way SQL\ninjection happens. Bind the value instead: write a placeholder in the SQL (`:id` with named parameters,\n`$1` with a list) and give its value in `parameters:` (`parameters: { id: \"#[payload.id]\" }`). The\nvalue then travels apart from the statement and is never read as SQL.";
+    SQL_PARAMETERS = "RL0514", "SQL placeholders and parameters do not match",
+        "Each placeholder of a `db` statement needs a parameter and each parameter a placeholder: `$1` .. `$n`\nwith a list (`parameters: [\"#[payload.id]\"]`), `:name` with a map (`parameters: { name: ... }`). The two\nstyles do not mix in one statement. A name written in the SQL but not in `parameters`, a `$3` with two\nparameters, or a parameter the SQL never uses is refused here rather than by the server at run time.";
     UNREACHABLE_STEP = "RL0600", "Steps after `raise_error` never run",
         "`raise_error` always fails the enclosing scope, so the steps after it are dead code.";
     DUPLICATE_STEP_ID = "RL0601", "Duplicate step id",
@@ -164,6 +184,8 @@ codes! {
         "`now` is an RFC 3339 instant such as `2024-07-26T09:15:30Z`.";
     TEST_UNKNOWN_STORE = "RL0703", "Test input seeds an unknown object store",
         "`input.stores` maps object-store config names to entries: `stores: { seen_orders: { ORD-1: true } }`.\nEach name must be an `object_store` config of the flows under test; each value must be a map.";
+    TEST_UNKNOWN_CONFIG = "RL0704", "Mock or call check names an unknown config",
+        "A test's `component: ..., config: NAME` selects the steps using config `NAME`, but no config of that\nname exists in the files under test (it was renamed, or misspelt), so the mock replaces nothing and the\nunmocked step is refused. The help names the closest config.";
     CONTRACT_MISSING = "RL0800", "Private-zone data sent to a partner without a contract",
         "The flow reads private-zone data (its source is a `zone: private` config, or it or a sub-flow it calls\nwith `flow_ref` calls one) and sends to a `zone: partner` config with no `contract:`. The runtime guard\nstill refuses values recorded as sensitive, but nothing states what the partner may receive.\nDeclare the outbound contract, a JSON Schema of the body, resolved like a `validate` schema:\n\n    - http.request:\n        config: transport_app\n        method: PUT\n        path: \"/rights/#[payload.id]\"\n        contract: ../schemas/transport/rights.schema.json\n\nThe body is then validated against it before anything is sent (`CONTRACT:VIOLATION`).";
     CONTRACT_ALLOWS_SENSITIVE = "RL0801", "A contract allows a sensitive field",

@@ -314,7 +314,7 @@ fn relais_run(drain: &str) -> (support::process::RelaisProcess, SocketAddr, Sock
     let dir = support::write_files(&[("flows.yaml", FLOWS)]);
     let process = support::process::RelaisProcess::start(
         &dir,
-        &["--admin", "127.0.0.1:0", "--state", "memory", "--no-watch", "--drain", drain],
+        &["--admin", "127.0.0.1:0", "--admin-insecure", "--state", "memory", "--no-watch", "--drain", drain],
         "info",
         &[],
     );

@@ -370,10 +370,11 @@ flows:
 "##,
     )]);
     let (_, program) = support::compile_dir(&dir, None);
-    let daemon = relais_engine::daemon::start_with_admin(
+    let daemon = relais_engine::daemon::start_with_admin_access(
         relais_engine::components::registry(),
         Runtime::new(program),
         Some("127.0.0.1:0".parse().unwrap()),
+        relais_engine::daemon::AdminAccess::insecure_loopback(),
     )
     .await
     .unwrap();

@@ -57,10 +57,11 @@ flows:
 
 async fn start(dir: &Path, state: Arc<State>) -> (relais_engine::daemon::Daemon, std::net::SocketAddr) {
     let (_, program) = support::compile_dir(dir, Some(state));
-    let daemon = relais_engine::daemon::start_with_admin(
+    let daemon = relais_engine::daemon::start_with_admin_access(
         relais_engine::components::registry(),
         Runtime::new(program),
         Some("127.0.0.1:0".parse().unwrap()),
+        relais_engine::daemon::AdminAccess::insecure_loopback(),
     )
     .await
     .unwrap();
@@ -103,7 +104,7 @@ async fn a_persistent_message_that_keeps_failing_is_redelivered_then_dead_letter
     assert_eq!(letter.correlation_id, "job-7");
     let (_, _, metrics) = request(admin, "GET", "/metrics", &[], b"").await;
     assert!(metrics.contains("relais_queue_depth{queue=\"jobs\"} 0"), "{metrics}");
-    assert!(metrics.contains("relais_dead_letters_total 1"), "{metrics}");
+    assert!(metrics.contains("relais_dead_letters_total{flow=\"work\",type=\"JOB:FAILED\"} 1"), "{metrics}");
     let (status, _, body) = request(admin, "GET", &format!("/dead-letters/{}", letter.id), &[], b"").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("J7") && body.contains("\"attempts\":3"), "{body}");

@@ -55,10 +55,11 @@ async fn a_mapping_that_slips_a_passport_number_into_a_partner_call_is_refused_a
     let (_, program) = support::compile_dir(&dir, None);
     assert!(program.tracks_sensitive);
     let runtime = Runtime::new(program);
-    let daemon = relais_engine::daemon::start_with_admin(
+    let daemon = relais_engine::daemon::start_with_admin_access(
         relais_engine::components::registry(),
         runtime.clone(),
         Some("127.0.0.1:0".parse().unwrap()),
+        relais_engine::daemon::AdminAccess::insecure_loopback(),
     )
     .await
     .unwrap();

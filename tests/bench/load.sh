@@ -28,7 +28,7 @@ source "$ROOT/tests/bench/lib.sh"
 build_release -p relais-engine
 ensure_wrk
 
-CRM_CLIENT_SECRET=dev-secret RELAIS_LOG=warn taskset -c 0 "$TARGET/release/relais" run flows/ --no-watch --state "$OUT/state" \
+CRM_CLIENT_SECRET=dev-secret RELAIS_LOG=warn taskset -c 0 "$TARGET/release/relais" run flows/ --no-watch --admin-insecure --state "$OUT/state" \
     >"$OUT/relais.log" 2>&1 &
 PID=$!
 PIDS+=("$PID")

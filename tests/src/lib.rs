@@ -49,12 +49,14 @@ pub fn display(path: &Path) -> String {
     path.strip_prefix(&base).unwrap_or(path).display().to_string().replace('\\', "/")
 }
 
-/// Checks a fixture unit exactly as `relais check` does (without an environment). Paths are given relative to
-/// the crate directory, which cargo makes the working directory of tests.
+/// Checks a fixture unit exactly as `relais check` does: without an environment, or, for a `*.dir` unit
+/// holding a file `ENV`, with `--env` set to that file's first line (a property missing from one profile).
+/// Paths are given relative to the crate directory, which cargo makes the working directory of tests.
 pub fn check_unit(unit: &Path) -> Loaded {
     let base = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let relative = unit.strip_prefix(&base).map(Path::to_path_buf).unwrap_or_else(|_| unit.to_path_buf());
-    check_paths(&[relative], None)
+    let env = std::fs::read_to_string(unit.join("ENV")).ok().and_then(|t| t.lines().next().map(str::to_string));
+    check_paths(&[relative], env)
 }
 
 /// The snapshot text of a checked unit: every source file, then every diagnostic rendered without colour

@@ -128,13 +128,15 @@ fn step(kind: StepKind, id: Option<String>) -> Step {
 fn steps() -> impl Strategy<Value = Vec<Step>> {
     let leaf = (leaf_step(), proptest::option::of(ident())).prop_map(|(k, id)| step(k, id));
     leaf.prop_recursive(3, 24, 4, |inner| {
-        let list = proptest::collection::vec(inner, 0..3);
+        let list = proptest::collection::vec(inner.clone(), 0..3);
+        // A scope without steps is refused (RL0112), so scopes hold at least one.
+        let scope = proptest::collection::vec(inner, 1..3);
         prop_oneof![
             (expr(), list.clone(), proptest::option::of(list.clone())).prop_map(|(c, s, o)| step(
                 StepKind::Choice { when: vec![Branch { when: c, steps: s, span: Span::default() }], otherwise: o },
                 None
             )),
-            (proptest::option::of(expr()), proptest::option::of(1u32..10), list.clone()).prop_map(|(c, b, s)| step(
+            (proptest::option::of(expr()), proptest::option::of(1u32..10), scope.clone()).prop_map(|(c, b, s)| step(
                 StepKind::Foreach { collection: c, batch_size: b.map(sp), counter: None, root_message: None, steps: s },
                 None
             )),
@@ -146,7 +148,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
                 },
                 None
             )),
-            (list.clone(), any::<bool>(), list.clone()).prop_map(|(s, cont, h)| step(
+            (scope.clone(), any::<bool>(), list.clone()).prop_map(|(s, cont, h)| step(
                 StepKind::Try {
                     steps: s,
                     on_error: vec![Handler {
@@ -159,15 +161,17 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
                 },
                 None
             )),
-            (proptest::option::of(0u32..9), proptest::option::of(duration()), list.clone()).prop_map(|(r, i, s)| step(
-                StepKind::UntilSuccessful {
-                    max_retries: r.map(sp),
-                    backoff: Backoff { initial: i, ..Backoff::default() },
-                    steps: s
-                },
-                None
-            )),
-            (proptest::option::of(1u32..9), list)
+            (proptest::option::of(0u32..9), proptest::option::of(duration()), scope.clone()).prop_map(
+                |(r, i, s)| step(
+                    StepKind::UntilSuccessful {
+                        max_retries: r.map(sp),
+                        backoff: Backoff { initial: i, ..Backoff::default() },
+                        steps: s
+                    },
+                    None
+                )
+            ),
+            (proptest::option::of(1u32..9), scope)
                 .prop_map(|(m, s)| step(StepKind::Async { max_concurrency: m.map(sp), steps: s }, None)),
         ]
     })

@@ -92,6 +92,7 @@ pub(super) fn check(set: &FlowSet, diags: &mut Diagnostics) {
                     }
                 }
                 StepKind::Idempotent { store: Some(store), .. } => undefined_config(store, diags),
+                StepKind::Transaction { config, .. } => undefined_config(config, diags),
                 _ => {}
             }
         }

@@ -68,11 +68,14 @@ fn sub_span(span: Span, origin: Origin, range: &std::ops::Range<usize>) -> Span 
 }
 
 /// Replaces every `${name}` in the tree with `lookup(name)`; reports malformed and undefined references.
-/// Strings that change lose their exact position mapping (their origin becomes opaque).
+/// Strings that change lose their exact position mapping (their origin becomes opaque). For an undefined
+/// one the help is `elsewhere(name)` when it says where the property is defined instead (another `--env`
+/// profile), else the closest of the `known` names, else where to define it.
 pub fn substitute_properties(
     node: &mut Node,
     lookup: &dyn Fn(&str) -> Option<String>,
     known: &[&str],
+    elsewhere: &dyn Fn(&str) -> Option<String>,
     diags: &mut Diagnostics,
 ) {
     let span = node.span;
@@ -100,7 +103,7 @@ pub fn substitute_properties(
                         None => diags.push(
                             Diagnostic::error(codes::UNDEFINED_PROPERTY, sub_span(span, s.origin, &range), format!("property `{name}` is not defined"))
                                 .label("no value for this property")
-                                .help(crate::diagnostic::did_you_mean(&name, known.iter().copied()).unwrap_or_else(|| format!(
+                                .help(elsewhere(&name).or_else(|| crate::diagnostic::did_you_mean(&name, known.iter().copied())).unwrap_or_else(|| format!(
                                     "define it under `properties:`, in env/<ENV>.yaml next to the flows, or as the environment variable RELAIS_{}",
                                     name.to_ascii_uppercase().replace(['.', '-'], "_")
                                 ))),
@@ -123,9 +126,9 @@ pub fn substitute_properties(
                 s.origin = Origin::Opaque;
             }
         }
-        Value::List(items) => items.iter_mut().for_each(|n| substitute_properties(n, lookup, known, diags)),
+        Value::List(items) => items.iter_mut().for_each(|n| substitute_properties(n, lookup, known, elsewhere, diags)),
         Value::Map(entries) => {
-            entries.iter_mut().for_each(|e| substitute_properties(&mut e.value, lookup, known, diags))
+            entries.iter_mut().for_each(|e| substitute_properties(&mut e.value, lookup, known, elsewhere, diags))
         }
         _ => {}
     }

@@ -334,6 +334,14 @@ pub enum StepKind {
         /// The steps.
         steps: Vec<Step>,
     },
+    /// A database transaction (`db.transaction`): its steps' `db.*` statements naming the same config run
+    /// on one connection, committed when the steps succeed and rolled back when they fail.
+    Transaction {
+        /// The `db` config.
+        config: Spanned<String>,
+        /// The steps.
+        steps: Vec<Step>,
+    },
     /// A registered component.
     Component(Component),
 }
@@ -359,6 +367,7 @@ impl StepKind {
             StepKind::Validate { .. } => "validate",
             StepKind::Idempotent { .. } => "idempotent",
             StepKind::Async { .. } => "async",
+            StepKind::Transaction { .. } => "db.transaction",
             StepKind::Component(c) => &c.kind.value,
         }
     }
@@ -383,7 +392,8 @@ impl StepKind {
             StepKind::Foreach { steps, .. }
             | StepKind::ParallelForeach { steps, .. }
             | StepKind::UntilSuccessful { steps, .. }
-            | StepKind::Async { steps, .. } => f(steps),
+            | StepKind::Async { steps, .. }
+            | StepKind::Transaction { steps, .. } => f(steps),
             StepKind::ScatterGather { routes, .. } | StepKind::FirstSuccessful { routes } => {
                 routes.iter().for_each(|r| f(&r.steps))
             }

@@ -5,7 +5,7 @@ use crate::codes;
 use crate::diagnostic::Diagnostic;
 use crate::ir::{Config, ErrorType, Flow, FlowKind, Handler, HandlerAction, InitialState, Module, Property};
 use crate::span::Spanned;
-use crate::syntax::{Node, Value};
+use crate::syntax::{Entry, Node, Value};
 
 /// Keys of a file.
 pub(crate) const FILE_KEYS: &[&str] = &["imports", "properties", "configs", "flows", "sub_flows"];
@@ -178,11 +178,28 @@ impl Lowerer<'_> {
             self.wrong_type(node, "a map with one component, e.g. `http.listener: { ... }`", "a source");
             return None;
         };
-        let [entry] = entries.as_slice() else {
+        // A flow key indented one level too deep (`steps:` under `source:`) is reported on that key, and the
+        // source is still read from what remains.
+        let (misplaced, rest): (Vec<&Entry>, Vec<&Entry>) =
+            entries.iter().partition(|e| FLOW_KEYS.contains(&e.key.as_str()) && e.key != "source");
+        for entry in &misplaced {
             self.error(
-                Diagnostic::error(codes::STEP_SHAPE, node.span, "a source must name exactly one component")
-                    .label(format!("{} keys here", entries.len())),
+                Diagnostic::error(
+                    codes::STEP_SHAPE,
+                    entry.key_span,
+                    format!("`{}` is indented under `source`", entry.key),
+                )
+                .label(format!("`{}` belongs to the flow, not to its source", entry.key))
+                .help(format!("indent `{}:` as far as `source:` (YAML nests by indentation)", entry.key)),
             );
+        }
+        let [entry] = rest.as_slice() else {
+            if misplaced.is_empty() || rest.len() > 1 {
+                self.error(
+                    Diagnostic::error(codes::STEP_SHAPE, node.span, "a source must name exactly one component")
+                        .label(format!("{} keys here", rest.len())),
+                );
+            }
             return None;
         };
         self.component(&entry.key, entry.key_span, &entry.value, node.span)

@@ -13,6 +13,32 @@ impl Lowerer<'_> {
         self.list(node, "steps", |lw, n| lw.step(n))
     }
 
+    /// The steps of a scope (`foreach`, `until_successful`, `try`, ...): a scope without any runs nothing,
+    /// which is never what was meant (most often the steps were indented under the wrong key or left out),
+    /// so an absent or empty `steps` is RL0112 on the scope's keyword.
+    fn scope_steps(&mut self, steps: Option<&Node>, scope: &Entry) -> Vec<Step> {
+        let lowered = steps.map(|n| self.steps(n)).unwrap_or_default();
+        let written_empty = steps.is_none_or(|n| matches!(&n.value, Value::List(items) if items.is_empty()));
+        if written_empty {
+            let kind = scope.key.as_str();
+            let example = match kind {
+                "foreach" | "parallel_foreach" => "the steps to run for each element",
+                "until_successful" => "the steps to retry",
+                "try" => "the steps whose errors its `on_error` handles",
+                _ => "the steps to run",
+            };
+            self.error(
+                Diagnostic::error(codes::EMPTY_SCOPE, scope.key_span, format!("`{kind}` has no steps"))
+                    .label("nothing to run inside")
+                    .help(format!(
+                        "add {example} under `steps:` (in `.flow`, in the `{{ ... }}` block after the options: \
+                         `{kind} ... {{ logger \"#[payload]\" }}`)"
+                    )),
+            );
+        }
+        lowered
+    }
+
     fn step(&mut self, node: &Node) -> Option<Step> {
         let Value::Map(entries) = &node.value else {
             self.wrong_type(node, "a map naming one step, e.g. `- logger: \"hello\"`", "a step");
@@ -116,7 +142,7 @@ impl Lowerer<'_> {
                     batch_size: f.get("batch_size").and_then(|n| self.count(n, "batch_size", 1)),
                     counter: f.get("counter").and_then(|n| self.name(n, "variable")),
                     root_message: f.get("root_message").and_then(|n| self.name(n, "variable")),
-                    steps: f.get("steps").map(|n| self.steps(n)).unwrap_or_default(),
+                    steps: self.scope_steps(f.get("steps"), entry),
                 }
             }
             "parallel_foreach" => {
@@ -126,7 +152,7 @@ impl Lowerer<'_> {
                     collection: f.get("collection").and_then(|n| self.expr(n, "`collection`")),
                     max_concurrency: f.get("max_concurrency").and_then(|n| self.count(n, "max_concurrency", 1)),
                     timeout: f.get("timeout").and_then(|n| self.positive_duration(n, "timeout")),
-                    steps: f.get("steps").map(|n| self.steps(n)).unwrap_or_default(),
+                    steps: self.scope_steps(f.get("steps"), entry),
                 }
             }
             "scatter_gather" => {
@@ -154,7 +180,7 @@ impl Lowerer<'_> {
             "try" => {
                 let f = self.fields(body, "`try`", &["steps", "on_error"])?;
                 StepKind::Try {
-                    steps: f.get("steps").map(|n| self.steps(n)).unwrap_or_default(),
+                    steps: self.scope_steps(f.get("steps"), entry),
                     on_error: f.get("on_error").map(|n| self.handlers(n)).unwrap_or_default(),
                 }
             }
@@ -163,7 +189,7 @@ impl Lowerer<'_> {
                 StepKind::UntilSuccessful {
                     max_retries: f.get("max_retries").and_then(|n| self.count(n, "max_retries", 0)),
                     backoff: f.get("backoff").map(|n| self.backoff(n)).unwrap_or_default(),
-                    steps: f.get("steps").map(|n| self.steps(n)).unwrap_or_default(),
+                    steps: self.scope_steps(f.get("steps"), entry),
                 }
             }
             "raise_error" => match &body.value {
@@ -199,6 +225,13 @@ impl Lowerer<'_> {
                 let f = self.fields(body, "`async`", &["max_concurrency", "steps"])?;
                 StepKind::Async {
                     max_concurrency: f.get("max_concurrency").and_then(|n| self.count(n, "max_concurrency", 1)),
+                    steps: self.scope_steps(f.get("steps"), entry),
+                }
+            }
+            "db.transaction" => {
+                let f = self.fields(body, "`db.transaction`", &["config", "steps"])?;
+                StepKind::Transaction {
+                    config: f.require(self, "config").and_then(|n| self.name(n, "config"))?,
                     steps: f.get("steps").map(|n| self.steps(n)).unwrap_or_default(),
                 }
             }

@@ -378,6 +378,12 @@ impl Printer {
                 let empty = Node::new(Value::List(Vec::new()), body.span);
                 return self.block(level, &head, body.get("steps").unwrap_or(&empty));
             }
+            "db.transaction" if keys == ["config", "steps"] => {
+                let config = map.and_then(|m| m[0].value.as_str()).filter(|n| is_plain_word(n));
+                let Some(config) = config else { return self.unprintable(level, "a `db.transaction` config") };
+                let empty = Node::new(Value::List(Vec::new()), body.span);
+                return self.block(level, &format!("{head} {config}"), body.get("steps").unwrap_or(&empty));
+            }
             "scatter_gather" | "first_successful" if keys.last() == Some(&"routes") => {
                 let entries = map.unwrap_or_default();
                 let head = self.with_map(level, head, &rest(entries, &["routes"]));

@@ -257,6 +257,9 @@ fn raise_step(step: &Step) -> Node {
             .opt("max_concurrency", max_concurrency.as_ref(), |b| int(b.value))
             .steps("steps", steps)
             .build(),
+        StepKind::Transaction { config, steps } => {
+            MapBuilder::new().put("config", text(&config.value)).steps("steps", steps).build()
+        }
         StepKind::Component(c) => component_body(c),
     };
     let mut entries = Vec::with_capacity(2);

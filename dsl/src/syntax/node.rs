@@ -113,6 +113,17 @@ impl Node {
         self.as_map()?.iter().find(|e| e.key == key).map(|e| &e.value)
     }
 
+    /// The file span of bytes `range` of this string's text when the text is the file's bytes (a plain or
+    /// escape-free quoted scalar); otherwise the whole node, which is still the right place to look.
+    pub fn sub_span(&self, range: std::ops::Range<usize>) -> Span {
+        match &self.value {
+            Value::Str(Str { text, origin: Origin::Verbatim { start } }) if range.end <= text.len() => {
+                Span::new(self.span.file, *start as usize + range.start, *start as usize + range.end)
+            }
+            _ => self.span,
+        }
+    }
+
     /// The word used in "expected a map, found a list" messages.
     pub fn kind_name(&self) -> &'static str {
         match &self.value {

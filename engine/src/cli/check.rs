@@ -50,6 +50,8 @@ pub fn check_paths_with(
     compile::check(&mut loaded, registry);
     crate::testing::load_suites(paths, &mut loaded);
     crate::testing::check_suites(&mut loaded, registry);
+    // After the suites: a mock's `raise` is one more way a handler's type can be raised.
+    compile::error_types::check(&mut loaded);
     loaded.diags.sort();
     loaded
 }

@@ -1,6 +1,8 @@
-//! `relais dlq`: the dead letters of a stopped daemon's state directory: list, show, replay into the
-//! persistent queue they came from, purge. A running daemon holds its state; its admin port serves the same
-//! operations (`/dead-letters`).
+//! `relais dlq`: the dead letters of a stopped daemon's state directory, or of a PostgreSQL state shared
+//! with running replicas (`--state postgres://...`): list, show, replay into the persistent queue they came
+//! from, purge. A running daemon holds its state directory; its admin port serves the same operations
+//! (`/dead-letters`) to a holder of its admin token. Here the state is the credential: whoever may read
+//! and write it (the directory, or the database) may act on it, so `relais dlq` needs no token.
 //!
 //! What `list` and `show` print is scrubbed: of every secret the flows resolve (in every form), and of the
 //! values of the fields their `sensitive_data` configs declare, found in each letter's message. The flows
@@ -16,7 +18,7 @@ use std::io::Write;
 pub struct Args {
     #[command(subcommand)]
     action: Action,
-    /// The state directory of the daemon (stopped).
+    /// The state directory of the daemon (stopped), or the PostgreSQL URL of replicas (running or not).
     #[arg(long, global = true, default_value = super::state::DEFAULT_STATE)]
     state: String,
     /// Only the dead letters of this flow.
@@ -127,14 +129,17 @@ fn json(letter: &StoredDeadLetter) -> serde_json::Value {
     })
 }
 
-/// Puts one dead letter back on its queue; the letter is taken out of the store only once it is queued.
+/// Puts one dead letter back on its queue: taken and queued in one change, so a replay racing another (a
+/// replica's admin port, another operator on a shared state) publishes it once.
 fn replay(store: &dyn StateStore, letter: &StoredDeadLetter) -> Result<String, String> {
     let Some(queue) = &letter.letter.queue else {
         return Err(format!("dead letter {} did not come from a queue; nothing to replay it into", letter.id.0));
     };
-    store.enqueue(queue, &letter.letter.to_message(), crate::state::now()).map_err(|e| e.to_string())?;
-    store.take_dead_letter(letter.id).map_err(|e| e.to_string())?;
-    Ok(queue.clone())
+    match store.replay_dead_letter(letter.id, crate::state::now()) {
+        Ok(Some(_)) => Ok(queue.clone()),
+        Ok(None) => Err(format!("dead letter {} was replayed or purged meanwhile", letter.id.0)),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Runs `relais dlq`.
@@ -143,11 +148,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(out, "relais dlq: {e}");
-            let _ = writeln!(
-                out,
-                "relais dlq: a running daemon holds its state: stop it, or use its admin port (GET /dead-letters, \
-                 POST /dead-letters/ID/replay, DELETE /dead-letters/ID)"
-            );
+            if !super::state::is_shared(&args.state) {
+                let _ = writeln!(
+                    out,
+                    "relais dlq: a running daemon holds its state: stop it, or use its admin port with its admin \
+                     token (`Authorization: Bearer TOKEN`: GET /dead-letters, POST /dead-letters/ID/replay, DELETE \
+                     /dead-letters/ID)"
+                );
+            }
             return Outcome::Failure;
         }
     };

@@ -52,6 +52,8 @@ Examples:
   relais run flows/                           serve the flows
   relais run flows/ --env prod --drain 10s    production properties; 10 s to finish work at shutdown
   relais run --state memory --admin off       keep nothing on disk, no admin endpoints
+  relais run flows/ --admin-token-file /etc/relais/admin.token
+                                              dead letters and admin actions need its bearer token
 
 Exit codes: 0 stopped by SIGINT/SIGTERM with every request, run and message finished; 1 the flows do not
 check; 2 usage, I/O or start-up error; 3 the drain deadline (--drain) passed with work still running:

@@ -35,6 +35,18 @@ pub struct Args {
     /// Address of the admin endpoints (`/health`, `/ready`, `/metrics`); `off` disables them.
     #[arg(long, default_value = "127.0.0.1:9464")]
     admin: String,
+    /// File of the admin port's bearer tokens (one per line, at least 16 characters; `#` comments):
+    /// dead letters and actions (replay, purge, run a flow) need `Authorization: Bearer TOKEN`. Without a
+    /// token they are refused, unless --admin-insecure.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["admin_token_secret", "admin_insecure"])]
+    admin_token_file: Option<PathBuf>,
+    /// The admin token as a secret: the environment variable NAME, or the file NAME_FILE names.
+    #[arg(long, value_name = "NAME", conflicts_with = "admin_insecure")]
+    admin_token_secret: Option<String>,
+    /// Let anyone who can reach the admin port see dead letters and act, without a token: accepted only on
+    /// a loopback --admin address (a laptop, a demo).
+    #[arg(long)]
+    admin_insecure: bool,
     /// How long shutdown waits for work in flight (requests, scheduled runs, queue messages, `async`
     /// scopes). Requests still running then are answered 503 and relais run exits 3.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
@@ -47,7 +59,8 @@ pub struct Args {
     /// file events.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     watch_interval: Duration,
-    /// Where persistent queues, persistent object stores and dead letters are kept (`memory`: nowhere).
+    /// Where persistent queues, persistent object stores, dead letters and scheduler leases are kept: a
+    /// directory, `memory` (nowhere), or `postgres://user:password@host/db?schema=NAME` shared by replicas.
     #[arg(long, default_value = super::state::DEFAULT_STATE)]
     state: String,
     /// How long one script (mapping, condition, expression) may run before it fails with `EXPRESSION:LIMIT`.
@@ -72,6 +85,20 @@ fn init_logs(filter: tracing_subscriber::EnvFilter) {
     };
 }
 
+/// The admin port's access rules from the command line.
+fn admin_access(args: &Args) -> Result<crate::daemon::AdminAccess, String> {
+    use crate::daemon::AdminAccess;
+    if let Some(file) = &args.admin_token_file {
+        return AdminAccess::from_token_file(file);
+    }
+    if let Some(name) = &args.admin_token_secret {
+        let token = crate::connectors::secrets::lookup(name)
+            .map_err(|unset| format!("--admin-token-secret: {}", unset.describe(name)))?;
+        return AdminAccess::with_tokens([token]).map_err(|why| format!("--admin-token-secret `{name}`: {why}"));
+    }
+    Ok(if args.admin_insecure { AdminAccess::insecure_loopback() } else { AdminAccess::closed() })
+}
+
 /// Runs `relais run`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
     // Checked before anything else, and on standard error where the logs would have gone.
@@ -92,6 +119,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         let _ = writeln!(out, "relais run: the flows do not check; nothing was started");
         return if loaded.io_failed { Outcome::Failure } else { Outcome::Findings };
     }
+    let access = match admin_access(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = writeln!(out, "relais run: {e}");
+            return Outcome::Failure;
+        }
+    };
     let durable = match super::state::open(&args.state) {
         Ok(s) => s,
         Err(e) => {
@@ -100,6 +134,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         }
     };
     init_logs(filter);
+    tracing::info!("state: {}", super::state::shown(&args.state));
+    if let Some(why) = args.admin_token_file.as_deref().and_then(crate::daemon::token_file_exposure) {
+        tracing::warn!(target: crate::daemon::AUDIT_TARGET, "{why}");
+    }
     match watching {
         super::watch::Started::Off => {}
         super::watch::Started::Events => tracing::info!("watching the flow files for changes"),
@@ -166,23 +204,50 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
                 }
             },
         };
+        if let Some(addr) = admin {
+            if let Err(e) = access.check_bind(addr) {
+                let _ = writeln!(out, "relais run: {e}");
+                return Outcome::Failure;
+            }
+        }
         crate::daemon::descriptors::raise_limit();
+        let (tokens, insecure) = (access.token_count(), access.is_insecure());
         // Before the daemon announces itself: a signal sent as soon as it listens must drain it (or
         // reload it), not kill it with the signal's default action.
         let mut signals = Signals::new();
-        let daemon =
-            match crate::daemon::start_with_admin(crate::components::registry(), Runtime::new(program), admin).await {
-                Ok(d) => d,
-                Err(e) => {
-                    let _ = writeln!(out, "relais run: {e}");
-                    return Outcome::Failure;
-                }
-            };
+        let daemon = match crate::daemon::start_with_admin_access(
+            crate::components::registry(),
+            Runtime::new(program),
+            admin,
+            access,
+        )
+        .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = writeln!(out, "relais run: {e}");
+                return Outcome::Failure;
+            }
+        };
         for (name, addr) in &daemon.listeners {
             tracing::info!(listener = %name, "listening on http://{addr}");
         }
         if let Some(addr) = daemon.admin {
             tracing::info!("admin endpoints on http://{addr}/health, /ready, /metrics");
+            match (tokens, insecure) {
+                (0, false) => tracing::info!(
+                    target: crate::daemon::AUDIT_TARGET,
+                    "admin actions and dead letters are closed: no admin token (--admin-token-file FILE)"
+                ),
+                (0, true) => tracing::warn!(
+                    target: crate::daemon::AUDIT_TARGET,
+                    "admin actions and dead letters are open to anyone on this host (--admin-insecure)"
+                ),
+                (n, _) => tracing::info!(
+                    target: crate::daemon::AUDIT_TARGET,
+                    "admin actions and dead letters need a bearer token ({n} accepted)"
+                ),
+            }
         }
         let mut daemon = daemon;
         serve_until_stopped(&mut daemon, &mut signals, args, &paths, watch).await;

@@ -44,20 +44,20 @@ pub(super) fn check(loaded: &mut Loaded, registry: &Registry) {
             if let StepKind::Component(c) = &step.kind {
                 component(registry, c, Role::Step, &config_kinds, &loaded.diags, &mut typed, &mut diags);
             }
-            if let StepKind::Idempotent { store: Some(store), .. } = &step.kind {
-                if let Some(kind) = config_kinds.get(store.value.as_str()).filter(|k| **k != "object_store") {
-                    diags.push(
-                        Diagnostic::error(
-                            codes::CONFIG_KIND_MISMATCH,
-                            store.span,
-                            format!(
-                                "config `{}` has kind `{kind}`, but `idempotent` needs kind `object_store`",
-                                store.value
-                            ),
-                        )
-                        .label("expected a config of kind `object_store`"),
-                    );
-                }
+            let (named, needed, what) = match &step.kind {
+                StepKind::Idempotent { store: Some(store), .. } => (store, "object_store", "idempotent"),
+                StepKind::Transaction { config, .. } => (config, "db", "db.transaction"),
+                _ => continue,
+            };
+            if let Some(kind) = config_kinds.get(named.value.as_str()).filter(|k| **k != needed) {
+                diags.push(
+                    Diagnostic::error(
+                        codes::CONFIG_KIND_MISMATCH,
+                        named.span,
+                        format!("config `{}` has kind `{kind}`, but `{what}` needs kind `{needed}`", named.value),
+                    )
+                    .label(format!("expected a config of kind `{needed}`")),
+                );
             }
         }
     }

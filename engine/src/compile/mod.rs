@@ -4,9 +4,11 @@
 
 mod components;
 mod contracts;
+pub mod error_types;
 mod files;
 mod queues;
 mod routes;
+mod script_text;
 pub mod scripts;
 pub mod secrets;
 pub mod tls_files;

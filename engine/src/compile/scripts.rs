@@ -73,9 +73,12 @@ enum Findings {
 
 /// A compile error, its position inside the code (1-based line, column) when Rhai knows it.
 struct CompileFinding {
+    code: relais_dsl::codes::Code,
     position: Option<(usize, usize)>,
     message: String,
     help: Option<String>,
+    /// A second place to show, with its label (where an unclosed block's indentation ends).
+    also: Option<((usize, usize), String)>,
 }
 
 /// A call no function answers, worded, its position inside the code still to be mapped to the file.
@@ -87,18 +90,58 @@ struct CallFinding {
     help: String,
 }
 
-fn compile_finding(err: &relais_stdlib::ScriptError) -> CompileFinding {
+/// RL0205: a `${name}` property written inside code, where it is never substituted (Rhai refuses the `$`
+/// outside strings and keeps it as literal text inside `"..."`).
+fn property_finding(code: &str) -> Option<CompileFinding> {
+    let found = super::script_text::property_in_expression(code)?;
+    let written = &code[found.clone()];
+    Some(CompileFinding {
+        code: codes::PROPERTY_IN_EXPRESSION,
+        position: Some(super::script_text::line_column(code, found.start)),
+        message: format!("`{written}` inside a script or `#[...]` is not substituted"),
+        help: Some(format!(
+            "properties are substituted outside expressions only: write `{written}` outside the `#[...]` \
+             (`\"#[payload.id]-{written}\"`), or set a variable from it first (`set_variable x = \"{written}\"`) \
+             and read `vars.x`"
+        )),
+        also: None,
+    })
+}
+
+fn compile_finding(err: &relais_stdlib::ScriptError, code: &str) -> CompileFinding {
     let (line, column) = err.position();
     let message = match err {
         relais_stdlib::ScriptError::Compile { message, .. }
         | relais_stdlib::ScriptError::Runtime { message, .. }
         | relais_stdlib::ScriptError::Limit { message, .. } => message.clone(),
     };
-    let help = if message.contains("Variable not found") {
-        Some(format!(
-            "scripts see {}; flow variables are `vars.NAME`",
-            SCRIPT_VARIABLES.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
-        ))
+    let position = line.map(|line| (line, column.unwrap_or(1)));
+    if let Some(open) = super::script_text::unclosed_brace(code) {
+        let what = if code[..open.brace].ends_with('#') { "`#{`" } else { "`{`" };
+        let also = open.next_line.map(|line| {
+            let text = code.split('\n').nth(line - 1).unwrap_or_default();
+            let column = text.len() - text.trim_start().len() + 1;
+            ((line, column), "the block's indentation ends here: close it before this line".to_string())
+        });
+        return CompileFinding {
+            code: codes::RHAI_SYNTAX,
+            position: Some(super::script_text::line_column(code, open.brace)),
+            message: format!("this {what} is never closed"),
+            help: Some(format!("close it with `}}`; Rhai noticed only further down: {message}")),
+            also,
+        };
+    }
+    let help = if let Some(name) =
+        message.strip_prefix("Undefined variable: ").or_else(|| message.strip_prefix("Variable not found: "))
+    {
+        let name = name.trim();
+        Some(match relais_dsl::diagnostic::did_you_mean(name, SCRIPT_VARIABLES.iter().copied()) {
+            Some(close) => close,
+            None => format!(
+                "flow variables are read through `vars`: write `vars.{name}` (scripts see {})",
+                SCRIPT_VARIABLES.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+            ),
+        })
     } else if message.contains("reserved keyword") {
         // `vars.go`, `payload.async`: Rhai reserves these words even after a dot.
         let word = message.split('\'').nth(1).unwrap_or("the word");
@@ -108,7 +151,7 @@ fn compile_finding(err: &relais_stdlib::ScriptError) -> CompileFinding {
     } else {
         None
     };
-    CompileFinding { position: line.map(|line| (line, column.unwrap_or(1))), message, help }
+    CompileFinding { code: codes::RHAI_SYNTAX, position, message, help, also: None }
 }
 
 impl CompileFinding {
@@ -117,9 +160,19 @@ impl CompileFinding {
             Some((line, column)) => position_span(sources, span, origin, code, line, column),
             None => span,
         };
-        Diagnostic::error(codes::RHAI_SYNTAX, at, format!("script does not compile: {}", self.message))
-            .label(self.message.clone())
-            .maybe_help(self.help.clone())
+        let message = if self.code == codes::RHAI_SYNTAX {
+            format!("script does not compile: {}", self.message)
+        } else {
+            self.message.clone()
+        };
+        let diagnostic = Diagnostic::error(self.code, at, message).label(self.message.clone());
+        let diagnostic = match &self.also {
+            Some(((line, column), label)) => {
+                diagnostic.with_label(position_span(sources, span, origin, code, *line, *column), label.clone())
+            }
+            None => diagnostic,
+        };
+        diagnostic.maybe_help(self.help.clone())
     }
 }
 
@@ -179,9 +232,12 @@ impl CallFinding {
 
 impl Findings {
     fn of(engine: &rhai::Engine, functions: &relais_stdlib::FunctionTable, code: &str) -> Findings {
+        if let Some(property) = property_finding(code) {
+            return Findings::Failed(property);
+        }
         match relais_stdlib::compile(engine, code, &[]) {
             Ok(ast) => Findings::Compiled(call_findings(functions, &ast)),
-            Err(err) => Findings::Failed(compile_finding(&err)),
+            Err(err) => Findings::Failed(compile_finding(&err, code)),
         }
     }
 
@@ -202,7 +258,7 @@ pub fn compile(
     origin: Origin,
 ) -> Result<rhai::AST, Box<Diagnostic>> {
     relais_stdlib::compile(engine, code, &[])
-        .map_err(|err| Box::new(compile_finding(&err).place(sources, code, span, origin)))
+        .map_err(|err| Box::new(compile_finding(&err, code).place(sources, code, span, origin)))
 }
 
 /// Errors for the calls in a compiled script that no function answers (unknown name or wrong arity), each at
@@ -292,15 +348,51 @@ pub(super) fn check(loaded: &mut Loaded, checker: &mut ScriptChecker) {
         found.extend(embedded);
         found.extend(owned.iter().flat_map(&mut compile_expr));
         let mut exprs: Vec<&Expr> = Vec::new();
-        for handler in &flow.on_error {
-            exprs.extend(handler.when.as_ref());
-        }
+        let mut conditions: Vec<&Expr> = Vec::new();
+        conditions.extend(flow.on_error.iter().filter_map(|h| h.when.as_ref()));
         for step in &steps {
+            match &step.kind {
+                StepKind::Transform { script: Script::Inline(code) }
+                    if super::script_text::looks_like_path(&code.code) =>
+                {
+                    found.push(script_path_as_code(code));
+                    continue;
+                }
+                StepKind::Choice { when, .. } => conditions.extend(when.iter().map(|b| &b.when)),
+                StepKind::Try { on_error, .. } => conditions.extend(on_error.iter().filter_map(|h| h.when.as_ref())),
+                _ => {}
+            }
             collect(&step.kind, &mut exprs);
         }
+        found.extend(conditions.iter().filter_map(|e| assignment_in_condition(sources, e)));
+        found.extend(conditions.into_iter().flat_map(&mut compile_expr));
         found.extend(exprs.into_iter().flat_map(&mut compile_expr));
     }
     loaded.diags.extend(found);
+}
+
+/// RL0204 when a condition holds a single `=` (an assignment, never a boolean), at the `=`.
+pub fn assignment_in_condition(sources: &SourceMap, condition: &Expr) -> Option<Diagnostic> {
+    let offset = super::script_text::lone_assignment(&condition.code)?;
+    let (line, column) = super::script_text::line_column(&condition.code, offset);
+    let at = position_span(sources, condition.span, condition.origin, &condition.code, line, column);
+    Some(
+        Diagnostic::error(codes::ASSIGNMENT_IN_CONDITION, at, "`=` assigns; a condition compares with `==`")
+            .label("assignment in a condition")
+            .help("write `==` to compare (`!=` for \"is not\")"),
+    )
+}
+
+/// RL0206: `transform: "mappings/x.rhai"` is inline code, not a file.
+fn script_path_as_code(code: &Expr) -> Diagnostic {
+    let path = code.code.trim();
+    Diagnostic::error(
+        codes::SCRIPT_PATH_AS_CODE,
+        code.span,
+        format!("`{path}` is given to `transform` as code, not as a file"),
+    )
+    .label("compiled as Rhai code")
+    .help(format!("name the file: `transform: {{ script: {path} }}` (in `.flow`: `transform file \"{path}\"`)"))
 }
 
 fn collect<'a>(kind: &'a StepKind, out: &mut Vec<&'a Expr>) {
@@ -310,11 +402,9 @@ fn collect<'a>(kind: &'a StepKind, out: &mut Vec<&'a Expr>) {
         }
         StepKind::Transform { script: Script::Inline(code) } => out.push(code),
         StepKind::Logger { message, .. } => out.extend(message.exprs()),
-        StepKind::Choice { when, .. } => out.extend(when.iter().map(|b| &b.when)),
         StepKind::Foreach { collection, .. } | StepKind::ParallelForeach { collection, .. } => {
             out.extend(collection.as_ref())
         }
-        StepKind::Try { on_error, .. } => out.extend(on_error.iter().filter_map(|h| h.when.as_ref())),
         StepKind::RaiseError { description: Some(d), .. } => out.extend(d.exprs()),
         StepKind::Idempotent { key, .. } => out.push(key),
         _ => {}

@@ -21,6 +21,7 @@ mod kind;
 pub mod node;
 mod reach;
 mod resource;
+pub mod scope;
 
 pub use kind::{
     downcast, parse, Catalog, Config, ConfigContext, ConfigRef, Role, SettingsError, SourceDecl, Step, StepContext,
@@ -29,3 +30,4 @@ pub use kind::{
 pub use node::{CallFuture, ComponentNode, Context};
 pub use reach::{Direction, Reach};
 pub use resource::{Readiness, Resource, Resources};
+pub use scope::OpenScope;

@@ -32,4 +32,6 @@ pub trait Context: Send + Sync {
     /// Keeps `event`, which failed with `error`, as a dead letter (scrubbed and logged), replayable into
     /// `queue`.
     fn dead_letter(&self, flow: &str, event: &Event, error: &FlowError, queue: Option<String>);
+    /// The daemon's counters, for what a node knows best (an outbound call's status and latency).
+    fn metrics(&self) -> &crate::metrics::Metrics;
 }

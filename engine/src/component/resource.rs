@@ -29,6 +29,13 @@ pub trait Resource: Any + Send + Sync {
     /// Releases what the resource holds (idle connections); events still running may still use it, so it
     /// must keep answering, if only with errors.
     fn close(&self) {}
+
+    /// Opens a scope around a list of steps (`db.transaction`), when the resource has such scopes.
+    fn open_scope(
+        &self,
+    ) -> Option<futures_util::future::BoxFuture<'_, Result<Arc<dyn super::OpenScope>, crate::event::FlowError>>> {
+        None
+    }
 }
 
 /// The resources of one program, by config name.

@@ -2,8 +2,10 @@
 //! defaults and its docs) together with the node, resource or source it builds. Adding one is its own
 //! module plus one line in [`specs`]; see ARCHITECTURE.md, "Adding a component".
 
+pub mod db;
 pub mod dead_letter;
 pub mod delay;
+pub mod file;
 pub mod http_listener;
 pub mod http_request;
 pub mod object_store;
@@ -25,6 +27,12 @@ pub fn specs() -> Vec<ComponentSpec> {
         ComponentSpec::source::<scheduler::SchedulerSource>(),
         ComponentSpec::step::<queue::PublishParams>(),
         ComponentSpec::source::<queue::ListenerParams>(),
+        ComponentSpec::config::<db::DbConfig>(),
+        ComponentSpec::step::<db::QueryParams>(),
+        ComponentSpec::step::<db::ExecuteParams>(),
+        ComponentSpec::source::<db::ListenerParams>(),
+        ComponentSpec::source::<file::ListenerParams>(),
+        ComponentSpec::step::<file::WriteParams>(),
         ComponentSpec::config::<object_store::StoreConfig>(),
         ComponentSpec::step::<object_store::GetParams>(),
         ComponentSpec::step::<object_store::PutParams>(),

@@ -19,6 +19,9 @@ use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::source::{InFlight, Planned, Running, Stage};
 use crate::state::State;
+/// Who may see dead letters and act on the admin port (a token, or the loopback-only insecure opt-in), and
+/// the tracing target of its audit lines.
+pub use admin::access::{token_file_exposure, AdminAccess, AUDIT_TARGET};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -49,13 +52,24 @@ pub async fn start(registry: &Registry, runtime: Runtime) -> Result<Daemon, Stri
     start_with_admin(registry, runtime, None).await
 }
 
-/// [`start`], plus the admin endpoints (`/health`, `/ready`, `/metrics`) on `admin`.
+/// [`start`], plus the admin endpoints (`/health`, `/ready`, `/metrics`) on `admin`; dead letters and
+/// actions stay closed ([`AdminAccess::closed`]).
 pub async fn start_with_admin(
     registry: &Registry,
     runtime: Runtime,
     admin: Option<SocketAddr>,
 ) -> Result<Daemon, String> {
-    start_with_admin_limits(registry, runtime, admin, Limits::admin()).await
+    start_with_admin_options(registry, runtime, admin, Limits::admin(), AdminAccess::closed()).await
+}
+
+/// [`start_with_admin`], with dead letters and actions allowed as `access` says.
+pub async fn start_with_admin_access(
+    registry: &Registry,
+    runtime: Runtime,
+    admin: Option<SocketAddr>,
+    access: AdminAccess,
+) -> Result<Daemon, String> {
+    start_with_admin_options(registry, runtime, admin, Limits::admin(), access).await
 }
 
 /// Plans the sources of `runtime`'s program and prepares every unit against what runs now: nothing
@@ -102,6 +116,21 @@ pub async fn start_with_admin_limits(
     admin: Option<SocketAddr>,
     admin_limits: Limits,
 ) -> Result<Daemon, String> {
+    start_with_admin_options(registry, runtime, admin, admin_limits, AdminAccess::closed()).await
+}
+
+/// Starts the sources and the admin port with its limits and access rules: what every `start_*` comes to.
+/// An `access` that would open a non-loopback address to anyone is refused before anything starts.
+pub async fn start_with_admin_options(
+    registry: &Registry,
+    runtime: Runtime,
+    admin: Option<SocketAddr>,
+    admin_limits: Limits,
+    access: AdminAccess,
+) -> Result<Daemon, String> {
+    if let Some(addr) = admin {
+        access.check_bind(addr)?;
+    }
     let in_flight = InFlight::default();
     let planned = prepare(registry, &runtime, &BTreeMap::new()).await?;
     let running = launch(planned, BTreeMap::new(), &in_flight);
@@ -110,7 +139,7 @@ pub async fn start_with_admin_limits(
     let (draining, draining_rx) = watch::channel(false);
     let (admin, admin_task) = match admin {
         Some(addr) => {
-            let (addr, task) = admin::serve(addr, admin_limits, current_rx, draining_rx, admin_stop_rx)
+            let (addr, task) = admin::serve(addr, admin_limits, access, current_rx, draining_rx, admin_stop_rx)
                 .await
                 .map_err(|e| format!("cannot listen for the admin endpoints on {addr}: {e}"))?;
             (Some(addr), Some(task))

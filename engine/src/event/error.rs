@@ -3,6 +3,7 @@
 use relais_dsl::ir::ErrorType;
 use serde_json::{json, Value as Json};
 use std::fmt;
+use std::sync::Arc;
 
 /// Explicit intermediate parents; every other `NS:NAME` has the parent `NS:ANY`, and `NS:ANY` has `ANY`.
 const PARENTS: &[(&str, &str)] = &[
@@ -78,6 +79,9 @@ pub struct FlowError {
     /// instead, unless its flow exposes upstream errors (`http_server::problem`). Handlers and logs see the
     /// description.
     pub upstream_summary: Option<String>,
+    /// The outbound config (`http.client`) whose call raised it: what the per-system metrics count an
+    /// `until_successful` retry against.
+    pub upstream_config: Option<Arc<str>>,
 }
 
 impl FlowError {
@@ -92,6 +96,7 @@ impl FlowError {
             location: None,
             children: Vec::new(),
             upstream_summary: None,
+            upstream_config: None,
         }
     }
 
@@ -123,6 +128,25 @@ impl FlowError {
     pub fn is_permanent(&self) -> bool {
         let t = &self.error_type;
         NOT_RETRIED.iter().any(|n| n.split_once(':') == Some((t.namespace.as_str(), t.name.as_str())))
+    }
+
+    /// Marks the error as raised by a call through the outbound config `config`.
+    pub fn through(mut self, config: &Arc<str>) -> Self {
+        self.upstream_config = Some(config.clone());
+        self
+    }
+
+    /// The outbound config whose call raised this error or, for a wrapping error (`RETRY:EXHAUSTED`), its
+    /// cause.
+    pub fn outbound_config(&self) -> Option<&str> {
+        let mut at = Some(self);
+        while let Some(e) = at {
+            if let Some(config) = &e.upstream_config {
+                return Some(config);
+            }
+            at = e.cause.as_deref();
+        }
+        None
     }
 
     /// Wraps a cause.

@@ -26,6 +26,13 @@ const STATUS: &[(&str, u16)] = &[
     ("IDEMPOTENCY:IN_PROGRESS", 409),
     ("RUNTIME:SHUTTING_DOWN", 503),
     ("QUEUE:TIMEOUT", 503),
+    // The state store failed (PostgreSQL out of reach, a full disk): nothing was committed, try again later.
+    ("QUEUE:UNAVAILABLE", 503),
+    ("OBJECT_STORE:UNAVAILABLE", 503),
+    ("DB:NO_ROWS", 404),
+    ("DB:CONSTRAINT", 409),
+    ("DB:TIMEOUT", 504),
+    ("DB:CONNECTIVITY", 503),
 ];
 
 /// The HTTP status for an error type (500 when nothing more precise applies).

@@ -13,6 +13,10 @@ use std::path::PathBuf;
 pub struct Properties {
     defaults: HashMap<String, (String, Span)>,
     env_file: HashMap<String, String>,
+    /// The chosen profile and, for each property, the other profiles (`env/*.yaml` beside it) that define
+    /// it: what to say when a property is missing under `--env prod` but set for `dev`.
+    profile: Option<String>,
+    in_other_profiles: HashMap<String, Vec<String>>,
 }
 
 fn scalar_text(node: &Node) -> Option<String> {
@@ -70,6 +74,38 @@ fn unknown_profile(dirs: &[PathBuf], env: &str, loaded: &mut Loaded) {
     );
 }
 
+/// For every property named by a profile other than `env` in the `env/` directories of `dirs`, those
+/// profiles. Read only for the help of undefined properties: their own errors are reported when they are
+/// chosen, so a broken one is skipped here.
+fn other_profiles(dirs: &[PathBuf], env: &str, loaded: &Loaded) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir.join("env")) else { continue };
+        let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
+            let Some(profile) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
+            if path.extension().is_none_or(|e| e != "yaml") || profile == env {
+                continue;
+            }
+            let Ok(text) = super::read_in(&loaded.roots, &path, super::MAX_FLOW_FILE) else { continue };
+            let mut ignored = Diagnostics::new();
+            let Some(doc) = relais_dsl::syntax::yaml::parse(&text, relais_dsl::FileId::default(), &mut ignored) else {
+                continue;
+            };
+            let mut flat = Vec::new();
+            flatten("", &doc, &mut flat);
+            for (name, _) in flat {
+                let profiles = out.entry(name).or_default();
+                if !profiles.contains(&profile) {
+                    profiles.push(profile.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 impl Properties {
     /// Reads `env/<ENV>.yaml` from each directory among `roots` (when an environment is chosen).
     pub(super) fn load(roots: &[PathBuf], env: Option<&str>, loaded: &mut Loaded) -> Properties {
@@ -83,6 +119,8 @@ impl Properties {
             unknown_profile(&dirs, env, loaded);
             return props;
         }
+        props.profile = Some(env.to_string());
+        props.in_other_profiles = other_profiles(&dirs, env, loaded);
         for dir in &dirs {
             let path = dir.join("env").join(format!("{env}.yaml"));
             if !path.exists() {
@@ -160,6 +198,19 @@ impl Properties {
     /// Every property name with a value (for "did you mean").
     pub fn names(&self) -> Vec<&str> {
         self.defaults.keys().chain(self.env_file.keys()).map(String::as_str).collect()
+    }
+
+    /// The help for a property no value is found for, when other profiles define it: which ones, and where
+    /// to add it.
+    pub fn elsewhere(&self, name: &str) -> Option<String> {
+        let profile = self.profile.as_deref()?;
+        let others = self.in_other_profiles.get(name)?;
+        let list: Vec<String> = others.iter().map(|p| format!("env/{p}.yaml")).collect();
+        Some(format!(
+            "`{name}` is set in {} but not in env/{profile}.yaml (the `--env {profile}` profile): add it there, \
+             or give a default under `properties:`",
+            list.join(", ")
+        ))
     }
 
     /// The value of a property: environment variable, then env file, then default.

@@ -5,6 +5,7 @@
 
 mod discover;
 mod env;
+mod import_cycles;
 mod read;
 mod root;
 
@@ -116,9 +117,12 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut queue: std::collections::VecDeque<(PathBuf, Option<Span>)> = files.into_iter().map(|f| (f, None)).collect();
     let mut docs: Vec<(FileId, PathBuf, Node)> = Vec::new();
+    let mut imports: Vec<import_cycles::Import> = Vec::new();
+    let mut names: std::collections::HashMap<PathBuf, String> = std::collections::HashMap::new();
     while let Some((path, imported_at)) = queue.pop_front() {
         let key = path.canonicalize().unwrap_or_else(|_| path.clone());
-        if !seen.insert(key) {
+        names.entry(key.clone()).or_insert_with(|| path.display().to_string());
+        if !seen.insert(key.clone()) {
             continue;
         }
         let Some(syntax) = Syntax::of(&path) else { continue };
@@ -135,10 +139,13 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
         let Some(doc) = parse_text(&text, syntax, file, &mut loaded.diags) else { continue };
         for import in imports_of(&doc) {
             let target = normalize(&path.parent().unwrap_or(Path::new(".")).join(&import.0));
+            let to = target.canonicalize().unwrap_or_else(|_| target.clone());
+            imports.push(import_cycles::Import { from: key.clone(), to, at: import.1, written: import.0 });
             queue.push_back((target, Some(import.1)));
         }
         docs.push((file, path, doc));
     }
+    import_cycles::check(&imports, &names, &mut loaded.diags);
     // Defaults from every file, then the environment's file and variables on top.
     let mut properties = properties;
     for (_, _, doc) in &docs {
@@ -148,7 +155,8 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
     for (file, path, mut doc) in docs {
         if options.substitute {
             let lookup = |name: &str| properties.get(name);
-            relais_dsl::check::substitute_properties(&mut doc, &lookup, &names, &mut loaded.diags);
+            let elsewhere = |name: &str| properties.elsewhere(name);
+            relais_dsl::check::substitute_properties(&mut doc, &lookup, &names, &elsewhere, &mut loaded.diags);
         }
         let module: Module = relais_dsl::lower::lower_module(&doc, file, &mut loaded.diags);
         loaded.set.modules.push(module);

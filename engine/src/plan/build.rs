@@ -410,6 +410,17 @@ impl Builder<'_> {
                 Arc::new(tokio::sync::Semaphore::new(max_concurrency.as_ref().map_or(64, |m| m.value as usize))),
                 Arc::new(self.steps(steps)),
             ),
+            StepKind::Transaction { config, steps } => {
+                let resource = self.resources.get(&config.value).cloned();
+                if resource.as_ref().is_some_and(|r| r.open_scope().is_none()) {
+                    self.diags.push(build_error(
+                        config.span,
+                        format!("`db.transaction` in flow `{}`", self.flow),
+                        format!("config `{}` opens no transactions", config.value),
+                    ));
+                }
+                Op::Scope(resource, self.steps(steps))
+            }
             StepKind::Component(c) => Op::Component(self.component(c, step_id)),
         }
     }

@@ -124,6 +124,9 @@ pub enum Op {
     Idempotent(Box<IdempotentPlan>),
     /// Background steps.
     Async(Arc<tokio::sync::Semaphore>, Arc<Vec<StepPlan>>),
+    /// Steps inside a scope their config's resource opens (`db.transaction`); `None` when the resource
+    /// was not built (flow tests, where the steps inside are mocked), and the steps run as a plain list.
+    Scope(Option<Arc<dyn crate::component::Resource>>, Vec<StepPlan>),
     /// A component.
     Component(Arc<dyn ComponentNode>),
 }

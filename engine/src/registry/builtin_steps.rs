@@ -116,9 +116,21 @@ pub fn keywords() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// One schema alternative per built-in step.
+/// One schema alternative per built-in step, and the `db.transaction` scope (a dotted name, so not a
+/// keyword, but lowered like one since it holds steps).
 pub fn schemas() -> Vec<Value> {
-    keywords().into_iter().map(|(k, body)| step(k, &format!("Built-in step `{k}`."), body)).collect()
+    let mut all: Vec<Value> =
+        keywords().into_iter().map(|(k, body)| step(k, &format!("Built-in step `{k}`."), body)).collect();
+    let transaction = obj(
+        json!({ "config": { "type": "string", "description": "The `db` config." }, "steps": { "$ref": "#/$defs/Steps" } }),
+        &["config"],
+    );
+    all.push(step(
+        "db.transaction",
+        "Runs its steps in one database transaction: committed when they succeed, rolled back when one fails.",
+        transaction,
+    ));
+    all
 }
 
 #[cfg(test)]

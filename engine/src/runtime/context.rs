@@ -30,4 +30,8 @@ impl Context for Runtime {
         let now = crate::state::now();
         super::dead_letter::keep(self, flow, event, error, attempts.unwrap_or(1), now, queue);
     }
+
+    fn metrics(&self) -> &crate::metrics::Metrics {
+        Runtime::metrics(self)
+    }
 }

@@ -24,6 +24,9 @@ pub(crate) struct Failure {
 pub(crate) type Run<'a> = Pin<Box<dyn Future<Output = Result<Event, Failure>> + Send + 'a>>;
 
 /// A step run without waiting, or the event handed back because the step has to wait.
+// Returned once per step and consumed at once, never stored: boxing `Done` would allocate on every step
+// that completes, to save a copy of a few hundred bytes on the stack.
+#[allow(clippy::large_enum_variant)]
 enum Now {
     /// The step ran.
     Done(Result<Event, Failure>),
@@ -201,6 +204,7 @@ impl Runtime {
                     self.until_successful(flow, step, *max_retries, *backoff, steps, ev).await
                 }
                 Op::Async(semaphore, steps) => self.spawn_async(flow, semaphore, steps, ev).await,
+                Op::Scope(resource, steps) => self.resource_scope(flow, step, resource.as_deref(), steps, ev).await,
                 _ => match self.run_now(flow, step, ev) {
                     Now::Done(result) => result,
                     // Every step `run_now` hands back is matched above.

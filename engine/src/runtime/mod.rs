@@ -7,7 +7,6 @@
 mod context;
 pub(crate) mod dead_letter;
 mod exec;
-pub mod metrics;
 mod routers;
 mod scopes;
 mod script;
@@ -16,6 +15,8 @@ mod script;
 // name them without importing the runtime; these paths stay for code written against them.
 pub use crate::event::{self, error, payload, Event, FlowError, Payload};
 pub use crate::state::{self, claims, object_store, queue, store};
+// The counters moved out of the runtime (`crate::metrics`) so that components and the state can count too.
+pub use crate::metrics;
 
 use crate::plan::Program;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

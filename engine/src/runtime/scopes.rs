@@ -1,4 +1,5 @@
-//! Scopes: error handlers (`on_error` of flows and `try`), `until_successful` and `async`.
+//! Scopes: error handlers (`on_error` of flows and `try`), `until_successful`, `async`, and the scopes a
+//! resource opens (`db.transaction`).
 
 use super::exec::Failure;
 use super::Runtime;
@@ -75,6 +76,7 @@ impl Runtime {
                     return Err(exhausted(flow, step, why, failure.error, ev));
                 }
                 Err(failure) => {
+                    self.metrics().retry(&flow.name, failure.error.outbound_config());
                     tracing::debug!(
                         correlation_id = %ev.correlation_id,
                         flow = %flow.name,
@@ -86,6 +88,34 @@ impl Runtime {
                     attempt += 1;
                 }
             }
+        }
+    }
+
+    /// Runs the steps inside a scope `resource` opens (a transaction), visible to the steps inside, and
+    /// finishes it with their outcome: a failure to open or to finish (a commit refused) fails the step.
+    /// Without a resource (flow tests), the steps run as a plain list.
+    pub(crate) async fn resource_scope(
+        &self,
+        flow: &FlowPlan,
+        step: &StepPlan,
+        resource: Option<&dyn crate::component::Resource>,
+        steps: &[StepPlan],
+        ev: Event,
+    ) -> Result<Event, Failure> {
+        let Some(opening) = resource.and_then(|r| r.open_scope()) else {
+            return self.run_steps(flow, steps, ev).await;
+        };
+        let place = |e: FlowError| e.at(&flow.name, &step.label, &step.location);
+        let open = match opening.await {
+            Ok(open) => open,
+            Err(e) => return Err(Failure { event: ev, error: place(e) }),
+        };
+        let result = crate::component::scope::within(open.clone(), self.run_steps(flow, steps, ev)).await;
+        match (open.finish(result.is_ok()).await, result) {
+            (Ok(()), result) => result,
+            (Err(e), Ok(event)) => Err(Failure { event, error: place(e) }),
+            // The steps' own failure is what the flow sees; the rollback's is logged by the resource.
+            (Err(_), Err(failure)) => Err(failure),
         }
     }
 

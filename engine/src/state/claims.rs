@@ -62,8 +62,8 @@ pub enum Outcome {
     InProgress,
 }
 
-/// This process's id in pending claims: random per process start.
-fn process_id() -> &'static str {
+/// This process's id in pending claims (and scheduler tick claims): random per process start.
+pub fn process_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(crate::event::new_correlation_id)
 }

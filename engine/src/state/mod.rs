@@ -14,7 +14,6 @@ use object_store::{blocking, ObjectStore};
 use queue::{Queue, DEFAULT_CAPACITY};
 use relais_store::{DeadLetterFilter, StateStore, Timestamp};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -54,7 +53,8 @@ pub struct State {
     /// The `capacity` the listener of each persistent queue asked for (set at every compile, so a reload
     /// changes it at once).
     persistent_capacities: Mutex<HashMap<String, usize>>,
-    dead_letter_count: AtomicU64,
+    /// Queue and dead-letter counters, kept with the queues so that they survive a reload too.
+    metrics: crate::metrics::StateMetrics,
 }
 
 /// Messages a persistent queue holds before its publishers wait, when its listener sets no `capacity`: a
@@ -86,7 +86,7 @@ impl State {
             queues: Mutex::default(),
             signals: Mutex::default(),
             persistent_capacities: Mutex::default(),
-            dead_letter_count: AtomicU64::new(0),
+            metrics: crate::metrics::StateMetrics::default(),
         }
     }
 
@@ -171,8 +171,14 @@ impl State {
             return Err(format!("dead letter {id} did not come from a queue"));
         };
         if self.is_persistent(&queue) {
-            blocking(|| durable.enqueue(&queue, &stored.letter.to_message(), now())).map_err(|e| e.to_string())?;
+            // Taken and queued in one change: of two replicas replaying the letter at once, one publishes it.
+            let replayed = blocking(|| durable.replay_dead_letter(relais_store::DeadLetterId(id), now()))
+                .map_err(|e| e.to_string())?;
+            if replayed.is_none() {
+                return Err(format!("dead letter {id} was replayed or purged meanwhile"));
+            }
             self.signal(&queue).notify_one();
+            return Ok(queue);
         } else {
             let message = queue::Message {
                 payload: Arc::new(crate::event::payload::Payload::bytes(
@@ -185,6 +191,7 @@ impl State {
             };
             self.queue_or_default(&queue).publish(message, Duration::from_secs(10)).await.map_err(|e| e.description)?;
         }
+        self.metrics.queue(&queue).published(1);
         blocking(|| durable.take_dead_letter(relais_store::DeadLetterId(id))).map_err(|e| e.to_string())?;
         Ok(queue)
     }
@@ -197,9 +204,14 @@ impl State {
             .map_err(|e| e.to_string())
     }
 
-    /// Counts a dead letter the state store made itself (a `nack` past the last delivery).
-    pub fn count_dead_letter(&self) {
-        self.dead_letter_count.fetch_add(1, Ordering::Relaxed);
+    /// Counts a dead letter of `flow` the state store made itself (a `nack` past the last delivery).
+    pub fn count_dead_letter(&self, flow: &str, error_type: &str) {
+        self.metrics.dead_letter(flow, error_type);
+    }
+
+    /// The queue and dead-letter counters.
+    pub fn metrics(&self) -> &crate::metrics::StateMetrics {
+        &self.metrics
     }
 
     /// The queue called `name` if it exists, else one with the default bound.
@@ -221,7 +233,7 @@ impl State {
     /// If even that fails (a disk error), the letter is logged in full at error level, so that it is not
     /// lost.
     pub fn dead_letter(&self, letter: relais_store::DeadLetter) {
-        self.dead_letter_count.fetch_add(1, Ordering::Relaxed);
+        self.metrics.dead_letter(&letter.flow, &letter.error_type);
         if let Err(e) = blocking(|| self.durable.dead_letter(&letter)) {
             tracing::error!(
                 correlation_id = %letter.correlation_id,
@@ -256,7 +268,7 @@ impl State {
 
     /// Dead letters since start.
     pub fn dead_letter_count(&self) -> u64 {
-        self.dead_letter_count.load(Ordering::Relaxed)
+        self.metrics.dead_letters()
     }
 }
 

@@ -8,7 +8,7 @@ use crate::event::error::FlowError;
 use crate::event::payload::Payload;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Mutex};
 
 /// Default bound of a queue when no listener sets `capacity`.
@@ -37,6 +37,9 @@ pub struct Queue {
     receiver: Mutex<mpsc::Receiver<Message>>,
     /// Messages taken by a consumer and not finished yet (for the shutdown drain and metrics).
     in_flight: AtomicUsize,
+    /// When the waiting messages were published, oldest first: the channel cannot be peeked, so the age
+    /// of its head is kept beside it (see [`Queue::oldest_age`]).
+    published: std::sync::Mutex<std::collections::VecDeque<Instant>>,
 }
 
 impl Queue {
@@ -49,6 +52,7 @@ impl Queue {
             sender,
             receiver: Mutex::new(receiver),
             in_flight: AtomicUsize::new(0),
+            published: std::sync::Mutex::default(),
         }
     }
 
@@ -72,11 +76,34 @@ impl Queue {
         self.in_flight.load(Ordering::SeqCst)
     }
 
+    /// How long the oldest waiting message has waited (`None`: none waits). A publish and a take racing
+    /// can record their instants out of step; the record is cut back to the depth here, so the answer is
+    /// off by at most that race, never by more.
+    pub fn oldest_age(&self) -> Option<Duration> {
+        let depth = self.depth();
+        let mut times = self.times();
+        while times.len() > depth {
+            times.pop_front();
+        }
+        if depth == 0 {
+            return None;
+        }
+        times.front().map(|t| t.elapsed())
+    }
+
+    fn times(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Instant>> {
+        // Single pushes and pops: a poisoned lock is still consistent.
+        self.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Appends a message, waiting while the queue is full; fails with `QUEUE:TIMEOUT` when no room
     /// appeared within `timeout`, so a publisher never hangs on a queue nobody reads.
     pub async fn publish(&self, message: Message, timeout: Duration) -> Result<(), FlowError> {
         match self.sender.send_timeout(message, timeout).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.times().push_back(Instant::now());
+                Ok(())
+            }
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(FlowError::new(
                 "QUEUE:TIMEOUT",
                 format!(
@@ -96,6 +123,7 @@ impl Queue {
     pub async fn take(self: &Arc<Self>) -> Option<(Message, InFlight)> {
         let message = self.receiver.lock().await.recv().await?;
         self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.times().pop_front();
         Some((message, InFlight(self.clone())))
     }
 }
@@ -133,8 +161,12 @@ mod tests {
         let (first, guard) = queue.take().await.unwrap();
         assert_eq!(first.payload.to_bytes(), b"1");
         assert_eq!((queue.depth(), queue.in_flight()), (1, 1));
+        assert!(queue.oldest_age().is_some(), "one message still waits");
         drop(guard);
         assert_eq!(queue.in_flight(), 0);
         queue.publish(message(3), Duration::from_millis(10)).await.unwrap();
+        let _ = queue.take().await.unwrap();
+        let _ = queue.take().await.unwrap();
+        assert_eq!(queue.oldest_age(), None, "nothing waits");
     }
 }

@@ -1,7 +1,7 @@
 //! Loading and checking test files: unknown flows and steps, assertion expressions, payload files, `now`.
 
 use super::LoadedSuite;
-use crate::compile::scripts::{check_code, checking_engine};
+use crate::compile::scripts::{assignment_in_condition, check_code, checking_engine};
 use crate::load::{discover_tests, read_in, Loaded, ReadError, MAX_FLOW_FILE};
 use crate::registry::{Registry, Role};
 use relais_dsl::codes;
@@ -72,6 +72,7 @@ pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
         }
     }
     let step_components: Vec<&str> = registry.names(Role::Step).collect();
+    let config_names: Vec<&str> = loaded.set.configs().map(|c| c.name.value.as_str()).collect();
     let mut found = Vec::new();
     for ls in &loaded.suites {
         let suite = &ls.suite;
@@ -97,9 +98,16 @@ pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
                         ),
                     )
                 } else {
+                    let mut ids: Vec<&str> = component_ids.keys().map(String::as_str).collect();
+                    ids.sort_unstable();
+                    let listed = if ids.is_empty() {
+                        "the flows under test have no component step with an `id`".to_string()
+                    } else {
+                        format!("the component steps with an id are: {}", ids.join(", "))
+                    };
                     (
                         format!("no step has the id `{}`", id.value),
-                        did_you_mean(&id.value, component_ids.keys().map(String::as_str)),
+                        Some(did_you_mean(&id.value, ids.iter().copied()).unwrap_or(listed)),
                     )
                 };
                 found.push(
@@ -117,6 +125,20 @@ pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
                 .label("unknown component")
                 .maybe_help(did_you_mean(&kind.value, step_components.iter().copied())),
             ),
+            StepSelector::Component { config: Some(config), .. } if !config_names.contains(&config.value.as_str()) => {
+                found.push(
+                    Diagnostic::error(
+                        codes::TEST_UNKNOWN_CONFIG,
+                        config.span,
+                        format!("no config named `{}` in the files under test", config.value),
+                    )
+                    .label("unknown config: this selects no step")
+                    .help(
+                        did_you_mean(&config.value, config_names.iter().copied())
+                            .unwrap_or_else(|| format!("the configs are: {}", config_names.join(", "))),
+                    ),
+                )
+            }
             _ => {}
         };
         for case in &suite.cases {
@@ -130,6 +152,7 @@ pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
                 }
             }
             for a in &case.expect.asserts {
+                found.extend(assignment_in_condition(&loaded.sources, a));
                 found.extend(check_code(&engine, &functions, &loaded.sources, &a.code, a.span, a.origin));
             }
             if let Some(now) = &case.now {

@@ -54,17 +54,37 @@ pub enum StoreError {
         detail: String,
     },
 
-    /// The state file is intact but in a format this version cannot read: a newer relais layout, an old redb file
-    /// format, or a redb file that is not a relais state file.
-    #[error(
-        "the state file {} is in a format this relais cannot read ({detail}); run the relais version that wrote \
-         it, or move the file aside to start with an empty state",
-        path.display()
-    )]
+    /// The state is intact but in a format this version cannot read: a newer relais layout (a redb file or a
+    /// PostgreSQL schema migrated by a newer relais), an old redb file format, or something that is not relais
+    /// state.
+    #[error("the state {state} is in a format this relais cannot read ({detail}); {way_out}")]
     Incompatible {
-        /// The state file.
-        path: PathBuf,
+        /// Which state: `file /var/lib/relais/state.redb`, `schema relais of postgres://relais:***@db/state`.
+        state: String,
         /// What differs.
+        detail: String,
+        /// What the operator can do.
+        way_out: &'static str,
+    },
+
+    /// The `--state` URL cannot be used as written. The URL is shown with its password replaced.
+    #[error("the state URL {url} is not usable: {detail}")]
+    BadUrl {
+        /// The URL, password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+
+    /// The PostgreSQL database behind the state cannot be reached, or refused the connection. Nothing is known to
+    /// be wrong with the state itself; the operation did not take effect.
+    #[error("cannot reach the PostgreSQL state at {url} while {operation}: {detail}")]
+    Unreachable {
+        /// The URL, password replaced by `***`.
+        url: String,
+        /// What the store was doing.
+        operation: &'static str,
+        /// The driver's or the pool's reason (never holds the password).
         detail: String,
     },
 
@@ -90,7 +110,17 @@ pub enum StoreError {
     },
 }
 
+/// What to do about a redb file this relais cannot read.
+pub(crate) const REDB_WAY_OUT: &str =
+    "run the relais version that wrote it, or move the file aside to start with an empty state";
+
 impl StoreError {
+    /// Whether the failure is the backend being out of reach (a network or server failure), as opposed to a
+    /// bad request or bad data: callers answer 503 and retry later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unreachable { .. })
+    }
+
     /// A failure of an operation on an open store.
     pub(crate) fn storage(operation: &'static str, source: impl Into<BoxError>) -> Self {
         StoreError::Storage { operation, source: source.into() }

@@ -1,9 +1,11 @@
 //! The durable state of relais: object store entries with a TTL (and the idempotency keys built on them), durable
 //! queues with leases, nacks and dead letters, and scheduler leases (ARCHITECTURE.md, "State").
 //!
-//! One object-safe trait, [`StateStore`], and two backends:
+//! One object-safe trait, [`StateStore`], and three backends:
 //! - [`MemoryStore`]: everything in a mutex-guarded map. For tests and `--state memory`; lost on exit.
 //! - [`RedbStore`]: one [redb](https://docs.rs/redb) file, `state.redb`, in the state directory.
+//! - [`PgStore`]: a PostgreSQL schema shared by several replicas (`--state postgres://...`); it drives its
+//!   async driver on a small runtime of its own, so the trait stays synchronous.
 //!
 //! The API is synchronous: every call is a short critical section (memory) or one redb transaction. From async
 //! code, call the read-only and single-message operations directly when a millisecond of blocking is acceptable,
@@ -64,9 +66,11 @@ mod dead_letter;
 mod error;
 mod memory;
 mod message;
+mod postgres;
 mod redb;
 mod time;
 
+pub use crate::postgres::{is_postgres_url, redact, PgStore, Target, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA};
 pub use crate::redb::{RedbStore, STATE_FILE};
 pub use dead_letter::{DeadLetter, DeadLetterFilter, DeadLetterId, StoredDeadLetter};
 pub use error::{BoxError, StoreError, CORRUPT_RECOVERY};
@@ -133,6 +137,13 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// exclusive lock on it). Then an idempotency claim left pending by an earlier process is an orphan of a
     /// crash and may be taken over at once; a shared backend must wait for the claim to time out instead.
     fn is_exclusive(&self) -> bool {
+        true
+    }
+
+    /// Whether the backend answered its last call: false while a shared backend (PostgreSQL) cannot be
+    /// reached, so that `/ready` answers 503 and load balancers send traffic to replicas that can commit.
+    /// The embedded backends are always available while open.
+    fn is_available(&self) -> bool {
         true
     }
 
@@ -213,6 +224,14 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// How many messages `queue` holds at `now`, by state.
     fn queue_stats(&self, queue: &str, now: Timestamp) -> Result<QueueStats, StoreError>;
 
+    /// When the first message ready for delivery in `queue` (the next a consumer gets) was enqueued, for
+    /// the age of the oldest message in the metrics; `None` when none is ready, or when the backend does not
+    /// keep enqueue times (the default).
+    fn oldest_ready(&self, queue: &str) -> Result<Option<Timestamp>, StoreError> {
+        let _ = queue;
+        Ok(None)
+    }
+
     // --- dead letters ---
 
     /// Stores a dead letter (from any flow, queued or not) and returns its new id.
@@ -227,6 +246,31 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// Removes a dead letter and returns it, for replay: whoever takes it owns it (atomic, so two operators
     /// replaying the same id cannot both get it).
     fn take_dead_letter(&self, id: DeadLetterId) -> Result<Option<StoredDeadLetter>, StoreError>;
+
+    /// Takes dead letter `id` and enqueues its message on the queue it came from, in one change: of two
+    /// replicas (or operators) replaying the same letter at once, one publishes it and the other gets `None`,
+    /// as it does for a letter that is not there or came from no queue (left alone). Returns the letter and
+    /// the new message's id. The default takes, then enqueues, and stores the letter again (under a new id)
+    /// if the enqueue fails.
+    fn replay_dead_letter(
+        &self,
+        id: DeadLetterId,
+        now: Timestamp,
+    ) -> Result<Option<(StoredDeadLetter, MessageId)>, StoreError> {
+        match self.get_dead_letter(id)? {
+            Some(stored) if stored.letter.queue.is_some() => {}
+            _ => return Ok(None),
+        }
+        let Some(taken) = self.take_dead_letter(id)? else { return Ok(None) };
+        let Some(queue) = taken.letter.queue.clone() else { return Ok(None) };
+        match self.enqueue(&queue, &taken.letter.to_message(), now) {
+            Ok(message) => Ok(Some((taken, message))),
+            Err(e) => {
+                self.dead_letter(&taken.letter)?;
+                Err(e)
+            }
+        }
+    }
 
     /// Deletes every dead letter matching `filter` (its `limit` is ignored) and returns how many.
     fn purge_dead_letters(&self, filter: &DeadLetterFilter) -> Result<u64, StoreError>;

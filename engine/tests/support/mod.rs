@@ -11,6 +11,9 @@ pub mod partner;
 #[allow(dead_code)]
 pub mod process;
 
+#[allow(dead_code)]
+pub mod postgres;
+
 /// Writes `files` (name, text) to a fresh directory and returns it.
 pub fn write_files(files: &[(&str, &str)]) -> std::path::PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);

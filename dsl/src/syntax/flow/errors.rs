@@ -111,6 +111,9 @@ pub(crate) fn syntax_error(err: &Error<Rule>, text: &str, file: FileId) -> Diagn
             .label("this string is never closed")
             .help("close it with `\"`; a `\"` inside the text is written `\\\"`");
     }
+    if let Some(misspelt) = mistyped_keyword(text, start, file) {
+        return misspelt;
+    }
     let open = open_brace_before(text, start);
     let with_open = |d: Diagnostic| match open {
         Some(at) => d.with_label(Span::new(file, at, at + 1), "inside the `{` opened here"),
@@ -144,6 +147,64 @@ pub(crate) fn syntax_error(err: &Error<Rule>, text: &str, file: FileId) -> Diagn
             Diagnostic::error(codes::DSL_SYNTAX, span, message.clone()).label("here")
         }
     }
+}
+
+/// The words that start a statement inside a flow: what a misspelt first word most likely meant.
+const STATEMENT_KEYWORDS: &[&str] = &[
+    "set_payload",
+    "set_variable",
+    "remove_variable",
+    "transform",
+    "logger",
+    "choice",
+    "foreach",
+    "parallel_foreach",
+    "scatter_gather",
+    "first_successful",
+    "flow_ref",
+    "try",
+    "until_successful",
+    "raise_error",
+    "validate",
+    "idempotent",
+    "async",
+    "source",
+    "on_error",
+    "max_concurrency",
+    "initial_state",
+];
+
+/// The words that start a top-level item.
+pub(super) const ITEM_KEYWORDS: &[&str] = &["import", "property", "config", "flow", "sub_flow"];
+
+/// An error on the line of a statement whose first word is a misspelt keyword (`set_varible id = 1`): the
+/// grammar reads the word as a component step and stops later, at the `=`; the word is what to fix.
+fn mistyped_keyword(text: &str, at: usize, file: FileId) -> Option<Diagnostic> {
+    let at = at.min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[line_start..];
+    let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+    let word_start = line_start + indent;
+    let word_len =
+        text[word_start..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(text.len() - word_start);
+    let word = &text[word_start..word_start + word_len];
+    // A statement's error comes after its first word; an item's may be at the word itself.
+    let after_word = word_start + word_len < at || (indent == 0 && word_start == at);
+    if word.is_empty() || !after_word || text[word_start + word_len..].starts_with('.') {
+        return None;
+    }
+    let known = if indent == 0 { ITEM_KEYWORDS } else { STATEMENT_KEYWORDS };
+    if known.contains(&word) || STATEMENT_KEYWORDS.contains(&word) || ITEM_KEYWORDS.contains(&word) {
+        return None;
+    }
+    let suggestion = crate::diagnostic::did_you_mean(word, known.iter().copied())?;
+    let (code, what, a) =
+        if indent == 0 { (codes::DSL_SYNTAX, "item", "an item") } else { (codes::UNKNOWN_STEP, "step", "a step") };
+    Some(
+        Diagnostic::error(code, Span::new(file, word_start, word_start + word_len), format!("unknown {what} `{word}`"))
+            .label(format!("not {a} keyword, so the rest of the line cannot be read"))
+            .help(suggestion),
+    )
 }
 
 /// Byte length of the token starting at `at`: a word, or one character.

@@ -31,12 +31,18 @@ impl Section {
 impl Builder<'_> {
     /// The `file` pair -> the document map, sections in canonical order.
     pub fn document(&mut self, file: Pair<'_, Rule>) -> Node {
+        self.document_of(file.into_inner())
+    }
+
+    /// Top-level item pairs (from one parse, or from the separate parses of error recovery) -> the
+    /// document map, sections in canonical order.
+    pub fn document_of<'i>(&mut self, items: impl Iterator<Item = Pair<'i, Rule>>) -> Node {
         let whole = Span::new(self.file, 0, self.text.len());
         let mut imports: Vec<Node> = Vec::new();
         let mut imports_key = None;
         let (mut properties, mut configs) = (Section::default(), Section::default());
         let (mut flows, mut sub_flows) = (Section::default(), Section::default());
-        for item in file.into_inner() {
+        for item in items {
             let span = self.span(&item);
             let rule = item.as_rule();
             let mut parts = item.into_inner();

@@ -7,6 +7,7 @@
 
 mod errors;
 mod items;
+mod recover;
 pub(crate) mod scalars;
 mod steps;
 mod tests_file;
@@ -43,10 +44,26 @@ pub fn parse_tests(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<
 ///
 /// Returns the document node (a map with keys among `imports`, `properties`, `configs`, `flows`,
 /// `sub_flows`; empty text gives an empty map), or `None` after pushing a diagnostic when the text does not
-/// parse (`DSL_SYNTAX`, `UNCLOSED_EXPRESSION`, `NESTING_LIMIT`). Duplicate keys and names are reported as
+/// parse (`DSL_SYNTAX`, `UNCLOSED_EXPRESSION`, `NESTING_LIMIT`); after a syntax error, the document of
+/// the top-level items that do parse ([`recover`]), so that their own errors are reported too. Duplicate keys and names are reported as
 /// `DUPLICATE_KEY` and the first one is kept. Spans are byte offsets into `text` in `file`.
 pub fn parse(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> {
-    parse_rule(Rule::file, text, file, diags, |b, pair| b.document(pair))
+    if let Some(diagnostic) = errors::nesting_too_deep(text, file) {
+        diags.push(diagnostic);
+        return None;
+    }
+    match FlowParser::parse(Rule::file, text) {
+        Ok(mut pairs) => {
+            let top = pairs.next()?;
+            Some(values::Builder::new(file, text, diags).document(top))
+        }
+        Err(err) => {
+            let first = errors::syntax_error(&err, text, file);
+            let reported = first.primary.span;
+            diags.push(first);
+            recover::items(text, file, reported, diags)
+        }
+    }
 }
 
 /// Runs the nesting pre-scan, then pest from `rule`, then `build` on the top pair.

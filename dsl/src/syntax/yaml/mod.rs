@@ -11,6 +11,7 @@ use crate::span::{FileId, SourceFile, Span};
 use crate::syntax::{Entry, Node, Origin, Str, Value};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
+mod comments;
 mod direct;
 
 /// Deepest `[`/`{` flow-collection nesting accepted: serde_yaml's own recursion limit. Deeper text is refused
@@ -33,10 +34,9 @@ pub fn parse(text: &str, file: FileId, diags: &mut Diagnostics) -> Option<Node> 
         );
         return None;
     }
-    if let Some(doc) = direct::parse(text, file) {
-        return Some(doc);
-    }
-    authoritative(text, file, diags)
+    let doc = direct::parse(text, file).or_else(|| authoritative(text, file, diags))?;
+    comments::check(&doc, text, file, diags);
+    Some(doc)
 }
 
 /// The two-pass reading: serde_yaml decides the values and reports every error, saphyr gives the spans.
@@ -161,9 +161,36 @@ fn syntax_error(err: &serde_yaml::Error, source: &SourceFile, file: FileId) -> D
     } else if lower.contains("duplicate entry") {
         Diagnostic::error(codes::DUPLICATE_KEY, span, message).label("this key is already in the map")
     } else {
-        let help = lower.contains("tab").then(|| "YAML indentation must use spaces, not tabs".to_string());
-        Diagnostic::error(codes::YAML_SYNTAX, span, format!("invalid YAML: {message}")).label("here").maybe_help(help)
+        match tab_near(&source.text, offset) {
+            Some(tab) => Diagnostic::error(
+                codes::YAML_SYNTAX,
+                Span::new(file, tab, tab + 1),
+                format!("invalid YAML: a tab character in the indentation ({message})"),
+            )
+            .label("tab")
+            .help("YAML indents with spaces only: replace the tab with spaces"),
+            None => {
+                let help = lower.contains("tab").then(|| "YAML indents with spaces only, never tabs".to_string());
+                Diagnostic::error(codes::YAML_SYNTAX, span, format!("invalid YAML: {message}"))
+                    .label("here")
+                    .maybe_help(help)
+            }
+        }
     }
+}
+
+/// The offset of a tab in the indentation of the line holding `offset`, or of the line before it (the
+/// scanners often stop at the line after the tab): the cause to name when a YAML error is near one.
+fn tab_near(text: &str, offset: usize) -> Option<usize> {
+    let offset = offset.min(text.len());
+    let line = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let previous = text[..line.saturating_sub(1)].rfind('\n').map_or(0, |i| i + 1);
+    let candidates = if line == 0 { vec![line] } else { vec![line, previous] };
+    candidates.into_iter().find_map(|start| {
+        let indent = &text[start..];
+        let blank = indent.len() - indent.trim_start_matches([' ', '\t']).len();
+        indent[..blank].find('\t').map(|i| start + i)
+    })
 }
 
 /// A mapping being read: the keys seen so far, and whether the next scalar is a key.
@@ -251,6 +278,15 @@ fn scalar_origin(text: &str, value: &str, style: ScalarStyle, start: usize, end:
     match style {
         ScalarStyle::Plain if raw == value => Origin::Verbatim { start: start as u32 },
         ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted if raw.len() >= 2 && &raw[1..raw.len() - 1] == value => {
+            Origin::Verbatim { start: start as u32 + 1 }
+        }
+        // Inside a flow collection saphyr's span of a quoted scalar may end past the closing quote; the
+        // text is still verbatim when the quotes enclose exactly the value.
+        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted
+            if text[start..].strip_prefix(['"', '\'']).is_some_and(|rest| {
+                rest.starts_with(value) && rest[value.len()..].starts_with(&text[start..start + 1])
+            }) =>
+        {
             Origin::Verbatim { start: start as u32 + 1 }
         }
         ScalarStyle::Literal => {

@@ -67,6 +67,10 @@ pub struct ListenerConfig {
     #[serde(default = "defaults::max_requests_in_flight")]
     #[schemars(range(min = 1))]
     pub max_requests_in_flight: u32,
+    /// Log one line per request (method, route template, status, duration, bytes in and out, correlation
+    /// id) on the tracing target `relais::access`.
+    #[serde(default)]
+    pub access_log: bool,
 }
 
 /// The defaults of [`ListenerConfig`], each said once.
@@ -128,6 +132,7 @@ impl ListenerConfig {
             http2_idle_timeout: defaults::http2_idle_timeout(),
             http2_max_concurrent_streams: defaults::http2_max_concurrent_streams(),
             max_requests_in_flight: defaults::max_requests_in_flight(),
+            access_log: false,
         }
     }
 }
@@ -191,36 +196,108 @@ pub struct ListenerSource {
     pub expose_upstream_errors: bool,
 }
 
+/// Why a path template is refused: what to say, where inside the template (a byte range) and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathError {
+    /// What is wrong (the diagnostic's label).
+    pub why: String,
+    /// The bytes of the template at fault.
+    pub at: std::ops::Range<usize>,
+    /// The fix.
+    pub help: String,
+}
+
+impl PathError {
+    fn new(why: impl Into<String>, at: std::ops::Range<usize>, help: impl Into<String>) -> Self {
+        PathError { why: why.into(), at, help: help.into() }
+    }
+}
+
+const PATH_HELP: &str = "write `/orders/{order_id}`: literal segments and whole-segment `{name}` parameters";
+
 /// Checks a path template: leading `/`, balanced `{name}` segments with unique identifier names, a
-/// `{*rest}` remainder only as the last segment.
-pub fn check_path_template(path: &str) -> Result<Vec<String>, String> {
+/// `{*rest}` remainder only as the last segment, no Express-style `:name` segment (taken literally, it
+/// would match only the text `:name`).
+pub fn check_path_template(path: &str) -> Result<Vec<String>, PathError> {
     if !path.starts_with('/') {
-        return Err("paths start with `/`".into());
+        return Err(PathError::new("paths start with `/`", 0..path.len().min(1), format!("write `/{path}`")));
     }
     let mut names = Vec::new();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let mut start = 1;
     for (i, segment) in segments.iter().enumerate() {
+        let whole = start..start + segment.len();
+        let at = start;
+        start += segment.len() + 1;
         if segment.starts_with("{*") && i + 1 < segments.len() {
-            return Err(format!("`{segment}` takes the rest of the path, so it must be the last segment"));
+            return Err(PathError::new(
+                format!("`{segment}` takes the rest of the path, so it must be the last segment"),
+                whole,
+                PATH_HELP,
+            ));
+        }
+        if let Some(name) = segment.strip_prefix(':').filter(|n| relais_dsl::lower::is_identifier(n)) {
+            return Err(PathError::new(
+                format!("`{segment}` is Express syntax: here it matches only the literal text `{segment}`"),
+                whole,
+                format!("parameters are written in braces: `{{{name}}}`, read as `attributes.params.{name}`"),
+            ));
         }
         if segment.contains(['{', '}']) {
             let inner = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
             let Some(inner) = inner.filter(|i| !i.contains(['{', '}'])) else {
-                return Err(format!("segment `{segment}`: a parameter must be a whole segment `{{name}}`"));
+                return Err(brace_error(segment, at));
             };
             let name = inner.strip_prefix('*').unwrap_or(inner);
             if !relais_dsl::lower::is_identifier(name) {
-                return Err(format!("`{inner}` is not a valid parameter name"));
+                return Err(PathError::new(format!("`{inner}` is not a valid parameter name"), whole, PATH_HELP));
             }
             if names.iter().any(|n| n == name) {
-                return Err(format!("parameter `{name}` appears twice"));
+                return Err(PathError::new(
+                    format!("parameter `{name}` appears twice"),
+                    whole,
+                    "give each parameter its own name",
+                ));
             }
             names.push(name.to_string());
         } else if segment.contains(char::is_whitespace) {
-            return Err(format!("segment `{segment}` contains whitespace"));
+            return Err(PathError::new(format!("segment `{segment}` contains whitespace"), whole, PATH_HELP));
         }
     }
     Ok(names)
+}
+
+/// A segment whose braces do not make one whole `{name}`: the label goes on the brace at fault (an unclosed
+/// `{`, a stray `}`), or on the whole segment when the braces balance but do not span it (`x{id}`).
+fn brace_error(segment: &str, at: usize) -> PathError {
+    let mut open = None;
+    for (i, c) in segment.char_indices() {
+        match c {
+            '{' if open.is_none() => open = Some(i),
+            '{' => break,
+            '}' if open.is_none() => {
+                return PathError::new("this `}` closes no `{`", at + i..at + i + 1, PATH_HELP);
+            }
+            '}' => open = None,
+            _ => {}
+        }
+    }
+    match open {
+        Some(i) if !segment[i..].contains('}') => {
+            let name = &segment[i + 1..];
+            let fix = if relais_dsl::lower::is_identifier(name) {
+                format!("close it: `{{{name}}}`")
+            } else {
+                "close it with `}` before the next `/`".to_string()
+            };
+            PathError::new("this `{` is never closed in its segment", at + i..at + i + 1, fix)
+        }
+        _ => PathError::new(
+            format!("segment `{segment}`: a parameter must be a whole segment `{{name}}`"),
+            at..at + segment.len(),
+            PATH_HELP,
+        ),
+    }
 }
 
 impl Source for ListenerSource {
@@ -229,12 +306,12 @@ impl Source for ListenerSource {
     const CONFIG: Option<ConfigRef> = Some(ConfigRef { kind: "http.listener", required: false });
 
     fn check(&self, at: &Node, diags: &mut Diagnostics) {
-        if let Err(why) = check_path_template(&self.path) {
-            let span = at.get("path").map_or(at.span, |n| n.span);
+        if let Err(error) = check_path_template(&self.path) {
+            let span = at.get("path").map_or(at.span, |n| n.sub_span(error.at.clone()));
             diags.push(
                 Diagnostic::error(codes::BAD_PATH_TEMPLATE, span, format!("invalid path template `{}`", self.path))
-                    .label(why)
-                    .help("write `/orders/{order_id}`: literal segments and whole-segment `{name}` parameters"),
+                    .label(error.why)
+                    .help(error.help),
             );
         }
     }
@@ -281,5 +358,15 @@ mod tests {
         for bad in ["orders", "/a/{id", "/a/x{id}", "/a/{id}/{id}", "/a/{1x}", "/a b", "/a/{*rest}/b", "/a/{*rest}/"] {
             assert!(check_path_template(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_unclosed_brace_is_located_on_the_brace_and_an_express_segment_names_the_braces() {
+        let unclosed = check_path_template("/orders/{id/items").err();
+        assert_eq!(unclosed.as_ref().map(|e| e.at.clone()), Some(8..9));
+        assert_eq!(unclosed.map(|e| e.help), Some("close it: `{id}`".to_string()));
+        let express = check_path_template("/orders/:id").err();
+        assert_eq!(express.as_ref().map(|e| e.at.clone()), Some(8..11));
+        assert!(express.is_some_and(|e| e.help.contains("`{id}`")));
     }
 }

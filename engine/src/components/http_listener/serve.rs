@@ -34,11 +34,40 @@ pub struct Responses {
     pub error: Option<ResponsePlan>,
     /// Whether problem bodies quote a partner's failure in full (`expose_upstream_errors`).
     pub expose_upstream_errors: bool,
+    /// The route, as the access log and the metrics know it.
+    pub route: Arc<RouteInfo>,
+}
+
+/// A route as the access log and the metrics name it: its template (never the path as sent) and its
+/// request counters.
+#[derive(Default)]
+pub struct RouteInfo {
+    /// The path template (`/orders/{id}`).
+    pub template: String,
+    /// Requests by status.
+    pub counters: Arc<crate::metrics::RouteCounters>,
+}
+
+/// What the access log and the metrics need to know of a request, filled in while it is handled.
+#[derive(Default)]
+struct Seen {
+    /// The route it took (`None`: none, a 404 or 405).
+    route: Option<Arc<RouteInfo>>,
+    /// Flow it ran.
+    flow: Option<String>,
+    /// Body bytes read.
+    received: usize,
 }
 
 /// What requests on one socket are routed to, and under which limits: replaced as a whole by a hot reload
 /// (only a new address needs a new socket).
 pub struct Table {
+    /// The listener config's name (`""`: the default listener).
+    pub listener: String,
+    /// Whether each request is logged on `relais::access` (`access_log`).
+    pub access_log: bool,
+    /// Counters of the requests no route took (404, 405).
+    pub unmatched: Arc<crate::metrics::RouteCounters>,
     /// Largest accepted body.
     pub max_body_size: usize,
     /// Time allowed per request.
@@ -187,11 +216,19 @@ fn attributes(request: &hyper::http::request::Parts, params: &Map<String, Json>)
     Json::Object(attributes)
 }
 
-async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: Arc<str>) -> Response<Full<Bytes>> {
+async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: Arc<str>, seen: &mut Seen) -> Response<Full<Bytes>> {
     let runtime = &table.runtime;
     let (method, path) = (req.method().as_str(), req.uri().path());
     let (route, params) = match table.routes.route(method, path) {
-        Routed::Found(r, p) => (r, p),
+        Routed::Found(r, p) => {
+            if let Some(responses) = table.responses.get(&r.flow) {
+                seen.route = Some(responses.route.clone());
+            }
+            if table.access_log {
+                seen.flow = Some(r.flow.clone());
+            }
+            (r, p)
+        }
         Routed::MethodNotAllowed(allowed) => {
             let mut r =
                 problem_response(405, "Method Not Allowed", &format!("{method} is not allowed on {path}"), &cid);
@@ -239,6 +276,7 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: Arc<str>) -> Res
         Err(body::Unread::Broken(detail)) => return closing(problem_response(400, "Bad Request", &detail, &cid)),
     };
     let received = body.len();
+    seen.received = received;
     // hyper's buffer itself: a flow answering or forwarding the body sends these bytes without a copy.
     let media_type = request.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let payload = Arc::new(Payload::bytes(body, media_type.unwrap_or("application/json")));
@@ -300,6 +338,46 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: Arc<str>) -> Res
     response
 }
 
+/// The tracing target of access log lines, so that they can be routed on their own
+/// (`RELAIS_LOG=info,relais::access=off`, or a collector filtering on the target).
+pub const ACCESS_TARGET: &str = "relais::access";
+
+/// Counts a request's answer for its route and, when the listener has `access_log: true`, logs it: method,
+/// route template (`-` when no route took it), status, duration, body bytes in and out, correlation id.
+fn account(
+    table: &Table,
+    asked: &Asked,
+    seen: &Seen,
+    response: &Response<Full<Bytes>>,
+    started: std::time::Instant,
+    cid: &str,
+) {
+    let status = response.status().as_u16();
+    match &seen.route {
+        Some(route) => route.counters.answered(status),
+        None => table.unmatched.answered(status),
+    }
+    if !table.access_log {
+        return;
+    }
+    let sent = hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0);
+    let route = seen.route.as_ref().map_or("-", |r| r.template.as_str());
+    tracing::info!(
+        target: ACCESS_TARGET,
+        listener = %table.listener,
+        method = %asked.method,
+        route,
+        flow = seen.flow.as_deref().unwrap_or("-"),
+        status,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        bytes_in = seen.received,
+        bytes_out = sent,
+        correlation_id = %cid,
+        "{} {route} {status}",
+        asked.method
+    );
+}
+
 /// Time allowed for a TLS handshake before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -328,15 +406,18 @@ pub(crate) async fn serve_connection<I>(
                 let _request = drain.request();
                 let cid = correlation_id(&req);
                 let asked = Asked { method: req.method().clone(), uri: req.uri().clone(), version: req.version() };
+                let started = std::time::Instant::now();
+                let mut seen = Seen::default();
                 let response = tokio::select! {
                     // A request that finishes as the deadline passes keeps its own answer.
                     biased;
-                    response = handle(table.clone(), req, cid.clone()) => response,
+                    response = handle(table.clone(), req, cid.clone(), &mut seen) => response,
                     () = drain.deadline_passed() => {
                         drain.note_cut();
                         cut_short(&table, &asked, &cid)
                     }
                 };
+                account(&table, &asked, &seen, &response, started, &cid);
                 Ok::<_, std::convert::Infallible>(response)
             }
         })

@@ -54,6 +54,10 @@ pub(super) fn plan(uses: Vec<SourceUse<ListenerSource>>, runtime: &Runtime) -> R
             ok: compile(&settings.response, "response")?,
             error: compile(&settings.error_response, "error_response")?,
             expose_upstream_errors: settings.expose_upstream_errors,
+            route: Arc::new(http::RouteInfo {
+                template: settings.path.clone(),
+                counters: runtime.metrics().route(&name, flow, &settings.path),
+            }),
         };
         planned.table.responses.insert(flow.clone(), responses);
     }
@@ -82,6 +86,9 @@ impl PlannedListener {
             .map(|files| crate::tls::server_config(files, name).map(tokio_rustls::TlsAcceptor::from))
             .transpose()?;
         let table = Table {
+            listener: name.to_string(),
+            access_log: settings.access_log,
+            unmatched: runtime.metrics().route(name, "", ""),
             max_body_size: usize::try_from(settings.max_body_size).unwrap_or(usize::MAX),
             request_timeout: settings.request_timeout.0,
             requests: Arc::new(tokio::sync::Semaphore::new(limits.max_requests_in_flight)),

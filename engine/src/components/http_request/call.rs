@@ -9,6 +9,7 @@ use super::{Auth, ClientConfig, RequestParams};
 use crate::component::{CallFuture, ComponentNode, Context, Resource, StepContext};
 use crate::connectors::secrets;
 use crate::event::{Event, FlowError, Payload};
+use crate::metrics::OutboundMetrics;
 use crate::script::{compile_template_text, TemplatePart, TemplatePlan};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
@@ -136,8 +137,8 @@ fn shown(url: &str) -> std::borrow::Cow<'_, str> {
 /// What an `http.client` config builds, shared by every step naming it: the pool, the base URL, the
 /// authentication (with its OAuth2 token cache), the config's headers and limits.
 pub struct Client {
-    /// The config's name, named in what a caller is told of its failures.
-    name: String,
+    /// The config's name, named in what a caller is told of its failures and in the per-system metrics.
+    name: Arc<str>,
     client: HttpClient,
     base_url: String,
     headers: Vec<(String, TemplatePlan)>,
@@ -235,7 +236,7 @@ pub(super) fn client(name: &str, zone: &str, config: &ClientConfig, engine: &rha
         .map(|(k, v)| Ok((k.clone(), compile_template_text(engine, &secrets::resolve(v)?)?)))
         .collect::<Result<_, String>>()?;
     Ok(Client {
-        name: name.to_string(),
+        name: name.into(),
         client,
         base_url: secrets::resolve(config.base_url.trim_end_matches('/'))?,
         headers,
@@ -313,10 +314,11 @@ type Answer = (u16, String, Map<String, Json>, Bytes);
 
 impl HttpRequest {
     /// One request and its whole answer, by `deadline` (the response timeout from when the exchange, its
-    /// OAuth2 token included, began).
+    /// OAuth2 token included, began), counted in the config's `metrics` (status and latency).
     #[allow(clippy::too_many_arguments)] // one exchange's parts, all borrowed from the call
     async fn exchange(
         &self,
+        metrics: &OutboundMetrics,
         url: &str,
         content_type: &str,
         event: &Event,
@@ -361,14 +363,23 @@ impl HttpRequest {
             })?;
             Ok::<_, FlowError>((status, media_type, headers, bytes.to_bytes()))
         };
-        tokio::time::timeout_at(deadline, exchange).await.map_err(|_| {
-            FlowError::new("HTTP:TIMEOUT", format!("{} did not answer within {:?}", shown(url), self.timeout))
-        })?
+        let started = std::time::Instant::now();
+        let answer = match tokio::time::timeout_at(deadline, exchange).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                Err(FlowError::new("HTTP:TIMEOUT", format!("{} did not answer within {:?}", shown(url), self.timeout)))
+            }
+        };
+        metrics.exchange(started.elapsed(), answer.as_ref().ok().map(|a| a.0));
+        answer
     }
 
-    /// `error`, made while calling the partner, marked with what an HTTP caller is told instead of its
-    /// description (which may quote the partner's answer or address): the config and what went wrong.
-    fn upstream(&self, error: FlowError) -> FlowError {
+    /// `error`, made while calling the partner (no answer, or one that could not be read), counted in the
+    /// config's `metrics` and marked with what an HTTP caller is told instead of its description (which
+    /// may quote the partner's answer or address): the config and what went wrong.
+    fn upstream(&self, metrics: &OutboundMetrics, error: FlowError) -> FlowError {
+        metrics.error(&error.error_type.to_string(), None);
+        let error = error.through(&self.client.name);
         if error.upstream_summary.is_some() {
             return error;
         }
@@ -392,6 +403,8 @@ impl HttpRequest {
 impl ComponentNode for HttpRequest {
     fn call<'a>(&'a self, cx: &'a dyn Context, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
+            let metrics = cx.metrics().outbound(&self.client.name);
+            let metrics = metrics.as_ref();
             let mut url = format!("{}{}", self.client.base_url, render_path(cx, &self.path, &event)?);
             for (i, (k, v)) in self.query.iter().enumerate() {
                 url.push(if i == 0 && !url.contains('?') { '?' } else { '&' });
@@ -424,35 +437,42 @@ impl ComponentNode for HttpRequest {
             let deadline = tokio::time::Instant::now() + self.timeout;
             let token = match &self.client.oauth2 {
                 Some(oauth2) => Some(
-                    oauth2.token(&self.client.client, deadline, self.timeout).await.map_err(|e| self.upstream(e))?,
+                    oauth2
+                        .token(&self.client.client, deadline, self.timeout)
+                        .await
+                        .map_err(|e| self.upstream(metrics, e))?,
                 ),
                 None => None,
             };
             let mut answer = self
-                .exchange(&url, &content_type, &event, &headers, body.clone(), token.as_deref(), deadline)
+                .exchange(metrics, &url, &content_type, &event, &headers, body.clone(), token.as_deref(), deadline)
                 .await
-                .map_err(|e| self.upstream(e))?;
+                .map_err(|e| self.upstream(metrics, e))?;
             if let (401, Some(oauth2), Some(refused)) = (answer.0, &self.client.oauth2, &token) {
                 // A token the partner no longer accepts: fetch a new one and try once more, with a
                 // timeout of its own.
                 oauth2.forget(refused);
                 let deadline = tokio::time::Instant::now() + self.timeout;
-                let token =
-                    oauth2.token(&self.client.client, deadline, self.timeout).await.map_err(|e| self.upstream(e))?;
-                answer = self
-                    .exchange(&url, &content_type, &event, &headers, body, Some(&token), deadline)
+                let token = oauth2
+                    .token(&self.client.client, deadline, self.timeout)
                     .await
-                    .map_err(|e| self.upstream(e))?;
+                    .map_err(|e| self.upstream(metrics, e))?;
+                answer = self
+                    .exchange(metrics, &url, &content_type, &event, &headers, body, Some(&token), deadline)
+                    .await
+                    .map_err(|e| self.upstream(metrics, e))?;
             }
             let (status, media_type, headers, bytes) = answer;
             if !(200..300).contains(&status) && !self.success.contains(&status) {
                 let text = String::from_utf8_lossy(&bytes);
                 let excerpt: String = text.chars().take(200).collect();
                 let config = &self.client.name;
+                metrics.error(status_error(status), Some(status));
                 return Err(FlowError::new(
                     status_error(status),
                     format!("{} {} answered {status}: {excerpt}", self.method, shown(&url)),
                 )
+                .through(config)
                 .from_upstream(format!("the upstream call to config `{config}` failed with status {status}")));
             }
             let mut ev = event;
@@ -462,7 +482,9 @@ impl ComponentNode for HttpRequest {
                     // The payload and the source's attributes are kept; the answer's status and headers go
                     // to `attributes.response`, beside them.
                     let value = cx.read(&payload).map_err(|e| {
-                        e.from_upstream(format!("the answer of config `{}` could not be read", self.client.name))
+                        metrics.error(&e.error_type.to_string(), Some(status));
+                        e.through(&self.client.name)
+                            .from_upstream(format!("the answer of config `{}` could not be read", self.client.name))
                     })?;
                     let value = value.clone();
                     ev.set_var(var, value);

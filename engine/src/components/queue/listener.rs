@@ -57,7 +57,7 @@ impl QueueListener {
 
     fn delay(&self, failures: u32) -> Duration {
         let factor = 2u32.saturating_pow(failures.saturating_sub(1));
-        self.redelivery_delay.saturating_mul(factor).min(Duration::from_secs(30))
+        self.redelivery_delay.saturating_mul(factor).min(super::MAX_REDELIVERY_DELAY)
     }
 
     /// Runs the flow on one message until it succeeds or its deliveries are exhausted.
@@ -81,12 +81,14 @@ impl QueueListener {
                 deadline: None,
                 carried: None,
             };
+            let counters = runtime.program().state.metrics().queue(self.queue.name());
             let error = match runtime.run_flow(&self.flow, event.clone()).await {
-                Ok(_) => return,
+                Ok(_) => return counters.acked(1),
                 Err(e) => e,
             };
             let first_failure = *first_failure.get_or_insert_with(crate::state::now);
             if attempt >= self.max_deliveries || runtime.is_closing() {
+                counters.dead_lettered();
                 let queue = Some(self.queue.name().to_string());
                 crate::runtime::dead_letter::keep(runtime, &self.flow, &event, &error, attempt, first_failure, queue);
                 return;
@@ -99,6 +101,7 @@ impl QueueListener {
                 "delivery {attempt} of {} failed; trying again",
                 self.max_deliveries
             );
+            counters.redelivered();
             tokio::time::sleep(self.delay(attempt)).await;
             attempt += 1;
         }
@@ -157,7 +160,8 @@ impl QueueListener {
                 "cannot record the outcome of a delivery ({e}); the message will be delivered again"
             ),
             Ok(relais_store::NackOutcome::DeadLettered(id)) => {
-                state.count_dead_letter();
+                state.metrics().queue(&name).dead_lettered();
+                state.count_dead_letter(&failure.flow, &failure.error_type);
                 tracing::error!(
                     correlation_id = %leased.message.correlation_id,
                     flow = %self.flow,
@@ -169,15 +173,18 @@ impl QueueListener {
                     runtime.scrub(&error.description, &event)
                 );
             }
-            Ok(_) => tracing::warn!(
-                correlation_id = %leased.message.correlation_id,
-                flow = %self.flow,
-                queue = %name,
-                error_type = %error.error_type,
-                "delivery {} of {} failed; trying again",
-                leased.deliveries,
-                self.max_deliveries
-            ),
+            Ok(_) => {
+                state.metrics().queue(&name).redelivered();
+                tracing::warn!(
+                    correlation_id = %leased.message.correlation_id,
+                    flow = %self.flow,
+                    queue = %name,
+                    error_type = %error.error_type,
+                    "delivery {} of {} failed; trying again",
+                    leased.deliveries,
+                    self.max_deliveries
+                )
+            }
         }
         None
     }
@@ -202,6 +209,13 @@ const LEASE_AHEAD: usize = 64;
 /// The shortest visibility timeout with which a consumer leases ahead of its free consumers.
 const LEASE_AHEAD_MIN_VISIBILITY: Duration = Duration::from_secs(10);
 
+/// How long a persistent consumer waits after a failed store call before the next, doubling up to
+/// [`MAX_BACKOFF`] while the store stays out of reach, back to this after a call that succeeds.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+/// The longest wait between two store calls of a consumer whose store is out of reach.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 /// A delivery that ended: the message to acknowledge (its flow succeeded) or `None` (it was nacked), and the
 /// in-flight mark that lasts until the acknowledgement is durable.
 type Finished = (Option<MessageId>, Working);
@@ -210,7 +224,8 @@ type Finished = (Option<MessageId>, Working);
 /// message whose flow finished since the last turn and leases what the free consumers (and the lease-ahead
 /// buffer) can take, in one call, so one commit (one fsync) settles and hands out a batch. A message is done
 /// (out of the in-flight count) only once its ack is durable. When the queue is empty, the loop waits for a
-/// publish in this process (or polls every 250 ms, for messages another process or a replay put there). On
+/// publish in this process (or polls every 250 ms, for messages another replica or a replay put there). A
+/// failed store call is retried with a backoff (250 ms doubling to 5 s), its acks kept for the next turn. On
 /// stop, messages leased ahead and not started are given back without counting a delivery.
 async fn consume_persistent(
     listener: Arc<QueueListener>,
@@ -228,6 +243,7 @@ async fn consume_persistent(
     // The last lease found fewer messages than it asked for: wait for a publish before asking again.
     let mut drained = false;
     let bound = listener.lease_bound();
+    let mut backoff = FIRST_BACKOFF;
     loop {
         while !ahead.is_empty() {
             let Ok(permit) = consumers.clone().try_acquire_owned() else { break };
@@ -255,24 +271,30 @@ async fn consume_persistent(
             });
             match result {
                 Ok(leased) => {
+                    state.metrics().queue(&name).acked(ids.len() as u64);
                     drained = leased.len() < want;
                     ahead.extend(leased);
                 }
                 Err(e) => {
+                    // Kept, and acknowledged by the next turn that reaches the store: a store out of reach
+                    // for a while (PostgreSQL restarting) redelivers nothing that was processed, unless the
+                    // outage outlasts the visibility timeout.
                     tracing::error!(
                         queue = %name,
                         acks = ids.len(),
-                        "cannot read the persistent queue: {e}; messages processed and not acknowledged will be \
-                         delivered again"
+                        "cannot reach the persistent queue: {e}; trying again in {backoff:?} (messages processed \
+                         and not acknowledged are delivered again if it stays out of reach past their \
+                         visibility timeout)"
                     );
-                    acks.clear();
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = tokio::time::sleep(backoff) => {}
                         _ = stop.changed() => break,
                     }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             }
+            backoff = FIRST_BACKOFF;
             acks.clear();
             continue;
         }
@@ -296,9 +318,13 @@ async fn consume_persistent(
         let ids: Vec<MessageId> = acks.iter().filter_map(|(id, _)| *id).collect();
         let store = state.durable().clone();
         let visibility = listener.visibility_timeout;
-        if let Err(e) = crate::state::object_store::blocking(|| {
+        let acked = crate::state::object_store::blocking(|| {
             store.ack_and_lease(&name, &ids, 0, visibility, crate::state::now())
-        }) {
+        });
+        if acked.is_ok() {
+            state.metrics().queue(&name).acked(ids.len() as u64);
+        }
+        if let Err(e) = acked {
             tracing::error!(queue = %name, "cannot acknowledge {} messages ({e}); they will be delivered again", ids.len());
         }
         acks.clear();

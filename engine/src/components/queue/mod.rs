@@ -9,9 +9,16 @@ use crate::component::{ComponentNode, Step, StepContext};
 use crate::runtime::Runtime;
 use crate::source::{Planned, Source, SourceUse, Stage, TaskPlanned};
 use crate::state::State;
+use relais_dsl::ir::format_duration;
+use relais_dsl::syntax::Node;
+use relais_dsl::{codes, Diagnostic, Diagnostics};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest wait between two deliveries: the doubling of `redelivery_delay` stops here.
+pub const MAX_REDELIVERY_DELAY: Duration = Duration::from_secs(30);
 
 fn publish_timeout() -> DurationText {
     DurationText::secs(10)
@@ -109,6 +116,28 @@ impl ListenerParams {
 impl Source for ListenerParams {
     const NAME: &'static str = "queue.listener";
     const SUMMARY: &'static str = "Starts the flow for each queued message.";
+
+    /// A `redelivery_delay` over [`MAX_REDELIVERY_DELAY`] would be cut to it on every redelivery: what was
+    /// written is not what runs, so it is refused (RL0111) at the field.
+    fn check(&self, at: &Node, diags: &mut Diagnostics) {
+        let delay = self.redelivery_delay.0;
+        if delay > MAX_REDELIVERY_DELAY {
+            let span = at.get("redelivery_delay").map_or(at.span, |n| n.span);
+            diags.push(
+                Diagnostic::error(
+                    codes::DURATION_RANGE,
+                    span,
+                    format!("a `redelivery_delay` of {} is longer than redeliveries ever wait", format_duration(delay)),
+                )
+                .label(format!("out of range: allowed is 0ms to {}", format_duration(MAX_REDELIVERY_DELAY)))
+                .help(format!(
+                    "the delay doubles after each failure up to {}: write at most `{}`",
+                    format_duration(MAX_REDELIVERY_DELAY),
+                    format_duration(MAX_REDELIVERY_DELAY)
+                )),
+            );
+        }
+    }
 
     fn reaches(&self) -> Option<crate::component::Reach> {
         Some(crate::component::Reach { kind: "queue", name: self.queue.clone() })

@@ -20,7 +20,7 @@ struct Publish {
 }
 
 impl ComponentNode for Publish {
-    fn call<'a>(&'a self, _: &'a dyn Context, event: Event) -> CallFuture<'a> {
+    fn call<'a>(&'a self, cx: &'a dyn Context, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
             let message = Message {
                 payload: event.payload.clone(),
@@ -29,6 +29,7 @@ impl ComponentNode for Publish {
                 published_at: chrono::Utc::now().to_rfc3339(),
             };
             self.queue.publish(message, self.timeout).await?;
+            cx.state().metrics().queue(self.queue.name()).published(1);
             Ok(event)
         })
     }
@@ -91,6 +92,7 @@ impl ComponentNode for PersistentPublish {
             blocking(|| durable.enqueue(&self.queue, &message, crate::state::now())).map_err(|e| {
                 FlowError::new("QUEUE:UNAVAILABLE", format!("cannot persist to queue `{}`: {e}", self.queue))
             })?;
+            self.state.metrics().queue(&self.queue).published(1);
             self.state.signal(&self.queue).notify_one();
             Ok(event)
         })

@@ -1,7 +1,8 @@
 //! `scheduler`: starts a flow at a fixed frequency or on a cron schedule in a time zone; the task that
-//! fires it is in [`run`].
+//! fires it is in [`run`], and on a state shared by replicas in [`shared`] (each tick once across them).
 
 mod run;
+mod shared;
 
 use super::types::DurationText;
 use crate::runtime::Runtime;

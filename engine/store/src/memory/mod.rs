@@ -120,11 +120,11 @@ impl StateStore for MemoryStore {
         Ok(self.lock().objects.len())
     }
 
-    fn enqueue(&self, queue: &str, message: &Message, _now: Timestamp) -> Result<MessageId, StoreError> {
+    fn enqueue(&self, queue: &str, message: &Message, now: Timestamp) -> Result<MessageId, StoreError> {
         let mut state = self.lock();
         state.last_message_id += 1;
         let id = MessageId(state.last_message_id);
-        state.queues.entry(queue.to_string()).or_default().enqueue(id, message);
+        state.queues.entry(queue.to_string()).or_default().enqueue(id, message, now);
         Ok(id)
     }
 
@@ -204,6 +204,10 @@ impl StateStore for MemoryStore {
         Ok(self.lock().queues.get(queue).map(|q| q.stats(now)).unwrap_or_default())
     }
 
+    fn oldest_ready(&self, queue: &str) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.lock().queues.get(queue).and_then(|q| q.oldest_ready()))
+    }
+
     fn dead_letter(&self, letter: &DeadLetter) -> Result<DeadLetterId, StoreError> {
         Ok(self.lock().add_dead_letter(letter.clone()))
     }
@@ -221,6 +225,20 @@ impl StateStore for MemoryStore {
 
     fn take_dead_letter(&self, id: DeadLetterId) -> Result<Option<StoredDeadLetter>, StoreError> {
         Ok(self.lock().dead_letters.remove(&id).map(|letter| StoredDeadLetter { id, letter }))
+    }
+
+    fn replay_dead_letter(
+        &self,
+        id: DeadLetterId,
+        now: Timestamp,
+    ) -> Result<Option<(StoredDeadLetter, MessageId)>, StoreError> {
+        let mut state = self.lock();
+        let Some(queue) = state.dead_letters.get(&id).and_then(|letter| letter.queue.clone()) else { return Ok(None) };
+        let Some(letter) = state.dead_letters.remove(&id) else { return Ok(None) };
+        state.last_message_id += 1;
+        let message = MessageId(state.last_message_id);
+        state.queues.entry(queue).or_default().enqueue(message, &letter.to_message(), now);
+        Ok(Some((StoredDeadLetter { id, letter }, message)))
     }
 
     fn purge_dead_letters(&self, filter: &DeadLetterFilter) -> Result<u64, StoreError> {

@@ -13,6 +13,8 @@ struct Stored {
     deliveries: u32,
     first_failure: Option<Timestamp>,
     visibility: Visibility,
+    /// When it was enqueued, for the age of the oldest ready message.
+    enqueued_at: Timestamp,
 }
 
 /// One queue: messages by id, the ids visible now in FIFO order, and the ids waiting for an instant.
@@ -32,11 +34,21 @@ pub(super) enum Nacked {
 }
 
 impl Queue {
-    pub(super) fn enqueue(&mut self, id: MessageId, message: &Message) {
-        let stored =
-            Stored { message: message.clone(), deliveries: 0, first_failure: None, visibility: Visibility::Ready };
+    pub(super) fn enqueue(&mut self, id: MessageId, message: &Message, now: Timestamp) {
+        let stored = Stored {
+            message: message.clone(),
+            deliveries: 0,
+            first_failure: None,
+            visibility: Visibility::Ready,
+            enqueued_at: now,
+        };
         self.messages.insert(id, stored);
         self.ready.insert(id);
+    }
+
+    /// When the first message of the ready index (the next a consumer gets) was enqueued.
+    pub(super) fn oldest_ready(&self) -> Option<Timestamp> {
+        self.ready.first().and_then(|id| self.messages.get(id)).map(|s| s.enqueued_at)
     }
 
     pub(super) fn lease(&mut self, visibility_timeout: Duration, now: Timestamp) -> Option<Leased> {

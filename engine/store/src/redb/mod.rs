@@ -254,6 +254,10 @@ impl StateStore for RedbStore {
         self.read(queues::STATS, |tx| queues::stats(tx, queue, now))
     }
 
+    fn oldest_ready(&self, queue: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.read(queues::STATS, |tx| queues::oldest_ready(tx, queue))
+    }
+
     fn dead_letter(&self, letter: &DeadLetter) -> Result<DeadLetterId, StoreError> {
         self.write(dead_letters::INSERT, |tx| Ok((dead_letters::insert(tx, letter)?, Change::Commit)))
     }
@@ -271,6 +275,25 @@ impl StateStore for RedbStore {
             let taken = dead_letters::take(tx, id)?;
             let change = if taken.is_some() { Change::Commit } else { Change::Abort };
             Ok((taken, change))
+        })
+    }
+
+    fn replay_dead_letter(
+        &self,
+        id: DeadLetterId,
+        now: Timestamp,
+    ) -> Result<Option<(StoredDeadLetter, MessageId)>, StoreError> {
+        // A letter never changes once stored, so the queue read here is the one taken below (if it is still
+        // there): a letter from no queue is never taken, even in a group another call commits.
+        let from_queue = self.read(dead_letters::GET, |tx| dead_letters::get(tx, id))?;
+        if from_queue.is_none_or(|stored| stored.letter.queue.is_none()) {
+            return Ok(None);
+        }
+        self.write(dead_letters::TAKE, |tx| {
+            let Some(taken) = dead_letters::take(tx, id)? else { return Ok((None, Change::Abort)) };
+            let Some(queue) = taken.letter.queue.clone() else { return Ok((None, Change::Abort)) };
+            let message = queues::enqueue(tx, &queue, &taken.letter.to_message(), now)?;
+            Ok((Some((taken, message)), Change::Commit))
         })
     }
 

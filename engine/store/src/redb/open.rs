@@ -81,8 +81,9 @@ fn classify(dir: &Path, file: &Path, error: DatabaseError) -> StoreError {
             StoreError::InUse { dir: dir.to_path_buf(), file: file.to_path_buf() }
         }
         DatabaseError::UpgradeRequired(version) => StoreError::Incompatible {
-            path: file.to_path_buf(),
+            state: format!("file {}", file.display()),
             detail: format!("redb file format {version}, which this relais's redb no longer reads"),
+            way_out: crate::error::REDB_WAY_OUT,
         },
         DatabaseError::RepairAborted => corrupt("the repair after an unclean shutdown was aborted".to_string()),
         DatabaseError::Storage(StorageError::Corrupted(detail)) => corrupt(detail),
@@ -165,7 +166,11 @@ fn sync_directory(_dir: &Path) -> Result<(), StoreError> {
 
 /// Refuses a redb file that relais did not create, or created with another layout.
 fn check_layout(db: &Database, file: &Path) -> Result<(), StoreError> {
-    let incompatible = |detail: String| StoreError::Incompatible { path: file.to_path_buf(), detail };
+    let incompatible = |detail: String| StoreError::Incompatible {
+        state: format!("file {}", file.display()),
+        detail,
+        way_out: crate::error::REDB_WAY_OUT,
+    };
     let tx = db.begin_read().during(OPENING)?;
     let meta = match tx.open_table(META) {
         Ok(meta) => meta,

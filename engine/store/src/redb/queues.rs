@@ -292,6 +292,18 @@ pub(super) fn nack(
     Ok(NackOutcome::Redelivered { visible_at })
 }
 
+/// When the first message of `queue`'s ready index (the next a consumer gets) was enqueued.
+pub(super) fn oldest_ready(tx: &ReadTransaction, queue: &str) -> Result<Option<Timestamp>, StoreError> {
+    let ready = tx.open_table(READY).during(STATS)?;
+    let Some(first) = ready.range((queue, 0)..=(queue, u64::MAX)).during(STATS)?.next() else { return Ok(None) };
+    let id = first.during(STATS)?.0.value().1;
+    let bodies = tx.open_table(MESSAGE_BODIES).during(STATS)?;
+    let Some(body) = bodies.get((queue, id)).during(STATS)? else { return Ok(None) };
+    let (header, _) = body.value();
+    let header: MessageHeader<'_> = decode(header, describe(queue, id))?;
+    Ok(Some(header.enqueued_at))
+}
+
 pub(super) fn stats(tx: &ReadTransaction, queue: &str, now: Timestamp) -> Result<QueueStats, StoreError> {
     let total = tx.open_table(QUEUE_SIZES).during(STATS)?.get(queue).during(STATS)?.map_or(0, |v| v.value());
     let mut stats = QueueStats::default();

@@ -84,3 +84,41 @@ pub fn purge_removes_the_matching_dead_letters_and_counts_them(store: &dyn State
     let next = store.dead_letter(&dead_letter("sms", "later", None)).unwrap();
     assert!(next.0 > 6, "ids are not reused after a purge");
 }
+
+pub fn replay_takes_a_letter_and_queues_its_message_once(store: &dyn StateStore) {
+    let from_queue = store.dead_letter(&dead_letter("orders", "again", Some("orders-q"))).unwrap();
+    let from_nowhere = store.dead_letter(&dead_letter("orders", "direct", None)).unwrap();
+    let (taken, message) = store.replay_dead_letter(from_queue, T0).unwrap().unwrap();
+    assert_eq!((taken.id, taken.letter.payload.as_slice()), (from_queue, &b"again"[..]));
+    assert_eq!(store.replay_dead_letter(from_queue, T0).unwrap(), None, "replayed once");
+    assert_eq!(store.get_dead_letter(from_queue).unwrap(), None);
+    let leased = store.lease("orders-q", super::ms(1_000), T0).unwrap().unwrap();
+    assert_eq!((leased.id, leased.message.payload.as_slice(), leased.deliveries), (message, &b"again"[..], 1));
+    assert_eq!(store.lease("orders-q", super::ms(1_000), T0).unwrap(), None, "queued once");
+    assert_eq!(store.replay_dead_letter(from_nowhere, T0).unwrap(), None, "no queue to put it back on");
+    assert!(store.get_dead_letter(from_nowhere).unwrap().is_some(), "and left alone");
+    assert_eq!(store.replay_dead_letter(DeadLetterId(from_nowhere.0 + 100), T0).unwrap(), None);
+}
+
+/// Replicas replaying the same letters at once: each letter is published exactly once.
+pub fn concurrent_replays_publish_each_letter_once(store: &dyn StateStore) {
+    let ids: Vec<DeadLetterId> = (0..20)
+        .map(|i| store.dead_letter(&dead_letter("orders", &format!("l{i}"), Some("replayed"))).unwrap())
+        .collect();
+    let published = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let (ids, published) = (&ids, &published);
+            scope.spawn(move || {
+                for id in ids {
+                    if store.replay_dead_letter(*id, T0).unwrap().is_some() {
+                        published.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(published.into_inner(), 20);
+    assert_eq!(store.queue_stats("replayed", T0).unwrap().ready, 20);
+    assert!(store.list_dead_letters(&DeadLetterFilter::default()).unwrap().is_empty());
+}

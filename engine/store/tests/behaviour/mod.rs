@@ -1,5 +1,5 @@
 //! The behaviour every backend must have, written once against `&dyn StateStore` and instantiated per backend by
-//! [`behaviour_suite!`] (in `memory.rs` and `redb.rs`), so the two cannot drift apart.
+//! [`behaviour_suite!`] (in `memory.rs`, `redb.rs` and `postgres.rs`), so they cannot drift apart.
 
 // Each test crate uses the suite through the macro, so rustc checks the helpers once per crate. The suite's
 // functions are tests called from `#[test]`s, where a failed unwrap is a failed test.
@@ -105,11 +105,14 @@ macro_rules! behaviour_suite {
             queues::ack_and_lease_acks_then_leases_a_batch_in_fifo_order,
             queues::a_batch_lease_that_is_never_acked_is_delivered_again_after_its_visibility_timeout,
             queues::unlease_gives_messages_back_without_counting_a_delivery,
+            queues::the_oldest_ready_message_is_the_next_a_consumer_gets_with_its_enqueue_time,
             dead_letters::dead_letters_are_listed_oldest_first_and_filtered_by_flow_and_queue,
             dead_letters::listings_page_with_after_and_limit,
             dead_letters::get_returns_a_dead_letter_with_its_payload,
             dead_letters::take_removes_a_dead_letter_and_returns_it_only_once,
             dead_letters::purge_removes_the_matching_dead_letters_and_counts_them,
+            dead_letters::replay_takes_a_letter_and_queues_its_message_once,
+            dead_letters::concurrent_replays_publish_each_letter_once,
             leases::a_lease_is_exclusive_until_it_expires,
             leases::the_holder_renews_its_own_lease,
             leases::release_frees_a_lease_only_for_its_holder,

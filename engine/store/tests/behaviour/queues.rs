@@ -215,3 +215,16 @@ pub fn unlease_gives_messages_back_without_counting_a_delivery(store: &dyn State
     assert_eq!((next.id, next.deliveries), (ids[1], 1), "visible at once, first delivery again, in order");
     assert_eq!(store.queue_stats("q", at(1)).unwrap(), QueueStats { ready: 1, in_flight: 1, delayed: 0 });
 }
+
+pub fn the_oldest_ready_message_is_the_next_a_consumer_gets_with_its_enqueue_time(store: &dyn StateStore) {
+    assert_eq!(store.oldest_ready("q").unwrap(), None, "an unknown queue has none");
+    store.enqueue("q", &message("first"), at(100)).unwrap();
+    store.enqueue("q", &message("second"), at(250)).unwrap();
+    store.enqueue("other", &message("elsewhere"), at(50)).unwrap();
+    assert_eq!(store.oldest_ready("q").unwrap(), Some(at(100)));
+    assert_eq!(lease_text(store, "q", at(300)).as_deref(), Some("first"));
+    assert_eq!(store.oldest_ready("q").unwrap(), Some(at(250)), "a leased message no longer waits");
+    assert_eq!(lease_text(store, "q", at(300)).as_deref(), Some("second"));
+    assert_eq!(store.oldest_ready("q").unwrap(), None);
+    assert_eq!(store.oldest_ready("other").unwrap(), Some(at(50)));
+}

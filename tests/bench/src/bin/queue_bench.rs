@@ -8,11 +8,13 @@
 //! - *concurrent*: P publishers at once (as many HTTP requests at once would), whose enqueues can share
 //!   commits with each other and with the consumers' leases and acks.
 //!
-//! For the persistent rows it also reports the durable commits (one fsync each) per message, counted by the
-//! store. Rounds alternate the rows so that noise from other work on the machine hits them alike.
+//! For the persistent rows on redb it also reports the durable commits (one fsync each) per message, counted
+//! by the store. With `--state postgres://...`, each persistent row also runs on that PostgreSQL database
+//! (a fresh schema per row, dropped after it), next to redb in the same run. Rounds alternate the rows so
+//! that noise from other work on the machine hits them alike.
 //!
 //! Run: `cargo run -p relais-bench --release --bin queue_bench -- [MESSAGES] [--publishers P] [--consumers C]
-//! [--rounds R]` (defaults 20000, 64, 4, 1).
+//! [--rounds R] [--state postgres://USER@HOST/DB]` (defaults 20000, 64, 4, 1, no PostgreSQL).
 
 use relais_engine::runtime::state::State;
 use relais_engine::runtime::{Event, Runtime};
@@ -48,17 +50,46 @@ struct Settings {
     publishers: usize,
     consumers: usize,
     rounds: usize,
+    /// A PostgreSQL database for the shared-backend rows.
+    postgres: Option<String>,
+}
+
+/// Where one row keeps its queue.
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Memory,
+    Redb,
+    Postgres,
+}
+
+impl Backend {
+    fn label(self) -> &'static str {
+        match self {
+            Backend::Memory => "in memory",
+            Backend::Redb => "persistent (redb)",
+            Backend::Postgres => "persistent (PostgreSQL)",
+        }
+    }
+}
+
+/// Drops the schema a PostgreSQL row used.
+async fn drop_schema(url: &str, schema: &str) -> Result<(), String> {
+    let base = url.split('?').next().unwrap_or(url);
+    let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await.map_err(|e| e.to_string())
 }
 
 /// Publishes `n` messages from `publishers` tasks at once and waits until every one was consumed.
 async fn run(
     settings: &Settings,
     publishers: usize,
-    persistent: bool,
+    backend: Backend,
     dir: &std::path::Path,
 ) -> Result<Measured, String> {
     let n = settings.messages;
-    let flow_dir = dir.join(format!("{}-{publishers}", if persistent { "persistent" } else { "memory" }));
+    let persistent = backend != Backend::Memory;
+    let flow_dir = dir.join(format!("{}-{publishers}", backend.label().replace(['(', ')', ' '], "")));
     let _ = std::fs::remove_dir_all(&flow_dir);
     std::fs::create_dir_all(&flow_dir).map_err(|e| e.to_string())?;
     std::fs::write(flow_dir.join("flows.yaml"), flows(persistent, settings.consumers)).map_err(|e| e.to_string())?;
@@ -66,14 +97,29 @@ async fn run(
     if loaded.diags.has_errors() {
         return Err(format!("{:?}", loaded.diags.iter().map(|d| &d.message).collect::<Vec<_>>()));
     }
-    let redb = if persistent {
+    let redb = if backend == Backend::Redb {
         Some(Arc::new(relais_store::RedbStore::open(flow_dir.join("state")).map_err(|e| e.to_string())?))
     } else {
         None
     };
-    let durable: Arc<dyn relais_store::StateStore> = match &redb {
-        Some(redb) => redb.clone(),
-        None => Arc::new(relais_store::MemoryStore::new()),
+    let schema = format!("relais_bench_{}_{publishers}", std::process::id());
+    let postgres_url = settings.postgres.as_ref().map(|url| {
+        let joiner = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{joiner}schema={schema}")
+    });
+    let durable: Arc<dyn relais_store::StateStore> = match (&redb, backend, &postgres_url) {
+        (Some(redb), _, _) => redb.clone(),
+        (None, Backend::Postgres, Some(url)) => {
+            let url = url.clone();
+            // Connecting waits on the store's own runtime: off this one's workers.
+            Arc::new(
+                tokio::task::spawn_blocking(move || relais_store::PgStore::connect(&url))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        _ => Arc::new(relais_store::MemoryStore::new()),
     };
     let state = Arc::new(State::with_store(durable.clone()));
     let program = relais_engine::plan::compile_program_in(
@@ -119,11 +165,17 @@ async fn run(
     let seconds = started.elapsed().as_secs_f64();
     let commits = redb.as_ref().map(|r| (r.commits() - commits_before) as f64 / n as f64);
     daemon.shutdown(Duration::from_secs(5)).await;
+    if let (Backend::Postgres, Some(url)) = (backend, &settings.postgres) {
+        drop(runtime);
+        drop(state);
+        drop(durable);
+        drop_schema(url, &schema).await?;
+    }
     Ok(Measured { per_second: n as f64 / seconds, commits_per_message: commits })
 }
 
 fn settings() -> Result<Settings, String> {
-    let mut settings = Settings { messages: 20_000, publishers: 64, consumers: 4, rounds: 1 };
+    let mut settings = Settings { messages: 20_000, publishers: 64, consumers: 4, rounds: 1, postgres: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -133,6 +185,10 @@ fn settings() -> Result<Settings, String> {
             "--publishers" => settings.publishers = value("--publishers")?,
             "--consumers" => settings.consumers = value("--consumers")?,
             "--rounds" => settings.rounds = value("--rounds")?,
+            "--state" => match args.next() {
+                Some(url) if relais_store::is_postgres_url(&url) => settings.postgres = Some(url),
+                _ => return Err("--state needs a postgres:// URL".to_string()),
+            },
             other => settings.messages = other.parse().map_err(|_| format!("unknown argument {other:?}"))?,
         }
     }
@@ -143,13 +199,20 @@ fn main() -> Result<(), String> {
     let settings = settings()?;
     let dir = std::env::temp_dir().join(format!("relais-queue-bench-{}", std::process::id()));
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let rows = [(1, false), (1, true), (settings.publishers, false), (settings.publishers, true)];
+    let mut rows = Vec::new();
+    for publishers in [1, settings.publishers] {
+        rows.push((publishers, Backend::Memory));
+        rows.push((publishers, Backend::Redb));
+        if settings.postgres.is_some() {
+            rows.push((publishers, Backend::Postgres));
+        }
+    }
     let mut lines = Vec::new();
     for round in 1..=settings.rounds {
-        for (publishers, persistent) in rows {
-            let measured = tokio.block_on(run(&settings, publishers, persistent, &dir))?;
+        for &(publishers, backend) in &rows {
+            let measured = tokio.block_on(run(&settings, publishers, backend, &dir))?;
             let mode = if publishers == 1 { "sequential".to_string() } else { format!("concurrent ({publishers})") };
-            let kind = if persistent { "persistent (redb)" } else { "in memory" };
+            let kind = backend.label();
             let commits = measured.commits_per_message.map_or("-".to_string(), |c| format!("{c:.3}"));
             lines.push(format!("| {round} | {mode} | {kind} | {:.0} | {commits} |", measured.per_second));
         }

@@ -2,16 +2,23 @@
 //! `/metrics` (Prometheus text), `POST /flows/{name}/run` (run a scheduled flow now, as its next tick would:
 //! what an operator needs after an outage, and what a demo needs instead of waiting for 10:00), and
 //! `/dead-letters` (what the queues gave up on).
+//!
+//! Only `/health`, `/ready` and `/metrics` are open; dead letters and actions need what [`access`] says
+//! (a bearer token, or the loopback-only insecure opt-in), and each such request is an audit line.
+
+pub mod access;
 
 use crate::http_server::accept::accept_loop;
 use crate::http_server::connection;
 use crate::http_server::limits::Limits;
 use crate::runtime::{Event, Runtime};
+use access::{audit, AdminAccess, Refusal};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Every admin answer: its body scrubbed of every secret known (metrics labels included), whatever built it.
@@ -94,7 +101,92 @@ async fn dead_letter(runtime: &Runtime, method: &hyper::Method, rest: &str) -> R
     }
 }
 
-async fn handle(runtime: Runtime, draining: bool, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// What a protected request does, for its audit line: the action and what it acts on.
+fn action(method: &hyper::Method, path: &str) -> (&'static str, String) {
+    let decoded = |p: &str| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned();
+    if let Some(flow) = path.strip_prefix("/flows/").and_then(|p| p.strip_suffix("/run")) {
+        return ("run flow", decoded(flow));
+    }
+    if path == "/dead-letters" {
+        return ("list dead letters", String::new());
+    }
+    if let Some(rest) = path.strip_prefix("/dead-letters/") {
+        let (id, verb) = rest.split_once('/').unwrap_or((rest, ""));
+        let action = match (method.as_str(), verb) {
+            ("GET", "") => "show dead letter",
+            ("POST", "replay") => "replay dead letter",
+            ("DELETE", "") => "purge dead letter",
+            _ => "dead letter request",
+        };
+        return (action, decoded(id));
+    }
+    ("request", decoded(path))
+}
+
+/// How a protected request ended, in a word, for its audit line.
+fn outcome(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "done",
+        404 => "not found",
+        405 => "method not allowed",
+        409 => "conflict",
+        400..=499 => "refused",
+        _ => "failed",
+    }
+}
+
+/// The answer to a request the access rules refuse: problem+json, with `WWW-Authenticate` on a 401.
+fn refused(refusal: &Refusal) -> Response<Full<Bytes>> {
+    let status = refusal.status();
+    let title = if status == 401 { "Unauthorized" } else { "Forbidden" };
+    let cid = crate::event::new_correlation_id();
+    let body = crate::http_server::problem::problem(status, title, &refusal.detail(), &cid, None);
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    let mut r = answer(code, "application/problem+json", String::from_utf8_lossy(&body).into_owned());
+    if status == 401 {
+        r.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer realm=\"relais admin\""),
+        );
+    }
+    r
+}
+
+/// One admin request: the open endpoints answer anyone; the rest are let through by `access` or refused,
+/// and audited either way.
+async fn handle(
+    runtime: Runtime,
+    draining: bool,
+    access: &AdminAccess,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    let runtime = &runtime;
+    match path {
+        "/health" => return answer(StatusCode::OK, "application/json", "{\"status\":\"up\"}".into()),
+        "/ready" if draining || runtime.is_closing() => {
+            return answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", "{\"status\":\"draining\"}".into())
+        }
+        "/ready" => return ready(runtime),
+        "/metrics" => return answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime)),
+        _ => {}
+    }
+    let (what, object) = action(req.method(), path);
+    let who = match access.authorize(req.headers()) {
+        Ok(who) => who,
+        Err(refusal) => {
+            audit(None, peer, what, &object, refusal.status(), "refused");
+            return refused(&refusal);
+        }
+    };
+    let response = protected(runtime, &req).await;
+    audit(Some(&who), peer, what, &object, response.status().as_u16(), outcome(response.status()));
+    response
+}
+
+/// The endpoints behind the access rules: dead letters and actions.
+async fn protected(runtime: &Runtime, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     if let Some(flow) = path.strip_prefix("/flows/").and_then(|p| p.strip_suffix("/run")) {
         if req.method() != hyper::Method::POST {
@@ -102,94 +194,104 @@ async fn handle(runtime: Runtime, draining: bool, req: Request<Incoming>) -> Res
             r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("POST"));
             return r;
         }
-        return run_now(&runtime, &percent_encoding::percent_decode_str(flow).decode_utf8_lossy()).await;
+        return run_now(runtime, &percent_encoding::percent_decode_str(flow).decode_utf8_lossy()).await;
     }
     if let Some(rest) = path.strip_prefix("/dead-letters/") {
-        return dead_letter(&runtime, req.method(), rest).await;
+        return dead_letter(runtime, req.method(), rest).await;
     }
-    let runtime = &runtime;
     match path {
         "/dead-letters" => answer(StatusCode::OK, "application/json", dead_letters(runtime)),
-        "/health" => answer(StatusCode::OK, "application/json", "{\"status\":\"up\"}".into()),
-        "/ready" if draining || runtime.is_closing() => {
-            answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", "{\"status\":\"draining\"}".into())
-        }
-        "/ready" => ready(runtime),
-        "/metrics" => answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime)),
         _ => answer(StatusCode::NOT_FOUND, "application/json", "{\"status\":\"not found\"}".into()),
     }
 }
 
 /// `/ready`: 200 when every resource of the running program (client pools, stores) can serve, else 503
 /// naming each that cannot and why, so that a load balancer stops sending work this replica would fail.
+/// A shared state (PostgreSQL) out of reach makes the replica not ready too: nothing it accepts could be
+/// committed.
 fn ready(runtime: &Runtime) -> Response<Full<Bytes>> {
     let not_ready = runtime.program().resources.not_ready();
-    if not_ready.is_empty() {
+    let state_available = runtime.program().state.durable().is_available();
+    if not_ready.is_empty() && state_available {
         return answer(StatusCode::OK, "application/json", "{\"status\":\"ready\"}".into());
     }
     let configs: serde_json::Map<String, serde_json::Value> =
         not_ready.into_iter().map(|(name, why)| (name, serde_json::Value::String(why))).collect();
-    let body = serde_json::json!({ "status": "not ready", "configs": configs });
+    let mut body = serde_json::json!({ "status": "not ready", "configs": configs });
+    if !state_available {
+        body["state"] = serde_json::Value::String("the state store cannot be reached".to_string());
+    }
     answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", body.to_string())
 }
 
-/// Prometheus text: per-flow metrics, async errors, queue depths and dead letters.
+/// Prometheus text: the runtime's counters (flows, outbound systems, listener routes), the state's (queues,
+/// dead letters by flow and type), async errors, and the queue gauges read now.
 fn metrics(runtime: &Runtime) -> String {
+    use crate::metrics::{header, label};
     use std::fmt::Write;
     let mut text = runtime.metrics().render();
     let state = &runtime.program().state;
-    let _ = write!(
-        text,
-        "# HELP relais_async_errors_total Errors inside async scopes.\n# TYPE relais_async_errors_total counter\n\
-         relais_async_errors_total {}\n\
-         # HELP relais_dead_letters_total Messages dead-lettered since start.\n# TYPE relais_dead_letters_total counter\n\
-         relais_dead_letters_total {}\n\
-         # HELP relais_queue_depth Messages waiting in a queue.\n# TYPE relais_queue_depth gauge\n",
-        runtime.async_errors(),
-        state.dead_letter_count()
-    );
+    state.metrics().render(&mut text);
+    header(&mut text, "relais_async_errors_total", "counter", "Errors inside async scopes.");
+    let _ = writeln!(text, "relais_async_errors_total {}", runtime.async_errors());
     // In-memory queues from the process, persistent ones from the state store (which counts their delayed
     // redeliveries as waiting).
-    let mut gauges: Vec<(String, u64, u64)> = state
+    let mut gauges: Vec<(String, u64, u64, Option<f64>)> = state
         .queues()
         .iter()
         .filter(|q| !state.is_persistent(q.name()))
-        .map(|q| (q.name().to_string(), q.depth() as u64, q.in_flight() as u64))
+        .map(|q| {
+            (q.name().to_string(), q.depth() as u64, q.in_flight() as u64, q.oldest_age().map(|a| a.as_secs_f64()))
+        })
         .collect();
+    let now = crate::state::now();
     for name in state.persistent_queues() {
-        if let Ok(stats) = state.durable().queue_stats(&name, crate::state::now()) {
-            gauges.push((name, stats.depth(), stats.in_flight));
+        if let Ok(stats) = state.durable().queue_stats(&name, now) {
+            let oldest = state.durable().oldest_ready(&name).ok().flatten();
+            let age = oldest.map(|t| now.as_millis().saturating_sub(t.as_millis()) as f64 / 1000.0);
+            gauges.push((name, stats.depth(), stats.in_flight, age));
         }
     }
-    gauges.sort();
-    for (name, depth, _) in &gauges {
-        let _ = writeln!(text, "relais_queue_depth{{queue=\"{}\"}} {depth}", crate::runtime::metrics::label(name));
+    gauges.sort_by(|a, b| a.0.cmp(&b.0));
+    header(&mut text, "relais_queue_depth", "gauge", "Messages waiting in a queue.");
+    for (name, depth, ..) in &gauges {
+        let _ = writeln!(text, "relais_queue_depth{{queue=\"{}\"}} {depth}", label(name));
     }
-    text.push_str("# HELP relais_sensitive_leaks_refused_total Calls to partner-zone systems refused because they held a sensitive value.\n# TYPE relais_sensitive_leaks_refused_total counter\n");
+    let help = "Calls to partner-zone systems refused because they held a sensitive value.";
+    header(&mut text, "relais_sensitive_leaks_refused_total", "counter", help);
     for (system, n) in crate::scrub::guard::refusals() {
+        let _ = writeln!(text, "relais_sensitive_leaks_refused_total{{system=\"{}\"}} {n}", label(&system));
+    }
+    header(&mut text, "relais_queue_in_flight", "gauge", "Messages being processed.");
+    for (name, _, in_flight, _) in &gauges {
+        let _ = writeln!(text, "relais_queue_in_flight{{queue=\"{}\"}} {in_flight}", label(name));
+    }
+    let help = "How long the oldest message ready for delivery has waited (0 when none waits).";
+    header(&mut text, "relais_queue_oldest_message_age_seconds", "gauge", help);
+    for (name, _, _, age) in &gauges {
         let _ = writeln!(
             text,
-            "relais_sensitive_leaks_refused_total{{system=\"{}\"}} {n}",
-            crate::runtime::metrics::label(&system)
+            "relais_queue_oldest_message_age_seconds{{queue=\"{}\"}} {}",
+            label(name),
+            age.unwrap_or(0.0)
         );
-    }
-    text.push_str("# HELP relais_queue_in_flight Messages being processed.\n# TYPE relais_queue_in_flight gauge\n");
-    for (name, _, in_flight) in &gauges {
-        let _ =
-            writeln!(text, "relais_queue_in_flight{{queue=\"{}\"}} {in_flight}", crate::runtime::metrics::label(name));
     }
     text
 }
 
 /// Serves the admin endpoints on `addr` until `stop` turns true, answering for the current runtime, under
-/// `limits` (the same cap, timeouts and accept back-off as a listener).
+/// `limits` (the same cap, timeouts and accept back-off as a listener) and the `access` rules (refused at
+/// once when they would open a non-loopback address to anyone).
 pub async fn serve(
     addr: SocketAddr,
     limits: Limits,
+    access: AdminAccess,
     current: watch::Receiver<Runtime>,
     draining: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    access.check_bind(addr).map_err(|why| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why))?;
+    let access = Arc::new(access);
     let socket = tokio::net::TcpListener::bind(addr).await?;
     let bound = socket.local_addr()?;
     let cap = limits.max_connections;
@@ -198,7 +300,10 @@ pub async fn serve(
         stop,
         move || cap,
         move |stream, slot| {
-            let (current, draining, limits) = (current.clone(), draining.clone(), limits.clone());
+            let (current, draining, limits, access) =
+                (current.clone(), draining.clone(), limits.clone(), access.clone());
+            // An accepted TCP stream has a peer; the unspecified address stands in if the OS lost it already.
+            let peer = stream.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
             tokio::spawn(async move {
                 // Held until the connection is closed.
                 let _slot = slot;
@@ -208,9 +313,10 @@ pub async fn serve(
                         let runtime = current.borrow().clone();
                         let draining = *draining.borrow();
                         let open = tracker.open(&req);
+                        let access = access.clone();
                         async move {
                             let _open = open;
-                            Ok::<_, std::convert::Infallible>(handle(runtime, draining, req).await)
+                            Ok::<_, std::convert::Infallible>(handle(runtime, draining, &access, peer, req).await)
                         }
                     })
                 })

@@ -1,0 +1,69 @@
+//! A latency histogram with fixed buckets, lock-free: one atomic add per bucket the value falls in.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Bucket bounds in seconds: from a millisecond (an in-process flow) to ten seconds (a slow partner).
+pub const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// Cumulative bucket counts, the sum and the count of what was observed.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    /// Counts one observation.
+    pub fn observe(&self, value: Duration) {
+        let seconds = value.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.sum_micros.fetch_add(u64::try_from(value.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The `_bucket`, `_sum` and `_count` lines of family `name` for one series, `labels` already written
+    /// (`flow="orders"`).
+    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let n = self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
+        }
+        let count = self.count();
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_counts_each_observation_in_every_bucket_at_or_above_it() {
+        let h = Histogram::default();
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_secs(20));
+        let mut out = String::new();
+        h.render(&mut out, "x_seconds", "config=\"crm\"");
+        assert!(out.contains("x_seconds_bucket{config=\"crm\",le=\"0.0025\"} 0\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{config=\"crm\",le=\"0.005\"} 1\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{config=\"crm\",le=\"10\"} 1\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{config=\"crm\",le=\"+Inf\"} 2\n"), "{out}");
+        assert!(out.contains("x_seconds_sum{config=\"crm\"} 20.003\n"), "{out}");
+        assert!(out.contains("x_seconds_count{config=\"crm\"} 2\n"), "{out}");
+    }
+}

@@ -1,0 +1,188 @@
+//! The behaviour suite on the PostgreSQL backend, each test in a fresh schema of the test database (dropped when
+//! it ends), plus what only a shared database does: several stores (replicas) on one schema, a layout written by
+//! a newer relais, a server out of reach, connections terminated under the store.
+//!
+//! PostgreSQL must be running: `RELAIS_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`)
+//! names the database. When it cannot be reached, every test fails and says how to start it.
+
+mod behaviour;
+
+use relais_store::{Message, PgStore, StateStore, StoreError, Timestamp};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// The test database.
+fn database() -> String {
+    std::env::var("RELAIS_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// Runs `sql` on the test database on a connection of its own (setting up and dropping schemas, terminating
+/// the store's connections); panics, with the way to start PostgreSQL, when it cannot be reached.
+fn admin(sql: &str) -> Vec<tokio_postgres::SimpleQueryMessage> {
+    try_admin(sql).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`admin`] without panicking (for the fixture's drop, which also runs while a failed test unwinds).
+fn try_admin(sql: &str) -> Result<Vec<tokio_postgres::SimpleQueryMessage>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&database(), tokio_postgres::NoTls).await.map_err(|e| {
+            format!(
+                "PostgreSQL is not reachable at {}: {e}. These tests need it: start it with \
+                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` (or point \
+                 RELAIS_TEST_POSTGRES at a database that trusts this user)",
+                database()
+            )
+        })?;
+        tokio::spawn(connection);
+        client.simple_query(sql).await.map_err(|e| format!("{sql}: {e}"))
+    })
+}
+
+/// A schema name no other test (nor an earlier run) uses.
+fn fresh_schema() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("relais_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+/// The URL of `schema` in the test database, with a small pool (tests run in parallel on one server); its
+/// connections are named after the schema, so a test can terminate its own and no other test's.
+fn url(schema: &str) -> String {
+    format!("{}?schema={schema}&pool_size=8&application_name={schema}", database())
+}
+
+/// A store on its own schema, dropped with the schema when the test ends.
+struct Fixture {
+    store: Option<PgStore>,
+    schema: String,
+}
+
+impl Deref for Fixture {
+    type Target = PgStore;
+    fn deref(&self) -> &PgStore {
+        // Set in `fresh`, taken only in `drop`.
+        self.store.as_ref().unwrap_or_else(|| unreachable!("the store is there until the fixture drops"))
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        drop(self.store.take());
+        let _ = try_admin(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema));
+    }
+}
+
+#[allow(clippy::unwrap_used)]
+fn fresh() -> Fixture {
+    let schema = fresh_schema();
+    admin("SELECT 1");
+    Fixture { store: Some(PgStore::connect(&url(&schema)).unwrap()), schema }
+}
+
+behaviour_suite!(fresh(), stream_keys: 500);
+
+const T0: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+fn message(text: &str) -> Message {
+    Message {
+        payload: text.as_bytes().to_vec(),
+        media_type: "text/plain".to_string(),
+        attributes: serde_json::json!({}),
+        correlation_id: text.to_string(),
+    }
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn replicas_on_one_schema_share_messages_and_take_over_the_leases_of_a_dead_one() {
+    let first = fresh();
+    let second = PgStore::connect(&url(&first.schema)).unwrap();
+    assert!(!first.is_exclusive() && !second.is_exclusive());
+    let id = first.enqueue("orders", &message("m"), T0).unwrap();
+    let leased = second.lease("orders", Duration::from_secs(30), T0).unwrap().unwrap();
+    assert_eq!((leased.id, leased.deliveries), (id, 1));
+    // `second` dies with the lease: `first` sees nothing until the visibility timeout, then takes it over.
+    drop(second);
+    let at = |s: u64| Timestamp::from_millis(T0.as_millis() + s * 1_000);
+    assert_eq!(first.lease("orders", Duration::from_secs(30), at(29)).unwrap(), None);
+    let again = first.lease("orders", Duration::from_secs(30), at(30)).unwrap().unwrap();
+    assert_eq!((again.id, again.deliveries), (id, 2));
+    assert!(first.ack("orders", id).unwrap());
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn a_second_connection_to_a_schema_finds_what_the_first_stored() {
+    let first = fresh();
+    first.put("s", "k", &serde_json::json!({"kept": true}), None, T0).unwrap();
+    first.enqueue("q", &message("kept"), T0).unwrap();
+    let again = PgStore::connect(&url(&first.schema)).unwrap();
+    assert_eq!(again.get("s", "k", T0).unwrap(), Some(serde_json::json!({"kept": true})));
+    assert_eq!(again.queue_stats("q", T0).unwrap().ready, 1);
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn a_schema_migrated_by_a_newer_relais_is_refused_and_left_as_it_is() {
+    let first = fresh();
+    admin(&format!("UPDATE \"{}\".layout SET version = 99", first.schema));
+    let error = PgStore::connect(&url(&first.schema)).unwrap_err();
+    assert!(matches!(error, StoreError::Incompatible { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("layout version 99, this relais reads 1"), "{message}");
+    assert!(message.contains(&format!("schema {}", first.schema)), "{message}");
+    let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
+    assert!(
+        rows.iter().any(|row| matches!(row,
+        tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("99"))),
+        "untouched"
+    );
+}
+
+#[test]
+fn a_server_out_of_reach_is_reported_with_the_password_hidden() {
+    // Nothing listens on port 1 of the loopback.
+    let error = PgStore::connect("postgres://relais:hunter2@127.0.0.1:1/state?connect_timeout=2").unwrap_err();
+    assert!(error.is_unavailable(), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("postgres://relais:***@127.0.0.1:1/state"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+#[test]
+fn a_url_relais_cannot_use_is_refused_before_connecting() {
+    let error = PgStore::connect("postgres://relais:hunter2@127.0.0.1/state?schema=Bad-Name").unwrap_err();
+    assert!(matches!(error, StoreError::BadUrl { .. }), "{error:?}");
+    assert!(!error.to_string().contains("hunter2"));
+}
+
+/// The server ends every connection of the store (as a restart or a failover does): the calls in flight fail
+/// as "unreachable", the store says it is unavailable, and the next calls reconnect and succeed.
+#[test]
+#[allow(clippy::unwrap_used)]
+fn terminated_connections_are_replaced_and_the_store_recovers() {
+    let store = fresh();
+    store.enqueue("q", &message("before"), T0).unwrap();
+    let terminated = admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{}'",
+        store.schema
+    ));
+    assert!(terminated.iter().any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))), "none terminated");
+    // The first call on a terminated connection may fail; it must say so, not hang, and the store recovers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let stats = loop {
+        match store.queue_stats("q", T0) {
+            Ok(stats) => break stats,
+            Err(e) => {
+                assert!(e.is_unavailable(), "{e:?}");
+                assert!(!store.is_available());
+                assert!(std::time::Instant::now() < deadline, "the store did not recover: {e}");
+            }
+        }
+    };
+    assert_eq!(stats.ready, 1);
+    assert!(store.is_available());
+    store.enqueue("q", &message("after"), T0).unwrap();
+}
