@@ -2,7 +2,8 @@
 //! integrations key on them, and `relais explain CODE` prints the long text kept here.
 //!
 //! Ranges: `RL00xx` files and syntax, `RL01xx` structure, `RL02xx` expressions, `RL03xx` names and references,
-//! `RL04xx` referenced files, `RL05xx` components, `RL06xx` lints, `RL07xx` flow tests.
+//! `RL04xx` referenced files, `RL05xx` components, `RL06xx` lints, `RL07xx` flow tests, `RL08xx` zones and
+//! contracts (what may reach a partner).
 
 use std::fmt;
 
@@ -185,6 +186,10 @@ codes! {
         "`input.stores` maps object-store config names to entries: `stores: { seen_orders: { ORD-1: true } }`.\nEach name must be an `object_store` config of the flows under test; each value must be a map.";
     TEST_UNKNOWN_CONFIG = "RL0704", "Mock or call check names an unknown config",
         "A test's `component: ..., config: NAME` selects the steps using config `NAME`, but no config of that\nname exists in the files under test (it was renamed, or misspelt), so the mock replaces nothing and the\nunmocked step is refused. The help names the closest config.";
+    CONTRACT_MISSING = "RL0800", "Private-zone data sent to a partner without a contract",
+        "The flow reads private-zone data (its source is a `zone: private` config, or it or a sub-flow it calls\nwith `flow_ref` calls one) and sends to a `zone: partner` config with no `contract:`. The runtime guard\nstill refuses values recorded as sensitive, but nothing states what the partner may receive.\nDeclare the outbound contract, a JSON Schema of the body, resolved like a `validate` schema:\n\n    - http.request:\n        config: transport_app\n        method: PUT\n        path: \"/rights/#[payload.id]\"\n        contract: ../schemas/transport/rights.schema.json\n\nThe body is then validated against it before anything is sent (`CONTRACT:VIOLATION`).";
+    CONTRACT_ALLOWS_SENSITIVE = "RL0801", "A contract allows a sensitive field",
+        "A partner call's `contract:` would let a field declared in `sensitive_data` reach the partner. A\ncontract allows a field when, in any object it describes (the root, `properties`, `items`,\n`prefixItems`, `allOf`/`anyOf`/`oneOf`, `then`/`else`, `$defs`), either `properties` names the field\n(case-insensitively, as `sensitive_data` matches) with a schema other than `false`, a\n`patternProperties` pattern matches it, or the object is open: it may be an object (no `type`, or a\n`type` naming `object`) and neither `additionalProperties` nor `unevaluatedProperties` is `false`, so\nany field passes. `true` and `{}` are open. Remove the field from the contract, or close the object\nwith `\"additionalProperties\": false`.";
 }
 
 /// Looks a code up, case-insensitively, for `relais explain`.

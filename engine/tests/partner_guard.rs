@@ -8,54 +8,8 @@ mod support;
 
 use relais_engine::runtime::Runtime;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use support::partner::server;
 use support::request;
-
-/// A system on loopback answering every request with `body`; counts the connections it accepted.
-async fn server(body: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = socket.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut got = Vec::new();
-                // Read the head and a body of content-length bytes.
-                loop {
-                    let Ok(n) = stream.read(&mut buf).await else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&got);
-                    if let Some((head, rest)) = text.split_once("\r\n\r\n") {
-                        let length = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
-                            })
-                            .and_then(|v| v.parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if rest.len() >= length {
-                            break;
-                        }
-                    }
-                }
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    (addr, seen)
-}
 
 const ACCREDITATION: &str =
     r#"{"accreditation_id":"ACC-7","person":{"given_name":"Ana","passport_number":"P7654321X"},"category":"athlete"}"#;
@@ -121,7 +75,7 @@ async fn a_mapping_that_slips_a_passport_number_into_a_partner_call_is_refused_a
     .await;
     support::eventually("the clean call reaches its partner", || {
         let seen = clean_seen.clone();
-        async move { seen.load(Ordering::SeqCst) >= 1 }
+        async move { seen.connections() >= 1 }
     })
     .await;
     let letters = state.dead_letters();
@@ -132,8 +86,8 @@ async fn a_mapping_that_slips_a_passport_number_into_a_partner_call_is_refused_a
     assert!(letter.description.contains("`passport_number`"), "{}", letter.description);
     assert!(letter.description.contains("`guarded_transport`"), "{}", letter.description);
     assert!(!format!("{letter:?}").contains("P7654321X"), "the dead letter holds the value: {letter:?}");
-    assert_eq!(leaky_seen.load(Ordering::SeqCst), 0, "the partner received a connection");
-    assert_eq!(private_seen.load(Ordering::SeqCst), 2, "both flows read the accreditation");
+    assert_eq!(leaky_seen.connections(), 0, "the partner received a connection");
+    assert_eq!(private_seen.connections(), 2, "both flows read the accreditation");
     let (_, _, metrics) = request(admin, "GET", "/metrics", &[], b"").await;
     assert!(metrics.contains("relais_sensitive_leaks_refused_total{system=\"guarded_transport\"} 1"), "{metrics}");
     assert!(!metrics.contains("system=\"clean_transport\""), "{metrics}");

@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 /// how steps behave"). `engine_raises_every_type_it_lists` keeps it in step with the sources.
 pub const ENGINE_RAISES: &[&str] = &[
     "COMPONENT:UNAVAILABLE",
+    "CONTRACT:VIOLATION",
     "DB:CONNECTIVITY",
     "DB:CONSTRAINT",
     "DB:NO_ROWS",

@@ -1,5 +1,6 @@
 //! Files that steps reference: transform scripts (read and compiled, errors shown in the script file) and
-//! JSON Schemas for `validate` (read, parsed, and checked against the JSON Schema meta-schema).
+//! JSON Schemas for `validate` and the outbound `contract` of a component step (read, parsed, and checked
+//! against the JSON Schema meta-schema).
 
 use super::scripts::ScriptChecker;
 use crate::load::{read_in, Loaded, ReadError};
@@ -28,6 +29,14 @@ pub(super) fn check(loaded: &mut Loaded, checker: &mut ScriptChecker) {
                 let r = match &step.kind {
                     StepKind::Transform { script: Script::File(p) } => FileRef::Script(p),
                     StepKind::Validate { schema } => FileRef::Schema(schema),
+                    StepKind::Component(c) => {
+                        if let Some(contract) = c.params.get("contract") {
+                            if let Some(path) = contract.as_str() {
+                                refs.push((dir.join(path), contract.span, false));
+                            }
+                        }
+                        continue;
+                    }
                     _ => continue,
                 };
                 let (p, is_script) = match r {
@@ -144,7 +153,7 @@ fn ref_span(text: &str, whole: Span, reason: &str) -> Option<Span> {
 
 /// The span of the value a JSON pointer (`/properties/id/type`) designates, found by re-reading the JSON
 /// text with the span-preserving YAML reader (JSON is YAML).
-fn locate_pointer(text: &str, whole: Span, pointer: &str) -> Option<Span> {
+pub(super) fn locate_pointer(text: &str, whole: Span, pointer: &str) -> Option<Span> {
     let mut ignored = relais_dsl::Diagnostics::new();
     let doc = relais_dsl::syntax::yaml::parse(text, whole.file, &mut ignored)?;
     let mut node = &doc;

@@ -1,8 +1,9 @@
 //! The check pipeline shared by `relais check`, `run` and `test`: after loading, every component config is
 //! validated against the registry, every script and expression compiled, every referenced file opened,
-//! and route conflicts found. What passes here starts; what fails never does (`relais run` refuses to start on any error).
+//! what may reach a partner judged (contracts), and route conflicts found. What passes here starts; what fails never does (`relais run` refuses to start on any error).
 
 mod components;
+mod contracts;
 pub mod error_types;
 mod files;
 mod queues;
@@ -23,6 +24,7 @@ pub fn check(loaded: &mut Loaded, registry: &Registry) {
     let mut checker = scripts::ScriptChecker::new();
     scripts::check(loaded, &mut checker);
     files::check(loaded, &mut checker);
+    contracts::check(loaded);
     routes::check(loaded);
     queues::check(loaded);
     secrets::check(loaded);

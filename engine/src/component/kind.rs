@@ -59,9 +59,23 @@ pub struct StepContext<'a> {
     pub engine: &'a Arc<rhai::Engine>,
     /// Queues and stores that outlive the program.
     pub state: &'a Arc<State>,
+    /// The directory of the flow file the step is written in: the files its settings name (an
+    /// `http.request`'s `contract`) are relative to it, as a `validate` step's schema is.
+    pub dir: &'a std::path::Path,
 }
 
 impl StepContext<'_> {
+    /// The JSON Schema file `path` (relative to the flow file) compiled into a validator. `relais check`
+    /// has already read and compiled it (`compile::contracts`), so a failure here means the file changed
+    /// in between; it is a build error, never a panic.
+    pub fn read_schema(&self, path: &str) -> Result<jsonschema::Validator, String> {
+        let full = self.dir.join(path);
+        let text = crate::load::read_text(&full, 4 * 1024 * 1024)
+            .map_err(|e| format!("cannot read `{}`: {e}", full.display()))?;
+        let value: Json = serde_json::from_str(&text).map_err(|e| format!("`{}` is not JSON: {e}", full.display()))?;
+        jsonschema::validator_for(&value).map_err(|e| format!("`{}` cannot be compiled: {e}", full.display()))
+    }
+
     /// The resource of the step's config as the type its kind builds.
     pub fn resource_as<R: Resource>(&self) -> Result<Arc<R>, String> {
         let resource = self.resource.ok_or("no config is named")?.clone();

@@ -54,6 +54,10 @@ pub fn matches(handler: &ErrorType, error: &ErrorType) -> bool {
     false
 }
 
+/// The error types a retry cannot cure ([`FlowError::is_permanent`]): `SENSITIVE:LEAK` (the partner
+/// guard, `scrub::guard`) and `CONTRACT:VIOLATION` (an `http.request` body its contract refuses).
+pub const NOT_RETRIED: &[&str] = &["SENSITIVE:LEAK", "CONTRACT:VIOLATION"];
+
 /// An error travelling through a flow: what, why, where, and what caused it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowError {
@@ -115,6 +119,15 @@ impl FlowError {
     pub fn from_upstream(mut self, summary: impl Into<String>) -> Self {
         self.upstream_summary = Some(summary.into());
         self
+    }
+
+    /// Whether trying the same event through the same steps again cannot succeed: a call refused by the
+    /// partner guard or by its contract is decided from the event alone. `until_successful` passes such
+    /// an error on at once instead of retrying it. Named by type (see [`NOT_RETRIED`]) rather than
+    /// flagged, so that an error raised with `raise_error` of one of these types is treated alike.
+    pub fn is_permanent(&self) -> bool {
+        let t = &self.error_type;
+        NOT_RETRIED.iter().any(|n| n.split_once(':') == Some((t.namespace.as_str(), t.name.as_str())))
     }
 
     /// Marks the error as raised by a call through the outbound config `config`.

@@ -385,7 +385,12 @@ impl Walk {
                 let typed = b.typed(c).cloned();
                 let direction = spec.zip(typed.as_ref()).map_or(Direction::Calls, |(s, t)| s.direction(t));
                 let has_target = typed.as_ref().and_then(|t| b.registry.target(&c.kind.value, t)).is_some();
-                let sent = (direction != Direction::Reads).then(|| current.clone()).flatten();
+                // A call's outbound contract is the type of what it sends, whatever the payload was.
+                let contract = c.params.get("contract").and_then(|p| p.as_str());
+                let sent = match contract {
+                    Some(path) if direction != Direction::Reads => Some(b.data_type(&self.dir, path)),
+                    _ => (direction != Direction::Reads).then(|| current.clone()).flatten(),
+                };
                 self.edge(b, step, system, direction, sent);
                 match direction {
                     Direction::Sends => current,

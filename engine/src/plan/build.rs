@@ -444,6 +444,7 @@ impl Builder<'_> {
                 resource,
                 engine: &self.engine,
                 state: self.state,
+                dir: &self.dir,
             };
             match self.catalog.build_step(kind, &settings, &cx) {
                 Ok(node) => Some(node),

@@ -53,7 +53,8 @@ impl Runtime {
     }
 
     /// Retries the steps, each attempt from the event as it was before the scope, with exponential backoff
-    /// and full jitter; when attempts run out, `RETRY:EXHAUSTED` with the last error as its cause.
+    /// and full jitter; when attempts run out, `RETRY:EXHAUSTED` with the last error as its cause. A
+    /// permanent error ([`FlowError::is_permanent`]) is not retried.
     pub(crate) async fn until_successful(
         &self,
         flow: &FlowPlan,
@@ -67,6 +68,9 @@ impl Runtime {
         loop {
             match self.run_steps(flow, steps, ev.clone()).await {
                 Ok(out) => return Ok(out),
+                // Another attempt would fail the same way (SENSITIVE:LEAK, CONTRACT:VIOLATION): the error
+                // goes on as it is, so handlers see its own type.
+                Err(failure) if failure.error.is_permanent() => return Err(failure),
                 Err(failure) if attempt >= max_retries => {
                     let why = format!("gave up after {} attempt(s): {}", attempt + 1, failure.error.description);
                     return Err(exhausted(flow, step, why, failure.error, ev));

@@ -164,6 +164,8 @@ struct HttpRequest {
     target: Option<String>,
     timeout: Duration,
     success: Vec<u16>,
+    /// The body's outbound contract, checked before sending.
+    contract: Option<super::contract::Contract>,
 }
 
 /// The typed error of a response status.
@@ -263,6 +265,10 @@ pub(super) fn step(params: &RequestParams, cx: &StepContext<'_>) -> Result<Arc<d
         target: params.target.clone(),
         timeout: params.timeout.map_or(client.timeout, |d| d.0),
         success: params.success_statuses.clone(),
+        contract: match &params.contract {
+            Some(path) => Some(super::contract::Contract::new(path.clone(), cx.read_schema(path)?)),
+            None => None,
+        },
         client,
     }))
 }
@@ -423,6 +429,9 @@ impl ComponentNode for HttpRequest {
                 parts.extend(headers.iter().map(|(k, v)| (format!("header `{k}`"), v.as_str())));
                 let parts: Vec<(&str, &str)> = parts.iter().map(|(w, t)| (w.as_str(), *t)).collect();
                 crate::scrub::guard::check(&event, &self.client.name, &parts)?;
+            }
+            if let Some(contract) = &self.contract {
+                contract.check(&self.client.name, &body)?;
             }
             let content_type = content_type.to_string();
             let deadline = tokio::time::Instant::now() + self.timeout;

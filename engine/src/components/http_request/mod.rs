@@ -1,9 +1,11 @@
 //! `http.request`: outbound calls to partner systems, configured by an `http.client` config; the client
-//! and the call are in [`call`].
+//! and the call are in [`call`], the outbound contract in [`contract`].
 
 mod call;
+mod contract;
 
 pub use call::status_error;
+pub use contract::VIOLATION as CONTRACT_VIOLATION;
 
 use super::types::{DurationText, Method, TlsFiles};
 use crate::component::{ComponentNode, Config, ConfigContext, ConfigRef, Resource, Step, StepContext};
@@ -121,6 +123,11 @@ pub struct RequestParams {
     /// Extra statuses treated as success besides 2xx (e.g. `[404]` to handle "not found" in the flow).
     #[serde(default)]
     pub success_statuses: Vec<u16>,
+    /// The outbound contract: a JSON Schema file (relative to the flow file, like a `validate` schema) the
+    /// body must satisfy; a body that does not is refused with `CONTRACT:VIOLATION` before anything is
+    /// sent. `relais check` warns when private-zone data goes to a partner without one (RL0800) and fails
+    /// when one allows a `sensitive_data` field (RL0801).
+    pub contract: Option<String>,
 }
 
 impl Step for RequestParams {
