@@ -122,7 +122,7 @@ fn start_replica(flows: &str, state: &str, crm: SocketAddr, name: &str) -> Repli
     let crm_url = format!("http://{crm}");
     let process = RelaisProcess::start(
         &fixture(flows),
-        &["--state", state, "--admin", "127.0.0.1:0", "--no-watch"],
+        &["--state", state, "--admin", "127.0.0.1:0", "--admin-insecure", "--no-watch"],
         "info",
         &[("RELAIS_CRM_URL", &crm_url), ("RELAIS_COUNTER_URL", &crm_url), ("RELAIS_REPLICA", name)],
     );

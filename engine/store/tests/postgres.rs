@@ -125,13 +125,33 @@ fn a_second_connection_to_a_schema_finds_what_the_first_stored() {
 
 #[test]
 #[allow(clippy::unwrap_used)]
+fn a_layout_1_schema_is_migrated_to_layout_2_keeping_its_messages() {
+    let first = fresh();
+    first.enqueue("q", &message("from layout 1"), T0).unwrap();
+    // What layout 1 looked like: no enqueue times.
+    admin(&format!(
+        "ALTER TABLE \"{0}\".messages DROP COLUMN enqueued_at; UPDATE \"{0}\".layout SET version = 1",
+        first.schema
+    ));
+    let migrated = PgStore::connect(&url(&first.schema)).unwrap();
+    assert_eq!(migrated.queue_stats("q", T0).unwrap().ready, 1);
+    assert_eq!(migrated.oldest_ready("q").unwrap(), Some(Timestamp::from_millis(0)), "read as enqueued at the epoch");
+    let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
+    assert!(
+        rows.iter().any(|row| matches!(row, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("2"))),
+        "the layout is 2 now"
+    );
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
 fn a_schema_migrated_by_a_newer_relais_is_refused_and_left_as_it_is() {
     let first = fresh();
     admin(&format!("UPDATE \"{}\".layout SET version = 99", first.schema));
     let error = PgStore::connect(&url(&first.schema)).unwrap_err();
     assert!(matches!(error, StoreError::Incompatible { .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains("layout version 99, this relais reads 1"), "{message}");
+    assert!(message.contains("layout version 99, this relais reads 2"), "{message}");
     assert!(message.contains(&format!("schema {}", first.schema)), "{message}");
     let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
     assert!(

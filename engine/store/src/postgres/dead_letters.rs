@@ -6,6 +6,7 @@ use super::codec::{count_from_sql, count_to_sql, decode_json, id_from_sql, id_to
 use super::failure::Failed;
 use crate::dead_letter::{DeadLetter, DeadLetterFilter, DeadLetterId, StoredDeadLetter};
 use crate::message::MessageId;
+use crate::time::Timestamp;
 use deadpool_postgres::Object;
 use tokio_postgres::Row;
 
@@ -90,16 +91,20 @@ pub(super) async fn take(c: &Object, id: DeadLetterId) -> Result<Option<StoredDe
 
 /// Takes the letter and enqueues its message on its queue, in one statement; `None` when the letter is not
 /// there (taken meanwhile) or came from no queue.
-pub(super) async fn replay(c: &Object, id: DeadLetterId) -> Result<Option<(StoredDeadLetter, MessageId)>, Failed> {
+pub(super) async fn replay(
+    c: &Object,
+    id: DeadLetterId,
+    now: Timestamp,
+) -> Result<Option<(StoredDeadLetter, MessageId)>, Failed> {
     let sql = format!(
         "WITH taken AS (DELETE FROM dead_letters WHERE id = $1 AND queue IS NOT NULL RETURNING {COLUMNS}),
          queued AS (
-            INSERT INTO messages (queue, payload, media_type, attributes, correlation_id)
-            SELECT queue, payload, media_type, attributes, correlation_id FROM taken RETURNING id AS message_id)
+            INSERT INTO messages (queue, payload, media_type, attributes, correlation_id, enqueued_at)
+            SELECT queue, payload, media_type, attributes, correlation_id, $2 FROM taken RETURNING id AS message_id)
          SELECT taken.*, queued.message_id FROM taken, queued"
     );
     let statement = c.prepare_cached(&sql).await?;
-    let Some(row) = c.query_opt(&statement, &[&id_to_sql(id.0)]).await? else { return Ok(None) };
+    let Some(row) = c.query_opt(&statement, &[&id_to_sql(id.0), &millis(now)]).await? else { return Ok(None) };
     let letter = decode(&row)?;
     Ok(Some((letter, MessageId(id_from_sql(row.try_get(14)?)))))
 }

@@ -11,10 +11,10 @@ use super::failure::Failed;
 use deadpool_postgres::Object;
 
 /// The layout this relais reads and writes. Raise it with a new entry in [`MIGRATIONS`].
-pub(super) const LAYOUT_VERSION: i32 = 1;
+pub(super) const LAYOUT_VERSION: i32 = 2;
 
 /// `MIGRATIONS[n]` takes a schema from layout `n` to `n + 1` (layout 0: no tables yet).
-const MIGRATIONS: [&str; LAYOUT_VERSION as usize] = [V1];
+const MIGRATIONS: [&str; LAYOUT_VERSION as usize] = [V1, V2];
 
 /// Layout 1: object entries, queue messages, dead letters, scheduler leases.
 const V1: &str = "
@@ -63,6 +63,13 @@ CREATE TABLE scheduler_leases (
     holder text NOT NULL,
     expires bigint NOT NULL
 );
+";
+
+/// Layout 2: when each message was enqueued (milliseconds since the epoch), for the age of the oldest ready
+/// message in the metrics (`StateStore::oldest_ready`). Messages of layout 1 read as enqueued at 0 (the
+/// epoch): their age shows as very old until they are consumed, never as young.
+const V2: &str = "
+ALTER TABLE messages ADD COLUMN enqueued_at bigint NOT NULL DEFAULT 0;
 ";
 
 /// What [`migrate`] found.

@@ -237,9 +237,9 @@ impl StateStore for PgStore {
         self.call("counting entries", |c| async move { objects::count(&c).await })
     }
 
-    fn enqueue(&self, queue: &str, message: &Message, _now: Timestamp) -> Result<MessageId, StoreError> {
+    fn enqueue(&self, queue: &str, message: &Message, now: Timestamp) -> Result<MessageId, StoreError> {
         let (queue, message) = (queue.to_string(), message.clone());
-        self.call("enqueueing a message", move |c| async move { queues::enqueue(&c, &queue, &message).await })
+        self.call("enqueueing a message", move |c| async move { queues::enqueue(&c, &queue, &message, now).await })
     }
 
     fn lease(&self, queue: &str, visibility_timeout: Duration, now: Timestamp) -> Result<Option<Leased>, StoreError> {
@@ -299,6 +299,11 @@ impl StateStore for PgStore {
         self.call("counting messages", move |c| async move { queues::stats(&c, &queue, now).await })
     }
 
+    fn oldest_ready(&self, queue: &str) -> Result<Option<Timestamp>, StoreError> {
+        let queue = queue.to_string();
+        self.call("finding the oldest ready message", move |c| async move { queues::oldest_ready(&c, &queue).await })
+    }
+
     fn dead_letter(&self, letter: &DeadLetter) -> Result<DeadLetterId, StoreError> {
         let letter = letter.clone();
         self.call("storing a dead letter", move |c| async move { dead_letters::insert(&c, &letter).await })
@@ -320,9 +325,9 @@ impl StateStore for PgStore {
     fn replay_dead_letter(
         &self,
         id: DeadLetterId,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> Result<Option<(StoredDeadLetter, MessageId)>, StoreError> {
-        self.call("replaying a dead letter", move |c| async move { dead_letters::replay(&c, id).await })
+        self.call("replaying a dead letter", move |c| async move { dead_letters::replay(&c, id, now).await })
     }
 
     fn purge_dead_letters(&self, filter: &DeadLetterFilter) -> Result<u64, StoreError> {

@@ -8,7 +8,7 @@
 //! Round trips: `enqueue`, `ack`, `lease` and `ack_and_lease` (any number of acks and leases) are one
 //! statement each; `nack` is a transaction of three (four when it dead-letters).
 
-use super::codec::{count_from_sql, count_to_sql, decode_json, id_from_sql, id_to_sql, millis};
+use super::codec::{count_from_sql, count_to_sql, decode_json, id_from_sql, id_to_sql, millis, timestamp};
 use super::failure::Failed;
 use crate::dead_letter::DeadLetterId;
 use crate::message::{Failure, Leased, Message, MessageId, NackOutcome, QueueStats, Redelivery};
@@ -16,8 +16,13 @@ use crate::time::Timestamp;
 use deadpool_postgres::Object;
 use std::time::Duration;
 
-const ENQUEUE: &str = "INSERT INTO messages (queue, payload, media_type, attributes, correlation_id)
-    VALUES ($1, $2, $3, $4, $5) RETURNING id";
+const ENQUEUE: &str = "INSERT INTO messages (queue, payload, media_type, attributes, correlation_id, enqueued_at)
+    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+
+/// When the first message not held by a consumer was enqueued, in enqueue order. No clock is read (the trait
+/// gives no `now`), so a message whose lease ran out counts again only once it is leased anew, and one
+/// waiting out a redelivery delay already counts: the queue-age gauge is off by at most a lease or a delay.
+const OLDEST_READY: &str = "SELECT enqueued_at FROM messages WHERE queue = $1 AND NOT leased ORDER BY id LIMIT 1";
 
 /// Acks `$2` and leases up to `$4` messages visible at `$3` until `$5`, in one statement. The CTEs see one
 /// snapshot, so the acked rows are excluded from the pick explicitly.
@@ -31,13 +36,23 @@ const ACK_AND_LEASE: &str = "WITH acked AS (
     FROM picked WHERE m.id = picked.id
     RETURNING m.id, m.payload, m.media_type, m.attributes, m.correlation_id, m.deliveries";
 
-pub(super) async fn enqueue(c: &Object, queue: &str, message: &Message) -> Result<MessageId, Failed> {
+pub(super) async fn enqueue(c: &Object, queue: &str, message: &Message, now: Timestamp) -> Result<MessageId, Failed> {
     let statement = c.prepare_cached(ENQUEUE).await?;
     let attributes = message.attributes.to_string();
+    let at = millis(now);
     let row = c
-        .query_one(&statement, &[&queue, &message.payload, &message.media_type, &attributes, &message.correlation_id])
+        .query_one(
+            &statement,
+            &[&queue, &message.payload, &message.media_type, &attributes, &message.correlation_id, &at],
+        )
         .await?;
     Ok(MessageId(id_from_sql(row.try_get(0)?)))
+}
+
+pub(super) async fn oldest_ready(c: &Object, queue: &str) -> Result<Option<Timestamp>, Failed> {
+    let statement = c.prepare_cached(OLDEST_READY).await?;
+    let row = c.query_opt(&statement, &[&queue]).await?;
+    Ok(row.map(|r| r.try_get::<_, i64>(0)).transpose()?.map(timestamp))
 }
 
 pub(super) async fn ack_and_lease(
