@@ -41,6 +41,44 @@ struct PersistentPublish {
     queue: String,
     flow: String,
     timeout: Duration,
+    room: RoomSample,
+}
+
+/// How long a count of the queue's messages stands in for a new one (see [`RoomSample`]).
+const ROOM_SAMPLE_LIFE: Duration = Duration::from_millis(100);
+
+/// The queue's size as last counted, and the messages this step published since. Counting a persistent
+/// queue is a scan of its messages on PostgreSQL (a `count(*)` over the queue's rows): done before every
+/// publish, 64 concurrent publishers on a backlog went from 1,700 messages a second to 600. A publish
+/// counts again only when the last count is older than [`ROOM_SAMPLE_LIFE`] or when it plus what this step
+/// published since reaches the capacity; so the bound stays soft by at most what other publishers add in
+/// that time, on top of what `wait_for_room` already allows.
+#[derive(Default)]
+struct RoomSample {
+    /// `(counted at, messages then, published by this step since)`, `None` before the first count.
+    last: std::sync::Mutex<Option<(tokio::time::Instant, u64, u64)>>,
+}
+
+impl RoomSample {
+    /// Whether the last count still shows room below `capacity` for one more message.
+    fn shows_room(&self, capacity: u64) -> bool {
+        let last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        matches!(*last, Some((at, total, since))
+            if at.elapsed() < ROOM_SAMPLE_LIFE && total.saturating_add(since) < capacity)
+    }
+
+    /// A fresh count.
+    fn counted(&self, total: u64) {
+        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((tokio::time::Instant::now(), total, 0));
+    }
+
+    /// One more message published by this step.
+    fn published(&self) {
+        if let Some((_, _, since)) = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut() {
+            *since += 1;
+        }
+    }
 }
 
 /// How often a publisher waiting for room in a full persistent queue looks again.
@@ -54,8 +92,12 @@ impl PersistentPublish {
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
             let capacity = self.state.persistent_capacity(&self.queue) as u64;
+            if self.room.shows_room(capacity) {
+                return Ok(());
+            }
             let stats = blocking(|| durable.queue_stats(&self.queue, crate::state::now()))
                 .map_err(|e| FlowError::new("QUEUE:UNAVAILABLE", format!("cannot read queue `{}`: {e}", self.queue)))?;
+            self.room.counted(stats.total());
             if stats.total() < capacity {
                 return Ok(());
             }
@@ -92,6 +134,7 @@ impl ComponentNode for PersistentPublish {
             blocking(|| durable.enqueue(&self.queue, &message, crate::state::now())).map_err(|e| {
                 FlowError::new("QUEUE:UNAVAILABLE", format!("cannot persist to queue `{}`: {e}", self.queue))
             })?;
+            self.room.published();
             self.state.metrics().queue(&self.queue).published(1);
             self.state.signal(&self.queue).notify_one();
             Ok(event)
@@ -104,7 +147,35 @@ pub(super) fn build(params: &PublishParams, cx: &StepContext<'_>) -> Arc<dyn Com
     let (flow, timeout) = (cx.flow.to_string(), params.timeout.0);
     if params.persistent {
         cx.state.signal(&params.queue);
-        return Arc::new(PersistentPublish { state: cx.state.clone(), queue: params.queue.clone(), flow, timeout });
+        return Arc::new(PersistentPublish {
+            state: cx.state.clone(),
+            queue: params.queue.clone(),
+            flow,
+            timeout,
+            room: RoomSample::default(),
+        });
     }
     Arc::new(Publish { queue: cx.state.queue_or_default(&params.queue), flow, timeout })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_count_stands_for_a_while_and_for_what_the_step_publishes_after_it() {
+        let room = RoomSample::default();
+        assert!(!room.shows_room(10), "nothing counted yet: count first");
+        room.counted(7);
+        assert!(room.shows_room(10));
+        room.published();
+        room.published();
+        assert!(room.shows_room(10), "7 counted + 2 published leaves room for one");
+        room.published();
+        assert!(!room.shows_room(10), "7 + 3 reaches the capacity: count again");
+        room.counted(0);
+        assert!(room.shows_room(10));
+        tokio::time::advance(ROOM_SAMPLE_LIFE).await;
+        assert!(!room.shows_room(10), "a count older than its life is counted again");
+    }
 }
