@@ -155,6 +155,35 @@ fn run_refuses_an_unreachable_postgres_state_without_showing_its_password() {
 }
 
 #[test]
+fn a_state_url_takes_its_password_from_a_secret_and_never_shows_it() {
+    let run = |secret: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_relais"));
+        command.arg("run").arg(fixture("schedule")).args([
+            "--state",
+            "postgres://relais:${secret:RELAIS_TEST_STATE_PASSWORD}@127.0.0.1:1/state?connect_timeout=2",
+            "--admin",
+            "off",
+        ]);
+        command.env_remove("RELAIS_TEST_STATE_PASSWORD").env_remove("RELAIS_TEST_STATE_PASSWORD_FILE");
+        if let Some(value) = secret {
+            command.env("RELAIS_TEST_STATE_PASSWORD", value);
+        }
+        let out = command.output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), text)
+    };
+    // Resolved: the connection is attempted with it (the port is closed), and the value is never printed.
+    let (code, text) = run(Some("w1ndsurf-at-dawn"));
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("cannot reach the PostgreSQL state at postgres://relais:***@127.0.0.1:1/state"), "{text}");
+    assert!(!text.contains("w1ndsurf-at-dawn"), "{text}");
+    // Unset: refused before any connection, naming the secret and where it is looked for.
+    let (code, text) = run(None);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("secret `RELAIS_TEST_STATE_PASSWORD` is not set"), "{text}");
+}
+
+#[test]
 fn dlq_lists_and_replays_the_dead_letters_of_a_postgres_state() {
     let schema = Schema::fresh();
     let url = schema.url("relais_dlq");

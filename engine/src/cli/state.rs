@@ -3,7 +3,9 @@
 //! PostgreSQL URL (`postgres://user:password@host/db?schema=NAME`), shared by every replica naming it.
 //!
 //! A URL is a secret: its password is registered with the scrubber before anything can print it, and every
-//! message about the state shows the URL with the password replaced.
+//! message about the state shows the URL with the password replaced. So that the password need not be on
+//! the command line (where `ps` shows it to every user of the host), the URL may hold `${secret:NAME}`,
+//! resolved like the flows' secrets (the environment variable `NAME`, or the file `NAME_FILE` names).
 
 use relais_store::{PgStore, RedbStore, StateStore};
 use std::path::PathBuf;
@@ -25,6 +27,10 @@ pub fn open(state: &str) -> Result<Arc<dyn StateStore>, String> {
         return Ok(Arc::new(relais_store::MemoryStore::new()));
     }
     if is_shared(state) {
+        // Resolving registers each secret's value with the scrubber, before the URL can be printed.
+        let resolved = crate::connectors::secrets::resolve(state)
+            .map_err(|why| format!("the state URL {}: {why}", relais_store::redact(state)))?;
+        let state = resolved.as_str();
         if let Ok(target) = relais_store::Target::parse(state) {
             if let Some(password) = target.password().filter(|p| !p.is_empty()) {
                 crate::scrub::known::remember_secret(&password);
