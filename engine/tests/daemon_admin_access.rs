@@ -6,7 +6,6 @@
 
 mod support;
 
-use relais_engine::runtime::Runtime;
 use support::process::RelaisProcess;
 use support::request;
 
@@ -144,13 +143,7 @@ async fn admin_actions_need_the_token_and_each_is_audited_with_who_what_and_how_
 async fn without_a_token_dead_letters_and_actions_are_forbidden_and_the_probes_stay_open() {
     let dir = support::write_files(&[("flows.yaml", FLOWS)]);
     let (_, program) = support::compile_dir(&dir, None);
-    let daemon = relais_engine::daemon::start_with_admin(
-        relais_engine::components::registry(),
-        Runtime::new(program),
-        Some("127.0.0.1:0".parse().unwrap()),
-    )
-    .await
-    .unwrap();
+    let daemon = support::daemon_with_admin(program).await;
     let admin = daemon.admin.unwrap();
     for (method, path) in [("POST", "/flows/give_up/run"), ("GET", "/dead-letters"), ("POST", "/dead-letters/1/replay")]
     {

@@ -376,14 +376,7 @@ async fn post(client: &Client, url: String, body: Bytes) -> Result<u16, String> 
 async fn sixteen_large_bodies_to_a_flow_with_max_concurrency_2_get_fourteen_503s_while_others_answer() {
     let dir = support::write_files(&[("flows.yaml", &held_flows(2))]);
     let (_, program) = support::compile_dir(&dir, None);
-    let runtime = relais_engine::runtime::Runtime::new(program);
-    let daemon = relais_engine::daemon::start_with_admin(
-        relais_engine::components::registry(),
-        runtime,
-        Some("127.0.0.1:0".parse().unwrap()),
-    )
-    .await
-    .unwrap();
+    let daemon = support::daemon_with_admin(program).await;
     let (addr, admin) = (daemon.listeners[0].1, daemon.admin.unwrap());
     let body = million_keys();
     let (tx, mut answers) = tokio::sync::mpsc::unbounded_channel();

@@ -317,13 +317,7 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
     let loaded = relais_engine::cli::check::check_paths(&[dir], None);
     let program =
         compile_program(&loaded, relais_stdlib::Clock::system(), relais_engine::components::registry()).ok().unwrap();
-    let daemon = relais_engine::daemon::start_with_admin(
-        relais_engine::components::registry(),
-        Runtime::new(program),
-        Some("127.0.0.1:0".parse().unwrap()),
-    )
-    .await
-    .unwrap();
+    let daemon = support::daemon_with_admin(program).await;
     let (api, admin) = (daemon.listeners[0].1, daemon.admin.unwrap());
     assert_eq!(request(admin, "GET", "/health", &[], b"").await.0, 200);
     assert_eq!(request(admin, "GET", "/ready", &[], b"").await.0, 200);

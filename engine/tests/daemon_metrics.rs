@@ -9,7 +9,6 @@ mod support;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
-use relais_engine::runtime::Runtime;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -96,13 +95,7 @@ async fn metrics_say_per_partner_queue_route_and_flow_what_happened_and_no_label
     let partner = partner().await;
     let dir = support::write_files(&[("flows.yaml", &flows(partner))]);
     let (_, program) = support::compile_dir(&dir, None);
-    let daemon = relais_engine::daemon::start_with_admin(
-        relais_engine::components::registry(),
-        Runtime::new(program),
-        Some("127.0.0.1:0".parse().unwrap()),
-    )
-    .await
-    .unwrap();
+    let daemon = support::daemon_with_admin(program).await;
     let (api, admin) = (daemon.listeners[0].1, daemon.admin.unwrap());
 
     assert_eq!(request(api, "PUT", "/contacts/c-1?who=ORD-SECRET-1", &[], b"{}").await.0, 200);

@@ -6,7 +6,6 @@
 mod support;
 
 use relais_engine::plan::compile_program;
-use relais_engine::runtime::Runtime;
 use std::process::Command;
 use support::request;
 
@@ -114,13 +113,7 @@ async fn a_running_daemon_s_admin_url_gives_each_source_edge_its_measured_volume
     let loaded = relais_engine::cli::check::check_paths(std::slice::from_ref(&dir), None);
     let program =
         compile_program(&loaded, relais_stdlib::Clock::system(), relais_engine::components::registry()).ok().unwrap();
-    let daemon = relais_engine::daemon::start_with_admin(
-        relais_engine::components::registry(),
-        Runtime::new(program),
-        Some("127.0.0.1:0".parse().unwrap()),
-    )
-    .await
-    .unwrap();
+    let daemon = support::daemon_with_admin(program).await;
     let (api, admin) = (daemon.listeners[0].1, daemon.admin.unwrap());
     for body in [r#"{"bad":false}"#, r#"{"bad":false}"#, r#"{"bad":false}"#, r#"{"bad":true}"#] {
         request(api, "POST", "/orders", &[("content-type", "application/json")], body.as_bytes()).await;

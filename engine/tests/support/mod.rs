@@ -160,3 +160,13 @@ pub async fn daemon(dir: &std::path::Path) -> (relais_engine::daemon::Daemon, st
     let addr = daemon.listeners.first().map(|l| l.1).expect("the flows have an HTTP listener");
     (daemon, addr)
 }
+
+/// Starts a daemon running `program` with its admin port on a free loopback port (dead letters and actions
+/// closed, as `relais run` without a token); the admin address is `daemon.admin`.
+#[allow(dead_code)]
+pub async fn daemon_with_admin(program: relais_engine::plan::Program) -> relais_engine::daemon::Daemon {
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    relais_engine::daemon::start_with_admin(relais_engine::components::registry(), Runtime::new(program), Some(admin))
+        .await
+        .unwrap_or_else(|e| panic!("the daemon does not start: {e}"))
+}
