@@ -149,30 +149,14 @@ pub(crate) fn syntax_error(err: &Error<Rule>, text: &str, file: FileId) -> Diagn
     }
 }
 
-/// The words that start a statement inside a flow: what a misspelt first word most likely meant.
-const STATEMENT_KEYWORDS: &[&str] = &[
-    "set_payload",
-    "set_variable",
-    "remove_variable",
-    "transform",
-    "logger",
-    "choice",
-    "foreach",
-    "parallel_foreach",
-    "scatter_gather",
-    "first_successful",
-    "flow_ref",
-    "try",
-    "until_successful",
-    "raise_error",
-    "validate",
-    "idempotent",
-    "async",
-    "source",
-    "on_error",
-    "max_concurrency",
-    "initial_state",
-];
+/// The words besides the step keywords ([`crate::ir::STEP_KEYWORDS`]) that start a statement inside a flow:
+/// with them, what a misspelt first word most likely meant.
+const FLOW_BODY_KEYWORDS: &[&str] = &["source", "on_error", "max_concurrency", "initial_state"];
+
+/// Every word that may start a statement inside a flow.
+fn statement_keywords() -> impl Iterator<Item = &'static str> {
+    crate::ir::STEP_KEYWORDS.iter().chain(FLOW_BODY_KEYWORDS).copied()
+}
 
 /// The words that start a top-level item.
 pub(super) const ITEM_KEYWORDS: &[&str] = &["import", "property", "config", "flow", "sub_flow"];
@@ -193,11 +177,14 @@ fn mistyped_keyword(text: &str, at: usize, file: FileId) -> Option<Diagnostic> {
     if word.is_empty() || !after_word || text[word_start + word_len..].starts_with('.') {
         return None;
     }
-    let known = if indent == 0 { ITEM_KEYWORDS } else { STATEMENT_KEYWORDS };
-    if known.contains(&word) || STATEMENT_KEYWORDS.contains(&word) || ITEM_KEYWORDS.contains(&word) {
+    if statement_keywords().any(|k| k == word) || ITEM_KEYWORDS.contains(&word) {
         return None;
     }
-    let suggestion = crate::diagnostic::did_you_mean(word, known.iter().copied())?;
+    let suggestion = if indent == 0 {
+        crate::diagnostic::did_you_mean(word, ITEM_KEYWORDS.iter().copied())
+    } else {
+        crate::diagnostic::did_you_mean(word, statement_keywords())
+    }?;
     let (code, what, a) =
         if indent == 0 { (codes::DSL_SYNTAX, "item", "an item") } else { (codes::UNKNOWN_STEP, "step", "a step") };
     Some(
