@@ -131,15 +131,6 @@ fn start_replica(flows: &str, state: &str, crm: SocketAddr, name: &str) -> Repli
     Replica { process, api, admin }
 }
 
-/// Polls `condition` every 100 ms until it holds, failing with `what` after `deadline`.
-async fn eventually(deadline: Duration, what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let until = Instant::now() + deadline;
-    while !condition().await {
-        assert!(Instant::now() < until, "{what}: not after {deadline:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[test]
 fn run_refuses_an_unreachable_postgres_state_without_showing_its_password() {
     let out = Command::new(env!("CARGO_BIN_EXE_relais"))
@@ -267,7 +258,10 @@ async fn two_replicas_replaying_the_same_dead_letters_at_once_publish_each_once(
         pair.sort();
         assert_eq!(pair, [Some(200), Some(409)], "dead letter {id}");
     }
-    eventually(Duration::from_secs(60), "every replayed order reaches the CRM", async || crm.distinct() == 20).await;
+    support::eventually_within(Duration::from_secs(60), "every replayed order reaches the CRM", async || {
+        crm.distinct() == 20
+    })
+    .await;
     let upserts = crm.upserts.lock().unwrap().clone();
     assert!(upserts.values().all(|n| *n == 1), "published more than once: {upserts:?}");
     assert!(store.list_dead_letters(&Default::default()).unwrap().is_empty());
@@ -335,7 +329,7 @@ async fn five_thousand_orders_over_three_replicas_one_killed_reach_the_crm_exact
     // Kill replica b with SIGKILL in the middle (orders still arriving, others being applied), restart it
     // a little later on the same state.
     let counter = accepted.clone();
-    eventually(Duration::from_secs(300), "half the orders accepted", async || {
+    support::eventually_within(Duration::from_secs(300), "half the orders accepted", async || {
         counter.load(Ordering::SeqCst) >= ORDERS / 2
     })
     .await;
@@ -352,9 +346,11 @@ async fn five_thousand_orders_over_three_replicas_one_killed_reach_the_crm_exact
     for sender in senders {
         sender.await.unwrap();
     }
-    eventually(Duration::from_secs(300), "every accepted order applied and the queue empty", async || {
-        crm.distinct() == ORDERS && queue_is_empty(&store)
-    })
+    support::eventually_within(
+        Duration::from_secs(300),
+        "every accepted order applied and the queue empty",
+        async || crm.distinct() == ORDERS && queue_is_empty(&store),
+    )
     .await;
     let upserts = crm.upserts.lock().unwrap().clone();
     let twice: Vec<String> = upserts.iter().filter(|(_, n)| **n > 1).map(|(id, n)| format!("{id}×{n}")).collect();
@@ -383,7 +379,8 @@ async fn a_schedule_on_three_replicas_runs_once_per_tick_even_while_its_runner_i
         names.iter().map(|name| start_replica("schedule", &schema.url(name), crm_addr, name)).collect();
     // Count the ticks that fire within 30 s, from a whole second on.
     let ticks_of = |crm: &Crm| crm.ticks.lock().unwrap().clone();
-    eventually(Duration::from_secs(60), "a first tick", async || !crm.ticks.lock().unwrap().is_empty()).await;
+    support::eventually_within(Duration::from_secs(60), "a first tick", async || !crm.ticks.lock().unwrap().is_empty())
+        .await;
     let from = chrono::Utc::now() + chrono::Duration::seconds(1);
     let window = from..from + chrono::Duration::seconds(30);
     // After 10 s, kill the replica that ran the last tick, and start it again 10 s later.
@@ -399,7 +396,7 @@ async fn a_schedule_on_three_replicas_runs_once_per_tick_even_while_its_runner_i
     tokio::time::sleep(Duration::from_secs(10)).await;
     replicas.insert(runner, start_replica("schedule", &schema.url(names[runner]), crm_addr, names[runner]));
     let end = window.end;
-    eventually(Duration::from_secs(60), "the window is over", async || {
+    support::eventually_within(Duration::from_secs(60), "the window is over", async || {
         chrono::Utc::now() > end + chrono::Duration::seconds(2)
     })
     .await;
@@ -493,7 +490,7 @@ async fn a_replica_cut_off_from_postgres_is_not_ready_refuses_orders_with_503_an
     assert_eq!(status(cut_off.admin, "GET", "/ready", b"").await, Some(200));
 
     proxy.cut();
-    eventually(Duration::from_secs(30), "the cut-off replica not ready", async || {
+    support::eventually_within(Duration::from_secs(30), "the cut-off replica not ready", async || {
         status(cut_off.admin, "GET", "/ready", b"").await == Some(503)
     })
     .await;
@@ -503,7 +500,7 @@ async fn a_replica_cut_off_from_postgres_is_not_ready_refuses_orders_with_503_an
     assert_eq!(status(other.admin, "GET", "/ready", b"").await, Some(200));
 
     proxy.restore();
-    eventually(Duration::from_secs(30), "the replica ready again", async || {
+    support::eventually_within(Duration::from_secs(30), "the replica ready again", async || {
         status(cut_off.admin, "GET", "/ready", b"").await == Some(200)
     })
     .await;
@@ -514,7 +511,10 @@ async fn a_replica_cut_off_from_postgres_is_not_ready_refuses_orders_with_503_an
     for i in 0..5 {
         assert_eq!(status(cut_api, "POST", "/orders", &order(&format!("resumed-{i}"))).await, Some(202));
     }
-    eventually(Duration::from_secs(60), "every accepted order in the CRM", async || crm.distinct() == 8).await;
+    support::eventually_within(Duration::from_secs(60), "every accepted order in the CRM", async || {
+        crm.distinct() == 8
+    })
+    .await;
     let upserts = crm.upserts.lock().unwrap().clone();
     assert!(!upserts.contains_key("refused"), "a refused order was applied: {upserts:?}");
     assert!(upserts.values().all(|n| *n == 1), "{upserts:?}");

@@ -57,14 +57,17 @@ pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 /// panics naming `what`: the tests' one polling loop, so that a test waits for a condition, never for a
 /// fixed time.
 #[allow(dead_code)]
-pub async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
+pub async fn eventually(what: &str, done: impl AsyncFnMut() -> bool) {
+    eventually_within(PATIENCE, what, done).await
+}
+
+/// [`eventually`] with its own patience, for conditions that take minutes by design (thousands of messages
+/// through replicas on a loaded machine).
+#[allow(dead_code)]
+pub async fn eventually_within(patience: std::time::Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + patience;
     while !done().await {
-        assert!(tokio::time::Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
+        assert!(tokio::time::Instant::now() < deadline, "waited {patience:?} for {what}");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
