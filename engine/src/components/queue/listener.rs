@@ -80,6 +80,7 @@ impl QueueListener {
                 claims: Arc::default(),
                 deadline: None,
                 carried: None,
+                origin: None,
             };
             let counters = runtime.program().state.metrics().queue(self.queue.name());
             let error = match runtime.run_flow(&self.flow, event.clone()).await {
@@ -87,7 +88,8 @@ impl QueueListener {
                 Err(e) => e,
             };
             let first_failure = *first_failure.get_or_insert_with(crate::state::now);
-            if attempt >= self.max_deliveries || runtime.is_closing() {
+            // A leak or a contract violation would fail the same way on every delivery: dead-lettered at once.
+            if attempt >= self.max_deliveries || runtime.is_closing() || error.is_permanent() {
                 counters.dead_lettered();
                 let queue = Some(self.queue.name().to_string());
                 crate::runtime::dead_letter::keep(runtime, &self.flow, &event, &error, attempt, first_failure, queue);
@@ -131,6 +133,7 @@ impl QueueListener {
             claims: Arc::default(),
             deadline: None,
             carried: None,
+            origin: None,
         };
         // A message whose consumer died more often than it may be delivered: never run it again.
         let outcome = if leased.deliveries > self.max_deliveries {
@@ -150,8 +153,10 @@ impl QueueListener {
         };
         let store = state.durable().clone();
         let now = crate::state::now();
-        let redelivery =
-            relais_store::Redelivery { delay: self.delay(leased.deliveries), max_deliveries: self.max_deliveries };
+        // A leak or a contract violation would fail the same way on every delivery: the store dead-letters a
+        // message nacked with `max_deliveries: 1` at once.
+        let max_deliveries = if error.is_permanent() { 1 } else { self.max_deliveries };
+        let redelivery = relais_store::Redelivery { delay: self.delay(leased.deliveries), max_deliveries };
         let failure = failure(&self.flow, &error);
         match crate::state::object_store::blocking(|| store.nack(&name, leased.id, redelivery, &failure, now)) {
             Err(e) => tracing::error!(
