@@ -49,7 +49,7 @@ flows:
           on_error:
             - continue:
                 steps:
-                  - dead_letter.write: { queue: jobs }
+                  - dead_letter.write: { queue: jobs, replay: at_failure }
   misplaced:
     steps:
       - dead_letter.write: {}
