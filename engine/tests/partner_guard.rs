@@ -27,11 +27,11 @@ flows:
   changes:
     source: {{ http.listener: {{ config: api, method: POST, path: /changes, response: {{ status: 202 }} }} }}
     steps:
-      - queue.publish: {{ queue: leaky }}
+      - queue.publish: {{ queue: leaky, persistent: true }}
       - queue.publish: {{ queue: clean }}
   leaky_sync:
-    # Five deliveries allowed, yet a leak is dead-lettered at the first: it would fail the same way again.
-    source: {{ queue.listener: {{ queue: leaky, max_deliveries: 5, redelivery_delay: 10ms }} }}
+    # Persistent: the state store dead-letters what the consumer nacks. Five deliveries allowed, yet a leak is dead-lettered at the first: it would fail the same way again.
+    source: {{ queue.listener: {{ queue: leaky, persistent: true, max_deliveries: 5, redelivery_delay: 10ms }} }}
     steps:
       - http.request: {{ config: accreditation, method: GET, path: "/accreditations/#[payload.id]" }}
       # The leak: the passport number, renamed, goes to the partner.
