@@ -25,7 +25,7 @@ pub struct DeadLetterParams {
 impl Step for DeadLetterParams {
     const NAME: &'static str = "dead_letter.write";
     const SUMMARY: &'static str =
-        "Keeps the event and the error being handled in the dead-letter store (in an on_error handler).";
+        "Keeps the received message, the payload at the failure and the error in the dead-letter store (in on_error).";
 
     fn direction(&self) -> crate::component::Direction {
         crate::component::Direction::Sends
