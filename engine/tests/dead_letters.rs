@@ -95,7 +95,8 @@ async fn a_flow_s_dead_letter_replays_the_message_it_received_and_the_admin_port
     let (api, admin) = (daemon.listeners[0].1, daemon.admin.unwrap());
     for (id, kind) in [("A1", "down"), ("A2", "down"), ("B1", "refused")] {
         let body = json!({ "id": id, "kind": kind }).to_string();
-        let (status, ..) = request(api, "POST", "/orders", &[("content-type", "application/json")], body.as_bytes()).await;
+        let (status, ..) =
+            request(api, "POST", "/orders", &[("content-type", "application/json")], body.as_bytes()).await;
         assert_eq!(status, 202);
     }
     let all = letters(admin, "").await;
@@ -122,7 +123,8 @@ async fn a_flow_s_dead_letter_replays_the_message_it_received_and_the_admin_port
 
     // The partner is down for the A orders: replay those. Each replay runs the message the flow received
     // (`id`, which only the original holds) through the queue's consumer.
-    let (status, _, body) = request(admin, "POST", "/dead-letters/replay?flow=intake&error_type=APP:DOWN", &[], b"").await;
+    let (status, _, body) =
+        request(admin, "POST", "/dead-letters/replay?flow=intake&error_type=APP:DOWN", &[], b"").await;
     assert_eq!(status, 200, "{body}");
     let answer: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["replayed"].as_array().map(Vec::len), Some(2), "{answer}");
@@ -196,15 +198,18 @@ fn relais_dlq_replays_in_bulk_by_flow_and_error_type_and_shows_the_fields_the_ad
     let (outcome, text) = dlq(&["replay", "--all", "--flow", "intake", "--error-type", "APP:DOWN"]);
     assert_eq!(outcome, relais_engine::cli::Outcome::Success, "{text}");
     assert_eq!(text.lines().count(), 2, "{text}");
-    assert!(text.contains("1\treplayed into queue `retry`") && text.contains("4\treplayed into queue `retry`"), "{text}");
+    assert!(
+        text.contains("1\treplayed into queue `retry`") && text.contains("4\treplayed into queue `retry`"),
+        "{text}"
+    );
     let (_, text) = dlq(&["list"]);
     assert!(text.ends_with("2 dead letter(s)\n") && text.contains("APP:REFUSED") && text.contains("other"), "{text}");
 
     let store = relais_store::RedbStore::open(&state_dir).unwrap();
     let now = relais_engine::runtime::state::now();
     let mut queued = Vec::new();
-    while let Some(leased) = relais_store::StateStore::lease(&store, "retry", std::time::Duration::from_secs(30), now)
-        .unwrap()
+    while let Some(leased) =
+        relais_store::StateStore::lease(&store, "retry", std::time::Duration::from_secs(30), now).unwrap()
     {
         queued.push(String::from_utf8(leased.message.payload).unwrap());
     }

@@ -93,7 +93,10 @@ fn a_mocked_partner_call_that_leaks_or_breaks_its_contract_fails_its_test_as_the
     assert_eq!(outcome, Outcome::Findings, "{out}");
     assert_eq!(out.lines().last(), Some("3 passed, 2 failed"), "{out}");
     let leak = "holds the value of sensitive field `passport_number`";
-    assert!(out.contains("a mapping that slips the passport number into the name fails") && out.contains(leak), "{out}");
+    assert!(
+        out.contains("a mapping that slips the passport number into the name fails") && out.contains(leak),
+        "{out}"
+    );
     assert!(out.contains("SENSITIVE:LEAK") && out.contains("CONTRACT:VIOLATION"), "{out}");
     assert!(out.contains("holds fields the contract does not allow: `zones`"), "{out}");
     assert!(!out.to_lowercase().contains("p7654321x"), "the report names the field, never the value: {out}");

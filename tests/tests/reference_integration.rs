@@ -39,15 +39,26 @@ fn free_port() -> u16 {
 /// What a recording proxy saw relais send its partner.
 type Recorded = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
 
+/// A recording proxy: what it saw, and a switch that takes its partner down (connections closed at once).
+#[derive(Clone)]
+struct Proxy {
+    recorded: Recorded,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
 /// A TCP proxy on a free loopback port in front of the simulated partner on `to`: every byte relais sends
 /// the partner (request lines, headers, bodies) is kept, the partner's answers are passed back untouched.
-async fn recording_proxy(to: u16) -> (u16, Recorded) {
+async fn recording_proxy(to: u16) -> (u16, Proxy) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let recorded = Recorded::default();
-    let keep = recorded.clone();
+    let proxy = Proxy { recorded: Recorded::default(), down: Default::default() };
+    let (keep, down) = (proxy.recorded.clone(), proxy.down.clone());
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
+            if down.load(std::sync::atomic::Ordering::SeqCst) {
+                drop(client);
+                continue;
+            }
             let keep = keep.clone();
             tokio::spawn(async move {
                 let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else { return };
@@ -76,7 +87,7 @@ async fn recording_proxy(to: u16) -> (u16, Recorded) {
             });
         }
     });
-    (port, recorded)
+    (port, proxy)
 }
 
 /// The partner systems relais calls (DOMAIN.md: CRM, ticketing, SMS gateway, transport app).
@@ -85,7 +96,7 @@ const PARTNERS: [&str; 4] = ["crm", "ticketing", "sms", "transport"];
 /// The reference flows in a temporary directory, with an environment that moves every listener to a free
 /// port, turns fault injection on and sends every partner call through a recording proxy (`proxies`: the
 /// simulated partner's port to the proxy's, by [`PARTNERS`] order).
-async fn flows_with_chaos() -> (PathBuf, Vec<(&'static str, Recorded)>) {
+async fn flows_with_chaos() -> (PathBuf, Vec<(&'static str, Proxy)>) {
     let dir = std::env::temp_dir().join(format!("relais-reference-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     copy_dir(&relais_tests::fixtures().join("../../flows"), &dir);
@@ -389,16 +400,33 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
     let (_, leaks) = call(crm, "GET", "/_sim/leaks", &Value::Null).await;
     assert_eq!(leaks["leaks"], 0, "a partner system received sensitive data");
 
+    // The transport app goes down for good: the rights of three athletes are dead-lettered (their change
+    // events were read with the people's sensitive data) and shown on the admin port below.
+    let transport_proxy = &partners[3].1;
+    transport_proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let before = state.dead_letters().len();
+    for i in 1..=3 {
+        let event = json!({ "accreditation_id": format!("ACC-{i:04}"), "change": "updated" });
+        assert_eq!(call(api, "POST", "/accreditation/events", &event).await.0, 202);
+    }
+    let until = Instant::now() + Duration::from_secs(120);
+    while state.dead_letters().iter().filter(|d| d.queue == "transport_rights").count() < 3 + dead_rights.len() {
+        assert!(Instant::now() < until, "the rights of a partner that is down were not dead-lettered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dead = state.dead_letters();
+    assert!(dead.len() >= before + 3, "{dead:?}");
+
     // No sensitive value of the replayed accreditations went out of the private zone: not in any request a
     // partner received, any log line (trace level), any answer to a caller, any admin answer.
     let values = sensitive_values(&dir, ACCREDITATIONS);
     assert!(values.len() > 2 * ACCREDITATIONS, "the table holds dates of birth, passports and notes");
-    for (partner, seen) in &partners {
-        let seen = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    for (partner, proxy) in &partners {
+        let seen = String::from_utf8_lossy(&proxy.recorded.lock().unwrap()).to_string();
         assert!(!seen.is_empty(), "relais called the {partner} partner through its proxy");
         assert_no_sensitive_value(&format!("the {partner} partner"), &seen, &values);
     }
-    let transport_seen = String::from_utf8_lossy(&partners[3].1.lock().unwrap()).to_string();
+    let transport_seen = String::from_utf8_lossy(&transport_proxy.recorded.lock().unwrap()).to_string();
     assert!(transport_seen.contains("PUT /transport/rights/ACC-"), "the proxy saw the transport rights");
     assert_no_sensitive_value("an answer to a caller", &answers, &values);
     let mut admin_answers = String::new();

@@ -5,29 +5,66 @@
 
 use super::forms;
 use aho_corasick::AhoCorasick;
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// The forms of some sensitive values, ready to be found in a text.
 #[derive(Debug, Default)]
 pub struct Needles {
-    folded: Option<AhoCorasick>,
+    folded: Option<Search>,
     /// For each pattern of `folded`, the index of the value it is a form of.
     folded_owner: Vec<usize>,
-    exact: Option<AhoCorasick>,
+    exact: Option<Search>,
     exact_owner: Vec<usize>,
 }
 
-fn automaton(patterns: &[String], case_insensitive: bool) -> Option<AhoCorasick> {
-    if patterns.is_empty() {
-        return None;
+/// One set of patterns: an automaton, or, if it cannot be built (past its size limits, millions of
+/// pattern bytes, far above an event's values), the patterns searched one by one, so that the guard never
+/// fails open and the scrub never lets a value through.
+#[derive(Debug)]
+enum Search {
+    Automaton(AhoCorasick),
+    OneByOne { patterns: Vec<String>, case_insensitive: bool },
+}
+
+impl Search {
+    fn new(patterns: Vec<String>, case_insensitive: bool) -> Option<Search> {
+        if patterns.is_empty() {
+            return None;
+        }
+        match AhoCorasick::builder().ascii_case_insensitive(case_insensitive).build(&patterns) {
+            Ok(automaton) => Some(Search::Automaton(automaton)),
+            Err(e) => {
+                tracing::warn!("{} sensitive forms searched one by one (no automaton: {e})", patterns.len());
+                let patterns =
+                    if case_insensitive { patterns.iter().map(|p| p.to_ascii_lowercase()).collect() } else { patterns };
+                Some(Search::OneByOne { patterns, case_insensitive })
+            }
+        }
     }
-    // Building fails only past size limits (millions of pattern bytes), far above the forms of an event's
-    // values; such a scrub would then find nothing, so it falls back to refusing nothing but is logged.
-    match AhoCorasick::builder().ascii_case_insensitive(case_insensitive).build(patterns) {
-        Ok(automaton) => Some(automaton),
-        Err(e) => {
-            tracing::error!("cannot compile {} sensitive forms for scrubbing: {e}", patterns.len());
-            None
+
+    /// Every match as (pattern index, byte range), overlapping ones included.
+    fn matches(&self, text: &str) -> Vec<(usize, Range<usize>)> {
+        match self {
+            Search::Automaton(a) => {
+                a.find_overlapping_iter(text).map(|m| (m.pattern().as_usize(), m.range())).collect()
+            }
+            Search::OneByOne { patterns, case_insensitive } => {
+                // ASCII lower-casing keeps every byte offset.
+                let text = if *case_insensitive { Cow::Owned(text.to_ascii_lowercase()) } else { Cow::Borrowed(text) };
+                let mut found = Vec::new();
+                for (i, p) in patterns.iter().enumerate() {
+                    found.extend(text.match_indices(p.as_str()).map(|(at, m)| (i, at..at + m.len())));
+                }
+                found
+            }
+        }
+    }
+
+    fn find(&self, text: &str) -> Option<usize> {
+        match self {
+            Search::Automaton(a) => a.find(text).map(|m| m.pattern().as_usize()),
+            Search::OneByOne { .. } => self.matches(text).first().map(|(i, _)| *i),
         }
     }
 }
@@ -47,12 +84,7 @@ impl Needles {
             folded.extend(f);
             exact.extend(e);
         }
-        Needles {
-            folded: automaton(&folded, true),
-            folded_owner,
-            exact: automaton(&exact, false),
-            exact_owner,
-        }
+        Needles { folded: Search::new(folded, true), folded_owner, exact: Search::new(exact, false), exact_owner }
     }
 
     /// Whether there is nothing to look for.
@@ -62,15 +94,17 @@ impl Needles {
 
     /// The index (in the order given to [`Needles::new`]) of a value `text` holds in one of its forms.
     pub fn find(&self, text: &str) -> Option<usize> {
-        let folded = self.folded.as_ref().and_then(|a| a.find(text)).map(|m| self.folded_owner[m.pattern()]);
-        folded.or_else(|| self.exact.as_ref().and_then(|a| a.find(text)).map(|m| self.exact_owner[m.pattern()]))
+        let folded = self.folded.as_ref().and_then(|s| s.find(text)).and_then(|i| self.folded_owner.get(i));
+        let found =
+            folded.or_else(|| self.exact.as_ref().and_then(|s| s.find(text)).and_then(|i| self.exact_owner.get(i)));
+        found.copied()
     }
 
     /// Pushes onto `out` the byte range of every form found in `text`, overlapping ones included (the runs
     /// of a cut value overlap: their union is what must go).
     pub fn spans(&self, text: &str, out: &mut Vec<Range<usize>>) {
-        for automaton in [&self.folded, &self.exact].into_iter().flatten() {
-            out.extend(automaton.find_overlapping_iter(text).map(|m| m.range()));
+        for search in [&self.folded, &self.exact].into_iter().flatten() {
+            out.extend(search.matches(text).into_iter().map(|(_, range)| range));
         }
     }
 }
@@ -87,6 +121,17 @@ mod tests {
         assert_eq!(needles.find("surgery"), None, "seven characters are not a run");
         assert_eq!(needles.find("ab"), None);
         assert_eq!(Needles::new(["ab"], true).find("xaby"), Some(0));
+    }
+
+    #[test]
+    fn patterns_searched_one_by_one_find_what_the_automaton_finds() {
+        let patterns = vec!["KNEE SURG".to_string(), "m4350712".to_string()];
+        let lowered = patterns.iter().map(|p| p.to_ascii_lowercase()).collect();
+        let one_by_one = Search::OneByOne { patterns: lowered, case_insensitive: true };
+        let automaton = Search::new(patterns, true).unwrap();
+        for text in ["a knee surgery", "doc=M4350712", "nothing"] {
+            assert_eq!(one_by_one.matches(text), automaton.matches(text), "{text}");
+        }
     }
 
     #[test]

@@ -211,7 +211,10 @@ impl State {
     }
 
     /// The stored dead letters matching `filter`, oldest first, as the store holds them.
-    pub fn stored_dead_letters(&self, filter: &DeadLetterFilter) -> Result<Vec<relais_store::StoredDeadLetter>, String> {
+    pub fn stored_dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Vec<relais_store::StoredDeadLetter>, String> {
         let durable = self.durable.clone();
         blocking(|| durable.list_dead_letters(filter)).map_err(|e| e.to_string())
     }

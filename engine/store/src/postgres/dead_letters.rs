@@ -87,8 +87,7 @@ pub(super) async fn list(c: &Object, filter: &DeadLetterFilter) -> Result<Vec<St
     let sql = format!("SELECT {COLUMNS} FROM dead_letters WHERE {MATCHING} ORDER BY id LIMIT $5");
     let statement = c.prepare_cached(&sql).await?;
     let limit = filter.limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
-    let rows =
-        c.query(&statement, &[&filter.flow, &filter.queue, &after(filter), &filter.error_type, &limit]).await?;
+    let rows = c.query(&statement, &[&filter.flow, &filter.queue, &after(filter), &filter.error_type, &limit]).await?;
     rows.iter().map(decode).collect()
 }
 

@@ -136,12 +136,15 @@ pub fn a_letter_keeps_its_sub_flow_and_its_payload_at_failure_beside_its_message
     binary.media_type_at_failure = Some("application/octet-stream".to_string());
     let id = store.dead_letter(&binary).unwrap();
     assert_eq!(store.get_dead_letter(id).unwrap().unwrap().letter, binary, "bytes that are not UTF-8 too");
-    let (replayed, message) = store.replay_dead_letter(store.list_dead_letters(&Default::default()).unwrap()[0].id, T0)
-        .unwrap()
-        .unwrap();
+    let (replayed, message) =
+        store.replay_dead_letter(store.list_dead_letters(&Default::default()).unwrap()[0].id, T0).unwrap().unwrap();
     assert_eq!(replayed.letter.sub_flow.as_deref(), Some("load_order"));
     let leased = store.lease("orders-q", std::time::Duration::from_secs(30), T0).unwrap().unwrap();
-    assert_eq!((leased.id, leased.message.payload), (message, b"{\"order_id\":\"O-1\"}".to_vec()), "the message replays");
+    assert_eq!(
+        (leased.id, leased.message.payload),
+        (message, b"{\"order_id\":\"O-1\"}".to_vec()),
+        "the message replays"
+    );
 }
 
 pub fn letters_are_listed_and_purged_by_error_type(store: &dyn StateStore) {
