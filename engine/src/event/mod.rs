@@ -52,7 +52,7 @@ pub struct Event {
 #[derive(Debug)]
 pub struct Origin {
     /// The flow that received it: a dead letter is filed under it.
-    pub flow: String,
+    pub flow: Arc<str>,
     /// The payload as it came.
     pub payload: Arc<Payload>,
     /// The attributes as the source gave them.

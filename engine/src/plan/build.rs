@@ -260,6 +260,7 @@ impl Builder<'_> {
         let on_error = self.handlers(&flow.on_error);
         FlowPlan {
             name: flow.name.value.clone(),
+            shared_name: flow.name.value.as_str().into(),
             kind: flow.kind,
             steps,
             on_error,

@@ -40,7 +40,7 @@ pub(crate) fn keep_as(
     queue: Option<String>,
     replay: Replay,
 ) {
-    let flow = event.origin.as_ref().map_or(flow, |origin| origin.flow.as_str());
+    let flow = event.origin.as_ref().map_or(flow, |origin| &*origin.flow);
     tracing::error!(
         correlation_id = %event.correlation_id,
         flow = %flow,

@@ -176,7 +176,7 @@ impl Runtime {
         let mut event = event;
         if event.origin.is_none() {
             event.origin = Some(Arc::new(crate::event::Origin {
-                flow: flow.name.clone(),
+                flow: flow.shared_name.clone(),
                 payload: event.payload.clone(),
                 attributes: event.attributes.clone(),
             }));
