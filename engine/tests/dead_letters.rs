@@ -215,3 +215,46 @@ fn relais_dlq_replays_in_bulk_by_flow_and_error_type_and_shows_the_fields_the_ad
     }
     assert_eq!(queued, [r#"{"id":"A1"}"#, r#"{"id":"A2"}"#], "the original messages, oldest first");
 }
+
+const PERMANENT: &str = r##"
+configs:
+  api: { http.listener: { port: 0 } }
+flows:
+  intake:
+    source: { http.listener: { config: api, method: POST, path: /items, response: { status: 202 } } }
+    steps:
+      - queue.publish: { queue: in_memory }
+      - queue.publish: { queue: on_disk, persistent: true }
+  from_memory:
+    source: { queue.listener: { queue: in_memory, max_deliveries: 5, redelivery_delay: 10ms } }
+    steps:
+      - raise_error: { type: "CONTRACT:VIOLATION", description: "the body breaks its contract" }
+  from_disk:
+    source: { queue.listener: { queue: on_disk, persistent: true, max_deliveries: 5, redelivery_delay: 10ms } }
+    steps:
+      - raise_error: { type: "CONTRACT:VIOLATION", description: "the body breaks its contract" }
+"##;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_error_is_dead_lettered_at_its_first_delivery_from_a_queue_in_memory_or_persistent() {
+    let dir = support::write_files(&[("flows.yaml", PERMANENT)]);
+    let (daemon, api) = support::daemon(&dir).await;
+    let (status, ..) = request(api, "POST", "/items", &[("content-type", "application/json")], b"{\"id\":1}").await;
+    assert_eq!(status, 202);
+    let state = daemon.state();
+    support::eventually("both messages are dead-lettered", || {
+        let state = state.clone();
+        async move { state.dead_letters().len() >= 2 }
+    })
+    .await;
+    let mut letters = state.dead_letters();
+    letters.sort_by(|a, b| a.flow.cmp(&b.flow));
+    let seen: Vec<(&str, &str, u32)> =
+        letters.iter().map(|l| (l.flow.as_str(), l.error_type.as_str(), l.attempts)).collect();
+    assert_eq!(
+        seen,
+        [("from_disk", "CONTRACT:VIOLATION", 1), ("from_memory", "CONTRACT:VIOLATION", 1)],
+        "five deliveries allowed, one made"
+    );
+    daemon.shutdown(std::time::Duration::from_secs(1)).await;
+}

@@ -1,6 +1,7 @@
 //! `relais dlq`: the dead letters of a stopped daemon's state directory, or of a PostgreSQL state shared
 //! with running replicas (`--state postgres://...`): list, show, replay into the persistent queue they came
-//! from, purge. A running daemon holds its state directory; its admin port serves the same operations
+//! from (one, or all of a flow and/or an error type: `--all --flow F --error-type T`), purge. `show` prints
+//! the fields the admin port shows, under the same names (`state::letters::to_json`). A running daemon holds its state directory; its admin port serves the same operations
 //! (`/dead-letters`) to a holder of its admin token. Here the state is the credential: whoever may read
 //! and write it (the directory, or the database) may act on it, so `relais dlq` needs no token.
 //!

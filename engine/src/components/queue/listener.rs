@@ -1,6 +1,8 @@
 //! The `queue.listener` source: takes messages from a queue and runs its flow for each, with up to
 //! `consumers` at once. A failed message is delivered again after a growing delay; after `max_deliveries`
-//! attempts it goes to the dead letters with its last error. Nothing is dropped silently.
+//! attempts it goes to the dead letters with its last error, and at once when the error is permanent
+//! (`SENSITIVE:LEAK`, `CONTRACT:VIOLATION`: the same message would fail the same way). Nothing is dropped
+//! silently.
 //!
 //! In-memory queues hand messages over in the process. Persistent queues (`persistent: true`) lease them
 //! from the state store: a message is acknowledged only once its flow succeeded, so a crash during

@@ -209,7 +209,11 @@ async fn handle(
         "/metrics" => return answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime)),
         _ => {}
     }
-    let (what, object) = action(req.method(), path);
+    let (what, mut object) = action(req.method(), path);
+    if path == "/dead-letters/replay" {
+        // What a bulk replay chose (`flow=...&error_type=...`), as sent: the audit line says what was asked.
+        object = req.uri().query().unwrap_or("all").to_string();
+    }
     let who = match access.authorize(req.headers()) {
         Ok(who) => who,
         Err(refusal) => {
