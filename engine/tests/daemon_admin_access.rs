@@ -28,7 +28,7 @@ flows:
           on_error:
             - continue:
                 steps:
-                  - dead_letter.write: { queue: orders }
+                  - dead_letter.write: { queue: orders, replay: at_failure }
   drain_orders:
     source: { queue.listener: { queue: orders } }
     steps:

@@ -49,7 +49,7 @@ flows:
           on_error:
             - continue:
                 steps:
-                  - dead_letter.write: { queue: jobs }
+                  - dead_letter.write: { queue: jobs, replay: at_failure }
   misplaced:
     steps:
       - dead_letter.write: {}
@@ -232,6 +232,7 @@ fn relais_dlq_lists_shows_replays_and_purges_a_stopped_daemons_dead_letters() {
                 location: None,
                 error_type: "JOB:FAILED".into(),
                 error_description: "broken".into(),
+                ..relais_store::Failure::default()
             };
             let mut letter = relais_store::DeadLetter::new(message, &failure, 3, now, now);
             letter.queue = Some("jobs".into());

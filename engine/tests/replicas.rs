@@ -193,6 +193,9 @@ fn dlq_lists_and_replays_the_dead_letters_of_a_postgres_state() {
         first_failure: relais_store::Timestamp::from_millis(1_700_000_000_000),
         last_failure: relais_store::Timestamp::from_millis(1_700_000_060_000),
         queue: Some("orders".to_string()),
+        sub_flow: None,
+        payload_at_failure: None,
+        media_type_at_failure: None,
     };
     let id = store.dead_letter(&letter).unwrap();
     let dlq = |args: &[&str]| {
@@ -236,6 +239,9 @@ async fn two_replicas_replaying_the_same_dead_letters_at_once_publish_each_once(
             first_failure: relais_store::Timestamp::from_millis(1_700_000_000_000),
             last_failure: relais_store::Timestamp::from_millis(1_700_000_060_000),
             queue: Some("orders".to_string()),
+            sub_flow: None,
+            payload_at_failure: None,
+            media_type_at_failure: None,
         };
         ids.push(store.dead_letter(&letter).unwrap());
     }

@@ -87,6 +87,21 @@ fn the_reference_flows_pass_their_tests() {
     assert_eq!(outcome, Outcome::Success, "{out}");
 }
 
+#[test]
+fn a_mocked_partner_call_that_leaks_or_breaks_its_contract_fails_its_test_as_the_real_call_would() {
+    let (outcome, out) = relais(&["test", "fixtures/testing/zones"]);
+    assert_eq!(outcome, Outcome::Findings, "{out}");
+    assert_eq!(out.lines().last(), Some("3 passed, 2 failed"), "{out}");
+    let leak = "holds the value of sensitive field `passport_number`";
+    assert!(
+        out.contains("a mapping that slips the passport number into the name fails") && out.contains(leak),
+        "{out}"
+    );
+    assert!(out.contains("SENSITIVE:LEAK") && out.contains("CONTRACT:VIOLATION"), "{out}");
+    assert!(out.contains("holds fields the contract does not allow: `zones`"), "{out}");
+    assert!(!out.to_lowercase().contains("p7654321x"), "the report names the field, never the value: {out}");
+}
+
 /// How long the suites that wait hours on a flow's clock may take on the wall clock: generous, and far below
 /// the hours they would take if delays, backoffs and timeouts were slept for real.
 const REAL_TIME_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);

@@ -2,8 +2,11 @@
 //! systems, on free loopback ports), the simulators failing 10 % of calls (503, 429, slow answers beyond the
 //! callers' timeouts). A few hundred orders and accreditation changes are replayed and the SMS reminder job
 //! is run; then every order must be in the CRM exactly once or dead-lettered with its error, every reminder
-//! sent once, every patient record and transport right written (or dead-lettered), and no sensitive field
-//! may have reached a partner system.
+//! sent once, every patient record and transport right written (or dead-lettered), and no sensitive value
+//! of the accreditations (dates of birth, passport numbers, medical notes) may appear in any request a
+//! partner system received (recorded byte for byte by a proxy in front of each), in any log line at trace
+//! level, in any answer relais gave its callers (problem+json and error responses included) or in any
+//! admin answer (dead letters one by one, metrics).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use relais_engine::runtime::Runtime;
@@ -33,21 +36,87 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// What a recording proxy saw relais send its partner.
+type Recorded = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// A recording proxy: what it saw, and a switch that takes its partner down (connections closed at once).
+#[derive(Clone)]
+struct Proxy {
+    recorded: Recorded,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A TCP proxy on a free loopback port in front of the simulated partner on `to`: every byte relais sends
+/// the partner (request lines, headers, bodies) is kept, the partner's answers are passed back untouched.
+async fn recording_proxy(to: u16) -> (u16, Proxy) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let proxy = Proxy { recorded: Recorded::default(), down: Default::default() };
+    let (keep, down) = (proxy.recorded.clone(), proxy.down.clone());
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            if down.load(std::sync::atomic::Ordering::SeqCst) {
+                drop(client);
+                continue;
+            }
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else { return };
+                let (mut from_client, mut to_client) = client.split();
+                let (mut from_server, mut to_server) = server.split();
+                let upstream = async {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        match from_client.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                keep.lock().unwrap().extend_from_slice(&buf[..n]);
+                                if to_server.write_all(&buf[..n]).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    let _ = to_server.shutdown().await;
+                };
+                let downstream = async {
+                    let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                    let _ = to_client.shutdown().await;
+                };
+                tokio::join!(upstream, downstream);
+            });
+        }
+    });
+    (port, proxy)
+}
+
+/// The partner systems relais calls (DOMAIN.md: CRM, ticketing, SMS gateway, transport app).
+const PARTNERS: [&str; 4] = ["crm", "ticketing", "sms", "transport"];
+
 /// The reference flows in a temporary directory, with an environment that moves every listener to a free
-/// port and turns fault injection on.
-fn flows_with_chaos() -> PathBuf {
+/// port, turns fault injection on and sends every partner call through a recording proxy (`proxies`: the
+/// simulated partner's port to the proxy's, by [`PARTNERS`] order).
+async fn flows_with_chaos() -> (PathBuf, Vec<(&'static str, Proxy)>) {
     let dir = std::env::temp_dir().join(format!("relais-reference-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     copy_dir(&relais_tests::fixtures().join("../../flows"), &dir);
     let [api, crm, ticketing, sms, accreditation, transport, ehr] = std::array::from_fn(|_| free_port());
+    let mut recorded = Vec::new();
+    let mut via = Vec::new();
+    for (name, port) in PARTNERS.into_iter().zip([crm, ticketing, sms, transport]) {
+        let (proxy, seen) = recording_proxy(port).await;
+        recorded.push((name, seen));
+        via.push(proxy);
+    }
+    let [crm_via, ticketing_via, sms_via, transport_via] = [via[0], via[1], via[2], via[3]];
     let env = format!(
         "http.port: {api}\n\
-         crm.base_url: http://127.0.0.1:{crm}/crm\n\
-         crm.token_url: http://127.0.0.1:{crm}/crm/oauth/token\n\
-         ticketing.base_url: http://127.0.0.1:{ticketing}/ticketing\n\
-         sms.base_url: http://127.0.0.1:{sms}/sms\n\
+         crm.base_url: http://127.0.0.1:{crm_via}/crm\n\
+         crm.token_url: http://127.0.0.1:{crm_via}/crm/oauth/token\n\
+         ticketing.base_url: http://127.0.0.1:{ticketing_via}/ticketing\n\
+         sms.base_url: http://127.0.0.1:{sms_via}/sms\n\
          accreditation.base_url: http://127.0.0.1:{accreditation}/accreditation\n\
-         transport.base_url: http://127.0.0.1:{transport}/transport\n\
+         transport.base_url: http://127.0.0.1:{transport_via}/transport\n\
          ehr.base_url: http://127.0.0.1:{ehr}/ehr\n\
          crm.timeout: 3s\n\
          sms.timeout: 3s\n\
@@ -65,7 +134,31 @@ fn flows_with_chaos() -> PathBuf {
          sim.sms.rate_limit: 1000\n"
     );
     std::fs::write(dir.join("env/e2e.yaml"), env).unwrap();
-    dir
+    (dir, recorded)
+}
+
+/// The sensitive values of the first `n` accreditations of the simulated accreditation service: date of
+/// birth, passport number and medical notes (columns 3, 5 and 11). Visa statuses (`granted`,
+/// `not_required`) are words of ordinary text, not identifying values, and are left out.
+fn sensitive_values(dir: &Path, n: usize) -> Vec<(String, String)> {
+    let table = std::fs::read_to_string(dir.join("sim/data/accreditations.csv")).unwrap();
+    let mut values = Vec::new();
+    for row in table.lines().skip(1).take(n) {
+        let fields: Vec<&str> = row.split(',').collect();
+        for value in [fields[3], fields[5], fields[11]] {
+            if !value.is_empty() {
+                values.push((fields[0].to_string(), value.to_string()));
+            }
+        }
+    }
+    values
+}
+
+/// Fails naming the first sensitive value `text` (what `exit` let out) holds, and the accreditation.
+fn assert_no_sensitive_value(exit: &str, text: &str, values: &[(String, String)]) {
+    for (id, value) in values {
+        assert!(!text.contains(value.as_str()), "`{value}` of {id} reached {exit}");
+    }
 }
 
 /// One HTTP/1.1 exchange; status and parsed JSON body (`Null` when the body is not JSON).
@@ -117,10 +210,10 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
     let writer = logs.clone();
     tracing_subscriber::fmt()
         .json()
-        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
         .with_writer(move || writer.clone())
         .init();
-    let dir = flows_with_chaos();
+    let (dir, partners) = flows_with_chaos().await;
     let loaded = relais_engine::cli::check::check_paths(std::slice::from_ref(&dir), Some("e2e".into()));
     let errors: Vec<_> = loaded.diags.iter().filter(|d| d.severity == relais_dsl::Severity::Error).collect();
     assert!(errors.is_empty(), "{:?}", errors.iter().map(|d| &d.message).collect::<Vec<_>>());
@@ -131,8 +224,15 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
     )
     .ok()
     .unwrap();
-    let daemon =
-        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
+    let daemon = relais_engine::daemon::start_with_admin_access(
+        relais_engine::components::registry(),
+        Runtime::new(program),
+        Some("127.0.0.1:0".parse().unwrap()),
+        relais_engine::daemon::AdminAccess::insecure_loopback(),
+    )
+    .await
+    .unwrap();
+    let admin = daemon.admin.unwrap();
     let (api, crm, sms) = (addr_of(&daemon, "api"), addr_of(&daemon, "sim_crm_api"), addr_of(&daemon, "sim_sms_api"));
     let ticketing = addr_of(&daemon, "sim_ticketing_api");
     let accreditation = addr_of(&daemon, "sim_accreditation_api");
@@ -169,10 +269,30 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
             call(api, "POST", "/accreditation/events", &event).await
         }));
     }
+    // Everything relais answers its callers is kept, to be searched for sensitive values.
+    let mut answers = String::new();
     for send in sends {
         let (status, body) = send.await.unwrap();
         assert_eq!(status, 202, "{body}");
+        answers.push_str(&body.to_string());
     }
+    // Access decisions read the private accreditation service, failing under faults (502 with the error);
+    // an unknown accreditation is a 404; an event that breaks its schema while carrying a passport number
+    // is a problem+json 400.
+    for i in 1..=60 {
+        let (status, body) = call(api, "GET", &format!("/access/ACC-{i:04}/transport"), &Value::Null).await;
+        assert!(status == 200 || status == 502, "{status} {body}");
+        answers.push_str(&body.to_string());
+    }
+    let (status, body) = call(api, "GET", "/access/ACC-9999/transport", &Value::Null).await;
+    assert!(status == 404 || status == 502, "{status} {body}");
+    answers.push_str(&body.to_string());
+    let passport = sensitive_values(&dir, 1)[1].1.clone();
+    let bad = json!({ "accreditation_id": 7, "change": "updated", "passport_number": passport });
+    let (status, body) = call(api, "POST", "/accreditation/events", &bad).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error_type"].as_str().is_some_and(|t| t.starts_with("VALIDATION")), "{body}");
+    answers.push_str(&body.to_string());
 
     // The reminder and marketing jobs, as their schedules would run them. With partners failing, a job may
     // end JOB:INCOMPLETE; an operator runs it again and only the missing items go out (none twice).
@@ -280,17 +400,50 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
     let (_, leaks) = call(crm, "GET", "/_sim/leaks", &Value::Null).await;
     assert_eq!(leaks["leaks"], 0, "a partner system received sensitive data");
 
-    // No sensitive value of the replayed accreditations appears in any log line (debug level included).
+    // The transport app goes down for good: the rights of three athletes are dead-lettered (their change
+    // events were read with the people's sensitive data) and shown on the admin port below.
+    let transport_proxy = &partners[3].1;
+    transport_proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let before = state.dead_letters().len();
+    for i in 1..=3 {
+        let event = json!({ "accreditation_id": format!("ACC-{i:04}"), "change": "updated" });
+        assert_eq!(call(api, "POST", "/accreditation/events", &event).await.0, 202);
+    }
+    let until = Instant::now() + Duration::from_secs(120);
+    while state.dead_letters().iter().filter(|d| d.queue == "transport_rights").count() < 3 + dead_rights.len() {
+        assert!(Instant::now() < until, "the rights of a partner that is down were not dead-lettered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dead = state.dead_letters();
+    assert!(dead.len() >= before + 3, "{dead:?}");
+
+    // No sensitive value of the replayed accreditations went out of the private zone: not in any request a
+    // partner received, any log line (trace level), any answer to a caller, any admin answer.
+    let values = sensitive_values(&dir, ACCREDITATIONS);
+    assert!(values.len() > 2 * ACCREDITATIONS, "the table holds dates of birth, passports and notes");
+    for (partner, proxy) in &partners {
+        let seen = String::from_utf8_lossy(&proxy.recorded.lock().unwrap()).to_string();
+        assert!(!seen.is_empty(), "relais called the {partner} partner through its proxy");
+        assert_no_sensitive_value(&format!("the {partner} partner"), &seen, &values);
+    }
+    let transport_seen = String::from_utf8_lossy(&transport_proxy.recorded.lock().unwrap()).to_string();
+    assert!(transport_seen.contains("PUT /transport/rights/ACC-"), "the proxy saw the transport rights");
+    assert_no_sensitive_value("an answer to a caller", &answers, &values);
+    let mut admin_answers = String::new();
+    for path in ["/dead-letters", "/metrics", "/health", "/ready"] {
+        let (status, body) = call(admin, "GET", path, &Value::Null).await;
+        assert!(status == 200 || path == "/ready", "{path}: {status} {body}");
+        admin_answers.push_str(&body.to_string());
+    }
+    for letter in &dead {
+        let (status, body) = call(admin, "GET", &format!("/dead-letters/{}", letter.id), &Value::Null).await;
+        assert_eq!(status, 200, "{body}");
+        admin_answers.push_str(&body.to_string());
+    }
+    assert_no_sensitive_value("an admin answer", &admin_answers, &values);
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
     assert!(text.contains("patient record"), "the logs were captured");
-    let table = std::fs::read_to_string(dir.join("sim/data/accreditations.csv")).unwrap();
-    for row in table.lines().skip(1).take(ACCREDITATIONS) {
-        let fields: Vec<&str> = row.split(',').collect();
-        // date_of_birth, passport_number, medical_notes (columns 3, 5, 11)
-        for value in [fields[3], fields[5], fields[11]] {
-            assert!(value.is_empty() || !text.contains(value), "`{value}` of {} reached the logs", fields[0]);
-        }
-    }
+    assert_no_sensitive_value("the logs", &text, &values);
     println!(
         "orders in CRM {in_crm}/{ORDERS}, dead letters {}, patient records {patients}, reminders {reminders}, \
          repeated SMS suppressed {duplicates}",

@@ -1,6 +1,7 @@
 //! `relais dlq`: the dead letters of a stopped daemon's state directory, or of a PostgreSQL state shared
 //! with running replicas (`--state postgres://...`): list, show, replay into the persistent queue they came
-//! from, purge. A running daemon holds its state directory; its admin port serves the same operations
+//! from (one, or all of a flow and/or an error type: `--all --flow F --error-type T`), purge. `show` prints
+//! the fields the admin port shows, under the same names (`state::letters::to_json`). A running daemon holds its state directory; its admin port serves the same operations
 //! (`/dead-letters`) to a holder of its admin token. Here the state is the credential: whoever may read
 //! and write it (the directory, or the database) may act on it, so `relais dlq` needs no token.
 //!
@@ -21,9 +22,12 @@ pub struct Args {
     /// The state directory of the daemon (stopped), or the PostgreSQL URL of replicas (running or not).
     #[arg(long, global = true, default_value = super::state::DEFAULT_STATE)]
     state: String,
-    /// Only the dead letters of this flow.
+    /// Only the dead letters of this flow (the flow that received the message).
     #[arg(long, global = true)]
     flow: Option<String>,
+    /// Only the dead letters whose error is of this type (`HTTP:TIMEOUT`, exactly).
+    #[arg(long = "error-type", global = true)]
+    error_type: Option<String>,
     /// The flows of the daemon (default `flows/`): their `sensitive_data` fields and secrets are scrubbed
     /// from what `list` and `show` print.
     #[arg(long = "flows", global = true)]
@@ -73,6 +77,9 @@ impl Policy {
                     crate::scrub::REDACTED
                 );
                 shown["payload"] = serde_json::Value::String(withheld.clone());
+                if !shown["payload_at_failure"].is_null() {
+                    shown["payload_at_failure"] = serde_json::Value::String(withheld.clone());
+                }
                 shown["attributes"] = serde_json::Value::String(withheld);
                 crate::scrub::Scrub::secrets().json(&shown)
             }
@@ -87,7 +94,8 @@ impl Policy {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// One line per dead letter: id, flow, queue, error type, attempts, last failure.
+    /// One line per dead letter: id, flow, queue, error type, attempts, last failure (of `--flow`,
+    /// `--error-type`).
     List,
     /// A dead letter in full (JSON), payload included.
     Show {
@@ -96,37 +104,22 @@ enum Action {
     },
     /// Puts dead letters back on the persistent queue they came from, for the next start to process.
     Replay {
-        /// One id; or `--all` (with `--flow` to narrow).
+        /// One id; or `--all` (with `--flow` and `--error-type` to narrow).
         id: Option<u64>,
-        /// Every dead letter (of `--flow`).
+        /// Every dead letter (of `--flow`, of `--error-type`).
         #[arg(long)]
         all: bool,
     },
-    /// Deletes dead letters: one id, or all of them (of `--flow`).
+    /// Deletes dead letters: one id, or all of them (of `--flow`, of `--error-type`).
     Purge {
-        /// One id (default: all, or all of `--flow`).
+        /// One id (default: all, or all of `--flow` and `--error-type`).
         id: Option<u64>,
     },
 }
 
+/// The fields the admin port shows too, under the same names.
 fn json(letter: &StoredDeadLetter) -> serde_json::Value {
-    let l = &letter.letter;
-    serde_json::json!({
-        "id": letter.id.0,
-        "flow": l.flow,
-        "step": l.step,
-        "location": l.location,
-        "queue": l.queue,
-        "error_type": l.error_type,
-        "error_description": l.error_description,
-        "attempts": l.attempts,
-        "first_failure": crate::state::rfc3339(l.first_failure),
-        "last_failure": crate::state::rfc3339(l.last_failure),
-        "correlation_id": l.correlation_id,
-        "media_type": l.media_type,
-        "attributes": l.attributes,
-        "payload": String::from_utf8_lossy(&l.payload),
-    })
+    crate::state::letters::to_json(letter)
 }
 
 /// Puts one dead letter back on its queue: taken and queued in one change, so a replay racing another (a
@@ -159,7 +152,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             return Outcome::Failure;
         }
     };
-    let filter = DeadLetterFilter { flow: args.flow.clone(), ..DeadLetterFilter::default() };
+    let filter: DeadLetterFilter = crate::state::letters::filter(args.flow.clone(), args.error_type.clone());
     let all = match store.list_dead_letters(&filter) {
         Ok(all) => all,
         Err(e) => {

@@ -53,6 +53,8 @@ pub struct StepContext<'a> {
     pub step_id: Option<&'a str>,
     /// The name of the config the step names.
     pub config_name: Option<&'a str>,
+    /// The zone that config declares (`partner`, `private`, `internal` by default).
+    pub config_zone: Option<&'a str>,
     /// The resource that config built (its client pool, its store).
     pub resource: Option<&'a Arc<dyn Resource>>,
     /// The sandboxed engine, to compile templated settings.
@@ -131,6 +133,15 @@ pub trait Step: DeserializeOwned + JsonSchema + Send + Sync + 'static {
 
     /// Builds the node every event of the step runs through.
     fn build(&self, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String>;
+
+    /// For an [`Step::OUTBOUND`] step a flow test mocks: a node running the checks the real call makes on
+    /// the event before anything leaves (`http.request`: the partner guard, the outbound contract), built
+    /// without the config's resource (`cx.resource` is `None`; `cx.config_zone` is known), so that a
+    /// mapping that leaks or breaks a contract fails its test as it would fail in `relais run`. The mock
+    /// answers only if the node passes the event. `None` (the default): nothing to check.
+    fn mocked(&self, _cx: &StepContext<'_>) -> Result<Option<Arc<dyn ComponentNode>>, String> {
+        Ok(None)
+    }
 }
 
 /// A config kind: named settings (`configs: { crm: { http.client: {...} } }`) shared by the steps and
@@ -167,6 +178,16 @@ pub trait Catalog: Sync {
     fn build_config(&self, kind: &str, typed: &Typed, cx: &ConfigContext<'_>) -> Result<Arc<dyn Resource>, String>;
     /// The node of a step of component `name`.
     fn build_step(&self, name: &str, typed: &Typed, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String>;
+    /// The checks a flow test runs on a mocked call of outbound step `name` ([`Step::mocked`]).
+    fn build_mocked(
+        &self,
+        name: &str,
+        typed: &Typed,
+        cx: &StepContext<'_>,
+    ) -> Result<Option<Arc<dyn ComponentNode>>, String> {
+        let _ = (name, typed, cx);
+        Ok(None)
+    }
     /// Lets a source of kind `name` set up the state before any step is built (a queue listener bounds
     /// its queue, so that publishers see the bound).
     fn declare_source(&self, name: &str, typed: &Typed, state: &Arc<State>);
@@ -226,7 +247,7 @@ pub struct SourceDecl {
 }
 
 /// A component step as flow tests see it when they replace its node (mocks, spies, refusals).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StepSite {
     /// The flow.
     pub flow: String,
@@ -242,4 +263,7 @@ pub struct StepSite {
     pub target: Option<String>,
     /// Whether it reaches outside the process ([`Step::OUTBOUND`]): flow tests never build those.
     pub outbound: bool,
+    /// For an outbound step: the checks its real call makes before sending ([`Step::mocked`]), which a
+    /// mock runs before answering.
+    pub mocked_check: Option<Arc<dyn ComponentNode>>,
 }

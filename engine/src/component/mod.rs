@@ -27,7 +27,7 @@ pub use kind::{
     downcast, parse, Catalog, Config, ConfigContext, ConfigRef, Role, SettingsError, SourceDecl, Step, StepContext,
     StepSite, Typed,
 };
-pub use node::{CallFuture, ComponentNode, Context};
+pub use node::{CallFuture, ComponentNode, Context, Replay};
 pub use reach::{Direction, Reach};
 pub use resource::{Readiness, Resource, Resources};
 pub use scope::OpenScope;

@@ -17,6 +17,20 @@ pub trait ComponentNode: Send + Sync {
     fn call<'a>(&'a self, cx: &'a dyn Context, event: Event) -> CallFuture<'a>;
 }
 
+/// Which message a dead letter written by a flow (`dead_letter.write`) keeps for a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Replay {
+    /// The message the flow started with, as it came (the payload at the failure is kept beside it, for
+    /// reading): a replay runs the flow again from the start.
+    #[default]
+    Original,
+    /// The payload at the failure (a scheduled job's item, which no message carried): scrubbed of the
+    /// sensitive values the event carried before it is stored, so a replay sends `[redacted]` in their
+    /// place.
+    AtFailure,
+}
+
 /// What a node may ask of the runtime running it: evaluating its templated settings on the event (under
 /// the event's script budget and deadline), reading the payload, the state, the dead letters. Implemented by
 /// the runtime; nodes never see its internals.
@@ -30,8 +44,8 @@ pub trait Context: Send + Sync {
     /// Queues, stores and dead letters.
     fn state(&self) -> &Arc<State>;
     /// Keeps `event`, which failed with `error`, as a dead letter (scrubbed and logged), replayable into
-    /// `queue`.
-    fn dead_letter(&self, flow: &str, event: &Event, error: &FlowError, queue: Option<String>);
+    /// `queue`; `replay` says which payload a replay runs again.
+    fn dead_letter(&self, flow: &str, event: &Event, error: &FlowError, queue: Option<String>, replay: Replay);
     /// The daemon's counters, for what a node knows best (an outbound call's status and latency).
     fn metrics(&self) -> &crate::metrics::Metrics;
 }

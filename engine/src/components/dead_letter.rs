@@ -15,12 +15,17 @@ pub struct DeadLetterParams {
     /// Queue a replay publishes the letter to (`relais dlq replay`, `POST /dead-letters/ID/replay`); without
     /// it the letter is kept for inspection and purging only.
     pub queue: Option<String>,
+    /// The message a replay runs again: `original`, the message the flow started with (the payload at the
+    /// failure is kept beside it, for reading, scrubbed of sensitive values), or `at_failure`, the payload
+    /// at the failure (a scheduled job's item, which no message carried; scrubbed of sensitive values too).
+    #[serde(default)]
+    pub replay: crate::component::Replay,
 }
 
 impl Step for DeadLetterParams {
     const NAME: &'static str = "dead_letter.write";
     const SUMMARY: &'static str =
-        "Keeps the event and the error being handled in the dead-letter store (in an on_error handler).";
+        "Keeps the received message, the payload at the failure and the error in the dead-letter store (in on_error).";
 
     fn direction(&self) -> crate::component::Direction {
         crate::component::Direction::Sends
@@ -31,7 +36,7 @@ impl Step for DeadLetterParams {
     }
 
     fn build(&self, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
-        Ok(Arc::new(DeadLetterWrite { flow: cx.flow.to_string(), queue: self.queue.clone() }))
+        Ok(Arc::new(DeadLetterWrite { flow: cx.flow.to_string(), queue: self.queue.clone(), replay: self.replay }))
     }
 }
 
@@ -39,6 +44,7 @@ impl Step for DeadLetterParams {
 struct DeadLetterWrite {
     flow: String,
     queue: Option<String>,
+    replay: crate::component::Replay,
 }
 
 impl ComponentNode for DeadLetterWrite {
@@ -50,7 +56,7 @@ impl ComponentNode for DeadLetterWrite {
                     "`dead_letter.write` records the error being handled: use it in an `on_error` handler",
                 ));
             };
-            cx.dead_letter(&self.flow, &event, &error, self.queue.clone());
+            cx.dead_letter(&self.flow, &event, &error, self.queue.clone(), self.replay);
             Ok(event)
         })
     }

@@ -42,6 +42,21 @@ pub struct Event {
     /// The sensitive values this event has carried (see [`carried`]); made at the first step of a program
     /// that guards partner calls, so that other events allocate nothing for it.
     pub carried: Option<Arc<carried::Carried>>,
+    /// The message the flow started with and the flow that received it, set when the event enters its
+    /// first flow (`Runtime::run_flow`): what `dead_letter.write` keeps for a replay, whatever the steps
+    /// did to the payload since. Two reference counts, shared with the event's first payload.
+    pub origin: Option<Arc<Origin>>,
+}
+
+/// The message an event's first flow received (see [`Event::origin`]).
+#[derive(Debug)]
+pub struct Origin {
+    /// The flow that received it: a dead letter is filed under it.
+    pub flow: Arc<str>,
+    /// The payload as it came.
+    pub payload: Arc<Payload>,
+    /// The attributes as the source gave them.
+    pub attributes: Attributes,
 }
 
 impl Event {
@@ -61,6 +76,7 @@ impl Event {
             claims: no_claims(),
             deadline: None,
             carried: None,
+            origin: None,
         }
     }
 

@@ -260,6 +260,7 @@ impl Builder<'_> {
         let on_error = self.handlers(&flow.on_error);
         FlowPlan {
             name: flow.name.value.clone(),
+            shared_name: flow.name.value.as_str().into(),
             kind: flow.kind,
             steps,
             on_error,
@@ -433,19 +434,29 @@ impl Builder<'_> {
             Err(why) => return self.refused(c, why),
         };
         let outbound = self.catalog.outbound(Role::Step, kind);
+        let config_zone = config_name
+            .as_deref()
+            .and_then(|name| self.loaded.set.configs().find(|config| config.name.value == name))
+            .map(zone);
+        let resource = config_name.as_deref().and_then(|n| self.resources.get(n));
+        let cx = StepContext {
+            flow: &self.flow,
+            step_id: step_id.as_deref(),
+            config_name: config_name.as_deref(),
+            config_zone,
+            resource,
+            engine: &self.engine,
+            state: self.state,
+            dir: &self.dir,
+        };
+        let mut mocked_check = None;
         let built = if self.overrides.is_some() && outbound {
+            match self.catalog.build_mocked(kind, &settings, &cx) {
+                Ok(check) => mocked_check = check,
+                Err(why) => return self.refused(c, why),
+            }
             None
         } else {
-            let resource = config_name.as_deref().and_then(|n| self.resources.get(n));
-            let cx = StepContext {
-                flow: &self.flow,
-                step_id: step_id.as_deref(),
-                config_name: config_name.as_deref(),
-                resource,
-                engine: &self.engine,
-                state: self.state,
-                dir: &self.dir,
-            };
             match self.catalog.build_step(kind, &settings, &cx) {
                 Ok(node) => Some(node),
                 Err(why) => return self.refused(c, why),
@@ -461,6 +472,7 @@ impl Builder<'_> {
                     settings: c.params.to_json(),
                     target: self.catalog.target(kind, &settings),
                     outbound,
+                    mocked_check,
                 };
                 replace(&site, built)
             }

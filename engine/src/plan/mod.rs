@@ -138,6 +138,9 @@ pub use relais_dsl::ir::FlowKind;
 pub struct FlowPlan {
     /// Its name.
     pub name: String,
+    /// Its name again, shared by the events it receives (`Event::origin`): naming the flow an event
+    /// entered costs no allocation per event.
+    pub shared_name: Arc<str>,
     /// Flow or sub-flow.
     pub kind: FlowKind,
     /// Steps.

@@ -28,11 +28,12 @@ use std::sync::Arc;
 
 type PlanFn = fn(Vec<SourceDecl>, &crate::runtime::Runtime) -> Result<Vec<Box<dyn Planned>>, String>;
 type StepFn = fn(&Typed, &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String>;
+type MockedFn = fn(&Typed, &StepContext<'_>) -> Result<Option<Arc<dyn ComponentNode>>, String>;
 type ConfigFn = fn(&Typed, &ConfigContext<'_>) -> Result<Arc<dyn Resource>, String>;
 
 /// What a registered component builds, by role.
 enum Build {
-    Step(StepFn),
+    Step(StepFn, MockedFn),
     Config(ConfigFn),
     Source { declare: fn(&Typed, &Arc<State>), plan: PlanFn },
 }
@@ -115,6 +116,10 @@ fn build_step<T: Step>(typed: &Typed, cx: &StepContext<'_>) -> Result<Arc<dyn Co
     downcast::<T>(typed)?.build(cx)
 }
 
+fn build_mocked<T: Step>(typed: &Typed, cx: &StepContext<'_>) -> Result<Option<Arc<dyn ComponentNode>>, String> {
+    downcast::<T>(typed)?.mocked(cx)
+}
+
 fn build_config<T: Config>(typed: &Typed, cx: &ConfigContext<'_>) -> Result<Arc<dyn Resource>, String> {
     downcast::<T>(typed)?.build(cx)
 }
@@ -158,7 +163,7 @@ impl ComponentSpec {
             schema: |g| g.subschema_for::<T>(),
             parse: parse::<T>,
             check: check_step::<T>,
-            build: Build::Step(build_step::<T>),
+            build: Build::Step(build_step::<T>, build_mocked::<T>),
         }
     }
 
@@ -374,7 +379,19 @@ impl Catalog for Registry {
 
     fn build_step(&self, name: &str, typed: &Typed, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
         match &self.spec(name, Role::Step)?.build {
-            Build::Step(build) => build(typed, cx),
+            Build::Step(build, _) => build(typed, cx),
+            _ => Err(format!("`{name}` is not a step")),
+        }
+    }
+
+    fn build_mocked(
+        &self,
+        name: &str,
+        typed: &Typed,
+        cx: &StepContext<'_>,
+    ) -> Result<Option<Arc<dyn ComponentNode>>, String> {
+        match &self.spec(name, Role::Step)?.build {
+            Build::Step(_, mocked) => mocked(typed, cx),
             _ => Err(format!("`{name}` is not a step")),
         }
     }

@@ -25,10 +25,17 @@ impl Context for Runtime {
         &self.program().state
     }
 
-    fn dead_letter(&self, flow: &str, event: &Event, error: &FlowError, queue: Option<String>) {
+    fn dead_letter(
+        &self,
+        flow: &str,
+        event: &Event,
+        error: &FlowError,
+        queue: Option<String>,
+        replay: crate::component::Replay,
+    ) {
         let attempts = event.attributes.get("delivery").and_then(Json::as_u64).and_then(|d| u32::try_from(d).ok());
         let now = crate::state::now();
-        super::dead_letter::keep(self, flow, event, error, attempts.unwrap_or(1), now, queue);
+        super::dead_letter::keep_as(self, flow, event, error, attempts.unwrap_or(1), now, queue, replay);
     }
 
     fn metrics(&self) -> &crate::metrics::Metrics {

@@ -173,6 +173,14 @@ impl Runtime {
             (None, None) => None,
         };
         let correlation_id = event.correlation_id.clone();
+        let mut event = event;
+        if event.origin.is_none() {
+            event.origin = Some(Arc::new(crate::event::Origin {
+                flow: flow.shared_name.clone(),
+                payload: event.payload.clone(),
+                attributes: event.attributes.clone(),
+            }));
+        }
         let started = std::time::Instant::now();
         let result = self.run_flow_plan(&flow, event).await;
         let error_type = result.as_ref().err().map(|f| f.error.error_type.to_string());

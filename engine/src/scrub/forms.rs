@@ -84,24 +84,70 @@ pub fn of_basic_pair(username: &str, password: &str) -> Vec<String> {
     dedup(vec![format!("Basic {encoded}"), encoded])
 }
 
-/// The forms of a sensitive value found in an event: as written and JSON-escaped (a validation message
-/// quotes it as JSON).
-pub fn of_value(value: &str) -> Vec<String> {
-    dedup(vec![value.to_string(), json_escaped(value)])
+/// Shortest sensitive value looked for in its encoded and cut forms (and by the partner guard at all):
+/// shorter ones (a one-letter code, `no`) would match ordinary text by chance. Shorter values are still
+/// scrubbed as written.
+pub const MIN_VALUE: usize = 4;
+
+/// Length, in characters, of the runs of a sensitive value that are recognised on their own: a mapping that
+/// keeps 8 consecutive characters of a value (a substring, a date of birth inside a longer text) is caught;
+/// one that keeps fewer is not. Shorter runs would match unrelated text: 6 characters of a date
+/// (`-10-18`) are any other date of that day.
+pub const SUBSTRING_MIN: usize = 8;
+
+/// Letters or digits a run must hold to count: a run of punctuation or spaces betrays nothing.
+const SUBSTRING_MIN_ALNUM: usize = 4;
+
+/// `value` as lower-case hex of its UTF-8 bytes (upper-case hex is the same needle looked for without case).
+fn hex(value: &str) -> String {
+    value.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The forms a value takes in a request: as written, JSON-escaped, percent-encoded, base64 whole (padded
-/// or not, both alphabets); no fragments, which a short value would match by chance. What the partner
-/// guard looks for.
-pub fn of_sent_value(value: &str) -> Vec<String> {
-    let mut forms = vec![value.to_string(), json_escaped(value)];
-    forms.extend(percent_encoded(value));
+/// The forms a sensitive value is looked for in, as two lists: `folded`, matched whatever the (ASCII)
+/// case, and `exact`, matched as they are (base64, where case carries the bits).
+///
+/// - the value as written, JSON-escaped, percent-encoded and in hex, whatever the case (a mapping that
+///   upper-cases it still sends it);
+/// - from [`MIN_VALUE`] characters: its base64 (padded or not, both alphabets) and the base64 fragments that
+///   betray it inside any longer base64 text;
+/// - when it is longer than [`SUBSTRING_MIN`]: every run of [`SUBSTRING_MIN`] consecutive characters
+///   holding at least four letters or digits, as written, JSON-escaped, percent-encoded and in hex,
+///   whatever the case: any substring of that length or more contains one, so a value cut by a mapping,
+///   or put inside a longer string, is found (and scrubbed whole: the runs found overlap).
+///
+/// What is not recognised: a value cut to fewer than [`SUBSTRING_MIN`] characters, hashed, encrypted,
+/// reversed, spelt out, or re-encoded in a way not listed here (the base64 of a part of it, say).
+pub fn of_sensitive(value: &str) -> (Vec<String>, Vec<String>) {
+    let mut folded = vec![value.to_string(), json_escaped(value)];
+    let mut exact = Vec::new();
+    if value.chars().count() < MIN_VALUE {
+        return (Vec::new(), dedup(folded));
+    }
+    folded.extend(percent_encoded(value));
+    folded.push(hex(value));
     for engine in [&base64::engine::general_purpose::STANDARD, &base64::engine::general_purpose::URL_SAFE] {
         let whole = engine.encode(value);
-        forms.push(whole.trim_end_matches('=').to_string());
-        forms.push(whole);
+        exact.push(whole.trim_end_matches('=').to_string());
+        exact.push(whole);
+        exact.extend(base64_fragments(value.as_bytes(), engine));
     }
-    dedup(forms)
+    let chars: Vec<(usize, char)> = value.char_indices().collect();
+    if chars.len() > SUBSTRING_MIN {
+        for start in 0..=chars.len() - SUBSTRING_MIN {
+            let window = &chars[start..start + SUBSTRING_MIN];
+            if window.iter().filter(|(_, c)| c.is_alphanumeric()).count() < SUBSTRING_MIN_ALNUM {
+                continue;
+            }
+            let from = window[0].0;
+            let to = chars.get(start + SUBSTRING_MIN).map_or(value.len(), |(i, _)| *i);
+            let run = &value[from..to];
+            folded.push(run.to_string());
+            folded.push(json_escaped(run));
+            folded.push(percent_encoded(run)[0].clone());
+            folded.push(hex(run));
+        }
+    }
+    (dedup(folded), dedup(exact))
 }
 
 fn dedup(mut forms: Vec<String>) -> Vec<String> {
@@ -133,6 +179,23 @@ mod tests {
             let header = base64::engine::general_purpose::STANDARD.encode(format!("{prefix}{secret}"));
             assert!(forms.iter().any(|f| header.contains(f.as_str())), "{prefix}: {header} not caught by {forms:?}");
         }
+    }
+
+    #[test]
+    fn a_sensitive_value_is_looked_for_in_its_encodings_and_by_its_runs_of_eight_characters() {
+        let (folded, exact) = of_sensitive("1961-10-18");
+        for form in ["1961-10-18", "961-10-1", "61-10-18", "313936312d31302d3138", "3936312d31302d31"] {
+            assert!(folded.iter().any(|f| f == form), "{form} missing from {folded:?}");
+        }
+        assert!(!folded.iter().any(|f| f.len() < SUBSTRING_MIN), "no run shorter than {SUBSTRING_MIN}: {folded:?}");
+        assert!(exact.contains(&"MTk2MS0xMC0xOA==".to_string()), "{exact:?}");
+    }
+
+    #[test]
+    fn a_short_value_is_only_known_as_written_and_a_run_of_punctuation_is_not_a_form() {
+        assert_eq!(of_sensitive("no"), (Vec::new(), vec!["no".to_string()]));
+        let (folded, _) = of_sensitive("ab - - - - - - cd");
+        assert!(!folded.iter().any(|f| f.chars().count() == SUBSTRING_MIN), "{folded:?}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod forms;
 pub mod guard;
 pub mod known;
 mod log_writer;
+pub mod needles;
 mod pass;
 
 pub use log_writer::LogWriter;

@@ -6,6 +6,7 @@
 //! `relais run --state DIR`. Dead letters and `persistent: true` object stores live there.
 
 pub mod claims;
+pub mod letters;
 pub mod object_store;
 pub mod queue;
 pub mod store;
@@ -194,6 +195,34 @@ impl State {
         self.metrics.queue(&queue).published(1);
         blocking(|| durable.take_dead_letter(relais_store::DeadLetterId(id))).map_err(|e| e.to_string())?;
         Ok(queue)
+    }
+
+    /// Replays every dead letter matching `filter`, oldest first, each as [`State::replay`] does: the id of
+    /// each with the queue it went to, or why it did not (no queue, replayed meanwhile by another).
+    pub async fn replay_matching(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Vec<(u64, Result<String, String>)>, String> {
+        let mut outcomes = Vec::new();
+        for letter in self.stored_dead_letters(filter)? {
+            outcomes.push((letter.id.0, self.replay(letter.id.0).await));
+        }
+        Ok(outcomes)
+    }
+
+    /// The stored dead letters matching `filter`, oldest first, as the store holds them.
+    pub fn stored_dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Vec<relais_store::StoredDeadLetter>, String> {
+        let durable = self.durable.clone();
+        blocking(|| durable.list_dead_letters(filter)).map_err(|e| e.to_string())
+    }
+
+    /// One stored dead letter.
+    pub fn stored_dead_letter(&self, id: u64) -> Result<Option<relais_store::StoredDeadLetter>, String> {
+        let durable = self.durable.clone();
+        blocking(|| durable.get_dead_letter(relais_store::DeadLetterId(id))).map_err(|e| e.to_string())
     }
 
     /// Deletes a dead letter; true if it was there.

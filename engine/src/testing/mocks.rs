@@ -87,18 +87,25 @@ impl CallLog {
     }
 }
 
-/// A step answering from a mock's list of answers (the last one repeats).
+/// A step answering from a mock's list of answers (the last one repeats), after the checks the real
+/// call makes before sending (`check`: the partner guard and contract of an `http.request`), so that a
+/// mapping that leaks or breaks its contract fails the test as it would fail in `relais run`.
 pub struct MockNode {
     pub(crate) site: Arc<Site>,
     pub(crate) answers: Arc<Vec<Answer>>,
     pub(crate) next: Arc<AtomicUsize>,
     pub(crate) log: Arc<CallLog>,
+    pub(crate) check: Option<Arc<dyn ComponentNode>>,
 }
 
 impl ComponentNode for MockNode {
-    fn call<'a>(&'a self, _: &'a dyn Context, event: Event) -> CallFuture<'a> {
+    fn call<'a>(&'a self, cx: &'a dyn Context, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
             self.log.record(&self.site, &event);
+            let event = match &self.check {
+                Some(check) => check.call(cx, event).await?,
+                None => event,
+            };
             let n = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(answer) = self.answers.get(n.min(self.answers.len().saturating_sub(1))) else {
                 return Ok(event);

@@ -180,9 +180,11 @@ async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &T
     // Mocked steps answer from the case; in-process steps run for real, their calls recorded; outbound
     // steps without a mock (never built in tests) fail the case.
     let override_node = |site: &StepSite, built: Option<Arc<dyn ComponentNode>>| -> Arc<dyn ComponentNode> {
+        let built_check = site.mocked_check.clone();
         let site = Arc::new(Site::of(site));
         if let Some((_, answers, next)) = mocks.iter().find(|(select, ..)| site.matches(select)) {
-            return Arc::new(MockNode { site, answers: answers.clone(), next: next.clone(), log: log.clone() });
+            let (answers, next, log, check) = (answers.clone(), next.clone(), log.clone(), built_check.clone());
+            return Arc::new(MockNode { site, answers, next, log, check });
         }
         match built {
             Some(inner) => Arc::new(SpyNode { site, inner, log: log.clone() }),

@@ -25,13 +25,17 @@ impl fmt::Display for DeadLetterId {
 /// assigns the [`DeadLetterId`] and returns it with the record in a [`StoredDeadLetter`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
-    /// The flow that failed.
+    /// The flow that received the message (its source's flow): what an operator files the letter under
+    /// and replays into, even when the step that failed is in a sub-flow it called.
     pub flow: String,
+    /// The sub-flow the failing step is written in, when it is not `flow` (a `flow_ref` target): with
+    /// `step` and `location`, where the failure happened.
+    pub sub_flow: Option<String>,
     /// The id of the failing step, when it has one.
     pub step: Option<String>,
     /// Where the failing step is written, as `file:line:col`, when known.
     pub location: Option<String>,
-    /// The payload as it entered the flow (raw bytes).
+    /// The message's payload as it entered the flow (raw bytes): what a replay runs again.
     pub payload: Vec<u8>,
     /// Media type of the payload.
     pub media_type: String,
@@ -51,6 +55,12 @@ pub struct DeadLetter {
     pub last_failure: Timestamp,
     /// The queue the message came from, if it came from one (replay puts it back there).
     pub queue: Option<String>,
+    /// The payload when the error happened, when it is not the message's (`dead_letter.write` after steps
+    /// replaced it): for reading only, never replayed. The engine stores it scrubbed of the sensitive values
+    /// the event carried.
+    pub payload_at_failure: Option<Vec<u8>>,
+    /// The media type of `payload_at_failure`.
+    pub media_type_at_failure: Option<String>,
 }
 
 impl DeadLetter {
@@ -65,6 +75,7 @@ impl DeadLetter {
     ) -> Self {
         DeadLetter {
             flow: failure.flow.clone(),
+            sub_flow: failure.sub_flow.clone(),
             step: failure.step.clone(),
             location: failure.location.clone(),
             payload: message.payload,
@@ -77,6 +88,8 @@ impl DeadLetter {
             first_failure,
             last_failure,
             queue: None,
+            payload_at_failure: None,
+            media_type_at_failure: None,
         }
     }
 
@@ -107,6 +120,8 @@ pub struct DeadLetterFilter {
     pub flow: Option<String>,
     /// Only dead letters that came from this queue.
     pub queue: Option<String>,
+    /// Only dead letters whose error is of this type (`NAMESPACE:NAME`, exactly).
+    pub error_type: Option<String>,
     /// Only ids strictly greater than this one: the cursor of the next page, for listings.
     pub after: Option<DeadLetterId>,
     /// At most this many (listings only; a purge ignores it and removes every match).
@@ -124,5 +139,6 @@ impl DeadLetterFilter {
     pub fn matches(&self, letter: &DeadLetter) -> bool {
         self.flow.as_deref().is_none_or(|flow| flow == letter.flow)
             && self.queue.as_deref().is_none_or(|queue| letter.queue.as_deref() == Some(queue))
+            && self.error_type.as_deref().is_none_or(|t| t == letter.error_type)
     }
 }

@@ -61,10 +61,12 @@ pub struct Redelivery {
 }
 
 /// Why a delivery failed: what a dead letter records about the failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Failure {
-    /// The flow that failed to process the message.
+    /// The flow that received the message and failed to process it.
     pub flow: String,
+    /// The sub-flow the failing step is written in, when it is not `flow`.
+    pub sub_flow: Option<String>,
     /// The id of the step that raised the error, when it has one.
     pub step: Option<String>,
     /// Where the failing step is written, as `file:line:col`, when known.

@@ -125,12 +125,13 @@ fn a_second_connection_to_a_schema_finds_what_the_first_stored() {
 
 #[test]
 #[allow(clippy::unwrap_used)]
-fn a_layout_1_schema_is_migrated_to_layout_2_keeping_its_messages() {
+fn a_layout_1_schema_is_migrated_to_the_current_layout_keeping_its_messages() {
     let first = fresh();
     first.enqueue("q", &message("from layout 1"), T0).unwrap();
-    // What layout 1 looked like: no enqueue times.
+    // What layout 1 looked like: no enqueue times, dead letters without sub-flow or payload at failure.
     admin(&format!(
-        "ALTER TABLE \"{0}\".messages DROP COLUMN enqueued_at; UPDATE \"{0}\".layout SET version = 1",
+        "ALTER TABLE \"{0}\".messages DROP COLUMN enqueued_at; ALTER TABLE \"{0}\".dead_letters DROP COLUMN sub_flow,
+         DROP COLUMN payload_at_failure, DROP COLUMN media_type_at_failure; UPDATE \"{0}\".layout SET version = 1",
         first.schema
     ));
     let migrated = PgStore::connect(&url(&first.schema)).unwrap();
@@ -138,9 +139,31 @@ fn a_layout_1_schema_is_migrated_to_layout_2_keeping_its_messages() {
     assert_eq!(migrated.oldest_ready("q").unwrap(), Some(Timestamp::from_millis(0)), "read as enqueued at the epoch");
     let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
     assert!(
-        rows.iter().any(|row| matches!(row, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("2"))),
-        "the layout is 2 now"
+        rows.iter().any(|row| matches!(row, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("3"))),
+        "the layout is 3 now"
     );
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn a_layout_2_schema_is_migrated_to_layout_3_and_its_dead_letters_read_as_failing_in_their_own_flow() {
+    let first = fresh();
+    let letter = behaviour::dead_letter("orders", "kept from layout 2", Some("q"));
+    let id = first.dead_letter(&letter).unwrap();
+    admin(&format!(
+        "ALTER TABLE \"{0}\".dead_letters DROP COLUMN sub_flow, DROP COLUMN payload_at_failure,
+         DROP COLUMN media_type_at_failure; UPDATE \"{0}\".layout SET version = 2",
+        first.schema
+    ));
+    let migrated = PgStore::connect(&url(&first.schema)).unwrap();
+    let stored = migrated.get_dead_letter(id).unwrap().unwrap();
+    assert_eq!(stored.letter, letter, "no sub-flow, no payload at failure");
+    let mut newer = behaviour::dead_letter("orders", "written on layout 3", None);
+    newer.sub_flow = Some("load_order".to_string());
+    newer.payload_at_failure = Some(b"{\"step\":2}".to_vec());
+    newer.media_type_at_failure = Some("application/json".to_string());
+    let id = migrated.dead_letter(&newer).unwrap();
+    assert_eq!(migrated.get_dead_letter(id).unwrap().unwrap().letter, newer);
 }
 
 #[test]
@@ -151,7 +174,7 @@ fn a_schema_migrated_by_a_newer_relais_is_refused_and_left_as_it_is() {
     let error = PgStore::connect(&url(&first.schema)).unwrap_err();
     assert!(matches!(error, StoreError::Incompatible { .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains("layout version 99, this relais reads 2"), "{message}");
+    assert!(message.contains("layout version 99, this relais reads 3"), "{message}");
     assert!(message.contains(&format!("schema {}", first.schema)), "{message}");
     let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
     assert!(

@@ -38,6 +38,7 @@ fn failure() -> Failure {
         location: None,
         error_type: "HTTP:TIMEOUT".to_string(),
         error_description: "timeout".to_string(),
+        ..Failure::default()
     }
 }
 
@@ -121,6 +122,9 @@ fn object_entries_dead_letters_and_scheduler_leases_survive_a_reopen() {
             first_failure: T0,
             last_failure: at(9),
             queue: None,
+            sub_flow: None,
+            payload_at_failure: None,
+            media_type_at_failure: None,
         };
         (store.dead_letter(&letter).unwrap(), letter)
     };

@@ -297,6 +297,7 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: Arc<str>, seen: 
         claims: crate::event::no_claims(),
         deadline: Some(std::time::Instant::now() + table.request_timeout),
         carried: None,
+        origin: None,
     };
     let responses = table.responses.get(&route.flow);
     // The request's event, for an `error_response` to read (cheap: shared payload and attributes).

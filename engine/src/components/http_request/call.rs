@@ -273,6 +273,92 @@ pub(super) fn step(params: &RequestParams, cx: &StepContext<'_>) -> Result<Arc<d
     }))
 }
 
+/// What a call checks before it connects: the partner guard on the path and query, the body and each
+/// header (to a `partner` config only), then the outbound contract on the body.
+fn screen(
+    event: &Event,
+    system: &str,
+    partner: bool,
+    url: &str,
+    body: &[u8],
+    headers: &[(String, String)],
+    contract: Option<&super::contract::Contract>,
+) -> Result<(), FlowError> {
+    if partner {
+        let body_text = String::from_utf8_lossy(body);
+        let mut parts: Vec<(String, &str)> = vec![("path and query".into(), url), ("body".into(), &body_text)];
+        parts.extend(headers.iter().map(|(k, v)| (format!("header `{k}`"), v.as_str())));
+        let parts: Vec<(&str, &str)> = parts.iter().map(|(w, t)| (w.as_str(), *t)).collect();
+        crate::scrub::guard::check(event, system, &parts)?;
+    }
+    match contract {
+        Some(contract) => contract.check(system, body),
+        None => Ok(()),
+    }
+}
+
+/// A mocked `http.request` in a flow test: the request rendered as the call renders it (the path, the
+/// query, the step's own headers, the body; the config's base URL and headers are not known without its
+/// resource) and [`screen`]ed, so the mock answers only what the real call would have sent.
+struct MockedScreen {
+    system: String,
+    partner: bool,
+    method: hyper::Method,
+    path: TemplatePlan,
+    query: Vec<(String, TemplatePlan)>,
+    headers: Vec<(String, TemplatePlan)>,
+    body: Option<TemplatePlan>,
+    contract: Option<super::contract::Contract>,
+}
+
+/// The checks of a mocked `http.request` (`Step::mocked`): `None` when the config is not `partner` and the
+/// step has no contract (nothing would be checked).
+pub(super) fn mocked(params: &RequestParams, cx: &StepContext<'_>) -> Result<Option<Arc<dyn ComponentNode>>, String> {
+    let partner = cx.config_zone == Some("partner");
+    if !partner && params.contract.is_none() {
+        return Ok(None);
+    }
+    let template = |t: &str| compile_template_text(cx.engine, t);
+    Ok(Some(Arc::new(MockedScreen {
+        system: cx.config_name.unwrap_or_default().to_string(),
+        partner,
+        method: hyper::Method::from_bytes(params.method.as_str().as_bytes()).map_err(|e| e.to_string())?,
+        path: template(&params.path)?,
+        query: params.query.iter().map(|(k, v)| Ok((k.clone(), template(v)?))).collect::<Result<_, String>>()?,
+        headers: params.headers.iter().map(|(k, v)| Ok((k.clone(), template(v)?))).collect::<Result<_, String>>()?,
+        body: params.body.as_deref().map(template).transpose()?,
+        contract: match &params.contract {
+            Some(path) => Some(super::contract::Contract::new(path.clone(), cx.read_schema(path)?)),
+            None => None,
+        },
+    })))
+}
+
+impl ComponentNode for MockedScreen {
+    fn call<'a>(&'a self, cx: &'a dyn Context, event: Event) -> CallFuture<'a> {
+        Box::pin(async move {
+            let mut url = render_path(cx, &self.path, &event)?;
+            for (i, (k, v)) in self.query.iter().enumerate() {
+                url.push(if i == 0 { '?' } else { '&' });
+                url.push_str(&format!("{}={}", encode(k), encode(&cx.render(v, &event)?)));
+            }
+            let body = match &self.body {
+                Some(t) => Bytes::from(cx.render(t, &event)?),
+                None if matches!(self.method, hyper::Method::GET | hyper::Method::HEAD | hyper::Method::DELETE) => {
+                    Bytes::new()
+                }
+                None => event.payload.to_body(),
+            };
+            let mut headers = Vec::with_capacity(self.headers.len());
+            for (k, v) in &self.headers {
+                headers.push((k.clone(), cx.render(v, &event)?));
+            }
+            screen(&event, &self.system, self.partner, &url, &body, &headers, self.contract.as_ref())?;
+            Ok(event)
+        })
+    }
+}
+
 /// Every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - . _ ~`) is escaped: a value can then never
 /// end a path segment (`/`), start a query (`?`) or fragment (`#`), or split a query pair (`&`, `=`, `+`).
 const COMPONENT: &percent_encoding::AsciiSet =
@@ -422,17 +508,8 @@ impl ComponentNode for HttpRequest {
             for (k, v) in &self.headers {
                 headers.push((k.clone(), cx.render(v, &event)?));
             }
-            if self.client.partner {
-                let body_text = String::from_utf8_lossy(&body);
-                let mut parts: Vec<(String, &str)> =
-                    vec![("path and query".into(), url.as_str()), ("body".into(), &body_text)];
-                parts.extend(headers.iter().map(|(k, v)| (format!("header `{k}`"), v.as_str())));
-                let parts: Vec<(&str, &str)> = parts.iter().map(|(w, t)| (w.as_str(), *t)).collect();
-                crate::scrub::guard::check(&event, &self.client.name, &parts)?;
-            }
-            if let Some(contract) = &self.contract {
-                contract.check(&self.client.name, &body)?;
-            }
+            let partner = self.client.partner;
+            screen(&event, &self.client.name, partner, &url, &body, &headers, self.contract.as_ref())?;
             let content_type = content_type.to_string();
             let deadline = tokio::time::Instant::now() + self.timeout;
             let token = match &self.client.oauth2 {

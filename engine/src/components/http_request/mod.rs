@@ -143,4 +143,8 @@ impl Step for RequestParams {
     fn build(&self, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
         call::step(self, cx)
     }
+
+    fn mocked(&self, cx: &StepContext<'_>) -> Result<Option<Arc<dyn ComponentNode>>, String> {
+        call::mocked(self, cx)
+    }
 }

@@ -1,6 +1,8 @@
 //! The `queue.listener` source: takes messages from a queue and runs its flow for each, with up to
 //! `consumers` at once. A failed message is delivered again after a growing delay; after `max_deliveries`
-//! attempts it goes to the dead letters with its last error. Nothing is dropped silently.
+//! attempts it goes to the dead letters with its last error, and at once when the error is permanent
+//! (`SENSITIVE:LEAK`, `CONTRACT:VIOLATION`: the same message would fail the same way). Nothing is dropped
+//! silently.
 //!
 //! In-memory queues hand messages over in the process. Persistent queues (`persistent: true`) lease them
 //! from the state store: a message is acknowledged only once its flow succeeded, so a crash during
@@ -80,6 +82,7 @@ impl QueueListener {
                 claims: Arc::default(),
                 deadline: None,
                 carried: None,
+                origin: None,
             };
             let counters = runtime.program().state.metrics().queue(self.queue.name());
             let error = match runtime.run_flow(&self.flow, event.clone()).await {
@@ -87,7 +90,8 @@ impl QueueListener {
                 Err(e) => e,
             };
             let first_failure = *first_failure.get_or_insert_with(crate::state::now);
-            if attempt >= self.max_deliveries || runtime.is_closing() {
+            // A leak or a contract violation would fail the same way on every delivery: dead-lettered at once.
+            if attempt >= self.max_deliveries || runtime.is_closing() || error.is_permanent() {
                 counters.dead_lettered();
                 let queue = Some(self.queue.name().to_string());
                 crate::runtime::dead_letter::keep(runtime, &self.flow, &event, &error, attempt, first_failure, queue);
@@ -131,6 +135,7 @@ impl QueueListener {
             claims: Arc::default(),
             deadline: None,
             carried: None,
+            origin: None,
         };
         // A message whose consumer died more often than it may be delivered: never run it again.
         let outcome = if leased.deliveries > self.max_deliveries {
@@ -150,8 +155,10 @@ impl QueueListener {
         };
         let store = state.durable().clone();
         let now = crate::state::now();
-        let redelivery =
-            relais_store::Redelivery { delay: self.delay(leased.deliveries), max_deliveries: self.max_deliveries };
+        // A leak or a contract violation would fail the same way on every delivery: the store dead-letters a
+        // message nacked with `max_deliveries: 1` at once.
+        let max_deliveries = if error.is_permanent() { 1 } else { self.max_deliveries };
+        let redelivery = relais_store::Redelivery { delay: self.delay(leased.deliveries), max_deliveries };
         let failure = failure(&self.flow, &error);
         match crate::state::object_store::blocking(|| store.nack(&name, leased.id, redelivery, &failure, now)) {
             Err(e) => tracing::error!(

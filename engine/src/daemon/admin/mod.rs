@@ -1,7 +1,8 @@
 //! The admin port: `/health` (the process answers), `/ready` (sources started and not shutting down),
 //! `/metrics` (Prometheus text), `POST /flows/{name}/run` (run a scheduled flow now, as its next tick would:
 //! what an operator needs after an outage, and what a demo needs instead of waiting for 10:00), and
-//! `/dead-letters` (what the queues gave up on).
+//! `/dead-letters` (what the queues and flows gave up on: listed and replayed in bulk by flow and error
+//! type, shown, replayed and purged one by one).
 //!
 //! Only `/health`, `/ready` and `/metrics` are open; dead letters and actions need what [`access`] says
 //! (a bearer token, or the loopback-only insecure opt-in), and each such request is an audit line.
@@ -56,23 +57,56 @@ async fn run_now(runtime: &Runtime, flow: &str) -> Response<Full<Bytes>> {
     }
 }
 
-/// A dead letter as the admin port shows it: scrubbed of every secret and of the sensitive values of its
-/// message (the stored record keeps the message whole, for a replay).
-fn shown(runtime: &Runtime, d: &crate::state::DeadLetter) -> serde_json::Value {
+/// A dead letter as the admin port shows it (the fields and names of `relais dlq show`,
+/// `state::letters::to_json`): scrubbed of every secret and of the sensitive values of its message (the
+/// stored record keeps the message whole, for a replay).
+fn shown(runtime: &Runtime, stored: &relais_store::StoredDeadLetter) -> serde_json::Value {
     let program = runtime.program();
-    let scrub = program.redactor.for_message(&d.payload, &d.media_type, &serde_json::Value::Null, &program.readers);
-    let letter = json!({
-        "id": d.id, "queue": d.queue, "flow": d.flow, "correlation_id": d.correlation_id,
-        "error_type": d.error_type, "description": d.description, "attempts": d.attempts,
-        "failed_at": d.failed_at, "media_type": d.media_type,
-        "payload": String::from_utf8_lossy(&d.payload),
-    });
-    program.redactor.json(&letter, &scrub)
+    let l = &stored.letter;
+    let scrub = program.redactor.for_message(&l.payload, &l.media_type, &l.attributes, &program.readers);
+    program.redactor.json(&crate::state::letters::to_json(stored), &scrub)
 }
 
-fn dead_letters(runtime: &Runtime) -> String {
-    let letters: Vec<_> = runtime.program().state.dead_letters().iter().map(|d| shown(runtime, d)).collect();
-    serde_json::Value::Array(letters).to_string()
+fn reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    answer(status, "application/json", body.to_string())
+}
+
+/// `GET /dead-letters[?flow=F&error_type=T]`: the dead letters, oldest first (at most 10 000).
+fn dead_letters(runtime: &Runtime, query: Option<&str>) -> Response<Full<Bytes>> {
+    let filter = match crate::state::letters::filter_from_query(query) {
+        Ok(filter) => relais_store::DeadLetterFilter { limit: Some(10_000), ..filter },
+        Err(why) => return reply(StatusCode::BAD_REQUEST, json!({ "status": "refused", "detail": why })),
+    };
+    match runtime.program().state.stored_dead_letters(&filter) {
+        Ok(letters) => {
+            reply(StatusCode::OK, serde_json::Value::Array(letters.iter().map(|l| shown(runtime, l)).collect()))
+        }
+        Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, json!({ "status": "failed", "detail": e })),
+    }
+}
+
+/// `POST /dead-letters/replay[?flow=F&error_type=T]`: every dead letter (of the flow, of the error type)
+/// put back on its queue, oldest first; 200 when all were, 409 when some were not (the answer says which
+/// and why), the same outcome lines as `relais dlq replay --all`.
+async fn replay_matching(runtime: &Runtime, query: Option<&str>) -> Response<Full<Bytes>> {
+    let filter = match crate::state::letters::filter_from_query(query) {
+        Ok(filter) => filter,
+        Err(why) => return reply(StatusCode::BAD_REQUEST, json!({ "status": "refused", "detail": why })),
+    };
+    let outcomes = match runtime.program().state.replay_matching(&filter).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => return reply(StatusCode::INTERNAL_SERVER_ERROR, json!({ "status": "failed", "detail": e })),
+    };
+    let (mut replayed, mut not_replayed) = (Vec::new(), Vec::new());
+    for (id, outcome) in outcomes {
+        match outcome {
+            Ok(queue) => replayed.push(json!({ "id": id, "queue": queue })),
+            Err(why) => not_replayed.push(json!({ "id": id, "detail": why })),
+        }
+    }
+    let status = if not_replayed.is_empty() { StatusCode::OK } else { StatusCode::CONFLICT };
+    let word = if not_replayed.is_empty() { "replayed" } else { "partly replayed" };
+    reply(status, json!({ "status": word, "replayed": replayed, "not_replayed": not_replayed }))
 }
 
 /// `GET /dead-letters/ID`, `POST /dead-letters/ID/replay`, `DELETE /dead-letters/ID`.
@@ -80,13 +114,13 @@ async fn dead_letter(runtime: &Runtime, method: &hyper::Method, rest: &str) -> R
     let state = &runtime.program().state;
     let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
     let Ok(id) = id.parse::<u64>() else {
-        return answer(StatusCode::NOT_FOUND, "application/json", json!({ "status": "not found" }).to_string());
+        return reply(StatusCode::NOT_FOUND, json!({ "status": "not found" }));
     };
-    let reply = |status: StatusCode, body: serde_json::Value| answer(status, "application/json", body.to_string());
     match (method.as_str(), action) {
-        ("GET", "") => match state.dead_letters().into_iter().find(|d| d.id == id) {
-            Some(d) => reply(StatusCode::OK, shown(runtime, &d)),
-            None => reply(StatusCode::NOT_FOUND, json!({ "status": "not found" })),
+        ("GET", "") => match state.stored_dead_letter(id) {
+            Ok(Some(d)) => reply(StatusCode::OK, shown(runtime, &d)),
+            Ok(None) => reply(StatusCode::NOT_FOUND, json!({ "status": "not found" })),
+            Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, json!({ "status": "failed", "detail": e })),
         },
         ("POST", "replay") => match state.replay(id).await {
             Ok(queue) => reply(StatusCode::OK, json!({ "status": "replayed", "queue": queue })),
@@ -109,6 +143,9 @@ fn action(method: &hyper::Method, path: &str) -> (&'static str, String) {
     }
     if path == "/dead-letters" {
         return ("list dead letters", String::new());
+    }
+    if path == "/dead-letters/replay" {
+        return ("replay dead letters", String::new());
     }
     if let Some(rest) = path.strip_prefix("/dead-letters/") {
         let (id, verb) = rest.split_once('/').unwrap_or((rest, ""));
@@ -172,7 +209,11 @@ async fn handle(
         "/metrics" => return answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime)),
         _ => {}
     }
-    let (what, object) = action(req.method(), path);
+    let (what, mut object) = action(req.method(), path);
+    if path == "/dead-letters/replay" {
+        // What a bulk replay chose (`flow=...&error_type=...`), as sent: the audit line says what was asked.
+        object = req.uri().query().unwrap_or("all").to_string();
+    }
     let who = match access.authorize(req.headers()) {
         Ok(who) => who,
         Err(refusal) => {
@@ -196,11 +237,14 @@ async fn protected(runtime: &Runtime, req: &Request<Incoming>) -> Response<Full<
         }
         return run_now(runtime, &percent_encoding::percent_decode_str(flow).decode_utf8_lossy()).await;
     }
+    if path == "/dead-letters/replay" && req.method() == hyper::Method::POST {
+        return replay_matching(runtime, req.uri().query()).await;
+    }
     if let Some(rest) = path.strip_prefix("/dead-letters/") {
         return dead_letter(runtime, req.method(), rest).await;
     }
     match path {
-        "/dead-letters" => answer(StatusCode::OK, "application/json", dead_letters(runtime)),
+        "/dead-letters" => dead_letters(runtime, req.uri().query()),
         _ => answer(StatusCode::NOT_FOUND, "application/json", "{\"status\":\"not found\"}".into()),
     }
 }

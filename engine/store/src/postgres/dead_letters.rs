@@ -12,10 +12,15 @@ use tokio_postgres::Row;
 
 /// The columns of a dead letter, in the order [`decode`] reads them.
 const COLUMNS: &str = "id, flow, step, location, payload, media_type, attributes, correlation_id, error_type, \
-    error_description, attempts, first_failure, last_failure, queue";
+    error_description, attempts, first_failure, last_failure, queue, sub_flow, payload_at_failure, \
+    media_type_at_failure";
 
-/// The condition of a filter: `$1` flow, `$2` queue, `$3` after (0: from the start).
-const MATCHING: &str = "($1::text IS NULL OR flow = $1) AND ($2::text IS NULL OR queue = $2) AND id > $3";
+/// How many columns [`COLUMNS`] names (a replay's message id follows them).
+const COLUMN_COUNT: usize = 17;
+
+/// The condition of a filter: `$1` flow, `$2` queue, `$3` after (0: from the start), `$4` error type.
+const MATCHING: &str = "($1::text IS NULL OR flow = $1) AND ($2::text IS NULL OR queue = $2) AND id > $3 \
+    AND ($4::text IS NULL OR error_type = $4)";
 
 fn decode(row: &Row) -> Result<StoredDeadLetter, Failed> {
     let id = DeadLetterId(id_from_sql(row.try_get(0)?));
@@ -34,14 +39,18 @@ fn decode(row: &Row) -> Result<StoredDeadLetter, Failed> {
         first_failure: timestamp(row.try_get(11)?),
         last_failure: timestamp(row.try_get(12)?),
         queue: row.try_get(13)?,
+        sub_flow: row.try_get(14)?,
+        payload_at_failure: row.try_get(15)?,
+        media_type_at_failure: row.try_get(16)?,
     };
     Ok(StoredDeadLetter { id, letter })
 }
 
 pub(super) async fn insert(c: &Object, letter: &DeadLetter) -> Result<DeadLetterId, Failed> {
     let sql = "INSERT INTO dead_letters (flow, step, location, payload, media_type, attributes, correlation_id,
-            error_type, error_description, attempts, first_failure, last_failure, queue)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
+            error_type, error_description, attempts, first_failure, last_failure, queue, sub_flow, payload_at_failure,
+            media_type_at_failure)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id";
     let statement = c.prepare_cached(sql).await?;
     let attributes = letter.attributes.to_string();
     let row = c
@@ -61,6 +70,9 @@ pub(super) async fn insert(c: &Object, letter: &DeadLetter) -> Result<DeadLetter
                 &millis(letter.first_failure),
                 &millis(letter.last_failure),
                 &letter.queue,
+                &letter.sub_flow,
+                &letter.payload_at_failure,
+                &letter.media_type_at_failure,
             ],
         )
         .await?;
@@ -72,10 +84,10 @@ fn after(filter: &DeadLetterFilter) -> i64 {
 }
 
 pub(super) async fn list(c: &Object, filter: &DeadLetterFilter) -> Result<Vec<StoredDeadLetter>, Failed> {
-    let sql = format!("SELECT {COLUMNS} FROM dead_letters WHERE {MATCHING} ORDER BY id LIMIT $4");
+    let sql = format!("SELECT {COLUMNS} FROM dead_letters WHERE {MATCHING} ORDER BY id LIMIT $5");
     let statement = c.prepare_cached(&sql).await?;
     let limit = filter.limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
-    let rows = c.query(&statement, &[&filter.flow, &filter.queue, &after(filter), &limit]).await?;
+    let rows = c.query(&statement, &[&filter.flow, &filter.queue, &after(filter), &filter.error_type, &limit]).await?;
     rows.iter().map(decode).collect()
 }
 
@@ -106,10 +118,10 @@ pub(super) async fn replay(
     let statement = c.prepare_cached(&sql).await?;
     let Some(row) = c.query_opt(&statement, &[&id_to_sql(id.0), &millis(now)]).await? else { return Ok(None) };
     let letter = decode(&row)?;
-    Ok(Some((letter, MessageId(id_from_sql(row.try_get(14)?)))))
+    Ok(Some((letter, MessageId(id_from_sql(row.try_get(COLUMN_COUNT)?)))))
 }
 
 pub(super) async fn purge(c: &Object, filter: &DeadLetterFilter) -> Result<u64, Failed> {
     let statement = c.prepare_cached(&format!("DELETE FROM dead_letters WHERE {MATCHING}")).await?;
-    Ok(c.execute(&statement, &[&filter.flow, &filter.queue, &after(filter)]).await?)
+    Ok(c.execute(&statement, &[&filter.flow, &filter.queue, &after(filter), &filter.error_type]).await?)
 }

@@ -11,10 +11,10 @@ use super::failure::Failed;
 use deadpool_postgres::Object;
 
 /// The layout this relais reads and writes. Raise it with a new entry in [`MIGRATIONS`].
-pub(super) const LAYOUT_VERSION: i32 = 2;
+pub(super) const LAYOUT_VERSION: i32 = 3;
 
 /// `MIGRATIONS[n]` takes a schema from layout `n` to `n + 1` (layout 0: no tables yet).
-const MIGRATIONS: [&str; LAYOUT_VERSION as usize] = [V1, V2];
+const MIGRATIONS: [&str; LAYOUT_VERSION as usize] = [V1, V2, V3];
 
 /// Layout 1: object entries, queue messages, dead letters, scheduler leases.
 const V1: &str = "
@@ -70,6 +70,15 @@ CREATE TABLE scheduler_leases (
 /// epoch): their age shows as very old until they are consumed, never as young.
 const V2: &str = "
 ALTER TABLE messages ADD COLUMN enqueued_at bigint NOT NULL DEFAULT 0;
+";
+
+/// Layout 3: where a dead letter failed when it was in a sub-flow (`sub_flow`), and the payload at the
+/// failure when it is not the message's (`dead_letter.write`): nullable, so letters of layout 2 read as
+/// failing in their own flow with nothing more to show.
+const V3: &str = "
+ALTER TABLE dead_letters ADD COLUMN sub_flow text;
+ALTER TABLE dead_letters ADD COLUMN payload_at_failure bytea;
+ALTER TABLE dead_letters ADD COLUMN media_type_at_failure text;
 ";
 
 /// What [`migrate`] found.

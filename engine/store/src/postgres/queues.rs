@@ -120,8 +120,9 @@ pub(super) async fn nack(
     let outcome = if deliveries >= redelivery.max_deliveries {
         let sql = "WITH gone AS (DELETE FROM messages WHERE id = $1 RETURNING *)
             INSERT INTO dead_letters (flow, step, location, payload, media_type, attributes, correlation_id,
-                error_type, error_description, attempts, first_failure, last_failure, queue)
-            SELECT $2, $3, $4, payload, media_type, attributes, correlation_id, $5, $6, $7, $8, $9, queue FROM gone
+                error_type, error_description, attempts, first_failure, last_failure, queue, sub_flow)
+            SELECT $2, $3, $4, payload, media_type, attributes, correlation_id, $5, $6, $7, $8, $9, queue, $10
+            FROM gone
             RETURNING id";
         let statement = tx.prepare_cached(sql).await?;
         let row = tx
@@ -137,6 +138,7 @@ pub(super) async fn nack(
                     &count_to_sql(deliveries),
                     &first_failure,
                     &millis(now),
+                    &failure.sub_flow,
                 ],
             )
             .await?;

@@ -42,10 +42,13 @@ impl<'a> MessageHeader<'a> {
     }
 }
 
-/// A dead letter without its payload.
+/// A dead letter without its payload. Fields added after layout 1 are optional (`serde(default)`), so
+/// records written before them read as having none, and no layout change is needed.
 #[derive(Serialize, Deserialize)]
 pub(super) struct DeadLetterRecord<'a> {
     pub flow: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_flow: Option<Cow<'a, str>>,
     pub step: Option<Cow<'a, str>>,
     pub location: Option<Cow<'a, str>>,
     pub media_type: Cow<'a, str>,
@@ -57,12 +60,46 @@ pub(super) struct DeadLetterRecord<'a> {
     pub first_failure: Timestamp,
     pub last_failure: Timestamp,
     pub queue: Option<Cow<'a, str>>,
+    /// The payload at the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_at_failure: Option<PayloadText<'a>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type_at_failure: Option<Cow<'a, str>>,
+}
+
+/// Bytes inside a JSON record: as text when they are UTF-8 (the common case, JSON), so a record stays
+/// readable with any redb tool, else as an array of numbers (rare: a binary payload replaced mid-flow).
+#[derive(Serialize, Deserialize)]
+pub(super) enum PayloadText<'a> {
+    /// UTF-8 bytes.
+    #[serde(rename = "text")]
+    Text(Cow<'a, str>),
+    /// Other bytes.
+    #[serde(rename = "bytes")]
+    Bytes(Vec<u8>),
+}
+
+impl<'a> PayloadText<'a> {
+    fn of(bytes: &'a [u8]) -> Self {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => PayloadText::Text(Cow::Borrowed(text)),
+            Err(_) => PayloadText::Bytes(bytes.to_vec()),
+        }
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            PayloadText::Text(text) => text.into_owned().into_bytes(),
+            PayloadText::Bytes(bytes) => bytes,
+        }
+    }
 }
 
 impl<'a> DeadLetterRecord<'a> {
     pub(super) fn of(letter: &'a DeadLetter) -> Self {
         DeadLetterRecord {
             flow: Cow::Borrowed(&letter.flow),
+            sub_flow: letter.sub_flow.as_deref().map(Cow::Borrowed),
             step: letter.step.as_deref().map(Cow::Borrowed),
             location: letter.location.as_deref().map(Cow::Borrowed),
             media_type: Cow::Borrowed(&letter.media_type),
@@ -74,12 +111,15 @@ impl<'a> DeadLetterRecord<'a> {
             first_failure: letter.first_failure,
             last_failure: letter.last_failure,
             queue: letter.queue.as_deref().map(Cow::Borrowed),
+            payload_at_failure: letter.payload_at_failure.as_deref().map(PayloadText::of),
+            media_type_at_failure: letter.media_type_at_failure.as_deref().map(Cow::Borrowed),
         }
     }
 
     pub(super) fn into_dead_letter(self, payload: &[u8]) -> DeadLetter {
         DeadLetter {
             flow: self.flow.into_owned(),
+            sub_flow: self.sub_flow.map(Cow::into_owned),
             step: self.step.map(Cow::into_owned),
             location: self.location.map(Cow::into_owned),
             payload: payload.to_vec(),
@@ -92,6 +132,8 @@ impl<'a> DeadLetterRecord<'a> {
             first_failure: self.first_failure,
             last_failure: self.last_failure,
             queue: self.queue.map(Cow::into_owned),
+            payload_at_failure: self.payload_at_failure.map(PayloadText::into_bytes),
+            media_type_at_failure: self.media_type_at_failure.map(Cow::into_owned),
         }
     }
 }

@@ -122,3 +122,40 @@ pub fn concurrent_replays_publish_each_letter_once(store: &dyn StateStore) {
     assert_eq!(store.queue_stats("replayed", T0).unwrap().ready, 20);
     assert!(store.list_dead_letters(&DeadLetterFilter::default()).unwrap().is_empty());
 }
+
+pub fn a_letter_keeps_its_sub_flow_and_its_payload_at_failure_beside_its_message(store: &dyn StateStore) {
+    let mut letter = dead_letter("orders", "{\"order_id\":\"O-1\"}", Some("orders-q"));
+    letter.sub_flow = Some("load_order".to_string());
+    letter.step = Some("fetch".to_string());
+    letter.payload_at_failure = Some(b"{\"order\":{\"id\":\"O-1\"},\"step\":2}".to_vec());
+    letter.media_type_at_failure = Some("application/json".to_string());
+    let id = store.dead_letter(&letter).unwrap();
+    assert_eq!(store.get_dead_letter(id).unwrap().unwrap().letter, letter);
+    let mut binary = dead_letter("files", "chunk", None);
+    binary.payload_at_failure = Some(vec![0, 159, 146, 150, 255]);
+    binary.media_type_at_failure = Some("application/octet-stream".to_string());
+    let id = store.dead_letter(&binary).unwrap();
+    assert_eq!(store.get_dead_letter(id).unwrap().unwrap().letter, binary, "bytes that are not UTF-8 too");
+    let (replayed, message) =
+        store.replay_dead_letter(store.list_dead_letters(&Default::default()).unwrap()[0].id, T0).unwrap().unwrap();
+    assert_eq!(replayed.letter.sub_flow.as_deref(), Some("load_order"));
+    let leased = store.lease("orders-q", std::time::Duration::from_secs(30), T0).unwrap().unwrap();
+    assert_eq!(
+        (leased.id, leased.message.payload),
+        (message, b"{\"order_id\":\"O-1\"}".to_vec()),
+        "the message replays"
+    );
+}
+
+pub fn letters_are_listed_and_purged_by_error_type(store: &dyn StateStore) {
+    let mut leak = dead_letter("sync", "l1", Some("q"));
+    leak.error_type = "SENSITIVE:LEAK".to_string();
+    store.dead_letter(&leak).unwrap();
+    store.dead_letter(&dead_letter("sync", "t1", Some("q"))).unwrap();
+    store.dead_letter(&dead_letter("other", "t2", Some("q"))).unwrap();
+    let timeouts = DeadLetterFilter { error_type: Some("HTTP:TIMEOUT".to_string()), ..DeadLetterFilter::flow("sync") };
+    assert_eq!(payloads(&store.list_dead_letters(&timeouts).unwrap()), ["t1"]);
+    let leaks = DeadLetterFilter { error_type: Some("SENSITIVE:LEAK".to_string()), ..Default::default() };
+    assert_eq!(store.purge_dead_letters(&leaks).unwrap(), 1);
+    assert_eq!(payloads(&store.list_dead_letters(&Default::default()).unwrap()), ["t1", "t2"]);
+}

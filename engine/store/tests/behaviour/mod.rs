@@ -45,6 +45,7 @@ pub fn failure(flow: &str, error_type: &str) -> Failure {
         location: Some("flows/orders.flow:12:5".to_string()),
         error_type: error_type.to_string(),
         error_description: format!("{error_type} while calling the CRM"),
+        ..Failure::default()
     }
 }
 
@@ -64,6 +65,9 @@ pub fn dead_letter(flow: &str, text: &str, queue: Option<&str>) -> DeadLetter {
         first_failure: T0,
         last_failure: T0,
         queue: queue.map(str::to_string),
+        sub_flow: None,
+        payload_at_failure: None,
+        media_type_at_failure: None,
     }
 }
 
@@ -113,6 +117,8 @@ macro_rules! behaviour_suite {
             dead_letters::purge_removes_the_matching_dead_letters_and_counts_them,
             dead_letters::replay_takes_a_letter_and_queues_its_message_once,
             dead_letters::concurrent_replays_publish_each_letter_once,
+            dead_letters::a_letter_keeps_its_sub_flow_and_its_payload_at_failure_beside_its_message,
+            dead_letters::letters_are_listed_and_purged_by_error_type,
             leases::a_lease_is_exclusive_until_it_expires,
             leases::the_holder_renews_its_own_lease,
             leases::release_frees_a_lease_only_for_its_holder,
