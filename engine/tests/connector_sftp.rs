@@ -3,7 +3,8 @@
 //! `processed/` or `failed/`, not reading a file still being uploaded, not running anything twice across a
 //! stop (a done record, a file stopped half-way), losing nothing and running nothing twice when the server
 //! is killed mid-file and comes back; `sftp.write` atomic and refusing what it must; refused credentials
-//! and unknown or changed host keys turning `/ready` to 503 with the reason, never the password.
+//! and unknown or changed host keys turning `/ready` to 503 with the reason, never the password; a missing
+//! key or known_hosts file, or a wrong passphrase, refusing the start.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
 
 mod support;
@@ -361,4 +362,57 @@ flows:
     assert_eq!(error.error_type.to_string(), "SFTP:HOST_KEY", "{}", error.description);
     assert!(!server.logged().contains("Accepted publickey"), "no login was attempted:\n{}", server.logged());
     daemon.shutdown(Duration::from_secs(5)).await;
+}
+
+#[test]
+fn a_missing_key_or_known_hosts_file_or_a_wrong_passphrase_refuses_the_start_naming_it() {
+    let dir = support::write_files(&[]);
+    let encrypted = dir.join("locked_key");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "right-passphrase", "-f"])
+        .arg(&encrypted)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    support::sftp::keygen(&dir.join("plain_key"));
+    std::fs::write(dir.join("known_hosts"), "").unwrap();
+    let known = dir.join("known_hosts");
+    let cases = [
+        (
+            format!("private_key: \"{}/nowhere\", known_hosts: \"{}\"", dir.display(), known.display()),
+            "cannot read the private key",
+        ),
+        (
+            format!("private_key: \"{}/plain_key\", known_hosts: \"{}/nowhere\"", dir.display(), dir.display()),
+            "cannot read the known_hosts file",
+        ),
+        (format!("private_key: \"{}\", known_hosts: \"{}\"", encrypted.display(), known.display()), "set `passphrase`"),
+        (
+            format!(
+                "private_key: \"{}\", passphrase: \"${{secret:SFTP_TEST_WRONG_PASSPHRASE}}\", known_hosts: \"{}\"",
+                encrypted.display(),
+                known.display()
+            ),
+            "is the passphrase right?",
+        ),
+    ];
+    std::env::set_var("SFTP_TEST_WRONG_PASSPHRASE", "wrong-passphrase-never-shown");
+    for (settings, expected) in cases {
+        let flows = format!(
+            "configs:\n  partner: {{ sftp: {{ host: 127.0.0.1, user: relais, {settings} }} }}\nflows:\n  send:\n    steps:\n      - sftp.write: {{ config: partner, directory: out, name: x.txt }}\n"
+        );
+        let loaded = support::checked(&support::write_files(&[("flows.yaml", &flows)]));
+        let refused = relais_engine::plan::compile_program(
+            &loaded,
+            relais_stdlib::Clock::system(),
+            relais_engine::components::registry(),
+        );
+        let Err(diags) = refused else { panic!("built with {settings}") };
+        let text: Vec<String> = diags.iter().map(|d| format!("{}: {}", d.code, d.message)).collect();
+        assert!(
+            text.iter().any(|d| d.starts_with("RL0512") && d.contains("`partner`") && d.contains(expected)),
+            "{text:?}"
+        );
+        assert!(!text.iter().any(|d| d.contains("never-shown")), "{text:?}");
+    }
 }

@@ -107,7 +107,7 @@ impl Sftp {
                 let passphrase = config.passphrase.as_deref().map(secrets::resolve).transpose()?;
                 let key = russh::keys::load_secret_key(path, passphrase.as_deref()).map_err(|e| {
                     let hint = match (&e, passphrase.is_some()) {
-                        (russh::keys::Error::KeyIsEncrypted, false) => " (it is encrypted: set `passphrase`)",
+                        (russh::keys::Error::KeyIsEncrypted, false) => " (set `passphrase`)",
                         (_, true) => " (is the passphrase right?)",
                         _ => "",
                     };

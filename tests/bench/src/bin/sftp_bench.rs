@@ -188,11 +188,14 @@ async fn main() {
     )
     .unwrap_or_else(|d| fail(format!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>())));
     let runtime = relais_engine::runtime::Runtime::new(program);
-    let daemon = relais_engine::daemon::start(relais_engine::components::registry(), runtime)
-        .await
-        .unwrap_or_else(|e| fail(e));
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), runtime).await.unwrap_or_else(|e| fail(e));
 
-    println!("workload: a file of {lines} lines ({} bytes), {rounds} round(s), sshd on 127.0.0.1:{}", text.len(), server.port);
+    println!(
+        "workload: a file of {lines} lines ({} bytes), {rounds} round(s), sshd on 127.0.0.1:{}",
+        text.len(),
+        server.port
+    );
     let (mut base, mut ours) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let (b, n) = direct(&server, &baseline_file).await;
