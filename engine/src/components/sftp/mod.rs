@@ -267,6 +267,11 @@ impl Step for WriteParams {
     const CONFIG: Option<ConfigRef> = SFTP;
     const OUTBOUND: bool = true;
 
+    /// A file handed over, nothing read back: drawn as `sends` by `relais graph`.
+    fn direction(&self) -> crate::component::Direction {
+        crate::component::Direction::Sends
+    }
+
     fn build(&self, cx: &StepContext<'_>) -> Result<Arc<dyn ComponentNode>, String> {
         write::build(self, cx)
     }
