@@ -66,7 +66,12 @@ impl Poller {
         let mut complaint: Option<String> = None;
         let mut wait = self.settings.frequency.0;
         loop {
-            let problem = match self.look().await {
+            // A stop does not wait for a connection attempt (up to `connect_timeout`) to end.
+            let looked = tokio::select! {
+                looked = self.look() => looked,
+                _ = stop.changed() => return,
+            };
+            let problem = match looked {
                 Ok((session, now)) => {
                     let mut problem = None;
                     for (name, seen) in &now {
