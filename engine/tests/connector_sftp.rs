@@ -160,25 +160,26 @@ async fn a_file_still_being_uploaded_is_not_read_until_its_size_stays_the_same()
         "      - file.write: {{ directory: \"{}\", name: \"line-#[attributes.record]\", if_exists: fail }}",
         out.display()
     );
-    let dir = support::write_files(&[("flows.yaml", &listener_flows(&server, "lines", "", &steps))]);
+    let flows = listener_flows(&server, "lines", "", &steps).replace("frequency: 50ms", "frequency: 200ms");
+    let dir = support::write_files(&[("flows.yaml", &flows)]);
     let daemon = start(&dir, Arc::default()).await;
-    // Lines are appended while the listener lists every 50 ms: each listing sees another size, so the
-    // file is not taken before the last line.
+    // For about a second, lines are appended every 10 ms while the listener lists every 200 ms: each
+    // listing sees another size, so the file is not taken before the last line.
     let path = inbox.join("growing.csv");
     let mut writer = std::fs::File::create(&path).unwrap();
-    for i in 0..40 {
+    for i in 0..100 {
         use std::io::Write;
         writeln!(writer, "line {i}").unwrap();
         writer.flush().unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     drop(writer);
     support::eventually("growing.csv processed", || {
         std::future::ready(names(&inbox.join("processed")) == ["growing.csv"])
     })
     .await;
-    assert_eq!(names(&out).len(), 40, "every line of the finished file, read once");
-    assert_eq!(std::fs::read_to_string(out.join("line-40")).unwrap(), "line 39");
+    assert_eq!(names(&out).len(), 100, "every line of the finished file, read once");
+    assert_eq!(std::fs::read_to_string(out.join("line-100")).unwrap(), "line 99");
     daemon.shutdown(Duration::from_secs(5)).await;
 }
 
