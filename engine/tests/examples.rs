@@ -1,5 +1,6 @@
 //! The examples under `examples/` check clean and do what their comments say: `examples/db` against the
-//! loopback PostgreSQL (a database of its own), `examples/files` on directories of its own.
+//! loopback PostgreSQL (a database of its own), `examples/files` on directories of its own,
+//! `examples/sftp` against an OpenSSH server of its own (`support::sftp`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
 
 mod support;
@@ -76,6 +77,33 @@ async fn the_files_example_turns_each_csv_record_into_a_json_file() {
     daemon.shutdown(Duration::from_secs(5)).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sftp_example_writes_each_record_of_a_dropped_csv_back_as_a_json_file() {
+    let server = support::sftp::SftpServer::start();
+    let (inbox, outbox) = (server.data().join("inbox"), server.data().join("outbox"));
+    std::env::set_var("RELAIS_SFTP_PORT", server.port.to_string());
+    std::env::set_var("RELAIS_SFTP_USER", &server.user);
+    std::env::set_var("RELAIS_SFTP_KEY", &server.client_key);
+    std::env::set_var("RELAIS_SFTP_KNOWN_HOSTS", &server.known_hosts);
+    std::env::set_var("RELAIS_SFTP_INBOX", &inbox);
+    std::env::set_var("RELAIS_SFTP_OUTBOX", &outbox);
+    let (_, program) = support::compile_dir(&example("sftp"), None);
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("partners-2026.csv"), "id,name,country\nP1,Acme,FR\nP2,Globex,DE\n").unwrap();
+    // The example lists every 5 s and takes a file once two listings agree on it.
+    support::eventually_within(Duration::from_secs(120), "partners-2026.csv processed", || {
+        std::future::ready(inbox.join("processed/partners-2026.csv").exists())
+    })
+    .await;
+    let p2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outbox.join("partner-P2.json")).unwrap()).unwrap();
+    assert_eq!(p2, serde_json::json!({ "id": "P2", "name": "Globex", "country": "DE", "source": "partners-2026.csv" }));
+    assert!(outbox.join("partner-P1.json").exists());
+    daemon.shutdown(Duration::from_secs(5)).await;
+}
+
 #[test]
 fn the_examples_check_clean_and_their_flow_tests_pass_with_db_steps_mocked() {
     let relais = env!("CARGO_BIN_EXE_relais");
@@ -84,5 +112,5 @@ fn the_examples_check_clean_and_their_flow_tests_pass_with_db_steps_mocked() {
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     let test = std::process::Command::new(relais).arg("test").arg(&examples).output().unwrap();
     let out = format!("{}{}", String::from_utf8_lossy(&test.stdout), String::from_utf8_lossy(&test.stderr));
-    assert!(test.status.success() && out.contains("2 passed, 0 failed"), "{out}");
+    assert!(test.status.success() && out.contains("4 passed, 0 failed"), "{out}");
 }

@@ -12,6 +12,7 @@ pub mod object_store;
 pub mod queue;
 pub mod scheduler;
 pub mod sensitive;
+pub mod sftp;
 pub mod types;
 
 use crate::registry::{ComponentSpec, Registry};
@@ -33,6 +34,9 @@ pub fn specs() -> Vec<ComponentSpec> {
         ComponentSpec::source::<db::ListenerParams>(),
         ComponentSpec::source::<file::ListenerParams>(),
         ComponentSpec::step::<file::WriteParams>(),
+        ComponentSpec::config::<sftp::SftpConfig>(),
+        ComponentSpec::source::<sftp::ListenerParams>(),
+        ComponentSpec::step::<sftp::WriteParams>(),
         ComponentSpec::config::<object_store::StoreConfig>(),
         ComponentSpec::step::<object_store::GetParams>(),
         ComponentSpec::step::<object_store::PutParams>(),

@@ -33,6 +33,9 @@ const STATUS: &[(&str, u16)] = &[
     ("DB:CONSTRAINT", 409),
     ("DB:TIMEOUT", 504),
     ("DB:CONNECTIVITY", 503),
+    ("SFTP:CONNECTIVITY", 503),
+    ("SFTP:EXISTS", 409),
+    ("SFTP:ANY", 502),
 ];
 
 /// The HTTP status for an error type (500 when nothing more precise applies).

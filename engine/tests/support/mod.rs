@@ -14,6 +14,9 @@ pub mod process;
 #[allow(dead_code)]
 pub mod postgres;
 
+#[allow(dead_code)]
+pub mod sftp;
+
 /// Writes `files` (name, text) to a fresh directory and returns it.
 pub fn write_files(files: &[(&str, &str)]) -> std::path::PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);

@@ -9,20 +9,22 @@
 //! the move is closed by the state store: before moving, the listener records `name:size:mtime` as done
 //! under `file.listener:<flow>` (durable with `relais run --state DIR`); a file found again with a done
 //! record (the process stopped between the record and the move) is moved without being run again, and the
-//! record removed after the move. A process stopped during a flow runs that file again (at least once).
+//! record removed after the move. With `split`, the number of records handled is recorded as the file is
+//! read (`progress:` records, [`super::records`]), so a file taken again after a stop in its middle
+//! skips what was done; a process killed runs again at most the records since the last record kept (at
+//! least once).
 
+use super::records::{media_type, read_records, Delivery, Piece, Progress};
 use super::{glob, ListenerParams, Split};
 use crate::event::{Event, FlowError, Payload};
 use crate::runtime::Runtime;
 use crate::source::{InFlight, Working};
 use crate::state::object_store::ObjectStore;
-use futures_util::StreamExt;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 use std::collections::HashMap;
-use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::sync::{mpsc, watch};
 
 /// What two looks compare: size and modification time.
@@ -34,17 +36,6 @@ pub struct Watcher {
     settings: Arc<ListenerParams>,
     directory: PathBuf,
     store: Arc<ObjectStore>,
-}
-
-/// A media type from a file's extension.
-fn media_type(name: &str) -> &'static str {
-    match name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).as_deref() {
-        Some("json") => "application/json",
-        Some("csv") => "text/csv",
-        Some("xml") => "application/xml",
-        Some("txt") => "text/plain",
-        _ => "application/octet-stream",
-    }
 }
 
 impl Watcher {
@@ -68,7 +59,7 @@ impl Watcher {
                         }
                         if previous.get(name) == Some(seen) {
                             let _working = Working::start(&in_flight);
-                            self.take(&runtime, name, *seen).await;
+                            self.take(&runtime, name, *seen, &stop).await;
                         }
                     }
                     previous = now;
@@ -109,8 +100,13 @@ impl Watcher {
         .map_err(std::io::Error::other)?
     }
 
-    /// Handles one stable file.
-    async fn take(&self, runtime: &Runtime, name: &str, (size, modified): Seen) {
+    /// How this listener runs a file's events.
+    fn delivery(&self) -> Delivery<'_> {
+        Delivery { flow: &self.flow, max_deliveries: self.settings.max_deliveries, consumers: self.settings.consumers }
+    }
+
+    /// Handles one stable file: leaves it in place when a stop came in its middle (the next start resumes).
+    async fn take(&self, runtime: &Runtime, name: &str, (size, modified): Seen, stop: &watch::Receiver<bool>) {
         let stamp = modified.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis();
         let key = format!("{name}:{size}:{stamp}");
         let done_before = matches!(self.store.get(&key), Ok(Some(_)));
@@ -125,7 +121,13 @@ impl Watcher {
             });
             let ok = match self.settings.split {
                 Split::None => self.whole(runtime, &path, size, attributes).await,
-                split => self.split(runtime, &path, split, attributes).await,
+                split => {
+                    let progress = Progress::new(&self.store, &key, &self.flow);
+                    match self.split(runtime, &path, split, attributes, &progress, stop).await {
+                        Some(ok) => ok,
+                        None => return,
+                    }
+                }
             };
             if ok {
                 if let Err(why) = self.store.put(&key, json!(true), None) {
@@ -138,6 +140,7 @@ impl Watcher {
         match move_into(&self.directory, name, to) {
             Ok(()) => {
                 let _ = self.store.remove(&key);
+                Progress::new(&self.store, &key, &self.flow).forget();
             }
             Err(e) => {
                 tracing::error!(flow = %self.flow, file = name, "file.listener cannot move the file to {to}/: {e}")
@@ -158,170 +161,54 @@ impl Watcher {
                     self.settings.max_size
                 ),
             );
-            crate::runtime::dead_letter::keep(runtime, &self.flow, &event, &error, 1, crate::state::now(), None);
+            self.delivery().refuse(runtime, &event, &error);
             return false;
         }
         match tokio::fs::read(path).await {
             Ok(bytes) => {
                 let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
                 event.payload = Arc::new(Payload::bytes(bytes, media_type(&name)));
-                self.deliver(runtime, event).await
+                self.delivery().deliver(runtime, event).await
             }
             Err(e) => {
                 let error = FlowError::new("FILE:READ", format!("cannot read {}: {e}", path.display()));
-                crate::runtime::dead_letter::keep(runtime, &self.flow, &event, &error, 1, crate::state::now(), None);
+                self.delivery().refuse(runtime, &event, &error);
                 false
             }
         }
     }
 
     /// One event per record, read on a blocking thread into a bounded channel (constant memory), run
-    /// `consumers` at a time. True when every record succeeded.
-    async fn split(&self, runtime: &Runtime, path: &Path, split: Split, attributes: Json) -> bool {
-        let (tx, rx) = mpsc::channel::<Result<Payload, String>>(64);
+    /// `consumers` at a time, skipping those a previous read handled. True when every record succeeded;
+    /// `None` when a stop came first.
+    async fn split(
+        &self,
+        runtime: &Runtime,
+        path: &Path,
+        split: Split,
+        attributes: Json,
+        progress: &Progress<'_>,
+        stop: &watch::Receiver<bool>,
+    ) -> Option<bool> {
+        let (tx, rx) = mpsc::channel::<Piece>(64);
         let (path, chunk) = (path.to_path_buf(), self.settings.chunk_size.max(1) as usize);
-        let reader = tokio::task::spawn_blocking(move || read_records(&path, split, chunk, &tx));
-        let records = futures_util::stream::unfold((rx, 0u64), |(mut rx, n)| async move {
-            rx.recv().await.map(|record| ((n + 1, record), (rx, n + 1)))
+        let reader = tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
+            Ok(file) => read_records(file, &path.display().to_string(), split, chunk, &tx),
+            Err(e) => {
+                let _ = tx.blocking_send(Piece::Broken(format!("cannot read {}: {e}", path.display())));
+            }
         });
-        let results: Vec<bool> = records
-            .map(|(n, record)| {
-                let mut attributes = attributes.clone();
-                attributes["record"] = json!(n);
-                async move {
-                    let mut event = Event::new(Json::Null);
-                    event.attributes = attributes.into();
-                    match record {
-                        Ok(payload) => {
-                            event.payload = Arc::new(payload);
-                            self.deliver(runtime, event).await
-                        }
-                        Err(why) => {
-                            let error = FlowError::new("FILE:READ", why);
-                            crate::runtime::dead_letter::keep(
-                                runtime,
-                                &self.flow,
-                                &event,
-                                &error,
-                                1,
-                                crate::state::now(),
-                                None,
-                            );
-                            false
-                        }
-                    }
-                }
-            })
-            .buffered(self.settings.consumers.max(1) as usize)
-            .collect()
+        let skip = progress.handled();
+        let outcome = self
+            .delivery()
+            .run(runtime, rx, &attributes, skip, "FILE:READ", true, |n| progress.record(n, false), stop.clone())
             .await;
         let _ = reader.await;
-        results.iter().all(|ok| *ok)
-    }
-
-    /// Runs the flow on one event until it succeeds or its deliveries are exhausted (then a dead letter).
-    async fn deliver(&self, runtime: &Runtime, event: Event) -> bool {
-        let first_failure = crate::state::now();
-        let mut delay = Duration::from_millis(200);
-        let attempts = self.settings.max_deliveries.max(1);
-        for attempt in 1..=attempts {
-            let error = match runtime.run_flow(&self.flow, event.clone()).await {
-                Ok(_) => return true,
-                Err(e) => e,
-            };
-            if attempt >= attempts || runtime.is_closing() {
-                crate::runtime::dead_letter::keep(runtime, &self.flow, &event, &error, attempt, first_failure, None);
-                return false;
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
+        progress.record(outcome.handled, true);
+        if outcome.stopped {
+            return None;
         }
-        false
-    }
-}
-
-/// Reads `path` as records into `tx`; a read error is sent as the last record.
-fn read_records(path: &Path, split: Split, chunk: usize, tx: &mpsc::Sender<Result<Payload, String>>) {
-    let fail = |e: &dyn std::fmt::Display| format!("cannot read {}: {e}", path.display());
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            let _ = tx.blocking_send(Err(fail(&e)));
-            return;
-        }
-    };
-    let mut reader = std::io::BufReader::new(file);
-    match split {
-        Split::None => {}
-        Split::Lines => {
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) => return,
-                    Ok(_) => {
-                        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-                        let text = text.strip_suffix(b"\r").unwrap_or(text);
-                        if tx.blocking_send(Ok(Payload::bytes(text.to_vec(), "text/plain"))).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(fail(&e)));
-                        return;
-                    }
-                }
-            }
-        }
-        Split::Csv => {
-            let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
-            let headers = match csv.headers() {
-                Ok(h) => h.clone(),
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(fail(&e)));
-                    return;
-                }
-            };
-            for record in csv.records() {
-                let sent = match record {
-                    Ok(record) => {
-                        let map: Map<String, Json> =
-                            headers.iter().zip(record.iter()).map(|(h, v)| (h.to_string(), json!(v))).collect();
-                        tx.blocking_send(Ok(Payload::value(Json::Object(map))))
-                    }
-                    Err(e) => tx.blocking_send(Err(fail(&e))),
-                };
-                if sent.is_err() {
-                    return;
-                }
-            }
-        }
-        Split::Chunks => {
-            let mut buffer = vec![0u8; chunk];
-            loop {
-                let mut filled = 0;
-                while filled < chunk {
-                    match reader.read(&mut buffer[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) => {
-                            let _ = tx.blocking_send(Err(fail(&e)));
-                            return;
-                        }
-                    }
-                }
-                if filled == 0 {
-                    return;
-                }
-                if tx.blocking_send(Ok(Payload::bytes(buffer[..filled].to_vec(), "application/octet-stream"))).is_err()
-                {
-                    return;
-                }
-                if filled < chunk {
-                    return;
-                }
-            }
-        }
+        Some(!outcome.failed)
     }
 }
 

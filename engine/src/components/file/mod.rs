@@ -1,9 +1,10 @@
 //! The files connector: `file.listener` (a source picking up files dropped in a directory, [`listener`])
 //! and `file.write` (an atomic write, [`write`]).
 
-mod glob;
+pub(crate) mod glob;
 mod listener;
-mod write;
+pub(crate) mod records;
+pub(crate) mod write;
 
 use super::types::DurationText;
 use crate::component::{ComponentNode, Step, StepContext};

@@ -29,7 +29,7 @@ pub(super) fn build(params: &WriteParams, cx: &StepContext<'_>) -> Result<Arc<dy
 }
 
 /// Whether `name` names a file directly inside the directory (no separator, no `.`/`..`, not empty).
-fn plain_name(name: &str) -> bool {
+pub(crate) fn plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
 
