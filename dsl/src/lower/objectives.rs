@@ -74,3 +74,47 @@ impl Lowerer<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a failed parse should stop the test loudly
+    use crate::diagnostic::Diagnostics;
+    use crate::span::FileId;
+    use std::time::Duration;
+
+    fn lower(yaml: &str) -> (crate::ir::Module, Vec<String>) {
+        let mut d = Diagnostics::new();
+        let doc = crate::syntax::yaml::parse(yaml, FileId(0), &mut d).unwrap();
+        let module = crate::lower::lower_module(&doc, FileId(0), &mut d);
+        (module, d.iter().map(|d| format!("{} {}", d.code, d.message)).collect())
+    }
+
+    #[test]
+    fn objectives_read_a_limit_alone_or_with_its_window() {
+        let (module, diags) = lower(
+            "flows:\n  a:\n    objectives:\n      error_share: { max: 0.5%, over: 10m }\n      p99_latency: 2s\n      \
+             dead_letters_per_hour: 3\n      schedule_missed: 26h\n      alert_flow: on_incident\n    steps: []\n",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        let o = module.flows[0].objectives.as_ref().unwrap();
+        let share = o.error_share.as_ref().unwrap();
+        assert_eq!((share.max.value, share.over.as_ref().map(|d| d.value)), (0.5, Some(Duration::from_secs(600))));
+        let p99 = o.p99_latency.as_ref().unwrap();
+        assert_eq!((p99.max.value, p99.over.is_none()), (Duration::from_secs(2), true));
+        assert_eq!(o.dead_letters_per_hour.as_ref().unwrap().max.value, 3);
+        assert_eq!(o.schedule_missed.as_ref().unwrap().value, Duration::from_secs(26 * 3600));
+        assert_eq!(o.alert_flow.as_ref().unwrap().value, "on_incident");
+    }
+
+    #[test]
+    fn an_unknown_objective_a_bad_percentage_and_a_zero_latency_are_each_reported() {
+        let (_, diags) = lower(
+            "flows:\n  a:\n    objectives:\n      error_shares: 2%\n      p99_latency: 0s\n    steps: []\n  \
+             b:\n    objectives: { error_share: 150% }\n    steps: []\n  c:\n    objectives: { error_share: { over: 5m } }\n    steps: []\n",
+        );
+        assert!(diags.iter().any(|d| d.starts_with("RL0100") && d.contains("error_shares")), "{diags:?}");
+        assert!(diags.iter().any(|d| d.starts_with("RL0111")), "{diags:?}");
+        assert!(diags.iter().any(|d| d.starts_with("RL0113") && d.contains("150%")), "{diags:?}");
+        assert!(diags.iter().any(|d| d.starts_with("RL0102") && d.contains("max")), "{diags:?}");
+    }
+}
