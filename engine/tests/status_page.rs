@@ -197,7 +197,8 @@ async fn the_status_page_shows_in_a_browser_the_numbers_metrics_exposes_and_asks
     for flow in ["accept", "work", "broken"] {
         let cells = row(&dom, "flow", flow);
         let label = format!("flow=\"{flow}\"");
-        let shown = |class: &str| cells[class].parse::<f64>().unwrap_or_else(|_| panic!("{class} of {flow}: {cells:?}"));
+        let shown =
+            |class: &str| cells[class].parse::<f64>().unwrap_or_else(|_| panic!("{class} of {flow}: {cells:?}"));
         assert_eq!(shown("events"), after[&format!("relais_flow_events_total{{{label}}}")], "{flow}");
         assert_eq!(shown("errors"), sum(&after, "relais_flow_errors_total", &label), "{flow}");
         assert_eq!(shown("retries"), after[&format!("relais_flow_retries_total{{{label}}}")], "{flow}");
@@ -216,7 +217,10 @@ async fn the_status_page_shows_in_a_browser_the_numbers_metrics_exposes_and_asks
     let open: Vec<&str> = dom.split("<li class=\"incident").skip(1).collect();
     assert_eq!(open.len() as f64, sum(&after, "relais_incidents_open", ""));
     assert!(open[0].contains("data-flow=\"broken\"") && open[0].contains("data-severity=\"1\""), "{}", open[0]);
-    assert_eq!(after.get("relais_incidents_open{flow=\"broken\",objective=\"error_share\",severity=\"1\"}"), Some(&1.0));
+    assert_eq!(
+        after.get("relais_incidents_open{flow=\"broken\",objective=\"error_share\",severity=\"1\"}"),
+        Some(&1.0)
+    );
 
     // Protected: the page asks for the token; until given one it offers no action.
     let form = &dom[dom.find("<form id=\"access\"").unwrap()..];

@@ -202,21 +202,21 @@ fn objectives() -> impl Strategy<Value = Objectives> {
 fn module() -> impl Strategy<Value = Module> {
     (ident(), steps(), proptest::option::of(1u32..100), text(), proptest::option::of(objectives())).prop_map(
         |(name, steps, mc, prop, objectives)| Module {
-        file: FileId(0),
-        imports: vec![sp("common.yaml".to_string())],
-        properties: vec![Property { name: sp("crm.base_url".into()), value: Node::string(prop, Span::default()) }],
-        configs: vec![],
-        flows: vec![Flow {
-            name: sp(name),
-            kind: FlowKind::Flow,
-            source: None,
-            steps,
-            on_error: vec![],
-            max_concurrency: mc.map(sp),
-            initial_state: None,
-            objectives,
-            span: Span::default(),
-        }],
+            file: FileId(0),
+            imports: vec![sp("common.yaml".to_string())],
+            properties: vec![Property { name: sp("crm.base_url".into()), value: Node::string(prop, Span::default()) }],
+            configs: vec![],
+            flows: vec![Flow {
+                name: sp(name),
+                kind: FlowKind::Flow,
+                source: None,
+                steps,
+                on_error: vec![],
+                max_concurrency: mc.map(sp),
+                initial_state: None,
+                objectives,
+                span: Span::default(),
+            }],
         },
     )
 }

@@ -43,7 +43,8 @@ pub struct Objective<T> {
 }
 
 /// The keys of an `objectives:` block.
-pub const OBJECTIVE_KEYS: &[&str] = &["error_share", "p99_latency", "dead_letters_per_hour", "schedule_missed", "alert_flow"];
+pub const OBJECTIVE_KEYS: &[&str] =
+    &["error_share", "p99_latency", "dead_letters_per_hour", "schedule_missed", "alert_flow"];
 
 /// Reads a percentage: a number from 0 (excluded) to 100 followed by `%` (`2%`, `0.5%`).
 pub fn parse_percentage(text: &str) -> Option<f64> {

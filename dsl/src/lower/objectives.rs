@@ -18,8 +18,7 @@ impl Lowerer<'_> {
             objectives.error_share = self.windowed(n, "error_share", |lw, n| lw.percentage(n));
         }
         if let Some(n) = fields.get("p99_latency") {
-            objectives.p99_latency =
-                self.windowed(n, "p99_latency", |lw, n| lw.positive_duration(n, "p99_latency"));
+            objectives.p99_latency = self.windowed(n, "p99_latency", |lw, n| lw.positive_duration(n, "p99_latency"));
         }
         if let Some(n) = fields.get("dead_letters_per_hour") {
             objectives.dead_letters_per_hour =

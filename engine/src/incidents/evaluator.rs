@@ -180,7 +180,8 @@ impl Evaluator {
         let mut changes = Vec::new();
         let mut declared = std::collections::HashSet::new();
         for f in flows {
-            let seen = self.seen.entry(f.flow.to_string()).or_insert_with(|| Seen { last_success: now, ..Seen::default() });
+            let seen =
+                self.seen.entry(f.flow.to_string()).or_insert_with(|| Seen { last_success: now, ..Seen::default() });
             let previous_successes = seen_successes(seen);
             seen.window.push(now, f.reading, longest(f.objectives));
             if f.reading.successes() > previous_successes {

@@ -39,11 +39,7 @@ pub fn raised(ratio: f64) -> Option<Severity> {
 /// [`HOLD`] of its threshold, else the most severe level whose lowered threshold it reaches, `None` (closed)
 /// below them all.
 fn held(ratio: f64, current: Severity) -> Option<Severity> {
-    THRESHOLDS
-        .iter()
-        .filter(|(s, _)| *s >= current)
-        .find(|(s, _)| ratio >= HOLD * threshold(*s))
-        .map(|(s, _)| *s)
+    THRESHOLDS.iter().filter(|(s, _)| *s >= current).find(|(s, _)| ratio >= HOLD * threshold(*s)).map(|(s, _)| *s)
 }
 
 /// The severity after one evaluation: from the incident's `current` severity (`None`: no incident), the

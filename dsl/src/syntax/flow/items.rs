@@ -140,7 +140,8 @@ impl Builder<'_> {
                 _ => {}
             }
         }
-        let rank = |key: &str| ["max_concurrency", "initial_state", "objectives", "source"].iter().position(|k| *k == key);
+        let rank =
+            |key: &str| ["max_concurrency", "initial_state", "objectives", "source"].iter().position(|k| *k == key);
         head.0.sort_by_key(|e| rank(&e.key));
         let steps_key = steps.first().map(|s| s.span).or(steps_key).unwrap_or(span);
         let steps_span = steps.iter().map(|s| s.span).reduce(Span::to).unwrap_or(steps_key);

@@ -179,9 +179,7 @@ async fn handle(
             return answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", "{\"status\":\"draining\"}".into())
         }
         "/ready" => return ready(runtime),
-        "/metrics" => {
-            return answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime, &shared.incidents))
-        }
+        "/metrics" => return answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime, &shared.incidents)),
         "/incidents" => {
             let open: Vec<_> = shared.incidents.open().iter().map(crate::incidents::incident_json).collect();
             return answer(StatusCode::OK, "application/json", json!({ "incidents": open }).to_string());
