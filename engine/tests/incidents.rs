@@ -233,7 +233,7 @@ async fn an_incident_opens_rises_with_the_crm_failure_share_closes_when_it_recov
     let lines: Vec<Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["target"] == "relais::incidents")
+        .filter(|l| l["target"] == "relais::incidents" && l["fields"]["flow"] == "push_to_crm")
         .collect();
     let said: Vec<&str> = lines.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
     assert_eq!(said.len(), alerts.len(), "{said:#?}");
@@ -241,4 +241,61 @@ async fn an_incident_opens_rises_with_the_crm_failure_share_closes_when_it_recov
     assert!(said[1..said.len() - 1].iter().all(|l| l.starts_with("incident changed: push_to_crm")), "{said:#?}");
     assert!(said[said.len() - 1].starts_with("incident closed: push_to_crm error_share"), "{said:#?}");
     daemon.shutdown(std::time::Duration::from_secs(2)).await;
+}
+
+const NIGHTLY: &str = r#"
+flows:
+  nightly:
+    objectives: { schedule_missed: 10h, alert_flow: on_incident }
+    steps:
+      - logger: ran
+  on_incident:
+    steps:
+      - logger: "incident #[payload.state]: #[payload.flow] #[payload.objective] #[payload.severity]"
+"#;
+
+/// Advances tokio's paused clock by `step`, `times` times, letting the tick run after each.
+async fn advance(step: std::time::Duration, times: u32) {
+    for _ in 0..times {
+        tokio::time::advance(step).await;
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_tick_and_the_clock_it_reads_can_be_virtual_so_a_day_without_a_run_is_graded_in_no_time() {
+    use relais_engine::runtime::{Event, Runtime};
+    let loaded = support::checked(&support::write_files(&[("flows.yaml", NIGHTLY)]));
+    let origin = chrono::Utc::now();
+    let start = tokio::time::Instant::now();
+    let clock = relais_stdlib::Clock::following(origin, move || start.elapsed());
+    let program =
+        relais_engine::plan::compile_program(&loaded, clock, relais_engine::components::registry()).ok().unwrap();
+    let runtime = Runtime::new(program);
+    runtime.run_flow("nightly", Event::new(Value::Null)).await.unwrap();
+    let incidents = Arc::new(relais_engine::incidents::Incidents::default());
+    let (_current, current) = tokio::sync::watch::channel(runtime.clone());
+    let (_every, every) = tokio::sync::watch::channel(std::time::Duration::from_secs(600));
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(relais_engine::incidents::watch::watch(current, incidents.clone(), every, stop));
+    // The tick takes its first reading and waits for its first period, at the virtual instant 0.
+    advance(std::time::Duration::ZERO, 1).await;
+    let ten_minutes = std::time::Duration::from_secs(600);
+
+    // Ten hours and a tick without a run: minor; twenty-one hours (2.1 x): severity 3.
+    advance(ten_minutes, 61).await;
+    let open = incidents.open();
+    assert_eq!(open.iter().map(|i| (i.flow.as_str(), i.severity)).collect::<Vec<_>>(), [("nightly", 4)]);
+    let opened = i64::try_from(open[0].opened_at).unwrap() - origin.timestamp_millis();
+    assert_eq!(opened, 610 * 60 * 1000, "opened at the virtual instant of the tick that saw it");
+    advance(ten_minutes, 65).await;
+    assert_eq!(incidents.open()[0].severity, 3);
+    assert_eq!(incidents.open()[0].previous_severity, Some(4));
+
+    // A run that succeeds: the next tick closes it.
+    runtime.run_flow("nightly", Event::new(Value::Null)).await.unwrap();
+    advance(ten_minutes, 1).await;
+    assert!(incidents.open().is_empty(), "{:?}", incidents.open());
 }
