@@ -87,7 +87,7 @@ configs:
 flows:
   push_to_crm:
     objectives:
-      error_share: {{ max: 2%, over: 1s }}
+      error_share: {{ max: 5%, over: 3s }}
       alert_flow: on_incident
     source: {{ http.listener: {{ config: api, method: PUT, path: "/orders" }} }}
     steps:
@@ -186,8 +186,10 @@ async fn an_incident_opens_rises_with_the_crm_failure_share_closes_when_it_recov
     orders(api).await;
     assert_eq!(open(admin).await, Vec::<Value>::new());
 
-    // 3 % of orders fail (1.5 x the objective): minor; 12 % (6 x): severity 2; 30 % (15 x): critical.
-    for (percent, severity) in [(3, 4), (12, 2), (30, 1)] {
+    // 8 % of orders fail (1.6 x the objective): minor; 30 % (6 x): severity 2; 60 % (12 x): critical. The
+    // window holds hundreds of orders, so that one order more or less in it moves the ratio far less than
+    // the hysteresis band.
+    for (percent, severity) in [(8, 4), (30, 2), (60, 1)] {
         share.store(percent, Ordering::SeqCst);
         orders_until(api, admin, Some(severity)).await;
     }
@@ -220,7 +222,7 @@ async fn an_incident_opens_rises_with_the_crm_failure_share_closes_when_it_recov
     assert!(severities[peak..].windows(2).all(|w| w[1] > w[0]), "falling once it recovered: {severities:?}");
     for a in &alerts {
         assert_eq!((a["flow"].as_str(), a["objective"].as_str()), (Some("push_to_crm"), Some("error_share")));
-        assert_eq!((a["objective_value"].as_f64(), a["unit"].as_str()), (Some(2.0), Some("percent")));
+        assert_eq!((a["objective_value"].as_f64(), a["unit"].as_str()), (Some(5.0), Some("percent")));
         assert_eq!(a["opened_at"], first["opened_at"], "one incident throughout");
         assert!(a["observed"].as_f64().is_some(), "{a}");
     }
