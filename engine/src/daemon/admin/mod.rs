@@ -1,11 +1,12 @@
 //! The admin port: `/health` (the process answers), `/ready` (sources started and not shutting down),
 //! `/metrics` (Prometheus text), `POST /flows/{name}/run` (run a scheduled flow now, as its next tick would:
-//! what an operator needs after an outage, and what a demo needs instead of waiting for 10:00), and
+//! what an operator needs after an outage, and what a demo needs instead of waiting for 10:00),
 //! `/dead-letters` (what the queues gave up on), `/incidents` (the open incidents, JSON) and the status
 //! page (`/status`, reading `/status.json`).
 //!
-//! Only `/health`, `/ready`, `/metrics`, `/incidents` and the status page are open; dead letters and actions need what [`access`] says
-//! (a bearer token, or the loopback-only insecure opt-in), and each such request is an audit line.
+//! Only `/health`, `/ready`, `/metrics`, `/incidents` and the status page are open; dead letters and
+//! actions need what [`access`] says (a bearer token, or the loopback-only insecure opt-in), and each such
+//! request is an audit line.
 
 pub mod access;
 mod status;
