@@ -94,6 +94,8 @@ codes! {
         "A built-in step's duration is outside what it accepts: a `timeout` or `claim_timeout` of `0s` would\nfail or expire at once, an `until_successful` backoff whose `initial` exceeds its `max` cannot grow, and\na `time.delay` longer than `1h` is refused when it runs. The message gives the allowed range. (A\nduration computed by `#[...]` is checked when the step runs.)";
     EMPTY_SCOPE = "RL0112", "A scope without steps",
         "`foreach`, `parallel_foreach`, `until_successful`, `try` and `async` run the steps inside them; with none\nthey do nothing, which is never what was meant (most often the steps were indented under the wrong key,\nor the `.flow` block holds only options). Add the steps under `steps:`, or in `.flow` in the block after\nthe options: `foreach #[payload.items] { logger \"#[payload]\" }`.";
+    BAD_PERCENTAGE = "RL0113", "Invalid percentage",
+        "A percentage (an objective's `error_share`) is a number over 0 and at most 100 followed by `%`:\n`error_share: 2%`, `error_share: { max: 0.5%, over: 10m }`. `0%` would open an incident on the first\nfailure and `150%` never; a number without `%` is ambiguous (a share of 1 or 1 %?), so it is refused.";
     UNCLOSED_EXPRESSION = "RL0200", "Unclosed `#[` expression",
         "An expression opened with `#[` has no matching `]`. Brackets inside the expression must balance.";
     RHAI_SYNTAX = "RL0201", "Script or expression does not compile",
@@ -134,6 +136,8 @@ codes! {
         "An `on_error` handler, a test's `expect: error:` or a mock's `raise` names an error type that nothing in\nthe files checked raises: not the engine (its namespaces are listed in the README, \"Events, errors\"),\nnot a `raise_error`, not a test mock. The handler can never run (or the test never pass), most often\nbecause of a typo: `HTTP:NOTFOUND` for `HTTP:NOT_FOUND`. In the engine's namespaces this is an error;\nfor your own namespace (`APP:...`) a warning, since only `raise_error` raises those.";
     IMPORT_CYCLE = "RL0313", "Files that import each other",
         "`imports` form a cycle (a.yaml imports b.yaml, which imports a.yaml). It is harmless to the check and\nto `run`: each file is loaded once, however often it is imported. It is reported because it usually\nmeans the files are not split the way their authors think; move what both need into a third file.";
+    UNDEFINED_ALERT_FLOW = "RL0314", "Alert flow not defined",
+        "A flow's `objectives:` names an `alert_flow` that no file defines. Relais calls that flow with each\nincident of the flow (its payload: flow, objective, severity, previous severity, observed and objective\nvalues, opened_at, state) when it opens, changes severity or closes; an alert flow that does not exist\nwould drop every alert. Define the flow (it may post, mail or page anywhere) or fix the name; the help\nnames the closest flow.";
     FILE_NOT_FOUND = "RL0400", "Referenced file not found",
         "A script, schema or lookup table named by a step does not exist. Paths are relative to the flow file.";
     INVALID_SCHEMA = "RL0401", "Referenced JSON Schema is invalid",

@@ -15,6 +15,7 @@ pub mod event;
 pub mod graph;
 pub mod http_headers;
 pub mod http_server;
+pub mod incidents;
 pub mod load;
 pub mod metrics;
 pub mod plan;

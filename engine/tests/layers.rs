@@ -68,7 +68,7 @@ const LAYERS: &[&[&str]] = &[
     &["source"],
     &["registry"],
     &["components"],
-    &["daemon", "compile", "testing", "graph", "cli"],
+    &["daemon", "incidents", "compile", "testing", "graph", "cli"],
 ];
 
 /// `crate::X` for every module of a layer above `layer`.

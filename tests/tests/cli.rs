@@ -122,6 +122,15 @@ fn the_editor_schema_is_valid_and_accepts_every_valid_yaml_flow() {
     assert!(checked >= 3);
     let broken = yaml_as_json(std::path::Path::new(BROKEN));
     assert!(!validator.is_valid(&broken), "the schema must reject an unknown step");
+    let objectives = |o: Value| serde_json::json!({ "flows": { "a": { "objectives": o, "steps": [] } } });
+    assert!(validator.is_valid(&objectives(serde_json::json!({ "error_share": "2%", "alert_flow": "b" }))));
+    for bad in [
+        serde_json::json!({ "error_rate": "2%" }),
+        serde_json::json!({ "error_share": "2" }),
+        serde_json::json!({ "p99_latency": { "over": "5m" } }),
+    ] {
+        assert!(!validator.is_valid(&objectives(bad.clone())), "the schema must reject objectives {bad}");
+    }
 }
 
 #[test]

@@ -53,7 +53,7 @@ fn the_map_groups_every_system_by_its_declared_zone() {
         let z = zones.iter().find(|z| z["name"] == name).unwrap_or_else(|| panic!("no zone {name}: {zones:?}"));
         z["systems"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
     };
-    assert_eq!(zone("private"), ["system:accreditation_service", "system:polyclinic_ehr"]);
+    assert_eq!(zone("private"), ["system:accreditation_service", "system:ops_pager", "system:polyclinic_ehr"]);
     assert_eq!(zone("partner"), ["system:crm", "system:sms_gateway", "system:ticketing", "system:transport_app"]);
     assert!(zone("internal").contains(&"queue:crm_contacts".to_string()));
     // Each system is in exactly one zone.
@@ -73,7 +73,7 @@ fn an_edge_names_its_step_its_location_and_the_type_a_validate_fixed() {
         .unwrap();
     assert_eq!(upsert["direction"], "calls");
     assert_eq!(upsert["step"]["kind"], "http.request");
-    assert_eq!(upsert["step"]["location"], "../flows/ticketing/order_to_crm.yaml:72:15");
+    assert_eq!(upsert["step"]["location"], "../flows/ticketing/order_to_crm.yaml:84:15");
     assert_eq!(upsert["data_type"], "type:../flows/schemas/crm/contact.schema.json");
     // The consumer of a queue gets the type its publisher validated.
     let consumed = map["edges"].as_array().unwrap().iter().find(|e| e["from"] == "queue:crm_contacts").unwrap();

@@ -7,14 +7,14 @@ use relais_engine::cli::Outcome;
 use relais_tests::relais;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The DOM of `page` (with `fragment`) after its scripts ran, as Chromium dumps it.
 fn dump_dom(page: &Path, fragment: &str) -> String {
     let profile = std::env::temp_dir().join(format!("relais-chromium-{}-{}", std::process::id(), fragment.len()));
     let _ = std::fs::remove_dir_all(&profile);
     let url = format!("file://{}{fragment}", page.display());
-    let mut child = Command::new("chromium")
+    let child = Command::new("chromium")
         .args([
             "--headless",
             "--no-sandbox",
@@ -34,19 +34,19 @@ fn dump_dom(page: &Path, fragment: &str) -> String {
         .unwrap_or_else(|e| {
             panic!("cannot start `chromium` ({e}): install it with `apt-get install -y chromium` (.ci/run does)")
         });
-    // A generous deadline: a cold start on a busy machine takes seconds, never minutes.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("chromium did not finish dumping {url} within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    // The DOM is read while chromium writes it (a page over the pipe's buffer would otherwise block it
+    // forever), on a thread of its own, so that a hung chromium is killed at the deadline: a generous one,
+    // as a cold start on a busy machine takes seconds, never minutes.
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let Ok(out) = finished.recv_timeout(Duration::from_secs(120)) else {
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        panic!("chromium did not finish dumping {url} within 120 s");
+    };
+    let out = out.unwrap();
     let _ = std::fs::remove_dir_all(&profile);
     assert!(out.status.success(), "chromium failed on {url}");
     String::from_utf8(out.stdout).unwrap()

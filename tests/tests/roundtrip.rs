@@ -178,23 +178,47 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
     .prop_map(|s| vec![s])
 }
 
-fn module() -> impl Strategy<Value = Module> {
-    (ident(), steps(), proptest::option::of(1u32..100), text()).prop_map(|(name, steps, mc, prop)| Module {
-        file: FileId(0),
-        imports: vec![sp("common.yaml".to_string())],
-        properties: vec![Property { name: sp("crm.base_url".into()), value: Node::string(prop, Span::default()) }],
-        configs: vec![],
-        flows: vec![Flow {
-            name: sp(name),
-            kind: FlowKind::Flow,
-            source: None,
-            steps,
-            on_error: vec![],
-            max_concurrency: mc.map(sp),
-            initial_state: None,
+/// An `objectives:` block: every objective present or not, with or without its window.
+fn objectives() -> impl Strategy<Value = Objectives> {
+    let window = proptest::option::of((1u64..90_000).prop_map(|s| sp(Duration::from_secs(s))));
+    let percent = prop_oneof![Just(2.0), Just(0.5), Just(33.3), Just(100.0), (1u32..100).prop_map(f64::from)];
+    (
+        proptest::option::of((percent, window.clone())),
+        proptest::option::of((1u64..10_000, window.clone())),
+        proptest::option::of((1u32..1000, window)),
+        proptest::option::of(1u64..200_000),
+        proptest::option::of(ident()),
+    )
+        .prop_map(|(share, p99, dead, missed, alert)| Objectives {
+            error_share: share.map(|(p, over)| Objective { max: sp(p), over }),
+            p99_latency: p99.map(|(ms, over)| Objective { max: sp(Duration::from_millis(ms)), over }),
+            dead_letters_per_hour: dead.map(|(n, over)| Objective { max: sp(n), over }),
+            schedule_missed: missed.map(|s| sp(Duration::from_secs(s))),
+            alert_flow: alert.map(sp),
             span: Span::default(),
-        }],
-    })
+        })
+}
+
+fn module() -> impl Strategy<Value = Module> {
+    (ident(), steps(), proptest::option::of(1u32..100), text(), proptest::option::of(objectives())).prop_map(
+        |(name, steps, mc, prop, objectives)| Module {
+            file: FileId(0),
+            imports: vec![sp("common.yaml".to_string())],
+            properties: vec![Property { name: sp("crm.base_url".into()), value: Node::string(prop, Span::default()) }],
+            configs: vec![],
+            flows: vec![Flow {
+                name: sp(name),
+                kind: FlowKind::Flow,
+                source: None,
+                steps,
+                on_error: vec![],
+                max_concurrency: mc.map(sp),
+                initial_state: None,
+                objectives,
+                span: Span::default(),
+            }],
+        },
+    )
 }
 
 fn reparse(text: &str, is_flow: bool) -> Result<serde_json::Value, String> {

@@ -59,6 +59,22 @@ pub(super) fn check(set: &FlowSet, diags: &mut Diagnostics) {
         if let Some(config) = flow.source.as_ref().and_then(|s| s.config.as_ref()) {
             undefined_config(config, diags);
         }
+        if let Some(alert) = flow.objectives.as_ref().and_then(|o| o.alert_flow.as_ref()) {
+            if !flows.contains_key(alert.value.as_str()) {
+                diags.push(
+                    Diagnostic::error(
+                        codes::UNDEFINED_ALERT_FLOW,
+                        alert.span,
+                        format!("alert flow `{}` is not defined", alert.value),
+                    )
+                    .label("no flow of this name")
+                    .help(
+                        did_you_mean(&alert.value, flow_names.iter().copied())
+                            .unwrap_or_else(|| "define the flow incidents are sent to, or fix its name".into()),
+                    ),
+                );
+            }
+        }
         let mut ids: HashMap<&str, &Spanned<String>> = HashMap::new();
         for step in flow.all_steps() {
             if let Some(id) = &step.id {

@@ -5,10 +5,12 @@
 //! engine's business when it compiles a plan.
 
 mod data;
+mod objectives;
 mod step;
 mod test_suite;
 
 pub use data::{Data, Expr, Template, TemplatePart};
+pub use objectives::{format_percentage, parse_percentage, Objective, Objectives, OBJECTIVE_KEYS};
 pub use step::{
     walk_steps, Backoff, Branch, Component, ErrorType, Handler, HandlerAction, LogLevel, Route, Script, Step, StepKind,
     STEP_KEYWORDS,
@@ -95,6 +97,8 @@ pub struct Flow {
     pub max_concurrency: Option<Spanned<u32>>,
     /// Started or stopped at boot.
     pub initial_state: Option<Spanned<InitialState>>,
+    /// What the flow promises (error share, latency, dead letters, schedule), graded into incidents.
+    pub objectives: Option<Objectives>,
     /// The whole definition.
     pub span: Span,
 }

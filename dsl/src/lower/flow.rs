@@ -9,7 +9,7 @@ use crate::syntax::{Entry, Node, Value};
 
 /// Keys of a file.
 pub(crate) const FILE_KEYS: &[&str] = &["imports", "properties", "configs", "flows", "sub_flows"];
-const FLOW_KEYS: &[&str] = &["source", "steps", "on_error", "max_concurrency", "initial_state"];
+const FLOW_KEYS: &[&str] = &["source", "steps", "on_error", "max_concurrency", "initial_state", "objectives"];
 const SUB_FLOW_KEYS: &[&str] = &["steps"];
 const HANDLER_KEYS: &[&str] = &["types", "when", "steps"];
 
@@ -149,6 +149,7 @@ impl Lowerer<'_> {
             on_error: Vec::new(),
             max_concurrency: None,
             initial_state: None,
+            objectives: None,
             span: body.span,
         };
         if let Some(node) = fields.get("source") {
@@ -169,6 +170,9 @@ impl Lowerer<'_> {
                 "initial_state",
                 &[(InitialState::Started, "started"), (InitialState::Stopped, "stopped")],
             );
+        }
+        if let Some(node) = fields.get("objectives") {
+            flow.objectives = self.objectives(node);
         }
         Some(flow)
     }

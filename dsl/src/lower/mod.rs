@@ -6,6 +6,7 @@
 mod data;
 mod fields;
 mod flow;
+mod objectives;
 mod step;
 mod test_suite;
 

@@ -228,7 +228,7 @@ impl Printer {
             return;
         }
         self.line(0, &format!("{head} {{"));
-        for key in ["max_concurrency", "initial_state"] {
+        for key in ["max_concurrency", "initial_state", "objectives"] {
             if let Some(value) = entry.value.get(key) {
                 self.line(1, &format!("{key} {}", value_text(value, 1, INDENT.len() + key.len() + 1)));
             }
@@ -244,7 +244,7 @@ impl Printer {
         if let Some(handlers) = entry.value.get("on_error") {
             self.handlers(1, handlers);
         }
-        for e in rest(body, &["max_concurrency", "initial_state", "source", "steps", "on_error"]) {
+        for e in rest(body, &["max_concurrency", "initial_state", "objectives", "source", "steps", "on_error"]) {
             self.unprintable(1, &format!("key `{}`", e.key));
         }
         self.line(0, "}");

@@ -102,12 +102,34 @@ fn raise_flow(flow: &Flow) -> Node {
                 crate::ir::InitialState::Stopped => "stopped",
             })
         })
+        .opt("objectives", flow.objectives.as_ref(), raise_objectives)
         .opt("source", flow.source.as_ref(), |c| map(vec![entry(&c.kind.value, component_body(c))]))
         .steps("steps", &flow.steps);
     if !flow.on_error.is_empty() {
         m = m.put("on_error", raise_handlers(&flow.on_error));
     }
     m.build()
+}
+
+/// `objectives:`: each objective as its limit alone when it has no window, else `{ max, over }`.
+fn raise_objectives(o: &crate::ir::Objectives) -> Node {
+    fn windowed<T>(o: &crate::ir::Objective<T>, limit: impl Fn(&T) -> Node) -> Node {
+        match &o.over {
+            None => limit(&o.max.value),
+            Some(over) => MapBuilder::new()
+                .put("max", limit(&o.max.value))
+                .put("over", text(&crate::ir::format_duration(over.value)))
+                .build(),
+        }
+    }
+    let duration = |d: &std::time::Duration| text(&crate::ir::format_duration(*d));
+    MapBuilder::new()
+        .opt("error_share", o.error_share.as_ref(), |e| windowed(e, |p| text(&crate::ir::format_percentage(*p))))
+        .opt("p99_latency", o.p99_latency.as_ref(), |e| windowed(e, duration))
+        .opt("dead_letters_per_hour", o.dead_letters_per_hour.as_ref(), |e| windowed(e, |n| int(*n)))
+        .opt("schedule_missed", o.schedule_missed.as_ref(), |d| duration(&d.value))
+        .opt("alert_flow", o.alert_flow.as_ref(), |f| text(&f.value))
+        .build()
 }
 
 fn raise_handlers(handlers: &[Handler]) -> Node {

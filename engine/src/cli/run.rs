@@ -47,6 +47,9 @@ pub struct Args {
     /// a loopback --admin address (a laptop, a demo).
     #[arg(long)]
     admin_insecure: bool,
+    /// How often the flows' objectives are graded into incidents (README, "Incidents").
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    incident_tick: Duration,
     /// How long shutdown waits for work in flight (requests, scheduled runs, queue messages, `async`
     /// scopes). Requests still running then are answered 503 and relais run exits 3.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
@@ -229,6 +232,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
                 return Outcome::Failure;
             }
         };
+        daemon.grade_incidents_every(args.incident_tick);
         for (name, addr) in &daemon.listeners {
             tracing::info!(listener = %name, "listening on http://{addr}");
         }

@@ -84,6 +84,7 @@ pub fn flow_file_schema(registry: &Registry) -> Value {
     defs.insert("Handlers".into(), builtin_steps::handlers_schema());
     defs.insert("Duration".into(), builtin_steps::duration_schema());
     defs.insert("Expression".into(), builtin_steps::expression_schema());
+    defs.insert("Objectives".into(), objectives_schema());
     let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://example.invalid/relais/flow-file.schema.json",
@@ -101,7 +102,8 @@ pub fn flow_file_schema(registry: &Registry) -> Value {
                     "steps": { "$ref": "#/$defs/Steps" },
                     "on_error": { "$ref": "#/$defs/Handlers" },
                     "max_concurrency": { "type": "integer", "minimum": 1 },
-                    "initial_state": { "enum": ["started", "stopped"] }
+                    "initial_state": { "enum": ["started", "stopped"] },
+                    "objectives": { "$ref": "#/$defs/Objectives" }
                 }
             }},
             "sub_flows": { "type": "object", "additionalProperties": {
@@ -118,6 +120,32 @@ pub fn flow_file_schema(registry: &Registry) -> Value {
         );
     }
     schema
+}
+
+/// The `objectives:` block of a flow (README, "Incidents"): each objective its limit alone or
+/// `{ max, over }`.
+fn objectives_schema() -> Value {
+    let windowed = |limit: Value, what: &str| {
+        json!({
+            "description": what,
+            "anyOf": [limit.clone(), {
+                "type": "object", "additionalProperties": false, "required": ["max"],
+                "properties": { "max": limit, "over": { "$ref": "#/$defs/Duration" } }
+            }]
+        })
+    };
+    let percentage = json!({ "type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?%$" });
+    json!({
+        "type": "object", "additionalProperties": false,
+        "description": "What the flow promises; relais grades what it sees against it into incidents (severity 4 to 1).",
+        "properties": {
+            "error_share": windowed(percentage, "The largest share of events that may end in an error (`2%`), over a window (default 5m)."),
+            "p99_latency": windowed(json!({ "$ref": "#/$defs/Duration" }), "The longest 99th percentile latency, over a window (default 5m)."),
+            "dead_letters_per_hour": windowed(json!({ "type": "integer", "minimum": 1 }), "The most dead letters an hour, counted over a window (default 1h)."),
+            "schedule_missed": { "$ref": "#/$defs/Duration", "description": "The longest time without a successful run." },
+            "alert_flow": { "type": "string", "description": "The flow called with each incident as it opens, changes severity or closes." }
+        }
+    })
 }
 
 /// Runs `relais schema`.

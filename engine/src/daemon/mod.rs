@@ -45,6 +45,11 @@ pub struct Daemon {
     /// Dropped (which stops the admin server) when shutdown ends.
     _admin_stop: watch::Sender<bool>,
     admin_task: Option<JoinHandle<()>>,
+    /// The incidents graded against the flows' objectives, shown by the admin port.
+    incidents: Arc<crate::incidents::Incidents>,
+    /// How often they are graded ([`Daemon::grade_incidents_every`]).
+    incident_tick: watch::Sender<Duration>,
+    incidents_task: JoinHandle<()>,
 }
 
 /// Starts every source of the program, planned by the components of `registry`.
@@ -137,9 +142,18 @@ pub async fn start_with_admin_options(
     let (current, current_rx) = watch::channel(runtime);
     let (admin_stop, admin_stop_rx) = watch::channel(false);
     let (draining, draining_rx) = watch::channel(false);
+    let incidents = Arc::new(crate::incidents::Incidents::default());
+    let (incident_tick, incident_tick_rx) = watch::channel(crate::incidents::watch::DEFAULT_TICK);
+    let incidents_task = tokio::spawn(crate::incidents::watch::watch(
+        current_rx.clone(),
+        incidents.clone(),
+        incident_tick_rx,
+        admin_stop_rx.clone(),
+    ));
     let (admin, admin_task) = match admin {
         Some(addr) => {
-            let (addr, task) = admin::serve(addr, admin_limits, access, current_rx, draining_rx, admin_stop_rx)
+            let admin_ctx = admin::Shared { access, incidents: incidents.clone() };
+            let (addr, task) = admin::serve(addr, admin_limits, admin_ctx, current_rx, draining_rx, admin_stop_rx)
                 .await
                 .map_err(|e| format!("cannot listen for the admin endpoints on {addr}: {e}"))?;
             (Some(addr), Some(task))
@@ -155,6 +169,9 @@ pub async fn start_with_admin_options(
         draining,
         _admin_stop: admin_stop,
         admin_task,
+        incidents,
+        incident_tick,
+        incidents_task,
     };
     daemon.refresh_listeners();
     Ok(daemon)
@@ -164,6 +181,17 @@ impl Daemon {
     /// The runtime new events start on.
     pub fn runtime(&self) -> Runtime {
         self.current.borrow().clone()
+    }
+
+    /// The incidents open now, by flow and objective.
+    pub fn incidents(&self) -> Vec<crate::incidents::Incident> {
+        self.incidents.open()
+    }
+
+    /// Grades the incidents every `every` from now on (`relais run --incident-tick`; the default is
+    /// [`crate::incidents::watch::DEFAULT_TICK`]).
+    pub fn grade_incidents_every(&self, every: Duration) {
+        self.incident_tick.send_replace(every);
     }
 
     /// The running source unit known as `key` (`http.listener:api`): what a source's own helpers look up.
@@ -254,6 +282,7 @@ impl Daemon {
         if let Some(task) = self.admin_task {
             task.abort();
         }
+        self.incidents_task.abort();
         drained
     }
 

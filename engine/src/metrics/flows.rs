@@ -20,6 +20,21 @@ pub struct FlowMetrics {
     retries: AtomicU64,
 }
 
+/// A flow's counters read at one moment: what the incident evaluator and the status page work from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowTotals {
+    /// Events that finished the flow (`relais_flow_events_total`).
+    pub events: u64,
+    /// Of them, the ones that ended in an unhandled error (every type of `relais_flow_errors_total`).
+    pub errors: u64,
+    /// Retries of its `until_successful` scopes.
+    pub retries: u64,
+    /// Scheduler ticks skipped.
+    pub skipped_ticks: u64,
+    /// The cumulative latency bucket counts (`relais_flow_latency_seconds_bucket`, [`super::histogram::BUCKETS`]).
+    pub latency_buckets: [u64; super::histogram::BUCKETS.len()],
+}
+
 /// Counters of every flow, created on first use.
 #[derive(Debug, Default)]
 pub(super) struct Flows {
@@ -62,6 +77,31 @@ impl Flows {
 
     pub(super) fn retry(&self, flow: &str) {
         self.flow(flow).retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What one flow has counted so far, `None` before its first event.
+    pub(super) fn totals(&self, flow: &str) -> Option<FlowTotals> {
+        let flows = self.flows.read().unwrap_or_else(PoisonError::into_inner);
+        let m = flows.get(flow)?;
+        let errors = m.errors.lock().unwrap_or_else(PoisonError::into_inner).values().sum();
+        // The count is read before the buckets: an event observed in between is in a bucket and not yet in
+        // the count, never the other way round (the quantile's rank stays within the buckets).
+        let events = m.latency.count();
+        Some(FlowTotals {
+            events,
+            errors,
+            retries: m.retries.load(Ordering::Relaxed),
+            skipped_ticks: m.skipped_ticks.load(Ordering::Relaxed),
+            latency_buckets: m.latency.buckets(),
+        })
+    }
+
+    /// The names of the flows counted so far.
+    pub(super) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.flows.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
+        names.sort();
+        names
     }
 
     pub(super) fn render(&self, out: &mut String) {

@@ -33,6 +33,12 @@ impl Histogram {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// The cumulative count of each bucket of [`BUCKETS`], read now: what the incident evaluator and the
+    /// status page estimate a quantile from ([`quantile`]).
+    pub fn buckets(&self) -> [u64; BUCKETS.len()] {
+        std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed))
+    }
+
     /// The `_bucket`, `_sum` and `_count` lines of family `name` for one series, `labels` already written
     /// (`flow="orders"`).
     pub fn render(&self, out: &mut String, name: &str, labels: &str) {
@@ -48,9 +54,49 @@ impl Histogram {
     }
 }
 
+/// The `q` quantile (0.99 for p99) of `count` observations whose cumulative bucket counts are `buckets`,
+/// in seconds, as Prometheus' `histogram_quantile` estimates it: linear within the bucket it falls in (from
+/// 0 in the first), the highest finite bound when it falls beyond it. `None` without observations.
+pub fn quantile(buckets: &[u64; BUCKETS.len()], count: u64, q: f64) -> Option<f64> {
+    if count == 0 {
+        return None;
+    }
+    let rank = q * count as f64;
+    let mut below = 0u64;
+    let mut lower = 0.0;
+    for (i, bound) in BUCKETS.iter().enumerate() {
+        let upto = buckets[i];
+        if upto as f64 >= rank {
+            let inside = upto.saturating_sub(below);
+            if inside == 0 {
+                return Some(*bound);
+            }
+            return Some(lower + (bound - lower) * (rank - below as f64) / inside as f64);
+        }
+        below = upto;
+        lower = *bound;
+    }
+    Some(BUCKETS[BUCKETS.len() - 1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quantile_is_interpolated_inside_its_bucket_and_capped_at_the_highest_bound() {
+        let h = Histogram::default();
+        for _ in 0..100 {
+            h.observe(Duration::from_millis(20));
+        }
+        // 100 observations in (0.01, 0.025]: the 99th is 99 % of the way through that bucket.
+        let p99 = quantile(&h.buckets(), h.count(), 0.99).unwrap();
+        assert!((p99 - (0.01 + 0.015 * 0.99)).abs() < 1e-9, "{p99}");
+        h.observe(Duration::from_secs(60));
+        h.observe(Duration::from_secs(60));
+        assert_eq!(quantile(&h.buckets(), h.count(), 0.999), Some(10.0));
+        assert_eq!(quantile(&[0; BUCKETS.len()], 0, 0.99), None);
+    }
 
     #[test]
     fn a_histogram_counts_each_observation_in_every_bucket_at_or_above_it() {

@@ -16,8 +16,8 @@ pub mod outbound;
 pub mod queues;
 pub mod routes;
 
-pub use flows::FlowMetrics;
-pub use histogram::Histogram;
+pub use flows::{FlowMetrics, FlowTotals};
+pub use histogram::{quantile, Histogram, BUCKETS};
 pub use outbound::OutboundMetrics;
 pub use queues::{QueueCounters, StateMetrics};
 pub use routes::RouteCounters;
@@ -87,6 +87,21 @@ impl Metrics {
         if let Some(config) = config {
             self.outbound(config).retried();
         }
+    }
+
+    /// What `flow` has counted so far (`None` before its first event).
+    pub fn flow_totals(&self, flow: &str) -> Option<FlowTotals> {
+        self.flows.totals(flow)
+    }
+
+    /// The flows counted so far, by name.
+    pub fn flow_names(&self) -> Vec<String> {
+        self.flows.names()
+    }
+
+    /// Seconds since counting started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// The counters of the outbound system (named `http.client` config) `config`.

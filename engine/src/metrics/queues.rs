@@ -66,6 +66,12 @@ impl StateMetrics {
         *counts.entry((flow.to_string(), error_type.to_string())).or_default() += 1;
     }
 
+    /// Dead letters of `flow` since start, of every type.
+    pub fn dead_letters_of(&self, flow: &str) -> u64 {
+        let counts = self.dead_letters.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.iter().filter(|((f, _), _)| f == flow).map(|(_, n)| n).sum()
+    }
+
     /// Dead letters since start, of every flow and type.
     pub fn dead_letters(&self) -> u64 {
         self.dead_letters.lock().unwrap_or_else(PoisonError::into_inner).values().sum()

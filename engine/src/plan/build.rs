@@ -267,6 +267,7 @@ impl Builder<'_> {
             concurrency: flow.max_concurrency.as_ref().map(|m| Arc::new(tokio::sync::Semaphore::new(m.value as usize))),
             step_count: self.next_index,
             hits: (0..self.next_index).map(|_| std::sync::atomic::AtomicU64::new(0)).collect(),
+            objectives: flow.objectives.clone(),
         }
     }
 

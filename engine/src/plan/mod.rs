@@ -153,6 +153,8 @@ pub struct FlowPlan {
     pub step_count: usize,
     /// Times each step (by index) started: coverage for `relais test`, per-step counts for metrics.
     pub hits: Vec<std::sync::atomic::AtomicU64>,
+    /// What the flow promises, as written (`objectives:`): the incident evaluator grades against it.
+    pub objectives: Option<relais_dsl::ir::Objectives>,
 }
 
 /// Every compiled flow, by name, plus the script engine they were compiled for.

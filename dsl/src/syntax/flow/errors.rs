@@ -151,7 +151,7 @@ pub(crate) fn syntax_error(err: &Error<Rule>, text: &str, file: FileId) -> Diagn
 
 /// The words besides the step keywords ([`crate::ir::STEP_KEYWORDS`]) that start a statement inside a flow:
 /// with them, what a misspelt first word most likely meant.
-const FLOW_BODY_KEYWORDS: &[&str] = &["source", "on_error", "max_concurrency", "initial_state"];
+const FLOW_BODY_KEYWORDS: &[&str] = &["source", "on_error", "max_concurrency", "initial_state", "objectives"];
 
 /// Every word that may start a statement inside a flow.
 fn statement_keywords() -> impl Iterator<Item = &'static str> {
@@ -250,6 +250,7 @@ fn describe(rule: Rule) -> &'static str {
         kw_sub_flow => "`sub_flow`",
         max_concurrency | kw_max_concurrency => "`max_concurrency`",
         initial_state | kw_initial_state => "`initial_state`",
+        objectives | kw_objectives => "`objectives`",
         source | kw_source => "`source`",
         handler | kw_on_error => "`on_error`",
         handler_action => "`continue` or `propagate`",

@@ -118,12 +118,16 @@ impl Builder<'_> {
                     handlers_key.get_or_insert(part_span);
                     handlers.push(self.handler(part));
                 }
-                Rule::max_concurrency | Rule::initial_state => {
-                    let key = if part.as_rule() == Rule::max_concurrency { "max_concurrency" } else { "initial_state" };
+                Rule::max_concurrency | Rule::initial_state | Rule::objectives => {
+                    let key = match part.as_rule() {
+                        Rule::max_concurrency => "max_concurrency",
+                        Rule::initial_state => "initial_state",
+                        _ => "objectives",
+                    };
                     let mut inner = part.into_inner();
                     let (Some(keyword), Some(value)) = (inner.next(), inner.next()) else { continue };
                     let keyword = self.span(&keyword);
-                    let value = self.value(value);
+                    let value = if key == "objectives" { self.map(value) } else { self.value(value) };
                     head.push(self, key.to_string(), keyword, value);
                 }
                 Rule::source => {
@@ -136,7 +140,8 @@ impl Builder<'_> {
                 _ => {}
             }
         }
-        let rank = |key: &str| ["max_concurrency", "initial_state", "source"].iter().position(|k| *k == key);
+        let rank =
+            |key: &str| ["max_concurrency", "initial_state", "objectives", "source"].iter().position(|k| *k == key);
         head.0.sort_by_key(|e| rank(&e.key));
         let steps_key = steps.first().map(|s| s.span).or(steps_key).unwrap_or(span);
         let steps_span = steps.iter().map(|s| s.span).reduce(Span::to).unwrap_or(steps_key);

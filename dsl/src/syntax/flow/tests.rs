@@ -43,6 +43,17 @@ sub_flows: { b: { steps: [] } }"#,
 }
 
 #[test]
+fn a_flow_s_objectives_block_gives_the_yaml_objectives_map() {
+    assert_same(
+        r#"flow a {
+             objectives { error_share: { max: "2%", over: 5m }, p99_latency: 1s, alert_flow: on_incident }
+             logger "x"
+           }"#,
+        r#"flows: { a: { objectives: { error_share: { max: "2%", over: 5m }, p99_latency: 1s, alert_flow: on_incident }, steps: [ { logger: { message: x } } ] } }"#,
+    );
+}
+
+#[test]
 fn sources_and_components_take_an_optional_config_name_and_map() {
     assert_same(
         r#"flow a {

@@ -1,6 +1,7 @@
-//! Who may act on the admin port. `/health`, `/ready` and `/metrics` are open (probes and scrapers carry no
-//! credentials, and nothing there changes state or shows a message); everything else (dead letters, which
-//! hold messages, and the actions: replay, purge, run a flow) needs one of:
+//! Who may act on the admin port. `/health`, `/ready`, `/metrics`, `/incidents` and the status page are
+//! open (probes and scrapers carry no credentials, and nothing there changes state or shows a message);
+//! everything else (dead letters, which hold messages, and the actions: replay, purge, run a flow) needs
+//! one of:
 //! - a bearer token (`Authorization: Bearer TOKEN`), one of the tokens `relais run` was given
 //!   (`--admin-token-file`, `--admin-token-secret`), compared in constant time on their SHA-256 digests;
 //! - or the explicit opt-in `--admin-insecure`, accepted only on a loopback address, which lets every local

@@ -1,13 +1,16 @@
 //! The admin port: `/health` (the process answers), `/ready` (sources started and not shutting down),
 //! `/metrics` (Prometheus text), `POST /flows/{name}/run` (run a scheduled flow now, as its next tick would:
-//! what an operator needs after an outage, and what a demo needs instead of waiting for 10:00), and
+//! what an operator needs after an outage, and what a demo needs instead of waiting for 10:00),
 //! `/dead-letters` (what the queues and flows gave up on: listed and replayed in bulk by flow and error
-//! type, shown, replayed and purged one by one).
+//! type, shown, replayed and purged one by one), `/incidents` (the open incidents, JSON) and the status
+//! page (`/status`, reading `/status.json`).
 //!
-//! Only `/health`, `/ready` and `/metrics` are open; dead letters and actions need what [`access`] says
-//! (a bearer token, or the loopback-only insecure opt-in), and each such request is an audit line.
+//! Only `/health`, `/ready`, `/metrics`, `/incidents` and the status page are open; dead letters and
+//! actions need what [`access`] says (a bearer token, or the loopback-only insecure opt-in), and each such
+//! request is an audit line.
 
 pub mod access;
+mod status;
 
 use crate::http_server::accept::accept_loop;
 use crate::http_server::connection;
@@ -21,6 +24,14 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
+
+/// What every admin request may read besides the runtime: the access rules and the daemon's incidents.
+pub struct Shared {
+    /// Who may see dead letters and act.
+    pub access: AdminAccess,
+    /// The incidents graded against the flows' objectives.
+    pub incidents: Arc<crate::incidents::Incidents>,
+}
 
 /// Every admin answer: its body scrubbed of every secret known (metrics labels included), whatever built it.
 fn answer(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
@@ -194,19 +205,29 @@ fn refused(refusal: &Refusal) -> Response<Full<Bytes>> {
 async fn handle(
     runtime: Runtime,
     draining: bool,
-    access: &AdminAccess,
+    shared: &Shared,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     let runtime = &runtime;
+    let access = &shared.access;
     match path {
         "/health" => return answer(StatusCode::OK, "application/json", "{\"status\":\"up\"}".into()),
         "/ready" if draining || runtime.is_closing() => {
             return answer(StatusCode::SERVICE_UNAVAILABLE, "application/json", "{\"status\":\"draining\"}".into())
         }
         "/ready" => return ready(runtime),
-        "/metrics" => return answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime)),
+        "/metrics" => return answer(StatusCode::OK, "text/plain; version=0.0.4", metrics(runtime, &shared.incidents)),
+        "/incidents" => {
+            let open: Vec<_> = shared.incidents.open().iter().map(crate::incidents::incident_json).collect();
+            return answer(StatusCode::OK, "application/json", json!({ "incidents": open }).to_string());
+        }
+        "/status" => return answer(StatusCode::OK, "text/html; charset=utf-8", status::PAGE.to_string()),
+        "/status.json" => {
+            let body = status::status(runtime, &shared.incidents, access.token_count() > 0, &queue_gauges(runtime));
+            return answer(StatusCode::OK, "application/json", body.to_string());
+        }
         _ => {}
     }
     let (what, mut object) = action(req.method(), path);
@@ -270,36 +291,19 @@ fn ready(runtime: &Runtime) -> Response<Full<Bytes>> {
 
 /// Prometheus text: the runtime's counters (flows, outbound systems, listener routes), the state's (queues,
 /// dead letters by flow and type), async errors, and the queue gauges read now.
-fn metrics(runtime: &Runtime) -> String {
+fn metrics(runtime: &Runtime, incidents: &crate::incidents::Incidents) -> String {
     use crate::metrics::{header, label};
     use std::fmt::Write;
     let mut text = runtime.metrics().render();
     let state = &runtime.program().state;
     state.metrics().render(&mut text);
+    incidents.render(&mut text);
     header(&mut text, "relais_async_errors_total", "counter", "Errors inside async scopes.");
     let _ = writeln!(text, "relais_async_errors_total {}", runtime.async_errors());
-    // In-memory queues from the process, persistent ones from the state store (which counts their delayed
-    // redeliveries as waiting).
-    let mut gauges: Vec<(String, u64, u64, Option<f64>)> = state
-        .queues()
-        .iter()
-        .filter(|q| !state.is_persistent(q.name()))
-        .map(|q| {
-            (q.name().to_string(), q.depth() as u64, q.in_flight() as u64, q.oldest_age().map(|a| a.as_secs_f64()))
-        })
-        .collect();
-    let now = crate::state::now();
-    for name in state.persistent_queues() {
-        if let Ok(stats) = state.durable().queue_stats(&name, now) {
-            let oldest = state.durable().oldest_ready(&name).ok().flatten();
-            let age = oldest.map(|t| now.as_millis().saturating_sub(t.as_millis()) as f64 / 1000.0);
-            gauges.push((name, stats.depth(), stats.in_flight, age));
-        }
-    }
-    gauges.sort_by(|a, b| a.0.cmp(&b.0));
+    let gauges = queue_gauges(runtime);
     header(&mut text, "relais_queue_depth", "gauge", "Messages waiting in a queue.");
-    for (name, depth, ..) in &gauges {
-        let _ = writeln!(text, "relais_queue_depth{{queue=\"{}\"}} {depth}", label(name));
+    for g in &gauges {
+        let _ = writeln!(text, "relais_queue_depth{{queue=\"{}\"}} {}", label(&g.name), g.depth);
     }
     let help = "Calls to partner-zone systems refused because they held a sensitive value.";
     header(&mut text, "relais_sensitive_leaks_refused_total", "counter", help);
@@ -307,20 +311,59 @@ fn metrics(runtime: &Runtime) -> String {
         let _ = writeln!(text, "relais_sensitive_leaks_refused_total{{system=\"{}\"}} {n}", label(&system));
     }
     header(&mut text, "relais_queue_in_flight", "gauge", "Messages being processed.");
-    for (name, _, in_flight, _) in &gauges {
-        let _ = writeln!(text, "relais_queue_in_flight{{queue=\"{}\"}} {in_flight}", label(name));
+    for g in &gauges {
+        let _ = writeln!(text, "relais_queue_in_flight{{queue=\"{}\"}} {}", label(&g.name), g.in_flight);
     }
     let help = "How long the oldest message ready for delivery has waited (0 when none waits).";
     header(&mut text, "relais_queue_oldest_message_age_seconds", "gauge", help);
-    for (name, _, _, age) in &gauges {
+    for g in &gauges {
         let _ = writeln!(
             text,
             "relais_queue_oldest_message_age_seconds{{queue=\"{}\"}} {}",
-            label(name),
-            age.unwrap_or(0.0)
+            label(&g.name),
+            g.oldest_age.unwrap_or(0.0)
         );
     }
     text
+}
+
+/// One queue's gauges, read now.
+pub(crate) struct QueueGauge {
+    /// The queue.
+    pub name: String,
+    /// Messages waiting.
+    pub depth: u64,
+    /// Messages being processed.
+    pub in_flight: u64,
+    /// Seconds the oldest ready message has waited.
+    pub oldest_age: Option<f64>,
+}
+
+/// The gauges of every queue, by name: in-memory queues from the process, persistent ones from the state
+/// store (which counts their delayed redeliveries as waiting). `/metrics` and the status page read the same.
+fn queue_gauges(runtime: &Runtime) -> Vec<QueueGauge> {
+    let state = &runtime.program().state;
+    let mut gauges: Vec<QueueGauge> = state
+        .queues()
+        .iter()
+        .filter(|q| !state.is_persistent(q.name()))
+        .map(|q| QueueGauge {
+            name: q.name().to_string(),
+            depth: q.depth() as u64,
+            in_flight: q.in_flight() as u64,
+            oldest_age: q.oldest_age().map(|a| a.as_secs_f64()),
+        })
+        .collect();
+    let now = crate::state::now();
+    for name in state.persistent_queues() {
+        if let Ok(stats) = state.durable().queue_stats(&name, now) {
+            let oldest = state.durable().oldest_ready(&name).ok().flatten();
+            let oldest_age = oldest.map(|t| now.as_millis().saturating_sub(t.as_millis()) as f64 / 1000.0);
+            gauges.push(QueueGauge { name, depth: stats.depth(), in_flight: stats.in_flight, oldest_age });
+        }
+    }
+    gauges.sort_by(|a, b| a.name.cmp(&b.name));
+    gauges
 }
 
 /// Serves the admin endpoints on `addr` until `stop` turns true, answering for the current runtime, under
@@ -329,13 +372,13 @@ fn metrics(runtime: &Runtime) -> String {
 pub async fn serve(
     addr: SocketAddr,
     limits: Limits,
-    access: AdminAccess,
+    shared: Shared,
     current: watch::Receiver<Runtime>,
     draining: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    access.check_bind(addr).map_err(|why| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why))?;
-    let access = Arc::new(access);
+    shared.access.check_bind(addr).map_err(|why| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why))?;
+    let access = Arc::new(shared);
     let socket = tokio::net::TcpListener::bind(addr).await?;
     let bound = socket.local_addr()?;
     let cap = limits.max_connections;
