@@ -367,3 +367,24 @@ impl Drop for Lsp {
         }
     }
 }
+
+#[test]
+fn a_test_file_gets_the_diagnostics_of_the_check_as_it_is_typed() {
+    let dir = project();
+    let tests = dir.join("orders.test.yaml");
+    let text = "flow: ordres\ntests:\n  a case:\n    input:\n      payload: {}\n";
+    std::fs::write(&tests, text).unwrap();
+    let mut lsp = initialized(&dir);
+    open(&mut lsp, &tests, "yaml", text);
+    let diagnostics = lsp.diagnostics(&uri(&tests));
+    let unknown = diagnostics.iter().find(|d| d["message"].as_str().unwrap_or("").contains("ordres"));
+    let unknown = unknown.unwrap_or_else(|| panic!("the unknown flow reported: {diagnostics:?}"));
+    assert_eq!(unknown["range"]["start"], position_of(text, "ordres"), "{unknown}");
+    assert!(unknown["message"].as_str().unwrap_or("").contains("orders"), "did you mean: {unknown}");
+
+    let fixed = text.replace("ordres", "orders");
+    let change = json!({ "textDocument": { "uri": uri(&tests), "version": 2 }, "contentChanges": [{ "text": fixed }] });
+    lsp.notify("textDocument/didChange", change);
+    let diagnostics = lsp.diagnostics(&uri(&tests));
+    assert!(!diagnostics.iter().any(|d| d["message"].as_str().unwrap_or("").contains("ordres")), "{diagnostics:?}");
+}

@@ -335,7 +335,7 @@ fn scan_flow(text: &str, strings: &[Span]) -> Vec<Found> {
             }
             if bytes[i + 1] == b'*' {
                 let end = text[i + 2..].find("*/").map_or(text.len(), |e| i + 2 + e + 2);
-                let inner = text[i + 2..end.saturating_sub(2).max(i + 2)].to_string();
+                let inner = text.get(i + 2..end.saturating_sub(2).max(i + 2)).unwrap_or_default().to_string();
                 let lines: Vec<String> = inner
                     .lines()
                     .map(|l| {

@@ -44,7 +44,9 @@ const FMT_EXAMPLES: &str = "\
 Examples:
   relais fmt flows/                   rewrite the files canonically
   relais fmt --check flows/           list the files that would change (exit 1 if any)
-  relais fmt --to flow orders.yaml    write orders.flow beside orders.yaml";
+  relais fmt --to flow orders.yaml    write orders.flow beside orders.yaml
+  relais fmt --to flow --out converted/ flows/   a .flow copy of every file under converted/
+Comments are kept. --to never replaces an existing file unless --force.";
 const SCHEMA_EXAMPLES: &str = "\
 Examples:
   relais schema > relais.schema.json  then point your editor's YAML extension at the file";

@@ -55,23 +55,49 @@ fn plain(items: &[(&str, &str)]) -> Vec<Offer> {
     items.iter().map(|(n, d)| Offer { name: n.to_string(), detail: None, doc: Some(d.to_string()) }).collect()
 }
 
-/// Keys of a test file (`relais schema` does not cover them yet): the suite's and a case's.
+/// Keys of a test file (`relais schema` does not cover them yet): the suite's, a case's, its input's, a
+/// mock's and an expectation's.
 fn test_keys(path: &[Seg]) -> Vec<Offer> {
-    let words: &[(&str, &str)] = match path.len() {
-        0 => &[
-            ("flow", "The flow under test."),
-            ("mocks", "Partner calls replaced for every case."),
-            ("tests", "The cases."),
+    let last = path.iter().rev().find_map(|s| match s {
+        Seg::Key(k) => Some(k.as_str()),
+        Seg::Item => None,
+    });
+    let words: &[(&str, &str)] = match (path.len(), last) {
+        (0, _) => &[("flow", "The flow under test."), ("tests", "The cases, by name.")],
+        (2, Some(_)) => &[
+            ("input", "The event: payload, attributes, vars."),
+            ("mocks", "Steps replaced for this case."),
+            ("expect", "What the flow must give."),
+            ("now", "The instant scripts see (RFC 3339)."),
+            ("stores", "Object-store entries before the case."),
         ],
-        _ => &[
-            ("name", "The case's name."),
-            ("payload", "The event's payload."),
-            ("attributes", "The event's attributes."),
-            ("mocks", "Partner calls replaced for this case."),
-            ("expect", "What the flow must give: payload, error, variables, calls."),
+        (_, Some("input")) => {
+            &[("payload", ""), ("payload_file", ""), ("attributes", ""), ("vars", ""), ("media_type", "")]
+        }
+        (_, Some("mocks")) => &[
+            ("component", "The component kind mocked."),
+            ("config", "Only its steps on this config."),
+            ("step", "Only the step with this id."),
+            ("payload", "What the mock returns."),
+            ("raise", "An error type the mock raises."),
+            ("status", ""),
+            ("delay", ""),
+            ("times", ""),
         ],
+        (_, Some("expect")) => &[
+            ("payload", "The exact payload."),
+            ("payload_contains", "Fields the payload holds."),
+            ("error", "The error type the flow ends with."),
+            ("vars", ""),
+            ("calls", "Calls made to components."),
+            ("assert", "Expressions that must be true."),
+        ],
+        _ => &[],
     };
-    plain(words)
+    words
+        .iter()
+        .map(|(n, d)| Offer { name: n.to_string(), detail: None, doc: (!d.is_empty()).then(|| d.to_string()) })
+        .collect()
 }
 
 fn values(k: &Knowledge, names: &Names<'_>, path: &[Seg], key: &str) -> Vec<Offer> {

@@ -392,3 +392,36 @@ fn params<P: serde::de::DeserializeOwned>(request: Request) -> Result<P, Refusal
 fn to_json<T: serde::Serialize>(value: T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every request a cursor can make, at many offsets of every fixture (valid and broken files, both
+    /// syntaxes): none may panic, whatever the text around the cursor.
+    #[test]
+    fn no_request_panics_anywhere_in_the_fixtures() {
+        let knowledge = Knowledge::new(crate::components::registry());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+        let mut files = Vec::new();
+        for dir in ["ok", "err"] {
+            files.extend(crate::load::discover(&root.join(dir)).unwrap_or_default());
+        }
+        assert!(files.len() > 50, "fixtures found: {}", files.len());
+        let mut requests = 0;
+        for path in files {
+            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let Some(kind) = DocKind::of(&path) else { continue };
+            let syntax = Syntax::of(&path).unwrap_or(Syntax::Yaml);
+            let _ = navigate::symbols(&text, syntax);
+            let offsets: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).step_by(5).collect();
+            for offset in offsets {
+                let _ = complete::complete(&knowledge, None, kind, &text, offset);
+                let _ = complete::hover(&knowledge, kind, &text, offset);
+                let _ = navigate::definition(None, &root, &path, &text, offset);
+                requests += 1;
+            }
+        }
+        assert!(requests > 1000, "{requests}");
+    }
+}

@@ -48,14 +48,23 @@ pub struct Published {
 }
 
 impl Workspace {
-    /// The folder a document is checked in: the innermost workspace folder holding it, else its directory.
+    /// The folder a document is checked in: the innermost workspace folder holding it, else its directory;
+    /// inside a folder's `flows/` (the default of `relais check`), that directory, so a repository opened
+    /// at its root is checked as `relais check` checks it, not with every YAML file of the repository.
     pub fn folder_of(&self, path: &Path) -> PathBuf {
-        self.folders
+        let folder = self
+            .folders
             .iter()
             .filter(|f| path.starts_with(f))
             .max_by_key(|f| f.components().count())
             .cloned()
-            .unwrap_or_else(|| path.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf))
+            .unwrap_or_else(|| path.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf));
+        let flows = folder.join("flows");
+        if path.starts_with(&flows) {
+            flows
+        } else {
+            folder
+        }
     }
 
     /// The last check covering `path`, if one ran.
@@ -175,6 +184,16 @@ pub fn path_to_uri(path: &Path) -> Option<Uri> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_document_under_the_folders_flows_directory_is_checked_there_and_others_in_the_folder() {
+        let ws =
+            Workspace { folders: vec![PathBuf::from("/repo"), PathBuf::from("/repo/sub")], ..Workspace::default() };
+        assert_eq!(ws.folder_of(Path::new("/repo/flows/a/b.yaml")), Path::new("/repo/flows"));
+        assert_eq!(ws.folder_of(Path::new("/repo/examples/x.yaml")), Path::new("/repo"));
+        assert_eq!(ws.folder_of(Path::new("/repo/sub/x.flow")), Path::new("/repo/sub"));
+        assert_eq!(ws.folder_of(Path::new("/elsewhere/x.flow")), Path::new("/elsewhere"));
+    }
 
     #[test]
     fn file_uris_and_paths_convert_both_ways_with_spaces_and_accents() {
