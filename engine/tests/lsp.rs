@@ -388,3 +388,38 @@ fn a_test_file_gets_the_diagnostics_of_the_check_as_it_is_typed() {
     let diagnostics = lsp.diagnostics(&uri(&tests));
     assert!(!diagnostics.iter().any(|d| d["message"].as_str().unwrap_or("").contains("ordres")), "{diagnostics:?}");
 }
+
+#[test]
+fn a_definition_asked_right_after_opening_is_answered_from_the_opened_text() {
+    let dir = project();
+    let main = dir.join("main.yaml");
+    let mut lsp = initialized(&dir);
+    // Only in the buffer: a flow the file on disk does not have.
+    let text = FLOWS.replace("crmx", "crm").replace("flow_ref: enrich", "flow_ref: fresh")
+        + "  fresh:\n    steps:\n      - logger: new\n";
+    open(&mut lsp, &main, "yaml", &text);
+    let at = json!({ "textDocument": { "uri": uri(&main) }, "position": position_of(&text, "fresh\n") });
+    let found = lsp.request("textDocument/definition", at);
+    assert_eq!(found["result"]["range"]["start"], position_of(&text, "fresh:"), "{found}");
+}
+
+#[test]
+fn definition_opens_the_script_and_the_import_a_string_names() {
+    let dir = project();
+    std::fs::write(dir.join("double.rhai"), "payload * 2\n").unwrap();
+    let text = "import \"main.yaml\"\n\nflow twice {\n    transform file \"double.rhai\"\n}\n";
+    let twice = dir.join("twice.flow");
+    std::fs::write(&twice, text).unwrap();
+    let mut lsp = initialized(&dir);
+    open(&mut lsp, &twice, "relais", text);
+    for (at, file) in [("ouble.rhai", "double.rhai"), ("ain.yaml", "main.yaml")] {
+        let at = json!({ "textDocument": { "uri": uri(&twice) }, "position": position_of(text, at) });
+        let found = lsp.request("textDocument/definition", at);
+        assert_eq!(found["result"]["uri"], uri(&dir.join(file)), "{found}");
+    }
+    // A `.rhai` document completes the mapping library.
+    let script = dir.join("double.rhai");
+    open(&mut lsp, &script, "rhai", "payload * 2\n");
+    let at = json!({ "textDocument": { "uri": uri(&script) }, "position": { "line": 0, "character": 0 } });
+    assert!(labels(&lsp.request("textDocument/completion", at)).contains(&"to_e164".to_string()));
+}

@@ -201,6 +201,12 @@ impl Server {
         if self.shut_down {
             return Err(Refusal(ErrorCode::InvalidRequest, "the server is shut down: only `exit` is accepted".into()));
         }
+        // Names come from the last check: one the latest changes have not had yet runs first (its
+        // diagnostics are published before this answer).
+        let needs_names = matches!(request.method.as_str(), req::Completion::METHOD | req::GotoDefinition::METHOD);
+        if needs_names && self.dirty {
+            self.publish();
+        }
         let value = match request.method.as_str() {
             req::Shutdown::METHOD => {
                 self.shut_down = true;
