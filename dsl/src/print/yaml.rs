@@ -138,6 +138,21 @@ impl Writer {
             before.extend(self.comments.take_before(&key_path));
             trailing.extend(self.comments.take_after(&key_path));
         }
+        // An item holding a list (a `route`): the dash stands alone on its line, and the inner list starts
+        // at the inner dash, so a comment on the dash's line or before the first inner item would belong to
+        // the outer item when read again. They are written before the outer dash, where they stay.
+        if let Value::List(inner) = &item.value {
+            if let Some(first) = inner.first() {
+                let mut first_path = self.path.clone();
+                first_path.push(Seg::Index(0));
+                before.append(&mut trailing);
+                before.extend(self.comments.take_before(&first_path));
+                if let Some(key) = first.as_map().and_then(|m| m.first()) {
+                    first_path.push(Seg::Key(key.key.clone()));
+                    before.extend(self.comments.take_before(&first_path));
+                }
+            }
+        }
         self.comment_lines(&before, level);
         indent(&mut self.out, level);
         self.out.push('-');
