@@ -313,3 +313,49 @@ proptest! {
         prop_assert_eq!(format(&again, Flow, Yaml)?, back);
     }
 }
+
+/// `.flow` text with `// cN` lines before the lines the mask picks and `// tN` after others' code.
+fn with_flow_comments(text: &str, mask: &[bool]) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut added = Vec::new();
+    let pick = |i: usize| mask.get(i % mask.len().max(1)).copied().unwrap_or(false);
+    for (i, line) in text.lines().enumerate() {
+        if pick(i) && !line.trim().is_empty() {
+            let indent = line.len() - line.trim_start().len();
+            added.push(format!("c{i}"));
+            out.push_str(&format!("{}// c{i}\n", " ".repeat(indent)));
+        }
+        out.push_str(line);
+        if pick(i + 1) && !line.trim().is_empty() && !line.trim_start().starts_with("//") {
+            added.push(format!("t{i}"));
+            out.push_str(&format!(" // t{i}"));
+        }
+        out.push('\n');
+    }
+    (out, added)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    #[test]
+    fn flow_comments_survive_formatting_and_conversion(
+        m in module(),
+        mask in proptest::collection::vec(any::<bool>(), 1..16),
+    ) {
+        use relais_engine::load::Syntax::{Flow, Yaml};
+        let (text, added) = with_flow_comments(&flow::print(&raise_module(&m)), &mask);
+        let kept = |out: &str| {
+            added.iter().all(|c| ["\n", " #", " //"].iter().any(|end| {
+                out.contains(&format!("# {c}{end}")) || out.contains(&format!("// {c}{end}"))
+            }))
+        };
+        let formatted = format(&text, Flow, Flow)?;
+        prop_assert!(kept(&formatted), "flow lost a comment:\n{}\n--- from ---\n{}", formatted, text);
+        prop_assert_eq!(format(&formatted, Flow, Flow)?, formatted.clone());
+        prop_assert_eq!(reparse(&formatted, true).map_err(TestCaseError::fail)?, reparse(&text, true).map_err(TestCaseError::fail)?);
+        let as_yaml = format(&formatted, Flow, Yaml)?;
+        prop_assert!(kept(&as_yaml), "yaml lost a comment:\n{}\n--- from ---\n{}", as_yaml, formatted);
+        prop_assert_eq!(format(&as_yaml, Yaml, Yaml)?, as_yaml.clone());
+    }
+}

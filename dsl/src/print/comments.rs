@@ -242,7 +242,7 @@ fn anchors_of(text: &str, node: &Node, path: &mut Path, out: &mut Vec<Anchor>) {
             for e in entries {
                 path.push(Seg::Key(e.key.clone()));
                 let start = e.key_span.start as usize;
-                let end = (e.value.span.end.max(e.key_span.end)) as usize;
+                let end = trimmed_end(text, start, (e.value.span.end.max(e.key_span.end)) as usize);
                 // A key the `.flow` parser made up (`flows`, `steps`: its span is the first child's keyword)
                 // is no place of its own: its first child is.
                 let written = text.get(start..e.key_span.end as usize).map(|k| k.trim_matches(['"', '\'']));
@@ -257,17 +257,23 @@ fn anchors_of(text: &str, node: &Node, path: &mut Path, out: &mut Vec<Anchor>) {
             for (i, item) in items.iter().enumerate() {
                 path.push(Seg::Index(i));
                 if item.span.end > 0 {
-                    out.push(Anchor {
-                        path: path.clone(),
-                        start: item.span.start as usize,
-                        end: item.span.end as usize,
-                    });
+                    let (start, end) = (item.span.start as usize, item.span.end as usize);
+                    out.push(Anchor { path: path.clone(), start, end: trimmed_end(text, start, end) });
                 }
                 anchors_of(text, item, path, out);
                 path.pop();
             }
         }
         _ => {}
+    }
+}
+
+/// A node's end without what saphyr may count past it (a block scalar's span runs to the next token, the
+/// `- ` of the next item included), so that the node ends on its own last line.
+fn trimmed_end(text: &str, start: usize, end: usize) -> usize {
+    match text.get(start..end) {
+        Some(covered) => start + covered.trim_end_matches(|c: char| c.is_whitespace() || c == '-').len(),
+        None => end,
     }
 }
 
