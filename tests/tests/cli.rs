@@ -149,20 +149,6 @@ fn fmt_check_flags_unformatted_files_and_passes_formatted_ones() {
 }
 
 #[test]
-fn fmt_leaves_files_with_comments_alone_unless_forced() {
-    let dir = std::env::temp_dir().join(format!("relais-cli-fmt-comments-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("noted.yaml");
-    let text = "# keep me\nflows: {a: {steps: [ {logger: hi} ]}}\n";
-    std::fs::write(&file, text).unwrap();
-    let path = file.to_str().unwrap();
-    assert_eq!(relais(&["fmt", path]).0, Outcome::Success);
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
-    assert_eq!(relais(&["fmt", "--force", path]).0, Outcome::Success);
-    assert_ne!(std::fs::read_to_string(&file).unwrap(), text);
-}
-
-#[test]
 fn properties_come_from_the_chosen_environment_file() {
     assert_eq!(relais(&["check", "--env", "dev", "fixtures/env"]).0, Outcome::Success);
     let (outcome, out) = relais(&["check", "--format", "json", "--env", "prod", "fixtures/env"]);

@@ -9,6 +9,7 @@
 //! A tree that no `.flow` text produces (for instance a step with two kind keys) is printed as far as it
 //! goes, with a `//` comment naming what could not be written.
 
+use super::comments::{node_at, written, Comments, Path, Seg, Style};
 use crate::syntax::flow::scalars::{is_bare_word, is_expression, is_key_word, is_plain_word, quote, triple_quote};
 use crate::syntax::{Entry, Node, Value};
 
@@ -17,50 +18,144 @@ const WIDTH: usize = 100;
 
 /// Prints a canonical document tree as `.flow` text.
 pub fn print(doc: &Node) -> String {
+    print_with(doc, &Comments::default())
+}
+
+/// Prints a canonical document tree as `.flow` text with `comments` (collected from its source). `.flow`
+/// writes a comment before or after a statement (an import, property, config, flow, source, step, handler,
+/// branch or route), so a comment of a node inside one (a setting) is written at its statement.
+pub fn print_with(doc: &Node, comments: &Comments) -> String {
+    let mut comments = to_statements(comments.settle(doc), doc);
     let mut groups: Vec<String> = Vec::new();
+    let root = comments.take_before(&Vec::new());
+    if !root.is_empty() {
+        groups.push(root.iter().map(|l| format!("{}\n", written(Style::Flow, l))).collect());
+    }
     let entries = doc.as_map().unwrap_or_default();
     for key in ["imports", "properties", "configs", "flows", "sub_flows"] {
         let Some(section) = doc.get(key) else { continue };
+        let path = vec![Seg::Key(key.to_string())];
+        let mut p = Printer { comments: std::mem::take(&mut comments), ..Printer::default() };
         match key {
-            "imports" => groups.push(imports(section)),
-            "properties" => groups.push(each(section, |name, value| {
-                format!("property {} = {}\n", key_text(name), value_text(value, 0, 0))
-            })),
-            "configs" => groups.push(each(section, config)),
+            "imports" => p.imports(section, &path),
+            "properties" | "configs" => {
+                for entry in section.as_map().unwrap_or_default() {
+                    p.open(0, &child(&path, Seg::Key(entry.key.clone())));
+                    let text = if key == "properties" {
+                        format!("property {} = {}", key_text(&entry.key), value_text(&entry.value, 0, 0))
+                    } else {
+                        config(&entry.key, &entry.value)
+                    };
+                    p.line(0, &text);
+                }
+            }
             _ => {
                 let word = if key == "flows" { "flow" } else { "sub_flow" };
                 for entry in section.as_map().unwrap_or_default() {
-                    let mut p = Printer::default();
-                    p.flow(word, entry);
-                    groups.push(p.out);
+                    p.flow(word, entry, &child(&path, Seg::Key(entry.key.clone())));
+                    groups.push(std::mem::take(&mut p.out));
                 }
             }
         }
+        groups.push(std::mem::take(&mut p.out));
+        comments = p.comments;
     }
     for entry in entries {
         if !["imports", "properties", "configs", "flows", "sub_flows"].contains(&entry.key.as_str()) {
             groups.push(format!("// relais: top-level key `{}` has no `.flow` spelling\n", entry.key));
         }
     }
+    let rest = comments.rest();
+    if !rest.is_empty() {
+        groups.push(rest.iter().map(|l| format!("{}\n", written(Style::Flow, l))).collect());
+    }
     groups.retain(|g| !g.is_empty());
     groups.join("\n")
 }
 
-fn imports(section: &Node) -> String {
-    let Value::List(items) = &section.value else {
-        return "// relais: `imports` is not a list\n".into();
-    };
-    items
-        .iter()
-        .map(|item| match item.as_str() {
-            Some(path) => format!("import {}\n", quote(path)),
-            None => "// relais: an import that is not a string\n".into(),
-        })
-        .collect()
+fn child(path: &Path, seg: Seg) -> Path {
+    let mut p = path.clone();
+    p.push(seg);
+    p
 }
 
-fn each(section: &Node, f: impl Fn(&str, &Node) -> String) -> String {
-    section.as_map().unwrap_or_default().iter().map(|e| f(&e.key, &e.value)).collect()
+/// True for the paths `.flow` writes as statements (see [`print_with`]).
+fn is_statement(path: &[Seg]) -> bool {
+    let key = |i: usize| match path.get(i) {
+        Some(Seg::Key(k)) => Some(k.as_str()),
+        _ => None,
+    };
+    let n = path.len();
+    match (n, path.last()) {
+        (2, _) => matches!(key(0), Some("imports" | "properties" | "configs" | "flows" | "sub_flows")),
+        (3, Some(Seg::Key(k))) => {
+            matches!(key(0), Some("flows" | "sub_flows"))
+                && matches!(k.as_str(), "source" | "max_concurrency" | "initial_state")
+        }
+        (_, Some(Seg::Index(_))) if n >= 2 => match &path[n - 2] {
+            Seg::Key(k) => matches!(k.as_str(), "steps" | "on_error" | "otherwise" | "choice" | "routes"),
+            Seg::Index(_) => n >= 3 && key(n - 3) == Some("routes"),
+        },
+        _ => false,
+    }
+}
+
+/// The comments moved to statements: one before a node that is not a statement goes before the first
+/// statement inside it (a comment before `steps:` is the first step's) or else its statement; one after a
+/// node goes after its statement.
+fn to_statements(comments: Comments, doc: &Node) -> Comments {
+    let ancestor = |path: &Path| {
+        let mut p = path.clone();
+        while !p.is_empty() && !is_statement(&p) {
+            p.pop();
+        }
+        p
+    };
+    let mut out = Comments { end: comments.end, ..Comments::default() };
+    let first_key = doc.as_map().and_then(|m| m.first()).map(|e| vec![Seg::Key(e.key.clone())]);
+    for (path, lines) in comments.before {
+        // Before the document's first section: the file's header, written first.
+        let target = if path.is_empty() || Some(&path) == first_key.as_ref() {
+            Vec::new()
+        } else if is_statement(&path) {
+            path
+        } else {
+            first_statement(doc, &path).unwrap_or_else(|| ancestor(&path))
+        };
+        out.before.entry(target).or_default().extend(lines);
+    }
+    for (path, lines) in comments.after {
+        let target = ancestor(&path);
+        if target.is_empty() {
+            out.before.entry(target).or_default().extend(lines);
+        } else {
+            out.after.entry(target).or_default().extend(lines);
+        }
+    }
+    out
+}
+
+/// The first statement below `path`, in document order.
+fn first_statement(doc: &Node, path: &Path) -> Option<Path> {
+    fn walk(node: &Node, path: &mut Path) -> Option<Path> {
+        let children: Vec<(Seg, &Node)> = match &node.value {
+            Value::Map(entries) => entries.iter().map(|e| (Seg::Key(e.key.clone()), &e.value)).collect(),
+            Value::List(items) => items.iter().enumerate().map(|(i, n)| (Seg::Index(i), n)).collect(),
+            _ => Vec::new(),
+        };
+        for (seg, child) in children {
+            path.push(seg);
+            if is_statement(path) {
+                return Some(path.clone());
+            }
+            if let Some(found) = walk(child, path) {
+                return Some(found);
+            }
+            path.pop();
+        }
+        None
+    }
+    walk(node_at(doc, path)?, &mut path.clone())
 }
 
 fn config(name: &str, value: &Node) -> String {
@@ -68,11 +163,11 @@ fn config(name: &str, value: &Node) -> String {
         Some([kind]) if is_key_word(&kind.key) && matches!(kind.value.value, Value::Map(_)) => {
             let head = format!("config {} = {}", key_text(name), kind.key);
             match kind.value.as_map() {
-                Some([]) => format!("{head}\n"),
-                _ => format!("{head} {}\n", value_text(&kind.value, 0, head.len() + 1)),
+                Some([]) => head,
+                _ => format!("{head} {}", value_text(&kind.value, 0, head.len() + 1)),
             }
         }
-        _ => format!("// relais: config `{name}` is not `{{ kind: {{ settings }} }}`\n"),
+        _ => format!("// relais: config `{name}` is not `{{ kind: {{ settings }} }}`"),
     }
 }
 
@@ -171,17 +266,48 @@ fn map_of(entries: &[&Entry]) -> Node {
     Node::map(cloned, crate::span::Span::default())
 }
 
-/// Text written line by line at an indentation level.
+/// Text written line by line at an indentation level, and the comments still to write.
 #[derive(Default)]
 struct Printer {
     out: String,
+    comments: Comments,
+    /// Comments for the end of the next line written (the statement's).
+    pending: Vec<String>,
 }
 
 impl Printer {
     fn line(&mut self, level: usize, text: &str) {
         self.out.push_str(&INDENT.repeat(level));
         self.out.push_str(text);
+        for comment in std::mem::take(&mut self.pending) {
+            self.out.push(' ');
+            self.out.push_str(&written(Style::Flow, &comment));
+        }
         self.out.push('\n');
+    }
+
+    /// Starts the statement at `path`: its comments before it, and after it on its line.
+    fn open(&mut self, level: usize, path: &Path) {
+        for comment in self.comments.take_before(path) {
+            self.out.push_str(&INDENT.repeat(level));
+            self.out.push_str(&written(Style::Flow, &comment));
+            self.out.push('\n');
+        }
+        let after = self.comments.take_after(path);
+        self.pending.extend(after);
+    }
+
+    fn imports(&mut self, section: &Node, path: &Path) {
+        let Value::List(items) = &section.value else {
+            return self.line(0, "// relais: `imports` is not a list");
+        };
+        for (i, item) in items.iter().enumerate() {
+            self.open(0, &child(path, Seg::Index(i)));
+            match item.as_str() {
+                Some(file) => self.line(0, &format!("import {}", quote(file))),
+                None => self.line(0, "// relais: an import that is not a string"),
+            }
+        }
     }
 
     fn unprintable(&mut self, level: usize, what: &str) {
@@ -198,13 +324,13 @@ impl Printer {
     }
 
     /// `head {` steps `}`, or `head {}` when there are none.
-    fn block(&mut self, level: usize, head: &str, steps: &Node) {
+    fn block(&mut self, level: usize, head: &str, steps: &Node, path: &Path) {
         match &steps.value {
             Value::List(items) if items.is_empty() => self.line(level, &format!("{head} {{}}")),
             Value::List(items) => {
                 self.line(level, &format!("{head} {{"));
-                for step in items {
-                    self.step(level + 1, step);
+                for (i, step) in items.iter().enumerate() {
+                    self.step(level + 1, step, &child(path, Seg::Index(i)));
                 }
                 self.line(level, "}");
             }
@@ -216,7 +342,8 @@ impl Printer {
         }
     }
 
-    fn flow(&mut self, word: &str, entry: &Entry) {
+    fn flow(&mut self, word: &str, entry: &Entry, path: &Path) {
+        self.open(0, path);
         let head = format!("{word} {}", key_text(&entry.key));
         let Some(body) = entry.value.as_map() else {
             self.line(0, &format!("{head} {{}}"));
@@ -230,19 +357,22 @@ impl Printer {
         self.line(0, &format!("{head} {{"));
         for key in ["max_concurrency", "initial_state", "objectives"] {
             if let Some(value) = entry.value.get(key) {
+                self.open(1, &child(path, Seg::Key(key.to_string())));
                 self.line(1, &format!("{key} {}", value_text(value, 1, INDENT.len() + key.len() + 1)));
             }
         }
         if let Some(source) = entry.value.get("source") {
+            self.open(1, &child(path, Seg::Key("source".into())));
             self.component(1, "source ", source);
         }
         if let Some(Value::List(steps)) = entry.value.get("steps").map(|s| &s.value) {
-            for step in steps {
-                self.step(1, step);
+            let steps_path = child(path, Seg::Key("steps".into()));
+            for (i, step) in steps.iter().enumerate() {
+                self.step(1, step, &child(&steps_path, Seg::Index(i)));
             }
         }
         if let Some(handlers) = entry.value.get("on_error") {
-            self.handlers(1, handlers);
+            self.handlers(1, handlers, &child(path, Seg::Key("on_error".into())));
         }
         for e in rest(body, &["max_concurrency", "initial_state", "objectives", "source", "steps", "on_error"]) {
             self.unprintable(1, &format!("key `{}`", e.key));
@@ -277,11 +407,13 @@ impl Printer {
         }
     }
 
-    fn handlers(&mut self, level: usize, handlers: &Node) {
+    fn handlers(&mut self, level: usize, handlers: &Node, path: &Path) {
         let Value::List(items) = &handlers.value else {
             return self.unprintable(level, "`on_error` that is not a list");
         };
-        for handler in items {
+        for (k, handler) in items.iter().enumerate() {
+            let path = child(path, Seg::Index(k));
+            self.open(level, &path);
             let Some([action]) = handler.as_map() else {
                 self.unprintable(level, "an error handler that is not `{ continue|propagate: { ... } }`");
                 continue;
@@ -303,11 +435,13 @@ impl Printer {
                 head = format!("{head} when {}", value_text(when, level, INDENT.len() * level + head.len() + 6));
             }
             let empty = Node::new(Value::List(Vec::new()), handler.span);
-            self.block(level, &head, action.value.get("steps").unwrap_or(&empty));
+            let steps_path = child(&child(&path, Seg::Key(action.key.clone())), Seg::Key("steps".into()));
+            self.block(level, &head, action.value.get("steps").unwrap_or(&empty), &steps_path);
         }
     }
 
-    fn step(&mut self, level: usize, node: &Node) {
+    fn step(&mut self, level: usize, node: &Node, path: &Path) {
+        self.open(level, path);
         let Some(entries) = node.as_map() else {
             return self.unprintable(level, "a step that is not a map");
         };
@@ -323,10 +457,10 @@ impl Printer {
         let [kind] = kinds.as_slice() else {
             return self.unprintable(level, "a step without exactly one kind");
         };
-        self.step_kind(level, &prefix, &kind.key, &kind.value);
+        self.step_kind(level, &prefix, &kind.key, &kind.value, &child(path, Seg::Key(kind.key.clone())));
     }
 
-    fn step_kind(&mut self, level: usize, prefix: &str, key: &str, body: &Node) {
+    fn step_kind(&mut self, level: usize, prefix: &str, key: &str, body: &Node, path: &Path) {
         let head = format!("{prefix}{key}");
         let col = INDENT.len() * level + head.len() + 1;
         let map = body.as_map();
@@ -364,7 +498,7 @@ impl Printer {
                 },
             },
             "logger" => self.logger(level, head, body),
-            "choice" => return self.choice(level, &head, body),
+            "choice" => return self.choice(level, &head, body, path),
             "foreach" | "parallel_foreach" | "until_successful" | "async" if keys.last() == Some(&"steps") => {
                 let entries = map.unwrap_or_default();
                 let mut head = head;
@@ -376,18 +510,25 @@ impl Printer {
                 }
                 let head = self.with_map(level, head, &rest(entries, &skip));
                 let empty = Node::new(Value::List(Vec::new()), body.span);
-                return self.block(level, &head, body.get("steps").unwrap_or(&empty));
+                let steps = child(path, Seg::Key("steps".into()));
+                return self.block(level, &head, body.get("steps").unwrap_or(&empty), &steps);
             }
             "db.transaction" if keys == ["config", "steps"] => {
                 let config = map.and_then(|m| m[0].value.as_str()).filter(|n| is_plain_word(n));
                 let Some(config) = config else { return self.unprintable(level, "a `db.transaction` config") };
                 let empty = Node::new(Value::List(Vec::new()), body.span);
-                return self.block(level, &format!("{head} {config}"), body.get("steps").unwrap_or(&empty));
+                let steps = child(path, Seg::Key("steps".into()));
+                return self.block(level, &format!("{head} {config}"), body.get("steps").unwrap_or(&empty), &steps);
             }
             "scatter_gather" | "first_successful" if keys.last() == Some(&"routes") => {
                 let entries = map.unwrap_or_default();
                 let head = self.with_map(level, head, &rest(entries, &["routes"]));
-                return self.routes(level, &head, body.get("routes").unwrap_or(body));
+                return self.routes(
+                    level,
+                    &head,
+                    body.get("routes").unwrap_or(body),
+                    &child(path, Seg::Key("routes".into())),
+                );
             }
             "flow_ref" | "validate" | "raise_error" if body.as_str().is_some() => {
                 format!("{head} {}", value_text(body, level, col))
@@ -422,12 +563,13 @@ impl Printer {
             "try" if map.is_some_and(|m| m.first().is_some_and(|e| e.key == "steps" && is_list(&e.value))) => {
                 self.line(level, &format!("{head} {{"));
                 if let Some(Value::List(steps)) = body.get("steps").map(|s| &s.value) {
-                    for step in steps {
-                        self.step(level + 1, step);
+                    let steps_path = child(path, Seg::Key("steps".into()));
+                    for (i, step) in steps.iter().enumerate() {
+                        self.step(level + 1, step, &child(&steps_path, Seg::Index(i)));
                     }
                 }
                 if let Some(handlers) = body.get("on_error") {
-                    self.handlers(level + 1, handlers);
+                    self.handlers(level + 1, handlers, &child(path, Seg::Key("on_error".into())));
                 }
                 for e in rest(map.unwrap_or_default(), &["steps", "on_error"]) {
                     self.unprintable(level + 1, &format!("`try` key `{}`", e.key));
@@ -481,33 +623,39 @@ impl Printer {
         self.with_map(level, head, &others.iter().collect::<Vec<_>>())
     }
 
-    fn choice(&mut self, level: usize, head: &str, body: &Node) {
+    fn choice(&mut self, level: usize, head: &str, body: &Node, path: &Path) {
         let Value::List(branches) = &body.value else {
             return self.unprintable(level, "a `choice` that is not a list of branches");
         };
         self.line(level, &format!("{head} {{"));
         let inner = level + 1;
-        for branch in branches {
+        for (b, branch) in branches.iter().enumerate() {
+            let path = child(path, Seg::Index(b));
+            self.open(inner, &path);
             match branch.as_map() {
                 Some([when, steps]) if when.key == "when" && steps.key == "steps" => {
                     let col = INDENT.len() * inner + 5;
                     let head = format!("when {}", value_text(&when.value, inner, col));
-                    self.block(inner, &head, &steps.value);
+                    self.block(inner, &head, &steps.value, &child(&path, Seg::Key("steps".into())));
                 }
-                Some([otherwise]) if otherwise.key == "otherwise" => self.block(inner, "otherwise", &otherwise.value),
+                Some([otherwise]) if otherwise.key == "otherwise" => {
+                    self.block(inner, "otherwise", &otherwise.value, &child(&path, Seg::Key("otherwise".into())))
+                }
                 _ => self.unprintable(inner, "a `choice` branch in this shape"),
             }
         }
         self.line(level, "}");
     }
 
-    fn routes(&mut self, level: usize, head: &str, routes: &Node) {
+    fn routes(&mut self, level: usize, head: &str, routes: &Node, path: &Path) {
         match &routes.value {
             Value::List(items) if items.is_empty() => self.line(level, &format!("{head} {{}}")),
             Value::List(items) => {
                 self.line(level, &format!("{head} {{"));
-                for route in items {
-                    self.block(level + 1, "route", route);
+                for (r, route) in items.iter().enumerate() {
+                    let path = child(path, Seg::Index(r));
+                    self.open(level + 1, &path);
+                    self.block(level + 1, "route", route, &path);
                 }
                 self.line(level, "}");
             }

@@ -1,93 +1,179 @@
 //! Canonical YAML text from a document tree: block style, two-space indentation, plain scalars wherever
 //! they read back as the same string, literal blocks for multi-line text.
 
+use super::comments::{written, Comments, Path, Seg, Style};
 use crate::syntax::{Node, Value};
 use std::fmt::Write;
 
 /// Prints a document as canonical YAML.
 pub fn print(doc: &Node) -> String {
-    let mut out = String::new();
+    print_with(doc, &Comments::default())
+}
+
+/// Prints a document as canonical YAML with `comments` (collected from its source) next to their nodes.
+pub fn print_with(doc: &Node, comments: &Comments) -> String {
+    let mut w = Writer { out: String::new(), comments: comments.settle(doc), path: Vec::new() };
+    let root = w.comments.take_before(&Vec::new());
+    w.comment_lines(&root, 0);
+    // A blank line keeps the header the document's when the text is read again.
+    if !root.is_empty() {
+        w.out.push('\n');
+    }
     match &doc.value {
         Value::Map(entries) if !entries.is_empty() => {
             for (i, e) in entries.iter().enumerate() {
                 if i > 0 {
-                    out.push('\n');
+                    w.out.push('\n');
                 }
-                write_entry(&mut out, &e.key, &e.value, 0);
+                w.path.push(Seg::Key(e.key.clone()));
+                w.entry(&e.key, &e.value, 0);
+                w.path.pop();
             }
         }
         _ => {
-            out.push_str(&inline_scalar(doc).unwrap_or_else(|| "{}".into()));
-            out.push('\n');
+            w.out.push_str(&inline_scalar(doc).unwrap_or_else(|| "{}".into()));
+            w.out.push('\n');
         }
     }
-    out
+    let rest = w.comments.rest();
+    if !rest.is_empty() && !w.out.is_empty() {
+        w.out.push('\n');
+    }
+    w.comment_lines(&rest, 0);
+    w.out
 }
 
 fn indent(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
-/// `key: value` at `level` spaces, with nested collections on the following lines.
-fn write_entry(out: &mut String, key: &str, value: &Node, level: usize) {
-    indent(out, level);
-    out.push_str(&scalar_text(key));
-    out.push(':');
-    write_value_after(out, value, level + 2);
+/// The text being written, the comments not yet placed, and the path of the node being written.
+struct Writer {
+    out: String,
+    comments: Comments,
+    path: Path,
 }
 
-/// Writes a value that follows `key:` or `- `; collections start on a new line at `level`.
-fn write_value_after(out: &mut String, value: &Node, level: usize) {
-    match &value.value {
-        Value::Map(entries) if !entries.is_empty() => {
-            out.push('\n');
-            for e in entries {
-                write_entry(out, &e.key, &e.value, level);
-            }
-        }
-        Value::List(items) if !items.is_empty() => {
-            out.push('\n');
-            for item in items {
-                write_item(out, item, level);
-            }
-        }
-        Value::Str(s) if s.text.contains('\n') && block_ok(&s.text) => {
-            let chomp = if s.text.ends_with('\n') { "" } else { "-" };
-            let _ = writeln!(out, " |{chomp}");
-            for line in s.text.strip_suffix('\n').unwrap_or(&s.text).split('\n') {
-                if !line.is_empty() {
-                    indent(out, level);
-                    out.push_str(line);
-                }
-                out.push('\n');
-            }
-        }
-        _ => {
-            out.push(' ');
-            out.push_str(&inline_scalar(value).unwrap_or_default());
-            out.push('\n');
+impl Writer {
+    fn comment_lines(&mut self, lines: &[String], level: usize) {
+        for line in lines {
+            indent(&mut self.out, level);
+            self.out.push_str(&written(Style::Yaml, line));
+            self.out.push('\n');
         }
     }
-}
 
-/// A list item at `level`: maps continue on the dash's line.
-fn write_item(out: &mut String, item: &Node, level: usize) {
-    indent(out, level);
-    out.push('-');
-    match &item.value {
-        Value::Map(entries) if !entries.is_empty() => {
-            for (i, e) in entries.iter().enumerate() {
-                if i == 0 {
-                    out.push(' ');
-                    out.push_str(&scalar_text(&e.key));
-                    out.push(':');
-                    write_value_after(out, &e.value, level + 4);
-                } else {
-                    write_entry(out, &e.key, &e.value, level + 2);
+    /// Ends the current line with `trailing` comments.
+    fn end_line(&mut self, trailing: &[String]) {
+        for t in trailing {
+            self.out.push_str(" #");
+            self.out.push_str(t);
+        }
+        self.out.push('\n');
+    }
+
+    /// `key: value` at `level` spaces (the path ends with the key), with nested collections on the
+    /// following lines.
+    fn entry(&mut self, key: &str, value: &Node, level: usize) {
+        let before = self.comments.take_before(&self.path);
+        self.comment_lines(&before, level);
+        indent(&mut self.out, level);
+        self.out.push_str(&scalar_text(key));
+        self.out.push(':');
+        let trailing = self.comments.take_after(&self.path);
+        self.value_after(value, level + 2, trailing);
+    }
+
+    /// Writes a value that follows `key:` or `- `; collections start on a new line at `level`.
+    fn value_after(&mut self, value: &Node, level: usize, trailing: Vec<String>) {
+        match &value.value {
+            Value::Map(entries) if !entries.is_empty() => {
+                self.end_line(&trailing);
+                for e in entries {
+                    self.path.push(Seg::Key(e.key.clone()));
+                    self.entry(&e.key, &e.value, level);
+                    self.path.pop();
+                }
+            }
+            Value::List(items) if !items.is_empty() => {
+                self.end_line(&trailing);
+                for (i, item) in items.iter().enumerate() {
+                    self.path.push(Seg::Index(i));
+                    self.item(item, level);
+                    self.path.pop();
+                }
+            }
+            Value::Str(s) if s.text.contains('\n') && block_ok(&s.text) => {
+                let chomp = if s.text.ends_with('\n') { "" } else { "-" };
+                let _ = write!(self.out, " |{chomp}");
+                self.end_line(&trailing);
+                for line in s.text.strip_suffix('\n').unwrap_or(&s.text).split('\n') {
+                    if !line.is_empty() {
+                        indent(&mut self.out, level);
+                        self.out.push_str(line);
+                    }
+                    self.out.push('\n');
+                }
+            }
+            _ => {
+                self.out.push(' ');
+                self.out.push_str(&inline_scalar(value).unwrap_or_default());
+                self.end_line(&trailing);
+            }
+        }
+    }
+
+    /// A list item at `level` (the path ends with its index): maps continue on the dash's line, so the
+    /// comments of the item's first key are the item's.
+    fn item(&mut self, item: &Node, level: usize) {
+        let mut before = self.comments.take_before(&self.path);
+        let mut trailing = self.comments.take_after(&self.path);
+        let first = match &item.value {
+            Value::Map(entries) => entries.first(),
+            _ => None,
+        };
+        if let Some(first) = first {
+            let mut key_path = self.path.clone();
+            key_path.push(Seg::Key(first.key.clone()));
+            before.extend(self.comments.take_before(&key_path));
+            trailing.extend(self.comments.take_after(&key_path));
+        }
+        // An item holding a list (a `route`): the dash stands alone on its line, and the inner list starts
+        // at the inner dash, so a comment on the dash's line or before the first inner item would belong to
+        // the outer item when read again. They are written before the outer dash, where they stay.
+        if let Value::List(inner) = &item.value {
+            if let Some(first) = inner.first() {
+                let mut first_path = self.path.clone();
+                first_path.push(Seg::Index(0));
+                before.append(&mut trailing);
+                before.extend(self.comments.take_before(&first_path));
+                if let Some(key) = first.as_map().and_then(|m| m.first()) {
+                    first_path.push(Seg::Key(key.key.clone()));
+                    before.extend(self.comments.take_before(&first_path));
                 }
             }
         }
-        _ => write_value_after(out, item, level + 2),
+        self.comment_lines(&before, level);
+        indent(&mut self.out, level);
+        self.out.push('-');
+        match &item.value {
+            Value::Map(entries) if !entries.is_empty() => {
+                for (i, e) in entries.iter().enumerate() {
+                    self.path.push(Seg::Key(e.key.clone()));
+                    if i == 0 {
+                        self.out.push(' ');
+                        self.out.push_str(&scalar_text(&e.key));
+                        self.out.push(':');
+                        let trailing = std::mem::take(&mut trailing);
+                        self.value_after(&e.value, level + 4, trailing);
+                    } else {
+                        self.entry(&e.key, &e.value, level + 2);
+                    }
+                    self.path.pop();
+                }
+            }
+            _ => self.value_after(item, level + 2, trailing),
+        }
     }
 }
 

@@ -46,7 +46,14 @@ pub fn check_paths_with(
     root: Option<&Path>,
     registry: &crate::registry::Registry,
 ) -> Loaded {
-    let mut loaded = load(paths, &LoadOptions { env, substitute: true, root: root.map(Path::to_path_buf) });
+    let options = LoadOptions { env, substitute: true, root: root.map(Path::to_path_buf), overlay: None };
+    check_with_options(paths, &options, registry)
+}
+
+/// The check pipeline on explicit load options: `relais lsp` gives an overlay of the editor's unsaved
+/// buffers, so what it reports is what `relais check` would report once they are saved.
+pub fn check_with_options(paths: &[PathBuf], options: &LoadOptions, registry: &crate::registry::Registry) -> Loaded {
+    let mut loaded = load(paths, options);
     compile::check(&mut loaded, registry);
     crate::testing::load_suites(paths, &mut loaded);
     crate::testing::check_suites(&mut loaded, registry);

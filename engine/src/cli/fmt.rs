@@ -1,12 +1,17 @@
 //! `relais fmt`: canonical printing of flow files, and conversion between YAML and `.flow`.
 //!
 //! Formatting goes through the IR (parse -> lower -> raise -> print), so the output is canonical whatever
-//! the input's layout. Comments are not part of the IR: a file with comments is left untouched (and named)
-//! unless `--force` is given, so formatting never silently deletes an author's notes.
+//! the input's layout. Comments are not part of the IR: they are collected from the source with the node
+//! each belongs to (`dsl::print::comments`) and written back next to that node, in either syntax.
+//!
+//! A conversion (`--to`) writes a new file and never replaces an existing one unless `--force` is given; with
+//! `--out DIR` the converted files go under DIR (keeping their place relative to the path given), so the
+//! copy does not sit beside the original and define every flow twice.
 
 use super::render::render_human;
 use super::{paths_or_default, Outcome};
 use crate::load::{discover, parse_text, read_in, Roots, Syntax, MAX_FLOW_FILE};
+use relais_dsl::print::comments::{Comments, Style};
 use relais_dsl::print::{flow, raise::raise_module, yaml};
 use relais_dsl::{Diagnostics, SourceMap};
 use std::io::Write;
@@ -32,10 +37,14 @@ pub struct Args {
     /// Convert to this syntax: writes `NAME.yaml` / `NAME.flow` next to each input (the input is kept).
     #[arg(long, value_enum)]
     to: Option<Target>,
+    /// With `--to`: write the converted files under this directory (same layout as below the paths given)
+    /// instead of beside their inputs.
+    #[arg(long, value_name = "DIR", requires = "to")]
+    out: Option<PathBuf>,
     /// Print to standard output instead of writing files.
     #[arg(long)]
     stdout: bool,
-    /// Rewrite files even when they hold comments (which formatting drops).
+    /// With `--to`: replace converted files that already exist.
     #[arg(long)]
     force: bool,
     /// The project root: no file outside it is read or written. Default: each directory given.
@@ -43,68 +52,53 @@ pub struct Args {
     root: Option<PathBuf>,
 }
 
-/// Canonical text of a flow file in a syntax, or the diagnostics that prevent formatting it.
+/// Canonical text of a flow file in a syntax, its comments kept, or the diagnostics that prevent formatting
+/// it.
 pub fn format_text(path: &str, text: &str, from: Syntax, to: Syntax) -> Result<String, (SourceMap, Diagnostics)> {
     let mut sources = SourceMap::new();
     let file = sources.add(path, text);
     let mut diags = Diagnostics::new();
     let doc = parse_text(text, from, file, &mut diags);
-    let module = doc.map(|d| relais_dsl::lower::lower_module(&d, file, &mut diags));
-    match module {
-        Some(module) if !diags.has_errors() => {
+    let module = doc.as_ref().map(|d| relais_dsl::lower::lower_module(d, file, &mut diags));
+    match (module, doc) {
+        (Some(module), Some(source)) if !diags.has_errors() => {
+            let style = match from {
+                Syntax::Yaml => Style::Yaml,
+                Syntax::Flow => Style::Flow,
+            };
+            let comments = Comments::collect(text, style, &source);
             let doc = raise_module(&module);
             Ok(match to {
-                Syntax::Yaml => yaml::print(&doc),
-                Syntax::Flow => flow::print(&doc),
+                Syntax::Yaml => yaml::print_with(&doc, &comments),
+                Syntax::Flow => flow::print_with(&doc, &comments),
             })
         }
         _ => Err((sources, diags)),
     }
 }
 
-/// Whether the text probably holds comments (`#` in YAML, `//` or `/*` in `.flow`, outside strings).
-pub fn has_comments(text: &str, syntax: Syntax) -> bool {
-    text.lines().any(|line| {
-        let mut in_string: Option<char> = None;
-        let mut prev = ' ';
-        let chars: Vec<char> = line.chars().collect();
-        for (i, &c) in chars.iter().enumerate() {
-            match in_string {
-                Some(q) if c == q && prev != '\\' => in_string = None,
-                Some(_) => {}
-                None if c == '"' || (c == '\'' && syntax == Syntax::Yaml) => in_string = Some(c),
-                None => {
-                    let starts_comment = match syntax {
-                        Syntax::Yaml => c == '#' && prev.is_whitespace() && chars.get(i + 1) != Some(&'['),
-                        Syntax::Flow => c == '/' && matches!(chars.get(i + 1), Some('/' | '*')),
-                    };
-                    if starts_comment {
-                        return true;
-                    }
-                }
-            }
-            prev = c;
-        }
-        false
-    })
-}
-
-fn output_path(path: &Path, to: Option<Target>) -> PathBuf {
-    match to {
+/// Where a file's formatted text goes: the file itself, or for a conversion the same name with the target's
+/// extension, beside it or at the same place under `out` (relative to the path given that found it).
+fn output_path(path: &Path, given: &Path, to: Option<Target>, out: Option<&Path>) -> PathBuf {
+    let renamed = match to {
         Some(Target::Yaml) => path.with_extension("yaml"),
         Some(Target::Flow) => path.with_extension("flow"),
-        None => path.to_path_buf(),
-    }
+        None => return path.to_path_buf(),
+    };
+    let Some(out) = out else { return renamed };
+    let base = if given.is_dir() { given } else { given.parent().unwrap_or(Path::new("")) };
+    let relative = renamed.strip_prefix(base).unwrap_or(&renamed);
+    out.join(relative)
 }
 
 /// Runs `relais fmt`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
-    let mut files = Vec::new();
+    let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
     let paths = paths_or_default(&args.paths);
     let roots = Roots::of(&paths, args.root.as_deref());
     for path in paths {
         match discover(&path) {
-            Ok(found) => files.extend(found),
+            Ok(found) => files.extend(found.into_iter().map(|f| (f, path.clone()))),
             Err(e) => {
                 eprintln!("relais fmt: cannot read `{}`: {e}", path.display());
                 return Outcome::Failure;
@@ -112,7 +106,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         }
     }
     let mut outcome = Outcome::Success;
-    for path in files {
+    for (path, given) in files {
         let Some(from) = Syntax::of(&path) else { continue };
         let to = match args.to {
             Some(Target::Yaml) => Syntax::Yaml,
@@ -143,7 +137,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             let _ = out.write_all(formatted.as_bytes());
             continue;
         }
-        let target = output_path(&path, args.to);
+        let target = output_path(&path, &given, args.to, args.out.as_deref());
         let current = if target == path { Some(text.clone()) } else { std::fs::read_to_string(&target).ok() };
         if current.as_deref() == Some(formatted.as_str()) {
             continue;
@@ -155,12 +149,22 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             }
             continue;
         }
-        if target == path && has_comments(&text, from) && !args.force {
+        if target != path && target.exists() && !args.force {
             eprintln!(
-                "relais fmt: skipped {}: it has comments, which formatting would drop (use --force)",
+                "relais fmt: not writing {}: it exists and differs from the conversion of {} (use --force to \
+                 replace it, or --out DIR to write the conversion elsewhere)",
+                target.display(),
                 path.display()
             );
+            outcome = Outcome::Failure;
             continue;
+        }
+        if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Err(e) = std::fs::create_dir_all(parent) {
+                eprintln!("relais fmt: cannot create `{}`: {e}", parent.display());
+                outcome = Outcome::Failure;
+                continue;
+            }
         }
         if let Err(e) = std::fs::write(&target, formatted) {
             eprintln!("relais fmt: cannot write `{}`: {e}", target.display());

@@ -9,6 +9,7 @@ mod explain;
 pub mod fmt;
 pub mod graph;
 mod log_filter;
+pub mod lsp;
 pub mod render;
 pub mod run;
 pub mod schema;
@@ -43,7 +44,9 @@ const FMT_EXAMPLES: &str = "\
 Examples:
   relais fmt flows/                   rewrite the files canonically
   relais fmt --check flows/           list the files that would change (exit 1 if any)
-  relais fmt --to flow orders.yaml    write orders.flow beside orders.yaml";
+  relais fmt --to flow orders.yaml    write orders.flow beside orders.yaml
+  relais fmt --to flow --out converted/ flows/   a .flow copy of every file under converted/
+Comments are kept. --to never replaces an existing file unless --force.";
 const SCHEMA_EXAMPLES: &str = "\
 Examples:
   relais schema > relais.schema.json  then point your editor's YAML extension at the file";
@@ -69,6 +72,10 @@ Examples:
   relais graph --format html --out map.html        one self-contained page; click a flow to highlight it
   relais graph --metrics http://127.0.0.1:9464     with the volumes a running daemon measured
   relais graph --flow order_to_crm --format dot    one flow's steps, branches, handlers and retries";
+const LSP_EXAMPLES: &str = "\
+Examples:
+  relais lsp                          started by the editor, which speaks LSP on its stdin and stdout
+  (see the README's \"Editor support\" for VS Code, Neovim and Helix settings)";
 const EXPLAIN_EXAMPLES: &str = "\
 Examples:
   relais explain RL0103               why `unknown step` is reported and how to fix it
@@ -116,6 +123,10 @@ enum Command {
     /// measured volumes; or one flow's execution graph.
     #[command(after_help = GRAPH_EXAMPLES)]
     Graph(graph::Args),
+    /// Serve editors as a language server on stdin/stdout: diagnostics as you type, completion, hover, go to
+    /// definition, document symbols and formatting, on the same checks as `relais check`.
+    #[command(after_help = LSP_EXAMPLES)]
+    Lsp(lsp::Args),
     /// Explain a diagnostic code; without a code, list them all.
     #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(explain::Args),
@@ -184,6 +195,8 @@ where
         // log line written from another thread.
         Command::Run(args) => run::run(&args, &mut std::io::stderr()),
         Command::Dlq(args) => dlq::run(&args, out),
+        // The protocol owns standard output.
+        Command::Lsp(args) => lsp::run(&args, out),
     }
 }
 

@@ -12,7 +12,7 @@ mod root;
 pub use discover::{discover, discover_tests, is_test_file};
 pub use env::Properties;
 pub use read::{read_in, read_text, ReadError, MAX_FLOW_FILE};
-pub use root::{Outside, Roots};
+pub use root::{Outside, Overlay, Roots};
 
 use relais_dsl::codes;
 use relais_dsl::ir::{FlowSet, Module};
@@ -50,6 +50,8 @@ pub struct LoadOptions {
     pub substitute: bool,
     /// `--root DIR`: the project root; `None` makes each directory given (or each file's directory) a root.
     pub root: Option<PathBuf>,
+    /// Texts read in place of files (`relais lsp`'s open documents); `None` reads the disk only.
+    pub overlay: Option<std::sync::Arc<Overlay>>,
 }
 
 /// Everything loading produced: the sources (for rendering diagnostics), the IR and the findings.
@@ -94,7 +96,8 @@ pub fn parse_text(text: &str, syntax: Syntax, file: FileId, diags: &mut Diagnost
 
 /// Loads the flow files under `paths` (files or directories) and their imports.
 pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
-    let mut loaded = Loaded { roots: Roots::of(paths, options.root.as_deref()), ..Loaded::default() };
+    let roots = Roots::of(paths, options.root.as_deref()).with_overlay(options.overlay.clone());
+    let mut loaded = Loaded { roots, ..Loaded::default() };
     let mut files = Vec::new();
     for path in paths {
         match discover(path) {

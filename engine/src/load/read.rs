@@ -49,6 +49,10 @@ pub fn read_in(roots: &Roots, path: &Path, limit: u64) -> Result<String, ReadErr
     if PSEUDO_FILESYSTEMS.iter().any(|p| real.starts_with(p)) {
         return Err(ReadError::NotRegular);
     }
+    if let Some(text) = roots.overlaid(&real) {
+        let size = text.len() as u64;
+        return if size > limit { Err(ReadError::TooLarge { size, limit }) } else { Ok(text.to_string()) };
+    }
     read_text(&real, limit)
 }
 

@@ -4,12 +4,41 @@
 //! diagnostic) a file outside the project: an absolute path, a `../` path or a symlink leading out. Every
 //! path is resolved to its real location (symlinks followed) and admitted only when it stays inside a root.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// The canonical directories files may be read from.
 #[derive(Debug, Clone, Default)]
 pub struct Roots {
     dirs: Vec<PathBuf>,
+    /// Texts that replace files of the same real path (an editor's unsaved buffers, `relais lsp`).
+    overlay: Option<Arc<Overlay>>,
+}
+
+/// Texts standing in for files: `relais lsp` checks what the editor shows, not what was last saved. Keys are
+/// real absolute paths (as [`Roots::admit`] resolves them), so every read of the check pipeline finds them.
+#[derive(Debug, Clone, Default)]
+pub struct Overlay {
+    texts: HashMap<PathBuf, String>,
+}
+
+impl Overlay {
+    /// An empty overlay.
+    pub fn new() -> Self {
+        Overlay::default()
+    }
+
+    /// Makes `text` the content of `path` (which need not exist on disk).
+    pub fn insert(&mut self, path: &Path, text: String) {
+        let key = resolve(path).unwrap_or_else(|| path.to_path_buf());
+        self.texts.insert(key, text);
+    }
+
+    /// The text standing in for the real path `real`, if any.
+    pub fn get(&self, real: &Path) -> Option<&str> {
+        self.texts.get(real).map(String::as_str)
+    }
 }
 
 /// Why a path was not admitted: it resolves outside every root.
@@ -38,14 +67,25 @@ impl Roots {
                 })
                 .collect(),
         };
-        Roots { dirs }
+        Roots { dirs, overlay: None }
+    }
+
+    /// These roots with `overlay`'s texts read in place of the files they stand for.
+    pub fn with_overlay(mut self, overlay: Option<Arc<Overlay>>) -> Roots {
+        self.overlay = overlay;
+        self
+    }
+
+    /// The overlay text for the real path `real`, if one stands in for it.
+    pub fn overlaid(&self, real: &Path) -> Option<&str> {
+        self.overlay.as_deref()?.get(real)
     }
 
     /// The whole filesystem, for the files a deployment names outside its project (TLS certificates under
     /// `/etc`): only `relais run` reads through it (`compile::tls_files`), never `relais check`, which may
     /// run on an untrusted pull request. Kernel pseudo-filesystems stay refused by `read_in`.
     pub fn filesystem() -> Roots {
-        Roots { dirs: vec![PathBuf::from("/")] }
+        Roots { dirs: vec![PathBuf::from("/")], overlay: None }
     }
 
     /// The real location of `path` when it is inside a root; the root it left otherwise. A path that does
