@@ -3,6 +3,7 @@
 
 use super::compare::differences;
 use super::mocks::{CallLog, MockNode, Site, SpyNode, Unmocked};
+use super::request;
 use super::virtual_time::{case_runtime, script_clock};
 use super::LoadedSuite;
 use crate::component::{ComponentNode, StepSite};
@@ -170,7 +171,9 @@ async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &T
     };
     let here = |span: Span| location(&loaded.sources, span);
     let log = Arc::new(CallLog::default());
-    let now = case.now.as_ref().and_then(|n| chrono::DateTime::parse_from_rfc3339(&n.value).ok());
+    // A scheduled run's scripts see their fire time as "now", unless the case fixes another.
+    let fire_time = case.fire_time.as_ref().and_then(|t| chrono::DateTime::parse_from_rfc3339(&t.value).ok());
+    let now = case.now.as_ref().and_then(|n| chrono::DateTime::parse_from_rfc3339(&n.value).ok()).or(fire_time);
     let clock = script_clock(now.map(|now| now.with_timezone(&chrono::Utc)));
     let mocks: Vec<(relais_dsl::ir::StepSelector, Arc<Vec<relais_dsl::ir::Answer>>, Arc<AtomicUsize>)> = case
         .mocks
@@ -210,15 +213,57 @@ async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &T
         }
     }
     let runtime = Runtime::new(program);
-    let event = match input_event(ls, case) {
-        Ok(ev) => ev,
-        Err(why) => {
-            outcome.failures.push((here(case.span), why));
-            return (outcome, Vec::new());
+    let flow = &ls.suite.flow.value;
+    let (result, exchanged) = if let Some(spec) = &case.request {
+        let exchanged = match request::build(ls, spec) {
+            Ok(req) => crate::components::http_listener::exchange(&runtime, flow, req).await,
+            Err(why) => Err(why),
+        };
+        match exchanged {
+            Ok(mut exchanged) => (exchanged.outcome.take(), Some(exchanged)),
+            Err(why) => {
+                outcome.failures.push((here(spec.span), why));
+                return (outcome, Vec::new());
+            }
         }
+    } else {
+        let event = match fire_time {
+            Some(at) => crate::components::scheduler::fire_event(at.with_timezone(&chrono::Utc)),
+            None => match input_event(ls, case) {
+                Ok(ev) => ev,
+                Err(why) => {
+                    outcome.failures.push((here(case.span), why));
+                    return (outcome, Vec::new());
+                }
+            },
+        };
+        (Some(runtime.run_flow(flow, event).await), None)
     };
-    let result = runtime.run_flow(&ls.suite.flow.value, event).await;
-    check_expectations(&runtime, case, &result, &log, &here, &mut outcome.failures);
+    if let (Some(expected), Some(got)) = (&case.expect.response, &exchanged) {
+        request::check_response(expected, got, &here, &mut outcome.failures);
+    }
+    match &result {
+        Some(result) => check_expectations(&runtime, case, result, &log, &here, &mut outcome.failures),
+        None => {
+            let status = exchanged.as_ref().map_or(0, |e| e.status);
+            let expect = &case.expect;
+            let about_the_flow = expect.payload.is_some()
+                || expect.payload_contains.is_some()
+                || expect.vars.is_some()
+                || expect.attributes.is_some()
+                || expect.error.is_some()
+                || !expect.asserts.is_empty();
+            if about_the_flow || expect.response.is_none() {
+                outcome.failures.push((
+                    here(case.request.as_ref().map_or(case.span, |r| r.span)),
+                    format!("the request never reached the flow: the listener answered {status}"),
+                ));
+            }
+            for check in &expect.calls {
+                check_calls(&runtime, check, &log, &here, &mut outcome.failures);
+            }
+        }
+    }
     let hits = runtime
         .program()
         .flows
@@ -283,8 +328,9 @@ fn check_expectations(
             None
         }
         (Err(e), None) => {
-            // An unmocked call already explains the failure; the error it caused is noise.
-            if unmocked.is_empty() {
+            // An unmocked call already explains the failure; the error it caused is noise. A case checking
+            // the response checks what the caller got of the error.
+            if unmocked.is_empty() && expect.response.is_none() {
                 failures.push((here(case.span), format!("the flow failed: {e}")));
             }
             None
