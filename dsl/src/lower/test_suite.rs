@@ -34,10 +34,11 @@ pub mod keys {
     pub const SELECTOR: [&str; 4] = super::SELECTOR_KEYS;
     /// A call check's counts (with [`SELECTOR`]).
     pub const CALL: [&str; 4] = ["times", "at_least", "at_most", "called_with"];
+    /// The methods a test request may use.
+    pub const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 }
 
-/// The methods a test request may use.
-const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+use keys::METHODS;
 
 /// What `request` replaces in `input`: the request is the event's payload and attributes.
 const REPLACED_BY_REQUEST: [&str; 4] = ["payload", "payload_file", "media_type", "attributes"];

@@ -27,6 +27,8 @@ struct Builder<'a> {
     dir: PathBuf,
     flow: String,
     next_index: usize,
+    /// Label and location of each step, by index.
+    sites: Vec<(String, String)>,
     diags: Diagnostics,
     default_store: Arc<ObjectStore>,
     loaded: &'a Loaded,
@@ -172,6 +174,7 @@ pub fn compile_program_reading(
                 dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
                 flow: flow.name.value.clone(),
                 next_index: 0,
+                sites: Vec::new(),
                 diags: Diagnostics::new(),
                 default_store: default_store.clone(),
                 loaded,
@@ -266,6 +269,7 @@ impl Builder<'_> {
             concurrency: flow.max_concurrency.as_ref().map(|m| Arc::new(tokio::sync::Semaphore::new(m.value as usize))),
             step_count: self.next_index,
             hits: (0..self.next_index).map(|_| std::sync::atomic::AtomicU64::new(0)).collect(),
+            sites: Arc::new(std::mem::take(&mut self.sites)),
         }
     }
 
@@ -305,6 +309,7 @@ impl Builder<'_> {
         self.next_index += 1;
         let label = step.id.as_ref().map_or_else(|| step.kind.name().to_string(), |id| id.value.clone());
         let location = self.location(step.span);
+        self.sites.push((label.clone(), location.clone()));
         let op = self.op(&step.kind, step.id.as_ref().map(|i| i.value.clone()));
         StepPlan { index, label, location, op }
     }

@@ -150,6 +150,8 @@ pub struct FlowPlan {
     pub step_count: usize,
     /// Times each step (by index) started: coverage for `relais test`, per-step counts for metrics.
     pub hits: Vec<std::sync::atomic::AtomicU64>,
+    /// Label and `file:line:column` of each step, by index: what coverage names the steps never run by.
+    pub sites: Arc<Vec<(String, String)>>,
 }
 
 /// Every compiled flow, by name, plus the script engine they were compiled for.

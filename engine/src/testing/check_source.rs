@@ -6,6 +6,7 @@ use crate::components::http_listener::routes::{Routed, Router};
 use crate::load::Loaded;
 use relais_dsl::codes;
 use relais_dsl::ir::TestCase;
+use relais_dsl::lower::test_keys;
 use relais_dsl::{Diagnostic, Span};
 use std::collections::HashMap;
 
@@ -37,7 +38,12 @@ pub(super) fn check_case(
                 .help("feed the event with `input: { payload: ..., attributes: ... }` and check it with `expect: payload`"),
         );
     }
-    if let (Some(request), Some(source)) = (&case.request, source.filter(|_| kind == Some(LISTENER))) {
+    // A method that is not one is reported by the lowering; routing it would say it twice.
+    let known_method = |r: &relais_dsl::ir::TestRequest| {
+        r.method.as_ref().is_none_or(|m| test_keys::METHODS.contains(&m.value.as_str()))
+    };
+    let request = case.request.as_ref().filter(|r| known_method(r));
+    if let (Some(request), Some(source)) = (request, source.filter(|_| kind == Some(LISTENER))) {
         let config = source.config.as_ref().map_or("", |c| c.value.as_str());
         if let Some(router) = routers.get(config) {
             let has_body = request.body.is_some() || request.body_file.is_some();

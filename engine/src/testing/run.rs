@@ -55,6 +55,8 @@ pub struct RunSummary {
     pub covered: BTreeMap<String, BTreeSet<usize>>,
     /// Steps per flow.
     pub totals: BTreeMap<String, usize>,
+    /// Label and `file:line:column` of each step of each flow, by index (from the compiled program).
+    pub sites: BTreeMap<String, Arc<Vec<(String, String)>>>,
 }
 
 fn location(sources: &SourceMap, span: Span) -> String {
@@ -86,16 +88,20 @@ pub fn run_suites(loaded: &Loaded, filter: Option<&str>, parallel: usize) -> Run
     }
     // Read once for every case: a case's scripts only read the tables.
     let lookups = crate::plan::lookups::load(&loaded.paths);
-    for (outcome, hits) in run_jobs(loaded, &lookups, &jobs, parallel) {
+    for (outcome, hits, sites) in run_jobs(loaded, &lookups, &jobs, parallel) {
         for (flow, index) in hits {
             summary.covered.entry(flow).or_default().insert(index);
+        }
+        for (flow, steps) in sites {
+            summary.sites.entry(flow).or_insert(steps);
         }
         summary.outcomes.push(outcome);
     }
     summary
 }
 
-type CaseResult = (CaseOutcome, Vec<(String, usize)>);
+/// A case's outcome, the steps it ran (flow, index), and the step sites of its program by flow.
+type CaseResult = (CaseOutcome, Vec<(String, usize)>, Vec<(String, Arc<Vec<(String, String)>>)>);
 
 /// Runs the jobs on up to `parallel` threads, each taking the next job when it is done with one; the
 /// results come back in job order.
@@ -136,7 +142,7 @@ fn run_jobs(
         .into_iter()
         .zip(jobs)
         .map(|(result, (ls, case))| {
-            result.unwrap_or_else(|| (failed(loaded, ls, case, "the case did not run"), Vec::new()))
+            result.unwrap_or_else(|| (failed(loaded, ls, case, "the case did not run"), Vec::new(), Vec::new()))
         })
         .collect()
 }
@@ -156,7 +162,7 @@ fn failed(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase, why: &str) -> Case
 fn run_case_on_virtual_time(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &TestCase) -> CaseResult {
     match case_runtime() {
         Ok(runtime) => runtime.block_on(run_case(loaded, lookups, ls, case)),
-        Err(e) => (failed(loaded, ls, case, &format!("cannot start the case's runtime: {e}")), Vec::new()),
+        Err(e) => (failed(loaded, ls, case, &format!("cannot start the case's runtime: {e}")), Vec::new(), Vec::new()),
     }
 }
 
@@ -199,7 +205,7 @@ async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &T
             Err(diags) => {
                 let text: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
                 outcome.failures.push((here(case.span), format!("the flows do not compile: {}", text.join("; "))));
-                return (outcome, Vec::new());
+                return (outcome, Vec::new(), Vec::new());
             }
         };
     if let Some(Json::Object(stores)) = case.input.stores.as_ref().map(|s| s.to_json()) {
@@ -223,7 +229,7 @@ async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &T
             Ok(mut exchanged) => (exchanged.outcome.take(), Some(exchanged)),
             Err(why) => {
                 outcome.failures.push((here(spec.span), why));
-                return (outcome, Vec::new());
+                return (outcome, Vec::new(), Vec::new());
             }
         }
     } else {
@@ -233,7 +239,7 @@ async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &T
                 Ok(ev) => ev,
                 Err(why) => {
                     outcome.failures.push((here(case.span), why));
-                    return (outcome, Vec::new());
+                    return (outcome, Vec::new(), Vec::new());
                 }
             },
         };
@@ -277,8 +283,9 @@ async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &T
                 .collect::<Vec<_>>()
         })
         .collect();
+    let sites = runtime.program().flows.values().map(|f| (f.name.clone(), f.sites.clone())).collect();
     outcome.duration = started.elapsed();
-    (outcome, hits)
+    (outcome, hits, sites)
 }
 
 fn input_event(ls: &LoadedSuite, case: &TestCase) -> Result<Event, String> {
