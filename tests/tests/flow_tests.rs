@@ -139,3 +139,23 @@ fn coverage_names_each_step_never_run_at_its_location() {
     assert_eq!(outcome, Outcome::Findings);
     assert!(out.contains("orders.yaml:41:22  nightly_digest: logger"), "{out}");
 }
+
+#[test]
+fn every_listener_flow_of_the_reference_integration_asserts_what_its_caller_gets() {
+    let flows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows");
+    let loaded = relais_engine::cli::check::check_paths_in(&[flows], None, None);
+    let listeners: Vec<&str> = loaded
+        .set
+        .flows()
+        .filter(|f| f.source.as_ref().is_some_and(|s| s.kind.value == "http.listener"))
+        .map(|f| f.name.value.as_str())
+        .collect();
+    assert!(listeners.len() >= 20, "the reference integration lost listener flows: {listeners:?}");
+    let asserted = |flow: &str| {
+        loaded.suites.iter().filter(|s| s.suite.flow.value == flow).flat_map(|s| &s.suite.cases).any(|case| {
+            case.request.is_some() && case.expect.response.as_ref().is_some_and(|r| r.status.is_some())
+        })
+    };
+    let missing: Vec<&&str> = listeners.iter().filter(|flow| !asserted(flow)).collect();
+    assert!(missing.is_empty(), "listener flows without a case asserting the response status: {missing:?}");
+}
