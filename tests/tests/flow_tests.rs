@@ -152,9 +152,12 @@ fn every_listener_flow_of_the_reference_integration_asserts_what_its_caller_gets
         .collect();
     assert!(listeners.len() >= 20, "the reference integration lost listener flows: {listeners:?}");
     let asserted = |flow: &str| {
-        loaded.suites.iter().filter(|s| s.suite.flow.value == flow).flat_map(|s| &s.suite.cases).any(|case| {
-            case.request.is_some() && case.expect.response.as_ref().is_some_and(|r| r.status.is_some())
-        })
+        loaded
+            .suites
+            .iter()
+            .filter(|s| s.suite.flow.value == flow)
+            .flat_map(|s| &s.suite.cases)
+            .any(|case| case.request.is_some() && case.expect.response.as_ref().is_some_and(|r| r.status.is_some()))
     };
     let missing: Vec<&&str> = listeners.iter().filter(|flow| !asserted(flow)).collect();
     assert!(missing.is_empty(), "listener flows without a case asserting the response status: {missing:?}");
