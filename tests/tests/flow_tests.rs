@@ -109,7 +109,8 @@ fn hour_long_delays_backoffs_and_timeouts_run_on_virtual_time_with_their_real_ou
 fn cases_go_through_the_listener_and_the_scheduler_and_assert_what_the_caller_gets() {
     let (outcome, out) = relais(&["test", "fixtures/testing/source"]);
     assert_eq!(outcome, Outcome::Success, "{out}");
-    assert_eq!(out.lines().last(), Some("6 passed, 0 failed"));
+    // Six YAML cases and two in the `.flow` syntax (`request { ... }`, `fire_time "..."`).
+    assert_eq!(out.lines().last(), Some("8 passed, 0 failed"));
 }
 
 #[test]
