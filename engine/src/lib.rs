@@ -15,6 +15,7 @@ pub mod event;
 pub mod graph;
 pub mod http_headers;
 pub mod http_server;
+pub mod json_schema;
 pub mod load;
 pub mod metrics;
 pub mod plan;

@@ -383,7 +383,7 @@ impl Builder<'_> {
             StepKind::Validate { schema } => {
                 let validator = self.read_file(&schema.value, schema.span).and_then(|(_, text)| {
                     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-                    jsonschema::validator_for(&value).ok()
+                    crate::json_schema::compile(&value).ok()
                 });
                 match validator {
                     Some(v) => Op::Validate(Arc::new(v)),
