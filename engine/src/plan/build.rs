@@ -1,6 +1,6 @@
 //! Compiling the checked IR into a [`Program`].
 
-use super::{BackoffPlan, FlowPlan, HandlerPlan, Op, Program, Script, StepPlan, TemplatePlan, ValuePlan};
+use super::{BackoffPlan, FlowPlan, HandlerPlan, Op, Program, RetryRule, Script, StepPlan, TemplatePlan, ValuePlan};
 use crate::component::{
     Catalog, ComponentNode, ConfigContext, Resources, Role, SourceDecl, StepContext, StepSite, Typed,
 };
@@ -367,7 +367,7 @@ impl Builder<'_> {
                 Op::FlowRef(name.value.clone(), target.as_ref().map(|t| t.value.clone()))
             }
             StepKind::Try { steps, on_error } => Op::Try(self.steps(steps), self.handlers(on_error)),
-            StepKind::UntilSuccessful { max_retries, backoff, steps } => Op::UntilSuccessful(
+            StepKind::UntilSuccessful { max_retries, backoff, retry_on, no_retry_on, steps } => Op::UntilSuccessful(
                 max_retries.as_ref().map_or(5, |m| m.value),
                 BackoffPlan {
                     initial: backoff.initial.as_ref().map_or(Duration::from_millis(100), |d| d.value),
@@ -375,6 +375,10 @@ impl Builder<'_> {
                     multiplier: backoff.multiplier.as_ref().map_or(2.0, |m| m.value.max(1.0)),
                     jitter: backoff.jitter.as_ref().is_none_or(|j| j.value),
                 },
+                Arc::new(RetryRule {
+                    retry_on: retry_on.iter().map(|t| t.value.clone()).collect(),
+                    no_retry_on: no_retry_on.iter().map(|t| t.value.clone()).collect(),
+                }),
                 self.steps(steps),
             ),
             StepKind::RaiseError { error_type, description } => {

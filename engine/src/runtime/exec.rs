@@ -199,8 +199,8 @@ impl Runtime {
                     Ok(ev) => Ok(ev),
                     Err(failure) => self.handle(flow, handlers, failure).await,
                 },
-                Op::UntilSuccessful(max_retries, backoff, steps) => {
-                    self.until_successful(flow, step, *max_retries, *backoff, steps, ev).await
+                Op::UntilSuccessful(max_retries, backoff, rule, steps) => {
+                    self.until_successful(flow, step, (*max_retries, *backoff, rule), steps, ev).await
                 }
                 Op::Async(semaphore, steps) => self.spawn_async(flow, semaphore, steps, ev).await,
                 Op::Scope(resource, steps) => self.resource_scope(flow, step, resource.as_deref(), steps, ev).await,
