@@ -40,8 +40,8 @@ pub mod keys {
 
 use keys::METHODS;
 
-/// What `request` replaces in `input`: the request is the event's payload and attributes.
-const REPLACED_BY_REQUEST: [&str; 4] = ["payload", "payload_file", "media_type", "attributes"];
+/// What `request` or `fire_time` replaces in `input`: the listener or the scheduler makes the whole event.
+const REPLACED_BY_SOURCE: [&str; 5] = ["payload", "payload_file", "media_type", "attributes", "vars"];
 
 impl Lowerer<'_> {
     pub(crate) fn test_suite(&mut self, doc: &Node) -> Option<TestSuite> {
@@ -72,18 +72,30 @@ impl Lowerer<'_> {
             None => TestInput::default(),
         };
         let request = f.get("request").and_then(|n| self.test_request(n));
-        if let (Some(_), Some(input)) = (&request, f.get("input")) {
-            for entry in
-                input.as_map().unwrap_or_default().iter().filter(|e| REPLACED_BY_REQUEST.contains(&e.key.as_str()))
-            {
+        // A request or a tick makes the event itself: what `input` would put in it is refused, not dropped.
+        let source = match (&request, &fire_time) {
+            (Some(_), _) => {
+                Some(("request", "the request is the input", "put the body, headers and query in `request`"))
+            }
+            (None, Some(_)) => Some((
+                "fire_time",
+                "a tick's event is made by the scheduler",
+                "a scheduled flow starts with no payload and `attributes.fired_at`",
+            )),
+            (None, None) => None,
+        };
+        if let (Some((key, label, fix)), Some(input)) = (source, f.get("input")) {
+            let replaced =
+                input.as_map().unwrap_or_default().iter().filter(|e| REPLACED_BY_SOURCE.contains(&e.key.as_str()));
+            for entry in replaced {
                 self.error(
                     Diagnostic::error(
                         codes::CONFLICTING_FIELDS,
                         entry.key_span,
-                        format!("`input.{}` and `request` both give the event", entry.key),
+                        format!("`input.{}` and `{key}` both give the event", entry.key),
                     )
-                    .label("the request is the input")
-                    .help("put the body, headers and query in `request`; `input` keeps `vars` and `stores`"),
+                    .label(label)
+                    .help(format!("{fix}; with `{key}`, `input` takes only `stores`")),
                 );
             }
         }
