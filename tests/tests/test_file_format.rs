@@ -66,3 +66,14 @@ fn a_test_file_that_does_not_check_is_refused_not_rewritten() {
     let Err((_, diags)) = refused else { panic!("a test file with an unknown key was formatted") };
     assert!(diags.iter().any(|d| d.message.contains("verb")), "{diags:?}");
 }
+
+#[test]
+fn relais_schema_tests_prints_the_schema_of_test_files() {
+    let (outcome, out) = relais(&["schema", "--tests"]);
+    assert_eq!(outcome, Outcome::Success);
+    let schema: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(schema["title"], "relais flow-test file");
+    assert!(schema["$defs"]["Request"]["properties"]["path"].is_object(), "{schema}");
+    let (_, flows) = relais(&["schema"]);
+    assert_ne!(out, flows, "without --tests the flow-file schema is printed");
+}
