@@ -67,6 +67,9 @@ pub(super) fn check_case(
                 .help("write the date, the time and the offset: `2024-07-26T09:00:00+02:00` or `2024-07-26T07:00:00Z`"),
             );
         }
+        if let Some(d) = source.filter(|_| kind == Some(SCHEDULER)).and_then(|s| off_schedule(loaded, s, at)) {
+            found.push(d);
+        }
         if kind != Some(SCHEDULER) {
             found.push(
                 Diagnostic::error(codes::TEST_WRONG_SOURCE, at.span, has("a `scheduler`"))
@@ -75,6 +78,33 @@ pub(super) fn check_case(
             );
         }
     }
+}
+
+/// RL0713 when a cron schedule never fires at `at` (frequencies count from the start, so any instant may be one).
+fn off_schedule(
+    loaded: &Loaded,
+    source: &relais_dsl::ir::Component,
+    at: &relais_dsl::Spanned<String>,
+) -> Option<Diagnostic> {
+    use crate::components::scheduler::{parse_cron, SchedulerSource};
+    let settings = loaded.typed.get(&source.span)?.downcast_ref::<SchedulerSource>()?;
+    let cron = parse_cron(settings.cron.as_ref()?).ok()?;
+    let zone: chrono_tz::Tz = settings.time_zone.parse().ok()?;
+    let fired = chrono::DateTime::parse_from_rfc3339(&at.value).ok()?.with_timezone(&zone);
+    if cron.is_time_matching(&fired).unwrap_or(true) {
+        return None;
+    }
+    let next = cron.find_next_occurrence(&fired, false).ok();
+    let schedule = format!("`{}` in {}", cron.pattern, settings.time_zone);
+    Some(
+        Diagnostic::warning(
+            codes::TEST_FIRE_TIME_OFF_SCHEDULE,
+            at.span,
+            format!("the schedule {schedule} never fires at {}", fired.format("%Y-%m-%d %H:%M:%S %Z")),
+        )
+        .label("not a tick of the flow's schedule")
+        .maybe_help(next.map(|n| format!("the next tick is `{}`", n.to_rfc3339()))),
+    )
 }
 
 /// Why `method path` is not answered by `flow` on its listener, if it is not.
