@@ -16,6 +16,7 @@ pub mod graph;
 pub mod http_headers;
 pub mod http_server;
 pub mod incidents;
+pub mod json_schema;
 pub mod load;
 pub mod metrics;
 pub mod plan;

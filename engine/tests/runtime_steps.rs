@@ -209,6 +209,41 @@ async fn validate_reports_the_json_path_of_the_offending_value() {
 }
 
 #[tokio::test]
+async fn validate_reports_every_problem_and_the_formats_of_the_schemas_draft() {
+    let schema = r#"{
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "email": { "type": "string", "format": "email" },
+            "day": { "type": "string", "format": "date" },
+            "at": { "type": "string", "format": "date-time" },
+            "site": { "type": "string", "format": "uri" },
+            "tickets": { "type": "array", "items": { "type": "integer" } }
+        }
+    }"#;
+    let rt = support::runtime(&[
+        ("f.yaml", "flows:\n  f:\n    steps:\n      - validate: order.schema.json\n"),
+        ("order.schema.json", schema),
+    ]);
+    let good = json!({ "email": "a@b.fr", "day": "2024-07-26", "at": "2024-07-26T09:00:00+02:00", "site": "https://x.fr/", "tickets": [1] });
+    assert!(rt.run_flow("f", Event::new(good)).await.is_ok());
+    let bad = json!({
+        "email": "not-an-email", "day": "26/07/2024", "at": "tomorrow", "site": "no scheme",
+        "tickets": ["a", "b", "c"]
+    });
+    let err = rt.run_flow("f", Event::new(bad)).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "VALIDATION:INVALID");
+    // Seven problems, each named: four formats and three items (the old limit was five).
+    for at in ["`/email`", "`/day`", "`/at`", "`/site`", "`/tickets/0`", "`/tickets/1`", "`/tickets/2`"] {
+        assert!(err.description.contains(at), "{at} missing from: {}", err.description);
+    }
+    let many: Vec<String> = (0..25).map(|i| format!("x{i}")).collect();
+    let err = rt.run_flow("f", Event::new(json!({ "tickets": many }))).await.unwrap_err();
+    assert!(err.description.contains("`/tickets/19`"), "{}", err.description);
+    assert!(err.description.ends_with(" (and 5 more problems)"), "{}", err.description);
+}
+
+#[tokio::test]
 async fn idempotent_lets_a_key_through_once() {
     let rt = yaml(
         r##"

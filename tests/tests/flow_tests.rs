@@ -119,3 +119,62 @@ fn hour_long_delays_backoffs_and_timeouts_run_on_virtual_time_with_their_real_ou
     assert_eq!(outcome, Outcome::Success, "{out}");
     assert!(out.contains("9 passed, 0 failed"), "{out}");
 }
+
+#[test]
+fn cases_go_through_the_listener_and_the_scheduler_and_assert_what_the_caller_gets() {
+    let (outcome, out) = relais(&["test", "fixtures/testing/source"]);
+    assert_eq!(outcome, Outcome::Success, "{out}");
+    // Six YAML cases and two in the `.flow` syntax (`request { ... }`, `fire_time "..."`).
+    assert_eq!(out.lines().last(), Some("8 passed, 0 failed"));
+}
+
+#[test]
+fn a_response_that_differs_is_reported_at_the_status_header_and_body_it_breaks() {
+    let (outcome, out) = relais(&["test", "fixtures/testing/source_fail"]);
+    assert_eq!(outcome, Outcome::Findings);
+    insta::assert_snapshot!("failing_response_report", out);
+}
+
+#[test]
+fn coverage_names_each_step_never_run_at_its_location() {
+    let json_file = temp("never-run").join("coverage.json");
+    let (_, out) =
+        relais(&["test", "fixtures/testing/source", "--coverage", "--coverage-json", json_file.to_str().unwrap()]);
+    assert!(
+        out.contains("steps never run:\n  fixtures/testing/source/orders.yaml:41:22  nightly_digest: logger\n"),
+        "{out}"
+    );
+    let coverage: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_file).unwrap()).unwrap();
+    let digest = coverage["flows"].as_array().unwrap().iter().find(|f| f["flow"] == "nightly_digest").unwrap();
+    assert_eq!(
+        digest["never_run"],
+        serde_json::json!([{ "step": "logger", "location": "fixtures/testing/source/orders.yaml:41:22" }])
+    );
+    // Below the threshold, the steps never run are named even without `--coverage`.
+    let (outcome, out) = relais(&["test", "fixtures/testing/source", "--min-coverage", "90"]);
+    assert_eq!(outcome, Outcome::Findings);
+    assert!(out.contains("orders.yaml:41:22  nightly_digest: logger"), "{out}");
+}
+
+#[test]
+fn every_listener_flow_of_the_reference_integration_asserts_what_its_caller_gets() {
+    let flows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows");
+    let loaded = relais_engine::cli::check::check_paths_in(&[flows], None, None);
+    let listeners: Vec<&str> = loaded
+        .set
+        .flows()
+        .filter(|f| f.source.as_ref().is_some_and(|s| s.kind.value == "http.listener"))
+        .map(|f| f.name.value.as_str())
+        .collect();
+    assert!(listeners.len() >= 20, "the reference integration lost listener flows: {listeners:?}");
+    let asserted = |flow: &str| {
+        loaded
+            .suites
+            .iter()
+            .filter(|s| s.suite.flow.value == flow)
+            .flat_map(|s| &s.suite.cases)
+            .any(|case| case.request.is_some() && case.expect.response.as_ref().is_some_and(|r| r.status.is_some()))
+    };
+    let missing: Vec<&&str> = listeners.iter().filter(|flow| !asserted(flow)).collect();
+    assert!(missing.is_empty(), "listener flows without a case asserting the response status: {missing:?}");
+}

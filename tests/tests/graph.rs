@@ -141,7 +141,7 @@ fn plan_steps(steps: &[relais_engine::plan::StepPlan], out: &mut Vec<(usize, Str
                     plan_steps(o, out);
                 }
             }
-            Op::Foreach { steps, .. } | Op::ParallelForeach { steps, .. } | Op::UntilSuccessful(_, _, steps) => {
+            Op::Foreach { steps, .. } | Op::ParallelForeach { steps, .. } | Op::UntilSuccessful(_, _, _, steps) => {
                 plan_steps(steps, out)
             }
             Op::Async(_, steps) => plan_steps(steps, out),

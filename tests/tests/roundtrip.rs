@@ -161,15 +161,23 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
                 },
                 None
             )),
-            (proptest::option::of(0u32..9), proptest::option::of(duration()), scope.clone()).prop_map(
-                |(r, i, s)| step(
-                    StepKind::UntilSuccessful {
-                        max_retries: r.map(sp),
-                        backoff: Backoff { initial: i, ..Backoff::default() },
-                        steps: s
-                    },
-                    None
-                )
+            (proptest::option::of(0u32..9), proptest::option::of(duration()), any::<bool>(), scope.clone()).prop_map(
+                |(r, i, rules, s)| {
+                    let types = |name: &str| match rules {
+                        true => vec![sp(ErrorType { namespace: "HTTP".into(), name: name.into() })],
+                        false => Vec::new(),
+                    };
+                    step(
+                        StepKind::UntilSuccessful {
+                            max_retries: r.map(sp),
+                            backoff: Backoff { initial: i, ..Backoff::default() },
+                            retry_on: types("SERVER_ERROR"),
+                            no_retry_on: types("INTERNAL_SERVER_ERROR"),
+                            steps: s,
+                        },
+                        None,
+                    )
+                }
             ),
             (proptest::option::of(1u32..9), scope)
                 .prop_map(|(m, s)| step(StepKind::Async { max_concurrency: m.map(sp), steps: s }, None)),

@@ -15,7 +15,9 @@ pub use step::{
     walk_steps, Backoff, Branch, Component, ErrorType, Handler, HandlerAction, LogLevel, Route, Script, Step, StepKind,
     STEP_KEYWORDS,
 };
-pub use test_suite::{Answer, CallCheck, Expect, Mock, StepSelector, TestCase, TestInput, TestSuite};
+pub use test_suite::{
+    Answer, CallCheck, Expect, ExpectResponse, Mock, StepSelector, TestCase, TestInput, TestRequest, TestSuite,
+};
 
 use crate::span::{FileId, Span, Spanned};
 use crate::syntax::Node;

@@ -297,6 +297,10 @@ pub enum StepKind {
         max_retries: Option<Spanned<u32>>,
         /// Delays between attempts.
         backoff: Backoff,
+        /// Only errors of these types (or their descendants) are retried; empty: every error.
+        retry_on: Vec<Spanned<ErrorType>>,
+        /// Errors of these types (or their descendants) are never retried, even when `retry_on` covers them.
+        no_retry_on: Vec<Spanned<ErrorType>>,
         /// The steps.
         steps: Vec<Step>,
     },

@@ -26,6 +26,12 @@ pub struct TestCase {
     pub now: Option<Spanned<String>>,
     /// The event fed to the flow.
     pub input: TestInput,
+    /// An HTTP request sent through the flow's `http.listener` (route matching, attributes, response
+    /// mapping) instead of an event fed to the flow directly.
+    pub request: Option<TestRequest>,
+    /// The instant (RFC 3339) a scheduled flow fires at: its `attributes.fired_at`, and "now" for its
+    /// scripts unless `now` says otherwise.
+    pub fire_time: Option<Spanned<String>>,
     /// Answers for component steps.
     pub mocks: Vec<Mock>,
     /// What must hold afterwards.
@@ -50,6 +56,40 @@ pub struct TestInput {
     /// Object-store entries present before the case runs (`{ store: { key: value } }`): a key already
     /// taken by `idempotent`, a warm cache.
     pub stores: Option<Node>,
+}
+
+/// A request a case sends to the flow's listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestRequest {
+    /// The method (default `GET`, or `POST` when there is a body).
+    pub method: Option<Spanned<String>>,
+    /// The path as a caller sends it (it may hold a `?query`).
+    pub path: Spanned<String>,
+    /// Query parameters, appended to the path (a list value repeats the key).
+    pub query: Option<Node>,
+    /// Request headers.
+    pub headers: Option<Node>,
+    /// The body: a string is sent as written, anything else as JSON.
+    pub body: Option<Node>,
+    /// The body read from a file, relative to the test file.
+    pub body_file: Option<Spanned<String>>,
+    /// The whole request.
+    pub span: Span,
+}
+
+/// What the caller of a listener flow must get.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectResponse {
+    /// The status code.
+    pub status: Option<Spanned<u32>>,
+    /// Headers the response carries (names case-insensitive, values exact).
+    pub headers: Option<Node>,
+    /// The body equals this: JSON equality when it is JSON, the text otherwise.
+    pub body: Option<Node>,
+    /// The body (JSON) contains this, as `payload_contains` does.
+    pub body_contains: Option<Node>,
+    /// The whole expectation.
+    pub span: Span,
 }
 
 /// Which steps a mock or a call check is about.
@@ -128,4 +168,6 @@ pub struct Expect {
     pub error: Option<Spanned<ErrorType>>,
     /// Call counts.
     pub calls: Vec<CallCheck>,
+    /// What the caller gets (cases with a `request`).
+    pub response: Option<ExpectResponse>,
 }

@@ -245,10 +245,7 @@ impl Lowerer<'_> {
         }
         let fields = self.fields(&entry.value, "an error handler", HANDLER_KEYS)?;
         if let Some(types) = fields.get("types") {
-            handler.types = match &types.value {
-                Value::Str(_) => self.error_type(types).into_iter().collect(),
-                _ => self.list(types, "types", |lw, n| lw.error_type(n)),
-            };
+            handler.types = self.error_types(types, "types");
         }
         if let Some(when) = fields.get("when") {
             handler.when = self.expr(when, "`when`");
@@ -257,6 +254,14 @@ impl Lowerer<'_> {
             handler.steps = self.steps(steps);
         }
         Some(handler)
+    }
+
+    /// One error type or a list of them (`types` of a handler, `retry_on` of `until_successful`).
+    pub(crate) fn error_types(&mut self, node: &Node, what: &str) -> Vec<Spanned<ErrorType>> {
+        match &node.value {
+            Value::Str(_) => self.error_type(node).into_iter().collect(),
+            _ => self.list(node, what, |lw, n| lw.error_type(n)),
+        }
     }
 
     /// An error type `NS:NAME`.

@@ -10,6 +10,8 @@ mod objectives;
 mod step;
 mod test_suite;
 
+pub use test_suite::keys as test_keys;
+
 pub use data::find_expr_end;
 pub use fields::is_identifier;
 

@@ -185,10 +185,13 @@ impl Lowerer<'_> {
                 }
             }
             "until_successful" => {
-                let f = self.fields(body, "`until_successful`", &["max_retries", "backoff", "steps"])?;
+                let keys = ["max_retries", "backoff", "retry_on", "no_retry_on", "steps"];
+                let f = self.fields(body, "`until_successful`", &keys)?;
                 StepKind::UntilSuccessful {
                     max_retries: f.get("max_retries").and_then(|n| self.count(n, "max_retries", 0)),
                     backoff: f.get("backoff").map(|n| self.backoff(n)).unwrap_or_default(),
+                    retry_on: f.get("retry_on").map(|n| self.error_types(n, "retry_on")).unwrap_or_default(),
+                    no_retry_on: f.get("no_retry_on").map(|n| self.error_types(n, "no_retry_on")).unwrap_or_default(),
                     steps: self.scope_steps(f.get("steps"), entry),
                 }
             }

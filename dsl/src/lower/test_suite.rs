@@ -4,15 +4,48 @@
 use super::Lowerer;
 use crate::codes;
 use crate::diagnostic::Diagnostic;
-use crate::ir::{Answer, CallCheck, Expect, Mock, StepSelector, TestCase, TestInput, TestSuite};
+use crate::ir::{
+    Answer, CallCheck, Expect, ExpectResponse, Mock, StepSelector, TestCase, TestInput, TestRequest, TestSuite,
+};
 use crate::span::Spanned;
 use crate::syntax::{Entry, Node, Value};
 
 const SELECTOR_KEYS: [&str; 4] = ["step", "component", "config", "with"];
 
+/// The keys of a test file, each list the lowering's own: the editor schema of test files
+/// (`relais schema --tests`) is checked against them.
+pub mod keys {
+    /// The file.
+    pub const SUITE: [&str; 2] = ["flow", "tests"];
+    /// A case.
+    pub const CASE: [&str; 6] = ["now", "fire_time", "input", "request", "mocks", "expect"];
+    /// `input`.
+    pub const INPUT: [&str; 6] = ["payload", "payload_file", "media_type", "attributes", "vars", "stores"];
+    /// `request`.
+    pub const REQUEST: [&str; 6] = ["method", "path", "query", "headers", "body", "body_file"];
+    /// `expect`.
+    pub const EXPECT: [&str; 8] =
+        ["payload", "payload_contains", "assert", "vars", "attributes", "error", "calls", "response"];
+    /// `expect.response`.
+    pub const RESPONSE: [&str; 4] = ["status", "headers", "body", "body_contains"];
+    /// A mock's answer (also written on the mock itself).
+    pub const ANSWER: [&str; 6] = ["payload", "attributes", "status", "raise", "description", "delay"];
+    /// How a mock or a call check selects steps.
+    pub const SELECTOR: [&str; 4] = super::SELECTOR_KEYS;
+    /// A call check's counts (with [`SELECTOR`]).
+    pub const CALL: [&str; 4] = ["times", "at_least", "at_most", "called_with"];
+    /// The methods a test request may use.
+    pub const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+}
+
+use keys::METHODS;
+
+/// What `request` or `fire_time` replaces in `input`: the listener or the scheduler makes the whole event.
+const REPLACED_BY_SOURCE: [&str; 5] = ["payload", "payload_file", "media_type", "attributes", "vars"];
+
 impl Lowerer<'_> {
     pub(crate) fn test_suite(&mut self, doc: &Node) -> Option<TestSuite> {
-        let f = self.fields(doc, "a test file", &["flow", "tests"])?;
+        let f = self.fields(doc, "a test file", &keys::SUITE)?;
         let flow = f.require(self, "flow").and_then(|n| self.name(n, "flow"));
         let mut cases = Vec::new();
         if let Some(tests) = f.require(self, "tests") {
@@ -31,24 +64,139 @@ impl Lowerer<'_> {
     }
 
     fn test_case(&mut self, name: Spanned<String>, body: &Node) -> Option<TestCase> {
-        let f = self.fields(body, "a test case", &["now", "input", "mocks", "expect"])?;
+        let f = self.fields(body, "a test case", &keys::CASE)?;
         let now = f.get("now").and_then(|n| self.string(n, "`now`"));
+        let fire_time = f.get("fire_time").and_then(|n| self.string(n, "`fire_time`"));
         let input = match f.get("input") {
             Some(n) => self.test_input(n),
             None => TestInput::default(),
         };
+        let request = f.get("request").and_then(|n| self.test_request(n));
+        // A request or a tick makes the event itself: what `input` would put in it is refused, not dropped.
+        let source = match (&request, &fire_time) {
+            (Some(_), _) => {
+                Some(("request", "the request is the input", "put the body, headers and query in `request`"))
+            }
+            (None, Some(_)) => Some((
+                "fire_time",
+                "a tick's event is made by the scheduler",
+                "a scheduled flow starts with no payload and `attributes.fired_at`",
+            )),
+            (None, None) => None,
+        };
+        if let (Some((key, label, fix)), Some(input)) = (source, f.get("input")) {
+            let replaced =
+                input.as_map().unwrap_or_default().iter().filter(|e| REPLACED_BY_SOURCE.contains(&e.key.as_str()));
+            for entry in replaced {
+                self.error(
+                    Diagnostic::error(
+                        codes::CONFLICTING_FIELDS,
+                        entry.key_span,
+                        format!("`input.{}` and `{key}` both give the event", entry.key),
+                    )
+                    .label(label)
+                    .help(format!("{fix}; with `{key}`, `input` takes only `stores`")),
+                );
+            }
+        }
+        if let (Some(_), Some(_)) = (&request, &fire_time) {
+            if let Some(n) = f.get("fire_time") {
+                self.error(
+                    Diagnostic::error(
+                        codes::CONFLICTING_FIELDS,
+                        n.span,
+                        "a case sends a `request` or fires at a `fire_time`, not both",
+                    )
+                    .label("remove one of them"),
+                );
+            }
+        }
         let mocks = f.get("mocks").map(|n| self.list(n, "mocks", |lw, m| lw.mock(m))).unwrap_or_default();
         let expect = match f.get("expect") {
             Some(n) => self.expect(n),
             None => Expect::default(),
         };
-        Some(TestCase { name, now, input, mocks, expect, span: body.span })
+        if let (None, Some(response)) = (&request, &expect.response) {
+            if f.get("request").is_none() {
+                self.error(
+                    Diagnostic::error(
+                        codes::MISSING_KEY,
+                        response.span,
+                        "a `response` is what a `request` gets: this case sends none",
+                    )
+                    .label("no request to answer")
+                    .help("give the case `request: { method: POST, path: /..., body: ... }`"),
+                );
+            }
+        }
+        Some(TestCase { name, now, input, request, fire_time, mocks, expect, span: body.span })
+    }
+
+    fn test_request(&mut self, node: &Node) -> Option<TestRequest> {
+        let f = self.fields(node, "`request`", &keys::REQUEST)?;
+        let path = f.require(self, "path").and_then(|n| self.string(n, "`path`"));
+        if let Some(p) = path.as_ref().filter(|p| !p.value.starts_with('/')) {
+            self.error(
+                Diagnostic::error(codes::BAD_VALUE, p.span, format!("`{}` is not a request path", p.value))
+                    .label("a path starts with `/`")
+                    .help(format!("write `/{}`", p.value)),
+            );
+        }
+        let method = f.get("method").and_then(|n| self.string(n, "`method`"));
+        if let Some(m) = method.as_ref().filter(|m| !METHODS.contains(&m.value.as_str())) {
+            let upper = m.value.to_ascii_uppercase();
+            let help = if METHODS.contains(&upper.as_str()) {
+                Some(format!("methods are upper case: `{upper}`"))
+            } else {
+                crate::diagnostic::did_you_mean(&upper, METHODS)
+            };
+            self.error(
+                Diagnostic::error(codes::BAD_VALUE, m.span, format!("`{}` is not an HTTP method", m.value))
+                    .label("unknown method")
+                    .maybe_help(help.or_else(|| Some(format!("one of {}", METHODS.join(", "))))),
+            );
+        }
+        if f.get("body").is_some() && f.get("body_file").is_some() {
+            self.error(
+                Diagnostic::error(
+                    codes::CONFLICTING_FIELDS,
+                    node.span,
+                    "`request` takes `body` or `body_file`, not both",
+                )
+                .label("remove one of them"),
+            );
+        }
+        Some(TestRequest {
+            method,
+            path: path?,
+            query: f.get("query").filter(|n| self.is_map(n, "`query`")).cloned(),
+            headers: f.get("headers").filter(|n| self.is_map(n, "`headers`")).cloned(),
+            body: f.get("body").cloned(),
+            body_file: f.get("body_file").and_then(|n| self.string(n, "`body_file`")),
+            span: node.span,
+        })
+    }
+
+    fn expect_response(&mut self, node: &Node) -> Option<ExpectResponse> {
+        let f = self.fields(node, "`response`", &keys::RESPONSE)?;
+        let status = f.get("status").and_then(|n| self.count(n, "`status`", 100));
+        if let Some(s) = status.as_ref().filter(|s| s.value > 599) {
+            self.error(
+                Diagnostic::error(codes::BAD_VALUE, s.span, format!("{} is not an HTTP status", s.value))
+                    .label("statuses are 100 to 599"),
+            );
+        }
+        Some(ExpectResponse {
+            status,
+            headers: f.get("headers").filter(|n| self.is_map(n, "`headers`")).cloned(),
+            body: f.get("body").cloned(),
+            body_contains: f.get("body_contains").cloned(),
+            span: node.span,
+        })
     }
 
     fn test_input(&mut self, node: &Node) -> TestInput {
-        let Some(f) =
-            self.fields(node, "`input`", &["payload", "payload_file", "media_type", "attributes", "vars", "stores"])
-        else {
+        let Some(f) = self.fields(node, "`input`", &keys::INPUT) else {
             return TestInput::default();
         };
         if f.get("payload").is_some() && f.get("payload_file").is_some() {
@@ -110,9 +258,10 @@ impl Lowerer<'_> {
     }
 
     fn mock(&mut self, node: &Node) -> Option<Mock> {
-        let mut keys = SELECTOR_KEYS.to_vec();
-        keys.extend(["returns", "raise", "description", "delay", "payload", "attributes", "status"]);
-        let f = self.fields(node, "a mock", &keys)?;
+        let mut allowed = SELECTOR_KEYS.to_vec();
+        allowed.push("returns");
+        allowed.extend(keys::ANSWER);
+        let f = self.fields(node, "a mock", &allowed)?;
         let select = self.selector(node, &f);
         let answers = match f.get("returns") {
             Some(Node { value: Value::List(items), .. }) => items.iter().filter_map(|a| self.answer(a)).collect(),
@@ -135,8 +284,7 @@ impl Lowerer<'_> {
     }
 
     fn answer(&mut self, node: &Node) -> Option<Answer> {
-        let f =
-            self.fields(node, "a mock answer", &["payload", "attributes", "status", "raise", "description", "delay"])?;
+        let f = self.fields(node, "a mock answer", &keys::ANSWER)?;
         let mut attributes = f.get("attributes").filter(|n| self.is_map(n, "`attributes`")).cloned();
         if let Some(status) = f.get("status") {
             // `status: 404` is short for `attributes: { status: 404 }` (what an HTTP request step reports).
@@ -158,8 +306,7 @@ impl Lowerer<'_> {
     }
 
     fn expect(&mut self, node: &Node) -> Expect {
-        let keys = ["payload", "payload_contains", "assert", "vars", "attributes", "error", "calls"];
-        let Some(f) = self.fields(node, "`expect`", &keys) else { return Expect::default() };
+        let Some(f) = self.fields(node, "`expect`", &keys::EXPECT) else { return Expect::default() };
         let asserts = match f.get("assert") {
             Some(n @ Node { value: Value::Str(_), .. }) => self.expr(n, "an assertion").into_iter().collect(),
             Some(n) => self.list(n, "`assert`", |lw, a| lw.expr(a, "an assertion")),
@@ -173,13 +320,14 @@ impl Lowerer<'_> {
             attributes: f.get("attributes").filter(|n| self.is_map(n, "`attributes`")).cloned(),
             error: f.get("error").and_then(|n| self.error_type(n)),
             calls: f.get("calls").map(|n| self.list(n, "`calls`", |lw, c| lw.call_check(c))).unwrap_or_default(),
+            response: f.get("response").and_then(|n| self.expect_response(n)),
         }
     }
 
     fn call_check(&mut self, node: &Node) -> Option<CallCheck> {
-        let mut keys = SELECTOR_KEYS.to_vec();
-        keys.extend(["times", "at_least", "at_most", "called_with"]);
-        let f = self.fields(node, "a call check", &keys)?;
+        let mut allowed = SELECTOR_KEYS.to_vec();
+        allowed.extend(keys::CALL);
+        let f = self.fields(node, "a call check", &allowed)?;
         let select = self.selector(node, &f)?;
         let check = CallCheck {
             select,

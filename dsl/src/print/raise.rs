@@ -256,10 +256,15 @@ fn raise_step(step: &Step) -> Node {
                 m.put("on_error", raise_handlers(on_error)).build()
             }
         }
-        StepKind::UntilSuccessful { max_retries, backoff: b, steps } => {
+        StepKind::UntilSuccessful { max_retries, backoff: b, retry_on, no_retry_on, steps } => {
             let mut m = MapBuilder::new().opt("max_retries", max_retries.as_ref(), |r| int(r.value));
             if !b.is_empty() {
                 m = m.put("backoff", backoff(b));
+            }
+            for (key, types) in [("retry_on", retry_on), ("no_retry_on", no_retry_on)] {
+                if !types.is_empty() {
+                    m = m.put(key, list(types.iter().map(|t| text(&t.value.to_string())).collect()));
+                }
             }
             m.steps("steps", steps).build()
         }

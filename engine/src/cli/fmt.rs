@@ -10,7 +10,7 @@
 
 use super::render::render_human;
 use super::{paths_or_default, Outcome};
-use crate::load::{discover, parse_text, read_in, Roots, Syntax, MAX_FLOW_FILE};
+use crate::load::{discover, discover_tests, is_test_file, parse_text, read_in, Roots, Syntax, MAX_FLOW_FILE};
 use relais_dsl::print::comments::{Comments, Style};
 use relais_dsl::print::{flow, raise::raise_module, yaml};
 use relais_dsl::{Diagnostics, SourceMap};
@@ -77,6 +77,36 @@ pub fn format_text(path: &str, text: &str, from: Syntax, to: Syntax) -> Result<S
     }
 }
 
+/// Canonical YAML of a flow-test file (`*.test.yaml`, or a `.test.flow` converted to YAML), its comments
+/// kept, or the diagnostics that prevent formatting it. A test file has no IR to raise: its checked document
+/// tree is printed as it is, keys in the order written. `None` when asked for `.flow`, which has no printer
+/// for test files.
+pub fn format_test_text(
+    path: &str,
+    text: &str,
+    from: Syntax,
+    to: Syntax,
+) -> Result<Option<String>, (SourceMap, Diagnostics)> {
+    let mut sources = SourceMap::new();
+    let file = sources.add(path, text);
+    let mut diags = Diagnostics::new();
+    let doc = match from {
+        Syntax::Flow => relais_dsl::syntax::flow::parse_tests(text, file, &mut diags),
+        Syntax::Yaml => parse_text(text, from, file, &mut diags),
+    };
+    let suite = doc.as_ref().and_then(|d| relais_dsl::lower::lower_test_suite(d, file, &mut diags));
+    match (doc, suite) {
+        (Some(doc), Some(_)) if !diags.has_errors() => Ok((to == Syntax::Yaml).then(|| {
+            let style = match from {
+                Syntax::Yaml => Style::Yaml,
+                Syntax::Flow => Style::Flow,
+            };
+            yaml::print_with(&doc, &Comments::collect(text, style, &doc))
+        })),
+        _ => Err((sources, diags)),
+    }
+}
+
 /// Where a file's formatted text goes: the file itself, or for a conversion the same name with the target's
 /// extension, beside it or at the same place under `out` (relative to the path given that found it).
 fn output_path(path: &Path, given: &Path, to: Option<Target>, out: Option<&Path>) -> PathBuf {
@@ -97,7 +127,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
     let paths = paths_or_default(&args.paths);
     let roots = Roots::of(&paths, args.root.as_deref());
     for path in paths {
-        match discover(&path) {
+        match discover(&path).and_then(|mut found| {
+            found.extend(discover_tests(&path)?);
+            Ok(found)
+        }) {
             Ok(found) => files.extend(found.into_iter().map(|f| (f, path.clone()))),
             Err(e) => {
                 eprintln!("relais fmt: cannot read `{}`: {e}", path.display());
@@ -121,7 +154,19 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
                 continue;
             }
         };
-        let formatted = match format_text(&path.display().to_string(), &text, from, to) {
+        let formatted = if is_test_file(&path) {
+            match format_test_text(&path.display().to_string(), &text, from, to) {
+                Ok(Some(f)) => Ok(f),
+                Ok(None) => {
+                    eprintln!("relais fmt: left {} as it is: test files are printed as YAML only", path.display());
+                    continue;
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            format_text(&path.display().to_string(), &text, from, to)
+        };
+        let formatted = match formatted {
             Ok(f) => f,
             Err((sources, diags)) => {
                 for d in diags.iter() {

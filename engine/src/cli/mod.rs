@@ -15,6 +15,7 @@ pub mod run;
 pub mod schema;
 mod state;
 pub mod test;
+pub mod test_schema;
 mod watch;
 
 use clap::{Parser, Subcommand};
@@ -49,7 +50,9 @@ Examples:
 Comments are kept. --to never replaces an existing file unless --force.";
 const SCHEMA_EXAMPLES: &str = "\
 Examples:
-  relais schema > relais.schema.json  then point your editor's YAML extension at the file";
+  relais schema > relais.schema.json  then point your editor's YAML extension at the file
+  relais schema --tests > relais.test.schema.json
+                                      the same for flow-test files (`*.test.yaml`)";
 const RUN_EXAMPLES: &str = "\
 Examples:
   relais run flows/                           serve the flows
@@ -106,7 +109,8 @@ enum Command {
     /// Format flow files canonically, or convert them between YAML and `.flow`.
     #[command(after_help = FMT_EXAMPLES)]
     Fmt(fmt::Args),
-    /// Print the JSON Schema of YAML flow files, for completion and validation in an editor.
+    /// Print the JSON Schema of YAML flow files (or, with `--tests`, of flow-test files), for completion
+    /// and validation in an editor.
     #[command(after_help = SCHEMA_EXAMPLES)]
     Schema(schema::Args),
     /// Serve the flows: HTTP listeners, schedules and queue consumers, until SIGINT or SIGTERM.

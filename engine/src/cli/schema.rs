@@ -9,7 +9,11 @@ use std::io::Write;
 
 /// Arguments of `relais schema`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Print the schema of flow-test files (`*.test.yaml`) instead of flow files.
+    #[arg(long)]
+    tests: bool,
+}
 
 /// A component's parameter schema with the `config` field added when it takes one.
 fn with_config(registry: &Registry, schema: &Value, config_kind: Option<&str>) -> Value {
@@ -149,8 +153,12 @@ fn objectives_schema() -> Value {
 }
 
 /// Runs `relais schema`.
-pub fn run(_: &Args, out: &mut dyn Write) -> Outcome {
-    let schema = flow_file_schema(crate::components::registry());
+pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
+    let schema = if args.tests {
+        super::test_schema::test_file_schema()
+    } else {
+        flow_file_schema(crate::components::registry())
+    };
     let written = serde_json::to_string_pretty(&schema).map(|text| writeln!(out, "{text}"));
     match written {
         Ok(Ok(())) => Outcome::Success,

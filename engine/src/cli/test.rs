@@ -18,7 +18,7 @@ pub struct Args {
     /// Write a JUnit XML report here.
     #[arg(long)]
     junit: Option<PathBuf>,
-    /// Print which steps of each flow ran at least once.
+    /// Print which steps of each flow ran at least once, and where the steps never run are.
     #[arg(long)]
     coverage: bool,
     /// Write the coverage report as JSON here.
@@ -62,7 +62,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         }
     }
     if args.coverage {
-        let _ = write!(out, "{}", report::coverage_table(&summary));
+        let _ = write!(out, "{}{}", report::coverage_table(&summary), report::never_run_list(&summary));
     }
     if let Some(path) = &args.coverage_json {
         let text = serde_json::to_string_pretty(&report::coverage_json(&summary)).unwrap_or_default();
@@ -75,6 +75,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         let total = report::total_percent(&summary);
         if total < min {
             let _ = writeln!(out, "relais test: step coverage {total:.1} % is below the required {min:.1} %");
+            if !args.coverage {
+                let _ = write!(out, "{}", report::never_run_list(&summary));
+            }
             if outcome == Outcome::Success {
                 outcome = Outcome::Findings;
             }

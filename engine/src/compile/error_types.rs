@@ -1,6 +1,7 @@
-//! Error types no one can raise (RL0312): an `on_error` handler, a test's `expect: error:` or a mock's
-//! `raise` naming a type that neither the engine nor a `raise_error` (nor a test mock) ever raises. Such a
-//! handler never runs, and `HTTP:NOTFOUND` for `HTTP:NOT_FOUND` looks right to a reviewer.
+//! Error types no one can raise (RL0312): an `on_error` handler, an `until_successful`'s `retry_on` or
+//! `no_retry_on`, a test's `expect: error:` or a mock's `raise` naming a type that neither the engine nor a
+//! `raise_error` (nor a test mock) ever raises. Such a handler never runs, such a retry rule never applies,
+//! and `HTTP:NOTFOUND` for `HTTP:NOT_FOUND` looks right to a reviewer.
 //!
 //! A type can be caught when it is a raised type or one of its ancestors (`HTTP:CLIENT_ERROR`, `HTTP:ANY`,
 //! `ANY`). In the engine's own namespaces an unknown name is an error; in the user's namespaces (`APP:...`)
@@ -183,8 +184,16 @@ pub fn check(loaded: &mut Loaded) {
     for flow in loaded.set.flows() {
         let mut handlers: Vec<&relais_dsl::ir::Handler> = flow.on_error.iter().collect();
         for step in flow.all_steps() {
-            if let StepKind::Try { on_error, .. } = &step.kind {
-                handlers.extend(on_error);
+            match &step.kind {
+                StepKind::Try { on_error, .. } => handlers.extend(on_error),
+                StepKind::UntilSuccessful { retry_on, no_retry_on, .. } => {
+                    let rules =
+                        [(retry_on, "`retry_on` never matches it"), (no_retry_on, "`no_retry_on` never matches it")];
+                    for (types, place) in rules {
+                        found.extend(types.iter().filter_map(|t| raisable.check(t, place)));
+                    }
+                }
+                _ => {}
             }
         }
         for handler in handlers {

@@ -120,7 +120,7 @@ fn check_schema(loaded: &mut Loaded, text: &str, whole: Span, referenced: Span) 
     }
     // `relais run` compiles the schema into a validator (`plan::build`); compiling it here too makes check and
     // run agree on schemas that are well-formed but cannot be used, such as a `$ref` that resolves nowhere.
-    if let Err(e) = jsonschema::validator_for(&value) {
+    if let Err(e) = crate::json_schema::compile(&value) {
         let at = ref_span(text, whole, &e.to_string()).unwrap_or_else(|| whole.sub(0, 1));
         loaded.diags.push(
             Diagnostic::error(codes::SCHEMA_UNRESOLVED, at, format!("the schema cannot be compiled: {e}"))

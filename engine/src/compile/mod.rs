@@ -7,7 +7,7 @@ mod contracts;
 pub mod error_types;
 mod files;
 mod queues;
-mod routes;
+pub mod routes;
 mod script_text;
 pub mod scripts;
 pub mod secrets;

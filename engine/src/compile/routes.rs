@@ -18,6 +18,17 @@ struct Listener {
 }
 
 pub(super) fn check(loaded: &mut Loaded) {
+    let (_, diags) = listeners(loaded);
+    loaded.diags.extend(diags);
+}
+
+/// Each listener config's routes (by config name, `""` for the default listener), as the daemon builds them:
+/// what a flow test's `request` is routed by.
+pub fn routers(loaded: &Loaded) -> HashMap<String, Router> {
+    listeners(loaded).0.into_iter().map(|(name, l)| (name, l.router)).collect()
+}
+
+fn listeners(loaded: &Loaded) -> (HashMap<String, Listener>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut listeners: HashMap<String, Listener> = HashMap::new();
     for flow in loaded.set.flows() {
@@ -51,7 +62,7 @@ pub(super) fn check(loaded: &mut Loaded) {
             }
         }
     }
-    loaded.diags.extend(diags);
+    (listeners, diags)
 }
 
 fn diagnostic(

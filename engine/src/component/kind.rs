@@ -75,7 +75,7 @@ impl StepContext<'_> {
         let text = crate::load::read_text(&full, 4 * 1024 * 1024)
             .map_err(|e| format!("cannot read `{}`: {e}", full.display()))?;
         let value: Json = serde_json::from_str(&text).map_err(|e| format!("`{}` is not JSON: {e}", full.display()))?;
-        jsonschema::validator_for(&value).map_err(|e| format!("`{}` cannot be compiled: {e}", full.display()))
+        crate::json_schema::compile(&value).map_err(|e| format!("`{}` cannot be compiled: {e}", full.display()))
     }
 
     /// The resource of the step's config as the type its kind builds.

@@ -1,6 +1,6 @@
 //! Compiling the checked IR into a [`Program`].
 
-use super::{BackoffPlan, FlowPlan, HandlerPlan, Op, Program, Script, StepPlan, TemplatePlan, ValuePlan};
+use super::{BackoffPlan, FlowPlan, HandlerPlan, Op, Program, RetryRule, Script, StepPlan, TemplatePlan, ValuePlan};
 use crate::component::{
     Catalog, ComponentNode, ConfigContext, Resources, Role, SourceDecl, StepContext, StepSite, Typed,
 };
@@ -27,6 +27,8 @@ struct Builder<'a> {
     dir: PathBuf,
     flow: String,
     next_index: usize,
+    /// Label and location of each step, by index.
+    sites: Vec<(String, String)>,
     diags: Diagnostics,
     default_store: Arc<ObjectStore>,
     loaded: &'a Loaded,
@@ -172,6 +174,7 @@ pub fn compile_program_reading(
                 dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
                 flow: flow.name.value.clone(),
                 next_index: 0,
+                sites: Vec::new(),
                 diags: Diagnostics::new(),
                 default_store: default_store.clone(),
                 loaded,
@@ -268,6 +271,7 @@ impl Builder<'_> {
             step_count: self.next_index,
             hits: (0..self.next_index).map(|_| std::sync::atomic::AtomicU64::new(0)).collect(),
             objectives: flow.objectives.clone(),
+            sites: Arc::new(std::mem::take(&mut self.sites)),
         }
     }
 
@@ -307,6 +311,7 @@ impl Builder<'_> {
         self.next_index += 1;
         let label = step.id.as_ref().map_or_else(|| step.kind.name().to_string(), |id| id.value.clone());
         let location = self.location(step.span);
+        self.sites.push((label.clone(), location.clone()));
         let op = self.op(&step.kind, step.id.as_ref().map(|i| i.value.clone()));
         StepPlan { index, label, location, op }
     }
@@ -364,7 +369,7 @@ impl Builder<'_> {
                 Op::FlowRef(name.value.clone(), target.as_ref().map(|t| t.value.clone()))
             }
             StepKind::Try { steps, on_error } => Op::Try(self.steps(steps), self.handlers(on_error)),
-            StepKind::UntilSuccessful { max_retries, backoff, steps } => Op::UntilSuccessful(
+            StepKind::UntilSuccessful { max_retries, backoff, retry_on, no_retry_on, steps } => Op::UntilSuccessful(
                 max_retries.as_ref().map_or(5, |m| m.value),
                 BackoffPlan {
                     initial: backoff.initial.as_ref().map_or(Duration::from_millis(100), |d| d.value),
@@ -372,6 +377,10 @@ impl Builder<'_> {
                     multiplier: backoff.multiplier.as_ref().map_or(2.0, |m| m.value.max(1.0)),
                     jitter: backoff.jitter.as_ref().is_none_or(|j| j.value),
                 },
+                Arc::new(RetryRule {
+                    retry_on: retry_on.iter().map(|t| t.value.clone()).collect(),
+                    no_retry_on: no_retry_on.iter().map(|t| t.value.clone()).collect(),
+                }),
                 self.steps(steps),
             ),
             StepKind::RaiseError { error_type, description } => {
@@ -380,7 +389,7 @@ impl Builder<'_> {
             StepKind::Validate { schema } => {
                 let validator = self.read_file(&schema.value, schema.span).and_then(|(_, text)| {
                     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-                    jsonschema::validator_for(&value).ok()
+                    crate::json_schema::compile(&value).ok()
                 });
                 match validator {
                     Some(v) => Op::Validate(Arc::new(v)),

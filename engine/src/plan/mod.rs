@@ -46,6 +46,27 @@ pub struct BackoffPlan {
     pub jitter: bool,
 }
 
+/// Which errors `until_successful` tries again. Without lists, every error but a permanent one
+/// ([`crate::event::FlowError::is_permanent`]: `SENSITIVE:LEAK`, `CONTRACT:VIOLATION`); with `retry_on`, only
+/// the errors of those types or their descendants (`HTTP:SERVER_ERROR` covers a 503); `no_retry_on` takes
+/// types out again. An error not retried leaves the scope at once, as it is (not `RETRY:EXHAUSTED`).
+#[derive(Debug, Clone, Default)]
+pub struct RetryRule {
+    /// Only these types (and descendants) are retried; empty: every type.
+    pub retry_on: Vec<ErrorType>,
+    /// These types (and descendants) are never retried.
+    pub no_retry_on: Vec<ErrorType>,
+}
+
+impl RetryRule {
+    /// Whether another attempt may succeed where `error` failed.
+    pub fn retries(&self, error: &crate::event::FlowError) -> bool {
+        let t = &error.error_type;
+        let covered = |types: &[ErrorType]| types.iter().any(|r| crate::event::error::matches(r, t));
+        !error.is_permanent() && (self.retry_on.is_empty() || covered(&self.retry_on)) && !covered(&self.no_retry_on)
+    }
+}
+
 /// A compiled `on_error` handler.
 pub struct HandlerPlan {
     /// Continue or propagate.
@@ -114,8 +135,8 @@ pub enum Op {
     FlowRef(String, Option<String>),
     /// Error scope.
     Try(Vec<StepPlan>, Vec<HandlerPlan>),
-    /// Retry scope.
-    UntilSuccessful(u32, BackoffPlan, Vec<StepPlan>),
+    /// Retry scope: attempts after the first, delays, which errors are retried, the steps.
+    UntilSuccessful(u32, BackoffPlan, Arc<RetryRule>, Vec<StepPlan>),
     /// Fail.
     RaiseError(ErrorType, Option<TemplatePlan>),
     /// JSON Schema validation.
@@ -155,6 +176,8 @@ pub struct FlowPlan {
     pub hits: Vec<std::sync::atomic::AtomicU64>,
     /// What the flow promises, as written (`objectives:`): the incident evaluator grades against it.
     pub objectives: Option<relais_dsl::ir::Objectives>,
+    /// Label and `file:line:column` of each step, by index: what coverage names the steps never run by.
+    pub sites: Arc<Vec<(String, String)>>,
 }
 
 /// Every compiled flow, by name, plus the script engine they were compiled for.
@@ -204,4 +227,39 @@ pub struct IdempotentPlan {
     pub claim_timeout: Duration,
     /// Variable receiving `{ key, recovered }`.
     pub target: Option<String>,
+}
+
+#[cfg(test)]
+mod retry_rule_tests {
+    use super::RetryRule;
+    use crate::event::error::error_type;
+    use crate::event::FlowError;
+
+    fn rule(retry_on: &[&str], no_retry_on: &[&str]) -> RetryRule {
+        RetryRule {
+            retry_on: retry_on.iter().map(|t| error_type(t)).collect(),
+            no_retry_on: no_retry_on.iter().map(|t| error_type(t)).collect(),
+        }
+    }
+
+    fn retries(rule: &RetryRule, kind: &str) -> bool {
+        rule.retries(&FlowError::new(kind, "x"))
+    }
+
+    #[test]
+    fn a_type_covers_its_descendants_and_no_retry_on_wins() {
+        let rule = rule(&["HTTP:CONNECTIVITY", "HTTP:SERVER_ERROR"], &["HTTP:INTERNAL_SERVER_ERROR"]);
+        assert!(retries(&rule, "HTTP:SERVICE_UNAVAILABLE"));
+        assert!(retries(&rule, "HTTP:CONNECTIVITY"));
+        assert!(!retries(&rule, "HTTP:INTERNAL_SERVER_ERROR"));
+        assert!(!retries(&rule, "HTTP:CLIENT_ERROR"));
+        assert!(!retries(&rule, "DB:CONNECTIVITY"));
+    }
+
+    #[test]
+    fn without_lists_everything_but_a_permanent_error_is_retried_and_a_list_cannot_bring_one_back() {
+        assert!(retries(&RetryRule::default(), "HTTP:CLIENT_ERROR"));
+        assert!(!retries(&RetryRule::default(), "SENSITIVE:LEAK"));
+        assert!(!retries(&rule(&["ANY"], &[]), "CONTRACT:VIOLATION"));
+    }
 }

@@ -51,6 +51,8 @@ pub fn keywords() -> Vec<(&'static str, Value)> {
     let expr = json!({ "$ref": "#/$defs/Expression" });
     let dur = json!({ "$ref": "#/$defs/Duration" });
     let routes = json!({ "type": "array", "minItems": 2, "items": { "$ref": "#/$defs/Steps" } });
+    let error_types = json!({ "anyOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ],
+        "description": "Error types (`HTTP:CONNECTIVITY`), each covering its descendants (`HTTP:SERVER_ERROR` covers a 503)." });
     vec![
         ("set_payload", json!({ "description": "A value, a template or `#[...]`; or `{ value, media_type }`." })),
         ("set_variable", obj(json!({ "name": { "type": "string" }, "value": {} }), &["name", "value"])),
@@ -98,6 +100,7 @@ pub fn keywords() -> Vec<(&'static str, Value)> {
             obj(
                 json!({ "max_retries": { "type": "integer", "minimum": 0 },
             "backoff": obj(json!({ "initial": dur, "max": dur, "multiplier": { "type": "number" }, "jitter": { "type": "boolean" } }), &[]),
+            "retry_on": error_types.clone(), "no_retry_on": error_types,
             "steps": steps }),
                 &[],
             ),

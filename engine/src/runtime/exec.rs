@@ -135,9 +135,8 @@ impl Runtime {
                 return fail(ev, FlowError::typed(error_type.clone(), text));
             }
             Op::Validate(validator) => {
-                let problems = attempt!(ev, self.schema_problems(validator, &ev));
-                if !problems.is_empty() {
-                    return fail(ev, FlowError::new("VALIDATION:INVALID", problems.join("; ")));
+                if let Some(problems) = attempt!(ev, self.schema_problems(validator, &ev)) {
+                    return fail(ev, FlowError::new("VALIDATION:INVALID", problems));
                 }
             }
             Op::Idempotent(plan) => {
@@ -200,8 +199,8 @@ impl Runtime {
                     Ok(ev) => Ok(ev),
                     Err(failure) => self.handle(flow, handlers, failure).await,
                 },
-                Op::UntilSuccessful(max_retries, backoff, steps) => {
-                    self.until_successful(flow, step, *max_retries, *backoff, steps, ev).await
+                Op::UntilSuccessful(max_retries, backoff, rule, steps) => {
+                    self.until_successful(flow, step, (*max_retries, *backoff, rule), steps, ev).await
                 }
                 Op::Async(semaphore, steps) => self.spawn_async(flow, semaphore, steps, ev).await,
                 Op::Scope(resource, steps) => self.resource_scope(flow, step, resource.as_deref(), steps, ev).await,
@@ -214,18 +213,13 @@ impl Runtime {
         })
     }
 
-    /// What is wrong with the payload according to a schema: at most five problems, each with the JSON
-    /// pointer of the offending value (`/buyer/email`; `/` for the whole payload).
-    fn schema_problems(&self, validator: &jsonschema::Validator, ev: &Event) -> Result<Vec<String>, FlowError> {
+    /// What is wrong with the payload according to a schema: every problem, the first
+    /// [`crate::json_schema::LISTED`] with the JSON pointer of the offending value (`/buyer/email`; `/` for
+    /// the whole payload), then how many more.
+    fn schema_problems(&self, validator: &jsonschema::Validator, ev: &Event) -> Result<Option<String>, FlowError> {
         let value = ev.payload.read(&self.program().readers)?;
-        Ok(validator
-            .iter_errors(value)
-            .take(5)
-            .map(|e| {
-                let path = e.instance_path().to_string();
-                format!("`{}`: {e}", if path.is_empty() { "/" } else { &path })
-            })
-            .collect())
+        let (listed, more) = crate::json_schema::problems(validator, value);
+        Ok((!listed.is_empty()).then(|| crate::json_schema::describe(&listed, more)))
     }
 
     /// `flow_ref`: runs another flow (with its own handlers) or sub-flow (in the caller's error scope) on the

@@ -5,7 +5,7 @@ use super::exec::Failure;
 use super::Runtime;
 use crate::event::error::{matches, FlowError};
 use crate::event::Event;
-use crate::plan::{BackoffPlan, FlowPlan, HandlerPlan, StepPlan};
+use crate::plan::{BackoffPlan, FlowPlan, HandlerPlan, RetryRule, StepPlan};
 use relais_dsl::ir::HandlerAction;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -53,14 +53,14 @@ impl Runtime {
     }
 
     /// Retries the steps, each attempt from the event as it was before the scope, with exponential backoff
-    /// and full jitter; when attempts run out, `RETRY:EXHAUSTED` with the last error as its cause. A
-    /// permanent error ([`FlowError::is_permanent`]) is not retried.
+    /// and full jitter; when attempts run out, `RETRY:EXHAUSTED` with the last error as its cause. An error
+    /// the scope's [`RetryRule`] does not retry (a permanent one, [`FlowError::is_permanent`], or one outside
+    /// `retry_on` / inside `no_retry_on`) leaves at once, as it is.
     pub(crate) async fn until_successful(
         &self,
         flow: &FlowPlan,
         step: &StepPlan,
-        max_retries: u32,
-        backoff: BackoffPlan,
+        (max_retries, backoff, rule): (u32, BackoffPlan, &RetryRule),
         steps: &[StepPlan],
         ev: Event,
     ) -> Result<Event, Failure> {
@@ -68,9 +68,9 @@ impl Runtime {
         loop {
             match self.run_steps(flow, steps, ev.clone()).await {
                 Ok(out) => return Ok(out),
-                // Another attempt would fail the same way (SENSITIVE:LEAK, CONTRACT:VIOLATION): the error
-                // goes on as it is, so handlers see its own type.
-                Err(failure) if failure.error.is_permanent() => return Err(failure),
+                // Another attempt would fail the same way (SENSITIVE:LEAK, CONTRACT:VIOLATION, a 422 when only
+                // connectivity and 5xx are retried): the error goes on as it is, so handlers see its own type.
+                Err(failure) if !rule.retries(&failure.error) => return Err(failure),
                 Err(failure) if attempt >= max_retries => {
                     let why = format!("gave up after {} attempt(s): {}", attempt + 1, failure.error.description);
                     return Err(exhausted(flow, step, why, failure.error, ev));

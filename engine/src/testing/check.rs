@@ -73,6 +73,7 @@ pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
     }
     let step_components: Vec<&str> = registry.names(Role::Step).collect();
     let config_names: Vec<&str> = loaded.set.configs().map(|c| c.name.value.as_str()).collect();
+    let routers = crate::compile::routes::routers(loaded);
     let mut found = Vec::new();
     for ls in &loaded.suites {
         let suite = &ls.suite;
@@ -172,39 +173,45 @@ pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
                 check_stores(loaded, stores, &mut found);
             }
             if let Some(file) = &case.input.payload_file {
-                let full = ls.path.parent().unwrap_or(std::path::Path::new(".")).join(&file.value);
-                let admitted = loaded.roots.admit(&full);
-                if let Err(outside) = &admitted {
-                    found.push(
-                        Diagnostic::error(
-                            codes::OUTSIDE_PROJECT,
-                            file.span,
-                            crate::load::outside_message(&full, &outside.root),
-                        )
-                        .label("referenced here")
-                        .help(crate::load::OUTSIDE_HELP),
-                    );
-                } else if std::fs::metadata(&full).is_ok_and(|m| !m.is_file()) {
-                    found.push(
-                        Diagnostic::error(codes::NOT_REGULAR_FILE, file.span, crate::load::not_regular_message(&full))
-                            .label("referenced here")
-                            .help(crate::load::NOT_REGULAR_HELP),
-                    );
-                } else if !full.is_file() {
-                    found.push(
-                        Diagnostic::error(
-                            codes::FILE_NOT_FOUND,
-                            file.span,
-                            format!("cannot use `{}`: no such file", full.display()),
-                        )
-                        .label("referenced here")
-                        .help("paths are relative to the test file"),
-                    );
-                }
+                check_file(loaded, ls, file, &mut found);
             }
+            if let Some(file) = case.request.as_ref().and_then(|r| r.body_file.as_ref()) {
+                check_file(loaded, ls, file, &mut found);
+            }
+            super::check_source::check_case(loaded, &routers, &suite.flow.value, case, &mut found);
         }
     }
     loaded.diags.extend(found);
+}
+
+/// A file a case reads (`payload_file`, `body_file`), relative to the test file: inside the project, a regular
+/// file, there.
+fn check_file(loaded: &Loaded, ls: &LoadedSuite, file: &relais_dsl::Spanned<String>, found: &mut Vec<Diagnostic>) {
+    let full = ls.path.parent().unwrap_or(std::path::Path::new(".")).join(&file.value);
+    let admitted = loaded.roots.admit(&full);
+    if let Err(outside) = &admitted {
+        found.push(
+            Diagnostic::error(codes::OUTSIDE_PROJECT, file.span, crate::load::outside_message(&full, &outside.root))
+                .label("referenced here")
+                .help(crate::load::OUTSIDE_HELP),
+        );
+    } else if std::fs::metadata(&full).is_ok_and(|m| !m.is_file()) {
+        found.push(
+            Diagnostic::error(codes::NOT_REGULAR_FILE, file.span, crate::load::not_regular_message(&full))
+                .label("referenced here")
+                .help(crate::load::NOT_REGULAR_HELP),
+        );
+    } else if !full.is_file() {
+        found.push(
+            Diagnostic::error(
+                codes::FILE_NOT_FOUND,
+                file.span,
+                format!("cannot use `{}`: no such file", full.display()),
+            )
+            .label("referenced here")
+            .help("paths are relative to the test file"),
+        );
+    }
 }
 
 /// `input.stores`: every name an `object_store` config, every value a map of entries.

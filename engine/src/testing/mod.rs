@@ -6,9 +6,11 @@
 //! Each case runs on virtual time (module `virtual_time`): a delay, a backoff or a timeout takes no wall time.
 
 mod check;
+mod check_source;
 mod compare;
 mod mocks;
 pub mod report;
+mod request;
 mod run;
 mod virtual_time;
 

@@ -95,6 +95,39 @@ fn percent(covered: usize, total: usize) -> f64 {
     }
 }
 
+/// The steps no case ran, by flow: each step's label and `file:line:column`.
+pub fn never_run(summary: &RunSummary) -> Vec<(String, Vec<(String, String)>)> {
+    let mut out = Vec::new();
+    for (flow, sites) in &summary.sites {
+        let covered = summary.covered.get(flow);
+        let missed: Vec<(String, String)> = sites
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| covered.is_none_or(|c| !c.contains(index)))
+            .map(|(_, site)| site.clone())
+            .collect();
+        if !missed.is_empty() {
+            out.push((flow.clone(), missed));
+        }
+    }
+    out
+}
+
+/// The steps no case ran, one line each (`  location  flow: step`), under a heading; empty when every step ran.
+pub fn never_run_list(summary: &RunSummary) -> String {
+    let missed = never_run(summary);
+    if missed.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("steps never run:\n");
+    for (flow, steps) in missed {
+        for (label, location) in steps {
+            let _ = writeln!(out, "  {location}  {flow}: {label}");
+        }
+    }
+    out
+}
+
 /// Coverage as a table.
 pub fn coverage_table(summary: &RunSummary) -> String {
     let (rows, covered, total) = coverage(summary);
@@ -107,11 +140,20 @@ pub fn coverage_table(summary: &RunSummary) -> String {
     out
 }
 
-/// Coverage as JSON: `{ flows: [ { flow, covered, steps, percent } ], covered, steps, percent }`.
+/// Coverage as JSON: `{ flows: [ { flow, covered, steps, percent, never_run: [ { step, location } ] } ],
+/// covered, steps, percent }`.
 pub fn coverage_json(summary: &RunSummary) -> serde_json::Value {
     let (rows, covered, total) = coverage(summary);
+    let missed = never_run(summary);
+    let never = |flow: &str| -> Vec<serde_json::Value> {
+        missed
+            .iter()
+            .filter(|(f, _)| f == flow)
+            .flat_map(|(_, steps)| steps.iter().map(|(label, location)| json!({ "step": label, "location": location })))
+            .collect()
+    };
     json!({
-        "flows": rows.iter().map(|(f, c, t)| json!({ "flow": f, "covered": c, "steps": t, "percent": percent(*c, *t) })).collect::<Vec<_>>(),
+        "flows": rows.iter().map(|(f, c, t)| json!({ "flow": f, "covered": c, "steps": t, "percent": percent(*c, *t), "never_run": never(f) })).collect::<Vec<_>>(),
         "covered": covered,
         "steps": total,
         "percent": percent(covered, total),

@@ -3,6 +3,7 @@
 
 use super::compare::differences;
 use super::mocks::{CallLog, MockNode, Site, SpyNode, Unmocked};
+use super::request;
 use super::virtual_time::{case_runtime, script_clock};
 use super::LoadedSuite;
 use crate::component::{ComponentNode, StepSite};
@@ -54,6 +55,8 @@ pub struct RunSummary {
     pub covered: BTreeMap<String, BTreeSet<usize>>,
     /// Steps per flow.
     pub totals: BTreeMap<String, usize>,
+    /// Label and `file:line:column` of each step of each flow, by index (from the compiled program).
+    pub sites: BTreeMap<String, Arc<Vec<(String, String)>>>,
 }
 
 fn location(sources: &SourceMap, span: Span) -> String {
@@ -85,16 +88,20 @@ pub fn run_suites(loaded: &Loaded, filter: Option<&str>, parallel: usize) -> Run
     }
     // Read once for every case: a case's scripts only read the tables.
     let lookups = crate::plan::lookups::load(&loaded.paths);
-    for (outcome, hits) in run_jobs(loaded, &lookups, &jobs, parallel) {
+    for (outcome, hits, sites) in run_jobs(loaded, &lookups, &jobs, parallel) {
         for (flow, index) in hits {
             summary.covered.entry(flow).or_default().insert(index);
+        }
+        for (flow, steps) in sites {
+            summary.sites.entry(flow).or_insert(steps);
         }
         summary.outcomes.push(outcome);
     }
     summary
 }
 
-type CaseResult = (CaseOutcome, Vec<(String, usize)>);
+/// A case's outcome, the steps it ran (flow, index), and the step sites of its program by flow.
+type CaseResult = (CaseOutcome, Vec<(String, usize)>, Vec<(String, Arc<Vec<(String, String)>>)>);
 
 /// Runs the jobs on up to `parallel` threads, each taking the next job when it is done with one; the
 /// results come back in job order.
@@ -135,7 +142,7 @@ fn run_jobs(
         .into_iter()
         .zip(jobs)
         .map(|(result, (ls, case))| {
-            result.unwrap_or_else(|| (failed(loaded, ls, case, "the case did not run"), Vec::new()))
+            result.unwrap_or_else(|| (failed(loaded, ls, case, "the case did not run"), Vec::new(), Vec::new()))
         })
         .collect()
 }
@@ -155,7 +162,7 @@ fn failed(loaded: &Loaded, ls: &LoadedSuite, case: &TestCase, why: &str) -> Case
 fn run_case_on_virtual_time(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &TestCase) -> CaseResult {
     match case_runtime() {
         Ok(runtime) => runtime.block_on(run_case(loaded, lookups, ls, case)),
-        Err(e) => (failed(loaded, ls, case, &format!("cannot start the case's runtime: {e}")), Vec::new()),
+        Err(e) => (failed(loaded, ls, case, &format!("cannot start the case's runtime: {e}")), Vec::new(), Vec::new()),
     }
 }
 
@@ -170,7 +177,9 @@ async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &T
     };
     let here = |span: Span| location(&loaded.sources, span);
     let log = Arc::new(CallLog::default());
-    let now = case.now.as_ref().and_then(|n| chrono::DateTime::parse_from_rfc3339(&n.value).ok());
+    // A scheduled run's scripts see their fire time as "now", unless the case fixes another.
+    let fire_time = case.fire_time.as_ref().and_then(|t| chrono::DateTime::parse_from_rfc3339(&t.value).ok());
+    let now = case.now.as_ref().and_then(|n| chrono::DateTime::parse_from_rfc3339(&n.value).ok()).or(fire_time);
     let clock = script_clock(now.map(|now| now.with_timezone(&chrono::Utc)));
     let mocks: Vec<(relais_dsl::ir::StepSelector, Arc<Vec<relais_dsl::ir::Answer>>, Arc<AtomicUsize>)> = case
         .mocks
@@ -198,7 +207,7 @@ async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &T
             Err(diags) => {
                 let text: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
                 outcome.failures.push((here(case.span), format!("the flows do not compile: {}", text.join("; "))));
-                return (outcome, Vec::new());
+                return (outcome, Vec::new(), Vec::new());
             }
         };
     if let Some(Json::Object(stores)) = case.input.stores.as_ref().map(|s| s.to_json()) {
@@ -212,15 +221,57 @@ async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &T
         }
     }
     let runtime = Runtime::new(program);
-    let event = match input_event(ls, case) {
-        Ok(ev) => ev,
-        Err(why) => {
-            outcome.failures.push((here(case.span), why));
-            return (outcome, Vec::new());
+    let flow = &ls.suite.flow.value;
+    let (result, exchanged) = if let Some(spec) = &case.request {
+        let exchanged = match request::build(ls, spec) {
+            Ok(req) => crate::components::http_listener::exchange(&runtime, flow, req).await,
+            Err(why) => Err(why),
+        };
+        match exchanged {
+            Ok(mut exchanged) => (exchanged.outcome.take(), Some(exchanged)),
+            Err(why) => {
+                outcome.failures.push((here(spec.span), why));
+                return (outcome, Vec::new(), Vec::new());
+            }
         }
+    } else {
+        let event = match fire_time {
+            Some(at) => crate::components::scheduler::fire_event(at.with_timezone(&chrono::Utc)),
+            None => match input_event(ls, case) {
+                Ok(ev) => ev,
+                Err(why) => {
+                    outcome.failures.push((here(case.span), why));
+                    return (outcome, Vec::new(), Vec::new());
+                }
+            },
+        };
+        (Some(runtime.run_flow(flow, event).await), None)
     };
-    let result = runtime.run_flow(&ls.suite.flow.value, event).await;
-    check_expectations(&runtime, case, &result, &log, &here, &mut outcome.failures);
+    if let (Some(expected), Some(got)) = (&case.expect.response, &exchanged) {
+        request::check_response(expected, got, &here, &mut outcome.failures);
+    }
+    match &result {
+        Some(result) => check_expectations(&runtime, case, result, &log, &here, &mut outcome.failures),
+        None => {
+            let status = exchanged.as_ref().map_or(0, |e| e.status);
+            let expect = &case.expect;
+            let about_the_flow = expect.payload.is_some()
+                || expect.payload_contains.is_some()
+                || expect.vars.is_some()
+                || expect.attributes.is_some()
+                || expect.error.is_some()
+                || !expect.asserts.is_empty();
+            if about_the_flow || expect.response.is_none() {
+                outcome.failures.push((
+                    here(case.request.as_ref().map_or(case.span, |r| r.span)),
+                    format!("the request never reached the flow: the listener answered {status}"),
+                ));
+            }
+            for check in &expect.calls {
+                check_calls(&runtime, check, &log, &here, &mut outcome.failures);
+            }
+        }
+    }
     let hits = runtime
         .program()
         .flows
@@ -234,8 +285,9 @@ async fn run_case(loaded: &Loaded, lookups: &Lookups, ls: &LoadedSuite, case: &T
                 .collect::<Vec<_>>()
         })
         .collect();
+    let sites = runtime.program().flows.values().map(|f| (f.name.clone(), f.sites.clone())).collect();
     outcome.duration = started.elapsed();
-    (outcome, hits)
+    (outcome, hits, sites)
 }
 
 fn input_event(ls: &LoadedSuite, case: &TestCase) -> Result<Event, String> {
@@ -285,8 +337,9 @@ fn check_expectations(
             None
         }
         (Err(e), None) => {
-            // An unmocked call already explains the failure; the error it caused is noise.
-            if unmocked.is_empty() {
+            // An unmocked call already explains the failure; the error it caused is noise. A case checking
+            // the response checks what the caller got of the error.
+            if unmocked.is_empty() && expect.response.is_none() {
                 failures.push((here(case.span), format!("the flow failed: {e}")));
             }
             None

@@ -286,9 +286,8 @@ fn describe(rule: Rule) -> &'static str {
         bare | ident | reserved | error_word => "a word",
         test_file | tests_block | kw_tests => "`tests FLOW { ... }`",
         test_case | kw_test => "`test \"name\" { ... }`",
-        test_now | kw_now | test_input | kw_input | test_mock | kw_mock | test_expect | kw_expect => {
-            "`now`, `input`, `mock`, `expect` or `}`"
-        }
+        test_now | kw_now | test_input | kw_input | test_mock | kw_mock | test_expect | kw_expect | test_fire_time
+        | kw_fire_time | test_request | kw_request => "`now`, `fire_time`, `input`, `request`, `mock`, `expect` or `}`",
         kw_step | kw_component => "`step` or `component`",
         lbrace => "`{`",
         rbrace => "`}`",

@@ -41,10 +41,16 @@ impl Builder<'_> {
                 let Some(kw) = inner.next() else { continue };
                 let kw_span = self.span(&kw);
                 match rule {
-                    Rule::test_now | Rule::test_input | Rule::test_expect => {
+                    Rule::test_now
+                    | Rule::test_fire_time
+                    | Rule::test_input
+                    | Rule::test_request
+                    | Rule::test_expect => {
                         let key = match rule {
                             Rule::test_now => "now",
+                            Rule::test_fire_time => "fire_time",
                             Rule::test_input => "input",
+                            Rule::test_request => "request",
                             _ => "expect",
                         };
                         if let Some(v) = inner.next() {

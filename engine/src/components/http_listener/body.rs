@@ -9,7 +9,7 @@
 
 use crate::runtime::{FlowError, Payload, Runtime};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +28,11 @@ pub enum Unread {
 }
 
 /// Reads `body`: at most `max` bytes, all within `timeout` (an endless chunked body ends here too).
-pub async fn read(body: Incoming, max: usize, timeout: Duration) -> Result<Bytes, Unread> {
+pub async fn read<B>(body: B, max: usize, timeout: Duration) -> Result<Bytes, Unread>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
         Err(_) => Err(Unread::TooSlow(timeout)),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),

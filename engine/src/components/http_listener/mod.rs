@@ -2,11 +2,13 @@
 //! plans one server socket per listener config.
 
 mod body;
+mod exchange;
 mod response;
 pub mod routes;
 mod serve;
 mod source;
 
+pub use exchange::{exchange, Exchanged, TestRequest};
 pub use source::serve_stream;
 
 use super::types::{DurationText, IntOrExpr, Method, TlsFiles};

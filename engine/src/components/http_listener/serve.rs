@@ -18,7 +18,7 @@ use crate::http_server::problem::problem;
 use crate::http_server::{accept, connection, drain, limits};
 use crate::runtime::{Event, FlowError, Payload, Runtime};
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use serde_json::{Map, Value as Json};
 use std::sync::Arc;
@@ -48,15 +48,20 @@ pub struct RouteInfo {
     pub counters: Arc<crate::metrics::RouteCounters>,
 }
 
-/// What the access log and the metrics need to know of a request, filled in while it is handled.
+/// What the access log and the metrics need to know of a request, filled in while it is handled; and,
+/// for a flow test (`keep_outcome`), what the flow itself returned.
 #[derive(Default)]
-struct Seen {
+pub(super) struct Seen {
     /// The route it took (`None`: none, a 404 or 405).
     route: Option<Arc<RouteInfo>>,
     /// Flow it ran.
     flow: Option<String>,
     /// Body bytes read.
     received: usize,
+    /// Whether to keep the flow's result in `outcome` (a served request does not need it).
+    pub keep_outcome: bool,
+    /// The flow's result, when the request reached the flow and `keep_outcome` is set.
+    pub outcome: Option<Result<Event, FlowError>>,
 }
 
 /// What requests on one socket are routed to, and under which limits: replaced as a whole by a hot reload
@@ -159,7 +164,7 @@ fn finish(
 
 /// The request's correlation id: the client's `x-correlation-id` when it is 1 to 128 visible ASCII
 /// characters, or a new one.
-fn correlation_id<B>(req: &Request<B>) -> Arc<str> {
+pub(super) fn correlation_id<B>(req: &Request<B>) -> Arc<str> {
     let given = req.headers().get(crate::http_headers::X_CORRELATION_ID).map(|v| v.as_bytes());
     match given.and_then(crate::event::given_correlation_id) {
         Some(id) => id.into(),
@@ -216,7 +221,18 @@ fn attributes(request: &hyper::http::request::Parts, params: &Map<String, Json>)
     Json::Object(attributes)
 }
 
-async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: Arc<str>, seen: &mut Seen) -> Response<Full<Bytes>> {
+/// Answers one request on `table`: the route, the admission, the body, the flow, the response mapping. A
+/// socket's connections call it with hyper's bodies, a flow test (`super::exchange`) with one it built.
+pub(super) async fn handle<B>(
+    table: Arc<Table>,
+    req: Request<B>,
+    cid: Arc<str>,
+    seen: &mut Seen,
+) -> Response<Full<Bytes>>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let runtime = &table.runtime;
     let (method, path) = (req.method().as_str(), req.uri().path());
     let (route, params) = match table.routes.route(method, path) {
@@ -314,12 +330,19 @@ async fn handle(table: Arc<Table>, req: Request<Incoming>, cid: Arc<str>, seen: 
             let bytes = done.payload.to_body();
             runtime.metrics().bytes(&route.flow, received, bytes.len());
             let response = respond(200, done.payload.media_type(), bytes);
-            match responses.and_then(|r| r.ok.as_ref()) {
+            let response = match responses.and_then(|r| r.ok.as_ref()) {
                 Some(plan) => finish(response, plan.render(runtime, &done, 200), &cid),
                 None => response,
+            };
+            if seen.keep_outcome {
+                seen.outcome = Some(Ok(done));
             }
+            response
         }
         Ok(Err(error)) => {
+            if seen.keep_outcome {
+                seen.outcome = Some(Err(error.clone()));
+            }
             let expose = responses.is_some_and(|r| r.expose_upstream_errors);
             let (status, body) = crate::http_server::problem::for_error(&error, &cid, expose);
             let response = respond(status, "application/problem+json", body);

@@ -18,11 +18,25 @@ use tokio::task::JoinHandle;
 
 /// Groups the flows by listener config and plans one socket for each.
 pub(super) fn plan(uses: Vec<SourceUse<ListenerSource>>, runtime: &Runtime) -> Result<Vec<Box<dyn Planned>>, String> {
+    let mut planned = Vec::new();
+    for (name, (settings, table)) in tables(uses, runtime)? {
+        planned.push(Box::new(PlannedListener::new(&name, &settings, table)?) as Box<dyn Planned>);
+    }
+    Ok(planned)
+}
+
+/// What each listener config routes to, by config name (`""`: the default listener), with its settings: the
+/// routes and responses of every flow naming it. The sockets' tables, and the one a flow test sends its
+/// request through (`super::exchange`), so both route and answer alike.
+pub(super) fn tables(
+    uses: Vec<SourceUse<ListenerSource>>,
+    runtime: &Runtime,
+) -> Result<BTreeMap<String, (Arc<ListenerConfig>, Table)>, String> {
     let engine = runtime.program().engine.clone();
-    let mut listeners: BTreeMap<String, PlannedListener> = BTreeMap::new();
+    let mut listeners: BTreeMap<String, (Arc<ListenerConfig>, Table)> = BTreeMap::new();
     for u in uses {
         let name = u.config_name.clone().unwrap_or_default();
-        let planned = match listeners.entry(name.clone()) {
+        let (_, table) = match listeners.entry(name.clone()) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => {
                 let settings = if name.is_empty() {
@@ -34,14 +48,14 @@ pub(super) fn plan(uses: Vec<SourceUse<ListenerSource>>, runtime: &Runtime) -> R
                         .get_as::<ListenerConfig>(&name)
                         .ok_or_else(|| format!("flow `{}`: no `http.listener` config named `{name}`", u.flow))?
                 };
-                e.insert(PlannedListener::new(&name, &settings, runtime)?)
+                let table = table(&name, &settings, runtime);
+                e.insert((settings, table))
             }
         };
         let settings = &u.settings;
         let flow = &u.flow;
         let method = settings.method.map(|m| m.as_str());
-        planned
-            .table
+        table
             .routes
             .add(method, &settings.path, flow)
             .map_err(|e| format!("flow `{flow}`: {} is {e}", settings.path))?;
@@ -59,9 +73,27 @@ pub(super) fn plan(uses: Vec<SourceUse<ListenerSource>>, runtime: &Runtime) -> R
                 counters: runtime.metrics().route(&name, flow, &settings.path),
             }),
         };
-        planned.table.responses.insert(flow.clone(), responses);
+        table.responses.insert(flow.clone(), responses);
     }
-    Ok(listeners.into_values().map(|l| Box::new(l) as Box<dyn Planned>).collect())
+    Ok(listeners)
+}
+
+/// A listener config's table with no route yet, and no TLS (that is the socket's: [`PlannedListener::new`]).
+fn table(name: &str, settings: &ListenerConfig, runtime: &Runtime) -> Table {
+    let limits = settings.limits();
+    Table {
+        listener: name.to_string(),
+        access_log: settings.access_log,
+        unmatched: runtime.metrics().route(name, "", ""),
+        max_body_size: usize::try_from(settings.max_body_size).unwrap_or(usize::MAX),
+        request_timeout: settings.request_timeout.0,
+        requests: Arc::new(tokio::sync::Semaphore::new(limits.max_requests_in_flight)),
+        limits,
+        tls: None,
+        runtime: runtime.clone(),
+        routes: Router::default(),
+        responses: Default::default(),
+    }
 }
 
 /// One listener config, planned: where to bind, and what to route to.
@@ -75,29 +107,15 @@ struct PlannedListener {
 }
 
 impl PlannedListener {
-    fn new(name: &str, settings: &ListenerConfig, runtime: &Runtime) -> Result<Self, String> {
+    fn new(name: &str, settings: &ListenerConfig, mut table: Table) -> Result<Self, String> {
         let addr: SocketAddr = format!("{}:{}", settings.host, settings.port)
             .parse()
             .map_err(|e| format!("listener `{name}` address: {e}"))?;
-        let limits = settings.limits();
-        let tls = settings
+        table.tls = settings
             .tls
             .as_ref()
             .map(|files| crate::tls::server_config(files, name).map(tokio_rustls::TlsAcceptor::from))
             .transpose()?;
-        let table = Table {
-            listener: name.to_string(),
-            access_log: settings.access_log,
-            unmatched: runtime.metrics().route(name, "", ""),
-            max_body_size: usize::try_from(settings.max_body_size).unwrap_or(usize::MAX),
-            request_timeout: settings.request_timeout.0,
-            requests: Arc::new(tokio::sync::Semaphore::new(limits.max_requests_in_flight)),
-            limits,
-            tls,
-            runtime: runtime.clone(),
-            routes: Router::default(),
-            responses: Default::default(),
-        };
         Ok(PlannedListener { name: name.to_string(), addr, table, socket: None })
     }
 }

@@ -32,6 +32,14 @@ pub struct SchedulerSource {
     pub allow_overlap: bool,
 }
 
+/// The event a tick at `at` starts its flow with: no payload, `attributes.fired_at` the tick's instant (RFC 3339,
+/// UTC). What every scheduler fires, and what a flow test with `fire_time` runs.
+pub fn fire_event(at: chrono::DateTime<chrono::Utc>) -> crate::runtime::Event {
+    let mut event = crate::runtime::Event::new(serde_json::Value::Null);
+    event.attributes = serde_json::json!({ "fired_at": at.to_rfc3339() }).into();
+    event
+}
+
 fn utc() -> String {
     "UTC".into()
 }

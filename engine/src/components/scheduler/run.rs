@@ -2,10 +2,8 @@
 //! runs at once unless asked; a tick that finds the previous run still going is skipped, logged and counted.
 
 use super::SchedulerSource;
-use crate::event::Event;
 use crate::runtime::Runtime;
 use crate::source::{InFlight, Working};
-use serde_json::json;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -114,9 +112,7 @@ pub fn start(
             let working = Working::start(&in_flight);
             tokio::spawn(async move {
                 let _working = working;
-                let mut event = Event::new(json!(null));
-                event.attributes = json!({ "fired_at": chrono::Utc::now().to_rfc3339() }).into();
-                let _ = runtime.run_flow(&flow, event).await;
+                let _ = runtime.run_flow(&flow, super::fire_event(chrono::Utc::now())).await;
                 running.store(false, Ordering::SeqCst);
             });
         }

@@ -16,7 +16,6 @@
 //! interval may overlap with the next tick's run on another replica.
 
 use super::run::Schedule;
-use crate::event::Event;
 use crate::runtime::Runtime;
 use crate::source::{InFlight, Working};
 use chrono::{DateTime, Utc};
@@ -170,9 +169,7 @@ impl Tick {
                 "the replica running this scheduler tick stopped before it was done; taking it over");
         }
         let working = Working::start(in_flight);
-        let mut event = Event::new(json!(null));
-        event.attributes = json!({ "fired_at": self.at.to_rfc3339() }).into();
-        let run = runtime.run_flow(flow, event);
+        let run = runtime.run_flow(flow, super::fire_event(self.at));
         tokio::pin!(run);
         loop {
             tokio::select! {
