@@ -33,6 +33,9 @@ const STATUS: &[(&str, u16)] = &[
     ("DB:CONSTRAINT", 409),
     ("DB:TIMEOUT", 504),
     ("DB:CONNECTIVITY", 503),
+    ("AMQP:CONNECTIVITY", 503),
+    ("AMQP:TIMEOUT", 504),
+    ("AMQP:NACKED", 503),
 ];
 
 /// The HTTP status for an error type (500 when nothing more precise applies).
