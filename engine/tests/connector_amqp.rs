@@ -418,7 +418,8 @@ flows:
     support::eventually("the broker's dead letter in the parked queue", || {
         let (connection, parked_messages, parked) = (&connection, parked_messages.clone(), parked.clone());
         async move {
-            parked_messages.lock().unwrap().extend(take_all(connection, &parked).await);
+            let taken = take_all(connection, &parked).await;
+            parked_messages.lock().unwrap().extend(taken);
             !parked_messages.lock().unwrap().is_empty()
         }
     })
