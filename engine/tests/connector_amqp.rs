@@ -436,7 +436,7 @@ flows:
 }
 
 #[test]
-fn check_reports_a_topology_naming_what_it_does_not_declare_amqps_and_a_password_in_clear() {
+fn check_reports_a_topology_naming_what_it_does_not_declare_amqps_a_password_in_clear_and_an_undeclared_exchange() {
     let dir = support::write_files(&[(
         "flows.yaml",
         r##"
@@ -453,6 +453,7 @@ flows:
   send:
     steps:
       - amqp.publish: { config: missing, exchange: orders }
+      - amqp.publish: { config: broker, exchange: order }
 "##,
     )]);
     let loaded = relais_engine::cli::check::check_paths(&[dir], None);
@@ -466,6 +467,7 @@ flows:
     assert!(has("not an AMQP URL"), "{messages:?}");
     assert!(has("a password written in clear"), "{messages:?}");
     assert!(has("RL0301"), "an undefined config is reported: {messages:?}");
+    assert!(has("RL0520: exchange `order` is not declared by config `broker`"), "{messages:?}");
     let inbx = loaded.diags.iter().find(|d| d.message.contains("inbx")).unwrap();
     assert!(inbx.help.as_deref().is_some_and(|h| h.contains("inbox")), "{:?}", inbx.help);
 }
