@@ -69,6 +69,8 @@ pub struct Broker {
     pub publish_timeout: Duration,
     /// The declared topology, for listeners (dead-letter exchanges).
     pub config: Arc<AmqpConfig>,
+    /// The name as the errors of its calls carry it, so `until_successful` counts its retries per config.
+    label: Arc<str>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
 }
@@ -142,8 +144,15 @@ impl Broker {
             down: Mutex::new(Some("not connected yet".into())),
         });
         let (stop, _) = watch::channel(false);
-        let broker =
-            Broker { name: name.to_string(), target, publish_timeout: config.publish_timeout.0, config, shared, stop };
+        let broker = Broker {
+            name: name.to_string(),
+            target,
+            publish_timeout: config.publish_timeout.0,
+            config,
+            label: name.into(),
+            shared,
+            stop,
+        };
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(supervise(broker.shared.clone(), broker.stop.subscribe()));
         }
@@ -174,6 +183,7 @@ impl Broker {
     pub fn error(&self, kind: &str, description: String) -> FlowError {
         FlowError::new(kind, format!("config `{}`: {description}", self.name))
             .from_upstream(format!("the message broker call of config `{}` failed ({kind})", self.name))
+            .through(&self.label)
     }
 }
 

@@ -114,14 +114,19 @@ struct Consumer {
 enum Ended {
     /// Told to stop.
     Stopped,
-    /// The session failed (its connection was lost, or the queue cannot be consumed): why.
-    Lost(String),
+    /// The session failed (its connection was lost, or the queue cannot be consumed): why, and whether
+    /// it had been consuming.
+    Lost(String, bool),
 }
 
 impl Consumer {
-    /// Consumes on each session the broker's supervisor opens, until stopped.
+    /// Consumes on each session the broker's supervisor opens, until stopped. A session on which the
+    /// queue cannot be consumed (it does not exist, another consumer holds it exclusively) is tried again
+    /// after a pause growing to 30 s, the reason logged when it changes.
     async fn run(self: Arc<Self>, runtime: Runtime, mut stop: watch::Receiver<bool>, in_flight: InFlight) {
         let mut sessions = self.broker.sessions();
+        let mut pause = Duration::from_millis(500);
+        let mut last = String::new();
         loop {
             let session = tokio::select! {
                 found = sessions.wait_for(Option::is_some) => match found {
@@ -131,22 +136,30 @@ impl Consumer {
                 _ = stop.changed() => return,
             };
             let Some(session) = session else { continue };
-            match self.clone().consume(&runtime, &session, &mut stop, &in_flight).await {
+            let why = match self.clone().consume(&runtime, &session, &mut stop, &in_flight).await {
                 Ended::Stopped => return,
-                Ended::Lost(why) => tracing::warn!(
+                Ended::Lost(why, consumed) => {
+                    if consumed {
+                        last.clear();
+                        pause = Duration::from_millis(500);
+                    }
+                    why
+                }
+            };
+            if why != last {
+                tracing::warn!(
                     flow = %self.flow,
                     queue = %self.settings.queue,
                     "amqp.listener stopped consuming: {why}; it consumes again on the next connection"
-                ),
+                );
+                last = why;
             }
-            // Wait for the next session (or the same one, if only the channel failed, after a pause).
-            let next = tokio::select! {
-                _ = sessions.wait_for(|s| !s.as_ref().is_some_and(|s| Arc::ptr_eq(s, &session))) => false,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => true,
+            // The next session, or the same one after a pause when only the channel failed.
+            let replaced = |s: &Option<Arc<Session>>| !s.as_ref().is_some_and(|s| Arc::ptr_eq(s, &session));
+            tokio::select! {
+                _ = sessions.wait_for(replaced) => pause = Duration::from_millis(500),
+                _ = tokio::time::sleep(pause) => pause = (pause * 2).min(Duration::from_secs(30)),
                 _ = stop.changed() => return,
-            };
-            if next && !session.connection.status().connected() {
-                let _ = sessions.wait_for(|s| !s.as_ref().is_some_and(|s| Arc::ptr_eq(s, &session))).await;
             }
         }
     }
@@ -162,10 +175,10 @@ impl Consumer {
         let describe = super::broker::describe;
         let channel = match session.connection.create_channel().await {
             Ok(channel) => channel,
-            Err(e) => return Ended::Lost(describe(&e)),
+            Err(e) => return Ended::Lost(describe(&e), false),
         };
         if let Err(e) = channel.basic_qos(self.settings.prefetch.max(1), BasicQosOptions::default()).await {
-            return Ended::Lost(describe(&e));
+            return Ended::Lost(describe(&e), false);
         }
         let tag = format!("relais/{}", self.flow);
         let consumer = channel
@@ -178,7 +191,9 @@ impl Consumer {
             .await;
         let mut consumer = match consumer {
             Ok(consumer) => consumer,
-            Err(e) => return Ended::Lost(format!("cannot consume queue `{}`: {}", self.settings.queue, describe(&e))),
+            Err(e) => {
+                return Ended::Lost(format!("cannot consume queue `{}`: {}", self.settings.queue, describe(&e)), false)
+            }
         };
         loop {
             tokio::select! {
@@ -191,8 +206,8 @@ impl Consumer {
                             drop(working);
                         });
                     }
-                    Some(Err(e)) => return Ended::Lost(describe(&e)),
-                    None => return Ended::Lost("the broker cancelled the consumer".into()),
+                    Some(Err(e)) => return Ended::Lost(describe(&e), true),
+                    None => return Ended::Lost("the broker cancelled the consumer".into(), true),
                 },
                 _ = stop.changed() => {
                     let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
