@@ -30,6 +30,8 @@ pub const NACKED: &str = "AMQP:NACKED";
 /// No queue took the message (returned as `mandatory`), or the exchange does not exist.
 pub const UNROUTABLE: &str = "AMQP:UNROUTABLE";
 
+/// What the supervisor says before its first attempt ended.
+const NOT_YET: &str = "not connected yet";
 /// The first and the longest wait between two connection attempts.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(10);
@@ -133,7 +135,8 @@ impl Broker {
     pub fn new(name: &str, config: &AmqpConfig) -> Result<Broker, String> {
         let uri = uri_of(config).map_err(|why| format!("config `{name}`: {why}"))?;
         let a = &uri.authority;
-        let target = format!("{}@{}:{}/{}", a.userinfo.username, a.host, a.port, uri.vhost);
+        let vhost = percent_encoding::utf8_percent_encode(&uri.vhost, percent_encoding::NON_ALPHANUMERIC);
+        let target = format!("{}@{}:{}/{vhost}", a.userinfo.username, a.host, a.port);
         let config = Arc::new(config.clone());
         let shared = Arc::new(Shared {
             name: name.to_string(),
@@ -141,7 +144,7 @@ impl Broker {
             uri,
             config: config.clone(),
             session: watch::channel(None).0,
-            down: Mutex::new(Some("not connected yet".into())),
+            down: Mutex::new(Some(NOT_YET.into())),
         });
         let (stop, _) = watch::channel(false);
         let broker = Broker {
@@ -164,19 +167,28 @@ impl Broker {
         self.shared.session.subscribe()
     }
 
-    /// The current session, waiting for one up to `wait`.
-    pub async fn session(&self, wait: Duration) -> Result<Arc<Session>, FlowError> {
+    /// The current session. Before the first connection (the program just started) it waits for one up
+    /// to `connect_timeout`; once the supervisor has said why there is none (bad credentials, a lost
+    /// connection being replaced), it answers that at once, so a caller is not held for a connection that
+    /// may not come.
+    pub async fn session(&self) -> Result<Arc<Session>, String> {
         let mut sessions = self.sessions();
-        let found = tokio::time::timeout(wait, sessions.wait_for(Option::is_some)).await;
-        match found {
-            Ok(Ok(session)) => session.clone().ok_or_else(|| self.unreachable()),
-            _ => Err(self.unreachable()),
+        if let Some(session) = sessions.borrow().clone() {
+            return Ok(session);
         }
+        if self.down_reason().as_deref() == Some(NOT_YET) {
+            let wait = self.config.connect_timeout.0;
+            if let Ok(Ok(found)) = tokio::time::timeout(wait, sessions.wait_for(Option::is_some)).await {
+                if let Some(session) = found.clone() {
+                    return Ok(session);
+                }
+            }
+        }
+        Err(format!("no connection to {}: {}", self.target, self.down_reason().unwrap_or_default()))
     }
 
-    fn unreachable(&self) -> FlowError {
-        let why = self.shared.down.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        self.error(CONNECTIVITY, format!("no connection to {}: {}", self.target, why.unwrap_or_default()))
+    fn down_reason(&self) -> Option<String> {
+        self.shared.down.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// A typed error of this config, with what an HTTP caller is told instead of its description.
@@ -287,7 +299,8 @@ async fn lost(session: &Session) -> String {
     loop {
         tokio::select! {
             event = events.next() => match event {
-                Some(lapin::Event::Error(e)) => return describe(&e),
+                // A channel's error (a publish to an exchange that does not exist) leaves the connection up.
+                Some(lapin::Event::Error(e)) if !session.connection.status().connected() => return describe(&e),
                 Some(_) => {}
                 None => return "the connection ended".into(),
             },

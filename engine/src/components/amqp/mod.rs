@@ -43,7 +43,7 @@ pub struct AmqpConfig {
     /// Time allowed to open the connection (TCP, handshake, login, topology); then it tries again.
     #[serde(default = "connect_timeout")]
     pub connect_timeout: DurationText,
-    /// Time `amqp.publish` waits for the broker's confirm (or for a connection); then `AMQP:TIMEOUT`.
+    /// Time `amqp.publish` waits for the broker's confirm; then `AMQP:TIMEOUT`.
     #[serde(default = "publish_timeout")]
     pub publish_timeout: DurationText,
     /// Exchanges declared at each connect (an existing one must have the same settings).

@@ -6,7 +6,7 @@
 //! `publish_timeout` `AMQP:TIMEOUT`. Counted per config as an outbound call whose status is the AMQP
 //! reply code (200 confirmed, 312 unroutable, 404 no such exchange; none when no answer came).
 
-use super::broker::{describe, Broker, CONNECTIVITY, NACKED, TIMEOUT, UNROUTABLE};
+use super::broker::{describe, Broker, Session, CONNECTIVITY, NACKED, TIMEOUT, UNROUTABLE};
 use super::PublishParams;
 use crate::component::{CallFuture, ComponentNode, Context, StepContext};
 use crate::event::Event;
@@ -49,9 +49,13 @@ pub fn build(params: &PublishParams, cx: &StepContext<'_>) -> Result<Arc<dyn Com
 type Refusal = (&'static str, String, Option<u16>);
 
 impl Publish {
-    async fn send(&self, routing_key: &str, headers: FieldTable, event: &Event) -> Result<(), Refusal> {
-        let session =
-            self.broker.session(self.broker.publish_timeout).await.map_err(|e| (CONNECTIVITY, e.description, None))?;
+    async fn send(
+        &self,
+        session: &Session,
+        routing_key: &str,
+        headers: FieldTable,
+        event: &Event,
+    ) -> Result<(), Refusal> {
         let channel = session.publisher().await.map_err(|e| (CONNECTIVITY, describe(&e), None))?;
         let mut properties = BasicProperties::default()
             .with_content_type(event.payload.media_type().into())
@@ -108,15 +112,16 @@ impl ComponentNode for Publish {
             }
             let metrics = cx.metrics().outbound(&self.broker.name);
             let started = Instant::now();
-            let outcome = tokio::time::timeout(self.broker.publish_timeout, self.send(&routing_key, headers, &event))
-                .await
-                .unwrap_or_else(|_| {
-                    Err((
-                        TIMEOUT,
-                        format!("no confirm from {} within {:?}", self.broker.target, self.broker.publish_timeout),
-                        None,
-                    ))
-                });
+            let outcome = match self.broker.session().await {
+                Err(why) => Err((CONNECTIVITY, why, None)),
+                Ok(session) => {
+                    let send = self.send(&session, &routing_key, headers, &event);
+                    tokio::time::timeout(self.broker.publish_timeout, send).await.unwrap_or_else(|_| {
+                        let wait = self.broker.publish_timeout;
+                        Err((TIMEOUT, format!("no confirm from {} within {wait:?}", self.broker.target), None))
+                    })
+                }
+            };
             match outcome {
                 Ok(()) => {
                     metrics.exchange(started.elapsed(), Some(200));
