@@ -547,3 +547,28 @@ flows:
     let inbx = loaded.diags.iter().find(|d| d.message.contains("inbx")).unwrap();
     assert!(inbx.help.as_deref().is_some_and(|h| h.contains("inbox")), "{:?}", inbx.help);
 }
+
+#[test]
+fn relais_run_with_bad_credentials_logs_the_broker_s_reason_at_start_and_never_the_password() {
+    let dir = support::write_files(&[(
+        "flows.yaml",
+        r##"
+configs:
+  broker: { amqp: { url: "amqp://relais_no_such_user:${secret:AMQP_RUN_PASSWORD}@127.0.0.1:5672/%2f" } }
+flows:
+  send:
+    steps:
+      - amqp.publish: { config: broker, routing_key: anywhere }
+"##,
+    )]);
+    let relais = support::process::RelaisProcess::start(
+        &dir,
+        &["--admin", "off", "--state", "memory", "--no-watch"],
+        "info",
+        &[("AMQP_RUN_PASSWORD", "s3cr3t-in-the-environment")],
+    );
+    let line = relais.wait_for_log("cannot connect to RabbitMQ");
+    assert!(line.contains("ACCESS_REFUSED") && line.contains("broker"), "{line}");
+    let logs = relais.stop();
+    assert!(!logs.contains("s3cr3t"), "{logs}");
+}
