@@ -416,6 +416,67 @@ flows:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_mid_stream_leaves_each_message_processed_once_or_back_in_its_queue() {
+    let mut names = Names::new("stop");
+    let (inbox, out) = (names.queue("inbox"), names.queue("out"));
+    let flows = format!(
+        r##"
+configs:
+  broker:
+    amqp:
+      url: "amqp://guest:guest@127.0.0.1:5672"
+      queues: [ {{ name: {inbox} }}, {{ name: {out} }} ]
+flows:
+  receive:
+    source: {{ amqp.listener: {{ config: broker, queue: {inbox}, prefetch: 4 }} }}
+    steps:
+      - time.delay: {{ duration: 100ms }}
+      - amqp.publish: {{ config: broker, routing_key: {out} }}
+  send:
+    steps:
+      - amqp.publish: {{ config: broker, routing_key: {inbox} }}
+"##
+    );
+    let daemon = start(&flows, Arc::default()).await;
+    let rt = daemon.runtime();
+    for id in 0..40 {
+        run(&rt, "send", json!({ "id": id })).await.unwrap();
+    }
+    let connection = direct().await;
+    let processed = Arc::new(Mutex::new(Vec::new()));
+    support::eventually("a few messages processed", || {
+        let (connection, processed, out) = (&connection, processed.clone(), out.clone());
+        async move {
+            let taken = take_all(connection, &out).await;
+            processed.lock().unwrap().extend(taken.into_iter().map(|(b, _)| b["id"].as_i64().unwrap()));
+            processed.lock().unwrap().len() >= 4
+        }
+    })
+    .await;
+    daemon.shutdown(Duration::from_secs(10)).await;
+    drop(rt);
+    let returned = Arc::new(Mutex::new(Vec::new()));
+    support::eventually("every message processed or back in the inbox", || {
+        let (connection, processed, returned) = (&connection, processed.clone(), returned.clone());
+        let (inbox, out) = (inbox.clone(), out.clone());
+        async move {
+            let done = take_all(connection, &out).await;
+            processed.lock().unwrap().extend(done.into_iter().map(|(b, _)| b["id"].as_i64().unwrap()));
+            let back = take_all(connection, &inbox).await;
+            returned.lock().unwrap().extend(back.into_iter().map(|(b, _)| b["id"].as_i64().unwrap()));
+            processed.lock().unwrap().len() + returned.lock().unwrap().len() >= 40
+        }
+    })
+    .await;
+    let (processed, returned) = (processed.lock().unwrap().clone(), returned.lock().unwrap().clone());
+    let mut all: Vec<i64> = processed.iter().chain(&returned).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..40).collect::<Vec<_>>(), "processed {processed:?}, returned {returned:?}");
+    assert!(!returned.is_empty(), "the stop came before the end of the stream");
+    names.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_keep_ready_at_503_with_the_broker_s_reason_and_never_show_the_password() {
     let flows = r##"
 configs:

@@ -200,10 +200,13 @@ impl Consumer {
                 delivery = consumer.next() => match delivery {
                     Some(Ok(delivery)) => {
                         let working = Working::start(in_flight);
-                        let (me, runtime) = (self.clone(), runtime.clone());
+                        // Each delivery holds the channel: lapin closes a channel when its last handle goes,
+                        // and a closed channel can no longer acknowledge (the broker would deliver the
+                        // message again although its flow succeeded).
+                        let (me, runtime, held) = (self.clone(), runtime.clone(), channel.clone());
                         tokio::spawn(async move {
                             me.handle(&runtime, delivery).await;
-                            drop(working);
+                            drop((working, held));
                         });
                     }
                     Some(Err(e)) => return Ended::Lost(describe(&e), true),
