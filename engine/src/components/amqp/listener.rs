@@ -6,7 +6,8 @@
 //!
 //! At least once: a message whose flow was running when the connection went away is delivered again by
 //! the broker once the listener consumes on the next connection (its `redelivered` attribute is then
-//! true); a message is acknowledged at most once per delivery, never before its flow ended. On a quorum
+//! true); a message is acknowledged at most once per delivery, never before its flow ended. A failure
+//! on a channel that is gone is neither retried nor dead-lettered here: the broker's redelivery is the copy. On a quorum
 //! queue the broker's `x-delivery-count` counts the earlier deliveries too. Stopping cancels the consumer
 //! (messages prefetched and not started go back to the queue) and lets the running flows finish and ack;
 //! a failure while stopping gives the message back to the broker instead of dead-lettering it.
@@ -205,7 +206,7 @@ impl Consumer {
                         // message again although its flow succeeded).
                         let (me, runtime, held) = (self.clone(), runtime.clone(), channel.clone());
                         tokio::spawn(async move {
-                            me.handle(&runtime, delivery).await;
+                            me.handle(&runtime, &held, delivery).await;
                             drop((working, held));
                         });
                     }
@@ -260,7 +261,7 @@ impl Consumer {
 
     /// Runs the flow on one delivery until it succeeds or its deliveries are exhausted, then settles it
     /// with the broker.
-    async fn handle(&self, runtime: &Runtime, delivery: Delivery) {
+    async fn handle(&self, runtime: &Runtime, channel: &lapin::Channel, delivery: Delivery) {
         let earlier = earlier_deliveries(&delivery);
         let mut attempt = earlier + 1;
         let mut delay = self.settings.redelivery_delay.0;
@@ -272,6 +273,18 @@ impl Consumer {
                 Err(error) => error,
             };
             let first_failure = *first_failure.get_or_insert_with(crate::state::now);
+            if !channel.status().connected() {
+                // The channel is gone (a lost connection): the broker delivers the message again, so
+                // neither a retry here nor a dead letter would be the only copy.
+                tracing::warn!(
+                    correlation_id = %event.correlation_id,
+                    flow = %self.flow,
+                    queue = %self.settings.queue,
+                    error_type = %error.error_type,
+                    "delivery {attempt} failed and its channel is gone; the broker delivers it again"
+                );
+                return;
+            }
             if runtime.is_closing() && attempt < self.settings.max_deliveries {
                 // Stopping: the broker keeps the message for the next consumer rather than a dead letter.
                 let requeue = BasicNackOptions { requeue: true, ..Default::default() };
