@@ -164,9 +164,9 @@ flows:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unroutable_message_and_an_exchange_that_does_not_exist_are_typed_failures_and_publishing_goes_on() {
+async fn an_unroutable_message_a_missing_exchange_and_a_full_queue_are_typed_failures_and_publishing_goes_on() {
     let mut names = Names::new("unroutable");
-    let (events, inbox) = (names.exchange("events"), names.queue("inbox"));
+    let (events, inbox, full) = (names.exchange("events"), names.queue("inbox"), names.queue("full"));
     let missing = format!("{}_missing", names.prefix);
     let flows = format!(
         r##"
@@ -176,9 +176,14 @@ configs:
       url: "amqp://guest@127.0.0.1:5672"
       password: guest
       exchanges: [ {{ name: {events} }} ]
-      queues: [ {{ name: {inbox} }} ]
+      queues:
+        - {{ name: {inbox} }}
+        - {{ name: {full}, arguments: {{ x-max-length: 1, x-overflow: reject-publish }} }}
       bindings: [ {{ queue: {inbox}, exchange: {events}, routing_key: bound }} ]
 flows:
+  send_full:
+    steps:
+      - amqp.publish: {{ config: broker, routing_key: {full} }}
   send:
     steps:
       - amqp.publish: {{ config: broker, exchange: {events}, routing_key: "#[payload.key]" }}
@@ -203,14 +208,19 @@ flows:
     assert!(run(&rt, "send", json!({ "key": "bound" })).await.is_ok());
     let unchecked = run(&rt, "send_unchecked", json!({})).await;
     assert!(unchecked.is_ok(), "not mandatory: dropped by the broker, confirmed: {unchecked:?}");
+    // A queue that refuses publishes once full (its declared arguments): the broker nacks the second.
+    assert!(run(&rt, "send_full", json!({ "n": 1 })).await.is_ok());
+    let nacked = run(&rt, "send_full", json!({ "n": 2 })).await.unwrap_err();
+    assert!(nacked.starts_with("AMQP:NACKED"), "{nacked}");
     let connection = direct().await;
     assert_eq!(take_all(&connection, &inbox).await.len(), 2);
+    assert_eq!(take_all(&connection, &full).await.len(), 1);
     let metrics = rt.metrics().render();
     assert!(
         metrics.contains("relais_outbound_errors_total{config=\"broker\",type=\"AMQP:UNROUTABLE\",status=\"312\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("relais_outbound_requests_total{config=\"broker\",status=\"200\"} 3"), "{metrics}");
+    assert!(metrics.contains("relais_outbound_requests_total{config=\"broker\",status=\"200\"} 4"), "{metrics}");
     names.delete().await;
 }
 
