@@ -583,7 +583,8 @@ flows:
 }
 
 #[test]
-fn check_reports_a_topology_naming_what_it_does_not_declare_amqps_a_password_in_clear_and_an_undeclared_exchange() {
+fn check_reports_a_topology_naming_what_it_does_not_declare_tls_without_amqps_a_password_in_clear_and_an_undeclared_exchange(
+) {
     let dir = support::write_files(&[(
         "flows.yaml",
         r##"
@@ -594,7 +595,7 @@ configs:
       exchanges: [ { name: orders, type: topic }, { name: orders } ]
       queues: [ { name: inbox, dead_letter_exchange: parking } ]
       bindings: [ { queue: inbx, exchange: orders }, { queue: inbox, exchange: "" } ]
-  secure: { amqp: { url: "amqps://guest@broker.example:5671" } }
+  plain: { amqp: { url: "amqp://guest@broker.example:5672", tls: {} } }
   wrong: { amqp: { url: "http://nowhere" } }
 flows:
   send:
@@ -610,7 +611,7 @@ flows:
     assert!(has("exchange `parking` is not declared by this config"), "{messages:?}");
     assert!(has("queue `inbx` is not declared by this config"), "{messages:?}");
     assert!(has("a binding to the default exchange"), "{messages:?}");
-    assert!(has("`amqps://` is not supported"), "{messages:?}");
+    assert!(has("`tls` settings for an `amqp://` URL"), "{messages:?}");
     assert!(has("not an AMQP URL"), "{messages:?}");
     assert!(has("a password written in clear"), "{messages:?}");
     assert!(has("RL0301"), "an undefined config is reported: {messages:?}");
@@ -642,4 +643,103 @@ flows:
     assert!(line.contains("ACCESS_REFUSED") && line.contains("broker"), "{line}");
     let logs = relais.stop();
     assert!(!logs.contains("s3cr3t"), "{logs}");
+}
+
+/// A TLS front for the broker (what an `amqps://` listener of RabbitMQ is): a certificate for `localhost`
+/// signed by a CA of the test's own, each TLS connection forwarded in clear to 127.0.0.1:5672. Returns
+/// the port and the CA file.
+async fn tls_front(dir: &std::path::Path) -> (u16, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
+    let ca_path = dir.join("ca.crt");
+    std::fs::write(&ca_path, ca_cert.pem()).unwrap();
+    let chain = vec![cert.der().clone()];
+    let private = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((inbound, _)) = listener.accept().await else { break };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(inbound).await else { return };
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5672").await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (port, ca_path.to_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqps_connects_trusting_the_configured_ca_and_refuses_a_broker_it_cannot_verify() {
+    let mut names = Names::new("tls");
+    let (inbox, out) = (names.queue("inbox"), names.queue("out"));
+    let dir = support::write_files(&[]);
+    let (port, ca) = tls_front(&dir).await;
+    let flows = format!(
+        r##"
+configs:
+  broker:
+    amqp:
+      url: "amqps://guest:guest@localhost:{port}/%2f"
+      tls: {{ ca: "{ca}" }}
+      queues: [ {{ name: {inbox} }}, {{ name: {out} }} ]
+  untrusted: {{ amqp: {{ url: "amqps://guest:guest@localhost:{port}/%2f" }} }}
+flows:
+  send:
+    steps:
+      - amqp.publish: {{ config: broker, routing_key: {inbox} }}
+  receive:
+    source: {{ amqp.listener: {{ config: broker, queue: {inbox} }} }}
+    steps:
+      - amqp.publish: {{ config: broker, routing_key: {out} }}
+"##
+    );
+    let daemon = start(&flows, Arc::default()).await;
+    let rt = daemon.runtime();
+    run(&rt, "send", json!({ "id": 7 })).await.unwrap();
+    let connection = direct().await;
+    let got = Arc::new(Mutex::new(Vec::new()));
+    support::eventually("the message through TLS both ways", || {
+        let (connection, got, out) = (&connection, got.clone(), out.clone());
+        async move {
+            let taken = take_all(connection, &out).await;
+            got.lock().unwrap().extend(taken.into_iter().map(|(b, _)| b["id"].clone()));
+            !got.lock().unwrap().is_empty()
+        }
+    })
+    .await;
+    assert_eq!(*got.lock().unwrap(), vec![json!(7)]);
+    // The config trusting only Mozilla's roots cannot verify the test CA's certificate.
+    let body = Arc::new(Mutex::new(String::new()));
+    support::eventually("/ready to name the untrusted broker", || {
+        let (body, daemon) = (body.clone(), &daemon);
+        async move {
+            let (status, text) = ready(daemon).await;
+            let found = status == 503 && text.contains("untrusted") && !text.contains("\"broker\"");
+            *body.lock().unwrap() = text;
+            found
+        }
+    })
+    .await;
+    let body = body.lock().unwrap().clone();
+    assert!(body.to_lowercase().contains("certificate"), "{body}");
+    daemon.shutdown(Duration::from_secs(5)).await;
+    names.delete().await;
 }

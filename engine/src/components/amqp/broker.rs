@@ -14,6 +14,7 @@ use crate::connectors::secrets;
 use crate::event::FlowError;
 use futures_util::StreamExt;
 use lapin::options::ConfirmSelectOptions;
+use lapin::tcp::OwnedTLSConfig;
 use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, ConnectionProperties};
 use std::str::FromStr;
@@ -82,6 +83,8 @@ struct Shared {
     name: String,
     target: String,
     uri: AMQPUri,
+    /// The CA trusted for `amqps://` (none: Mozilla's roots).
+    tls: OwnedTLSConfig,
     config: Arc<AmqpConfig>,
     /// The current session, `None` while there is none.
     session: watch::Sender<Option<Arc<Session>>>,
@@ -113,9 +116,6 @@ pub fn uri_of(config: &AmqpConfig) -> Result<AMQPUri, String> {
     let url = resolve_url(&config.url)?;
     let mut uri =
         AMQPUri::from_str(&url).map_err(|e| format!("`url` is not an AMQP URL (amqp://user@host:port/vhost): {e}"))?;
-    if matches!(uri.scheme, lapin::uri::AMQPScheme::AMQPS) {
-        return Err("`amqps://` is not supported in this version: use `amqp://` on a private network".into());
-    }
     if let Some(password) = &config.password {
         let password = secrets::resolve(password)?;
         crate::scrub::known::remember_secret(&password);
@@ -129,6 +129,15 @@ pub fn uri_of(config: &AmqpConfig) -> Result<AMQPUri, String> {
     Ok(uri)
 }
 
+/// The TLS settings of a config: the CA file's certificates (checked to be PEM certificates) as the chain
+/// lapin trusts.
+fn tls_of(config: &AmqpConfig) -> Result<OwnedTLSConfig, String> {
+    let Some(ca) = config.tls.as_ref().and_then(|t| t.ca.as_deref()) else { return Ok(OwnedTLSConfig::default()) };
+    crate::tls::certificates(ca)?;
+    let pem = std::fs::read_to_string(ca).map_err(|e| format!("cannot read CA file `{ca}`: {e}"))?;
+    Ok(OwnedTLSConfig { identity: None, cert_chain: Some(pem) })
+}
+
 impl Broker {
     /// The connection of config `name` (opened by a supervisor started when a tokio runtime runs, that is
     /// under `relais run` and in tests, never during `relais check`).
@@ -137,11 +146,13 @@ impl Broker {
         let a = &uri.authority;
         let vhost = percent_encoding::utf8_percent_encode(&uri.vhost, percent_encoding::NON_ALPHANUMERIC);
         let target = format!("{}@{}:{}/{vhost}", a.userinfo.username, a.host, a.port);
+        let tls = tls_of(config).map_err(|why| format!("config `{name}`: {why}"))?;
         let config = Arc::new(config.clone());
         let shared = Arc::new(Shared {
             name: name.to_string(),
             target: target.clone(),
             uri,
+            tls,
             config: config.clone(),
             session: watch::channel(None).0,
             down: Mutex::new(Some(NOT_YET.into())),
@@ -243,7 +254,11 @@ impl Shared {
     async fn connect(&self) -> Result<Arc<Session>, String> {
         let properties = ConnectionProperties::default().with_connection_name(format!("relais/{}", self.name).into());
         let open = async {
-            let connection = Connection::connect_uri(self.uri.clone(), properties).await.map_err(|e| describe(&e))?;
+            let runtime = lapin::runtime::default_runtime().map_err(|e| describe(&e))?;
+            let connection =
+                Connection::connect_uri_with_config(self.uri.clone(), properties, self.tls.clone(), runtime)
+                    .await
+                    .map_err(|e| describe(&e))?;
             let channel = connection.create_channel().await.map_err(|e| describe(&e))?;
             topology::declare(&channel, &self.config).await?;
             let _ = channel.close(200, "topology declared".into()).await;

@@ -1,5 +1,5 @@
-//! What `relais check` verifies of an `amqp` config beyond its schema: a URL lapin can read (not
-//! `amqps://`, no password written in clear), and a topology that holds together (bindings and
+//! What `relais check` verifies of an `amqp` config beyond its schema: a URL lapin can read (no password
+//! written in clear, `tls` only with `amqps://`; the CA file is checked with the other TLS files), and a topology that holds together (bindings and
 //! dead-letter exchanges naming what the config declares, each name declared once), every finding at the
 //! value at fault.
 
@@ -56,10 +56,14 @@ pub fn check_config(config: &AmqpConfig, at: &Node, diags: &mut Diagnostics) {
                 .label("lapin cannot read this")
                 .help("write `amqp://USER@HOST:5672/VHOST` (`%2f` for the vhost `/`)"),
         ),
-        Ok(uri) if matches!(uri.scheme, AMQPScheme::AMQPS) => diags.push(
-            Diagnostic::error(codes::BAD_VALUE, url_span, "`amqps://` is not supported in this version")
-                .label("TLS to the broker")
-                .help("use `amqp://` to a broker on loopback or a private network"),
+        Ok(uri) if config.tls.is_some() && !matches!(uri.scheme, AMQPScheme::AMQPS) => diags.push(
+            Diagnostic::error(
+                codes::BAD_VALUE,
+                at.get("tls").map_or(url_span, |n| n.span),
+                "`tls` settings for an `amqp://` URL",
+            )
+            .label("the connection is plain TCP")
+            .help("write `amqps://HOST:5671/...` to connect over TLS, or remove `tls`"),
         ),
         Ok(_) => {
             let userinfo = config.url.split_once("://").and_then(|(_, rest)| rest.split_once('@')).map(|(u, _)| u);

@@ -24,8 +24,8 @@ use std::sync::Arc;
 const AMQP: Option<ConfigRef> = Some(ConfigRef { kind: "amqp", required: true });
 
 /// A RabbitMQ broker (AMQP 0-9-1): one connection shared by the config's publishers and listeners, the
-/// topology it declares (again after each reconnect), its timeouts. Connections are plain TCP (no
-/// `amqps://` in this version: keep the broker on loopback or a private network).
+/// topology it declares (again after each reconnect), its timeouts. `amqps://` connects over TLS (rustls),
+/// trusting Mozilla's roots or the CA file given in `tls`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpConfig {
@@ -46,6 +46,8 @@ pub struct AmqpConfig {
     /// Time `amqp.publish` waits for the broker's confirm; then `AMQP:TIMEOUT`.
     #[serde(default = "publish_timeout")]
     pub publish_timeout: DurationText,
+    /// TLS settings of an `amqps://` URL.
+    pub tls: Option<AmqpTls>,
     /// Exchanges declared at each connect (an existing one must have the same settings).
     #[serde(default)]
     pub exchanges: Vec<Exchange>,
@@ -71,6 +73,15 @@ fn publish_timeout() -> DurationText {
 
 fn yes() -> bool {
     true
+}
+
+/// TLS to the broker (`amqps://`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpTls {
+    /// PEM file of the CA certificates that sign the broker's certificate, trusted in place of Mozilla's
+    /// roots (relative to the directory relais runs from).
+    pub ca: Option<String>,
 }
 
 /// An exchange's type.
