@@ -1,7 +1,7 @@
 //! What `relais check` verifies of an `amqp` config beyond its schema: a URL lapin can read (no password
-//! written in clear, `tls` only with `amqps://`; the CA file is checked with the other TLS files), and a topology that holds together (bindings and
-//! dead-letter exchanges naming what the config declares, each name declared once), every finding at the
-//! value at fault.
+//! written in clear, `tls` only with `amqps://`; the CA file is checked with the other TLS files), and a
+//! topology that holds together (bindings and dead-letter exchanges naming what the config declares, each
+//! name declared once), every finding at the value at fault.
 
 use super::AmqpConfig;
 use lapin::uri::{AMQPScheme, AMQPUri};
