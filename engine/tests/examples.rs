@@ -1,6 +1,7 @@
 //! The examples under `examples/` check clean and do what their comments say: `examples/db` against the
 //! loopback PostgreSQL (a database of its own), `examples/files` on directories of its own,
-//! `examples/sftp` against an OpenSSH server of its own (`support::sftp`).
+//! `examples/sftp` against an OpenSSH server of its own (`support::sftp`), `examples/amqp` against the
+//! loopback RabbitMQ (exchanges and queues of its own, deleted at the end).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
 
 mod support;
@@ -104,6 +105,61 @@ async fn the_sftp_example_writes_each_record_of_a_dropped_csv_back_as_a_json_fil
     daemon.shutdown(Duration::from_secs(5)).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_amqp_example_publishes_confirmed_changes_writes_them_for_the_partner_and_parks_a_failing_one() {
+    use lapin::options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
+    let prefix = format!("relais_example_{}", std::process::id());
+    let outbox = support::write_files(&[]).join("accreditations");
+    std::env::set_var("RELAIS_AMQP_HTTP_PORT", "0");
+    std::env::set_var("RELAIS_AMQP_PREFIX", &prefix);
+    std::env::set_var("RELAIS_AMQP_OUTBOX", &outbox);
+    std::env::set_var("AMQP_PASSWORD", "guest");
+    let (_, program) = support::compile_dir(&example("amqp"), None);
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
+    let addr = daemon.listeners[0].1;
+    let (status, _, body) =
+        support::request(addr, "POST", "/accreditations", &[], br#"{"id":"A1","person":"Ana","status":"granted"}"#)
+            .await;
+    assert_eq!((status, body.as_str()), (200, r#"{"published":"A1"}"#));
+    let (status, _, body) =
+        support::request(addr, "POST", "/accreditations", &[], br#"{"id":"A2","person":"Ben","status":"revoked"}"#)
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let written = outbox.join("accreditation-A1.json");
+    support::eventually("A1 written for the partner", || std::future::ready(written.exists())).await;
+    let a1: serde_json::Value = serde_json::from_slice(&std::fs::read(&written).unwrap()).unwrap();
+    assert_eq!(a1, serde_json::json!({ "id": "A1", "person": "Ana", "change": "accreditation.granted" }));
+    let broker =
+        lapin::Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", Default::default()).await.unwrap_or_else(
+            |e| panic!("RabbitMQ at 127.0.0.1:5672 is unreachable ({e}); start it with `rabbitmq-server -detached`"),
+        );
+    let channel = broker.create_channel().await.unwrap();
+    let parked = format!("{prefix}.parked");
+    let found = std::sync::Arc::new(std::sync::Mutex::new(None));
+    support::eventually("A2 parked by the dead-letter exchange", || {
+        let (channel, parked, found) = (&channel, parked.clone(), found.clone());
+        async move {
+            let got = channel.basic_get(parked.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap();
+            let done = got.is_some();
+            *found.lock().unwrap() = got.map(|m| m.delivery.data.clone());
+            done
+        }
+    })
+    .await;
+    let a2: serde_json::Value = serde_json::from_slice(&found.lock().unwrap().clone().unwrap()).unwrap();
+    assert_eq!(a2["id"], "A2");
+    assert!(!outbox.join("accreditation-A2.json").exists());
+    daemon.shutdown(Duration::from_secs(5)).await;
+    for queue in ["changes", "parked"] {
+        let _ = channel.queue_delete(format!("{prefix}.{queue}").as_str().into(), QueueDeleteOptions::default()).await;
+    }
+    for exchange in ["accreditations", "dead"] {
+        let name = format!("{prefix}.{exchange}");
+        let _ = channel.exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default()).await;
+    }
+}
+
 #[test]
 fn the_examples_check_clean_and_their_flow_tests_pass_with_db_steps_mocked() {
     let relais = env!("CARGO_BIN_EXE_relais");
@@ -112,5 +168,5 @@ fn the_examples_check_clean_and_their_flow_tests_pass_with_db_steps_mocked() {
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     let test = std::process::Command::new(relais).arg("test").arg(&examples).output().unwrap();
     let out = format!("{}{}", String::from_utf8_lossy(&test.stdout), String::from_utf8_lossy(&test.stderr));
-    assert!(test.status.success() && out.contains("4 passed, 0 failed"), "{out}");
+    assert!(test.status.success() && out.contains("6 passed, 0 failed"), "{out}");
 }

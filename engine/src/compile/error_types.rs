@@ -19,6 +19,10 @@ use std::collections::BTreeSet;
 /// Every error type the engine and its built-in components raise (the README's table, "Events, errors and
 /// how steps behave"). `engine_raises_every_type_it_lists` keeps it in step with the sources.
 pub const ENGINE_RAISES: &[&str] = &[
+    "AMQP:CONNECTIVITY",
+    "AMQP:NACKED",
+    "AMQP:TIMEOUT",
+    "AMQP:UNROUTABLE",
     "COMPONENT:UNAVAILABLE",
     "CONTRACT:VIOLATION",
     "DB:CONNECTIVITY",

@@ -2,6 +2,7 @@
 //! validated against the registry, every script and expression compiled, every referenced file opened,
 //! what may reach a partner judged (contracts), and route conflicts found. What passes here starts; what fails never does (`relais run` refuses to start on any error).
 
+mod amqp;
 mod components;
 mod contracts;
 pub mod error_types;
@@ -27,6 +28,7 @@ pub fn check(loaded: &mut Loaded, registry: &Registry) {
     contracts::check(loaded);
     routes::check(loaded);
     queues::check(loaded);
+    amqp::check(loaded);
     secrets::check(loaded);
     tls_files::check(loaded, tls_files::Reach::Project);
     loaded.diags.sort();

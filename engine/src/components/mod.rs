@@ -2,6 +2,7 @@
 //! defaults and its docs) together with the node, resource or source it builds. Adding one is its own
 //! module plus one line in [`specs`]; see ARCHITECTURE.md, "Adding a component".
 
+pub mod amqp;
 pub mod db;
 pub mod dead_letter;
 pub mod delay;
@@ -32,6 +33,9 @@ pub fn specs() -> Vec<ComponentSpec> {
         ComponentSpec::step::<db::QueryParams>(),
         ComponentSpec::step::<db::ExecuteParams>(),
         ComponentSpec::source::<db::ListenerParams>(),
+        ComponentSpec::config::<amqp::AmqpConfig>(),
+        ComponentSpec::step::<amqp::PublishParams>(),
+        ComponentSpec::source::<amqp::ListenerParams>(),
         ComponentSpec::source::<file::ListenerParams>(),
         ComponentSpec::step::<file::WriteParams>(),
         ComponentSpec::config::<sftp::SftpConfig>(),

@@ -36,6 +36,9 @@ const STATUS: &[(&str, u16)] = &[
     ("SFTP:CONNECTIVITY", 503),
     ("SFTP:EXISTS", 409),
     ("SFTP:ANY", 502),
+    ("AMQP:CONNECTIVITY", 503),
+    ("AMQP:TIMEOUT", 504),
+    ("AMQP:NACKED", 503),
 ];
 
 /// The HTTP status for an error type (500 when nothing more precise applies).
