@@ -1,7 +1,8 @@
 //! The examples under `examples/` check clean and do what their comments say: `examples/db` against the
 //! loopback PostgreSQL (a database of its own), `examples/files` on directories of its own,
 //! `examples/sftp` against an OpenSSH server of its own (`support::sftp`), `examples/amqp` against the
-//! loopback RabbitMQ (exchanges and queues of its own, deleted at the end).
+//! loopback RabbitMQ (exchanges and queues of its own, deleted at the end), and `examples/chain` across all
+//! three (a database, exchanges and an sshd of its own, and a partner on loopback).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
 
 mod support;
@@ -160,6 +161,74 @@ async fn the_amqp_example_publishes_confirmed_changes_writes_them_for_the_partne
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chained_example_carries_each_csv_record_from_sftp_through_postgres_and_rabbitmq_to_the_partner() {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let server = support::sftp::SftpServer::start();
+    let inbox = server.data().join("chain-inbox");
+    let database = format!("relais_chain_{}", std::process::id());
+    let root = postgres("test").await;
+    root.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await.unwrap();
+    root.batch_execute(&format!("CREATE DATABASE {database}")).await.unwrap();
+    let reporting = postgres(&database).await;
+    reporting.batch_execute(&std::fs::read_to_string(example("chain/schema.sql")).unwrap()).await.unwrap();
+    let (partner, seen) = support::partner::server(r#"{"granted":true}"#).await;
+    let prefix = format!("relais_chain_{}", std::process::id());
+    for (name, value) in [
+        ("RELAIS_CHAIN_SFTP_PORT", server.port.to_string()),
+        ("RELAIS_CHAIN_SFTP_USER", server.user.clone()),
+        ("RELAIS_CHAIN_SFTP_KEY", server.client_key.display().to_string()),
+        ("RELAIS_CHAIN_KNOWN_HOSTS", server.known_hosts.display().to_string()),
+        ("RELAIS_CHAIN_INBOX", inbox.display().to_string()),
+        ("RELAIS_CHAIN_DATABASE", database.clone()),
+        ("RELAIS_CHAIN_PREFIX", prefix.clone()),
+        ("RELAIS_CHAIN_PARTNER_URL", format!("http://{partner}")),
+        ("AMQP_PASSWORD", "guest".to_string()),
+    ] {
+        std::env::set_var(name, value);
+    }
+    let (_, program) = support::compile_dir(&example("chain"), None);
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("holders-2024-07-26.csv"), "id,name,category\nH1,Ana,A\nH2,Ben,B\nH3,Chloé,C\n")
+        .unwrap();
+    support::eventually_within(Duration::from_secs(120), "three rights sent to the partner", || {
+        std::future::ready(seen.requests.lock().unwrap().len() >= 3)
+    })
+    .await;
+    support::eventually("the file moved to processed/", || {
+        std::future::ready(inbox.join("processed/holders-2024-07-26.csv").exists())
+    })
+    .await;
+    let rows = reporting.query("SELECT id, name, category FROM accreditation_holders ORDER BY id", &[]).await.unwrap();
+    let rows: Vec<(String, String, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    assert_eq!(
+        rows,
+        [("H1", "Ana", "A"), ("H2", "Ben", "B"), ("H3", "Chloé", "C")]
+            .map(|(i, n, c)| (i.to_string(), n.to_string(), c.to_string()))
+    );
+    let mut sent: Vec<String> = seen.requests.lock().unwrap().clone();
+    sent.sort();
+    assert_eq!(sent.len(), 3, "each record reached the partner exactly once: {sent:?}");
+    for (request, (id, level)) in sent.iter().zip([("H1", "A"), ("H2", "B"), ("H3", "C")]) {
+        assert!(request.starts_with(&format!("PUT /transport/rights/{id} ")), "{request}");
+        let body: serde_json::Value = serde_json::from_str(request.split_once("\r\n\r\n").unwrap().1).unwrap();
+        assert_eq!(body, serde_json::json!({ "holder": id, "level": level }));
+    }
+    daemon.shutdown(Duration::from_secs(5)).await;
+    let broker = lapin::Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("RabbitMQ at 127.0.0.1:5672 is unreachable ({e}); start it with `rabbitmq-server -detached`"));
+    let channel = broker.create_channel().await.unwrap();
+    let queue = format!("{prefix}.holders_to_transport");
+    let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+    let exchange = format!("{prefix}.holders");
+    let _ = channel.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await;
+    drop(reporting);
+    root.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await.unwrap();
+}
+
 #[test]
 fn the_examples_check_clean_and_their_flow_tests_pass_with_db_steps_mocked() {
     let relais = env!("CARGO_BIN_EXE_relais");
@@ -168,5 +237,5 @@ fn the_examples_check_clean_and_their_flow_tests_pass_with_db_steps_mocked() {
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     let test = std::process::Command::new(relais).arg("test").arg(&examples).output().unwrap();
     let out = format!("{}{}", String::from_utf8_lossy(&test.stdout), String::from_utf8_lossy(&test.stderr));
-    assert!(test.status.success() && out.contains("6 passed, 0 failed"), "{out}");
+    assert!(test.status.success() && out.contains("8 passed, 0 failed"), "{out}");
 }
