@@ -8,6 +8,7 @@ pub mod delay;
 pub mod file;
 pub mod http_listener;
 pub mod http_request;
+pub mod nats;
 pub mod object_store;
 pub mod queue;
 pub mod scheduler;
@@ -31,6 +32,9 @@ pub fn specs() -> Vec<ComponentSpec> {
         ComponentSpec::step::<db::QueryParams>(),
         ComponentSpec::step::<db::ExecuteParams>(),
         ComponentSpec::source::<db::ListenerParams>(),
+        ComponentSpec::config::<nats::NatsConfig>(),
+        ComponentSpec::step::<nats::PublishParams>(),
+        ComponentSpec::source::<nats::ListenerParams>(),
         ComponentSpec::source::<file::ListenerParams>(),
         ComponentSpec::step::<file::WriteParams>(),
         ComponentSpec::config::<object_store::StoreConfig>(),

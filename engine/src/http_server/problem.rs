@@ -33,6 +33,8 @@ const STATUS: &[(&str, u16)] = &[
     ("DB:CONSTRAINT", 409),
     ("DB:TIMEOUT", 504),
     ("DB:CONNECTIVITY", 503),
+    ("NATS:CONNECTIVITY", 503),
+    ("NATS:TIMEOUT", 504),
 ];
 
 /// The HTTP status for an error type (500 when nothing more precise applies).
