@@ -3,8 +3,10 @@
 //! errors (no stream, a bad subject); a stream of messages published and consumed through a TCP proxy
 //! that cuts the connection mid-way (nothing lost, the stream holding each message once); bad credentials
 //! on a throwaway `nats-server` with a password (`/ready` 503, the secret never shown); a message that
-//! keeps failing ending in the dead letters and terminated on the server; `relais check` refusing bad
-//! settings. Each test uses a stream and subjects of its own, deleted at the end.
+//! keeps failing ending in the dead letters and terminated on the server, and one whose process stopped
+//! during its last run dead-lettered without running again; TLS verified against a test CA on a throwaway
+//! `nats-server`; `relais check` refusing bad settings. Each test uses a stream and subjects of its own,
+//! deleted at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
 
 mod support;
@@ -295,15 +297,16 @@ flows:
     daemon.shutdown(Duration::from_secs(5)).await;
 }
 
-/// A `nats-server` of the test's own, on a free port, with a user and password; killed when dropped.
-struct AuthServer {
+/// A `nats-server` of the test's own on a free port, with JetStream and the options given (a password,
+/// TLS); killed when dropped.
+struct OwnServer {
     port: u16,
     child: std::process::Child,
     _store: PathBuf,
 }
 
-impl AuthServer {
-    async fn start(password: &str) -> AuthServer {
+impl OwnServer {
+    async fn start(options: &[&str]) -> OwnServer {
         let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -311,21 +314,22 @@ impl AuthServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let store = support::write_files(&[]);
         let child = std::process::Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--user", "relais", "--pass", password, "-js", "-sd"])
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(&store)
+            .args(options)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        support::eventually("the throwaway nats-server to listen", || async {
+        support::eventually("the test's own nats-server to listen", || async {
             tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
         })
         .await;
-        AuthServer { port, child, _store: store }
+        OwnServer { port, child, _store: store }
     }
 }
 
-impl Drop for AuthServer {
+impl Drop for OwnServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -334,7 +338,7 @@ impl Drop for AuthServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_keep_ready_at_503_naming_the_config_and_never_show_the_password() {
-    let server = AuthServer::start("the-right-one").await;
+    let server = OwnServer::start(&["--user", "relais", "--pass", "the-right-one"]).await;
     let flows = |secret: &str| {
         format!(
             r##"
@@ -423,6 +427,49 @@ flows:
     .await;
     let names: Vec<String> = written(&out).into_iter().map(|(name, _)| name).collect();
     assert_eq!(names, vec!["bad-1.json", "bad-2.json", "bad-3.json", "good-1.json"]);
+    assert_eq!(state.dead_letter_count(), 1);
+    daemon.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_process_stopped_during_its_last_run_is_dead_lettered_without_running_again() {
+    let stream = TestStream::new("stopped");
+    let out = support::write_files(&[]).join("out");
+    let flows = |steps: &str| {
+        format!(
+            r##"
+configs:
+  events: {{ nats: {{ stream: {declaration} }} }}
+flows:
+  send:
+    steps:
+      - nats.publish: {{ config: events, subject: "{subject}.order" }}
+  receive:
+    source: {{ nats.listener: {{ config: events, durable: stopped_test, max_deliveries: 1, ack_wait: 1s }} }}
+    steps:
+      - file.write: {{ directory: "{out}", name: "#[payload.id]-#[attributes.delivery].json" }}
+{steps}
+"##,
+            declaration = stream.declaration(),
+            subject = stream.subject,
+            out = out.display(),
+        )
+    };
+    let slow = support::write_files(&[("flows.yaml", &flows("      - time.delay: { duration: 10m }"))]);
+    let state: Arc<State> = Arc::default();
+    let daemon = start(&slow, state.clone()).await;
+    run(&daemon.runtime(), "send", json!({ "id": "m" })).await.unwrap();
+    support::eventually("the first run to start", || std::future::ready(written(&out).len() == 1)).await;
+    // The drain deadline passes during the run: the run is cut short, the message never acknowledged.
+    assert!(!daemon.shutdown(Duration::from_millis(100)).await);
+
+    let quick = support::write_files(&[("flows.yaml", &flows(""))]);
+    let daemon = start(&quick, state.clone()).await;
+    support::eventually("the dead letter of the cut run", || std::future::ready(state.dead_letter_count() == 1)).await;
+    let letter = &state.dead_letters()[0];
+    assert!(letter.error_type == "NATS:REDELIVERY_EXHAUSTED" && letter.attempts == 2, "{letter:?}");
+    let names: Vec<String> = written(&out).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names, vec!["m-1.json"], "the message did not run a second time");
     daemon.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -459,4 +506,60 @@ flows:
         assert!(errors.contains(expected), "missing {expected:?} in\n{errors}");
     }
     assert!(!errors.contains("pw"), "{errors}");
+}
+
+/// A CA, and a server certificate for 127.0.0.1 it signed, as PEM files in `dir`.
+fn certificates(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("server.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_the_server_is_verified_against_the_configured_ca_and_refused_without_it() {
+    let pki = support::write_files(&[]);
+    certificates(&pki);
+    let (cert, key, ca) = (pki.join("server.crt"), pki.join("server.key"), pki.join("ca.crt"));
+    let server =
+        OwnServer::start(&["--tls", "--tlscert", cert.to_str().unwrap(), "--tlskey", key.to_str().unwrap()]).await;
+    let flows = |tls: &str| {
+        format!(
+            r##"
+configs:
+  events: {{ nats: {{ servers: ["tls://127.0.0.1:{port}"], connect_timeout: 2s, {tls} stream: {{ name: TLS_TEST, subjects: ["tls.>"], storage: memory }} }} }}
+flows:
+  send:
+    steps:
+      - nats.publish: {{ config: events, subject: tls.order, target: ack }}
+      - set_payload: "#[vars.ack]"
+"##,
+            port = server.port
+        )
+    };
+    let trusted = support::write_files(&[("flows.yaml", &flows(&format!("tls: {{ ca: \"{}\" }},", ca.display())))]);
+    let daemon = start(&trusted, Arc::default()).await;
+    support::eventually("/ready over TLS", || async { ready(&daemon).await.0 == 200 }).await;
+    let sent = run(&daemon.runtime(), "send", json!({ "id": 1 })).await.unwrap();
+    assert_eq!(support::payload(&sent), json!({ "stream": "TLS_TEST", "sequence": 1, "duplicate": false }));
+    daemon.shutdown(Duration::from_secs(5)).await;
+
+    // Without the CA, the server's certificate is not trusted: never connected, /ready says so.
+    let untrusted = support::write_files(&[("flows.yaml", &flows(""))]);
+    let daemon = start(&untrusted, Arc::default()).await;
+    support::eventually("/ready to refuse the untrusted server", || async {
+        let (status, body) = ready(&daemon).await;
+        status == 503 && body.contains("events") && body.contains("invalid peer certificate")
+    })
+    .await;
+    let refused = run(&daemon.runtime(), "send", json!({ "id": 2 })).await.unwrap_err();
+    assert!(refused.starts_with("NATS:CONNECTIVITY"), "{refused}");
+    daemon.shutdown(Duration::from_secs(5)).await;
 }

@@ -79,8 +79,13 @@ impl Nats {
             (None, None, None) => Auth::None,
             _ => return Err(format!("config `{name}`: give `user` and `password`, or `token`, not both")),
         };
-        let tls = config.tls.as_ref().map(|files| crate::tls::client_config(Some(files), name)).transpose()?;
         let servers = config.servers.iter().map(|s| secrets::resolve(s)).collect::<Result<Vec<_>, _>>()?;
+        // The tree's rustls (ring, Mozilla's roots unless `tls.ca`), also for a `tls://` URL without `tls:`.
+        let tls = match &config.tls {
+            Some(files) => Some(crate::tls::client_config(Some(files), name)?),
+            None if servers.iter().any(|s| s.starts_with("tls://")) => Some(crate::tls::client_config(None, name)?),
+            None => None,
+        };
         let settings = Settings {
             servers: servers.clone(),
             auth,

@@ -35,6 +35,7 @@ use serde_json::{json, Map};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
 /// Longest delay before a failed message is delivered again.
 const MAX_REDELIVERY_DELAY: Duration = Duration::from_secs(30);
@@ -224,7 +225,22 @@ impl Consumer {
             .map_err(|e| format!("pulling from consumer `{}`: {}", self.durable, super::client::chain(&e)))
     }
 
-    async fn run(self: Arc<Self>, runtime: Runtime, mut stop: watch::Receiver<bool>, in_flight: InFlight) {
+    /// Consumes until stopped, then waits for the messages still running. Their tasks belong to this one,
+    /// so aborting it (the drain deadline passed) ends them too, their messages unacknowledged (delivered
+    /// again after `ack_wait`).
+    async fn run(self: Arc<Self>, runtime: Runtime, stop: watch::Receiver<bool>, in_flight: InFlight) {
+        let mut tasks = JoinSet::new();
+        self.consume(&runtime, stop, &in_flight, &mut tasks).await;
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn consume(
+        self: &Arc<Self>,
+        runtime: &Runtime,
+        mut stop: watch::Receiver<bool>,
+        in_flight: &InFlight,
+        tasks: &mut JoinSet<()>,
+    ) {
         let slots = Arc::new(Semaphore::new(self.settings.consumers.max(1) as usize));
         let mut failing: Option<String> = None;
         let mut report = |now: Option<String>| {
@@ -279,9 +295,10 @@ impl Consumer {
                 match next {
                     Some(Ok(message)) => {
                         report(None);
-                        let working = Working::start(&in_flight);
+                        let working = Working::start(in_flight);
                         let (this, runtime) = (self.clone(), runtime.clone());
-                        tokio::spawn(async move {
+                        while tasks.try_join_next().is_some() {}
+                        tasks.spawn(async move {
                             this.deliver(&runtime, message).await;
                             drop((slot, working));
                         });
