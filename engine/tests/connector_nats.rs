@@ -337,7 +337,7 @@ impl Drop for OwnServer {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_credentials_keep_ready_at_503_naming_the_config_and_never_show_the_password() {
+async fn bad_credentials_are_logged_at_start_keep_ready_at_503_and_never_show_the_password() {
     let server = OwnServer::start(&["--user", "relais", "--pass", "the-right-one"]).await;
     let flows = |secret: &str| {
         format!(
@@ -375,6 +375,17 @@ flows:
     assert!(refused.starts_with("NATS:CONNECTIVITY") && refused.contains("authorization violation"), "{refused}");
     assert!(!refused.contains("s3cr3t"), "{refused}");
     daemon.shutdown(Duration::from_secs(5)).await;
+
+    // `relais run` says so in its log at start, once, without the password.
+    let logged = tokio::task::spawn_blocking(move || {
+        let relais = support::process::RelaisProcess::start(&dir, &[], "info", &[]);
+        let line = relais.wait_for_log("cannot connect to NATS");
+        (line, relais.stop())
+    })
+    .await
+    .unwrap();
+    assert!(logged.0.contains("authorization violation") && logged.0.contains("events"), "{}", logged.0);
+    assert!(!logged.1.contains("s3cr3t"), "{}", logged.1);
 
     // The right password is let in: the same server, ready.
     let dir = support::write_files(&[("flows.yaml", &flows("NATS_TEST_RIGHT_PASSWORD"))]);
