@@ -99,10 +99,12 @@ async fn ready(daemon: &relais_engine::daemon::Daemon) -> (u16, String) {
 async fn a_published_message_reaches_the_listener_with_its_subject_headers_sequence_and_correlation_id() {
     let stream = TestStream::new("happy");
     let out = support::write_files(&[]).join("out");
+    let found = support::write_files(&[]).join("found");
     let flows = format!(
         r##"
 configs:
   events: {{ nats: {{ servers: ["nats://127.0.0.1:4222"], stream: {declaration} }} }}
+  plain: {{ nats: {{}} }}
 flows:
   send:
     steps:
@@ -124,10 +126,15 @@ flows:
     steps:
       - set_payload: "#[#{{ id: payload.id, subject: attributes.subject, partner: attributes.headers[\"X-Partner\"], sequence: attributes.stream_sequence, delivery: attributes.delivery, stream: attributes.stream, correlation_id: correlation_id }}]"
       - file.write: {{ directory: "{out}", name: "#[payload.id].json" }}
+  receive_by_subject:
+    source: {{ nats.listener: {{ config: plain, subject: "{subject}.created" }} }}
+    steps:
+      - file.write: {{ directory: "{found}", name: "#[payload.id].json" }}
 "##,
         declaration = stream.declaration(),
         subject = stream.subject,
         out = out.display(),
+        found = found.display(),
     );
     let dir = support::write_files(&[("flows.yaml", &flows)]);
     let daemon = start(&dir, Arc::default()).await;
@@ -139,6 +146,10 @@ flows:
     assert_eq!(support::payload(&again)["duplicate"], json!(true), "the same Nats-Msg-Id is kept once");
 
     support::eventually("the listener's flow to write o-1", || std::future::ready(written(&out).len() == 1)).await;
+    support::eventually("the listener naming only a subject to find its stream", || {
+        std::future::ready(found.join("o-1.json").exists())
+    })
+    .await;
     let (name, seen) = &written(&out)[0];
     assert_eq!(name, "o-1.json");
     assert_eq!(

@@ -47,7 +47,7 @@ const RETRY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerParams {
-    /// The stream read (default: the stream the config declares).
+    /// The stream read (default: the stream the config declares, else the one keeping `subject`).
     pub stream: Option<String>,
     /// The durable consumer's name, kept by the server (default: the flow's name).
     pub durable: Option<String>,
@@ -138,16 +138,7 @@ impl Source for ListenerParams {
                 .resources
                 .get_as::<Nats>(&name)
                 .ok_or_else(|| format!("flow `{}`: no `nats` config named `{name}`", u.flow))?;
-            let stream = match (&u.settings.stream, &nats.stream) {
-                (Some(stream), _) => stream.clone(),
-                (None, Some(declared)) => declared.name.clone(),
-                (None, None) => {
-                    return Err(format!(
-                        "flow `{}`: `nats.listener` names no `stream`, and config `{name}` declares none",
-                        u.flow
-                    ))
-                }
-            };
+            let stream = u.settings.stream.clone().or_else(|| nats.stream.as_ref().map(|s| s.name.clone()));
             let consumer = Consumer {
                 durable: u.settings.durable.clone().unwrap_or_else(|| u.flow.clone()),
                 flow: u.flow.clone(),
@@ -169,7 +160,8 @@ impl Source for ListenerParams {
 /// One flow's consumer.
 struct Consumer {
     flow: String,
-    stream: String,
+    /// The stream named or declared; `None`: the one keeping `subject`, asked of the server.
+    stream: Option<String>,
     durable: String,
     settings: Arc<ListenerParams>,
     nats: Arc<Nats>,
@@ -207,14 +199,29 @@ impl Consumer {
 
     /// Makes (or updates) the consumer and opens its message stream.
     async fn open(&self, link: &super::client::Link) -> Result<pull::Stream, String> {
+        let name = match (&self.stream, &self.settings.subject) {
+            (Some(name), _) => name.clone(),
+            (None, Some(subject)) => link
+                .jetstream
+                .stream_by_subject(subject.clone())
+                .await
+                .map_err(|e| format!("no stream found for subject `{subject}`: {}", super::client::chain(&e)))?,
+            (None, None) => {
+                return Err(format!(
+                    "no stream: name one with `stream:` (or `subject:`), or declare one in config `{}`",
+                    self.nats.name
+                ))
+            }
+        };
         let stream = link
             .jetstream
-            .get_stream(&self.stream)
+            .get_stream(&name)
             .await
-            .map_err(|e| format!("stream `{}`: {}", self.stream, super::client::chain(&e)))?;
-        let consumer = stream.create_consumer(self.config()).await.map_err(|e| {
-            format!("consumer `{}` on stream `{}`: {}", self.durable, self.stream, super::client::chain(&e))
-        })?;
+            .map_err(|e| format!("stream `{name}`: {}", super::client::chain(&e)))?;
+        let consumer = stream
+            .create_consumer(self.config())
+            .await
+            .map_err(|e| format!("consumer `{}` on stream `{name}`: {}", self.durable, super::client::chain(&e)))?;
         consumer
             .stream()
             .max_messages_per_batch(self.settings.batch.max(1) as usize)
@@ -246,10 +253,10 @@ impl Consumer {
         let mut report = |now: Option<String>| {
             match (&now, &failing) {
                 (Some(why), last) if last.as_ref() != Some(why) => {
-                    tracing::error!(flow = %self.flow, stream = %self.stream, "nats.listener cannot read: {why}")
+                    tracing::error!(flow = %self.flow, stream = self.stream.as_deref().unwrap_or(""), "nats.listener cannot read: {why}")
                 }
                 (None, Some(_)) => {
-                    tracing::info!(flow = %self.flow, stream = %self.stream, "nats.listener reads again")
+                    tracing::info!(flow = %self.flow, stream = self.stream.as_deref().unwrap_or(""), "nats.listener reads again")
                 }
                 _ => {}
             }
@@ -320,7 +327,7 @@ impl Consumer {
         let (event, delivery) = match self.event(&message) {
             Ok(pair) => pair,
             Err(why) => {
-                tracing::error!(flow = %self.flow, stream = %self.stream, "nats.listener: a message without JetStream metadata ({why}); terminated");
+                tracing::error!(flow = %self.flow, stream = self.stream.as_deref().unwrap_or(""), "nats.listener: a message without JetStream metadata ({why}); terminated");
                 let _ = message.ack_with(AckKind::Term).await;
                 return;
             }
@@ -353,7 +360,7 @@ impl Consumer {
         tracing::warn!(
             correlation_id = %event.correlation_id,
             flow = %self.flow,
-            stream = %self.stream,
+            stream = self.stream.as_deref().unwrap_or(""),
             error_type = %error.error_type,
             "delivery {delivery} of {max} failed; trying again"
         );
