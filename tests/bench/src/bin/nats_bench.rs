@@ -4,7 +4,8 @@
 //! NATS server with JetStream (127.0.0.1:4222), on a memory stream of the run's own (deleted at the end).
 //! Each round times the baseline and relais back to back; medians and their ratio are printed at the end.
 //! Run on a quiet machine:
-//! `cargo run -p relais-bench --release --bin nats_bench [MESSAGES] [CONCURRENCY] [ROUNDS]`.
+//! `cargo run -p relais-bench --release --bin nats_bench [MESSAGES] [CONCURRENCY] [ROUNDS] [both|direct|relais]`;
+//! one side alone is for counting instructions under callgrind (the other side's row then reads 1 s).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -84,6 +85,7 @@ async fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(8).max(1);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3).max(1);
+    let side = args.next().unwrap_or_else(|| "both".into());
     let stream = format!("RELAIS_NATS_BENCH_{}", std::process::id());
     let subject = format!("relais.bench.{}", std::process::id());
     let client = async_nats::connect("127.0.0.1:4222").await.unwrap_or_else(|e| {
@@ -124,8 +126,14 @@ async fn main() {
     relais(&rt, 1, 1).await;
     let (mut direct, mut through) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let b = baseline(&js, &format!("{subject}.direct"), n, concurrency).await;
-        let r = relais(&rt, n, concurrency).await;
+        let b = match side.as_str() {
+            "relais" => Duration::from_secs(1),
+            _ => baseline(&js, &format!("{subject}.direct"), n, concurrency).await,
+        };
+        let r = match side.as_str() {
+            "direct" => Duration::from_secs(1),
+            _ => relais(&rt, n, concurrency).await,
+        };
         let (bps, rps) = (n as f64 / b.as_secs_f64(), n as f64 / r.as_secs_f64());
         println!(
             "round {}: async-nats direct {bps:>9.0} msg/s | relais nats.publish {rps:>9.0} msg/s | ratio {:.2}",
