@@ -1,8 +1,9 @@
 //! The examples under `examples/` check clean and do what their comments say: `examples/db` against the
 //! loopback PostgreSQL (a database of its own), `examples/files` on directories of its own,
 //! `examples/sftp` against an OpenSSH server of its own (`support::sftp`), `examples/amqp` against the
-//! loopback RabbitMQ (exchanges and queues of its own, deleted at the end), and `examples/chain` across all
-//! three (a database, exchanges and an sshd of its own, and a partner on loopback).
+//! loopback RabbitMQ (exchanges and queues of its own, deleted at the end), `examples/nats` against the
+//! loopback NATS server (a stream of its own), and `examples/chain` across SFTP, PostgreSQL and RabbitMQ
+//! (a database, exchanges and an sshd of its own, and a partner on loopback).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
 
 mod support;
@@ -229,13 +230,43 @@ async fn the_chained_example_carries_each_csv_record_from_sftp_through_postgres_
     root.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nats_example_publishes_each_accepted_change_and_its_consumer_writes_it_out() {
+    let stream = format!("RELAIS_EXAMPLE_{}", std::process::id());
+    let subject = format!("relais.example.{}", std::process::id());
+    let outbox = support::write_files(&[]).join("outbox");
+    std::env::set_var("RELAIS_HTTP_PORT", "0");
+    std::env::set_var("RELAIS_NATS_HTTP_PORT", "0");
+    std::env::set_var("RELAIS_NATS_STREAM", &stream);
+    std::env::set_var("RELAIS_NATS_SUBJECT", &subject);
+    std::env::set_var("RELAIS_NATS_OUTBOX", &outbox);
+    let (_, program) = support::compile_dir(&example("nats"), None);
+    let daemon =
+        relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
+    let addr = daemon.listeners[0].1;
+    let change = br#"{"id":"A-1","person":"Ana","level":"venue"}"#;
+    let (status, _, body) = support::request(addr, "POST", "/accreditations", &[], change).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"accepted":"A-1","sequence":1}"#));
+    let (status, _, _) = support::request(addr, "POST", "/accreditations", &[], br#"{"id":"A-2"}"#).await;
+    assert_eq!(status, 400, "a change without person and level is refused before the broker");
+    let written = outbox.join("accreditation-A-1.json");
+    support::eventually("A-1 written by the consumer", || std::future::ready(written.exists())).await;
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&written).unwrap()).unwrap();
+    assert_eq!(kept, serde_json::json!({ "id": "A-1", "person": "Ana", "level": "venue" }));
+    daemon.shutdown(Duration::from_secs(5)).await;
+    let client = async_nats::connect("127.0.0.1:4222").await.unwrap_or_else(|e| {
+        panic!("NATS at 127.0.0.1:4222 is unreachable ({e}); start it with `nats-server -a 127.0.0.1 -js` (or `.ci/services`)")
+    });
+    async_nats::jetstream::new(client).delete_stream(&stream).await.unwrap();
+}
+
 #[test]
-fn the_examples_check_clean_and_their_flow_tests_pass_with_db_steps_mocked() {
+fn the_examples_check_clean_and_their_flow_tests_pass_with_their_connector_steps_mocked() {
     let relais = env!("CARGO_BIN_EXE_relais");
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let check = std::process::Command::new(relais).arg("check").arg(&examples).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     let test = std::process::Command::new(relais).arg("test").arg(&examples).output().unwrap();
     let out = format!("{}{}", String::from_utf8_lossy(&test.stdout), String::from_utf8_lossy(&test.stderr));
-    assert!(test.status.success() && out.contains("8 passed, 0 failed"), "{out}");
+    assert!(test.status.success() && out.contains("10 passed, 0 failed"), "{out}");
 }

@@ -46,7 +46,7 @@ pub fn check(loaded: &mut Loaded, reach: Reach) {
     for config in loaded.set.configs() {
         let listener = match config.kind.value.as_str() {
             "http.listener" => true,
-            "http.client" | "amqp" => false,
+            "http.client" | "amqp" | "nats" => false,
             _ => continue,
         };
         let Some(block) = config.body.get("tls") else { continue };

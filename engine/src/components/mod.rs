@@ -9,6 +9,7 @@ pub mod delay;
 pub mod file;
 pub mod http_listener;
 pub mod http_request;
+pub mod nats;
 pub mod object_store;
 pub mod queue;
 pub mod scheduler;
@@ -36,6 +37,9 @@ pub fn specs() -> Vec<ComponentSpec> {
         ComponentSpec::config::<amqp::AmqpConfig>(),
         ComponentSpec::step::<amqp::PublishParams>(),
         ComponentSpec::source::<amqp::ListenerParams>(),
+        ComponentSpec::config::<nats::NatsConfig>(),
+        ComponentSpec::step::<nats::PublishParams>(),
+        ComponentSpec::source::<nats::ListenerParams>(),
         ComponentSpec::source::<file::ListenerParams>(),
         ComponentSpec::step::<file::WriteParams>(),
         ComponentSpec::config::<sftp::SftpConfig>(),

@@ -39,6 +39,8 @@ const STATUS: &[(&str, u16)] = &[
     ("AMQP:CONNECTIVITY", 503),
     ("AMQP:TIMEOUT", 504),
     ("AMQP:NACKED", 503),
+    ("NATS:CONNECTIVITY", 503),
+    ("NATS:TIMEOUT", 504),
 ];
 
 /// The HTTP status for an error type (500 when nothing more precise applies).

@@ -1,6 +1,6 @@
-//! Per outbound system, that is per named `http.client` config: requests by status, errors by type and
-//! status, a latency histogram, and the `until_successful` retries its failures caused. What answers
-//! "what is failing right now, and where".
+//! Per outbound system, that is per named `http.client` config (and broker config: `nats`): requests by
+//! status, errors by type and status, a latency histogram, and the `until_successful` retries its failures
+//! caused. What answers "what is failing right now, and where".
 
 use super::{header, label, Histogram};
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +28,13 @@ impl OutboundMetrics {
         self.duration.observe(elapsed);
     }
 
+    /// One message a broker acknowledged (a JetStream publish), after `elapsed`: counted under the status
+    /// `acked`.
+    pub fn acknowledged(&self, elapsed: Duration) {
+        *self.requests.lock().unwrap_or_else(PoisonError::into_inner).entry(ACKED).or_default() += 1;
+        self.duration.observe(elapsed);
+    }
+
     /// One call that failed with `error_type` (an engine-defined `HTTP:*` type), answered with `status`
     /// or not at all.
     pub fn error(&self, error_type: &str, status: Option<u16>) {
@@ -41,12 +48,15 @@ impl OutboundMetrics {
     }
 }
 
-/// A status label: the code, or `none` when no answer came.
+/// The status a broker's acknowledgement is kept under (no HTTP status is below 100).
+const ACKED: u16 = 1;
+
+/// A status label: the code, `acked` for a broker's acknowledgement, or `none` when no answer came.
 fn status(code: u16) -> String {
-    if code == 0 {
-        "none".to_string()
-    } else {
-        code.to_string()
+    match code {
+        0 => "none".to_string(),
+        ACKED => "acked".to_string(),
+        _ => code.to_string(),
     }
 }
 
@@ -74,7 +84,7 @@ impl Outbound {
             .map(|(k, v)| (label(k), v.clone()))
             .collect();
         let help =
-            "Requests sent to an outbound system (http.client config), by the status of the answer (none: no answer).";
+            "Requests sent to an outbound system (http.client or nats config), by the status of the answer (acked: a broker's acknowledgement, none: no answer).";
         header(out, "relais_outbound_requests_total", "counter", help);
         for (c, m) in &configs {
             for (code, n) in m.requests.lock().unwrap_or_else(PoisonError::into_inner).iter() {
@@ -119,6 +129,7 @@ mod tests {
         crm.exchange(Duration::from_secs(5), None);
         crm.error("HTTP:TIMEOUT", None);
         outbound.get("crm").retried();
+        outbound.get("events").acknowledged(Duration::from_millis(2));
         let mut out = String::new();
         outbound.render(&mut out);
         for line in [
@@ -129,6 +140,7 @@ mod tests {
             "relais_outbound_errors_total{config=\"crm\",type=\"HTTP:TIMEOUT\",status=\"none\"} 1\n",
             "relais_outbound_request_duration_seconds_count{config=\"crm\"} 3\n",
             "relais_outbound_retries_total{config=\"crm\"} 1\n",
+            "relais_outbound_requests_total{config=\"events\",status=\"acked\"} 1\n",
         ] {
             assert!(out.contains(line), "{line}in\n{out}");
         }
