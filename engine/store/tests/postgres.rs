@@ -91,6 +91,7 @@ fn message(text: &str) -> Message {
         media_type: "text/plain".to_string(),
         attributes: serde_json::json!({}),
         correlation_id: text.to_string(),
+        trace: None,
     }
 }
 
@@ -125,12 +126,13 @@ fn a_second_connection_to_a_schema_finds_what_the_first_stored() {
 
 #[test]
 #[allow(clippy::unwrap_used)]
-fn a_layout_1_schema_is_migrated_to_layout_2_keeping_its_messages() {
+fn a_layout_1_schema_is_migrated_to_the_current_layout_keeping_its_messages() {
     let first = fresh();
     first.enqueue("q", &message("from layout 1"), T0).unwrap();
-    // What layout 1 looked like: no enqueue times.
+    // What layout 1 looked like: no enqueue times, no trace context.
     admin(&format!(
-        "ALTER TABLE \"{0}\".messages DROP COLUMN enqueued_at; UPDATE \"{0}\".layout SET version = 1",
+        "ALTER TABLE \"{0}\".messages DROP COLUMN enqueued_at, DROP COLUMN traceparent, DROP COLUMN tracestate;
+         UPDATE \"{0}\".layout SET version = 1",
         first.schema
     ));
     let migrated = PgStore::connect(&url(&first.schema)).unwrap();
@@ -138,9 +140,32 @@ fn a_layout_1_schema_is_migrated_to_layout_2_keeping_its_messages() {
     assert_eq!(migrated.oldest_ready("q").unwrap(), Some(Timestamp::from_millis(0)), "read as enqueued at the epoch");
     let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
     assert!(
-        rows.iter().any(|row| matches!(row, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("2"))),
-        "the layout is 2 now"
+        rows.iter().any(|row| matches!(row, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("3"))),
+        "the layout is 3 now"
     );
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn a_layout_2_schema_gains_the_trace_columns_and_its_messages_read_without_a_trace() {
+    let first = fresh();
+    first.enqueue("q", &message("from layout 2"), T0).unwrap();
+    // What layout 2 looked like: no trace context.
+    admin(&format!(
+        "ALTER TABLE \"{0}\".messages DROP COLUMN traceparent, DROP COLUMN tracestate;
+         UPDATE \"{0}\".layout SET version = 2",
+        first.schema
+    ));
+    let migrated = PgStore::connect(&url(&first.schema)).unwrap();
+    let mut traced = message("traced");
+    traced.trace = Some(relais_store::TraceHeaders {
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
+        tracestate: String::new(),
+    });
+    migrated.enqueue("q", &traced, T0).unwrap();
+    let leased = migrated.ack_and_lease("q", &[], 2, Duration::from_secs(30), T0).unwrap();
+    let got: Vec<_> = leased.into_iter().map(|l| l.message).collect();
+    assert_eq!(got, vec![message("from layout 2"), traced]);
 }
 
 #[test]
@@ -151,7 +176,7 @@ fn a_schema_migrated_by_a_newer_relais_is_refused_and_left_as_it_is() {
     let error = PgStore::connect(&url(&first.schema)).unwrap_err();
     assert!(matches!(error, StoreError::Incompatible { .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains("layout version 99, this relais reads 2"), "{message}");
+    assert!(message.contains("layout version 99, this relais reads 3"), "{message}");
     assert!(message.contains(&format!("schema {}", first.schema)), "{message}");
     let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
     assert!(

@@ -11,10 +11,10 @@ use super::failure::Failed;
 use deadpool_postgres::Object;
 
 /// The layout this relais reads and writes. Raise it with a new entry in [`MIGRATIONS`].
-pub(super) const LAYOUT_VERSION: i32 = 2;
+pub(super) const LAYOUT_VERSION: i32 = 3;
 
 /// `MIGRATIONS[n]` takes a schema from layout `n` to `n + 1` (layout 0: no tables yet).
-const MIGRATIONS: [&str; LAYOUT_VERSION as usize] = [V1, V2];
+const MIGRATIONS: [&str; LAYOUT_VERSION as usize] = [V1, V2, V3];
 
 /// Layout 1: object entries, queue messages, dead letters, scheduler leases.
 const V1: &str = "
@@ -70,6 +70,12 @@ CREATE TABLE scheduler_leases (
 /// epoch): their age shows as very old until they are consumed, never as young.
 const V2: &str = "
 ALTER TABLE messages ADD COLUMN enqueued_at bigint NOT NULL DEFAULT 0;
+";
+
+/// Layout 3: the W3C trace context of each message (`traceparent`, `tracestate`), so that a consumer's spans
+/// join the publisher's trace. Messages of layout 2 have none (NULL) and start a trace of their own.
+const V3: &str = "
+ALTER TABLE messages ADD COLUMN traceparent text, ADD COLUMN tracestate text;
 ";
 
 /// What [`migrate`] found.
