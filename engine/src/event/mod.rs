@@ -42,6 +42,10 @@ pub struct Event {
     /// The sensitive values this event has carried (see [`carried`]); made at the first step of a program
     /// that guards partner calls, so that other events allocate nothing for it.
     pub carried: Option<Arc<carried::Carried>>,
+    /// The span this event is in (`crate::trace`): a source sets the remote parent it was given (a request's
+    /// `traceparent`, a message's), the runtime the flow run's span; outbound calls make their spans under
+    /// it and send it on. `None` when tracing is off.
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 impl Event {
@@ -61,6 +65,7 @@ impl Event {
             claims: no_claims(),
             deadline: None,
             carried: None,
+            trace: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub(crate) fn keep(
 ) {
     tracing::error!(
         correlation_id = %event.correlation_id,
+        trace_id = crate::trace::log_id(&event.trace),
         flow = %flow,
         queue = queue.as_deref().unwrap_or(""),
         error_type = %error.error_type,
@@ -29,6 +30,8 @@ pub(crate) fn keep(
         media_type: event.payload.media_type().to_string(),
         attributes: (*event.attributes).clone(),
         correlation_id: event.correlation_id.to_string(),
+        // A replayed letter starts a trace of its own (its first one ended here, with the error).
+        trace: None,
     };
     // The stored error is scrubbed (a replay needs the message, not the secrets an error quoted); what is
     // shown of the message is scrubbed when it is shown (`daemon::admin`, `relais dlq`).
