@@ -57,10 +57,31 @@ fn state(header: &[u8]) -> Option<TraceState> {
         return None;
     }
     let text = std::str::from_utf8(header).ok()?.trim();
-    if text.is_empty() {
+    let members: Vec<&str> = text.split(',').map(str::trim).filter(|m| !m.is_empty()).collect();
+    if members.is_empty() || members.len() > MAX_MEMBERS || !members.iter().all(|m| is_member(m)) {
         return None;
     }
-    TraceState::from_str(text).ok()
+    TraceState::from_str(&members.join(",")).ok()
+}
+
+/// The most list members a `tracestate` may hold.
+const MAX_MEMBERS: usize = 32;
+
+/// A `key=value` list member: the key lowercase letters, digits and `_-*/` (a `tenant@system` form
+/// allowed), starting with a letter or digit, at most 256 characters; the value 1 to 256 printable ASCII
+/// characters but `,` and `=`, not ending with a space.
+fn is_member(member: &str) -> bool {
+    let Some((key, value)) = member.split_once('=') else { return false };
+    let key_ok = !key.is_empty()
+        && key.len() <= 256
+        && key.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b))
+        && key.matches('@').count() <= 1;
+    let value_ok = !value.is_empty()
+        && value.len() <= 256
+        && !value.ends_with(' ')
+        && value.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=');
+    key_ok && value_ok
 }
 
 fn is_lower_hex(text: &str) -> bool {
@@ -131,7 +152,8 @@ mod tests {
     #[test]
     fn a_malformed_or_oversized_tracestate_is_dropped_and_the_traceparent_kept() {
         let oversized = "a=b,".repeat(3000);
-        for bad in ["no equals sign", "=x", &oversized] {
+        let too_many = (0..33).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+        for bad in ["no equals sign", "=x", "Upper=x", "k=a=b", "k=", "k=v,=w", &oversized, &too_many] {
             let span = parse(GOOD.as_bytes(), Some(bad.as_bytes()));
             assert_eq!(span.as_ref().map(tracestate).as_deref(), Some(""), "{bad:?}");
         }
