@@ -104,8 +104,12 @@ pub fn log_id(trace: &Option<TraceContext>) -> Option<tracing::field::DisplayVal
 }
 
 /// One span being recorded; ended by [`Span::end`] (or when dropped, as ended then).
+///
+/// The SDK's span is boxed: an `Option<Span>` is held across awaits by the listener, the runtime and the
+/// nodes, and a pointer keeps their futures as small as they were without tracing (the SDK's span holds
+/// its whole record inline, a few hundred bytes that every move of those futures would copy).
 pub struct Span {
-    span: opentelemetry_sdk::trace::Span,
+    span: Box<opentelemetry_sdk::trace::Span>,
     context: TraceContext,
 }
 
@@ -126,7 +130,7 @@ impl Span {
         let span =
             tracer.span_builder(name).with_kind(kind).with_attributes(attributes).start_with_context(tracer, &parent);
         let context = TraceContext(Arc::new(span.span_context().clone()));
-        Some(Span { span, context })
+        Some(Span { span: Box::new(span), context })
     }
 
     /// The context of this span: the parent of what happens inside it.
