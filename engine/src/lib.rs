@@ -28,3 +28,4 @@ pub mod source;
 pub mod state;
 pub mod testing;
 pub mod tls;
+pub mod trace;

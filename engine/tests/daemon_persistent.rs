@@ -183,6 +183,7 @@ async fn queued_messages_and_persistent_entries_survive_a_restart_on_disk() {
             media_type: "application/json".into(),
             attributes: serde_json::json!({}),
             correlation_id: "b".into(),
+            trace: None,
         };
         relais_store::StateStore::enqueue(&store, "jobs", &message, relais_engine::runtime::state::now()).unwrap();
         store.close().unwrap();
@@ -225,6 +226,7 @@ fn relais_dlq_lists_shows_replays_and_purges_a_stopped_daemons_dead_letters() {
                 media_type: "application/json".into(),
                 attributes: serde_json::json!({}),
                 correlation_id: format!("c{i}"),
+                trace: None,
             };
             let failure = relais_store::Failure {
                 flow: flow.to_string(),

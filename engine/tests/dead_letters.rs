@@ -151,6 +151,7 @@ fn seed(store: &relais_store::RedbStore, flow: &str, id: &str, error_type: &str)
         media_type: "application/json".into(),
         attributes: json!({}),
         correlation_id: format!("corr-{id}"),
+        trace: None,
     };
     let failure = relais_store::Failure {
         flow: flow.to_string(),

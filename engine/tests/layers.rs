@@ -108,6 +108,13 @@ fn sources_and_the_registry_name_no_built_in_component() {
 }
 
 #[test]
+fn tracing_uses_no_layer_so_that_every_layer_may_make_spans() {
+    let layered: Vec<String> = LAYERS.iter().flat_map(|l| l.iter()).map(|m| format!("crate::{m}::")).collect();
+    let layered: Vec<&str> = layered.iter().map(String::as_str).collect();
+    assert_eq!(uses("trace", &layered), Vec::<String>::new());
+}
+
+#[test]
 fn the_daemon_names_no_kind_of_source_and_no_component() {
     let kinds = [
         "crate::components",

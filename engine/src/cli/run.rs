@@ -213,6 +213,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
                 return Outcome::Failure;
             }
         }
+        // Off (and costing nothing) unless an OTLP endpoint is set; a setting that cannot work stops the start.
+        let traces = match crate::trace::Tracing::start() {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = writeln!(out, "relais run: tracing: {e}");
+                return Outcome::Failure;
+            }
+        };
         crate::daemon::descriptors::raise_limit();
         let (tokens, insecure) = (access.token_count(), access.is_insecure());
         // Before the daemon announces itself: a signal sent as soon as it listens must drain it (or
@@ -256,7 +264,11 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
         let mut daemon = daemon;
         serve_until_stopped(&mut daemon, &mut signals, args, &paths, watch).await;
         tracing::info!("shutting down: draining in-flight work for up to {:?}", args.drain);
-        if daemon.shutdown(args.drain).await {
+        let drained = daemon.shutdown(args.drain).await;
+        if let Some(traces) = traces {
+            traces.shutdown().await;
+        }
+        if drained {
             tracing::info!("drained: every request, run and message in flight finished");
             Outcome::Success
         } else {

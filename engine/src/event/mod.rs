@@ -42,6 +42,10 @@ pub struct Event {
     /// The sensitive values this event has carried (see [`carried`]); made at the first step of a program
     /// that guards partner calls, so that other events allocate nothing for it.
     pub carried: Option<Arc<carried::Carried>>,
+    /// The span this event is in (`crate::trace`): a source sets the remote parent it was given (a request's
+    /// `traceparent`, a message's), the runtime the flow run's span; outbound calls make their spans under
+    /// it and send it on. `None` when tracing is off.
+    pub trace: Option<crate::trace::TraceContext>,
     /// The message the flow started with and the flow that received it, set when the event enters its
     /// first flow (`Runtime::run_flow`): what `dead_letter.write` keeps for a replay, whatever the steps
     /// did to the payload since. Two reference counts, shared with the event's first payload.
@@ -77,6 +81,7 @@ impl Event {
             deadline: None,
             carried: None,
             origin: None,
+            trace: None,
         }
     }
 

@@ -123,6 +123,13 @@ impl Metrics {
         let _ = writeln!(out, "relais_uptime_seconds {:.3}", self.started.elapsed().as_secs_f64());
         self.outbound.render(&mut out);
         self.routes.render(&mut out);
+        header(
+            &mut out,
+            "relais_trace_spans_dropped_total",
+            "counter",
+            "Spans not exported: the export queue was full or the collector failed (tracing never holds a flow up).",
+        );
+        let _ = writeln!(out, "relais_trace_spans_dropped_total {}", crate::trace::spans_dropped());
         out
     }
 }

@@ -43,6 +43,7 @@ pub(crate) fn keep_as(
     let flow = event.origin.as_ref().map_or(flow, |origin| &*origin.flow);
     tracing::error!(
         correlation_id = %event.correlation_id,
+        trace_id = crate::trace::log_id(&event.trace),
         flow = %flow,
         queue = queue.as_deref().unwrap_or(""),
         error_type = %error.error_type,
@@ -58,6 +59,8 @@ pub(crate) fn keep_as(
                 media_type: origin.payload.media_type().to_string(),
                 attributes: (*origin.attributes).clone(),
                 correlation_id,
+                // A replayed letter starts a trace of its own (its first one ended here, with the error).
+                trace: None,
             };
             let replaced = !std::sync::Arc::ptr_eq(&origin.payload, &event.payload);
             (message, replaced.then(|| scrubbed_payload(runtime, event)))
@@ -69,13 +72,15 @@ pub(crate) fn keep_as(
                 media_type: event.payload.media_type().to_string(),
                 attributes: (*event.attributes).clone(),
                 correlation_id,
+                // A replayed letter starts a trace of its own (its first one ended here, with the error).
+                trace: None,
             };
             (message, None)
         }
         (Replay::AtFailure, _) => {
             let (payload, media_type) = scrubbed_payload(runtime, event);
             let attributes = (*event.attributes).clone();
-            (relais_store::Message { payload, media_type, attributes, correlation_id }, None)
+            (relais_store::Message { payload, media_type, attributes, correlation_id, trace: None }, None)
         }
     };
     // The stored error is scrubbed (a replay needs the message, not the secrets an error quoted); what is

@@ -57,6 +57,7 @@ impl Runtime {
             let mut unfinished = Unfinished::default();
             let mut ev = ev;
             let tracked = self.program().tracks_sensitive;
+            let step_spans = crate::trace::steps_on();
             for step in steps {
                 if let Some(hits) = flow.hits.get(step.index) {
                     hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -67,9 +68,14 @@ impl Runtime {
                     let program = self.program();
                     program.redactor.carry(&mut ev, &program.readers);
                 }
+                let span = if step_spans { step_span(flow, step, &mut ev) } else { None };
                 let result = match self.run_now(flow, step, ev) {
                     Now::Done(result) => result,
                     Now::Later(ev) => self.run_later(flow, step, ev).await,
+                };
+                let result = match span {
+                    Some((span, outer)) => end_step_span(span, outer, result),
+                    None => result,
                 };
                 ev = match result {
                     Ok(ev) => ev,
@@ -258,6 +264,45 @@ impl Runtime {
     }
 }
 
+/// The span of one step (at debug, see [`crate::trace::steps_on`]), under the span the event is in; the
+/// event moves into it, and the span it was in is returned to be restored after the step.
+fn step_span(
+    flow: &FlowPlan,
+    step: &StepPlan,
+    ev: &mut Event,
+) -> Option<(crate::trace::Span, Option<crate::trace::TraceContext>)> {
+    let attributes = vec![
+        crate::trace::KeyValue::new("relais.flow", flow.name.clone()),
+        crate::trace::KeyValue::new("relais.step", step.label.clone()),
+        crate::trace::KeyValue::new("code.location", step.location.clone()),
+    ];
+    let name = format!("step {}", step.label);
+    let span = crate::trace::Span::start(name, crate::trace::SpanKind::Internal, ev.trace.as_ref(), attributes)?;
+    let outer = ev.trace.replace(span.context().clone());
+    Some((span, outer))
+}
+
+/// Ends a step's span (failed with the error's type) and puts the event back in the span it was in.
+fn end_step_span(
+    mut span: crate::trace::Span,
+    outer: Option<crate::trace::TraceContext>,
+    result: Result<Event, Failure>,
+) -> Result<Event, Failure> {
+    let result = match result {
+        Ok(mut ev) => {
+            ev.trace = outer;
+            Ok(ev)
+        }
+        Err(mut failure) => {
+            span.fail(&failure.error.error_type.to_string());
+            failure.event.trace = outer;
+            Err(failure)
+        }
+    };
+    span.end();
+    result
+}
+
 fn enabled(level: LogLevel) -> bool {
     match level {
         LogLevel::Trace => tracing::enabled!(tracing::Level::TRACE),
@@ -270,12 +315,13 @@ fn enabled(level: LogLevel) -> bool {
 
 fn log(level: LogLevel, ev: &Event, flow: &str, category: &str, text: &str) {
     let id = &*ev.correlation_id;
+    let trace_id = crate::trace::log_id(&ev.trace);
     match level {
-        LogLevel::Trace => tracing::trace!(correlation_id = id, flow, category, "{text}"),
-        LogLevel::Debug => tracing::debug!(correlation_id = id, flow, category, "{text}"),
-        LogLevel::Info => tracing::info!(correlation_id = id, flow, category, "{text}"),
-        LogLevel::Warn => tracing::warn!(correlation_id = id, flow, category, "{text}"),
-        LogLevel::Error => tracing::error!(correlation_id = id, flow, category, "{text}"),
+        LogLevel::Trace => tracing::trace!(correlation_id = id, trace_id, flow, category, "{text}"),
+        LogLevel::Debug => tracing::debug!(correlation_id = id, trace_id, flow, category, "{text}"),
+        LogLevel::Info => tracing::info!(correlation_id = id, trace_id, flow, category, "{text}"),
+        LogLevel::Warn => tracing::warn!(correlation_id = id, trace_id, flow, category, "{text}"),
+        LogLevel::Error => tracing::error!(correlation_id = id, trace_id, flow, category, "{text}"),
     }
 }
 
@@ -287,6 +333,7 @@ fn release_claims(mut failure: Failure, held: usize) -> Failure {
             if let Err(why) = claim.release() {
                 tracing::error!(
                     correlation_id = %failure.event.correlation_id,
+                    trace_id = crate::trace::log_id(&failure.event.trace),
                     "cannot release idempotency key `{}`: {why}; it frees itself after its claim timeout",
                     claim.key()
                 );

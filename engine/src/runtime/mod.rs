@@ -128,6 +128,21 @@ impl Runtime {
         self.inner.closing.send_replace(true);
     }
 
+    /// The span of one run of `flow` (`None` when tracing is off), under the span the event is in (its
+    /// source's); the event moves into it. The correlation id rides along, scrubbed.
+    fn flow_span(&self, flow: &str, event: &mut Event) -> Option<crate::trace::Span> {
+        if !crate::trace::is_on() {
+            return None;
+        }
+        let attributes = vec![crate::trace::KeyValue::new("relais.flow", flow.to_string())];
+        let name = format!("flow {flow}");
+        let mut span =
+            crate::trace::Span::start(name, crate::trace::SpanKind::Internal, event.trace.as_ref(), attributes)?;
+        span.set_scrubbed("relais.correlation_id", self.scrub(&event.correlation_id, event).into_owned());
+        event.trace = Some(span.context().clone());
+        Some(span)
+    }
+
     /// Runs flow `name` for one event, under the flow's `max_concurrency`, with its error handlers.
     pub async fn run_flow(&self, name: &str, event: Event) -> Result<Event, FlowError> {
         self.run_flow_admitted(name, event, None).await
@@ -181,15 +196,24 @@ impl Runtime {
                 attributes: event.attributes.clone(),
             }));
         }
+        let span = self.flow_span(&flow.name, &mut event);
+        let trace = event.trace.clone();
         let started = std::time::Instant::now();
         let result = self.run_flow_plan(&flow, event).await;
         let error_type = result.as_ref().err().map(|f| f.error.error_type.to_string());
+        if let Some(mut span) = span {
+            if let Some(error_type) = &error_type {
+                span.fail(error_type);
+            }
+            span.end();
+        }
         self.inner.metrics.record(&flow.name, started.elapsed(), error_type);
         match result {
             Ok(ev) => Ok(ev),
             Err(failure) => {
                 tracing::error!(
                     correlation_id = %correlation_id,
+                    trace_id = crate::trace::log_id(&trace),
                     flow = %flow.name,
                     error_type = %failure.error.error_type,
                     "unhandled error: {}",

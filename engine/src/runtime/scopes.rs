@@ -34,7 +34,12 @@ impl Runtime {
                     Ok(false) => continue,
                     Err(e) => {
                         let e = self.scrub(&e.to_string(), &ev).into_owned();
-                        tracing::warn!(correlation_id = %ev.correlation_id, flow = %flow.name, "handler condition failed: {e}");
+                        tracing::warn!(
+                            correlation_id = %ev.correlation_id,
+                            trace_id = crate::trace::log_id(&ev.trace),
+                            flow = %flow.name,
+                            "handler condition failed: {e}"
+                        );
                         continue;
                     }
                 }
@@ -79,6 +84,7 @@ impl Runtime {
                     self.metrics().retry(&flow.name, failure.error.outbound_config());
                     tracing::debug!(
                         correlation_id = %ev.correlation_id,
+                        trace_id = crate::trace::log_id(&ev.trace),
                         flow = %flow.name,
                         attempt,
                         "retrying after {}",
@@ -142,6 +148,7 @@ impl Runtime {
                 runtime.inner.async_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
                     correlation_id = %failure.event.correlation_id,
+                    trace_id = crate::trace::log_id(&failure.event.trace),
                     flow = %plan.name,
                     error_type = %failure.error.error_type,
                     "error in async scope: {}",

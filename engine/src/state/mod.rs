@@ -189,6 +189,7 @@ impl State {
                 correlation_id: stored.letter.correlation_id.as_str().into(),
                 published_by: "relais dlq replay".into(),
                 published_at: chrono::Utc::now().to_rfc3339(),
+                trace: None,
             };
             self.queue_or_default(&queue).publish(message, Duration::from_secs(10)).await.map_err(|e| e.description)?;
         }

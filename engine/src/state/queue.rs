@@ -25,6 +25,8 @@ pub struct Message {
     pub published_by: String,
     /// RFC 3339 time of publication.
     pub published_at: String,
+    /// The span of the publish (`crate::trace`), the parent of the consumer's; `None` when tracing is off.
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 /// A bounded multi-producer, multi-consumer queue.
@@ -147,6 +149,7 @@ mod tests {
             correlation_id: "c".into(),
             published_by: "f".into(),
             published_at: String::new(),
+            trace: None,
         }
     }
 

@@ -42,6 +42,7 @@ fn run(store: &dyn StateStore) -> Result<Timings, StoreError> {
         media_type: "application/octet-stream".to_string(),
         attributes: json!({ "source": "throughput" }),
         correlation_id: "bench".to_string(),
+        trace: None,
     };
     let now = Timestamp::from(SystemTime::now());
     let start = Instant::now();

@@ -100,6 +100,8 @@ impl DeadLetter {
             media_type: self.media_type.clone(),
             attributes: self.attributes.clone(),
             correlation_id: self.correlation_id.clone(),
+            // A replayed letter starts a trace of its own: its first trace ended when it was dead-lettered.
+            trace: None,
         }
     }
 }

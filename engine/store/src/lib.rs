@@ -75,7 +75,7 @@ pub use crate::redb::{RedbStore, STATE_FILE};
 pub use dead_letter::{DeadLetter, DeadLetterFilter, DeadLetterId, StoredDeadLetter};
 pub use error::{BoxError, StoreError, CORRUPT_RECOVERY};
 pub use memory::MemoryStore;
-pub use message::{Failure, Leased, Message, MessageId, NackOutcome, QueueStats, Redelivery};
+pub use message::{Failure, Leased, Message, MessageId, NackOutcome, QueueStats, Redelivery, TraceHeaders};
 pub use time::Timestamp;
 
 use serde_json::Value as Json;

@@ -32,6 +32,21 @@ pub struct Message {
     pub attributes: Json,
     /// The correlation id, kept so the consumer's log lines and outbound calls carry the publisher's id.
     pub correlation_id: String,
+    /// The W3C trace context of the publish (`None`: tracing was off, or the message came from a dead
+    /// letter), so that the consumer's spans join the publisher's trace, across a restart too.
+    pub trace: Option<TraceHeaders>,
+}
+
+/// A W3C trace context as its two headers carry it: `traceparent` (`00-<trace id>-<span id>-<flags>`) and
+/// `tracestate` (vendor entries, often empty). Kept as text: the store neither reads nor checks it, the
+/// consumer parses it as it would parse a request's headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceHeaders {
+    /// The `traceparent` header.
+    pub traceparent: String,
+    /// The `tracestate` header; empty when there is none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tracestate: String,
 }
 
 /// A message handed to one consumer, invisible to the others until it is acked, nacked or its lease expires.

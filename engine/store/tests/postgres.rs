@@ -91,6 +91,7 @@ fn message(text: &str) -> Message {
         media_type: "text/plain".to_string(),
         attributes: serde_json::json!({}),
         correlation_id: text.to_string(),
+        trace: None,
     }
 }
 
@@ -128,10 +129,12 @@ fn a_second_connection_to_a_schema_finds_what_the_first_stored() {
 fn a_layout_1_schema_is_migrated_to_the_current_layout_keeping_its_messages() {
     let first = fresh();
     first.enqueue("q", &message("from layout 1"), T0).unwrap();
-    // What layout 1 looked like: no enqueue times, dead letters without sub-flow or payload at failure.
+    // What layout 1 looked like: no enqueue times, no trace context, dead letters without sub-flow or payload
+    // at failure.
     admin(&format!(
-        "ALTER TABLE \"{0}\".messages DROP COLUMN enqueued_at; ALTER TABLE \"{0}\".dead_letters DROP COLUMN sub_flow,
-         DROP COLUMN payload_at_failure, DROP COLUMN media_type_at_failure; UPDATE \"{0}\".layout SET version = 1",
+        "ALTER TABLE \"{0}\".messages DROP COLUMN enqueued_at, DROP COLUMN traceparent, DROP COLUMN tracestate;
+         ALTER TABLE \"{0}\".dead_letters DROP COLUMN sub_flow, DROP COLUMN payload_at_failure,
+         DROP COLUMN media_type_at_failure; UPDATE \"{0}\".layout SET version = 1",
         first.schema
     ));
     let migrated = PgStore::connect(&url(&first.schema)).unwrap();
@@ -146,24 +149,48 @@ fn a_layout_1_schema_is_migrated_to_the_current_layout_keeping_its_messages() {
 
 #[test]
 #[allow(clippy::unwrap_used)]
-fn a_layout_2_schema_is_migrated_to_layout_3_and_its_dead_letters_read_as_failing_in_their_own_flow() {
+fn a_layout_2_schema_is_migrated_to_layout_4_and_its_dead_letters_read_as_failing_in_their_own_flow() {
     let first = fresh();
     let letter = behaviour::dead_letter("orders", "kept from layout 2", Some("q"));
     let id = first.dead_letter(&letter).unwrap();
     admin(&format!(
-        "ALTER TABLE \"{0}\".dead_letters DROP COLUMN sub_flow, DROP COLUMN payload_at_failure,
+        "ALTER TABLE \"{0}\".messages DROP COLUMN traceparent, DROP COLUMN tracestate;
+         ALTER TABLE \"{0}\".dead_letters DROP COLUMN sub_flow, DROP COLUMN payload_at_failure,
          DROP COLUMN media_type_at_failure; UPDATE \"{0}\".layout SET version = 2",
         first.schema
     ));
     let migrated = PgStore::connect(&url(&first.schema)).unwrap();
     let stored = migrated.get_dead_letter(id).unwrap().unwrap();
     assert_eq!(stored.letter, letter, "no sub-flow, no payload at failure");
-    let mut newer = behaviour::dead_letter("orders", "written on layout 3", None);
+    let mut newer = behaviour::dead_letter("orders", "written on layout 4", None);
     newer.sub_flow = Some("load_order".to_string());
     newer.payload_at_failure = Some(b"{\"step\":2}".to_vec());
     newer.media_type_at_failure = Some("application/json".to_string());
     let id = migrated.dead_letter(&newer).unwrap();
     assert_eq!(migrated.get_dead_letter(id).unwrap().unwrap().letter, newer);
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn a_layout_3_schema_gains_the_trace_columns_and_its_messages_read_without_a_trace() {
+    let first = fresh();
+    first.enqueue("q", &message("from layout 3"), T0).unwrap();
+    // What layout 3 looked like: no trace context.
+    admin(&format!(
+        "ALTER TABLE \"{0}\".messages DROP COLUMN traceparent, DROP COLUMN tracestate;
+         UPDATE \"{0}\".layout SET version = 3",
+        first.schema
+    ));
+    let migrated = PgStore::connect(&url(&first.schema)).unwrap();
+    let mut traced = message("traced");
+    traced.trace = Some(relais_store::TraceHeaders {
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
+        tracestate: String::new(),
+    });
+    migrated.enqueue("q", &traced, T0).unwrap();
+    let leased = migrated.ack_and_lease("q", &[], 2, Duration::from_secs(30), T0).unwrap();
+    let got: Vec<_> = leased.into_iter().map(|l| l.message).collect();
+    assert_eq!(got, vec![message("from layout 3"), traced]);
 }
 
 #[test]
@@ -174,7 +201,7 @@ fn a_schema_migrated_by_a_newer_relais_is_refused_and_left_as_it_is() {
     let error = PgStore::connect(&url(&first.schema)).unwrap_err();
     assert!(matches!(error, StoreError::Incompatible { .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains("layout version 99, this relais reads 3"), "{message}");
+    assert!(message.contains("layout version 99, this relais reads 4"), "{message}");
     assert!(message.contains(&format!("schema {}", first.schema)), "{message}");
     let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
     assert!(

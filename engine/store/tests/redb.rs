@@ -40,6 +40,7 @@ fn concurrent_publishers_share_commits_and_every_message_survives_a_reopen() {
         media_type: "application/json".to_string(),
         attributes: serde_json::json!({}),
         correlation_id: "c".to_string(),
+        trace: None,
     };
     let now = Timestamp::from_millis(1_700_000_000_000);
     std::thread::scope(|scope| {

@@ -28,6 +28,7 @@ fn message(text: &str) -> Message {
         media_type: "text/plain".to_string(),
         attributes: json!({ "n": text }),
         correlation_id: format!("corr-{text}"),
+        trace: None,
     }
 }
 

@@ -104,6 +104,26 @@ async fn on(
     Ok(Outcome::Rows(rows))
 }
 
+impl Statement {
+    /// The client span of the statement (`None` when tracing is off), under the span the event is in. The
+    /// SQL is the flow file's, with placeholders: parameter values are never recorded.
+    fn span(&self, event: &Event) -> Option<crate::trace::Span> {
+        use crate::trace::KeyValue;
+        if !crate::trace::is_on() {
+            return None;
+        }
+        let operation = self.sql.split_whitespace().next().unwrap_or("SQL").to_ascii_uppercase();
+        let attributes = vec![
+            KeyValue::new("db.system.name", "postgresql"),
+            KeyValue::new("db.operation.name", operation.clone()),
+            KeyValue::new("db.query.text", self.sql.clone()),
+            KeyValue::new("relais.system", self.db.name.to_string()),
+        ];
+        let name = format!("{operation} {}", self.db.name);
+        crate::trace::Span::start(name, crate::trace::SpanKind::Client, event.trace.as_ref(), attributes)
+    }
+}
+
 impl ComponentNode for Statement {
     fn call<'a>(&'a self, cx: &'a dyn Context, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
@@ -111,7 +131,15 @@ impl ComponentNode for Statement {
             for plan in &self.parameters {
                 values.push(Param(cx.value(plan, &event)?));
             }
-            let answer = run(&self.db, &self.sql, values, matches!(self.answer, Answer::Count)).await?;
+            let span = self.span(&event);
+            let answer = run(&self.db, &self.sql, values, matches!(self.answer, Answer::Count)).await;
+            if let Some(mut span) = span {
+                if let Err(error) = &answer {
+                    span.fail(&error.error_type.to_string());
+                }
+                span.end();
+            }
+            let answer = answer?;
             let value = match (answer, self.answer) {
                 (Outcome::Count(n), _) => Json::from(n),
                 (Outcome::Rows(rows), Answer::Rows { single: true }) => {

@@ -301,6 +301,7 @@ where
             return problem_response(400, "Bad Request", &e.description, &cid);
         }
     }
+    let mut span = server_span(&request, route);
     // Built field by field: `Event::with_payload` would generate a correlation id (a call to the OS
     // generator and formatting) only for the request's to replace it.
     let event = Event {
@@ -314,6 +315,7 @@ where
         deadline: Some(std::time::Instant::now() + table.request_timeout),
         carried: None,
         origin: None,
+        trace: span.as_ref().map(|s| s.context().clone()),
     };
     let responses = table.responses.get(&route.flow);
     // The request's event, for an `error_response` to read (cheap: shared payload and attributes).
@@ -359,7 +361,38 @@ where
     if let Ok(v) = cid.parse() {
         response.headers_mut().insert(crate::http_headers::X_CORRELATION_ID, v);
     }
+    if let Some(span) = span.take() {
+        end_server_span(span, response.status().as_u16());
+    }
     response
+}
+
+/// The server span of a request that reached its flow (`None` when tracing is off), under the span the
+/// caller's `traceparent` names when it is well formed (a malformed one is ignored: a new trace). Named
+/// by the route template, never by the path as sent.
+fn server_span(request: &hyper::http::request::Parts, route: &super::routes::Route) -> Option<crate::trace::Span> {
+    use crate::trace::{w3c, KeyValue};
+    if !crate::trace::is_on() {
+        return None;
+    }
+    let header = |name: &str| request.headers.get(name).map(|v| v.as_bytes());
+    let parent = crate::trace::incoming(header(w3c::TRACEPARENT), header(w3c::TRACESTATE));
+    let attributes = vec![
+        KeyValue::new("http.request.method", request.method.as_str().to_string()),
+        KeyValue::new("http.route", route.template.clone()),
+        KeyValue::new("relais.flow", route.flow.clone()),
+    ];
+    let name = format!("{} {}", request.method, route.template);
+    crate::trace::Span::start(name, crate::trace::SpanKind::Server, parent.as_ref(), attributes)
+}
+
+/// Ends a request's server span with the status answered (a 5xx marks it failed, as a server span is).
+fn end_server_span(mut span: crate::trace::Span, status: u16) {
+    span.set(crate::trace::KeyValue::new("http.response.status_code", i64::from(status)));
+    if status >= 500 {
+        span.fail(&status.to_string());
+    }
+    span.end();
 }
 
 /// The tracing target of access log lines, so that they can be routed on their own

@@ -157,6 +157,9 @@ struct HttpRequest {
     client: Arc<Client>,
     method: hyper::Method,
     path: TemplatePlan,
+    /// The path as the flow writes it (`/contacts/#[payload.id]`): what the span shows, never the path
+    /// rendered with the payload's values.
+    path_template: String,
     query: Vec<(String, TemplatePlan)>,
     /// The config's headers, then the step's.
     headers: Vec<(String, TemplatePlan)>,
@@ -259,6 +262,7 @@ pub(super) fn step(params: &RequestParams, cx: &StepContext<'_>) -> Result<Arc<d
     Ok(Arc::new(HttpRequest {
         method: hyper::Method::from_bytes(params.method.as_str().as_bytes()).map_err(|e| e.to_string())?,
         path: template(&params.path)?,
+        path_template: params.path.clone(),
         query: params.query.iter().map(|(k, v)| Ok((k.clone(), template(v)?))).collect::<Result<_, String>>()?,
         headers,
         body: params.body.as_deref().map(template).transpose()?,
@@ -419,6 +423,12 @@ impl HttpRequest {
             request = request.header(hyper::header::CONTENT_TYPE, content_type);
         }
         request = request.header(crate::http_headers::X_CORRELATION_ID, &*event.correlation_id);
+        let mut span = self.client_span(event);
+        if let Some(span) = &span {
+            for (name, value) in span.context().headers() {
+                request = request.header(name, value);
+            }
+        }
         if let Some(auth) = &self.client.authorization {
             request = request.header(hyper::header::AUTHORIZATION, auth);
         }
@@ -457,7 +467,40 @@ impl HttpRequest {
             }
         };
         metrics.exchange(started.elapsed(), answer.as_ref().ok().map(|a| a.0));
+        if let Some(mut span) = span.take() {
+            match &answer {
+                Ok((status, ..)) => {
+                    span.set(crate::trace::KeyValue::new("http.response.status_code", i64::from(*status)));
+                    if *status >= 400 {
+                        span.fail(&status.to_string());
+                    }
+                }
+                Err(error) => span.fail(&error.error_type.to_string()),
+            }
+            span.end();
+        }
         answer
+    }
+
+    /// The client span of one exchange (`None` when tracing is off), under the span the event is in; its
+    /// context goes out as `traceparent`. Its attributes come from the config and the flow file: the path
+    /// template, not the path rendered with the payload's values.
+    fn client_span(&self, event: &Event) -> Option<crate::trace::Span> {
+        use crate::trace::KeyValue;
+        if !crate::trace::is_on() {
+            return None;
+        }
+        let attributes = vec![
+            KeyValue::new("http.request.method", self.method.as_str().to_string()),
+            KeyValue::new("url.template", self.path_template.clone()),
+            KeyValue::new("relais.system", self.client.name.to_string()),
+            KeyValue::new(
+                "server.address",
+                crate::scrub::Scrub::secrets().text(&shown(&self.client.base_url)).into_owned(),
+            ),
+        ];
+        let name = format!("{} {}", self.method, self.path_template);
+        crate::trace::Span::start(name, crate::trace::SpanKind::Client, event.trace.as_ref(), attributes)
     }
 
     /// `error`, made while calling the partner (no answer, or one that could not be read), counted in the

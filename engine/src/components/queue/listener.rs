@@ -67,6 +67,8 @@ impl QueueListener {
         let mut attempt = 1;
         let mut first_failure = None;
         loop {
+            // One consumer span per delivery, under the publish's span.
+            let mut span = crate::trace::inbound_message(message.trace.as_ref(), "relais", self.queue.name());
             let event = Event {
                 payload: message.payload.clone(),
                 attributes: json!({
@@ -83,9 +85,12 @@ impl QueueListener {
                 deadline: None,
                 carried: None,
                 origin: None,
+                trace: span.as_ref().map(|s| s.context().clone()),
             };
             let counters = runtime.program().state.metrics().queue(self.queue.name());
-            let error = match runtime.run_flow(&self.flow, event.clone()).await {
+            let outcome = runtime.run_flow(&self.flow, event.clone()).await;
+            end_delivery(span.take(), &outcome);
+            let error = match outcome {
                 Ok(_) => return counters.acked(1),
                 Err(e) => e,
             };
@@ -99,6 +104,7 @@ impl QueueListener {
             }
             tracing::warn!(
                 correlation_id = %message.correlation_id,
+                trace_id = crate::trace::log_id(&event.trace),
                 flow = %self.flow,
                 queue = %self.queue.name(),
                 error_type = %error.error_type,
@@ -126,6 +132,9 @@ impl QueueListener {
         };
         attributes.insert("queue".into(), json!(name));
         attributes.insert("delivery".into(), json!(leased.deliveries));
+        // The publish's span, as stored with the message (the same after a restart).
+        let parent = crate::trace::stored(leased.message.trace.as_ref());
+        let span = crate::trace::inbound_message(parent.as_ref(), "relais", &name);
         let event = Event {
             payload: Arc::new(crate::event::Payload::bytes(leased.message.payload.clone(), &leased.message.media_type)),
             attributes: serde_json::Value::Object(attributes).into(),
@@ -136,6 +145,7 @@ impl QueueListener {
             deadline: None,
             carried: None,
             origin: None,
+            trace: span.as_ref().map(|s| s.context().clone()),
         };
         // A message whose consumer died more often than it may be delivered: never run it again.
         let outcome = if leased.deliveries > self.max_deliveries {
@@ -149,6 +159,7 @@ impl QueueListener {
         } else {
             runtime.run_flow(&self.flow, event.clone()).await
         };
+        end_delivery(span, &outcome);
         let error = match outcome {
             Ok(_) => return Some(leased.id),
             Err(error) => error,
@@ -163,6 +174,7 @@ impl QueueListener {
         match crate::state::object_store::blocking(|| store.nack(&name, leased.id, redelivery, &failure, now)) {
             Err(e) => tracing::error!(
                 correlation_id = %leased.message.correlation_id,
+                trace_id = crate::trace::log_id(&event.trace),
                 queue = %name,
                 "cannot record the outcome of a delivery ({e}); the message will be delivered again"
             ),
@@ -171,6 +183,7 @@ impl QueueListener {
                 state.count_dead_letter(&failure.flow, &failure.error_type);
                 tracing::error!(
                     correlation_id = %leased.message.correlation_id,
+                    trace_id = crate::trace::log_id(&event.trace),
                     flow = %self.flow,
                     queue = %name,
                     error_type = %error.error_type,
@@ -184,6 +197,7 @@ impl QueueListener {
                 state.metrics().queue(&name).redelivered();
                 tracing::warn!(
                     correlation_id = %leased.message.correlation_id,
+                    trace_id = crate::trace::log_id(&event.trace),
                     flow = %self.flow,
                     queue = %name,
                     error_type = %error.error_type,
@@ -207,6 +221,16 @@ impl QueueListener {
         } else {
             self.consumers
         }
+    }
+}
+
+/// Ends the consumer span of one delivery, failed with the error's type when the flow failed.
+fn end_delivery<T>(span: Option<crate::trace::Span>, outcome: &Result<T, FlowError>) {
+    if let Some(mut span) = span {
+        if let Err(error) = outcome {
+            span.fail(&error.error_type.to_string());
+        }
+        span.end();
     }
 }
 

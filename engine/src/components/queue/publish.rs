@@ -22,13 +22,17 @@ struct Publish {
 impl ComponentNode for Publish {
     fn call<'a>(&'a self, cx: &'a dyn Context, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
+            let (span, _) = crate::trace::outbound_message(event.trace.as_ref(), SYSTEM, self.queue.name());
             let message = Message {
                 payload: event.payload.clone(),
                 correlation_id: event.correlation_id.clone(),
                 published_by: self.flow.clone(),
                 published_at: chrono::Utc::now().to_rfc3339(),
+                trace: span.as_ref().map(|s| s.context().clone()),
             };
-            self.queue.publish(message, self.timeout).await?;
+            let published = self.queue.publish(message, self.timeout).await;
+            end_span(span, &published);
+            published?;
             cx.state().metrics().queue(self.queue.name()).published(1);
             Ok(event)
         })
@@ -121,6 +125,7 @@ impl ComponentNode for PersistentPublish {
     fn call<'a>(&'a self, _: &'a dyn Context, event: Event) -> CallFuture<'a> {
         Box::pin(async move {
             self.wait_for_room().await?;
+            let (span, _) = crate::trace::outbound_message(event.trace.as_ref(), SYSTEM, &self.queue);
             let message = relais_store::Message {
                 payload: event.payload.to_bytes(),
                 media_type: event.payload.media_type().to_string(),
@@ -129,16 +134,33 @@ impl ComponentNode for PersistentPublish {
                     "published_at": chrono::Utc::now().to_rfc3339(),
                 }),
                 correlation_id: event.correlation_id.to_string(),
+                // Stored with the message: the consumer's span joins this trace, after a restart too.
+                trace: span.as_ref().map(|s| s.context().to_stored()),
             };
             let durable = self.state.durable().clone();
-            blocking(|| durable.enqueue(&self.queue, &message, crate::state::now())).map_err(|e| {
+            let enqueued = blocking(|| durable.enqueue(&self.queue, &message, crate::state::now())).map_err(|e| {
                 FlowError::new("QUEUE:UNAVAILABLE", format!("cannot persist to queue `{}`: {e}", self.queue))
-            })?;
+            });
+            end_span(span, &enqueued);
+            enqueued?;
             self.room.published();
             self.state.metrics().queue(&self.queue).published(1);
             self.state.signal(&self.queue).notify_one();
             Ok(event)
         })
+    }
+}
+
+/// The messaging system queues are, as the spans name it.
+const SYSTEM: &str = "relais";
+
+/// Ends the producer span of a publish, failed with the error's type when the publish failed.
+fn end_span<T>(span: Option<crate::trace::Span>, outcome: &Result<T, FlowError>) {
+    if let Some(mut span) = span {
+        if let Err(error) = outcome {
+            span.fail(&error.error_type.to_string());
+        }
+        span.end();
     }
 }
 

@@ -11,10 +11,10 @@ use super::failure::Failed;
 use deadpool_postgres::Object;
 
 /// The layout this relais reads and writes. Raise it with a new entry in [`MIGRATIONS`].
-pub(super) const LAYOUT_VERSION: i32 = 3;
+pub(super) const LAYOUT_VERSION: i32 = 4;
 
 /// `MIGRATIONS[n]` takes a schema from layout `n` to `n + 1` (layout 0: no tables yet).
-const MIGRATIONS: [&str; LAYOUT_VERSION as usize] = [V1, V2, V3];
+const MIGRATIONS: [&str; LAYOUT_VERSION as usize] = [V1, V2, V3, V4];
 
 /// Layout 1: object entries, queue messages, dead letters, scheduler leases.
 const V1: &str = "
@@ -79,6 +79,12 @@ const V3: &str = "
 ALTER TABLE dead_letters ADD COLUMN sub_flow text;
 ALTER TABLE dead_letters ADD COLUMN payload_at_failure bytea;
 ALTER TABLE dead_letters ADD COLUMN media_type_at_failure text;
+";
+
+/// Layout 4: the W3C trace context of each message (`traceparent`, `tracestate`), so that a consumer's spans
+/// join the publisher's trace. Messages of layout 3 have none (NULL) and start a trace of their own.
+const V4: &str = "
+ALTER TABLE messages ADD COLUMN traceparent text, ADD COLUMN tracestate text;
 ";
 
 /// What [`migrate`] found.

@@ -11,13 +11,13 @@
 use super::codec::{count_from_sql, count_to_sql, decode_json, id_from_sql, id_to_sql, millis, timestamp};
 use super::failure::Failed;
 use crate::dead_letter::DeadLetterId;
-use crate::message::{Failure, Leased, Message, MessageId, NackOutcome, QueueStats, Redelivery};
+use crate::message::{Failure, Leased, Message, MessageId, NackOutcome, QueueStats, Redelivery, TraceHeaders};
 use crate::time::Timestamp;
 use deadpool_postgres::Object;
 use std::time::Duration;
 
-const ENQUEUE: &str = "INSERT INTO messages (queue, payload, media_type, attributes, correlation_id, enqueued_at)
-    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+const ENQUEUE: &str = "INSERT INTO messages (queue, payload, media_type, attributes, correlation_id, enqueued_at,
+    traceparent, tracestate) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
 
 /// When the first message not held by a consumer was enqueued, in enqueue order. No clock is read (the trait
 /// gives no `now`), so a message whose lease ran out counts again only once it is leased anew, and one
@@ -34,16 +34,27 @@ const ACK_AND_LEASE: &str = "WITH acked AS (
         ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
     UPDATE messages m SET deliveries = m.deliveries + 1, leased = true, visible_at = $5
     FROM picked WHERE m.id = picked.id
-    RETURNING m.id, m.payload, m.media_type, m.attributes, m.correlation_id, m.deliveries";
+    RETURNING m.id, m.payload, m.media_type, m.attributes, m.correlation_id, m.deliveries, m.traceparent, m.tracestate";
 
 pub(super) async fn enqueue(c: &Object, queue: &str, message: &Message, now: Timestamp) -> Result<MessageId, Failed> {
     let statement = c.prepare_cached(ENQUEUE).await?;
     let attributes = message.attributes.to_string();
     let at = millis(now);
+    let traceparent = message.trace.as_ref().map(|t| t.traceparent.as_str());
+    let tracestate = message.trace.as_ref().map(|t| t.tracestate.as_str()).filter(|s| !s.is_empty());
     let row = c
         .query_one(
             &statement,
-            &[&queue, &message.payload, &message.media_type, &attributes, &message.correlation_id, &at],
+            &[
+                &queue,
+                &message.payload,
+                &message.media_type,
+                &attributes,
+                &message.correlation_id,
+                &at,
+                &traceparent,
+                &tracestate,
+            ],
         )
         .await?;
     Ok(MessageId(id_from_sql(row.try_get(0)?)))
@@ -77,12 +88,18 @@ pub(super) async fn ack_and_lease(
             media_type: row.try_get(2)?,
             attributes: decode_json(&attributes, || format!("message {id} of queue {queue}"))?,
             correlation_id: row.try_get(4)?,
+            trace: trace_headers(row.try_get(6)?, row.try_get(7)?),
         };
         leased.push(Leased { id, message, deliveries: count_from_sql(row.try_get(5)?), lease_expires: until });
     }
     // RETURNING follows no order; a batch is handed out oldest first.
     leased.sort_by_key(|l| l.id);
     Ok(leased)
+}
+
+/// The trace context of a message as its two columns hold it (NULL `traceparent`: none).
+fn trace_headers(traceparent: Option<String>, tracestate: Option<String>) -> Option<TraceHeaders> {
+    traceparent.map(|traceparent| TraceHeaders { traceparent, tracestate: tracestate.unwrap_or_default() })
 }
 
 pub(super) async fn ack(c: &Object, queue: &str, id: MessageId) -> Result<bool, Failed> {

@@ -7,7 +7,7 @@
 
 use crate::dead_letter::DeadLetter;
 use crate::error::StoreError;
-use crate::message::{Message, Visibility};
+use crate::message::{Message, TraceHeaders, Visibility};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -20,6 +20,10 @@ pub(super) struct MessageHeader<'a> {
     pub attributes: Cow<'a, Json>,
     pub correlation_id: Cow<'a, str>,
     pub enqueued_at: Timestamp,
+    /// Absent in records written before traces were kept (and when tracing was off): read as `None`, and
+    /// an older relais reading a record that has it ignores the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Cow<'a, TraceHeaders>>,
 }
 
 impl<'a> MessageHeader<'a> {
@@ -29,6 +33,7 @@ impl<'a> MessageHeader<'a> {
             attributes: Cow::Borrowed(&message.attributes),
             correlation_id: Cow::Borrowed(&message.correlation_id),
             enqueued_at: now,
+            trace: message.trace.as_ref().map(Cow::Borrowed),
         }
     }
 
@@ -38,6 +43,7 @@ impl<'a> MessageHeader<'a> {
             media_type: self.media_type.into_owned(),
             attributes: self.attributes.into_owned(),
             correlation_id: self.correlation_id.into_owned(),
+            trace: self.trace.map(Cow::into_owned),
         }
     }
 }

@@ -34,6 +34,7 @@ pub fn message(text: &str) -> Message {
         media_type: "text/plain".to_string(),
         attributes: json!({ "headers": { "x-test": text } }),
         correlation_id: format!("corr-{text}"),
+        trace: None,
     }
 }
 
@@ -125,6 +126,7 @@ macro_rules! behaviour_suite {
             concurrency::concurrent_consumers_ack_every_message_exactly_once,
             concurrency::concurrent_claims_of_one_key_succeed_exactly_once,
             concurrency::batching_consumers_ack_every_message_exactly_once,
+            queues::a_message_keeps_its_trace_context_and_one_without_stays_without,
         );
     };
     (@tests $make:expr; $($module:ident :: $name:ident),* $(,)?) => {

@@ -157,6 +157,26 @@ pub fn a_message_keeps_its_payload_media_type_attributes_and_correlation_id(stor
     assert_eq!(store.lease("q", ms(VISIBILITY), T0).unwrap().unwrap().message, sent);
 }
 
+pub fn a_message_keeps_its_trace_context_and_one_without_stays_without(store: &dyn StateStore) {
+    let mut traced = message("traced");
+    traced.trace = Some(relais_store::TraceHeaders {
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
+        tracestate: "vendor=abc,other=1".to_string(),
+    });
+    let mut no_state = message("no-state");
+    no_state.trace = Some(relais_store::TraceHeaders {
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00".to_string(),
+        tracestate: String::new(),
+    });
+    let untraced = message("untraced");
+    for sent in [&traced, &no_state, &untraced] {
+        store.enqueue("q", sent, T0).unwrap();
+    }
+    let leased = store.ack_and_lease("q", &[], 3, ms(VISIBILITY), T0).unwrap();
+    let got: Vec<_> = leased.into_iter().map(|l| l.message).collect();
+    assert_eq!(got, vec![traced, no_state, untraced]);
+}
+
 pub fn released_leases_are_delivered_again_at_once_in_order_and_delayed_messages_stay_delayed(store: &dyn StateStore) {
     for text in ["a", "b", "c", "d"] {
         store.enqueue("q", &message(text), T0).unwrap();

@@ -1,0 +1,439 @@
+//! Tracing across systems, through the real binary: one order's trace followed from the ticketing webhook
+//! through a persistent queue (redb, `--state DIR`) to the CRM, across a restart of the daemon with the
+//! message still queued; the spans read back from a local OTLP/HTTP receiver (a hyper server decoding the
+//! protobuf export), the `traceparent` read back from the simulated CRM. Also: a collector that is down or
+//! never answers holds no flow up (spans dropped and counted), and a malformed `traceparent` is ignored.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
+
+mod support;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use prost::Message as _;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::process::RelaisProcess;
+use support::request;
+
+/// One span as the receiver decoded it.
+#[derive(Debug, Clone)]
+struct Received {
+    service: String,
+    trace_id: String,
+    span_id: String,
+    parent: String,
+    name: String,
+    /// `opentelemetry.proto.trace.v1.Span.SpanKind`: 1 internal, 2 server, 3 client, 4 producer, 5 consumer.
+    kind: i32,
+    attributes: BTreeMap<String, String>,
+    /// `Status.StatusCode`: 0 unset, 1 ok, 2 error.
+    status: i32,
+}
+
+const SERVER: i32 = 2;
+const CLIENT: i32 = 3;
+const PRODUCER: i32 = 4;
+const CONSUMER: i32 = 5;
+const INTERNAL: i32 = 1;
+const ERROR: i32 = 2;
+
+/// A local OTLP/HTTP collector: every span of every export it was sent.
+#[derive(Default)]
+struct Collector {
+    spans: Mutex<Vec<Received>>,
+}
+
+impl Collector {
+    fn spans(&self) -> Vec<Received> {
+        self.spans.lock().unwrap().clone()
+    }
+
+    fn decode(&self, body: &[u8]) -> bool {
+        let Ok(export) = ExportTraceServiceRequest::decode(body) else { return false };
+        let mut spans = self.spans.lock().unwrap();
+        for resource in export.resource_spans {
+            let service = resource
+                .resource
+                .iter()
+                .flat_map(|r| r.attributes.iter())
+                .find(|kv| kv.key == "service.name")
+                .map(|kv| text(kv.value.as_ref().and_then(|v| v.value.as_ref())))
+                .unwrap_or_default();
+            for scope in resource.scope_spans {
+                for span in scope.spans {
+                    spans.push(Received {
+                        service: service.clone(),
+                        trace_id: hex(&span.trace_id),
+                        span_id: hex(&span.span_id),
+                        parent: hex(&span.parent_span_id),
+                        name: span.name,
+                        kind: span.kind,
+                        attributes: span
+                            .attributes
+                            .iter()
+                            .map(|kv| (kv.key.clone(), text(kv.value.as_ref().and_then(|v| v.value.as_ref()))))
+                            .collect(),
+                        status: span.status.map_or(0, |s| s.code),
+                    });
+                }
+            }
+        }
+        true
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn text(value: Option<&AnyValue>) -> String {
+    match value {
+        Some(AnyValue::StringValue(s)) => s.clone(),
+        Some(AnyValue::IntValue(n)) => n.to_string(),
+        Some(AnyValue::BoolValue(b)) => b.to_string(),
+        Some(AnyValue::DoubleValue(d)) => d.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Serves `answer` for every request on a fresh loopback port, each connection on its own task.
+async fn serve<F, Fut>(answer: F) -> SocketAddr
+where
+    F: Fn(hyper::http::request::Parts, Bytes) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = (u16, Bytes)> + Send,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let answer = answer.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let (status, body) = answer(parts, body).await;
+                        let mut response = hyper::Response::new(Full::new(body));
+                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// The OTLP receiver: `POST /v1/traces` with a protobuf `ExportTraceServiceRequest`.
+async fn collector() -> (SocketAddr, Arc<Collector>) {
+    let collector = Arc::new(Collector::default());
+    let sink = collector.clone();
+    let addr = serve(move |parts, body| {
+        let sink = sink.clone();
+        async move {
+            let protobuf = parts.headers.get("content-type").is_some_and(|v| v == "application/x-protobuf");
+            if parts.uri.path() != "/v1/traces" || !protobuf || !sink.decode(&body) {
+                return (400, Bytes::new());
+            }
+            (200, Bytes::new())
+        }
+    })
+    .await;
+    (addr, collector)
+}
+
+/// One request the simulated CRM received: its path, its `traceparent`, and what it answered.
+#[derive(Debug, Clone)]
+struct Call {
+    path: String,
+    traceparent: Option<String>,
+    status: u16,
+}
+
+/// The simulated CRM: answers 503 while `down`, 200 otherwise, and keeps every call.
+async fn crm(down: Arc<AtomicBool>) -> (SocketAddr, Arc<Mutex<Vec<Call>>>) {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let kept = calls.clone();
+    let addr = serve(move |parts, _| {
+        let (kept, down) = (kept.clone(), down.clone());
+        async move {
+            let status = if down.load(Ordering::SeqCst) { 503 } else { 200 };
+            let traceparent = parts.headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_string);
+            kept.lock().unwrap().push(Call { path: parts.uri.path().to_string(), traceparent, status });
+            (status, Bytes::from_static(b"{\"ok\":true}"))
+        }
+    })
+    .await;
+    (addr, calls)
+}
+
+fn flows(crm: SocketAddr) -> String {
+    format!(
+        r##"
+configs:
+  hooks: {{ http.listener: {{ port: 0 }} }}
+  crm: {{ http.client: {{ base_url: "http://{crm}", timeout: 5s }} }}
+flows:
+  ticketing_webhook:
+    source: {{ http.listener: {{ config: hooks, method: POST, path: /ticketing/orders, response: {{ status: 202 }} }} }}
+    steps:
+      - queue.publish: {{ queue: orders, persistent: true }}
+  order_to_crm:
+    source:
+      queue.listener: {{ queue: orders, persistent: true, max_deliveries: 1000, redelivery_delay: 100ms }}
+    steps:
+      - logger: {{ message: "upserting the contact of an order" }}
+      - http.request: {{ config: crm, method: PUT, path: "/contacts/#[payload.order_id]" }}
+"##
+    )
+}
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const TICKETING_SPAN: &str = "00f067aa0ba902b7";
+const ORDER: &str = r#"{"order_id":"A-90817","buyer":{"email":"lea.martin@example.org","phone":"+33612345678"}}"#;
+
+fn otlp_env(collector: SocketAddr) -> Vec<(&'static str, String)> {
+    vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}")),
+        ("OTEL_SERVICE_NAME", "games-relais".to_string()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
+    ]
+}
+
+fn start(
+    dir: &std::path::Path,
+    state: &std::path::Path,
+    env: &[(&'static str, String)],
+) -> (RelaisProcess, SocketAddr) {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["--admin", "off", "--state", state.to_str().unwrap(), "--no-watch"];
+    let relais = RelaisProcess::start(dir, &args, "info", &env);
+    let addr = relais.wait_for_address("listening on http://");
+    (relais, addr)
+}
+
+fn only<'s>(spans: &'s [Received], what: &str, pick: impl Fn(&Received) -> bool) -> &'s Received {
+    let found: Vec<&Received> = spans.iter().filter(|s| pick(s)).collect();
+    assert_eq!(found.len(), 1, "one {what} expected among {spans:#?}");
+    found[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_orders_trace_follows_it_from_the_webhook_through_a_persistent_queue_and_a_restart_to_the_crm() {
+    let (collector_addr, collector) = collector().await;
+    let down = Arc::new(AtomicBool::new(true));
+    let (crm_addr, calls) = crm(down.clone()).await;
+    let dir = support::write_files(&[("flows.yaml", &flows(crm_addr))]);
+    let state = dir.join("state");
+    let env = otlp_env(collector_addr);
+
+    // The webhook arrives with the ticketing system's trace; the CRM is down, so the message stays queued.
+    let (first, addr) = start(&dir, &state, &env);
+    let traceparent = format!("00-{TRACE}-{TICKETING_SPAN}-01");
+    let headers = [("traceparent", traceparent.as_str()), ("x-correlation-id", "order-corr-1")];
+    let (status, _, _) = request(addr, "POST", "/ticketing/orders", &headers, ORDER.as_bytes()).await;
+    assert_eq!(status, 202);
+    support::eventually("the CRM refused a first delivery", async || !calls.lock().unwrap().is_empty()).await;
+    support::eventually("the first daemon's spans were exported", async || {
+        let spans = collector.spans();
+        spans.iter().any(|s| s.kind == PRODUCER) && spans.iter().any(|s| s.kind == CONSUMER && s.status == ERROR)
+    })
+    .await;
+    let first_logs = first.stop();
+
+    // Stopped with the message still in the persistent queue.
+    {
+        let store = relais_store::RedbStore::open(&state).unwrap();
+        let stats = relais_store::StateStore::queue_stats(&store, "orders", relais_store::Timestamp::from_millis(0));
+        assert_eq!(stats.unwrap().total(), 1, "the message waits in the queue across the restart");
+    }
+
+    // The CRM is back; a new daemon on the same state delivers the message, in the same trace.
+    down.store(false, Ordering::SeqCst);
+    let (second, _) = start(&dir, &state, &env);
+    support::eventually("the CRM accepted the order", async || calls.lock().unwrap().iter().any(|c| c.status == 200))
+        .await;
+    support::eventually("the second daemon's client span was exported", async || {
+        collector
+            .spans()
+            .iter()
+            .any(|s| s.kind == CLIENT && s.attributes.get("http.response.status_code").is_some_and(|c| c == "200"))
+    })
+    .await;
+    let second_logs = second.stop();
+
+    let spans = collector.spans();
+    for span in &spans {
+        assert_eq!(span.trace_id, TRACE, "every span is in the ticketing system's trace: {span:#?}");
+        assert_eq!(span.service, "games-relais");
+    }
+    let server = only(&spans, "server span", |s| s.kind == SERVER);
+    assert_eq!(server.parent, TICKETING_SPAN, "the webhook's span is a child of the caller's");
+    assert_eq!(server.name, "POST /ticketing/orders");
+    assert_eq!(server.attributes["http.route"], "/ticketing/orders");
+    assert_eq!(server.attributes["http.response.status_code"], "202");
+    let webhook = only(&spans, "webhook flow span", |s| s.name == "flow ticketing_webhook");
+    assert_eq!((webhook.kind, webhook.parent.as_str()), (INTERNAL, server.span_id.as_str()));
+    assert_eq!(webhook.attributes["relais.correlation_id"], "order-corr-1");
+    let publish = only(&spans, "publish span", |s| s.kind == PRODUCER);
+    assert_eq!((publish.name.as_str(), publish.parent.as_str()), ("orders publish", webhook.span_id.as_str()));
+
+    // Every delivery, before and after the restart, is a consumer span under the stored publish span.
+    let consumers: Vec<&Received> = spans.iter().filter(|s| s.kind == CONSUMER).collect();
+    assert!(consumers.len() >= 2, "{consumers:#?}");
+    assert!(consumers.iter().all(|c| c.parent == publish.span_id && c.name == "orders process"), "{consumers:#?}");
+    let delivered = only(&spans, "successful delivery", |s| s.kind == CONSUMER && s.status != ERROR);
+    let run = only(&spans, "successful consumer flow run", |s| {
+        s.name == "flow order_to_crm" && s.parent == delivered.span_id
+    });
+    assert_ne!(run.status, ERROR);
+    let call = only(&spans, "successful CRM call", |s| s.kind == CLIENT && s.parent == run.span_id);
+    assert_eq!(call.name, "PUT /contacts/#[payload.order_id]", "named by the template, not the order's id");
+    assert_eq!(call.attributes["relais.system"], "crm");
+    assert_eq!(call.attributes["http.response.status_code"], "200");
+    let refused: Vec<&Received> = spans.iter().filter(|s| s.kind == CLIENT && s.status == ERROR).collect();
+    assert!(!refused.is_empty() && refused.iter().all(|s| s.attributes["error.type"] == "503"), "{refused:#?}");
+
+    // The CRM saw the trace: each call's traceparent names that call's client span.
+    let calls = calls.lock().unwrap().clone();
+    assert!(calls.iter().all(|c| c.path == "/contacts/A-90817"), "{calls:?}");
+    let accepted = calls.iter().find(|c| c.status == 200).unwrap();
+    assert_eq!(accepted.traceparent.as_deref(), Some(format!("00-{TRACE}-{}-01", call.span_id).as_str()));
+    for refused_call in calls.iter().filter(|c| c.status == 503) {
+        let sent = refused_call.traceparent.as_deref().unwrap_or_default();
+        assert!(sent.starts_with(&format!("00-{TRACE}-")), "{sent}");
+    }
+
+    // No span carries a payload value.
+    for span in &spans {
+        for value in span.attributes.values() {
+            for secret in ["A-90817", "lea.martin@example.org", "+33612345678"] {
+                assert!(!value.contains(secret), "`{secret}` in {span:#?}");
+            }
+        }
+    }
+
+    // Log lines about the order carry its correlation id and its trace id together.
+    let line = second_logs.lines().find(|l| l.contains("upserting the contact of an order")).unwrap_or_else(|| {
+        panic!("no logger line in:\n{second_logs}");
+    });
+    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["fields"]["correlation_id"], "order-corr-1", "{line}");
+    assert_eq!(line["fields"]["trace_id"], TRACE, "{line}");
+    assert!(first_logs.contains("exporting traces over OTLP/HTTP"), "{first_logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_refuses_or_never_answers_holds_no_flow_up_and_its_dropped_spans_are_counted() {
+    let down = Arc::new(AtomicBool::new(false));
+    let (crm_addr, _) = crm(down).await;
+    // A port nothing listens on (bound, then closed), and a collector that accepts and never answers.
+    let refusing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let dir = support::write_files(&[(
+        "flows.yaml",
+        &format!(
+            r##"
+configs:
+  hooks: {{ http.listener: {{ port: 0 }} }}
+  crm: {{ http.client: {{ base_url: "http://{crm_addr}", timeout: 5s }} }}
+flows:
+  order:
+    source: {{ http.listener: {{ config: hooks, method: POST, path: /orders }} }}
+    steps:
+      - http.request: {{ config: crm, method: PUT, path: "/contacts/#[payload.order_id]" }}
+"##
+        ),
+    )]);
+    for (collector, expected_log) in [(refusing, "cannot export spans"), (silent_addr, "span export queue is full")] {
+        let env = [
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", format!("http://{collector}/v1/traces")),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50".to_string()),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "4".to_string()),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "60000".to_string()),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let relais =
+            RelaisProcess::start(&dir, &["--admin", "127.0.0.1:0", "--state", "memory", "--no-watch"], "info", &env);
+        let addr = relais.wait_for_address("listening on http://");
+        let admin = relais.wait_for_address("admin endpoints on http://");
+        for _ in 0..30 {
+            let (status, _, body) = request(addr, "POST", "/orders", &[], br#"{"order_id":"B-1"}"#).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        support::eventually("dropped spans are counted", async || {
+            let (_, _, metrics) = request(admin, "GET", "/metrics", &[], b"").await;
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("relais_trace_spans_dropped_total "))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > 0)
+        })
+        .await;
+        relais.wait_for_log(expected_log);
+        let logs = relais.drain_logs(Duration::from_millis(300));
+        assert_eq!(logs.matches(expected_log).count(), 1, "said once:\n{logs}");
+        drop(relais);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_traceparent_is_ignored_and_the_request_runs_in_a_fresh_trace() {
+    let (collector_addr, collector) = collector().await;
+    let dir = support::write_files(&[(
+        "flows.yaml",
+        r##"
+configs:
+  hooks: { http.listener: { port: 0 } }
+flows:
+  hello:
+    source: { http.listener: { config: hooks, method: GET, path: /hello } }
+    steps:
+      - set_payload: { value: "hi" }
+"##,
+    )]);
+    let env = otlp_env(collector_addr);
+    let (relais, addr) = start(&dir, &dir.join("state"), &env);
+    let malformed = [
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "garbage",
+    ];
+    for bad in malformed {
+        let (status, _, body) = request(addr, "GET", "/hello", &[("traceparent", bad)], b"").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    support::eventually("three server spans", async || {
+        collector.spans().iter().filter(|s| s.kind == SERVER).count() == 3
+    })
+    .await;
+    let servers: Vec<Received> = collector.spans().into_iter().filter(|s| s.kind == SERVER).collect();
+    let mut traces: Vec<&str> = servers.iter().map(|s| s.trace_id.as_str()).collect();
+    traces.sort();
+    traces.dedup();
+    assert_eq!(traces.len(), 3, "each request in a trace of its own: {servers:#?}");
+    for server in &servers {
+        assert_eq!(server.parent, "", "a root span: the malformed parent was ignored");
+        assert_eq!(server.trace_id.len(), 32);
+        assert_ne!(server.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(server.trace_id, "0".repeat(32));
+    }
+    drop(relais);
+}
