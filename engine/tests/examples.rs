@@ -192,8 +192,7 @@ async fn the_chained_example_carries_each_csv_record_from_sftp_through_postgres_
     let daemon =
         relais_engine::daemon::start(relais_engine::components::registry(), Runtime::new(program)).await.unwrap();
     std::fs::create_dir_all(&inbox).unwrap();
-    std::fs::write(inbox.join("holders-2024-07-26.csv"), "id,name,category\nH1,Ana,A\nH2,Ben,B\nH3,Chloé,C\n")
-        .unwrap();
+    std::fs::write(inbox.join("holders-2024-07-26.csv"), "id,name,category\nH1,Ana,A\nH2,Ben,B\nH3,Chloé,C\n").unwrap();
     support::eventually_within(Duration::from_secs(120), "three rights sent to the partner", || {
         std::future::ready(seen.requests.lock().unwrap().len() >= 3)
     })
@@ -206,8 +205,11 @@ async fn the_chained_example_carries_each_csv_record_from_sftp_through_postgres_
     let rows: Vec<(String, String, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
     assert_eq!(
         rows,
-        [("H1", "Ana", "A"), ("H2", "Ben", "B"), ("H3", "Chloé", "C")]
-            .map(|(i, n, c)| (i.to_string(), n.to_string(), c.to_string()))
+        [("H1", "Ana", "A"), ("H2", "Ben", "B"), ("H3", "Chloé", "C")].map(|(i, n, c)| (
+            i.to_string(),
+            n.to_string(),
+            c.to_string()
+        ))
     );
     let mut sent: Vec<String> = seen.requests.lock().unwrap().clone();
     sent.sort();
@@ -218,9 +220,10 @@ async fn the_chained_example_carries_each_csv_record_from_sftp_through_postgres_
         assert_eq!(body, serde_json::json!({ "holder": id, "level": level }));
     }
     daemon.shutdown(Duration::from_secs(5)).await;
-    let broker = lapin::Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("RabbitMQ at 127.0.0.1:5672 is unreachable ({e}); start it with `rabbitmq-server -detached`"));
+    let broker =
+        lapin::Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", Default::default()).await.unwrap_or_else(
+            |e| panic!("RabbitMQ at 127.0.0.1:5672 is unreachable ({e}); start it with `rabbitmq-server -detached`"),
+        );
     let channel = broker.create_channel().await.unwrap();
     let queue = format!("{prefix}.holders_to_transport");
     let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
