@@ -277,6 +277,16 @@ struct Printer {
 
 impl Printer {
     fn line(&mut self, level: usize, text: &str) {
+        if text.contains('\n') {
+            // A statement laid out over several lines (a long options map) ends on a line that belongs to
+            // its last option, where a comment would be read back as that option's: its end-of-line
+            // comments go on their own lines before it instead, where they are read back as its own.
+            for comment in std::mem::take(&mut self.pending) {
+                self.out.push_str(&INDENT.repeat(level));
+                self.out.push_str(&written(Style::Flow, &comment));
+                self.out.push('\n');
+            }
+        }
         self.out.push_str(&INDENT.repeat(level));
         self.out.push_str(text);
         for comment in std::mem::take(&mut self.pending) {

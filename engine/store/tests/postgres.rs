@@ -142,8 +142,8 @@ fn a_layout_1_schema_is_migrated_to_the_current_layout_keeping_its_messages() {
     assert_eq!(migrated.oldest_ready("q").unwrap(), Some(Timestamp::from_millis(0)), "read as enqueued at the epoch");
     let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
     assert!(
-        rows.iter().any(|row| matches!(row, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("3"))),
-        "the layout is 3 now"
+        rows.iter().any(|row| matches!(row, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("4"))),
+        "the layout is 4 now"
     );
 }
 
