@@ -164,7 +164,7 @@ flows:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failures_are_typed_no_rows_constraints_with_their_name_timeouts_and_bad_queries() {
+async fn failures_are_typed_no_rows_constraints_with_their_name_timeouts_and_bad_queries_and_counted_per_config() {
     let db = TestDb::new(
         "errors",
         "CREATE TABLE people (id int PRIMARY KEY, email text CONSTRAINT people_email_unique UNIQUE);",
@@ -208,6 +208,18 @@ flows:
     let wrong = run(&rt, "wrong_type", json!({ "id": "seven" })).await.unwrap_err();
     assert!(wrong.starts_with("DB:QUERY") && wrong.contains("\"seven\" is not a value of type `int4`"), "{wrong}");
     assert_eq!(run(&rt, "find", json!({ "id": 1 })).await.unwrap(), json!({ "id": 1, "email": "a@example.org" }));
+    let metrics = rt.metrics().render();
+    for line in [
+        r#"relais_outbound_requests_total{config="store",status="200"} 2"#,
+        r#"relais_outbound_requests_total{config="store",status="none"} 5"#,
+        r#"relais_outbound_errors_total{config="store",type="DB:NO_ROWS",status="none"} 1"#,
+        r#"relais_outbound_errors_total{config="store",type="DB:CONSTRAINT",status="none"} 1"#,
+        r#"relais_outbound_errors_total{config="store",type="DB:TIMEOUT",status="none"} 1"#,
+        r#"relais_outbound_errors_total{config="store",type="DB:QUERY",status="none"} 2"#,
+        r#"relais_outbound_request_duration_seconds_count{config="store"} 7"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
