@@ -164,7 +164,7 @@ flows:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failures_are_typed_no_rows_constraints_with_their_name_timeouts_and_bad_queries() {
+async fn failures_are_typed_no_rows_constraints_with_their_name_timeouts_and_bad_queries_and_counted_per_config() {
     let db = TestDb::new(
         "errors",
         "CREATE TABLE people (id int PRIMARY KEY, email text CONSTRAINT people_email_unique UNIQUE);",
@@ -208,6 +208,18 @@ flows:
     let wrong = run(&rt, "wrong_type", json!({ "id": "seven" })).await.unwrap_err();
     assert!(wrong.starts_with("DB:QUERY") && wrong.contains("\"seven\" is not a value of type `int4`"), "{wrong}");
     assert_eq!(run(&rt, "find", json!({ "id": 1 })).await.unwrap(), json!({ "id": 1, "email": "a@example.org" }));
+    let metrics = rt.metrics().render();
+    for line in [
+        r#"relais_outbound_requests_total{config="store",status="200"} 2"#,
+        r#"relais_outbound_requests_total{config="store",status="none"} 5"#,
+        r#"relais_outbound_errors_total{config="store",type="DB:NO_ROWS",status="none"} 1"#,
+        r#"relais_outbound_errors_total{config="store",type="DB:CONSTRAINT",status="none"} 1"#,
+        r#"relais_outbound_errors_total{config="store",type="DB:TIMEOUT",status="none"} 1"#,
+        r#"relais_outbound_errors_total{config="store",type="DB:QUERY",status="none"} 2"#,
+        r#"relais_outbound_request_duration_seconds_count{config="store"} 7"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,6 +291,73 @@ flows:
     assert!(body.contains("store") && body.contains(r#"role \"relais_no_such_role\" does not exist"#), "{body}");
     assert!(!body.contains("s3cr3t"), "{body}");
     daemon.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Debian's PostgreSQL serves its snakeoil certificate (self-signed, issued for `localhost`).
+const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_require_and_verify_full_connect_over_tls_and_a_wrong_ca_is_refused_naming_the_config() {
+    let dir = support::write_files(&[]);
+    let other_ca = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let wrong_ca = dir.join("wrong-ca.pem");
+    std::fs::write(&wrong_ca, other_ca.cert.pem()).unwrap();
+    std::env::set_var("DB_TLS_PASSWORD", "tls-s3cr3t-never-shown");
+    let flows = format!(
+        r##"
+configs:
+  plain: {{ db: {{ database: test, user: postgres, sslmode: disable }} }}
+  encrypted: {{ db: {{ database: test, user: postgres, sslmode: require }} }}
+  verified: {{ db: {{ host: localhost, database: test, user: postgres, sslmode: verify-full, tls: {{ ca: "{SNAKEOIL}" }} }} }}
+  impostor: {{ db: {{ host: localhost, database: test, user: postgres, password: "${{secret:DB_TLS_PASSWORD}}", sslmode: verify-full, tls: {{ ca: "{wrong}" }} }} }}
+flows:
+{flows}
+"##,
+        wrong = wrong_ca.display(),
+        flows = ["plain", "encrypted", "verified", "impostor"]
+            .map(|c| format!(
+                "  {c}:\n    steps:\n      - db.query: {{ config: {c}, sql: \"SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()\", single: true }}\n"
+            ))
+            .concat()
+    );
+    let rt = support::yaml(&flows);
+    assert_eq!(run(&rt, "plain", json!(null)).await, Ok(json!({ "ssl": false })));
+    assert_eq!(run(&rt, "encrypted", json!(null)).await, Ok(json!({ "ssl": true })));
+    assert_eq!(run(&rt, "verified", json!(null)).await, Ok(json!({ "ssl": true })));
+    let refused = run(&rt, "impostor", json!(null)).await.unwrap_err();
+    assert!(refused.starts_with("DB:CONNECTIVITY") && refused.contains("config `impostor`"), "{refused}");
+    assert!(refused.contains("UnknownIssuer") || refused.contains("unknown issuer"), "{refused}");
+    assert!(!refused.contains("tls-s3cr3t"), "{refused}");
+}
+
+#[test]
+fn check_refuses_a_verifying_sslmode_without_a_ca_and_a_ca_file_that_does_not_exist() {
+    let dir = support::write_files(&[]);
+    let missing = dir.join("missing-ca.pem");
+    let flows = format!(
+        r##"
+configs:
+  no_ca: {{ db: {{ database: test, user: postgres, sslmode: verify-ca }} }}
+  gone: {{ db: {{ database: test, user: postgres, sslmode: verify-full, tls: {{ ca: "{missing}" }} }} }}
+  bad_mode: {{ db: {{ database: test, user: postgres, sslmode: sometimes }} }}
+flows:
+  f:
+    steps:
+      - db.query: {{ config: no_ca, sql: "SELECT 1" }}
+      - db.query: {{ config: gone, sql: "SELECT 1" }}
+"##,
+        missing = missing.display()
+    );
+    std::fs::write(dir.join("flows.yaml"), flows).unwrap();
+    let loaded = relais_engine::cli::check::check_paths(std::slice::from_ref(&dir), None);
+    let errors = support::errors(loaded.diags.iter());
+    assert!(errors.iter().any(|e| e.contains("sslmode verify-ca without a CA file")), "{errors:#?}");
+    assert!(
+        errors.iter().any(|e| e.starts_with("RL0400") && e.contains("missing-ca.pem") && e.contains("does not exist")),
+        "{errors:#?}"
+    );
+    assert!(errors.iter().any(|e| e.contains("field `sslmode` of config `bad_mode` must be one of")), "{errors:#?}");
+    assert_eq!(errors.len(), 3, "{errors:#?}");
 }
 
 fn listener_flows(config: &str) -> String {

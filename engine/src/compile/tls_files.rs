@@ -1,4 +1,4 @@
-//! The PEM files of `tls` in `http.listener` and `http.client` configs, checked before traffic: a missing
+//! The PEM files of `tls` in `http.listener`, `http.client`, `amqp`, `nats` and `db` configs, checked before traffic: a missing
 //! or unreadable file, one that holds no PEM certificate or key, `cert` without `key` (or the reverse), a
 //! key that does not belong to its certificate, a CA bundle that cannot be trusted. A listener used to find
 //! out when its sources started and a client on its first call (`COMPONENT:UNAVAILABLE`).
@@ -46,7 +46,7 @@ pub fn check(loaded: &mut Loaded, reach: Reach) {
     for config in loaded.set.configs() {
         let listener = match config.kind.value.as_str() {
             "http.listener" => true,
-            "http.client" | "amqp" | "nats" => false,
+            "http.client" | "amqp" | "nats" | "db" => false,
             _ => continue,
         };
         let Some(block) = config.body.get("tls") else { continue };

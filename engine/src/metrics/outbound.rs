@@ -1,4 +1,5 @@
-//! Per outbound system, that is per named `http.client` config (and broker config: `nats`): requests by
+//! Per outbound system, that is per named `http.client` config (and broker, database and file server
+//! config: `amqp`, `nats`, `db`, `sftp`): requests by
 //! status, errors by type and status, a latency histogram, and the `until_successful` retries its failures
 //! caused. What answers "what is failing right now, and where".
 
@@ -84,7 +85,7 @@ impl Outbound {
             .map(|(k, v)| (label(k), v.clone()))
             .collect();
         let help =
-            "Requests sent to an outbound system (http.client or nats config), by the status of the answer (acked: a broker's acknowledgement, none: no answer).";
+            "Requests sent to an outbound system (http.client, amqp, nats, db or sftp config), by the status of the answer (acked: a broker's acknowledgement, none: no answer).";
         header(out, "relais_outbound_requests_total", "counter", help);
         for (c, m) in &configs {
             for (code, n) in m.requests.lock().unwrap_or_else(PoisonError::into_inner).iter() {

@@ -70,6 +70,8 @@ mod postgres;
 mod redb;
 mod time;
 
+/// TLS to PostgreSQL (`sslmode`), shared with the engine's `db` connector so both read it alike.
+pub use crate::postgres::tls as pg_tls;
 pub use crate::postgres::{is_postgres_url, redact, PgStore, Target, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA};
 pub use crate::redb::{RedbStore, STATE_FILE};
 pub use dead_letter::{DeadLetter, DeadLetterFilter, DeadLetterId, StoredDeadLetter};

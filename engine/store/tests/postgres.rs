@@ -256,3 +256,72 @@ fn terminated_connections_are_replaced_and_the_store_recovers() {
     assert!(store.is_available());
     store.enqueue("q", &message("after"), T0).unwrap();
 }
+
+/// Debian's PostgreSQL serves its snakeoil certificate (self-signed, issued for `localhost`): the CA file of the
+/// TLS tests.
+const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+/// Whether every connection the store named `schema` has open is encrypted, as the server sees it.
+fn connections_are_encrypted(schema: &str) -> bool {
+    let rows = admin(&format!(
+        "SELECT count(*)::text, coalesce(bool_and(s.ssl), false)::text FROM pg_stat_ssl s \
+         JOIN pg_stat_activity a USING (pid) WHERE a.application_name = '{schema}'"
+    ));
+    let row = rows.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => {
+            Some((row.get(0).map(str::to_string), row.get(1).map(str::to_string)))
+        }
+        _ => None,
+    });
+    let Some((Some(count), Some(all))) = row else { panic!("no answer from pg_stat_ssl") };
+    assert_ne!(count, "0", "the store has no connection open");
+    all == "true"
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn sslmode_require_connects_over_tls_and_disable_over_plain_tcp() {
+    for (mode, encrypted) in [("require", true), ("disable", false)] {
+        let schema = fresh_schema();
+        let store = PgStore::connect(&format!("{}&sslmode={mode}", url(&schema))).unwrap();
+        let fixture = Fixture { store: Some(store), schema };
+        fixture.enqueue("q", &message("over tls"), T0).unwrap();
+        assert_eq!(connections_are_encrypted(&fixture.schema), encrypted, "sslmode={mode}");
+    }
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn verify_full_trusts_the_servers_ca_for_its_host_name_and_refuses_any_other() {
+    let on_localhost = database().replace("@127.0.0.1", "@localhost");
+    let schema = fresh_schema();
+    let trusted =
+        format!("{on_localhost}?schema={schema}&application_name={schema}&sslmode=verify-full&sslrootcert={SNAKEOIL}");
+    let fixture = Fixture { store: Some(PgStore::connect(&trusted).unwrap()), schema };
+    assert!(connections_are_encrypted(&fixture.schema));
+
+    // The certificate is issued for `localhost`, not for the address: verify-full refuses, verify-ca accepts.
+    let by_address = format!("{}&sslmode=verify-full&sslrootcert={SNAKEOIL}", url(&fresh_schema()));
+    let error = PgStore::connect(&by_address).unwrap_err().to_string();
+    assert!(error.contains("NotValidForName") || error.contains("not valid for name"), "{error}");
+    let schema = fresh_schema();
+    let chain_only = format!("{}&sslmode=verify-ca&sslrootcert={SNAKEOIL}", url(&schema));
+    let fixture = Fixture { store: Some(PgStore::connect(&chain_only).unwrap()), schema };
+    assert!(connections_are_encrypted(&fixture.schema));
+
+    // Another CA (a public root the server's certificate does not lead to): refused, the password never shown.
+    let with_password = on_localhost.replacen("://postgres@", "://postgres:hunter2@", 1);
+    let wrong_ca = "/etc/ssl/certs/ISRG_Root_X1.pem";
+    let error = PgStore::connect(&format!("{with_password}?sslmode=verify-full&sslrootcert={wrong_ca}")).unwrap_err();
+    let message = error.to_string();
+    assert!(error.is_unavailable(), "{error:?}");
+    assert!(message.contains("UnknownIssuer") || message.contains("unknown issuer"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+
+    // A CA file that is not there is named.
+    let error =
+        PgStore::connect(&format!("{}&sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem", url(&fresh_schema())))
+            .unwrap_err();
+    assert!(matches!(error, StoreError::BadUrl { .. }), "{error:?}");
+    assert!(error.to_string().contains("cannot read CA file `/nonexistent/ca.pem`"), "{error}");
+}

@@ -1,9 +1,11 @@
 //! What `relais check` verifies of a `db` statement beyond its schema: no `#[...]` in the SQL text (values
 //! are bound, never spliced, so SQL injection cannot be written), and its placeholders matched with its
-//! parameters, each finding at the exact place in the SQL when the text maps to the file.
+//! parameters, each finding at the exact place in the SQL when the text maps to the file. Of a `db` config:
+//! `verify-ca` and `verify-full` come with a CA file (the file itself is checked with the other TLS files,
+//! `compile::tls_files`).
 
 use super::sql::{expression_at, placeholders, Placeholder};
-use super::Parameters;
+use super::{DbConfig, Parameters};
 use relais_dsl::codes;
 use relais_dsl::syntax::{Node, Origin, Value};
 use relais_dsl::{Diagnostic, Diagnostics, Span};
@@ -20,6 +22,19 @@ fn inside(node: &Node, start: usize, end: usize) -> Span {
             _ => node.span,
         },
         _ => node.span,
+    }
+}
+
+/// Checks a `db` config: a verifying `sslmode` needs `tls.ca`.
+pub fn check_config(config: &DbConfig, at: &Node, diags: &mut Diagnostics) {
+    let has_ca = config.tls.as_ref().is_some_and(|t| t.ca.is_some());
+    if config.sslmode.shared().needs_ca() && !has_ca {
+        let span = at.get("sslmode").map_or(at.span, |n| n.span);
+        diags.push(
+            Diagnostic::error(codes::BAD_VALUE, span, format!("sslmode {} without a CA file", config.sslmode.shared()))
+                .label("nothing to check the server's certificate against")
+                .help("give `tls: { ca: path/to/ca.pem }`, the PEM file of the CA that signs the server's certificate"),
+        );
     }
 }
 

@@ -25,8 +25,9 @@ use std::sync::Arc;
 
 const DB: Option<ConfigRef> = Some(ConfigRef { kind: "db", required: true });
 
-/// A PostgreSQL database. Connections are plain TCP (no TLS in this version: keep the database on
-/// loopback or a private network).
+/// A PostgreSQL database. `sslmode` says how connections use TLS, as libpq reads it (`prefer` by default:
+/// TLS when the server offers it, unchecked); `verify-ca` and `verify-full` check the server's certificate
+/// against the CA file `tls.ca`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DbConfig {
@@ -55,6 +56,52 @@ pub struct DbConfig {
     /// Time one statement may run (the server's `statement_timeout`); then `DB:TIMEOUT`.
     #[serde(default = "statement_timeout")]
     pub statement_timeout: DurationText,
+    /// How connections use TLS: `disable`, `prefer` (the default), `require`, `verify-ca` or `verify-full`.
+    #[serde(default)]
+    pub sslmode: SslMode,
+    /// TLS files: `ca`, the PEM CA file the server's certificate is checked against (needed by `verify-ca`
+    /// and `verify-full`; given to `require`, it checks the chain as `verify-ca` does).
+    pub tls: Option<DbTls>,
+}
+
+/// libpq's `sslmode` values, as a `db` config writes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Plain TCP.
+    Disable,
+    /// TLS when the server offers it, its certificate not checked.
+    #[default]
+    Prefer,
+    /// TLS or no connection.
+    Require,
+    /// TLS with a certificate signed by `tls.ca`.
+    VerifyCa,
+    /// TLS with a certificate signed by `tls.ca` and issued for `host`.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// The store's mode of the same name (one reading of `sslmode` for the `db` connector and `--state`).
+    pub fn shared(self) -> relais_store::pg_tls::SslMode {
+        use relais_store::pg_tls::SslMode as S;
+        match self {
+            SslMode::Disable => S::Disable,
+            SslMode::Prefer => S::Prefer,
+            SslMode::Require => S::Require,
+            SslMode::VerifyCa => S::VerifyCa,
+            SslMode::VerifyFull => S::VerifyFull,
+        }
+    }
+}
+
+/// The TLS files of a `db` config.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DbTls {
+    /// PEM file of the CA certificates that sign the server's certificate (relative to the directory relais
+    /// runs from).
+    pub ca: Option<String>,
 }
 
 fn host() -> String {
@@ -85,6 +132,10 @@ impl Config for DbConfig {
     const NAME: &'static str = "db";
     const SUMMARY: &'static str = "A PostgreSQL database: one pool of connections shared by its steps.";
     const OUTBOUND: bool = true;
+
+    fn check(&self, at: &Node, diags: &mut Diagnostics) {
+        check::check_config(self, at, diags);
+    }
 
     fn build(&self, cx: &ConfigContext<'_>) -> Result<Arc<dyn Resource>, String> {
         Ok(Arc::new(Db::new(cx.name, self)?))

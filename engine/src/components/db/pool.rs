@@ -3,7 +3,7 @@
 //! whether the database can be reached and logs, once per change, why it cannot (bad credentials, a
 //! database that does not exist, a server that is down).
 //!
-//! Connections are plain TCP: this version has no TLS (run it on loopback or a private network). The
+//! Connections use TLS as `sslmode` says (the store's `pg_tls`, shared with `--state postgres://`). The
 //! password (`${secret:NAME}`) is resolved here, registered with the scrubber, and never written in any
 //! message: errors name the config, host, port, database and user only.
 
@@ -51,8 +51,14 @@ impl Db {
             crate::scrub::known::remember_secret(&password);
             pg.password(password);
         }
-        let manager =
-            Manager::from_config(pg, tokio_postgres::NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        pg.ssl_mode(config.sslmode.shared().driver());
+        let ca = match config.tls.as_ref().and_then(|t| t.ca.as_deref()) {
+            Some(path) => crate::tls::certificates(path).map_err(|e| format!("config `{name}`: {e}"))?,
+            None => Vec::new(),
+        };
+        let tls = relais_store::pg_tls::connector(config.sslmode.shared(), ca)
+            .map_err(|e| format!("config `{name}`: {e}"))?;
+        let manager = Manager::from_config(pg, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(1) as usize)
             .runtime(Runtime::Tokio1)

@@ -132,39 +132,56 @@ impl ComponentNode for Statement {
                 values.push(Param(cx.value(plan, &event)?));
             }
             let span = self.span(&event);
+            let metrics = cx.metrics().outbound(&self.db.name);
+            let started = std::time::Instant::now();
             let answer = run(&self.db, &self.sql, values, matches!(self.answer, Answer::Count)).await;
+            let answer = answer.and_then(|outcome| self.shaped(outcome));
+            match &answer {
+                // Counted as a request answered 200, as the other outbound systems count success.
+                Ok(_) => metrics.exchange(started.elapsed(), Some(200)),
+                Err(error) => {
+                    metrics.exchange(started.elapsed(), None);
+                    metrics.error(&error.error_type.to_string(), None);
+                }
+            }
             if let Some(mut span) = span {
                 if let Err(error) = &answer {
                     span.fail(&error.error_type.to_string());
                 }
                 span.end();
             }
-            let answer = answer?;
-            let value = match (answer, self.answer) {
-                (Outcome::Count(n), _) => Json::from(n),
-                (Outcome::Rows(rows), Answer::Rows { single: true }) => {
-                    let mut rows = rows.into_iter();
-                    match (rows.next(), rows.next()) {
-                        (Some(row), None) => row,
-                        (None, _) => return Err(self.db.error("DB:NO_ROWS", "the query returned no row".into())),
-                        (Some(_), Some(_)) => {
-                            return Err(self.db.error(
-                                "DB:TOO_MANY_ROWS",
-                                "the query returned more than one row with `single: true` (add a `LIMIT 1` or a \
-                                 tighter `WHERE`)"
-                                    .into(),
-                            ))
-                        }
-                    }
-                }
-                (Outcome::Rows(rows), _) => Json::Array(rows),
-            };
+            let value = answer?;
             let mut ev = event;
             match &self.target {
                 Some(var) => ev.set_var(var, value),
                 None => ev.set_payload(Payload::value(value)),
             }
             Ok(ev)
+        })
+    }
+}
+
+impl Statement {
+    /// The value a statement's outcome gives the event: the count, the rows, or the one row `single` asks for.
+    fn shaped(&self, outcome: Outcome) -> Result<Json, FlowError> {
+        Ok(match (outcome, self.answer) {
+            (Outcome::Count(n), _) => Json::from(n),
+            (Outcome::Rows(rows), Answer::Rows { single: true }) => {
+                let mut rows = rows.into_iter();
+                match (rows.next(), rows.next()) {
+                    (Some(row), None) => row,
+                    (None, _) => return Err(self.db.error("DB:NO_ROWS", "the query returned no row".into())),
+                    (Some(_), Some(_)) => {
+                        return Err(self.db.error(
+                            "DB:TOO_MANY_ROWS",
+                            "the query returned more than one row with `single: true` (add a `LIMIT 1` or a \
+                                 tighter `WHERE`)"
+                                .into(),
+                        ))
+                    }
+                }
+            }
+            (Outcome::Rows(rows), _) => Json::Array(rows),
         })
     }
 }

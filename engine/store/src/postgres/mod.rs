@@ -16,6 +16,7 @@ mod objects;
 mod queues;
 mod runtime;
 mod target;
+pub mod tls;
 
 pub use target::{is_postgres_url, redact, Target, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA};
 
@@ -77,7 +78,7 @@ impl PgStore {
             runtime::Executor::start().map_err(|e| StoreError::storage("starting the PostgreSQL runtime", e))?;
         let manager = Manager::from_config(
             target.config.clone(),
-            tokio_postgres::NoTls,
+            target.tls()?,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)

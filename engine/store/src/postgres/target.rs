@@ -2,6 +2,7 @@
 //! size, and the URL as it may be shown (its password replaced). The URL is a secret: nothing here ever puts the
 //! password in a message.
 
+use super::tls::SslMode;
 use crate::error::StoreError;
 use std::str::FromStr;
 
@@ -22,6 +23,10 @@ pub struct Target {
     pub(super) pool_size: usize,
     /// The URL with its password replaced by `***`: the only form that appears in messages.
     pub(super) shown: String,
+    /// `sslmode=` (libpq's values; tokio-postgres alone knows only disable/prefer/require).
+    pub(super) ssl: SslMode,
+    /// `sslrootcert=PATH`: the PEM CA file the server's certificate is checked against.
+    pub(super) root_cert: Option<String>,
 }
 
 impl std::fmt::Debug for Target {
@@ -83,7 +88,8 @@ fn valid_schema(name: &str) -> bool {
 
 impl Target {
     /// Parses `url`. Relais's parameters are `schema=NAME` (default [`DEFAULT_SCHEMA`]) and `pool_size=N`
-    /// (default [`DEFAULT_POOL_SIZE`]); every other parameter goes to the driver (`connect_timeout`,
+    /// (default [`DEFAULT_POOL_SIZE`]), and it reads `sslmode` (libpq's five values, default `prefer`) and
+    /// `sslrootcert=PATH` itself (see `tls`); every other parameter goes to the driver (`connect_timeout`,
     /// `application_name`...). Errors show the URL redacted.
     pub fn parse(url: &str) -> Result<Target, StoreError> {
         let shown = redact(url);
@@ -97,6 +103,8 @@ impl Target {
         };
         let mut schema = DEFAULT_SCHEMA.to_string();
         let mut pool_size = DEFAULT_POOL_SIZE;
+        let mut ssl = SslMode::default();
+        let mut root_cert = None;
         let mut rest = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -116,8 +124,15 @@ impl Target {
                         _ => return Err(bad(format!("pool_size `{value}` is not a number from 1 to 1000"))),
                     }
                 }
+                "sslmode" => ssl = value.parse().map_err(bad)?,
+                "sslrootcert" if !value.is_empty() => root_cert = Some(value.to_string()),
                 _ => rest.push(pair),
             }
+        }
+        if ssl.needs_ca() && root_cert.is_none() {
+            return Err(bad(format!(
+                "sslmode={ssl} needs `sslrootcert=PATH`, the PEM file of the CA that signs the server's certificate"
+            )));
         }
         let driver_url = if rest.is_empty() { base.to_string() } else { format!("{base}?{}", rest.join("&")) };
         // The driver's own message may quote the part it rejects; it never holds more than the parameter, but
@@ -134,10 +149,11 @@ impl Target {
             _ => search_path,
         };
         config.options(&options);
+        config.ssl_mode(ssl.driver());
         if config.get_application_name().is_none() {
             config.application_name("relais");
         }
-        Ok(Target { config, schema, pool_size, shown })
+        Ok(Target { config, schema, pool_size, shown, ssl, root_cert })
     }
 
     /// The URL as it may be shown (password replaced).
@@ -148,6 +164,16 @@ impl Target {
     /// The schema relais keeps its tables in.
     pub fn schema(&self) -> &str {
         &self.schema
+    }
+
+    /// The TLS connector of `sslmode` and `sslrootcert` (whose file is read here, each time a store connects).
+    pub(super) fn tls(&self) -> Result<super::tls::MakeRustlsConnect, StoreError> {
+        let bad = |detail: String| StoreError::BadUrl { url: self.shown.clone(), detail };
+        let ca = match &self.root_cert {
+            Some(path) => super::tls::read_ca(path).map_err(bad)?,
+            None => Vec::new(),
+        };
+        super::tls::connector(self.ssl, ca).map_err(bad)
     }
 
     /// The password of the URL, if it has one: for the caller to register with its log scrubber.
@@ -190,6 +216,11 @@ mod tests {
         assert_eq!(target.config.get_application_name(), Some("x"));
         let target = Target::parse("postgres://root@127.0.0.1/test").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((target.schema(), target.pool_size), (DEFAULT_SCHEMA, DEFAULT_POOL_SIZE));
+        assert_eq!(target.ssl, SslMode::Prefer);
+        let target = Target::parse("postgres://root@127.0.0.1/test?sslmode=verify-ca&sslrootcert=/etc/ca.pem")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((target.ssl, target.root_cert.as_deref()), (SslMode::VerifyCa, Some("/etc/ca.pem")));
+        assert_eq!(target.config.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
     }
 
     #[test]
@@ -197,7 +228,9 @@ mod tests {
         for (url, expected) in [
             ("postgres://u:pw@h/db?schema=a;drop", "schema `a;drop` is not a plain name"),
             ("postgres://u:pw@h/db?pool_size=0", "pool_size `0` is not a number from 1 to 1000"),
-            ("postgres://u:pw@h/db?sslmode=sometimes", "postgres://u:***@h/db"),
+            ("postgres://u:pw@h/db?sslmode=sometimes", "sslmode `sometimes` is not one of"),
+            ("postgres://u:pw@h/db?sslmode=verify-full", "needs `sslrootcert=PATH`"),
+            ("postgres://u:pw@h/db?connect_timeout=soon", "postgres://u:***@h/db"),
         ] {
             let message = Target::parse(url).map(|_| ()).unwrap_err().to_string();
             assert!(message.contains(expected), "{message}");

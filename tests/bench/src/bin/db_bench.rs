@@ -107,7 +107,7 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("relais-db-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let flows = format!(
-        "configs:\n  store: {{ db: {{ database: {database}, user: postgres, pool_size: {concurrency} }} }}\nflows:\n  insert:\n    steps:\n      - db.execute: {{ config: store, sql: \"INSERT INTO events (id, body) VALUES (:id, :body)\", parameters: {{ id: \"#[payload.id]\", body: \"#[payload.body]\" }} }}\n"
+        "configs:\n  store: {{ db: {{ database: {database}, user: postgres, pool_size: {concurrency}, sslmode: disable }} }}\nflows:\n  insert:\n    steps:\n      - db.execute: {{ config: store, sql: \"INSERT INTO events (id, body) VALUES (:id, :body)\", parameters: {{ id: \"#[payload.id]\", body: \"#[payload.body]\" }} }}\n"
     );
     if let Err(e) = std::fs::write(dir.join("flows.yaml"), flows) {
         eprintln!("{e}");
