@@ -71,7 +71,7 @@ mod redb;
 mod time;
 
 pub use crate::postgres::{is_postgres_url, redact, PgStore, Target, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA};
-pub use crate::redb::{RedbStore, STATE_FILE};
+pub use crate::redb::{CommitStats, RedbStore, STATE_FILE};
 pub use dead_letter::{DeadLetter, DeadLetterFilter, DeadLetterId, StoredDeadLetter};
 pub use error::{BoxError, StoreError, CORRUPT_RECOVERY};
 pub use memory::MemoryStore;
