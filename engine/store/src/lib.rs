@@ -73,7 +73,7 @@ mod time;
 /// TLS to PostgreSQL (`sslmode`), shared with the engine's `db` connector so both read it alike.
 pub use crate::postgres::tls as pg_tls;
 pub use crate::postgres::{is_postgres_url, redact, PgStore, Target, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA};
-pub use crate::redb::{RedbStore, STATE_FILE};
+pub use crate::redb::{CommitStats, RedbStore, STATE_FILE};
 pub use dead_letter::{DeadLetter, DeadLetterFilter, DeadLetterId, StoredDeadLetter};
 pub use error::{BoxError, StoreError, CORRUPT_RECOVERY};
 pub use memory::MemoryStore;

@@ -16,6 +16,7 @@ use crate::error::StoreError;
 use ::redb::{Database, Durability, WriteTransaction};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 /// What happened to a group: committed (or aborted for having no change), or failed with a reason.
 type Outcome = Arc<OnceLock<Result<(), String>>>;
@@ -23,6 +24,8 @@ type Outcome = Arc<OnceLock<Result<(), String>>>;
 /// The transaction being filled, and where its members learn how it ended.
 struct Open {
     tx: WriteTransaction,
+    /// Changes that ran their closure in this transaction.
+    members: u64,
     changed: bool,
     failed: Option<String>,
     outcome: Outcome,
@@ -44,12 +47,37 @@ pub(super) struct GroupCommit {
     changed: Condvar,
     /// Groups committed durably (one fsync each), which the tests compare with the changes made.
     commits: AtomicU64,
+    /// Changes in the groups counted in `commits`.
+    changes: AtomicU64,
+    /// Time spent in those groups' commits (writing their pages and the fsync), in nanoseconds.
+    committing_nanos: AtomicU64,
+}
+
+/// What the durable commits of a store cost so far: how many changes shared each fsync and how long a commit
+/// took, which is what decides whether the disk or the callers bound a queue's throughput.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Durable commits (one fsync each).
+    pub commits: u64,
+    /// Changes (enqueues, leases, acks, puts...) those commits held.
+    pub changes: u64,
+    /// Time spent committing them: writing their pages and waiting for the fsync.
+    pub committing: Duration,
 }
 
 impl GroupCommit {
     /// Groups committed durably so far.
     pub(super) fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
+    }
+
+    /// The commits so far, their changes and the time they took.
+    pub(super) fn stats(&self) -> CommitStats {
+        CommitStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            changes: self.changes.load(Ordering::Relaxed),
+            committing: Duration::from_nanos(self.committing_nanos.load(Ordering::Relaxed)),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -80,7 +108,7 @@ impl GroupCommit {
         let mut group = match state.open.take() {
             Some(group) => group,
             None => match begin(db, operation) {
-                Ok(tx) => Open { tx, changed: false, failed: None, outcome: Arc::default() },
+                Ok(tx) => Open { tx, members: 0, changed: false, failed: None, outcome: Arc::default() },
                 Err(e) => {
                     state.arriving -= 1;
                     self.changed.notify_all();
@@ -90,6 +118,7 @@ impl GroupCommit {
         };
         state.arriving -= 1;
         let result = f(&group.tx);
+        group.members += 1;
         match &result {
             Ok((_, Change::Commit)) => group.changed = true,
             Ok((_, Change::Abort)) => {}
@@ -99,8 +128,12 @@ impl GroupCommit {
         if state.arriving == 0 {
             state.committing = true;
             drop(state);
+            let started = Instant::now();
             let ended = finish(group.tx, group.changed, group.failed, operation);
             if ended.is_ok() && group.changed {
+                let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                self.committing_nanos.fetch_add(took, Ordering::Relaxed);
+                self.changes.fetch_add(group.members, Ordering::Relaxed);
                 self.commits.fetch_add(1, Ordering::Relaxed);
             }
             let _ = outcome.set(ended);
@@ -172,6 +205,10 @@ mod tests {
             }
         });
         let commits = group.commits();
+        let stats = group.stats();
+        assert_eq!(stats.commits, commits);
+        assert_eq!(stats.changes, threads * each, "every change is counted in the commit that held it");
+        assert!(stats.committing > Duration::ZERO, "the commits took some time");
         assert!(
             commits < threads * each,
             "{commits} commits for {} changes: no change shared a commit",

@@ -20,6 +20,7 @@ use crate::message::{Failure, Leased, Message, MessageId, NackOutcome, QueueStat
 use crate::time::Timestamp;
 use crate::StateStore;
 use ::redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+pub use group_commit::CommitStats;
 use serde_json::Value as Json;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,13 @@ impl RedbStore {
     /// made, how many changes shared each fsync (benchmarks report it).
     pub fn commits(&self) -> u64 {
         self.writer.commits()
+    }
+
+    /// The durable commits so far with the changes they held and the time they took (writing pages and the
+    /// fsync): changes per commit and time per commit say whether the disk or the callers bound the
+    /// throughput (the queue benchmark reports both).
+    pub fn commit_stats(&self) -> CommitStats {
+        self.writer.stats()
     }
 
     /// Closes the file and releases its lock, reporting a failure that dropping the store would ignore. Call it

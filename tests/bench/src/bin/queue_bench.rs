@@ -8,8 +8,10 @@
 //! - *concurrent*: P publishers at once (as many HTTP requests at once would), whose enqueues can share
 //!   commits with each other and with the consumers' leases and acks.
 //!
-//! For the persistent rows on redb it also reports the durable commits (one fsync each) per message, counted
-//! by the store. With `--state postgres://...`, each persistent row also runs on that PostgreSQL database
+//! For the persistent rows on redb it also reports the durable commits (one fsync each) per message, the
+//! changes (enqueues, leases, acks) each commit held and the milliseconds a commit took (its page writes and
+//! fsync), counted by the store: many changes in slow commits mean the disk bounds the queue, few changes in
+//! fast commits that the callers do. With `--state postgres://...`, each persistent row also runs on that PostgreSQL database
 //! (a fresh schema per row, dropped after it), next to redb in the same run. Rounds alternate the rows so
 //! that noise from other work on the machine hits them alike.
 //!
@@ -40,8 +42,11 @@ flows:
 /// What one run measured.
 struct Measured {
     per_second: f64,
-    /// Durable commits per message (persistent runs).
+    /// Durable commits per message (persistent runs on redb).
     commits_per_message: Option<f64>,
+    /// Changes (enqueues, leases, acks) per commit and milliseconds per commit (persistent runs on redb): a
+    /// commit that takes long with many changes is bound by the disk, one with few changes by the callers.
+    per_commit: Option<(f64, f64)>,
 }
 
 /// The settings of the whole benchmark.
@@ -133,7 +138,7 @@ async fn run(
     let runtime = Runtime::new(program);
     let daemon = relais_engine::daemon::start(relais_engine::components::registry(), runtime.clone()).await?;
     let filler = Arc::<str>::from("x".repeat(1000));
-    let commits_before = redb.as_ref().map_or(0, |r| r.commits());
+    let stats_before = redb.as_ref().map(|r| r.commit_stats()).unwrap_or_default();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for p in 0..publishers {
@@ -163,7 +168,13 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let commits = redb.as_ref().map(|r| (r.commits() - commits_before) as f64 / n as f64);
+    let stats = redb.as_ref().map(|r| r.commit_stats());
+    let commits = stats.map(|s| (s.commits - stats_before.commits) as f64 / n as f64);
+    let per_commit = stats.map(|s| {
+        let groups = (s.commits - stats_before.commits).max(1) as f64;
+        let changes = (s.changes - stats_before.changes) as f64 / groups;
+        (changes, (s.committing - stats_before.committing).as_secs_f64() * 1000.0 / groups)
+    });
     daemon.shutdown(Duration::from_secs(5)).await;
     if let (Backend::Postgres, Some(url)) = (backend, &settings.postgres) {
         drop(runtime);
@@ -171,7 +182,7 @@ async fn run(
         drop(durable);
         drop_schema(url, &schema).await?;
     }
-    Ok(Measured { per_second: n as f64 / seconds, commits_per_message: commits })
+    Ok(Measured { per_second: n as f64 / seconds, commits_per_message: commits, per_commit })
 }
 
 fn settings() -> Result<Settings, String> {
@@ -214,7 +225,13 @@ fn main() -> Result<(), String> {
             let mode = if publishers == 1 { "sequential".to_string() } else { format!("concurrent ({publishers})") };
             let kind = backend.label();
             let commits = measured.commits_per_message.map_or("-".to_string(), |c| format!("{c:.3}"));
-            lines.push(format!("| {round} | {mode} | {kind} | {:.0} | {commits} |", measured.per_second));
+            let (changes, ms) = measured
+                .per_commit
+                .map_or(("-".to_string(), "-".to_string()), |(c, ms)| (format!("{c:.1}"), format!("{ms:.2}")));
+            lines.push(format!(
+                "| {round} | {mode} | {kind} | {:.0} | {commits} | {changes} | {ms} |",
+                measured.per_second
+            ));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -224,8 +241,10 @@ fn main() -> Result<(), String> {
         settings.consumers,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("| round | publishers | queue | messages/s end to end | durable commits per message |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| round | publishers | queue | messages/s end to end | durable commits per message | changes per commit | ms per commit |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for line in lines {
         println!("{line}");
     }
