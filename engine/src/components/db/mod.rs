@@ -18,7 +18,7 @@ use crate::component::{ComponentNode, Config, ConfigContext, ConfigRef, Resource
 use relais_dsl::syntax::Node;
 use relais_dsl::Diagnostics;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,8 +64,9 @@ pub struct DbConfig {
     pub tls: Option<DbTls>,
 }
 
-/// libpq's `sslmode` values, as a `db` config writes them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+/// libpq's `sslmode` values, as a `db` config writes them (`Serialize` so that the schema, and the README's
+/// components table generated from it, show the default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SslMode {
     /// Plain TCP.
