@@ -39,11 +39,20 @@ fn free_port() -> u16 {
 /// What a recording proxy saw relais send its partner.
 type Recorded = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
 
-/// A recording proxy: what it saw, and a switch that takes its partner down (connections closed at once).
+/// A recording proxy: what it saw, and a switch that takes its partner down. Down means new connections are
+/// closed at once and the open ones are cut: relais keeps idle keep-alive connections in its pool, and a
+/// partner that only refused new connections would still answer on those.
 #[derive(Clone)]
 struct Proxy {
     recorded: Recorded,
-    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    down: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Proxy {
+    /// Takes the partner down for good.
+    fn take_down(&self) {
+        self.down.send_replace(true);
+    }
 }
 
 /// A TCP proxy on a free loopback port in front of the simulated partner on `to`: every byte relais sends
@@ -51,15 +60,17 @@ struct Proxy {
 async fn recording_proxy(to: u16) -> (u16, Proxy) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let proxy = Proxy { recorded: Recorded::default(), down: Default::default() };
+    let proxy =
+        Proxy { recorded: Recorded::default(), down: std::sync::Arc::new(tokio::sync::watch::Sender::new(false)) };
     let (keep, down) = (proxy.recorded.clone(), proxy.down.clone());
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
-            if down.load(std::sync::atomic::Ordering::SeqCst) {
+            if *down.borrow() {
                 drop(client);
                 continue;
             }
             let keep = keep.clone();
+            let mut cut = down.subscribe();
             tokio::spawn(async move {
                 let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else { return };
                 let (mut from_client, mut to_client) = client.split();
@@ -83,7 +94,11 @@ async fn recording_proxy(to: u16) -> (u16, Proxy) {
                     let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
                     let _ = to_client.shutdown().await;
                 };
-                tokio::join!(upstream, downstream);
+                // Dropping both sockets when the partner goes down cuts the connection.
+                tokio::select! {
+                    _ = async { tokio::join!(upstream, downstream) } => {}
+                    _ = cut.wait_for(|down| *down) => {}
+                }
             });
         }
     });
@@ -402,18 +417,31 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
 
     // The transport app goes down for good: the rights of three athletes are dead-lettered (their change
     // events were read with the people's sensitive data) and shown on the admin port below.
+    // First one more change goes through, so that relais holds pooled keep-alive connections to the transport
+    // app when it goes down: those are cut too.
     let transport_proxy = &partners[3].1;
-    transport_proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);
-    let before = state.dead_letters().len();
+    let puts = || {
+        let seen = String::from_utf8_lossy(&transport_proxy.recorded.lock().unwrap()).to_string();
+        seen.matches("PUT /transport/rights/ACC-0004 ").count()
+    };
+    let (puts_before, until) = (puts(), Instant::now() + Duration::from_secs(120));
+    let event = json!({ "accreditation_id": "ACC-0004", "change": "updated" });
+    assert_eq!(call(api, "POST", "/accreditation/events", &event).await.0, 202);
+    while puts() == puts_before || persistent_pending() {
+        assert!(Instant::now() < until, "the change of ACC-0004 did not reach the transport app");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rights_letters = || state.dead_letters().iter().filter(|d| d.queue == "transport_rights").count();
+    transport_proxy.take_down();
+    let (before, rights_before) = (state.dead_letters().len(), rights_letters());
     for i in 1..=3 {
         let event = json!({ "accreditation_id": format!("ACC-{i:04}"), "change": "updated" });
         assert_eq!(call(api, "POST", "/accreditation/events", &event).await.0, 202);
     }
-    // Each of the `delivery.attempts` deliveries makes three calls to the dead partner, each waiting for its
-    // timeout, with a redelivery delay between deliveries: minutes on a loaded 2-core machine, so the
-    // deadline is generous (it only bounds a hang).
+    // Each of the `delivery.attempts` deliveries makes three calls to the dead partner (refused at once),
+    // with backoff and a redelivery delay between: seconds. The deadline only bounds a hang.
     let until = Instant::now() + Duration::from_secs(600);
-    while state.dead_letters().iter().filter(|d| d.queue == "transport_rights").count() < 3 + dead_rights.len() {
+    while rights_letters() < rights_before + 3 {
         assert!(Instant::now() < until, "the rights of a partner that is down were not dead-lettered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
