@@ -289,4 +289,41 @@ async fn a_token_endpoint_that_never_answers_times_out_and_blocks_no_other_reque
     // And a later request is not stuck behind the earlier fetch either.
     let later = tokio::time::timeout(Duration::from_secs(30), rt.run_flow("f", Event::new(json!(null)))).await;
     assert_eq!(later.expect("a later request ends too").unwrap_err().error_type.to_string(), "HTTP:TIMEOUT");
+    // Each fetch that timed out is counted apart from the partner's calls, under `crm.oauth2`: sent, no answer.
+    let metrics = rt.metrics().render();
+    let value = |series: &str| {
+        metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
+    };
+    let timed_out = value("relais_outbound_errors_total{config=\"crm.oauth2\",type=\"HTTP:TIMEOUT\",status=\"none\"}");
+    assert!(timed_out.is_some_and(|n| n >= 2), "the first and the later fetch at least:\n{metrics}");
+    assert_eq!(value("relais_outbound_requests_total{config=\"crm.oauth2\",status=\"none\"}"), timed_out, "{metrics}");
+    assert_eq!(value("relais_outbound_request_duration_seconds_count{config=\"crm.oauth2\"}"), timed_out, "{metrics}");
+}
+
+#[tokio::test]
+async fn an_unreachable_token_endpoint_is_a_connectivity_error_of_its_own_system_and_no_token_for_the_call() {
+    let partner = upstream().await;
+    // A port nothing listens on (bound, then closed).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let auth =
+        format!("{{ oauth2: {{ token_url: \"http://{closed}/token\", client_id: relais, client_secret: s3cret }} }}");
+    let rt = runtime_with(
+        &format!("http://{partner}"),
+        &auth,
+        "      - http.request: { config: crm, method: GET, path: /echo }\n",
+    );
+    let err = rt.run_flow("f", Event::new(json!(null))).await.unwrap_err();
+    assert_eq!(err.error_type.to_string(), "HTTP:UNAUTHORIZED", "{}", err.description);
+    let metrics = rt.metrics().render();
+    for line in [
+        "relais_outbound_errors_total{config=\"crm.oauth2\",type=\"HTTP:CONNECTIVITY\",status=\"none\"} 1\n",
+        "relais_outbound_requests_total{config=\"crm.oauth2\",status=\"none\"} 1\n",
+        "relais_outbound_errors_total{config=\"crm\",type=\"HTTP:UNAUTHORIZED\",status=\"none\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line}in\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("relais_outbound_requests_total{config=\"crm\""),
+        "the partner was never called:\n{metrics}"
+    );
 }

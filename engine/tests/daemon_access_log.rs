@@ -1,6 +1,7 @@
 //! The access log: opt-in per listener config (`access_log: true`), one line per request on the tracing
 //! target `relais::access` with method, route template (never the path as sent), status, duration, body
-//! bytes in and out and correlation id; read from the log of a real `relais run`.
+//! bytes in and out and correlation id (and the trace id with tracing on: `tracing_otlp.rs`); read from the
+//! log of a real `relais run`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -71,6 +72,7 @@ async fn a_listener_with_access_log_writes_one_line_per_request_naming_its_route
     assert_eq!((f["method"].as_str(), f["status"].as_u64()), (Some("PUT"), Some(200)), "{contact}");
     assert_eq!((f["listener"].as_str(), f["flow"].as_str()), (Some("logged"), Some("contact")), "{contact}");
     assert_eq!(f["correlation_id"], "order-77");
+    assert!(f.get("trace_id").is_none(), "no trace id without tracing (no OTLP endpoint): {contact}");
     assert_eq!(f["bytes_in"], 7);
     assert_eq!(f["bytes_out"].as_u64(), Some(answer.len() as u64), "{contact}");
     assert!(f["duration_ms"].as_f64().is_some_and(|d| d >= 0.0), "{contact}");

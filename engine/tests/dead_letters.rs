@@ -43,7 +43,7 @@ sub_flows:
 "##;
 
 /// The fields of a dead letter, as the admin port and `relais dlq show` both name them.
-const FIELDS: [&str; 17] = [
+const FIELDS: [&str; 18] = [
     "attempts",
     "attributes",
     "correlation_id",
@@ -61,6 +61,7 @@ const FIELDS: [&str; 17] = [
     "queue",
     "step",
     "sub_flow",
+    "trace_id",
 ];
 
 fn keys(letter: &Value) -> Vec<String> {

@@ -196,6 +196,7 @@ fn dlq_lists_and_replays_the_dead_letters_of_a_postgres_state() {
         sub_flow: None,
         payload_at_failure: None,
         media_type_at_failure: None,
+        trace: None,
     };
     let id = store.dead_letter(&letter).unwrap();
     let dlq = |args: &[&str]| {
@@ -242,6 +243,7 @@ async fn two_replicas_replaying_the_same_dead_letters_at_once_publish_each_once(
             sub_flow: None,
             payload_at_failure: None,
             media_type_at_failure: None,
+            trace: None,
         };
         ids.push(store.dead_letter(&letter).unwrap());
     }

@@ -366,7 +366,10 @@ flows:
         let env = [
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", format!("http://{collector}/v1/traces")),
             ("OTEL_BSP_SCHEDULE_DELAY", "50".to_string()),
-            ("OTEL_BSP_MAX_QUEUE_SIZE", "4".to_string()),
+            // Room for a few requests' spans (3 each), so that the queue fills once the export hangs, not in
+            // a burst before it while the export task waits for a worker (which says it twice: full, room
+            // again, full).
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "16".to_string()),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "60000".to_string()),
         ];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -436,4 +439,199 @@ flows:
         assert_ne!(server.trace_id, "0".repeat(32));
     }
     drop(relais);
+}
+
+/// A simulated partner that answers `failing` while `down` and 200 with `answer` otherwise, keeping the path,
+/// the `traceparent` and the status of every call.
+async fn partner(down: Arc<AtomicBool>, failing: u16, answer: &'static str) -> (SocketAddr, Arc<Mutex<Vec<Call>>>) {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let kept = calls.clone();
+    let addr = serve(move |parts, _| {
+        let (kept, down) = (kept.clone(), down.clone());
+        async move {
+            let status = if down.load(Ordering::SeqCst) { failing } else { 200 };
+            let traceparent = parts.headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_string);
+            kept.lock().unwrap().push(Call { path: parts.uri.path().to_string(), traceparent, status });
+            (status, Bytes::from_static(answer.as_bytes()))
+        }
+    })
+    .await;
+    (addr, calls)
+}
+
+/// The value of the sample `name{labels}` in a Prometheus text page, if it is there.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+fn replay_flows(crm: SocketAddr, tokens: SocketAddr) -> String {
+    format!(
+        r##"
+configs:
+  hooks: {{ http.listener: {{ port: 0, access_log: true }} }}
+  crm:
+    http.client:
+      base_url: "http://{crm}"
+      timeout: 5s
+      auth: {{ oauth2: {{ token_url: "http://{tokens}/token", client_id: relais, client_secret: s3cret }} }}
+  archive: {{ http.client: {{ base_url: "http://{crm}", timeout: 5s }} }}
+flows:
+  ticketing_webhook:
+    source: {{ http.listener: {{ config: hooks, method: POST, path: /ticketing/orders, response: {{ status: 202 }} }} }}
+    steps:
+      - queue.publish: {{ queue: orders, persistent: true }}
+      - queue.publish: {{ queue: archive }}
+  order_to_crm:
+    source: {{ queue.listener: {{ queue: orders, persistent: true, max_deliveries: 1 }} }}
+    steps:
+      - logger: {{ message: "upserting the contact of an order" }}
+      - http.request: {{ config: crm, method: PUT, path: "/contacts/#[payload.order_id]" }}
+  order_archive:
+    source: {{ queue.listener: {{ queue: archive, max_deliveries: 1 }} }}
+    steps:
+      - http.request: {{ config: archive, method: PUT, path: "/archive/#[payload.order_id]" }}
+"##
+    )
+}
+
+/// The JSON log lines whose message contains `text`.
+fn lines_with(logs: &str, text: &str) -> Vec<serde_json::Value> {
+    logs.lines()
+        .filter(|l| l.contains(text))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_dead_letter_runs_in_the_trace_it_failed_in_and_oauth2_token_fetches_are_traced_and_counted() {
+    let (collector_addr, collector) = collector().await;
+    let crm_down = Arc::new(AtomicBool::new(true));
+    let tokens_down = Arc::new(AtomicBool::new(true));
+    let (crm_addr, crm_calls) = partner(crm_down.clone(), 503, "{\"ok\":true}").await;
+    let (tokens_addr, token_calls) =
+        partner(tokens_down.clone(), 500, "{\"access_token\":\"tok-90817\",\"expires_in\":3600}").await;
+    let dir = support::write_files(&[("flows.yaml", &replay_flows(crm_addr, tokens_addr))]);
+    let state = dir.join("state");
+    let env = otlp_env(collector_addr);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["--admin", "127.0.0.1:0", "--admin-insecure", "--state", state.to_str().unwrap(), "--no-watch"];
+    let relais = RelaisProcess::start(&dir, &args, "info", &env);
+    let addr = relais.wait_for_address("listening on http://");
+    let admin = relais.wait_for_address("admin endpoints on http://");
+
+    // The order arrives in the ticketing system's trace. The token endpoint fails (500): the persistent
+    // queue's consumer gets no token and dead-letters the message (its store writes the letter); the archive
+    // refuses (503): the in-memory queue's consumer dead-letters its delivery (the engine writes the letter).
+    let traceparent = format!("00-{TRACE}-{TICKETING_SPAN}-01");
+    let headers = [("traceparent", traceparent.as_str()), ("x-correlation-id", "order-corr-2")];
+    let (status, _, _) = request(addr, "POST", "/ticketing/orders", &headers, ORDER.as_bytes()).await;
+    assert_eq!(status, 202);
+    let (status, _, _) = request(addr, "GET", "/nowhere", &headers, b"").await;
+    assert_eq!(status, 404);
+    let mut letters = Vec::new();
+    support::eventually("both deliveries are dead-lettered", async || {
+        let (_, _, body) = request(admin, "GET", "/dead-letters", &[], b"").await;
+        letters = serde_json::from_str::<Vec<serde_json::Value>>(&body).unwrap_or_default();
+        letters.len() == 2
+    })
+    .await;
+    for letter in &letters {
+        assert_eq!(letter["trace_id"], TRACE, "each letter names the trace it failed in: {letter}");
+        assert_eq!(letter["correlation_id"], "order-corr-2");
+    }
+
+    // Both partners are back: each letter is replayed on the admin port, and each replayed run succeeds.
+    crm_down.store(false, Ordering::SeqCst);
+    tokens_down.store(false, Ordering::SeqCst);
+    for letter in &letters {
+        let path = format!("/dead-letters/{}/replay", letter["id"]);
+        let (status, _, body) = request(admin, "POST", &path, &[], b"").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    support::eventually("the CRM and the archive accepted the order", async || {
+        let calls = crm_calls.lock().unwrap();
+        ["/contacts/A-90817", "/archive/A-90817"].iter().all(|p| calls.iter().any(|c| c.path == *p && c.status == 200))
+    })
+    .await;
+    support::eventually("the replayed runs' client spans were exported", async || {
+        let ok = |s: &&Received| {
+            s.kind == CLIENT && s.attributes.get("http.response.status_code").is_some_and(|c| c == "200")
+        };
+        collector.spans().iter().filter(ok).count() == 3
+    })
+    .await;
+    let (_, _, metrics) = request(admin, "GET", "/metrics", &[], b"").await;
+    let logs = relais.stop();
+
+    // Every span, before and after the replays, is in the ticketing system's trace.
+    let spans = collector.spans();
+    for span in &spans {
+        assert_eq!(span.trace_id, TRACE, "{span:#?}");
+    }
+    let by_id = |id: &str| spans.iter().find(|s| s.span_id == id);
+    // The persistent queue's letter kept the publish's context: the replayed delivery is under it again.
+    let publish = only(&spans, "persistent publish", |s| s.name == "orders publish");
+    let deliveries: Vec<&Received> = spans.iter().filter(|s| s.name == "orders process").collect();
+    assert_eq!(deliveries.len(), 2, "the failed delivery and the replayed one: {deliveries:#?}");
+    assert!(deliveries.iter().all(|d| d.parent == publish.span_id), "{deliveries:#?}");
+    // The in-memory queue's letter kept the failed delivery's context: the replayed delivery is under it.
+    let failed_archive = only(&spans, "failed archive run", |s| s.name == "flow order_archive" && s.status == ERROR);
+    let replayed_archive =
+        only(&spans, "replayed archive run", |s| s.name == "flow order_archive" && s.status != ERROR);
+    let failed_delivery = by_id(&failed_archive.parent).expect("the failed run's delivery span");
+    let replayed_delivery = by_id(&replayed_archive.parent).expect("the replayed run's delivery span");
+    assert_eq!(failed_delivery.name, "archive process");
+    assert_eq!(replayed_delivery.parent, failed_delivery.span_id, "{replayed_delivery:#?}");
+
+    // Each token fetch is a client span of its own under the run that needed the token, counted apart.
+    let fetches: Vec<&Received> = spans
+        .iter()
+        .filter(|s| s.kind == CLIENT && s.attributes.get("relais.system").is_some_and(|n| n == "crm.oauth2"))
+        .collect();
+    assert_eq!(fetches.len(), 2, "{fetches:#?}");
+    for fetch in &fetches {
+        assert_eq!(fetch.name, "POST oauth2 token");
+        let run = by_id(&fetch.parent).expect("the fetch's parent span");
+        assert_eq!(run.name, "flow order_to_crm", "{fetch:#?}");
+    }
+    let refused = fetches.iter().find(|f| f.status == ERROR).expect("the refused fetch");
+    assert_eq!(refused.attributes["error.type"], "HTTP:INTERNAL_SERVER_ERROR");
+    assert_eq!(refused.attributes["http.response.status_code"], "500");
+    let issued = fetches.iter().find(|f| f.status != ERROR).expect("the fetch that got a token");
+    assert_eq!(issued.attributes["http.response.status_code"], "200");
+    let token_calls = token_calls.lock().unwrap().clone();
+    assert_eq!(token_calls.len(), 2, "{token_calls:?}");
+    for (call, fetch) in token_calls.iter().zip([refused, issued]) {
+        assert_eq!(call.traceparent.as_deref(), Some(format!("00-{TRACE}-{}-01", fetch.span_id).as_str()));
+    }
+    for (series, expected) in [
+        ("relais_outbound_requests_total{config=\"crm.oauth2\",status=\"500\"}", 1.0),
+        ("relais_outbound_requests_total{config=\"crm.oauth2\",status=\"200\"}", 1.0),
+        ("relais_outbound_errors_total{config=\"crm.oauth2\",type=\"HTTP:INTERNAL_SERVER_ERROR\",status=\"500\"}", 1.0),
+        ("relais_outbound_request_duration_seconds_count{config=\"crm.oauth2\"}", 2.0),
+        ("relais_outbound_requests_total{config=\"crm\",status=\"200\"}", 1.0),
+    ] {
+        assert_eq!(sample(&metrics, series), Some(expected), "{series} in\n{metrics}");
+    }
+    assert!(!metrics.contains("tok-90817"), "the token is no label");
+
+    // The correlation id and the trace id appear together in every log line about the order: the access
+    // log (a request no route took included), the logger step, the failures and the dead-lettering.
+    let access: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "relais::access")
+        .collect();
+    assert_eq!(access.len(), 2, "{logs}");
+    let mut about_the_order = access;
+    for text in ["upserting the contact of an order", "message dead-lettered", "unhandled error"] {
+        let found = lines_with(&logs, text);
+        assert!(!found.is_empty(), "no `{text}` line in:\n{logs}");
+        about_the_order.extend(found);
+    }
+    for line in &about_the_order {
+        assert_eq!(line["fields"]["correlation_id"], "order-corr-2", "{line}");
+        assert_eq!(line["fields"]["trace_id"], TRACE, "{line}");
+    }
+    assert!(lines_with(&logs, "message dead-lettered").len() >= 2, "both letters logged:\n{logs}");
 }

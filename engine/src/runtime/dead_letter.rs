@@ -52,6 +52,9 @@ pub(crate) fn keep_as(
         runtime.scrub(&error.description, event)
     );
     let correlation_id = event.correlation_id.to_string();
+    // The span the event failed in: a replay sends the message on under it, so the replayed run is in the
+    // same trace as the failure (`relais_store::DeadLetter::trace`).
+    let trace = event.trace.as_ref().map(crate::trace::TraceContext::to_stored);
     let (message, at_failure) = match (replay, &event.origin) {
         (Replay::Original, Some(origin)) => {
             let message = relais_store::Message {
@@ -59,8 +62,7 @@ pub(crate) fn keep_as(
                 media_type: origin.payload.media_type().to_string(),
                 attributes: (*origin.attributes).clone(),
                 correlation_id,
-                // A replayed letter starts a trace of its own (its first one ended here, with the error).
-                trace: None,
+                trace,
             };
             let replaced = !std::sync::Arc::ptr_eq(&origin.payload, &event.payload);
             (message, replaced.then(|| scrubbed_payload(runtime, event)))
@@ -72,15 +74,14 @@ pub(crate) fn keep_as(
                 media_type: event.payload.media_type().to_string(),
                 attributes: (*event.attributes).clone(),
                 correlation_id,
-                // A replayed letter starts a trace of its own (its first one ended here, with the error).
-                trace: None,
+                trace,
             };
             (message, None)
         }
         (Replay::AtFailure, _) => {
             let (payload, media_type) = scrubbed_payload(runtime, event);
             let attributes = (*event.attributes).clone();
-            (relais_store::Message { payload, media_type, attributes, correlation_id, trace: None }, None)
+            (relais_store::Message { payload, media_type, attributes, correlation_id, trace }, None)
         }
     };
     // The stored error is scrubbed (a replay needs the message, not the secrets an error quoted); what is

@@ -11,7 +11,8 @@ use serde_json::{json, Value as Json};
 /// `location`), why (`error_type`, `error_description`, `attempts`, `first_failure`, `last_failure`), and
 /// what it holds (the message to replay: `payload`, `media_type`, `attributes`, `correlation_id`,
 /// `queue`; the payload when it failed, if the steps had replaced it: `payload_at_failure`,
-/// `media_type_at_failure`).
+/// `media_type_at_failure`), and the trace it was written in (`trace_id`, null when none), to find its
+/// spans in the collector.
 pub fn to_json(stored: &StoredDeadLetter) -> Json {
     let l = &stored.letter;
     json!({
@@ -32,6 +33,7 @@ pub fn to_json(stored: &StoredDeadLetter) -> Json {
         "payload": String::from_utf8_lossy(&l.payload),
         "payload_at_failure": l.payload_at_failure.as_deref().map(String::from_utf8_lossy),
         "media_type_at_failure": l.media_type_at_failure,
+        "trace_id": l.trace.as_ref().and_then(|t| crate::trace::w3c::trace_id(&t.traceparent)),
     })
 }
 

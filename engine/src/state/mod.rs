@@ -189,7 +189,8 @@ impl State {
                 correlation_id: stored.letter.correlation_id.as_str().into(),
                 published_by: "relais dlq replay".into(),
                 published_at: chrono::Utc::now().to_rfc3339(),
-                trace: None,
+                // The replayed run continues the trace the letter was written in.
+                trace: crate::trace::stored(stored.letter.trace.as_ref()),
             };
             self.queue_or_default(&queue).publish(message, Duration::from_secs(10)).await.map_err(|e| e.description)?;
         }
@@ -265,8 +266,10 @@ impl State {
     pub fn dead_letter(&self, letter: relais_store::DeadLetter) {
         self.metrics.dead_letter(&letter.flow, &letter.error_type);
         if let Err(e) = blocking(|| self.durable.dead_letter(&letter)) {
+            let trace_id = letter.trace.as_ref().and_then(|t| crate::trace::w3c::trace_id(&t.traceparent));
             tracing::error!(
                 correlation_id = %letter.correlation_id,
+                trace_id = trace_id.as_deref(),
                 flow = %letter.flow,
                 error_type = %letter.error_type,
                 payload = %String::from_utf8_lossy(&letter.payload),

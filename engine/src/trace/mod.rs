@@ -103,6 +103,11 @@ pub fn log_id(trace: &Option<TraceContext>) -> Option<tracing::field::DisplayVal
     trace.as_ref().map(|t| tracing::field::display(t.trace_id()))
 }
 
+/// [`log_id`] for a trace context held by reference (`None`: no field written).
+pub fn log_id_of(trace: Option<&TraceContext>) -> Option<tracing::field::DisplayValue<opentelemetry::trace::TraceId>> {
+    trace.map(|t| tracing::field::display(t.trace_id()))
+}
+
 /// One span being recorded; ended by [`Span::end`] (or when dropped, as ended then).
 ///
 /// The SDK's span is boxed: an `Option<Span>` is held across awaits by the listener, the runtime and the

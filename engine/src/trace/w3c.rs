@@ -93,6 +93,12 @@ pub fn traceparent(span: &SpanContext) -> String {
     format!("00-{}-{}-{:02x}", span.trace_id(), span.span_id(), span.trace_flags().to_u8())
 }
 
+/// The trace id a stored `traceparent` names (32 lowercase hex digits), or `None` when it does not parse:
+/// what log lines and the dead letters' listing show of a trace context kept in the state store.
+pub fn trace_id(traceparent: &str) -> Option<String> {
+    parse(traceparent.as_bytes(), None).map(|span| span.trace_id().to_string())
+}
+
 /// The `tracestate` header of `span`; empty when it has none (then no header is sent).
 pub fn tracestate(span: &SpanContext) -> String {
     span.trace_state().header()
@@ -157,6 +163,12 @@ mod tests {
             let span = parse(GOOD.as_bytes(), Some(bad.as_bytes()));
             assert_eq!(span.as_ref().map(tracestate).as_deref(), Some(""), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_stored_traceparent_names_its_trace_id_and_a_damaged_one_none() {
+        assert_eq!(trace_id(GOOD).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736"), None);
     }
 
     #[test]

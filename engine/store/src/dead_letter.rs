@@ -1,6 +1,6 @@
 //! Dead letters: messages that could not be processed, kept with everything needed to understand and replay them.
 
-use crate::message::{Failure, Message};
+use crate::message::{Failure, Message, TraceHeaders};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -61,6 +61,10 @@ pub struct DeadLetter {
     pub payload_at_failure: Option<Vec<u8>>,
     /// The media type of `payload_at_failure`.
     pub media_type_at_failure: Option<String>,
+    /// The W3C trace context of the message or of the flow run that failed (`None`: it was in no trace,
+    /// or was stored before letters kept one): a replay sends the message on with it, so the replayed run
+    /// joins the trace the failure is in and an operator follows the order across the replay.
+    pub trace: Option<TraceHeaders>,
 }
 
 impl DeadLetter {
@@ -90,6 +94,7 @@ impl DeadLetter {
             queue: None,
             payload_at_failure: None,
             media_type_at_failure: None,
+            trace: message.trace,
         }
     }
 
@@ -100,8 +105,8 @@ impl DeadLetter {
             media_type: self.media_type.clone(),
             attributes: self.attributes.clone(),
             correlation_id: self.correlation_id.clone(),
-            // A replayed letter starts a trace of its own: its first trace ended when it was dead-lettered.
-            trace: None,
+            // The replayed run continues the trace the letter was written in.
+            trace: self.trace.clone(),
         }
     }
 }

@@ -134,7 +134,8 @@ fn a_layout_1_schema_is_migrated_to_the_current_layout_keeping_its_messages() {
     admin(&format!(
         "ALTER TABLE \"{0}\".messages DROP COLUMN enqueued_at, DROP COLUMN traceparent, DROP COLUMN tracestate;
          ALTER TABLE \"{0}\".dead_letters DROP COLUMN sub_flow, DROP COLUMN payload_at_failure,
-         DROP COLUMN media_type_at_failure; UPDATE \"{0}\".layout SET version = 1",
+         DROP COLUMN media_type_at_failure, DROP COLUMN traceparent, DROP COLUMN tracestate;
+         UPDATE \"{0}\".layout SET version = 1",
         first.schema
     ));
     let migrated = PgStore::connect(&url(&first.schema)).unwrap();
@@ -142,27 +143,28 @@ fn a_layout_1_schema_is_migrated_to_the_current_layout_keeping_its_messages() {
     assert_eq!(migrated.oldest_ready("q").unwrap(), Some(Timestamp::from_millis(0)), "read as enqueued at the epoch");
     let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
     assert!(
-        rows.iter().any(|row| matches!(row, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("4"))),
-        "the layout is 4 now"
+        rows.iter().any(|row| matches!(row, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("5"))),
+        "the layout is 5 now"
     );
 }
 
 #[test]
 #[allow(clippy::unwrap_used)]
-fn a_layout_2_schema_is_migrated_to_layout_4_and_its_dead_letters_read_as_failing_in_their_own_flow() {
+fn a_layout_2_schema_is_migrated_to_layout_5_and_its_dead_letters_read_as_failing_in_their_own_flow() {
     let first = fresh();
     let letter = behaviour::dead_letter("orders", "kept from layout 2", Some("q"));
     let id = first.dead_letter(&letter).unwrap();
     admin(&format!(
         "ALTER TABLE \"{0}\".messages DROP COLUMN traceparent, DROP COLUMN tracestate;
          ALTER TABLE \"{0}\".dead_letters DROP COLUMN sub_flow, DROP COLUMN payload_at_failure,
-         DROP COLUMN media_type_at_failure; UPDATE \"{0}\".layout SET version = 2",
+         DROP COLUMN media_type_at_failure, DROP COLUMN traceparent, DROP COLUMN tracestate;
+         UPDATE \"{0}\".layout SET version = 2",
         first.schema
     ));
     let migrated = PgStore::connect(&url(&first.schema)).unwrap();
     let stored = migrated.get_dead_letter(id).unwrap().unwrap();
     assert_eq!(stored.letter, letter, "no sub-flow, no payload at failure");
-    let mut newer = behaviour::dead_letter("orders", "written on layout 4", None);
+    let mut newer = behaviour::dead_letter("orders", "written on layout 5", None);
     newer.sub_flow = Some("load_order".to_string());
     newer.payload_at_failure = Some(b"{\"step\":2}".to_vec());
     newer.media_type_at_failure = Some("application/json".to_string());
@@ -178,6 +180,7 @@ fn a_layout_3_schema_gains_the_trace_columns_and_its_messages_read_without_a_tra
     // What layout 3 looked like: no trace context.
     admin(&format!(
         "ALTER TABLE \"{0}\".messages DROP COLUMN traceparent, DROP COLUMN tracestate;
+         ALTER TABLE \"{0}\".dead_letters DROP COLUMN traceparent, DROP COLUMN tracestate;
          UPDATE \"{0}\".layout SET version = 3",
         first.schema
     ));
@@ -195,13 +198,41 @@ fn a_layout_3_schema_gains_the_trace_columns_and_its_messages_read_without_a_tra
 
 #[test]
 #[allow(clippy::unwrap_used)]
+fn a_layout_4_schema_gains_the_dead_letters_trace_columns_and_its_letters_read_without_a_trace() {
+    let first = fresh();
+    let old = behaviour::dead_letter("orders", "kept from layout 4", Some("q"));
+    let old_id = first.dead_letter(&old).unwrap();
+    // What layout 4 looked like: dead letters without a trace context.
+    admin(&format!(
+        "ALTER TABLE \"{0}\".dead_letters DROP COLUMN traceparent, DROP COLUMN tracestate;
+         UPDATE \"{0}\".layout SET version = 4",
+        first.schema
+    ));
+    let migrated = PgStore::connect(&url(&first.schema)).unwrap();
+    assert_eq!(migrated.get_dead_letter(old_id).unwrap().unwrap().letter, old, "no trace context");
+    let mut traced = behaviour::dead_letter("orders", "written on layout 5", Some("q"));
+    traced.trace = Some(relais_store::TraceHeaders {
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
+        tracestate: "vendor=abc".to_string(),
+    });
+    let id = migrated.dead_letter(&traced).unwrap();
+    assert_eq!(migrated.get_dead_letter(id).unwrap().unwrap().letter, traced);
+    let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
+    assert!(
+        rows.iter().any(|row| matches!(row, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("5"))),
+        "the layout is 5 now"
+    );
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
 fn a_schema_migrated_by_a_newer_relais_is_refused_and_left_as_it_is() {
     let first = fresh();
     admin(&format!("UPDATE \"{}\".layout SET version = 99", first.schema));
     let error = PgStore::connect(&url(&first.schema)).unwrap_err();
     assert!(matches!(error, StoreError::Incompatible { .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains("layout version 99, this relais reads 4"), "{message}");
+    assert!(message.contains("layout version 99, this relais reads 5"), "{message}");
     assert!(message.contains(&format!("schema {}", first.schema)), "{message}");
     let rows = admin(&format!("SELECT version FROM \"{}\".layout", first.schema));
     assert!(

@@ -126,6 +126,7 @@ fn object_entries_dead_letters_and_scheduler_leases_survive_a_reopen() {
             sub_flow: None,
             payload_at_failure: None,
             media_type_at_failure: None,
+            trace: None,
         };
         (store.dead_letter(&letter).unwrap(), letter)
     };

@@ -62,6 +62,17 @@ pub(super) struct Seen {
     pub keep_outcome: bool,
     /// The flow's result, when the request reached the flow and `keep_outcome` is set.
     pub outcome: Option<Result<Event, FlowError>>,
+    /// The trace the request is in (its server span's, or for a request no route took the caller's), set
+    /// once it is known: shared, so that the 503 of a request cut short by the drain deadline (whose
+    /// handling still holds `Seen`) names it too. Empty when tracing is off.
+    trace: Arc<std::sync::OnceLock<crate::trace::TraceContext>>,
+}
+
+impl Seen {
+    /// The `trace_id` field of the request's log lines (see [`crate::trace::log_id`]).
+    fn trace_id(&self) -> Option<tracing::field::DisplayValue<opentelemetry::trace::TraceId>> {
+        crate::trace::log_id_of(self.trace.get())
+    }
 }
 
 /// What requests on one socket are routed to, and under which limits: replaced as a whole by a hot reload
@@ -138,6 +149,7 @@ fn finish(
     mut response: Response<Full<Bytes>>,
     rendered: Result<super::response::Rendered, FlowError>,
     cid: &str,
+    seen: &Seen,
 ) -> Response<Full<Bytes>> {
     match rendered {
         Ok(r) => {
@@ -151,7 +163,12 @@ fn finish(
             response
         }
         Err(e) => {
-            tracing::error!(correlation_id = %cid, "the response could not be built: {}", e.description);
+            tracing::error!(
+                correlation_id = %cid,
+                trace_id = seen.trace_id(),
+                "the response could not be built: {}",
+                e.description
+            );
             problem_response(
                 500,
                 "Internal Server Error",
@@ -188,13 +205,19 @@ struct Asked {
 /// The answer to a request still running when the drain deadline passed (its work is dropped): a 503
 /// saying the server is shutting down, closing an HTTP/1 connection (HTTP/2 has its GOAWAY already), and
 /// an error log line naming the flow and the correlation id, so that no request is cut silently.
-fn cut_short(table: &Table, asked: &Asked, cid: &str) -> Response<Full<Bytes>> {
+fn cut_short(
+    table: &Table,
+    asked: &Asked,
+    cid: &str,
+    trace: Option<&crate::trace::TraceContext>,
+) -> Response<Full<Bytes>> {
     let flow = match table.routes.route(asked.method.as_str(), asked.uri.path()) {
         Routed::Found(route, _) => route.flow.as_str(),
         Routed::MethodNotAllowed(_) | Routed::NotFound => "",
     };
     tracing::error!(
         correlation_id = %cid,
+        trace_id = crate::trace::log_id_of(trace),
         flow,
         "the drain deadline passed before the request finished: answered 503, its work is dropped"
     );
@@ -235,7 +258,17 @@ where
 {
     let runtime = &table.runtime;
     let (method, path) = (req.method().as_str(), req.uri().path());
-    let (route, params) = match table.routes.route(method, path) {
+    let routed = table.routes.route(method, path);
+    if !matches!(routed, Routed::Found(..)) {
+        // No server span for a request no route took: its log lines name the caller's trace, if any.
+        let header = |name: &str| req.headers().get(name).map(|v| v.as_bytes());
+        let caller =
+            crate::trace::incoming(header(crate::trace::w3c::TRACEPARENT), header(crate::trace::w3c::TRACESTATE));
+        if let Some(caller) = caller {
+            let _ = seen.trace.set(caller);
+        }
+    }
+    let (route, params) = match routed {
         Routed::Found(r, p) => {
             if let Some(responses) = table.responses.get(&r.flow) {
                 seen.route = Some(responses.route.clone());
@@ -302,6 +335,9 @@ where
         }
     }
     let mut span = server_span(&request, route);
+    if let Some(span) = &span {
+        let _ = seen.trace.set(span.context().clone());
+    }
     // Built field by field: `Event::with_payload` would generate a correlation id (a call to the OS
     // generator and formatting) only for the request's to replace it.
     let event = Event {
@@ -333,7 +369,7 @@ where
             runtime.metrics().bytes(&route.flow, received, bytes.len());
             let response = respond(200, done.payload.media_type(), bytes);
             let response = match responses.and_then(|r| r.ok.as_ref()) {
-                Some(plan) => finish(response, plan.render(runtime, &done, 200), &cid),
+                Some(plan) => finish(response, plan.render(runtime, &done, 200), &cid, seen),
                 None => response,
             };
             if seen.keep_outcome {
@@ -351,7 +387,7 @@ where
             match (responses.and_then(|r| r.error.as_ref()), request_event) {
                 (Some(plan), Some(mut event)) => {
                     event.error = Some(Arc::new(error));
-                    finish(response, plan.render_error(runtime, &event, status), &cid)
+                    finish(response, plan.render_error(runtime, &event, status), &cid, seen)
                 }
                 _ => response,
             }
@@ -400,7 +436,8 @@ fn end_server_span(mut span: crate::trace::Span, status: u16) {
 pub const ACCESS_TARGET: &str = "relais::access";
 
 /// Counts a request's answer for its route and, when the listener has `access_log: true`, logs it: method,
-/// route template (`-` when no route took it), status, duration, body bytes in and out, correlation id.
+/// route template (`-` when no route took it), status, duration, body bytes in and out, correlation id
+/// and, when the request is in a trace, its trace id.
 fn account(
     table: &Table,
     asked: &Asked,
@@ -430,6 +467,7 @@ fn account(
         bytes_in = seen.received,
         bytes_out = sent,
         correlation_id = %cid,
+        trace_id = seen.trace_id(),
         "{} {route} {status}",
         asked.method
     );
@@ -465,13 +503,14 @@ pub(crate) async fn serve_connection<I>(
                 let asked = Asked { method: req.method().clone(), uri: req.uri().clone(), version: req.version() };
                 let started = std::time::Instant::now();
                 let mut seen = Seen::default();
+                let trace = seen.trace.clone();
                 let response = tokio::select! {
                     // A request that finishes as the deadline passes keeps its own answer.
                     biased;
                     response = handle(table.clone(), req, cid.clone(), &mut seen) => response,
                     () = drain.deadline_passed() => {
                         drain.note_cut();
-                        cut_short(&table, &asked, &cid)
+                        cut_short(&table, &asked, &cid, trace.get())
                     }
                 };
                 account(&table, &asked, &seen, &response, started, &cid);

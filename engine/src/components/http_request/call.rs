@@ -27,16 +27,28 @@ use std::time::Duration;
 /// `refresh`; the others wait for that fetch and then reuse its token. Every wait and the fetch itself end at
 /// the deadline of the request that waits (the client's response timeout), so a token endpoint that never
 /// answers fails each request with `HTTP:TIMEOUT` and holds no one forever.
+///
+/// Each fetch is an outbound call of its own: a client span under the span of the run that needed the
+/// token (its `traceparent` sent to the token endpoint), and counted in the outbound metrics under
+/// `<config>.oauth2`, apart from the partner's own calls.
 struct OAuth2 {
     token_url: String,
     form: String,
+    /// `<config>.oauth2`: the metrics' `config` label and the span's `relais.system`.
+    system: String,
     cached: std::sync::Mutex<Option<(String, std::time::Instant)>>,
     refresh: tokio::sync::Mutex<()>,
 }
 
 impl OAuth2 {
-    fn new(token_url: String, form: String) -> Self {
-        OAuth2 { token_url, form, cached: std::sync::Mutex::new(None), refresh: tokio::sync::Mutex::new(()) }
+    fn new(config: &str, token_url: String, form: String) -> Self {
+        OAuth2 {
+            token_url,
+            form,
+            system: format!("{config}.oauth2"),
+            cached: std::sync::Mutex::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The cached token while it is valid. A poisoned lock only means a panic elsewhere while copying a
@@ -50,12 +62,15 @@ impl OAuth2 {
         FlowError::new("HTTP:TIMEOUT", format!("no OAuth2 token from {} within {timeout:?}", shown(&self.token_url)))
     }
 
-    /// A valid token, fetched if needed, by `deadline` at the latest.
+    /// A valid token, fetched if needed (counted in `metrics`, traced under `trace`, the span of the run
+    /// that needs it), by `deadline` at the latest.
     async fn token(
         &self,
         client: &HttpClient,
         deadline: tokio::time::Instant,
         timeout: Duration,
+        metrics: &crate::metrics::Metrics,
+        trace: Option<&crate::trace::TraceContext>,
     ) -> Result<String, FlowError> {
         if let Some(token) = self.valid() {
             return Ok(token);
@@ -66,33 +81,100 @@ impl OAuth2 {
         if let Some(token) = self.valid() {
             return Ok(token);
         }
-        let (token, refresh_at) =
-            tokio::time::timeout_at(deadline, self.fetch(client)).await.map_err(|_| self.timed_out(timeout))??;
+        let (token, refresh_at) = self.fetch(client, deadline, timeout, &metrics.outbound(&self.system), trace).await?;
         *self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((token.clone(), refresh_at));
         Ok(token)
     }
 
-    async fn fetch(&self, client: &HttpClient) -> Result<(String, std::time::Instant), FlowError> {
+    /// One fetch from the token endpoint, by `deadline`: a client span, and the answer's status, latency
+    /// and failure counted in `metrics`, whatever the outcome (a timeout included).
+    async fn fetch(
+        &self,
+        client: &HttpClient,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+        metrics: &OutboundMetrics,
+        trace: Option<&crate::trace::TraceContext>,
+    ) -> Result<(String, std::time::Instant), FlowError> {
+        let span = self.span(trace);
+        let started = std::time::Instant::now();
+        let outcome = match tokio::time::timeout_at(deadline, self.exchange(client, span.as_ref())).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(TokenFailure { error_type: "HTTP:TIMEOUT", status: None, error: self.timed_out(timeout) }),
+        };
+        let status = match &outcome {
+            Ok((_, _, status)) => Some(*status),
+            Err(failure) => failure.status,
+        };
+        metrics.exchange(started.elapsed(), status);
+        if let Err(failure) = &outcome {
+            metrics.error(failure.error_type, failure.status);
+        }
+        if let Some(mut span) = span {
+            if let Some(status) = status {
+                span.set(crate::trace::KeyValue::new("http.response.status_code", i64::from(status)));
+            }
+            if let Err(failure) = &outcome {
+                span.fail(failure.error_type);
+            }
+            span.end();
+        }
+        outcome.map(|(token, refresh_at, _)| (token, refresh_at)).map_err(|failure| failure.error)
+    }
+
+    /// The client span of a fetch (`None` when tracing is off), under the span of the run that needs the
+    /// token. Its attributes come from the config: the token URL with its secrets scrubbed, never a payload.
+    fn span(&self, trace: Option<&crate::trace::TraceContext>) -> Option<crate::trace::Span> {
+        use crate::trace::KeyValue;
+        if !crate::trace::is_on() {
+            return None;
+        }
+        let attributes = vec![
+            KeyValue::new("http.request.method", "POST"),
+            KeyValue::new("relais.system", self.system.clone()),
+            KeyValue::new("server.address", crate::scrub::Scrub::secrets().text(&shown(&self.token_url)).into_owned()),
+        ];
+        crate::trace::Span::start("POST oauth2 token", crate::trace::SpanKind::Client, trace, attributes)
+    }
+
+    /// The token request and its answer read: the token, when to refresh it, and the answer's status. A
+    /// 2xx answer without a token fails with its status (what the metrics count it under).
+    async fn exchange(
+        &self,
+        client: &HttpClient,
+        span: Option<&crate::trace::Span>,
+    ) -> Result<(String, std::time::Instant, u16), TokenFailure> {
         let fail = |why: String| {
             FlowError::new("HTTP:UNAUTHORIZED", format!("OAuth2 token from {}: {why}", shown(&self.token_url)))
         };
-        let request = hyper::Request::post(&self.token_url)
-            .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from(self.form.clone())))
-            .map_err(|e| fail(e.to_string()))?;
-        let response = client.request(request).await.map_err(|e| fail(format!("unreachable: {}", chain(&e))))?;
-        let status = response.status().as_u16();
-        let body =
-            Limited::new(response.into_body(), 64 * 1024).collect().await.map_err(|e| fail(e.to_string()))?.to_bytes();
-        if !(200..300).contains(&status) {
-            return Err(fail(format!("answered {status}")));
+        let mut request = hyper::Request::post(&self.token_url)
+            .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (name, value) in span.map(|s| s.context().headers()).unwrap_or_default() {
+            request = request.header(name, value);
         }
-        let answer: Json = serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
-        let token = answer["access_token"].as_str().ok_or_else(|| fail("no access_token".into()))?.to_string();
+        let request = request
+            .body(Full::new(Bytes::from(self.form.clone())))
+            .map_err(|e| TokenFailure::new("HTTP:BAD_REQUEST", None, fail(e.to_string())))?;
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| TokenFailure::new("HTTP:CONNECTIVITY", None, fail(format!("unreachable: {}", chain(&e)))))?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), 64 * 1024)
+            .collect()
+            .await
+            .map_err(|e| TokenFailure::new("HTTP:RESPONSE_TOO_LARGE", Some(status), fail(e.to_string())))?
+            .to_bytes();
+        if !(200..300).contains(&status) {
+            return Err(TokenFailure::new(status_error(status), Some(status), fail(format!("answered {status}"))));
+        }
+        let unusable = |why: String| TokenFailure::new("HTTP:UNAUTHORIZED", Some(status), fail(why));
+        let answer: Json = serde_json::from_slice(&body).map_err(|e| unusable(format!("not JSON: {e}")))?;
+        let token = answer["access_token"].as_str().ok_or_else(|| unusable("no access_token".into()))?.to_string();
         crate::scrub::known::remember_token(&token);
         let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
         let early = (lifetime / 10).min(Duration::from_secs(30));
-        Ok((token, std::time::Instant::now() + lifetime - early))
+        Ok((token, std::time::Instant::now() + lifetime - early, status))
     }
 
     /// Drops the cached token after the partner refused it, unless another request already replaced it.
@@ -101,6 +183,22 @@ impl OAuth2 {
         if cached.as_ref().is_some_and(|(token, _)| token == refused) {
             *cached = None;
         }
+    }
+}
+
+/// Why a token fetch failed: what the `.oauth2` metrics and span count it as (the token endpoint's own
+/// failure: `HTTP:CONNECTIVITY`, its status, `HTTP:TIMEOUT`), and the error the step fails with (the
+/// partner's call had no token: `HTTP:UNAUTHORIZED`, or `HTTP:TIMEOUT`).
+struct TokenFailure {
+    error_type: &'static str,
+    /// The token endpoint's answer, `None` when none came.
+    status: Option<u16>,
+    error: FlowError,
+}
+
+impl TokenFailure {
+    fn new(error_type: &'static str, status: Option<u16>, error: FlowError) -> Self {
+        TokenFailure { error_type, status, error }
     }
 }
 
@@ -215,7 +313,7 @@ pub(super) fn client(name: &str, zone: &str, config: &ClientConfig, engine: &rha
             if !scopes.is_empty() {
                 form.push_str(&format!("&scope={}", encode(&scopes.join(" "))));
             }
-            oauth2 = Some(Arc::new(OAuth2::new(secrets::resolve(token_url)?, form)));
+            oauth2 = Some(Arc::new(OAuth2::new(name, secrets::resolve(token_url)?, form)));
             None
         }
     };
@@ -558,7 +656,7 @@ impl ComponentNode for HttpRequest {
             let token = match &self.client.oauth2 {
                 Some(oauth2) => Some(
                     oauth2
-                        .token(&self.client.client, deadline, self.timeout)
+                        .token(&self.client.client, deadline, self.timeout, cx.metrics(), event.trace.as_ref())
                         .await
                         .map_err(|e| self.upstream(metrics, e))?,
                 ),
@@ -574,7 +672,7 @@ impl ComponentNode for HttpRequest {
                 oauth2.forget(refused);
                 let deadline = tokio::time::Instant::now() + self.timeout;
                 let token = oauth2
-                    .token(&self.client.client, deadline, self.timeout)
+                    .token(&self.client.client, deadline, self.timeout, cx.metrics(), event.trace.as_ref())
                     .await
                     .map_err(|e| self.upstream(metrics, e))?;
                 answer = self

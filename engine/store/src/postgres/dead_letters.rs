@@ -4,6 +4,7 @@
 
 use super::codec::{count_from_sql, count_to_sql, decode_json, id_from_sql, id_to_sql, millis, timestamp};
 use super::failure::Failed;
+use super::queues::trace_headers;
 use crate::dead_letter::{DeadLetter, DeadLetterFilter, DeadLetterId, StoredDeadLetter};
 use crate::message::MessageId;
 use crate::time::Timestamp;
@@ -13,10 +14,10 @@ use tokio_postgres::Row;
 /// The columns of a dead letter, in the order [`decode`] reads them.
 const COLUMNS: &str = "id, flow, step, location, payload, media_type, attributes, correlation_id, error_type, \
     error_description, attempts, first_failure, last_failure, queue, sub_flow, payload_at_failure, \
-    media_type_at_failure";
+    media_type_at_failure, traceparent, tracestate";
 
 /// How many columns [`COLUMNS`] names (a replay's message id follows them).
-const COLUMN_COUNT: usize = 17;
+const COLUMN_COUNT: usize = 19;
 
 /// The condition of a filter: `$1` flow, `$2` queue, `$3` after (0: from the start), `$4` error type.
 const MATCHING: &str = "($1::text IS NULL OR flow = $1) AND ($2::text IS NULL OR queue = $2) AND id > $3 \
@@ -42,6 +43,7 @@ fn decode(row: &Row) -> Result<StoredDeadLetter, Failed> {
         sub_flow: row.try_get(14)?,
         payload_at_failure: row.try_get(15)?,
         media_type_at_failure: row.try_get(16)?,
+        trace: trace_headers(row.try_get(17)?, row.try_get(18)?),
     };
     Ok(StoredDeadLetter { id, letter })
 }
@@ -49,10 +51,12 @@ fn decode(row: &Row) -> Result<StoredDeadLetter, Failed> {
 pub(super) async fn insert(c: &Object, letter: &DeadLetter) -> Result<DeadLetterId, Failed> {
     let sql = "INSERT INTO dead_letters (flow, step, location, payload, media_type, attributes, correlation_id,
             error_type, error_description, attempts, first_failure, last_failure, queue, sub_flow, payload_at_failure,
-            media_type_at_failure)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id";
+            media_type_at_failure, traceparent, tracestate)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id";
     let statement = c.prepare_cached(sql).await?;
     let attributes = letter.attributes.to_string();
+    let traceparent = letter.trace.as_ref().map(|t| t.traceparent.as_str());
+    let tracestate = letter.trace.as_ref().map(|t| t.tracestate.as_str()).filter(|s| !s.is_empty());
     let row = c
         .query_one(
             &statement,
@@ -73,6 +77,8 @@ pub(super) async fn insert(c: &Object, letter: &DeadLetter) -> Result<DeadLetter
                 &letter.sub_flow,
                 &letter.payload_at_failure,
                 &letter.media_type_at_failure,
+                &traceparent,
+                &tracestate,
             ],
         )
         .await?;
@@ -111,8 +117,10 @@ pub(super) async fn replay(
     let sql = format!(
         "WITH taken AS (DELETE FROM dead_letters WHERE id = $1 AND queue IS NOT NULL RETURNING {COLUMNS}),
          queued AS (
-            INSERT INTO messages (queue, payload, media_type, attributes, correlation_id, enqueued_at)
-            SELECT queue, payload, media_type, attributes, correlation_id, $2 FROM taken RETURNING id AS message_id)
+            INSERT INTO messages (queue, payload, media_type, attributes, correlation_id, enqueued_at, traceparent,
+                tracestate)
+            SELECT queue, payload, media_type, attributes, correlation_id, $2, traceparent, tracestate FROM taken
+            RETURNING id AS message_id)
          SELECT taken.*, queued.message_id FROM taken, queued"
     );
     let statement = c.prepare_cached(&sql).await?;

@@ -11,10 +11,10 @@ use super::failure::Failed;
 use deadpool_postgres::Object;
 
 /// The layout this relais reads and writes. Raise it with a new entry in [`MIGRATIONS`].
-pub(super) const LAYOUT_VERSION: i32 = 4;
+pub(super) const LAYOUT_VERSION: i32 = 5;
 
 /// `MIGRATIONS[n]` takes a schema from layout `n` to `n + 1` (layout 0: no tables yet).
-const MIGRATIONS: [&str; LAYOUT_VERSION as usize] = [V1, V2, V3, V4];
+const MIGRATIONS: [&str; LAYOUT_VERSION as usize] = [V1, V2, V3, V4, V5];
 
 /// Layout 1: object entries, queue messages, dead letters, scheduler leases.
 const V1: &str = "
@@ -85,6 +85,12 @@ ALTER TABLE dead_letters ADD COLUMN media_type_at_failure text;
 /// join the publisher's trace. Messages of layout 3 have none (NULL) and start a trace of their own.
 const V4: &str = "
 ALTER TABLE messages ADD COLUMN traceparent text, ADD COLUMN tracestate text;
+";
+
+/// Layout 5: the trace context a dead letter was written in (`traceparent`, `tracestate`), so that a replay
+/// continues that trace. Letters of layout 4 have none (NULL) and replay into a trace of their own.
+const V5: &str = "
+ALTER TABLE dead_letters ADD COLUMN traceparent text, ADD COLUMN tracestate text;
 ";
 
 /// What [`migrate`] found.

@@ -98,7 +98,7 @@ pub(super) async fn ack_and_lease(
 }
 
 /// The trace context of a message as its two columns hold it (NULL `traceparent`: none).
-fn trace_headers(traceparent: Option<String>, tracestate: Option<String>) -> Option<TraceHeaders> {
+pub(super) fn trace_headers(traceparent: Option<String>, tracestate: Option<String>) -> Option<TraceHeaders> {
     traceparent.map(|traceparent| TraceHeaders { traceparent, tracestate: tracestate.unwrap_or_default() })
 }
 
@@ -137,8 +137,10 @@ pub(super) async fn nack(
     let outcome = if deliveries >= redelivery.max_deliveries {
         let sql = "WITH gone AS (DELETE FROM messages WHERE id = $1 RETURNING *)
             INSERT INTO dead_letters (flow, step, location, payload, media_type, attributes, correlation_id,
-                error_type, error_description, attempts, first_failure, last_failure, queue, sub_flow)
-            SELECT $2, $3, $4, payload, media_type, attributes, correlation_id, $5, $6, $7, $8, $9, queue, $10
+                error_type, error_description, attempts, first_failure, last_failure, queue, sub_flow, traceparent,
+                tracestate)
+            SELECT $2, $3, $4, payload, media_type, attributes, correlation_id, $5, $6, $7, $8, $9, queue, $10,
+                traceparent, tracestate
             FROM gone
             RETURNING id";
         let statement = tx.prepare_cached(sql).await?;

@@ -71,6 +71,10 @@ pub(super) struct DeadLetterRecord<'a> {
     pub payload_at_failure: Option<PayloadText<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type_at_failure: Option<Cow<'a, str>>,
+    /// The trace context the letter was written in: absent in records written before letters kept one
+    /// (read as `None`), and ignored by an older relais reading a record that has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Cow<'a, TraceHeaders>>,
 }
 
 /// Bytes inside a JSON record: as text when they are UTF-8 (the common case, JSON), so a record stays
@@ -119,6 +123,7 @@ impl<'a> DeadLetterRecord<'a> {
             queue: letter.queue.as_deref().map(Cow::Borrowed),
             payload_at_failure: letter.payload_at_failure.as_deref().map(PayloadText::of),
             media_type_at_failure: letter.media_type_at_failure.as_deref().map(Cow::Borrowed),
+            trace: letter.trace.as_ref().map(Cow::Borrowed),
         }
     }
 
@@ -140,6 +145,7 @@ impl<'a> DeadLetterRecord<'a> {
             queue: self.queue.map(Cow::into_owned),
             payload_at_failure: self.payload_at_failure.map(PayloadText::into_bytes),
             media_type_at_failure: self.media_type_at_failure.map(Cow::into_owned),
+            trace: self.trace.map(Cow::into_owned),
         }
     }
 }
@@ -193,4 +199,38 @@ pub(super) fn encode<T: Serialize>(record: &T, what: &str) -> Result<Vec<u8>, St
 /// Decodes a JSON record; `what` names it in the error (computed only on failure).
 pub(super) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: impl FnOnce() -> String) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Record { what: what(), detail: e.to_string() })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a failed decode is a failed test
+mod tests {
+    use super::*;
+
+    /// A dead letter record as relais wrote it before letters kept their trace context.
+    const BEFORE_TRACES: &str = r#"{"flow":"orders","step":null,"location":null,"media_type":"application/json",
+        "attributes":{},"correlation_id":"c-1","error_type":"HTTP:TIMEOUT","error_description":"no answer",
+        "attempts":3,"first_failure":5,"last_failure":9,"queue":"orders"}"#;
+
+    #[test]
+    fn a_dead_letter_record_written_before_traces_reads_as_in_no_trace() {
+        let record: DeadLetterRecord<'_> = decode(BEFORE_TRACES.as_bytes(), || "old letter".into()).unwrap();
+        let letter = record.into_dead_letter(b"{}");
+        assert_eq!(letter.trace, None);
+        assert_eq!((letter.correlation_id.as_str(), letter.attempts), ("c-1", 3));
+    }
+
+    #[test]
+    fn a_dead_letter_record_keeps_its_trace_context_and_omits_it_when_there_is_none() {
+        let record: DeadLetterRecord<'_> = decode(BEFORE_TRACES.as_bytes(), || "old letter".into()).unwrap();
+        let mut letter = record.into_dead_letter(b"{}");
+        let untraced = encode(&DeadLetterRecord::of(&letter), "letter").unwrap();
+        assert!(!String::from_utf8_lossy(&untraced).contains("trace"), "no field written without a trace");
+        letter.trace = Some(TraceHeaders {
+            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
+            tracestate: "vendor=abc".to_string(),
+        });
+        let bytes = encode(&DeadLetterRecord::of(&letter), "letter").unwrap();
+        let read: DeadLetterRecord<'_> = decode(&bytes, || "letter".into()).unwrap();
+        assert_eq!(read.into_dead_letter(b"{}"), letter);
+    }
 }

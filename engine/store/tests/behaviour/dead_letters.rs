@@ -159,3 +159,47 @@ pub fn letters_are_listed_and_purged_by_error_type(store: &dyn StateStore) {
     assert_eq!(store.purge_dead_letters(&leaks).unwrap(), 1);
     assert_eq!(payloads(&store.list_dead_letters(&Default::default()).unwrap()), ["t1", "t2"]);
 }
+
+fn trace(span: &str, state: &str) -> relais_store::TraceHeaders {
+    relais_store::TraceHeaders {
+        traceparent: format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{span}-01"),
+        tracestate: state.to_string(),
+    }
+}
+
+/// A letter written from a flow run keeps the run's trace context, one from a message that failed its last
+/// delivery keeps the message's, one without stays without; a replay queues the message with it, so the
+/// replayed run continues that trace.
+pub fn a_letter_keeps_its_trace_context_and_its_replay_carries_it(store: &dyn StateStore) {
+    let mut written = dead_letter("orders", "from a run", Some("orders-q"));
+    written.trace = Some(trace("00f067aa0ba902b7", "vendor=abc"));
+    let written_id = store.dead_letter(&written).unwrap();
+    assert_eq!(store.get_dead_letter(written_id).unwrap().unwrap().letter, written);
+    let untraced_id = store.dead_letter(&dead_letter("orders", "untraced", Some("orders-q"))).unwrap();
+    assert_eq!(store.get_dead_letter(untraced_id).unwrap().unwrap().letter.trace, None);
+
+    let mut message = super::message("nacked");
+    message.trace = Some(trace("b7ad6b7169203331", ""));
+    let id = store.enqueue("in", &message, T0).unwrap();
+    store.lease("in", std::time::Duration::from_secs(30), T0).unwrap().unwrap();
+    let redelivery = relais_store::Redelivery { delay: std::time::Duration::ZERO, max_deliveries: 1 };
+    let relais_store::NackOutcome::DeadLettered(nacked_id) =
+        store.nack("in", id, redelivery, &super::failure("orders", "HTTP:TIMEOUT"), T0).unwrap()
+    else {
+        panic!("the last delivery's nack dead-letters the message")
+    };
+    let nacked = store.get_dead_letter(nacked_id).unwrap().unwrap().letter;
+    assert_eq!(nacked.trace, message.trace, "the message's trace context is kept");
+
+    for (letter_id, queue, expected) in [
+        (written_id, "orders-q", written.trace.clone()),
+        (untraced_id, "orders-q", None),
+        (nacked_id, "in", message.trace.clone()),
+    ] {
+        let (_, replayed) = store.replay_dead_letter(letter_id, T0).unwrap().unwrap();
+        let leased = store.lease(queue, std::time::Duration::from_secs(30), T0).unwrap().unwrap();
+        assert_eq!(leased.id, replayed);
+        assert_eq!(leased.message.trace, expected, "letter {letter_id}");
+        store.ack(queue, leased.id).unwrap();
+    }
+}

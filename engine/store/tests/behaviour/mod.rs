@@ -69,6 +69,7 @@ pub fn dead_letter(flow: &str, text: &str, queue: Option<&str>) -> DeadLetter {
         sub_flow: None,
         payload_at_failure: None,
         media_type_at_failure: None,
+        trace: None,
     }
 }
 
@@ -120,6 +121,7 @@ macro_rules! behaviour_suite {
             dead_letters::concurrent_replays_publish_each_letter_once,
             dead_letters::a_letter_keeps_its_sub_flow_and_its_payload_at_failure_beside_its_message,
             dead_letters::letters_are_listed_and_purged_by_error_type,
+            dead_letters::a_letter_keeps_its_trace_context_and_its_replay_carries_it,
             leases::a_lease_is_exclusive_until_it_expires,
             leases::the_holder_renews_its_own_lease,
             leases::release_frees_a_lease_only_for_its_holder,
