@@ -926,7 +926,11 @@ async fn a_poison_message_dead_lettered_is_replayed_through_the_admin_port_once_
     let letter = letters.lock().unwrap()[0].clone();
     assert_eq!(letter["flow"], "receive");
     assert_eq!(letter["queue"], "relais.replay.receive", "replayable: the flow's replay queue");
-    assert_eq!((letter["error_type"].as_str(), letter["attempts"].as_u64()), (Some("HTTP:SERVICE_UNAVAILABLE"), Some(2)), "{letter}");
+    assert_eq!(
+        (letter["error_type"].as_str(), letter["attempts"].as_u64()),
+        (Some("HTTP:SERVICE_UNAVAILABLE"), Some(2)),
+        "{letter}"
+    );
     assert_eq!(letter["correlation_id"], "order-corr-1");
     assert_eq!(letter["attributes"]["queue"], inbox.as_str());
     assert_eq!(letter["attributes"]["headers"]["origin"], "ticketing");

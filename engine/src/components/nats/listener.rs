@@ -347,7 +347,7 @@ impl Consumer {
             ))
         } else {
             // A consumer span under the publisher's, named by the message's `traceparent` header.
-            let span = crate::trace::inbound_message(parent.as_ref(), super::publish::SYSTEM, message.subject.as_str());
+            let span = crate::trace::inbound_message(parent.as_ref(), super::publish::SYSTEM, self.destination());
             event.trace = span.as_ref().map(|s| s.context().clone());
             let outcome = self.run_flow(runtime, &message, event.clone()).await;
             crate::trace::end(span, outcome.as_ref().err().map(|e| e.error_type.to_string()).as_deref());
@@ -391,6 +391,13 @@ impl Consumer {
         if let Err(e) = message.ack_with(AckKind::Nak(Some(delay))).await {
             tracing::warn!(correlation_id = %event.correlation_id, flow = %self.flow, "nats.listener could not refuse a message ({e}); it comes back after ack_wait");
         }
+    }
+
+    /// What the consumer span names as its destination: the stream (or the subject filter, or the durable
+    /// consumer), as the flow files write them; never the message's subject, which its publisher may have
+    /// filled from a payload.
+    fn destination(&self) -> &str {
+        self.stream.as_deref().or(self.settings.subject.as_deref()).unwrap_or(&self.durable)
     }
 
     /// Runs the flow, telling the server every half `ack_wait` that the message is still being worked on.
