@@ -790,7 +790,7 @@ flows:
 /// `relais run` on `flows` with its spans exported to `collector`, its admin port open on loopback, and
 /// its state in `state` (`memory`, a directory, a PostgreSQL URL); the process, the webhook's address and
 /// the admin address.
-fn run_traced(flows: &str, collector: SocketAddr, state: &str) -> (RelaisProcess, SocketAddr, SocketAddr) {
+async fn run_traced(flows: &str, collector: SocketAddr, state: &str) -> (RelaisProcess, SocketAddr, SocketAddr) {
     let dir = support::write_files(&[("flows.yaml", flows)]);
     let env = support::otlp::env(collector);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -798,7 +798,17 @@ fn run_traced(flows: &str, collector: SocketAddr, state: &str) -> (RelaisProcess
     let relais = RelaisProcess::start(&dir, &args, "info", &env);
     let addr = relais.wait_for_address("listening on http://");
     let admin = relais.wait_for_address("admin endpoints on http://");
+    await_ready(admin).await;
     (relais, addr, admin)
+}
+
+/// Waits until the daemon's `/ready` answers 200: connected, its topology declared, so that what the test
+/// publishes behind its back finds the queue or stream.
+async fn await_ready(admin: SocketAddr) {
+    support::eventually("the daemon to be ready", async || {
+        support::request(admin, "GET", "/ready", &[], b"").await.0 == 200
+    })
+    .await;
 }
 
 /// Posts an order to the webhook as the ticketing system does, in its trace.
@@ -816,7 +826,7 @@ async fn a_publish_followed_by_its_consumption_is_one_trace_at_the_collector() {
     let (collector_addr, collector) = support::otlp::collector().await;
     let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
     let (flows, inbox) = traced_flows(&mut names, crm_addr);
-    let (relais, addr, _) = run_traced(&flows, collector_addr, "memory");
+    let (relais, addr, _) = run_traced(&flows, collector_addr, "memory").await;
     post_order(addr, "A-1").await;
     support::eventually("the CRM received the order", async || !calls.lock().unwrap().is_empty()).await;
     support::eventually("the CRM call's span was exported", async || {
@@ -860,7 +870,7 @@ async fn a_message_without_trace_headers_or_with_a_malformed_traceparent_starts_
     let (collector_addr, collector) = support::otlp::collector().await;
     let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
     let (flows, inbox) = traced_flows(&mut names, crm_addr);
-    let (relais, _, _) = run_traced(&flows, collector_addr, "memory");
+    let (relais, _, _) = run_traced(&flows, collector_addr, "memory").await;
     let connection = direct().await;
     let channel = connection.create_channel().await.unwrap();
     let malformed = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01";
@@ -908,7 +918,7 @@ async fn a_poison_message_dead_lettered_is_replayed_through_the_admin_port_once_
     let (crm_addr, calls) = support::otlp::crm(down.clone()).await;
     let (flows, inbox) = traced_flows(&mut names, crm_addr);
     let state = support::write_files(&[]).join("state");
-    let (relais, addr, admin) = run_traced(&flows, collector_addr, state.to_str().unwrap());
+    let (relais, addr, admin) = run_traced(&flows, collector_addr, state.to_str().unwrap()).await;
     post_order(addr, "A-7").await;
     support::eventually("the CRM refused both deliveries", async || calls.lock().unwrap().len() == 2).await;
     let letters = Arc::new(Mutex::new(Json::Null));

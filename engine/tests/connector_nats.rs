@@ -626,14 +626,25 @@ flows:
 /// `relais run` on `flows` with its spans exported to `collector`, its admin port open on loopback, and
 /// its state in `state` (`memory`, a directory, a PostgreSQL URL); the process, the webhook's address and
 /// the directory of the flows.
-fn run_traced(flows: &str, collector: SocketAddr, state: &str) -> (RelaisProcess, SocketAddr, PathBuf) {
+async fn run_traced(flows: &str, collector: SocketAddr, state: &str) -> (RelaisProcess, SocketAddr, PathBuf) {
     let dir = support::write_files(&[("flows.yaml", flows)]);
     let env = support::otlp::env(collector);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let args = ["--admin", "127.0.0.1:0", "--admin-insecure", "--state", state, "--no-watch"];
     let relais = RelaisProcess::start(&dir, &args, "info", &env);
     let addr = relais.wait_for_address("listening on http://");
+    let admin = relais.wait_for_address("admin endpoints on http://");
+    await_ready(admin).await;
     (relais, addr, dir)
+}
+
+/// Waits until the daemon's `/ready` answers 200: connected, its topology declared, so that what the test
+/// publishes behind its back finds the queue or stream.
+async fn await_ready(admin: SocketAddr) {
+    support::eventually("the daemon to be ready", async || {
+        support::request(admin, "GET", "/ready", &[], b"").await.0 == 200
+    })
+    .await;
 }
 
 /// Posts an order to the webhook as the ticketing system does, in its trace.
@@ -650,7 +661,7 @@ async fn a_publish_followed_by_its_consumption_is_one_trace_at_the_collector() {
     let stream = TestStream::new("traced");
     let (collector_addr, collector) = support::otlp::collector().await;
     let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
-    let (relais, addr, _) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, "memory");
+    let (relais, addr, _) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, "memory").await;
     post_order(addr, "A-1").await;
     support::eventually("the CRM received the order", async || !calls.lock().unwrap().is_empty()).await;
     support::eventually("the CRM call's span was exported", async || {
@@ -687,7 +698,7 @@ async fn a_message_without_trace_headers_or_with_a_malformed_traceparent_starts_
     let stream = TestStream::new("untraced");
     let (collector_addr, collector) = support::otlp::collector().await;
     let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
-    let (relais, _, _) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, "memory");
+    let (relais, _, _) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, "memory").await;
     let js = direct().await;
     let malformed = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01";
     for (order, traceparent) in [("none", None), ("malformed", Some(malformed)), ("garbage", Some("garbage"))] {
@@ -741,7 +752,7 @@ async fn a_poison_message_dead_lettered_is_replayed_with_relais_dlq_on_the_share
     let (collector_addr, collector) = support::otlp::collector().await;
     let down = Arc::new(AtomicBool::new(true));
     let (crm_addr, calls) = support::otlp::crm(down.clone()).await;
-    let (relais, addr, flows) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, &state);
+    let (relais, addr, flows) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, &state).await;
     post_order(addr, "A-7").await;
     support::eventually("the CRM refused both deliveries", async || calls.lock().unwrap().len() == 2).await;
     let listed = Arc::new(Mutex::new(String::new()));
