@@ -564,6 +564,7 @@ flows:
     support::eventually("the relais dead letter", || std::future::ready(state.dead_letters().len() == 1)).await;
     let letter = &state.dead_letters()[0];
     assert!(letter.error_type == "APP:REFUSED" && letter.attempts == 3 && letter.flow == "plain", "{letter:?}");
+    assert_eq!(letter.queue, "relais.replay.plain", "replayable into its flow");
     assert_eq!(serde_json::from_slice::<Json>(&letter.payload).unwrap()["id"], 1);
     let connection = direct().await;
     let parked_messages = Arc::new(Mutex::new(Vec::new()));

@@ -444,6 +444,7 @@ flows:
     support::eventually("the bad message's dead letter", || std::future::ready(state.dead_letter_count() == 1)).await;
     let letter = &state.dead_letters()[0];
     assert!(letter.error_type == "APP:REFUSED" && letter.attempts == 3, "{letter:?}");
+    assert_eq!((letter.flow.as_str(), letter.queue.as_str()), ("receive", "relais.replay.receive"), "replayable");
     let js = direct().await;
     let mut consumer: async_nats::jetstream::consumer::PullConsumer =
         js.get_stream(&stream.name).await.unwrap().get_consumer("dead_test").await.unwrap();
