@@ -3,7 +3,10 @@
 //! (unroutable, no such exchange); a stream of messages that loses nothing while a proxy between relais
 //! and the broker cuts every connection; bad credentials turning `/ready` to 503 without the password
 //! shown; messages that keep failing ending in the relais dead letters or the queue's dead-letter exchange;
-//! the checks of a config's topology. Each test uses exchanges and queues named after itself and the
+//! the checks of a config's topology; the W3C trace context carried in the messages' headers (one trace
+//! from the webhook through the broker to the CRM, at a local OTLP collector; a message without it, or
+//! with a malformed one, in a trace of its own); a poison message dead-lettered, then replayed through
+//! the admin port once its cause is fixed. Each test uses exchanges and queues named after itself and the
 //! process, deleted at the end, so tests run in parallel on the default vhost.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
 
@@ -18,6 +21,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::otlp;
+use support::process::RelaisProcess;
 
 const START: &str = "start it with `rabbitmq-server -detached` (or `.ci/services`), user guest/guest on loopback";
 
@@ -559,6 +564,7 @@ flows:
     support::eventually("the relais dead letter", || std::future::ready(state.dead_letters().len() == 1)).await;
     let letter = &state.dead_letters()[0];
     assert!(letter.error_type == "APP:REFUSED" && letter.attempts == 3 && letter.flow == "plain", "{letter:?}");
+    assert_eq!(letter.queue, "relais.replay.plain", "replayable into its flow");
     assert_eq!(serde_json::from_slice::<Json>(&letter.payload).unwrap()["id"], 1);
     let connection = direct().await;
     let parked_messages = Arc::new(Mutex::new(Vec::new()));
@@ -741,5 +747,238 @@ flows:
     let body = body.lock().unwrap().clone();
     assert!(body.to_lowercase().contains("certificate"), "{body}");
     daemon.shutdown(Duration::from_secs(5)).await;
+    names.delete().await;
+}
+
+/// The trace the caller of the webhook is in, and its span: the parent of everything relais does for it.
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// A webhook publishing orders to a topic exchange, and a listener flow sending each to the CRM with the
+/// message's `origin` header and whether it is a replay.
+fn traced_flows(names: &mut Names, crm: SocketAddr) -> (String, String) {
+    let (orders, inbox) = (names.exchange("orders"), names.queue("inbox"));
+    let flows = format!(
+        r##"
+configs:
+  hooks: {{ http.listener: {{ port: 0 }} }}
+  crm: {{ http.client: {{ base_url: "http://{crm}", timeout: 5s }} }}
+  broker:
+    amqp:
+      url: "amqp://guest@127.0.0.1:5672"
+      password: guest
+      exchanges: [ {{ name: {orders}, type: topic }} ]
+      queues: [ {{ name: {inbox} }} ]
+      bindings: [ {{ queue: {inbox}, exchange: {orders}, routing_key: "order.*" }} ]
+flows:
+  webhook:
+    source: {{ http.listener: {{ config: hooks, method: POST, path: /orders, response: {{ status: 202 }} }} }}
+    steps:
+      - amqp.publish: {{ config: broker, exchange: {orders}, routing_key: order.created, headers: {{ origin: ticketing }} }}
+  receive:
+    source: {{ amqp.listener: {{ config: broker, queue: {inbox}, max_deliveries: 2, redelivery_delay: 10ms }} }}
+    steps:
+      - http.request:
+          config: crm
+          method: PUT
+          path: "/contacts/#[payload.order_id]"
+          headers: {{ x-origin: "#[attributes.headers.origin]", x-replayed: "#[attributes.replayed]" }}
+"##
+    );
+    (flows, inbox)
+}
+
+/// `relais run` on `flows` with its spans exported to `collector`, its admin port open on loopback, and
+/// its state in `state` (`memory`, a directory, a PostgreSQL URL); the process, the webhook's address and
+/// the admin address.
+async fn run_traced(flows: &str, collector: SocketAddr, state: &str) -> (RelaisProcess, SocketAddr, SocketAddr) {
+    let dir = support::write_files(&[("flows.yaml", flows)]);
+    let env = support::otlp::env(collector);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["--admin", "127.0.0.1:0", "--admin-insecure", "--state", state, "--no-watch"];
+    let relais = RelaisProcess::start(&dir, &args, "info", &env);
+    let addr = relais.wait_for_address("listening on http://");
+    let admin = relais.wait_for_address("admin endpoints on http://");
+    await_ready(admin).await;
+    (relais, addr, admin)
+}
+
+/// Waits until the daemon's `/ready` answers 200: connected, its topology declared, so that what the test
+/// publishes behind its back finds the queue or stream.
+async fn await_ready(admin: SocketAddr) {
+    support::eventually("the daemon to be ready", async || {
+        support::request(admin, "GET", "/ready", &[], b"").await.0 == 200
+    })
+    .await;
+}
+
+/// Posts an order to the webhook as the ticketing system does, in its trace.
+async fn post_order(addr: SocketAddr, order_id: &str) {
+    let traceparent = format!("00-{TRACE}-{CALLER_SPAN}-01");
+    let headers = [("traceparent", traceparent.as_str()), ("x-correlation-id", "order-corr-1")];
+    let body = format!(r#"{{"order_id":"{order_id}"}}"#);
+    let (status, _, answer) = support::request(addr, "POST", "/orders", &headers, body.as_bytes()).await;
+    assert_eq!(status, 202, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_followed_by_its_consumption_is_one_trace_at_the_collector() {
+    let mut names = Names::new("traced");
+    let (collector_addr, collector) = support::otlp::collector().await;
+    let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
+    let (flows, inbox) = traced_flows(&mut names, crm_addr);
+    let (relais, addr, _) = run_traced(&flows, collector_addr, "memory").await;
+    post_order(addr, "A-1").await;
+    support::eventually("the CRM received the order", async || !calls.lock().unwrap().is_empty()).await;
+    support::eventually("the CRM call's span was exported", async || {
+        collector.trace(TRACE).iter().any(|s| s.kind == otlp::CLIENT)
+    })
+    .await;
+    drop(relais);
+
+    let spans = collector.trace(TRACE);
+    let server = otlp::only(&spans, "server span", |s| s.kind == otlp::SERVER);
+    assert_eq!(server.parent, CALLER_SPAN);
+    let webhook = otlp::only(&spans, "webhook flow span", |s| s.name == "flow webhook");
+    assert_eq!(webhook.parent, server.span_id);
+    let orders = names.exchanges[0].clone();
+    let publish = otlp::only(&spans, "producer span", |s| s.kind == otlp::PRODUCER);
+    assert_eq!(
+        (publish.name.clone(), publish.parent.as_str()),
+        (format!("{orders} publish"), webhook.span_id.as_str())
+    );
+    assert_eq!(publish.attributes["messaging.system"], "rabbitmq");
+    assert_eq!(publish.attributes["messaging.destination.name"], orders);
+    // The consumer's span is the publisher's child: the context crossed the broker in the message's headers.
+    let consumer = otlp::only(&spans, "consumer span", |s| s.kind == otlp::CONSUMER);
+    assert_eq!(
+        (consumer.name.clone(), consumer.parent.as_str()),
+        (format!("{inbox} process"), publish.span_id.as_str())
+    );
+    let run = otlp::only(&spans, "listener flow span", |s| s.name == "flow receive");
+    assert_eq!(run.parent, consumer.span_id);
+    let call = otlp::only(&spans, "CRM call span", |s| s.kind == otlp::CLIENT);
+    assert_eq!(call.parent, run.span_id);
+    let received = calls.lock().unwrap()[0].clone();
+    assert_eq!(received.traceparent, Some(format!("00-{TRACE}-{}-01", call.span_id)));
+    assert_eq!(received.headers.get("x-origin").map(String::as_str), Some("ticketing"));
+    names.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_without_trace_headers_or_with_a_malformed_traceparent_starts_a_trace_of_its_own() {
+    let mut names = Names::new("untraced");
+    let (collector_addr, collector) = support::otlp::collector().await;
+    let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
+    let (flows, inbox) = traced_flows(&mut names, crm_addr);
+    let (relais, _, _) = run_traced(&flows, collector_addr, "memory").await;
+    let connection = direct().await;
+    let channel = connection.create_channel().await.unwrap();
+    let malformed = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01";
+    for (order, headers) in [("none", None), ("malformed", Some(malformed)), ("garbage", Some("garbage"))] {
+        let mut properties = lapin::BasicProperties::default();
+        if let Some(traceparent) = headers {
+            let mut table = lapin::types::FieldTable::default();
+            table.insert("traceparent".into(), lapin::types::AMQPValue::LongString(traceparent.into()));
+            properties = properties.with_headers(table);
+        }
+        let body = format!(r#"{{"order_id":"{order}"}}"#);
+        let options = lapin::options::BasicPublishOptions::default();
+        channel.basic_publish("".into(), inbox.as_str().into(), options, body.as_bytes(), properties).await.unwrap();
+    }
+    support::eventually("the CRM accepted the three orders", async || calls.lock().unwrap().len() == 3).await;
+    support::eventually("three consumer spans", async || {
+        collector.spans().iter().filter(|s| s.kind == otlp::CONSUMER).count() == 3
+    })
+    .await;
+    drop(relais);
+    let consumers: Vec<otlp::Received> = collector.spans().into_iter().filter(|s| s.kind == otlp::CONSUMER).collect();
+    let mut traces: Vec<&str> = consumers.iter().map(|s| s.trace_id.as_str()).collect();
+    traces.sort_unstable();
+    traces.dedup();
+    assert_eq!(traces.len(), 3, "each message in a trace of its own: {consumers:#?}");
+    for consumer in &consumers {
+        assert_eq!(consumer.parent, "", "a root span: {consumer:#?}");
+        assert_ne!(consumer.status, otlp::ERROR, "never an error: {consumer:#?}");
+        assert_ne!(consumer.trace_id, TRACE, "the malformed header's trace is not taken");
+    }
+    // The CRM was called in those traces.
+    for call in calls.lock().unwrap().iter() {
+        assert_eq!(call.status, 200);
+        let sent = call.traceparent.as_deref().unwrap_or_default();
+        assert!(traces.iter().any(|t| sent.starts_with(&format!("00-{t}-"))), "{sent}");
+    }
+    names.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_dead_lettered_is_replayed_through_the_admin_port_once_its_cause_is_fixed() {
+    let mut names = Names::new("poison");
+    let (collector_addr, collector) = support::otlp::collector().await;
+    let down = Arc::new(AtomicBool::new(true));
+    let (crm_addr, calls) = support::otlp::crm(down.clone()).await;
+    let (flows, inbox) = traced_flows(&mut names, crm_addr);
+    let state = support::write_files(&[]).join("state");
+    let (relais, addr, admin) = run_traced(&flows, collector_addr, state.to_str().unwrap()).await;
+    post_order(addr, "A-7").await;
+    support::eventually("the CRM refused both deliveries", async || calls.lock().unwrap().len() == 2).await;
+    let letters = Arc::new(Mutex::new(Json::Null));
+    support::eventually("the dead letter", || {
+        let letters = letters.clone();
+        async move {
+            let (_, _, body) = support::request(admin, "GET", "/dead-letters", &[], b"").await;
+            let listed: Json = serde_json::from_str(&body).unwrap_or(Json::Null);
+            let found = listed.as_array().is_some_and(|l| l.len() == 1);
+            *letters.lock().unwrap() = listed;
+            found
+        }
+    })
+    .await;
+    let letter = letters.lock().unwrap()[0].clone();
+    assert_eq!(letter["flow"], "receive");
+    assert_eq!(letter["queue"], "relais.replay.receive", "replayable: the flow's replay queue");
+    assert_eq!(
+        (letter["error_type"].as_str(), letter["attempts"].as_u64()),
+        (Some("HTTP:SERVICE_UNAVAILABLE"), Some(2)),
+        "{letter}"
+    );
+    assert_eq!(letter["correlation_id"], "order-corr-1");
+    assert_eq!(letter["attributes"]["queue"], inbox.as_str());
+    assert_eq!(letter["attributes"]["headers"]["origin"], "ticketing");
+    let payload: Json = serde_json::from_str(letter["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload, json!({ "order_id": "A-7" }));
+
+    // The CRM is back: the replay runs the flow again on the message as it was delivered.
+    down.store(false, Ordering::SeqCst);
+    let id = letter["id"].as_u64().unwrap();
+    let (status, _, body) = support::request(admin, "POST", &format!("/dead-letters/{id}/replay"), &[], b"").await;
+    assert_eq!(status, 200, "{body}");
+    support::eventually("the CRM accepted the replayed order", async || {
+        calls.lock().unwrap().iter().any(|c| c.status == 200)
+    })
+    .await;
+    let accepted = calls.lock().unwrap().iter().find(|c| c.status == 200).cloned().unwrap();
+    assert_eq!(accepted.path, "/contacts/A-7");
+    assert_eq!(accepted.headers.get("x-origin").map(String::as_str), Some("ticketing"), "the message's headers");
+    assert_eq!(accepted.headers.get("x-replayed").map(String::as_str), Some("true"));
+    assert_eq!(accepted.headers.get("x-correlation-id").map(String::as_str), Some("order-corr-1"));
+    assert_eq!(serde_json::from_str::<Json>(&accepted.body).unwrap(), json!({ "order_id": "A-7" }));
+    // In the trace the message was published in.
+    let sent = accepted.traceparent.as_deref().unwrap_or_default();
+    assert!(sent.starts_with(&format!("00-{TRACE}-")), "{sent}");
+    let (_, _, body) = support::request(admin, "GET", "/dead-letters", &[], b"").await;
+    assert_eq!(body, "[]", "the letter is gone once replayed");
+    let (status, ..) = support::request(admin, "POST", &format!("/dead-letters/{id}/replay"), &[], b"").await;
+    assert_eq!(status, 409, "a dead letter is replayed once");
+    support::eventually("the replay's consumer span was exported", async || {
+        collector.trace(TRACE).iter().any(|s| s.kind == otlp::CONSUMER && s.name == "relais.replay.receive process")
+    })
+    .await;
+    let spans = collector.trace(TRACE);
+    let publish = otlp::only(&spans, "producer span", |s| s.kind == otlp::PRODUCER);
+    let replay = otlp::only(&spans, "replay's consumer span", |s| s.name == "relais.replay.receive process");
+    assert_eq!(replay.parent, publish.span_id, "the replay is a consumer of the original publish");
+    assert_eq!(calls.lock().unwrap().len(), 3, "two refused deliveries and the replay");
+    drop(relais);
     names.delete().await;
 }

@@ -5,8 +5,11 @@
 //! on a throwaway `nats-server` with a password (`/ready` 503, the secret never shown); a message that
 //! keeps failing ending in the dead letters and terminated on the server, and one whose process stopped
 //! during its last run dead-lettered without running again; TLS verified against a test CA on a throwaway
-//! `nats-server`; `relais check` refusing bad settings. Each test uses a stream and subjects of its own,
-//! deleted at the end.
+//! `nats-server`; `relais check` refusing bad settings; the W3C trace context carried in the messages'
+//! headers (one trace from the webhook through the stream to the CRM, at a local OTLP collector; a message
+//! without it, or with a malformed one, in a trace of its own); a poison message dead-lettered on a
+//! PostgreSQL state, then replayed with `relais dlq` while the daemon runs, once its cause is fixed. Each
+//! test uses a stream and subjects of its own, deleted at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
 
 mod support;
@@ -19,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::otlp;
+use support::process::RelaisProcess;
 
 const START: &str = "start it with `nats-server -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server` \
                      (or `.ci/services`)";
@@ -439,6 +444,7 @@ flows:
     support::eventually("the bad message's dead letter", || std::future::ready(state.dead_letter_count() == 1)).await;
     let letter = &state.dead_letters()[0];
     assert!(letter.error_type == "APP:REFUSED" && letter.attempts == 3, "{letter:?}");
+    assert_eq!((letter.flow.as_str(), letter.queue.as_str()), ("receive", "relais.replay.receive"), "replayable");
     let js = direct().await;
     let mut consumer: async_nats::jetstream::consumer::PullConsumer =
         js.get_stream(&stream.name).await.unwrap().get_consumer("dead_test").await.unwrap();
@@ -584,4 +590,223 @@ flows:
     let refused = run(&daemon.runtime(), "send", json!({ "id": 2 })).await.unwrap_err();
     assert!(refused.starts_with("NATS:CONNECTIVITY"), "{refused}");
     daemon.shutdown(Duration::from_secs(5)).await;
+}
+
+/// The trace the caller of the webhook is in, and its span: the parent of everything relais does for it.
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// A webhook publishing orders to the test's stream, and a listener flow sending each to the CRM with the
+/// message's `origin` header and whether it is a replay.
+fn traced_flows(stream: &TestStream, crm: SocketAddr) -> String {
+    format!(
+        r##"
+configs:
+  hooks: {{ http.listener: {{ port: 0 }} }}
+  crm: {{ http.client: {{ base_url: "http://{crm}", timeout: 5s }} }}
+  events: {{ nats: {{ stream: {declaration} }} }}
+flows:
+  webhook:
+    source: {{ http.listener: {{ config: hooks, method: POST, path: /orders, response: {{ status: 202 }} }} }}
+    steps:
+      - nats.publish: {{ config: events, subject: "{subject}.#[payload.order_id]", headers: {{ origin: ticketing }} }}
+  receive:
+    source: {{ nats.listener: {{ config: events, durable: receive, max_deliveries: 2, redelivery_delay: 10ms }} }}
+    steps:
+      - http.request:
+          config: crm
+          method: PUT
+          path: "/contacts/#[payload.order_id]"
+          headers: {{ x-origin: "#[attributes.headers.origin]", x-replayed: "#[attributes.replayed]" }}
+"##,
+        declaration = stream.declaration(),
+        subject = stream.subject,
+    )
+}
+
+/// `relais run` on `flows` with its spans exported to `collector`, its admin port open on loopback, and
+/// its state in `state` (`memory`, a directory, a PostgreSQL URL); the process, the webhook's address and
+/// the directory of the flows.
+async fn run_traced(flows: &str, collector: SocketAddr, state: &str) -> (RelaisProcess, SocketAddr, PathBuf) {
+    let dir = support::write_files(&[("flows.yaml", flows)]);
+    let env = support::otlp::env(collector);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["--admin", "127.0.0.1:0", "--admin-insecure", "--state", state, "--no-watch"];
+    let relais = RelaisProcess::start(&dir, &args, "info", &env);
+    let addr = relais.wait_for_address("listening on http://");
+    let admin = relais.wait_for_address("admin endpoints on http://");
+    await_ready(admin).await;
+    (relais, addr, dir)
+}
+
+/// Waits until the daemon's `/ready` answers 200: connected, its topology declared, so that what the test
+/// publishes behind its back finds the queue or stream.
+async fn await_ready(admin: SocketAddr) {
+    support::eventually("the daemon to be ready", async || {
+        support::request(admin, "GET", "/ready", &[], b"").await.0 == 200
+    })
+    .await;
+}
+
+/// Posts an order to the webhook as the ticketing system does, in its trace.
+async fn post_order(addr: SocketAddr, order_id: &str) {
+    let traceparent = format!("00-{TRACE}-{CALLER_SPAN}-01");
+    let headers = [("traceparent", traceparent.as_str()), ("x-correlation-id", "order-corr-1")];
+    let body = format!(r#"{{"order_id":"{order_id}"}}"#);
+    let (status, _, answer) = support::request(addr, "POST", "/orders", &headers, body.as_bytes()).await;
+    assert_eq!(status, 202, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_followed_by_its_consumption_is_one_trace_at_the_collector() {
+    let stream = TestStream::new("traced");
+    let (collector_addr, collector) = support::otlp::collector().await;
+    let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
+    let (relais, addr, _) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, "memory").await;
+    post_order(addr, "A-1").await;
+    support::eventually("the CRM received the order", async || !calls.lock().unwrap().is_empty()).await;
+    support::eventually("the CRM call's span was exported", async || {
+        collector.trace(TRACE).iter().any(|s| s.kind == otlp::CLIENT)
+    })
+    .await;
+    drop(relais);
+
+    let spans = collector.trace(TRACE);
+    let webhook = otlp::only(&spans, "webhook flow span", |s| s.name == "flow webhook");
+    let publish = otlp::only(&spans, "producer span", |s| s.kind == otlp::PRODUCER);
+    // Named by the subject as written: the rendered one holds the order's id.
+    let written = format!("{}.#[payload.order_id] publish", stream.subject);
+    assert_eq!((publish.name.as_str(), publish.parent.as_str()), (written.as_str(), webhook.span_id.as_str()));
+    assert_eq!(publish.attributes["messaging.system"], "nats");
+    // The consumer's span is the publisher's child: the context crossed the server in the message's headers.
+    let consumer = otlp::only(&spans, "consumer span", |s| s.kind == otlp::CONSUMER);
+    let process = format!("{} process", stream.name);
+    assert_eq!((consumer.name.as_str(), consumer.parent.as_str()), (process.as_str(), publish.span_id.as_str()));
+    let run = otlp::only(&spans, "listener flow span", |s| s.name == "flow receive");
+    assert_eq!(run.parent, consumer.span_id);
+    let call = otlp::only(&spans, "CRM call span", |s| s.kind == otlp::CLIENT);
+    assert_eq!(call.parent, run.span_id);
+    let received = calls.lock().unwrap()[0].clone();
+    assert_eq!(received.traceparent, Some(format!("00-{TRACE}-{}-01", call.span_id)));
+    assert_eq!(received.headers.get("x-origin").map(String::as_str), Some("ticketing"));
+    for span in &spans {
+        assert!(span.attributes.values().all(|v| !v.contains("A-1")), "no payload value in a span: {span:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_without_trace_headers_or_with_a_malformed_traceparent_starts_a_trace_of_its_own() {
+    let stream = TestStream::new("untraced");
+    let (collector_addr, collector) = support::otlp::collector().await;
+    let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
+    let (relais, _, _) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, "memory").await;
+    let js = direct().await;
+    let malformed = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01";
+    for (order, traceparent) in [("none", None), ("malformed", Some(malformed)), ("garbage", Some("garbage"))] {
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(traceparent) = traceparent {
+            headers.insert("traceparent", traceparent);
+        }
+        let body = format!(r#"{{"order_id":"{order}"}}"#);
+        let subject = format!("{}.{order}", stream.subject);
+        js.publish_with_headers(subject, headers, body.into()).await.unwrap().await.unwrap();
+    }
+    support::eventually("the CRM accepted the three orders", async || calls.lock().unwrap().len() == 3).await;
+    support::eventually("three consumer spans", async || {
+        collector.spans().iter().filter(|s| s.kind == otlp::CONSUMER).count() == 3
+    })
+    .await;
+    drop(relais);
+    let consumers: Vec<otlp::Received> = collector.spans().into_iter().filter(|s| s.kind == otlp::CONSUMER).collect();
+    let mut traces: Vec<&str> = consumers.iter().map(|s| s.trace_id.as_str()).collect();
+    traces.sort_unstable();
+    traces.dedup();
+    assert_eq!(traces.len(), 3, "each message in a trace of its own: {consumers:#?}");
+    for consumer in &consumers {
+        assert_eq!(consumer.parent, "", "a root span: {consumer:#?}");
+        assert_ne!(consumer.status, otlp::ERROR, "never an error: {consumer:#?}");
+        assert_ne!(consumer.trace_id, TRACE, "the malformed header's trace is not taken");
+    }
+    for call in calls.lock().unwrap().iter() {
+        assert_eq!(call.status, 200);
+        let sent = call.traceparent.as_deref().unwrap_or_default();
+        assert!(traces.iter().any(|t| sent.starts_with(&format!("00-{t}-"))), "{sent}");
+    }
+}
+
+/// `relais dlq ARGS... --state STATE`: its exit status and what it printed.
+fn dlq(args: &[&str], state: &str) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relais"))
+        .arg("dlq")
+        .args(args)
+        .args(["--state", state])
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_dead_lettered_is_replayed_with_relais_dlq_on_the_shared_state_once_its_cause_is_fixed() {
+    let stream = TestStream::new("poison");
+    let schema = support::postgres::Schema::fresh();
+    let state = schema.url("nats_poison");
+    let (collector_addr, collector) = support::otlp::collector().await;
+    let down = Arc::new(AtomicBool::new(true));
+    let (crm_addr, calls) = support::otlp::crm(down.clone()).await;
+    let (relais, addr, flows) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, &state).await;
+    post_order(addr, "A-7").await;
+    support::eventually("the CRM refused both deliveries", async || calls.lock().unwrap().len() == 2).await;
+    let listed = Arc::new(Mutex::new(String::new()));
+    support::eventually("the dead letter, listed by relais dlq", || {
+        let (listed, state) = (listed.clone(), state.clone());
+        async move {
+            let (ok, out) = dlq(&["list"], &state);
+            let found = ok && out.contains("1 dead letter(s)");
+            *listed.lock().unwrap() = out;
+            found
+        }
+    })
+    .await;
+    let listed = listed.lock().unwrap().clone();
+    assert!(listed.contains("receive\trelais.replay.receive\tHTTP:SERVICE_UNAVAILABLE\t2 attempt(s)"), "{listed}");
+    let id = listed.split('\t').next().unwrap().trim().to_string();
+    // Shown scrubbed by the policy of the daemon's flows (without them, the payload would be withheld).
+    let (ok, shown) = dlq(&["show", &id, "--flows", flows.to_str().unwrap()], &state);
+    assert!(ok, "{shown}");
+    let letter: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(letter["correlation_id"], "order-corr-1");
+    assert_eq!(letter["attributes"]["subject"], format!("{}.A-7", stream.subject));
+    assert_eq!(letter["attributes"]["headers"]["origin"], "ticketing");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(letter["payload"].as_str().unwrap()).unwrap(),
+        json!({ "order_id": "A-7" })
+    );
+
+    // The CRM is back; the replay, on the state the running daemon shares, runs its flow again.
+    down.store(false, Ordering::SeqCst);
+    let (ok, out) = dlq(&["replay", &id], &state);
+    assert!(ok, "{out}");
+    assert!(out.contains("replayed: flow `receive` runs it again"), "{out}");
+    support::eventually("the CRM accepted the replayed order", async || {
+        calls.lock().unwrap().iter().any(|c| c.status == 200)
+    })
+    .await;
+    let accepted = calls.lock().unwrap().iter().find(|c| c.status == 200).cloned().unwrap();
+    assert_eq!(accepted.path, "/contacts/A-7");
+    assert_eq!(accepted.headers.get("x-origin").map(String::as_str), Some("ticketing"), "the message's headers");
+    assert_eq!(accepted.headers.get("x-replayed").map(String::as_str), Some("true"));
+    assert_eq!(accepted.headers.get("x-correlation-id").map(String::as_str), Some("order-corr-1"));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&accepted.body).unwrap(), json!({ "order_id": "A-7" }));
+    let sent = accepted.traceparent.as_deref().unwrap_or_default();
+    assert!(sent.starts_with(&format!("00-{TRACE}-")), "in the trace the message was published in: {sent}");
+    let (ok, out) = dlq(&["list"], &state);
+    assert!(ok && out.contains("0 dead letter(s)"), "{out}");
+    let (ok, out) = dlq(&["replay", &id], &state);
+    assert!(!ok && out.contains("no such dead letter"), "a dead letter is replayed once: {out}");
+    support::eventually("the replay's consumer span was exported", async || {
+        collector.trace(TRACE).iter().any(|s| s.name == "relais.replay.receive process" && s.status != otlp::ERROR)
+    })
+    .await;
+    assert_eq!(calls.lock().unwrap().len(), 3, "two refused deliveries and the replay");
+    drop(relais);
 }

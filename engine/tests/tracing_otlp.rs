@@ -7,175 +7,13 @@
 
 mod support;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
-use prost::Message as _;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+use support::otlp::{collector, crm, only, Received, CLIENT, CONSUMER, ERROR, INTERNAL, PRODUCER, SERVER};
 use support::process::RelaisProcess;
 use support::request;
-
-/// One span as the receiver decoded it.
-#[derive(Debug, Clone)]
-struct Received {
-    service: String,
-    trace_id: String,
-    span_id: String,
-    parent: String,
-    name: String,
-    /// `opentelemetry.proto.trace.v1.Span.SpanKind`: 1 internal, 2 server, 3 client, 4 producer, 5 consumer.
-    kind: i32,
-    attributes: BTreeMap<String, String>,
-    /// `Status.StatusCode`: 0 unset, 1 ok, 2 error.
-    status: i32,
-}
-
-const SERVER: i32 = 2;
-const CLIENT: i32 = 3;
-const PRODUCER: i32 = 4;
-const CONSUMER: i32 = 5;
-const INTERNAL: i32 = 1;
-const ERROR: i32 = 2;
-
-/// A local OTLP/HTTP collector: every span of every export it was sent.
-#[derive(Default)]
-struct Collector {
-    spans: Mutex<Vec<Received>>,
-}
-
-impl Collector {
-    fn spans(&self) -> Vec<Received> {
-        self.spans.lock().unwrap().clone()
-    }
-
-    fn decode(&self, body: &[u8]) -> bool {
-        let Ok(export) = ExportTraceServiceRequest::decode(body) else { return false };
-        let mut spans = self.spans.lock().unwrap();
-        for resource in export.resource_spans {
-            let service = resource
-                .resource
-                .iter()
-                .flat_map(|r| r.attributes.iter())
-                .find(|kv| kv.key == "service.name")
-                .map(|kv| text(kv.value.as_ref().and_then(|v| v.value.as_ref())))
-                .unwrap_or_default();
-            for scope in resource.scope_spans {
-                for span in scope.spans {
-                    spans.push(Received {
-                        service: service.clone(),
-                        trace_id: hex(&span.trace_id),
-                        span_id: hex(&span.span_id),
-                        parent: hex(&span.parent_span_id),
-                        name: span.name,
-                        kind: span.kind,
-                        attributes: span
-                            .attributes
-                            .iter()
-                            .map(|kv| (kv.key.clone(), text(kv.value.as_ref().and_then(|v| v.value.as_ref()))))
-                            .collect(),
-                        status: span.status.map_or(0, |s| s.code),
-                    });
-                }
-            }
-        }
-        true
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn text(value: Option<&AnyValue>) -> String {
-    match value {
-        Some(AnyValue::StringValue(s)) => s.clone(),
-        Some(AnyValue::IntValue(n)) => n.to_string(),
-        Some(AnyValue::BoolValue(b)) => b.to_string(),
-        Some(AnyValue::DoubleValue(d)) => d.to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-/// Serves `answer` for every request on a fresh loopback port, each connection on its own task.
-async fn serve<F, Fut>(answer: F) -> SocketAddr
-where
-    F: Fn(hyper::http::request::Parts, Bytes) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = (u16, Bytes)> + Send,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let answer = answer.clone();
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let (status, body) = answer(parts, body).await;
-                        let mut response = hyper::Response::new(Full::new(body));
-                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-/// The OTLP receiver: `POST /v1/traces` with a protobuf `ExportTraceServiceRequest`.
-async fn collector() -> (SocketAddr, Arc<Collector>) {
-    let collector = Arc::new(Collector::default());
-    let sink = collector.clone();
-    let addr = serve(move |parts, body| {
-        let sink = sink.clone();
-        async move {
-            let protobuf = parts.headers.get("content-type").is_some_and(|v| v == "application/x-protobuf");
-            if parts.uri.path() != "/v1/traces" || !protobuf || !sink.decode(&body) {
-                return (400, Bytes::new());
-            }
-            (200, Bytes::new())
-        }
-    })
-    .await;
-    (addr, collector)
-}
-
-/// One request the simulated CRM received: its path, its `traceparent`, and what it answered.
-#[derive(Debug, Clone)]
-struct Call {
-    path: String,
-    traceparent: Option<String>,
-    status: u16,
-}
-
-/// The simulated CRM: answers 503 while `down`, 200 otherwise, and keeps every call.
-async fn crm(down: Arc<AtomicBool>) -> (SocketAddr, Arc<Mutex<Vec<Call>>>) {
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let kept = calls.clone();
-    let addr = serve(move |parts, _| {
-        let (kept, down) = (kept.clone(), down.clone());
-        async move {
-            let status = if down.load(Ordering::SeqCst) { 503 } else { 200 };
-            let traceparent = parts.headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_string);
-            kept.lock().unwrap().push(Call { path: parts.uri.path().to_string(), traceparent, status });
-            (status, Bytes::from_static(b"{\"ok\":true}"))
-        }
-    })
-    .await;
-    (addr, calls)
-}
 
 fn flows(crm: SocketAddr) -> String {
     format!(
@@ -203,11 +41,7 @@ const TICKETING_SPAN: &str = "00f067aa0ba902b7";
 const ORDER: &str = r#"{"order_id":"A-90817","buyer":{"email":"lea.martin@example.org","phone":"+33612345678"}}"#;
 
 fn otlp_env(collector: SocketAddr) -> Vec<(&'static str, String)> {
-    vec![
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}")),
-        ("OTEL_SERVICE_NAME", "games-relais".to_string()),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
-    ]
+    support::otlp::env(collector)
 }
 
 fn start(
@@ -220,12 +54,6 @@ fn start(
     let relais = RelaisProcess::start(dir, &args, "info", &env);
     let addr = relais.wait_for_address("listening on http://");
     (relais, addr)
-}
-
-fn only<'s>(spans: &'s [Received], what: &str, pick: impl Fn(&Received) -> bool) -> &'s Received {
-    let found: Vec<&Received> = spans.iter().filter(|s| pick(s)).collect();
-    assert_eq!(found.len(), 1, "one {what} expected among {spans:#?}");
-    found[0]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

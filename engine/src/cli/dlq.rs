@@ -102,7 +102,8 @@ enum Action {
         /// Its id.
         id: u64,
     },
-    /// Puts dead letters back on the persistent queue they came from, for the next start to process.
+    /// Puts dead letters back on the persistent queue they came from, for the next start to process (a
+    /// broker listener's letters on its flow's replay queue, from which the flow runs them again).
     Replay {
         /// One id; or `--all` (with `--flow` and `--error-type` to narrow).
         id: Option<u64>,
@@ -211,9 +212,18 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Outcome {
             let mut failed = false;
             for letter in chosen {
                 match replay(store.as_ref(), letter) {
-                    Ok(queue) => {
-                        let _ = writeln!(out, "{}\treplayed into queue `{queue}`", letter.id.0);
-                    }
+                    Ok(queue) => match crate::state::replays::flow_of(&queue) {
+                        Some(flow) => {
+                            let _ = writeln!(
+                                out,
+                                "{}\treplayed: flow `{flow}` runs it again (its replay queue `{queue}`)",
+                                letter.id.0
+                            );
+                        }
+                        None => {
+                            let _ = writeln!(out, "{}\treplayed into queue `{queue}`", letter.id.0);
+                        }
+                    },
                     Err(e) => {
                         failed = true;
                         let _ = writeln!(out, "{}\tnot replayed: {e}", letter.id.0);

@@ -9,6 +9,7 @@ pub mod claims;
 pub mod letters;
 pub mod object_store;
 pub mod queue;
+pub mod replays;
 pub mod store;
 
 use object_store::{blocking, ObjectStore};
@@ -159,8 +160,9 @@ impl State {
         lock(&self.signals).contains_key(name)
     }
 
-    /// Puts a dead letter back on the queue it came from: the persistent queue in the state store, or the
-    /// in-memory queue of this process; taken out of the dead letters only once queued.
+    /// Puts a dead letter back on the queue it came from: the persistent queue in the state store (a
+    /// broker listener's replay queue is one, [`replays`]), or the in-memory queue of this process; taken
+    /// out of the dead letters only once queued.
     pub async fn replay(&self, id: u64) -> Result<String, String> {
         let durable = self.durable.clone();
         let Some(stored) =
@@ -171,7 +173,7 @@ impl State {
         let Some(queue) = stored.letter.queue.clone() else {
             return Err(format!("dead letter {id} did not come from a queue"));
         };
-        if self.is_persistent(&queue) {
+        if self.is_persistent(&queue) || replays::is_replay_queue(&queue) {
             // Taken and queued in one change: of two replicas replaying the letter at once, one publishes it.
             let replayed = blocking(|| durable.replay_dead_letter(relais_store::DeadLetterId(id), now()))
                 .map_err(|e| e.to_string())?;

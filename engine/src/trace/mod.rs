@@ -97,6 +97,21 @@ pub fn stored(headers: Option<&relais_store::TraceHeaders>) -> Option<TraceConte
     incoming(Some(headers.traceparent.as_bytes()), state)
 }
 
+/// [`incoming`] for the headers of a broker message as an event's `attributes.headers` holds them (a JSON
+/// object; a value a string, or a list of them whose first counts): how a replayed AMQP or NATS message
+/// joins the trace its publisher started. Header names are matched in any case.
+pub fn in_headers(headers: Option<&serde_json::Value>) -> Option<TraceContext> {
+    let headers = headers?.as_object()?;
+    let header = |name: &str| {
+        let value = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?.1;
+        match value {
+            serde_json::Value::Array(values) => values.first()?.as_str(),
+            value => value.as_str(),
+        }
+    };
+    incoming(header(w3c::TRACEPARENT).map(str::as_bytes), header(w3c::TRACESTATE).map(str::as_bytes))
+}
+
 /// The `trace_id` field of a log line about an event: `None` (no field written) when the event is in no
 /// trace, so the line carries the correlation id alone.
 pub fn log_id(trace: &Option<TraceContext>) -> Option<tracing::field::DisplayValue<opentelemetry::trace::TraceId>> {
@@ -185,6 +200,17 @@ pub fn outbound_message(
     let span = Span::start(format!("{destination} publish"), SpanKind::Producer, event_trace, attributes);
     let headers = span.as_ref().map(|s| s.context().headers()).unwrap_or_default();
     (span, headers)
+}
+
+/// Ends `span` when there is one: failed with `error_type` when given (the step or flow failed), then
+/// queued for export. The one ending of the publish and delivery spans of the message connectors.
+pub fn end(span: Option<Span>, error_type: Option<&str>) {
+    if let Some(mut span) = span {
+        if let Some(error_type) = error_type {
+            span.fail(error_type);
+        }
+        span.end();
+    }
 }
 
 /// The consumer span of a message taken from `destination` in `system`, under the context the message

@@ -7,6 +7,8 @@ use relais_engine::runtime::{Event, Runtime};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[allow(dead_code)]
+pub mod otlp;
+#[allow(dead_code)]
 pub mod partner;
 #[allow(dead_code)]
 pub mod process;

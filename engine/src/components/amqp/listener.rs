@@ -2,7 +2,12 @@
 //! most `prefetch` at once (the broker's QoS bound). A message is acknowledged after its flow succeeded;
 //! a failure runs it again after a growing delay, holding it (unacknowledged) in the meantime, until
 //! `max_deliveries` runs failed. Then it is rejected to the queue's dead-letter exchange when the config
-//! declares one for the queue, or kept as a relais dead letter and acknowledged.
+//! declares one for the queue, or kept as a relais dead letter and acknowledged. Such a letter is filed
+//! under the flow's replay queue ([`crate::state::replays`]): replayed, it runs the flow again from there,
+//! on the message as it was delivered.
+//!
+//! Each run is a consumer span under the span the message's `traceparent` header names (the publisher's,
+//! `amqp.publish` writes it); a message without one, or with a malformed one, starts a trace of its own.
 //!
 //! At least once: a message whose flow was running when the connection went away is delivered again by
 //! the broker once the listener consumes on the next connection (its `redelivered` attribute is then
@@ -91,9 +96,12 @@ impl Source for ListenerParams {
                 .is_some_and(|q| q.dead_letter_exchange.is_some());
             let consumer =
                 Arc::new(Consumer { flow: u.flow.clone(), settings: u.settings.clone(), broker, dead_letter_exchange });
+            let key = format!("amqp.listener:{}", u.flow);
+            let (max, delay) = (u.settings.max_deliveries, u.settings.redelivery_delay.0);
+            planned.push(crate::components::queue::replays_planned(&key, &u.flow, max, delay, runtime));
             let runtime = runtime.clone();
             planned.push(TaskPlanned::planned(
-                format!("amqp.listener:{}", u.flow),
+                key,
                 Stage::Intake,
                 Box::new(move |stop, in_flight| tokio::spawn(consumer.run(runtime, stop, in_flight))),
             ));
@@ -266,9 +274,18 @@ impl Consumer {
         let mut attempt = earlier + 1;
         let mut delay = self.settings.redelivery_delay.0;
         let mut first_failure = None;
+        // The publisher's span, from the message's `traceparent` header (none, or a malformed one: each run
+        // starts a trace of its own).
+        let parent = trace_parent(&delivery);
         loop {
-            let event = self.event(&delivery, attempt);
-            let error = match runtime.run_flow(&self.flow, event.clone()).await {
+            let mut event = self.event(&delivery, attempt);
+            // One consumer span per run, under the publisher's span.
+            let span = crate::trace::inbound_message(parent.as_ref(), SYSTEM, &self.settings.queue);
+            event.trace = span.as_ref().map(|s| s.context().clone());
+            let outcome = runtime.run_flow(&self.flow, event.clone()).await;
+            let failed = outcome.as_ref().err().map(|e| e.error_type.to_string());
+            crate::trace::end(span, failed.as_deref());
+            let error = match outcome {
                 Ok(_) => return self.ack(&delivery, &event).await,
                 Err(error) => error,
             };
@@ -350,9 +367,32 @@ impl Consumer {
             }
             return;
         }
-        crate::runtime::dead_letter::keep(runtime, &self.flow, event, error, attempts, first_failure, None);
+        // Replayable: a replay runs this flow again on the message, from its replay queue.
+        let replays = Some(crate::state::replays::queue_of(&self.flow));
+        crate::runtime::dead_letter::keep(runtime, &self.flow, event, error, attempts, first_failure, replays);
         self.ack(delivery, event).await;
     }
+}
+
+/// The messaging system, as the spans name it.
+pub(super) const SYSTEM: &str = "rabbitmq";
+
+/// The remote parent a delivery's `traceparent` and `tracestate` headers name (a long or short string, its
+/// name in any case), or `None`: tracing off, no header, a malformed one.
+fn trace_parent(delivery: &Delivery) -> Option<crate::trace::TraceContext> {
+    if !crate::trace::is_on() {
+        return None;
+    }
+    let headers = delivery.properties.headers().as_ref()?;
+    let header = |name: &str| {
+        let (_, value) = headers.inner().iter().find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))?;
+        match value {
+            AMQPValue::LongString(text) => Some(text.as_bytes()),
+            AMQPValue::ShortString(text) => Some(text.as_str().as_bytes()),
+            _ => None,
+        }
+    };
+    crate::trace::incoming(header(crate::trace::w3c::TRACEPARENT), header(crate::trace::w3c::TRACESTATE))
 }
 
 /// Deliveries of the message before this one, as a quorum queue counts them (`x-delivery-count`); 0 on a

@@ -4,7 +4,9 @@
 //! confirmed the message: a negative confirm is `AMQP:NACKED`, a mandatory message no queue took (or an
 //! exchange that does not exist) `AMQP:UNROUTABLE`, no connection `AMQP:CONNECTIVITY`, no confirm within
 //! `publish_timeout` `AMQP:TIMEOUT`. Counted per config as an outbound call whose status is the AMQP
-//! reply code (200 confirmed, 312 unroutable, 404 no such exchange; none when no answer came).
+//! reply code (200 confirmed, 312 unroutable, 404 no such exchange; none when no answer came). Traced as a
+//! producer span (`EXCHANGE publish`) whose context the message carries in its `traceparent` and
+//! `tracestate` headers.
 
 use super::broker::{describe, Broker, Session, CONNECTIVITY, NACKED, TIMEOUT, UNROUTABLE};
 use super::PublishParams;
@@ -86,6 +88,17 @@ impl Publish {
         }
     }
 
+    /// What the producer span names as its destination: the exchange, written in the flow (`amq.default`
+    /// for the default exchange, as RabbitMQ calls it). Never the routing key, which a template may fill
+    /// from the payload.
+    fn destination(&self) -> &str {
+        if self.exchange.is_empty() {
+            "amq.default"
+        } else {
+            &self.exchange
+        }
+    }
+
     /// The refusal of a publish whose channel or connection failed: an exchange that does not exist
     /// (the broker closes the channel with 404) is unroutable, anything else is connectivity.
     fn lost(&self, e: &lapin::Error) -> Refusal {
@@ -110,6 +123,13 @@ impl ComponentNode for Publish {
             for (name, plan) in &self.headers {
                 headers.insert(name.as_str().into(), AMQPValue::LongString(cx.render(plan, &event)?.into()));
             }
+            // A producer span under the event's; its context travels in the message's headers, so that the
+            // consumer's spans join this trace.
+            let (span, trace_headers) =
+                crate::trace::outbound_message(event.trace.as_ref(), super::listener::SYSTEM, self.destination());
+            for (name, value) in trace_headers {
+                headers.insert(name.into(), AMQPValue::LongString(value.into()));
+            }
             let metrics = cx.metrics().outbound(&self.broker.name);
             let started = Instant::now();
             let outcome = match self.broker.session().await {
@@ -122,6 +142,7 @@ impl ComponentNode for Publish {
                     })
                 }
             };
+            crate::trace::end(span, outcome.as_ref().err().map(|(kind, _, _)| *kind));
             match outcome {
                 Ok(()) => {
                     metrics.exchange(started.elapsed(), Some(200));

@@ -8,10 +8,14 @@
 //! delivered a second time). A failed message is negatively acknowledged with a delay (`redelivery_delay`,
 //! doubled at each delivery, at most 30 s); after its `max_deliveries`-th failure it is kept in the relais
 //! dead letters with its last error and terminated on the server (`AckKind::Term`), which never delivers
-//! it again. The server's own bound is one delivery more: a message whose process stopped during its last
-//! run is dead-lettered (`NATS:REDELIVERY_EXHAUSTED`) without running again. Nothing is dropped: at least
-//! once, a message being run twice only when its acknowledgement was lost (the connection went away
-//! between the flow's end and the ack).
+//! it again; the letter is filed under the flow's replay queue ([`crate::state::replays`]), from which a
+//! replay runs the flow again on the message as it was delivered. The server's own bound is one delivery
+//! more: a message whose process stopped during its last run is dead-lettered (`NATS:REDELIVERY_EXHAUSTED`)
+//! without running again. Nothing is dropped: at least once, a message being run twice only when its
+//! acknowledgement was lost (the connection went away between the flow's end and the ack).
+//!
+//! Each run is a consumer span under the span the message's `traceparent` header names (the publisher's:
+//! `nats.publish` writes it); a message without one, or with a malformed one, starts a trace of its own.
 //!
 //! The connection is the config's ([`super::Nats`]): when the server goes away the client reconnects and
 //! the pull resumes; when the consumer cannot be made or read (the stream does not exist yet), the
@@ -146,9 +150,12 @@ impl Source for ListenerParams {
                 settings: u.settings.clone(),
                 nats,
             };
+            let key = format!("nats.listener:{}", u.flow);
+            let (max, delay) = (u.settings.max_deliveries, u.settings.redelivery_delay.0);
+            planned.push(crate::components::queue::replays_planned(&key, &u.flow, max, delay, runtime));
             let runtime = runtime.clone();
             planned.push(TaskPlanned::planned(
-                format!("nats.listener:{}", u.flow),
+                key,
                 Stage::Intake,
                 Box::new(move |stop, in_flight| tokio::spawn(Arc::new(consumer).run(runtime, stop, in_flight))),
             ));
@@ -324,8 +331,8 @@ impl Consumer {
 
     /// Runs the flow on one message, then acknowledges it, delivers it again later, or dead-letters it.
     async fn deliver(&self, runtime: &Runtime, message: Message) {
-        let (event, delivery) = match self.event(&message) {
-            Ok(pair) => pair,
+        let (mut event, delivery, parent) = match self.event(&message) {
+            Ok(found) => found,
             Err(why) => {
                 tracing::error!(flow = %self.flow, stream = self.stream.as_deref().unwrap_or(""), "nats.listener: a message without JetStream metadata ({why}); terminated");
                 let _ = message.ack_with(AckKind::Term).await;
@@ -339,7 +346,12 @@ impl Consumer {
                 format!("delivered {delivery} times without an outcome (the process stopped while running it)"),
             ))
         } else {
-            self.run_flow(runtime, &message, event.clone()).await
+            // A consumer span under the publisher's, named by the message's `traceparent` header.
+            let span = crate::trace::inbound_message(parent.as_ref(), super::publish::SYSTEM, self.destination());
+            event.trace = span.as_ref().map(|s| s.context().clone());
+            let outcome = self.run_flow(runtime, &message, event.clone()).await;
+            crate::trace::end(span, outcome.as_ref().err().map(|e| e.error_type.to_string()).as_deref());
+            outcome
         };
         let error = match outcome {
             Ok(()) => {
@@ -351,7 +363,17 @@ impl Consumer {
             Err(error) => error,
         };
         if delivery >= max {
-            crate::runtime::dead_letter::keep(runtime, &self.flow, &event, &error, delivery, crate::state::now(), None);
+            // Replayable: a replay runs this flow again on the message, from its replay queue.
+            let replays = Some(crate::state::replays::queue_of(&self.flow));
+            crate::runtime::dead_letter::keep(
+                runtime,
+                &self.flow,
+                &event,
+                &error,
+                delivery,
+                crate::state::now(),
+                replays,
+            );
             if let Err(e) = message.double_ack_with(AckKind::Term).await {
                 tracing::warn!(correlation_id = %event.correlation_id, flow = %self.flow, "nats.listener could not terminate a dead-lettered message ({e}); it will be dead-lettered again on its next delivery");
             }
@@ -371,6 +393,13 @@ impl Consumer {
         }
     }
 
+    /// What the consumer span names as its destination: the stream (or the subject filter, or the durable
+    /// consumer), as the flow files write them; never the message's subject, which its publisher may have
+    /// filled from a payload.
+    fn destination(&self) -> &str {
+        self.stream.as_deref().or(self.settings.subject.as_deref()).unwrap_or(&self.durable)
+    }
+
     /// Runs the flow, telling the server every half `ack_wait` that the message is still being worked on.
     async fn run_flow(&self, runtime: &Runtime, message: &Message, event: Event) -> Result<(), FlowError> {
         let flow = runtime.run_flow(&self.flow, event);
@@ -386,18 +415,27 @@ impl Consumer {
         }
     }
 
-    /// The event of a message: its payload, its attributes, its correlation id; and its delivery count.
-    fn event(&self, message: &Message) -> Result<(Event, u32), String> {
+    /// The event of a message: its payload, its attributes, its correlation id; its delivery count; and
+    /// the remote parent its `traceparent` and `tracestate` headers name (none when tracing is off, the
+    /// header absent or malformed: the run starts a trace of its own).
+    fn event(&self, message: &Message) -> Result<(Event, u32, Option<crate::trace::TraceContext>), String> {
         let info = message.info().map_err(|e| e.to_string())?;
         let mut headers = Map::new();
         let mut content_type = None;
         let mut correlation_id = None;
+        let (mut traceparent, mut tracestate) = (None, None);
         if let Some(map) = &message.headers {
             for (name, values) in map.iter() {
                 let name: &str = name.as_ref();
                 let values: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
                 if name.eq_ignore_ascii_case("content-type") {
                     content_type = values.first().map(|v| v.to_string());
+                }
+                if name.eq_ignore_ascii_case(crate::trace::w3c::TRACEPARENT) {
+                    traceparent = values.first().map(|v| v.to_string());
+                }
+                if name.eq_ignore_ascii_case(crate::trace::w3c::TRACESTATE) {
+                    tracestate = values.first().map(|v| v.to_string());
                 }
                 if name.eq_ignore_ascii_case("x-correlation-id") {
                     correlation_id = values
@@ -434,7 +472,9 @@ impl Consumer {
             "config": self.nats.name,
         })
         .into();
-        Ok((event, delivery))
+        let parent =
+            crate::trace::incoming(traceparent.as_deref().map(str::as_bytes), tracestate.as_deref().map(str::as_bytes));
+        Ok((event, delivery, parent))
     }
 }
 

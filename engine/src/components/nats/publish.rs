@@ -4,7 +4,9 @@
 //! stored the message. Every failure is typed: `NATS:NO_STREAM` (no stream keeps the subject),
 //! `NATS:TIMEOUT` (no acknowledgement within `request_timeout`), `NATS:CONNECTIVITY` (no connection),
 //! `NATS:BAD_MESSAGE` (a rendered subject or header that NATS cannot carry, a message over the server's
-//! size limit), `NATS:PUBLISH` (anything else the stream refused).
+//! size limit), `NATS:PUBLISH` (anything else the stream refused). Traced as a producer span (`SUBJECT
+//! publish`, the subject as written) whose context the message carries in its `traceparent` and
+//! `tracestate` headers.
 
 use super::check::valid_subject;
 use super::client::chain;
@@ -22,12 +24,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The messaging system, as the spans name it.
+pub(super) const SYSTEM: &str = "nats";
+
 /// A built `nats.publish` step.
 struct Publish {
     nats: Arc<Nats>,
     /// The config's name, as the retry counters take it.
     name: Arc<str>,
     subject: TemplatePlan,
+    /// The subject as written in the flow (`orders.#[payload.kind]`): what the producer span names, never
+    /// the rendered subject, which may hold a payload value.
+    subject_text: String,
     headers: Vec<(HeaderName, TemplatePlan)>,
     message_id: Option<TemplatePlan>,
     body: Option<TemplatePlan>,
@@ -48,6 +56,7 @@ pub(super) fn build(params: &PublishParams, cx: &StepContext<'_>) -> Result<Arc<
         name: Arc::from(nats.name.as_str()),
         nats,
         subject: compile_template_text(cx.engine, &params.subject)?,
+        subject_text: params.subject.clone(),
         headers,
         message_id: params.message_id.as_deref().map(|t| compile_template_text(cx.engine, t)).transpose()?,
         body: params.body.as_deref().map(|t| compile_template_text(cx.engine, t)).transpose()?,
@@ -56,8 +65,14 @@ pub(super) fn build(params: &PublishParams, cx: &StepContext<'_>) -> Result<Arc<
 }
 
 impl Publish {
-    /// The message of `event`: its headers and body.
-    fn message(&self, cx: &dyn Context, event: &Event) -> Result<PublishMessage, FlowError> {
+    /// The message of `event`: its headers (with `trace`, the producer span's `traceparent` and
+    /// `tracestate`) and body.
+    fn message(
+        &self,
+        cx: &dyn Context,
+        event: &Event,
+        trace: Vec<(&'static str, String)>,
+    ) -> Result<PublishMessage, FlowError> {
         let bad = |what: String| self.nats.error("NATS:BAD_MESSAGE", what);
         let value = |name: &str, text: &str| {
             HeaderValue::from_str(text).map_err(|_| bad(format!("header `{name}` holds a line break")))
@@ -67,6 +82,9 @@ impl Publish {
             headers.insert(name.clone(), value(name.as_ref(), &cx.render(template, event)?)?);
         }
         headers.insert("X-Correlation-ID", value("X-Correlation-ID", &event.correlation_id)?);
+        for (name, text) in trace {
+            headers.insert(name, value(name, &text)?);
+        }
         let (body, media_type) = match &self.body {
             Some(template) => (Bytes::from(cx.render(template, event)?), "text/plain"),
             None => (event.payload.to_body(), event.payload.media_type()),
@@ -111,6 +129,21 @@ impl Publish {
         }
     }
 
+    /// Sends `message` to `subject` and waits for the stream's acknowledgement.
+    async fn send(
+        &self,
+        subject: String,
+        message: PublishMessage,
+    ) -> Result<async_nats::jetstream::publish::PublishAck, FlowError> {
+        let link = self.nats.link().await?;
+        let connected = || link.client.connection_state() == async_nats::connection::State::Connected;
+        let ack = match link.jetstream.send_publish(subject.clone(), message).await {
+            Ok(pending) => pending.await,
+            Err(e) => Err(e),
+        };
+        ack.map_err(|e| self.failure(&subject, &e, connected()))
+    }
+
     /// Records the failure in the config's counters.
     fn count(&self, metrics: &OutboundMetrics, started: Instant, error: FlowError) -> FlowError {
         metrics.exchange(started.elapsed(), None);
@@ -129,19 +162,21 @@ impl ComponentNode for Publish {
                     format!("`{subject}` is not a subject to publish to (tokens of visible characters between dots, no `*` or `>`)"),
                 ));
             }
-            let message = self.message(cx, &event)?;
+            // A producer span under the event's; its context travels in the message's headers, so that the
+            // consumer's spans join this trace.
+            let (span, trace) = crate::trace::outbound_message(event.trace.as_ref(), SYSTEM, &self.subject_text);
+            let message = match self.message(cx, &event, trace) {
+                Ok(message) => message,
+                Err(error) => {
+                    crate::trace::end(span, Some(&error.error_type.to_string()));
+                    return Err(error);
+                }
+            };
             let metrics = cx.metrics().outbound(&self.nats.name);
             let started = Instant::now();
-            let link = self.nats.link().await.map_err(|e| self.count(&metrics, started, e))?;
-            let connected = || link.client.connection_state() == async_nats::connection::State::Connected;
-            let ack = match link.jetstream.send_publish(subject.clone(), message).await {
-                Ok(pending) => pending.await,
-                Err(e) => Err(e),
-            };
-            let ack = ack.map_err(|e| {
-                let error = self.failure(&subject, &e, connected());
-                self.count(&metrics, started, error)
-            })?;
+            let ack = self.send(subject, message).await;
+            crate::trace::end(span, ack.as_ref().err().map(|e| e.error_type.to_string()).as_deref());
+            let ack = ack.map_err(|e| self.count(&metrics, started, e))?;
             metrics.acknowledged(started.elapsed());
             let mut ev = event;
             if let Some(var) = &self.target {

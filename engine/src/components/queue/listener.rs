@@ -37,7 +37,30 @@ pub struct QueueListener {
     pub persistent: bool,
     /// How long a leased persistent message stays hidden.
     pub visibility_timeout: Duration,
+    /// What the queue holds: messages published to it, or a broker listener's replays.
+    pub feed: Feed,
 }
+
+/// What a persistent queue's messages are, and so what their events look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// Messages `queue.publish` (or a replay of one of its letters) put there: the event's attributes are
+    /// the publisher's with `queue` and `delivery`; its trace is the one stored with the message.
+    Published,
+    /// Dead letters of a broker listener's flow, replayed into its replay queue
+    /// ([`crate::state::replays`]): the event is the broker's delivery again (its attributes as they were,
+    /// `delivery` counting the replay's runs, `replayed: true`), in the trace its `traceparent` header
+    /// names.
+    Replays,
+}
+
+/// How often a persistent consumer with an empty queue looks for messages another replica, or `relais dlq`
+/// on a shared state, put there (a publish or a replay in this process wakes it at once).
+const POLL: Duration = Duration::from_millis(250);
+
+/// [`POLL`] for a replay queue, which is empty but for an operator's replays: looked at less often, since
+/// a replay through this process's admin port wakes it at once.
+const REPLAYS_POLL: Duration = Duration::from_secs(1);
 
 impl QueueListener {
     /// The consumer of a `queue.listener` source.
@@ -54,6 +77,32 @@ impl QueueListener {
             redelivery_delay: settings.redelivery_delay.0,
             persistent: settings.persistent,
             visibility_timeout: settings.visibility_timeout.0,
+            feed: Feed::Published,
+        }
+    }
+
+    /// The consumer of the replay queue of a broker listener's `flow` ([`crate::state::replays`]): its
+    /// flow run again on each replayed letter, up to `max_deliveries` times `redelivery_delay` apart
+    /// (doubling), then dead-lettered again (into the same replay queue, so replayable again).
+    pub fn replays(
+        flow: &str,
+        max_deliveries: u32,
+        redelivery_delay: Duration,
+        visibility_timeout: Duration,
+        runtime: &Runtime,
+    ) -> QueueListener {
+        let state = &runtime.program().state;
+        let name = crate::state::replays::queue_of(flow);
+        state.signal(&name);
+        QueueListener {
+            flow: flow.to_string(),
+            queue: state.queue_or_default(&name),
+            consumers: 1,
+            max_deliveries: max_deliveries.max(1),
+            redelivery_delay,
+            persistent: true,
+            visibility_timeout,
+            feed: Feed::Replays,
         }
     }
 
@@ -130,10 +179,20 @@ impl QueueListener {
             serde_json::Value::Object(map) => map.clone(),
             _ => serde_json::Map::new(),
         };
-        attributes.insert("queue".into(), json!(name));
+        let parent = match self.feed {
+            Feed::Published => {
+                attributes.insert("queue".into(), json!(name));
+                // The publish's span, as stored with the message (the same after a restart).
+                crate::trace::stored(leased.message.trace.as_ref())
+            }
+            Feed::Replays => {
+                attributes.insert("replayed".into(), json!(true));
+                // The broker message's own trace: the replay joins the trace its publisher started.
+                crate::trace::stored(leased.message.trace.as_ref())
+                    .or_else(|| crate::trace::in_headers(attributes.get("headers")))
+            }
+        };
         attributes.insert("delivery".into(), json!(leased.deliveries));
-        // The publish's span, as stored with the message (the same after a restart).
-        let parent = crate::trace::stored(leased.message.trace.as_ref());
         let span = crate::trace::inbound_message(parent.as_ref(), "relais", &name);
         let event = Event {
             payload: Arc::new(crate::event::Payload::bytes(leased.message.payload.clone(), &leased.message.media_type)),
@@ -255,9 +314,10 @@ type Finished = (Option<MessageId>, Working);
 /// message whose flow finished since the last turn and leases what the free consumers (and the lease-ahead
 /// buffer) can take, in one call, so one commit (one fsync) settles and hands out a batch. A message is done
 /// (out of the in-flight count) only once its ack is durable. When the queue is empty, the loop waits for a
-/// publish in this process (or polls every 250 ms, for messages another replica or a replay put there). A
-/// failed store call is retried with a backoff (250 ms doubling to 5 s), its acks kept for the next turn. On
-/// stop, messages leased ahead and not started are given back without counting a delivery.
+/// publish in this process (or polls every 250 ms, 1 s for a replay queue, for messages another replica or
+/// a replay put there). A failed store call is retried with a backoff (250 ms doubling to 5 s), its acks
+/// kept for the next turn. On stop, messages leased ahead and not started are given back without counting
+/// a delivery.
 async fn consume_persistent(
     listener: Arc<QueueListener>,
     runtime: Runtime,
@@ -274,6 +334,7 @@ async fn consume_persistent(
     // The last lease found fewer messages than it asked for: wait for a publish before asking again.
     let mut drained = false;
     let bound = listener.lease_bound();
+    let poll = if listener.feed == Feed::Replays { REPLAYS_POLL } else { POLL };
     let mut backoff = FIRST_BACKOFF;
     loop {
         while !ahead.is_empty() {
@@ -334,7 +395,7 @@ async fn consume_persistent(
         tokio::select! {
             done = finished_rx.recv() => acks.extend(done),
             _ = signal.notified(), if drained => drained = false,
-            _ = tokio::time::sleep(Duration::from_millis(250)), if drained => drained = false,
+            _ = tokio::time::sleep(poll), if drained => drained = false,
             _ = stop.changed() => break,
         }
     }

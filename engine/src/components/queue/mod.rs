@@ -113,6 +113,31 @@ impl ListenerParams {
     }
 }
 
+/// How long a replayed message a replica runs stays hidden from the others: `queue.listener`'s default
+/// `visibility_timeout` (a replay's flow running longer may run a second time on another replica).
+pub const REPLAY_VISIBILITY: Duration = Duration::from_secs(60);
+
+/// The unit consuming the replay queue of a broker listener's `flow` (`amqp.listener`, `nats.listener`;
+/// see [`crate::state::replays`]), planned beside the listener's own under the key `KEY:replays`: it runs
+/// the flow on each replayed dead letter, `max_deliveries` times at most, `redelivery_delay` apart
+/// (doubling), a run hidden from other replicas for [`REPLAY_VISIBILITY`]. It stops with the queue
+/// consumers, once the work in flight is done (`Stage::Internal`).
+pub fn replays_planned(
+    key: &str,
+    flow: &str,
+    max_deliveries: u32,
+    redelivery_delay: Duration,
+    runtime: &Runtime,
+) -> Box<dyn Planned> {
+    let consumer = listener::QueueListener::replays(flow, max_deliveries, redelivery_delay, REPLAY_VISIBILITY, runtime);
+    let runtime = runtime.clone();
+    TaskPlanned::planned(
+        format!("{key}:replays"),
+        Stage::Internal,
+        Box::new(move |stop, in_flight| listener::start(consumer, runtime, stop, in_flight)),
+    )
+}
+
 impl Source for ListenerParams {
     const NAME: &'static str = "queue.listener";
     const SUMMARY: &'static str = "Starts the flow for each queued message.";
