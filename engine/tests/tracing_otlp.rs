@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::otlp::{collector, crm, only, Received, CLIENT, CONSUMER, ERROR, INTERNAL, PRODUCER, SERVER};
+use support::otlp::{collector, crm, only, partner, Received, CLIENT, CONSUMER, ERROR, INTERNAL, PRODUCER, SERVER};
 use support::process::RelaisProcess;
 use support::request;
 
@@ -267,24 +267,6 @@ flows:
         assert_ne!(server.trace_id, "0".repeat(32));
     }
     drop(relais);
-}
-
-/// A simulated partner that answers `failing` while `down` and 200 with `answer` otherwise, keeping the path,
-/// the `traceparent` and the status of every call.
-async fn partner(down: Arc<AtomicBool>, failing: u16, answer: &'static str) -> (SocketAddr, Arc<Mutex<Vec<Call>>>) {
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let kept = calls.clone();
-    let addr = serve(move |parts, _| {
-        let (kept, down) = (kept.clone(), down.clone());
-        async move {
-            let status = if down.load(Ordering::SeqCst) { failing } else { 200 };
-            let traceparent = parts.headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_string);
-            kept.lock().unwrap().push(Call { path: parts.uri.path().to_string(), traceparent, status });
-            (status, Bytes::from_static(answer.as_bytes()))
-        }
-    })
-    .await;
-    (addr, calls)
 }
 
 /// The value of the sample `name{labels}` in a Prometheus text page, if it is there.

@@ -166,12 +166,18 @@ pub struct Call {
 /// The simulated CRM: answers 503 while `down`, 200 otherwise (a JSON body), and keeps every call with the
 /// `traceparent` it came with.
 pub async fn crm(down: Arc<AtomicBool>) -> (SocketAddr, Arc<Mutex<Vec<Call>>>) {
+    partner(down, 503, "{\"ok\":true}").await
+}
+
+/// A simulated partner that answers `failing` while `down` and 200 with `answer` otherwise, keeping every
+/// call with its path, headers, body and the status it got.
+pub async fn partner(down: Arc<AtomicBool>, failing: u16, answer: &'static str) -> (SocketAddr, Arc<Mutex<Vec<Call>>>) {
     let calls = Arc::new(Mutex::new(Vec::new()));
     let kept = calls.clone();
     let addr = serve(move |parts, body| {
         let (kept, down) = (kept.clone(), down.clone());
         async move {
-            let status = if down.load(Ordering::SeqCst) { 503 } else { 200 };
+            let status = if down.load(Ordering::SeqCst) { failing } else { 200 };
             let traceparent = parts.headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_string);
             let headers = parts
                 .headers
@@ -181,7 +187,7 @@ pub async fn crm(down: Arc<AtomicBool>) -> (SocketAddr, Arc<Mutex<Vec<Call>>>) {
             let body = String::from_utf8_lossy(&body).into_owned();
             let path = parts.uri.path().to_string();
             kept.lock().unwrap().push(Call { path, traceparent, status, headers, body });
-            (status, Bytes::from_static(b"{\"ok\":true}"))
+            (status, Bytes::from_static(answer.as_bytes()))
         }
     })
     .await;
