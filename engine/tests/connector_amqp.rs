@@ -975,9 +975,17 @@ async fn a_poison_message_dead_lettered_is_replayed_through_the_admin_port_once_
     })
     .await;
     let spans = collector.trace(TRACE);
-    let publish = otlp::only(&spans, "producer span", |s| s.kind == otlp::PRODUCER);
+    otlp::only(&spans, "producer span", |s| s.kind == otlp::PRODUCER);
     let replay = otlp::only(&spans, "replay's consumer span", |s| s.name == "relais.replay.receive process");
-    assert_eq!(replay.parent, publish.span_id, "the replay is a consumer of the original publish");
+    // A letter keeps the span its message failed in (as a queue.listener's letter does), so the replay runs
+    // under the delivery that failed: the trace shows the failure and what fixed it, one after the other.
+    let failed: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.kind == otlp::CONSUMER && s.span_id != replay.span_id)
+        .map(|s| s.span_id.as_str())
+        .collect();
+    assert_eq!(failed.len(), 2, "two refused deliveries: {spans:#?}");
+    assert!(failed.contains(&replay.parent.as_str()), "the replay runs under a failed delivery: {spans:#?}");
     assert_eq!(calls.lock().unwrap().len(), 3, "two refused deliveries and the replay");
     drop(relais);
     names.delete().await;
