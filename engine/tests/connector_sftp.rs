@@ -3,7 +3,8 @@
 //! `processed/` or `failed/`, not reading a file still being uploaded, not running anything twice across a
 //! stop (a done record, a file stopped half-way), losing nothing and running nothing twice when the server
 //! is killed mid-file and comes back; `sftp.write` atomic and refusing what it must; a listener and a write
-//! logging in with a password (a throwaway account of the server's own); refused credentials (an unknown
+//! logging in with a password (a throwaway account of the server's own), also where the server takes it
+//! through `keyboard-interactive` only; refused credentials (an unknown
 //! user, a wrong password, a key the server does not authorise) and unknown or changed host keys turning
 //! `/ready` to 503 with the reason, never the password; a missing key or known_hosts file, or a wrong
 //! passphrase, refusing the start.
@@ -406,6 +407,51 @@ flows:
     let logged = server.logged();
     assert!(logged.contains("Failed password for relais-partner"), "{logged}");
     assert!(!logged.contains("Accepted"), "{logged}");
+    daemon.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_taking_passwords_only_through_keyboard_interactive_lets_the_right_one_in_and_refuses_a_wrong_one() {
+    let server = SftpServer::start_with_keyboard_interactive("relais-pam", "through PAM");
+    let account = server.account.clone().unwrap();
+    let out = server.data().join("out");
+    std::env::set_var("SFTP_TEST_WRONG_PAM_PASSWORD", "a-wrong-one-never-shown");
+    let wrong = server
+        .password_config("SFTP_TEST_PAM_PASSWORD")
+        .replace("SFTP_TEST_PAM_PASSWORD", "SFTP_TEST_WRONG_PAM_PASSWORD");
+    let flows = format!(
+        r##"
+configs:
+  partner: {{ {right} }}
+  intruder: {{ {wrong} }}
+flows:
+  save:
+    steps:
+      - sftp.write: {{ config: partner, directory: "{out}", name: "order-#[payload.id].json" }}
+  intrude:
+    steps:
+      - sftp.write: {{ config: intruder, directory: "{out}", name: "intruder.json" }}
+"##,
+        right = server.password_config("SFTP_TEST_PAM_PASSWORD"),
+        out = out.display()
+    );
+    let dir = support::write_files(&[("flows.yaml", &flows)]);
+    let (_, program) = support::compile_dir(&dir, None);
+    let daemon = support::daemon_with_admin(program).await;
+    daemon.runtime().run_flow("save", Event::new(json!({ "id": 3 }))).await.unwrap();
+    assert_eq!(names(&out), vec!["order-3.json"]);
+    assert_eq!(owner(&out.join("order-3.json")), account.uid, "written as the account");
+    let logged = server.logged();
+    assert!(logged.contains("Accepted keyboard-interactive/pam for relais-pam"), "{logged}");
+    let error = daemon.runtime().run_flow("intrude", Event::new(json!({}))).await.unwrap_err();
+    assert_eq!(error.error_type.to_string(), "SFTP:AUTH", "{}", error.description);
+    assert!(error.description.contains("refused the password of user `relais-pam`"), "{}", error.description);
+    let body = ready_until(&daemon, "/ready to refuse the wrong password", |status, text| {
+        status == 503 && text.contains("SFTP:AUTH") && text.contains("intruder")
+    })
+    .await;
+    assert!(!body.contains("never-shown") && !body.contains("through PAM"), "{body}");
+    assert_eq!(names(&out), vec!["order-3.json"], "nothing written with the wrong password");
     daemon.shutdown(Duration::from_secs(5)).await;
 }
 

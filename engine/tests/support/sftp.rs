@@ -8,7 +8,9 @@
 //! touching the machine's users: sshd runs in a mount namespace of its own (`unshare --mount`, root only)
 //! where copies of `/etc/passwd` and `/etc/shadow` holding one more line are bind-mounted over the real
 //! ones. The machine's files, its own sshd and every other process see nothing of it, and the account
-//! disappears with the server.
+//! disappears with the server. [`SftpServer::start_with_keyboard_interactive`] makes the same account's
+//! server take the password through PAM as a `keyboard-interactive` answer only, the way OpenSSH is often
+//! set up.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -51,13 +53,16 @@ fn run(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// A login that exists only inside the server's mount namespace: a user name, its password, and the uid
-/// that owns `data/` (and every file the account writes there).
+/// A login that exists only inside the server's mount namespace: a user name, its password, the uid
+/// that owns `data/` (and every file the account writes there), and how the server takes the password.
 #[derive(Clone, Debug)]
 pub struct Account {
     pub user: String,
     pub password: String,
     pub uid: u32,
+    /// Through PAM and `keyboard-interactive` only (`UsePAM yes`, `PasswordAuthentication no`), as many
+    /// servers do, rather than the `password` method.
+    pub keyboard_interactive: bool,
 }
 
 /// The first uid from 64100 that `/etc/passwd` does not use, so the account's files are told apart from
@@ -82,8 +87,20 @@ impl SftpServer {
     /// Starts a server that also lets `user` log in with `password` (see the module's doc); `data/` belongs
     /// to that account, which is a user of its own (not root): the key login of the current user still works.
     pub fn start_with_password(user: &str, password: &str) -> SftpServer {
+        SftpServer::start_with_account(user, password, false)
+    }
+
+    /// [`SftpServer::start_with_password`], the server taking the password through PAM as the answer to a
+    /// `keyboard-interactive` prompt only (the `password` method refused), as OpenSSH's usual PAM setups do.
+    pub fn start_with_keyboard_interactive(user: &str, password: &str) -> SftpServer {
+        assert!(Path::new("/etc/pam.d/sshd").exists(), "/etc/pam.d/sshd is missing (openssh-server installs it)");
+        SftpServer::start_with_account(user, password, true)
+    }
+
+    fn start_with_account(user: &str, password: &str, keyboard_interactive: bool) -> SftpServer {
         assert!(Path::new("/usr/bin/unshare").exists(), "/usr/bin/unshare is missing (util-linux)");
-        let account = Account { user: user.to_string(), password: password.to_string(), uid: free_uid() };
+        let account =
+            Account { user: user.to_string(), password: password.to_string(), uid: free_uid(), keyboard_interactive };
         SftpServer::start_as(Some(account))
     }
 
@@ -110,13 +127,16 @@ impl SftpServer {
             add_account(&dir, account);
         }
         let d = dir.display();
+        let passwords = match account.as_ref().is_some_and(|a| a.keyboard_interactive) {
+            true => "UsePAM yes\nPasswordAuthentication no\nKbdInteractiveAuthentication yes",
+            false => "UsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no",
+        };
         std::fs::write(
             dir.join("sshd_config"),
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
-                 AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
-                 PasswordAuthentication yes\nKbdInteractiveAuthentication no\nMaxStartups 100\n\
-                 Subsystem sftp internal-sftp\nLogLevel VERBOSE\n"
+                 AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPermitRootLogin yes\n{passwords}\n\
+                 MaxStartups 100\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n"
             ),
         )
         .unwrap();
