@@ -6,7 +6,8 @@
 //! logging in with a password (a throwaway account of the server's own), also where the server takes it
 //! through `keyboard-interactive` only; refused credentials (an unknown
 //! user, a wrong password, a key the server does not authorise) and unknown or changed host keys turning
-//! `/ready` to 503 with the reason, never the password; a missing key or known_hosts file, or a wrong
+//! `/ready` to 503 with the reason, never the password (and `relais run` logging a wrong password's
+//! refusal at start); a missing key or known_hosts file, or a wrong
 //! passphrase, refusing the start.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
 
@@ -408,6 +409,36 @@ flows:
     assert!(logged.contains("Failed password for relais-partner"), "{logged}");
     assert!(!logged.contains("Accepted"), "{logged}");
     daemon.shutdown(Duration::from_secs(5)).await;
+}
+
+#[test]
+fn relais_run_with_a_wrong_password_logs_the_refusal_at_start_and_never_the_password() {
+    let server = SftpServer::start_with_password("relais-partner", "the right one");
+    let flows = format!(
+        r##"
+configs:
+  partner: {{ sftp: {{ host: 127.0.0.1, port: {port}, user: relais-partner, password: "${{secret:SFTP_RUN_PASSWORD}}", known_hosts: "{known}" }} }}
+flows:
+  intake:
+    source: {{ sftp.listener: {{ config: partner, directory: inbox, frequency: 50ms }} }}
+    steps:
+      - logger: "#[attributes.file]"
+"##,
+        port = server.port,
+        known = server.known_hosts.display()
+    );
+    let dir = support::write_files(&[("flows.yaml", &flows)]);
+    let relais = support::process::RelaisProcess::start(
+        &dir,
+        &["--admin", "off", "--state", "memory", "--no-watch"],
+        "info",
+        &[("SFTP_RUN_PASSWORD", "s3cr3t-in-the-environment")],
+    );
+    let line = relais.wait_for_log("cannot reach the SFTP server");
+    assert!(line.contains("partner") && line.contains("refused the password of user `relais-partner`"), "{line}");
+    let logs = relais.stop();
+    assert!(!logs.contains("s3cr3t"), "{logs}");
+    assert!(server.logged().contains("Failed password for relais-partner"), "{}", server.logged());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
