@@ -4,11 +4,10 @@
 //! stop (a done record, a file stopped half-way), losing nothing and running nothing twice when the server
 //! is killed mid-file and comes back; `sftp.write` atomic and refusing what it must; a listener and a write
 //! logging in with a password (a throwaway account of the server's own), also where the server takes it
-//! through `keyboard-interactive` only; refused credentials (an unknown
-//! user, a wrong password, a key the server does not authorise) and unknown or changed host keys turning
-//! `/ready` to 503 with the reason, never the password (and `relais run` logging a wrong password's
-//! refusal at start); a missing key or known_hosts file, or a wrong
-//! passphrase, refusing the start.
+//! through `keyboard-interactive` only; refused credentials (an unknown user, a wrong password, a key the
+//! server does not authorise) and unknown or changed host keys turning `/ready` to 503 with the reason,
+//! never the password, and `relais run` logging a wrong password's refusal at start; a missing key or
+//! known_hosts file, or a wrong passphrase, refusing the start.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
 
 mod support;
