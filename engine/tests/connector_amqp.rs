@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::otlp;
 use support::process::RelaisProcess;
+use support::proxy::Proxy;
 
 const START: &str = "start it with `rabbitmq-server -detached` (or `.ci/services`), user guest/guest on loopback";
 
@@ -229,55 +230,11 @@ flows:
     names.delete().await;
 }
 
-/// A TCP proxy to the broker that the test can cut (every connection dropped, new ones refused) and
-/// restore: the broker out of reach for relais alone, without restarting the broker other tests share.
-struct Proxy {
-    addr: SocketAddr,
-    open: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Proxy {
-    async fn start() -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let open = Arc::new(AtomicBool::new(true));
-        let connections = Arc::new(Mutex::new(Vec::new()));
-        let (is_open, held) = (open.clone(), connections.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { break };
-                if !is_open.load(Ordering::SeqCst) {
-                    continue; // dropped: the client sees the connection closed
-                }
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5672").await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                held.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        Proxy { addr, open, connections }
-    }
-
-    fn cut(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        for connection in self.connections.lock().unwrap().drain(..) {
-            connection.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.open.store(true, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_of_messages_loses_nothing_when_the_connection_is_cut_mid_way_and_comes_back() {
     let mut names = Names::new("outage");
     let (inbox, out) = (names.queue("inbox"), names.queue("out"));
-    let proxy = Proxy::start().await;
+    let proxy = Proxy::start("127.0.0.1:5672").await;
     let flows = format!(
         r##"
 configs:
@@ -368,7 +325,7 @@ flows:
 async fn the_topology_is_declared_again_when_the_broker_comes_back_without_it() {
     let mut names = Names::new("redeclare");
     let (changes, inbox, out) = (names.exchange("changes"), names.queue("inbox"), names.queue("out"));
-    let proxy = Proxy::start().await;
+    let proxy = Proxy::start("127.0.0.1:5672").await;
     let flows = format!(
         r##"
 configs:

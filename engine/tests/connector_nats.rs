@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::otlp;
 use support::process::RelaisProcess;
+use support::proxy::Proxy;
 
 const START: &str = "start it with `nats-server -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server` \
                      (or `.ci/services`)";
@@ -188,54 +189,10 @@ flows:
     daemon.shutdown(Duration::from_secs(5)).await;
 }
 
-/// A TCP proxy to the NATS server that the test can cut (every connection dropped, new ones closed at
-/// once) and restore: the server out of reach for relais, without stopping the server other tests share.
-struct Proxy {
-    addr: SocketAddr,
-    open: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Proxy {
-    async fn start() -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let open = Arc::new(AtomicBool::new(true));
-        let connections = Arc::new(Mutex::new(Vec::new()));
-        let (is_open, held) = (open.clone(), connections.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { break };
-                if !is_open.load(Ordering::SeqCst) {
-                    continue; // dropped: the client sees the connection closed
-                }
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:4222").await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                held.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        Proxy { addr, open, connections }
-    }
-
-    fn cut(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        for connection in self.connections.lock().unwrap().drain(..) {
-            connection.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.open.store(true, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_of_messages_loses_nothing_when_the_server_goes_away_and_comes_back_mid_way() {
     let stream = TestStream::new("outage");
-    let proxy = Proxy::start().await;
+    let proxy = Proxy::start("127.0.0.1:4222").await;
     let out = support::write_files(&[]).join("out");
     let flows = format!(
         r##"

@@ -2,9 +2,12 @@
 //! throwaway keys): `sftp.listener` splitting a CSV into one event per record and moving the file to
 //! `processed/` or `failed/`, not reading a file still being uploaded, not running anything twice across a
 //! stop (a done record, a file stopped half-way), losing nothing and running nothing twice when the server
-//! is killed mid-file and comes back; `sftp.write` atomic and refusing what it must; refused credentials
-//! and unknown or changed host keys turning `/ready` to 503 with the reason, never the password; a missing
-//! key or known_hosts file, or a wrong passphrase, refusing the start.
+//! is killed mid-file and comes back; `sftp.write` atomic and refusing what it must; a listener and a write
+//! logging in with a password (a throwaway account of the server's own), also where the server takes it
+//! through `keyboard-interactive` only; refused credentials (an unknown user, a wrong password, a key the
+//! server does not authorise) and unknown or changed host keys turning `/ready` to 503 with the reason,
+//! never the password, and `relais run` logging a wrong password's refusal at start; a missing key or
+//! known_hosts file, or a wrong passphrase, refusing the start.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup should stop the test loudly
 
 mod support;
@@ -312,6 +315,173 @@ flows:
     .await;
     assert!(body.contains("partner") && body.contains("refused the password of user `relais_no_such_user`"), "{body}");
     assert!(!body.contains("s3cr3t"), "{body}");
+    daemon.shutdown(Duration::from_secs(5)).await;
+}
+
+/// The owner of `path` (the uid sshd's account process wrote it as).
+fn owner(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().uid()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_and_a_write_logging_in_with_a_password_read_and_write_as_that_account() {
+    let server = SftpServer::start_with_password("relais-partner", "correct horse battery staple");
+    let account = server.account.clone().unwrap();
+    let (inbox, out) = (server.data().join("inbox"), server.data().join("out"));
+    let flows = format!(
+        r##"
+configs:
+  partner: {{ {config} }}
+flows:
+  intake:
+    source: {{ sftp.listener: {{ config: partner, directory: "{inbox}", pattern: "*.csv", frequency: 50ms, split: csv }} }}
+    steps:
+      - sftp.write: {{ config: partner, directory: "{out}", name: "#[attributes.file]-#[attributes.record]", content: "#[payload.name]", if_exists: fail }}
+"##,
+        config = server.password_config("SFTP_TEST_ACCOUNT_PASSWORD"),
+        inbox = inbox.display(),
+        out = out.display()
+    );
+    let dir = support::write_files(&[("flows.yaml", &flows)]);
+    let (_, program) = support::compile_dir(&dir, None);
+    let daemon = support::daemon_with_admin(program).await;
+    ready_until(&daemon, "/ready to say the server is reached", |status, _| status == 200).await;
+    support::eventually("the listener to create its directory", || std::future::ready(inbox.is_dir())).await;
+    assert_eq!(owner(&inbox), account.uid, "the listener logged in as the password account");
+    std::fs::write(inbox.join("partners.csv"), "id,name\n1,ana\n2,\"chen, li\"\n").unwrap();
+    support::eventually("partners.csv processed", || {
+        std::future::ready(names(&inbox.join("processed")) == ["partners.csv"])
+    })
+    .await;
+    assert_eq!(names(&out), vec!["partners.csv-1", "partners.csv-2"]);
+    assert_eq!(std::fs::read_to_string(out.join("partners.csv-2")).unwrap(), "chen, li");
+    assert_eq!(owner(&out.join("partners.csv-1")), account.uid, "sftp.write logged in as the password account");
+    let logged = server.logged();
+    assert!(logged.contains("Accepted password for relais-partner"), "{logged}");
+    assert!(!logged.contains("Accepted publickey"), "{logged}");
+    assert!(
+        !std::fs::read_to_string("/etc/passwd").unwrap().contains("relais-partner"),
+        "the machine's users are untouched"
+    );
+    daemon.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_or_an_unauthorised_key_keeps_ready_at_503_and_fails_the_steps_as_sftp_auth() {
+    let server = SftpServer::start_with_password("relais-partner", "the right one");
+    let stranger = server.dir.join("stranger_key");
+    support::sftp::keygen(&stranger);
+    std::env::set_var("SFTP_TEST_WRONG_PASSWORD", "a-wrong-one-never-shown");
+    let flows = format!(
+        r##"
+configs:
+  by_password: {{ sftp: {{ host: 127.0.0.1, port: {port}, user: relais-partner, password: "${{secret:SFTP_TEST_WRONG_PASSWORD}}", known_hosts: "{known}" }} }}
+  by_key: {{ sftp: {{ host: 127.0.0.1, port: {port}, user: {user}, private_key: "{stranger}", known_hosts: "{known}" }} }}
+flows:
+  intake:
+    source: {{ sftp.listener: {{ config: by_password, directory: inbox, frequency: 50ms }} }}
+    steps:
+      - logger: "#[attributes.file]"
+  send:
+    steps:
+      - sftp.write: {{ config: by_key, directory: out, name: x.txt }}
+"##,
+        port = server.port,
+        user = server.user,
+        known = server.known_hosts.display(),
+        stranger = stranger.display()
+    );
+    let dir = support::write_files(&[("flows.yaml", &flows)]);
+    let (_, program) = support::compile_dir(&dir, None);
+    let daemon = support::daemon_with_admin(program).await;
+    let body = ready_until(&daemon, "/ready to refuse both logins", |status, text| {
+        status == 503 && text.matches("SFTP:AUTH").count() == 2
+    })
+    .await;
+    assert!(body.contains("refused the password of user `relais-partner`"), "{body}");
+    assert!(body.contains(&format!("refused the key of user `{}`", server.user)), "{body}");
+    assert!(!body.contains("never-shown"), "{body}");
+    let error = daemon.runtime().run_flow("send", Event::new(json!({}))).await.unwrap_err();
+    assert_eq!(error.error_type.to_string(), "SFTP:AUTH", "{}", error.description);
+    let logged = server.logged();
+    assert!(logged.contains("Failed password for relais-partner"), "{logged}");
+    assert!(!logged.contains("Accepted"), "{logged}");
+    daemon.shutdown(Duration::from_secs(5)).await;
+}
+
+#[test]
+fn relais_run_with_a_wrong_password_logs_the_refusal_at_start_and_never_the_password() {
+    let server = SftpServer::start_with_password("relais-partner", "the right one");
+    let flows = format!(
+        r##"
+configs:
+  partner: {{ sftp: {{ host: 127.0.0.1, port: {port}, user: relais-partner, password: "${{secret:SFTP_RUN_PASSWORD}}", known_hosts: "{known}" }} }}
+flows:
+  intake:
+    source: {{ sftp.listener: {{ config: partner, directory: inbox, frequency: 50ms }} }}
+    steps:
+      - logger: "#[attributes.file]"
+"##,
+        port = server.port,
+        known = server.known_hosts.display()
+    );
+    let dir = support::write_files(&[("flows.yaml", &flows)]);
+    let relais = support::process::RelaisProcess::start(
+        &dir,
+        &["--admin", "off", "--state", "memory", "--no-watch"],
+        "info",
+        &[("SFTP_RUN_PASSWORD", "s3cr3t-in-the-environment")],
+    );
+    let line = relais.wait_for_log("cannot reach the SFTP server");
+    assert!(line.contains("partner") && line.contains("refused the password of user `relais-partner`"), "{line}");
+    let logs = relais.stop();
+    assert!(!logs.contains("s3cr3t"), "{logs}");
+    assert!(server.logged().contains("Failed password for relais-partner"), "{}", server.logged());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_taking_passwords_only_through_keyboard_interactive_lets_the_right_one_in_and_refuses_a_wrong_one() {
+    let server = SftpServer::start_with_keyboard_interactive("relais-pam", "through PAM");
+    let account = server.account.clone().unwrap();
+    let out = server.data().join("out");
+    std::env::set_var("SFTP_TEST_WRONG_PAM_PASSWORD", "a-wrong-one-never-shown");
+    let wrong = server
+        .password_config("SFTP_TEST_PAM_PASSWORD")
+        .replace("SFTP_TEST_PAM_PASSWORD", "SFTP_TEST_WRONG_PAM_PASSWORD");
+    let flows = format!(
+        r##"
+configs:
+  partner: {{ {right} }}
+  intruder: {{ {wrong} }}
+flows:
+  save:
+    steps:
+      - sftp.write: {{ config: partner, directory: "{out}", name: "order-#[payload.id].json" }}
+  intrude:
+    steps:
+      - sftp.write: {{ config: intruder, directory: "{out}", name: "intruder.json" }}
+"##,
+        right = server.password_config("SFTP_TEST_PAM_PASSWORD"),
+        out = out.display()
+    );
+    let dir = support::write_files(&[("flows.yaml", &flows)]);
+    let (_, program) = support::compile_dir(&dir, None);
+    let daemon = support::daemon_with_admin(program).await;
+    daemon.runtime().run_flow("save", Event::new(json!({ "id": 3 }))).await.unwrap();
+    assert_eq!(names(&out), vec!["order-3.json"]);
+    assert_eq!(owner(&out.join("order-3.json")), account.uid, "written as the account");
+    let logged = server.logged();
+    assert!(logged.contains("Accepted keyboard-interactive/pam for relais-pam"), "{logged}");
+    let error = daemon.runtime().run_flow("intrude", Event::new(json!({}))).await.unwrap_err();
+    assert_eq!(error.error_type.to_string(), "SFTP:AUTH", "{}", error.description);
+    assert!(error.description.contains("refused the password of user `relais-pam`"), "{}", error.description);
+    let body = ready_until(&daemon, "/ready to refuse the wrong password", |status, text| {
+        status == 503 && text.contains("SFTP:AUTH") && text.contains("intruder")
+    })
+    .await;
+    assert!(!body.contains("never-shown") && !body.contains("through PAM"), "{body}");
+    assert_eq!(names(&out), vec!["order-3.json"], "nothing written with the wrong password");
     daemon.shutdown(Duration::from_secs(5)).await;
 }
 

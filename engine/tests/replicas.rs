@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::postgres::Schema;
 use support::process::RelaisProcess;
+use support::proxy::Proxy;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/replicas").join(name)
@@ -433,54 +434,6 @@ async fn a_schedule_on_three_replicas_runs_once_per_tick_even_while_its_runner_i
     }
 }
 
-/// A TCP proxy to PostgreSQL that the test can cut (every connection dropped, new ones closed at once) and
-/// restore: PostgreSQL out of reach for one replica, without stopping the server the other tests share.
-struct Proxy {
-    addr: SocketAddr,
-    open: Arc<std::sync::atomic::AtomicBool>,
-    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Proxy {
-    async fn start() -> Proxy {
-        let database = support::postgres::database();
-        let upstream = database.split_once('@').map_or("127.0.0.1:5432", |(_, rest)| rest);
-        let upstream = upstream.split('/').next().unwrap_or("127.0.0.1:5432").to_string();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let connections = Arc::new(Mutex::new(Vec::new()));
-        let (is_open, held) = (open.clone(), connections.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { break };
-                if !is_open.load(Ordering::SeqCst) {
-                    continue; // dropped: the client sees the connection closed
-                }
-                let upstream = upstream.clone();
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                held.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        Proxy { addr, open, connections }
-    }
-
-    fn cut(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        for connection in self.connections.lock().unwrap().drain(..) {
-            connection.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.open.store(true, Ordering::SeqCst);
-    }
-}
-
 async fn status(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Option<u16> {
     http(addr, method, path, body).await.map(|(status, _)| status)
 }
@@ -489,7 +442,7 @@ async fn status(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Opti
 async fn a_replica_cut_off_from_postgres_is_not_ready_refuses_orders_with_503_and_resumes_when_it_is_back() {
     let schema = Schema::fresh();
     let (crm_addr, crm) = start_crm().await;
-    let proxy = Proxy::start().await;
+    let proxy = Proxy::start(&support::postgres::address()).await;
     let cut_off = start_replica("orders", &schema.url_via(&proxy.addr.to_string(), "relais_cut"), crm_addr, "cut");
     let other = start_replica("orders", &schema.url("relais_other"), crm_addr, "other");
     let (cut_api, other_api) = (cut_off.api.unwrap(), other.api.unwrap());

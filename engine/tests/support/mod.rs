@@ -17,6 +17,9 @@ pub mod process;
 pub mod postgres;
 
 #[allow(dead_code)]
+pub mod proxy;
+
+#[allow(dead_code)]
 pub mod sftp;
 
 /// Writes `files` (name, text) to a fresh directory and returns it.

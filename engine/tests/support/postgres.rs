@@ -8,6 +8,13 @@ pub fn database() -> String {
     std::env::var("RELAIS_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
+/// The test database's `host:port`, where a [`super::proxy::Proxy`] forwards to.
+pub fn address() -> String {
+    let database = database();
+    let rest = database.split_once('@').map_or("127.0.0.1:5432", |(_, rest)| rest);
+    rest.split('/').next().unwrap_or("127.0.0.1:5432").to_string()
+}
+
 /// Runs `sql` on the test database; panics, saying how to start PostgreSQL, when it cannot be reached.
 pub fn admin(sql: &str) -> Vec<tokio_postgres::SimpleQueryMessage> {
     try_admin(sql).unwrap_or_else(|e| panic!("{e}"))

@@ -3,6 +3,14 @@
 //! subsystem, key authentication for the current user (root on the development and CI machines). It can
 //! be killed (with every connection process it forked) and started again on the same port, the way a
 //! server restart looks to a client.
+//!
+//! [`SftpServer::start_with_password`] adds a throwaway account that logs in with a password, without
+//! touching the machine's users: sshd runs in a mount namespace of its own (`unshare --mount`, root only)
+//! where copies of `/etc/passwd` and `/etc/shadow` holding one more line are bind-mounted over the real
+//! ones. The machine's files, its own sshd and every other process see nothing of it, and the account
+//! disappears with the server. [`SftpServer::start_with_keyboard_interactive`] makes the same account's
+//! server take the password through PAM as a `keyboard-interactive` answer only, the way OpenSSH is often
+//! set up.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -31,6 +39,8 @@ pub struct SftpServer {
     pub fingerprint: String,
     /// The current user's name, which the configs log in as.
     pub user: String,
+    /// The throwaway password account, when started with [`SftpServer::start_with_password`].
+    pub account: Option<Account>,
     child: Option<Child>,
     /// Every line sshd logged, for the failure messages and the tests that read them.
     pub log: Arc<Mutex<Vec<String>>>,
@@ -43,6 +53,26 @@ fn run(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// A login that exists only inside the server's mount namespace: a user name, its password, the uid
+/// that owns `data/` (and every file the account writes there), and how the server takes the password.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub user: String,
+    pub password: String,
+    pub uid: u32,
+    /// Through PAM and `keyboard-interactive` only (`UsePAM yes`, `PasswordAuthentication no`), as many
+    /// servers do, rather than the `password` method.
+    pub keyboard_interactive: bool,
+}
+
+/// The first uid from 64100 that `/etc/passwd` does not use, so the account's files are told apart from
+/// every real user's.
+fn free_uid() -> u32 {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let used: Vec<u32> = passwd.lines().filter_map(|l| l.split(':').nth(2)?.parse().ok()).collect();
+    (64100..65000).find(|uid| !used.contains(uid)).unwrap()
+}
+
 /// Generates an Ed25519 key pair at `path` (and `path.pub`).
 pub fn keygen(path: &Path) {
     run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-C", "relais-test", "-f", &path.display().to_string()]);
@@ -51,6 +81,30 @@ pub fn keygen(path: &Path) {
 impl SftpServer {
     /// Starts a server in a fresh directory; panics, saying how to install it, when sshd is missing.
     pub fn start() -> SftpServer {
+        SftpServer::start_as(None)
+    }
+
+    /// Starts a server that also lets `user` log in with `password` (see the module's doc); `data/` belongs
+    /// to that account, which is a user of its own (not root): the key login of the current user still works.
+    pub fn start_with_password(user: &str, password: &str) -> SftpServer {
+        SftpServer::start_with_account(user, password, false)
+    }
+
+    /// [`SftpServer::start_with_password`], the server taking the password through PAM as the answer to a
+    /// `keyboard-interactive` prompt only (the `password` method refused), as OpenSSH's usual PAM setups do.
+    pub fn start_with_keyboard_interactive(user: &str, password: &str) -> SftpServer {
+        assert!(Path::new("/etc/pam.d/sshd").exists(), "/etc/pam.d/sshd is missing (openssh-server installs it)");
+        SftpServer::start_with_account(user, password, true)
+    }
+
+    fn start_with_account(user: &str, password: &str, keyboard_interactive: bool) -> SftpServer {
+        assert!(Path::new("/usr/bin/unshare").exists(), "/usr/bin/unshare is missing (util-linux)");
+        let account =
+            Account { user: user.to_string(), password: password.to_string(), uid: free_uid(), keyboard_interactive };
+        SftpServer::start_as(Some(account))
+    }
+
+    fn start_as(account: Option<Account>) -> SftpServer {
         assert!(Path::new(SSHD).exists(), "{SSHD} is missing; {INSTALL}");
         // sshd insists on its privilege separation directory, even for a server of the test's own.
         std::fs::create_dir_all("/run/sshd").unwrap_or_else(|e| panic!("cannot create /run/sshd ({e})"));
@@ -69,14 +123,20 @@ impl SftpServer {
             .unwrap()
             .to_string();
         let user = run("id", &["-un"]).trim().to_string();
+        if let Some(account) = &account {
+            add_account(&dir, account);
+        }
         let d = dir.display();
+        let passwords = match account.as_ref().is_some_and(|a| a.keyboard_interactive) {
+            true => "UsePAM yes\nPasswordAuthentication no\nKbdInteractiveAuthentication yes",
+            false => "UsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no",
+        };
         std::fs::write(
             dir.join("sshd_config"),
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
-                 AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
-                 PasswordAuthentication yes\nKbdInteractiveAuthentication no\nMaxStartups 100\n\
-                 Subsystem sftp internal-sftp\nLogLevel VERBOSE\n"
+                 AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPermitRootLogin yes\n{passwords}\n\
+                 MaxStartups 100\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n"
             ),
         )
         .unwrap();
@@ -85,6 +145,7 @@ impl SftpServer {
             known_hosts,
             fingerprint,
             user,
+            account,
             dir,
             port,
             child: None,
@@ -111,12 +172,47 @@ impl SftpServer {
         )
     }
 
+    /// An `sftp` config for this server logging in as the password account, the password read from the
+    /// environment variable `secret` (set here) through `${secret:...}`, so it never appears in the flow.
+    pub fn password_config(&self, secret: &str) -> String {
+        let account = self.account.as_ref().expect("a server started with start_with_password");
+        std::env::set_var(secret, &account.password);
+        format!(
+            "sftp: {{ host: 127.0.0.1, port: {}, user: {}, password: \"${{secret:{secret}}}\", known_hosts: \"{}\", connect_timeout: 10s, timeout: 5s }}",
+            self.port,
+            account.user,
+            self.known_hosts.display()
+        )
+    }
+
+    /// The command that runs sshd in the foreground: directly, or, with a password account, in a mount
+    /// namespace of its own where the account's passwd and shadow files cover the machine's. `unshare` and
+    /// `sh` both exec, so the child's pid is sshd's and [`SftpServer::kill`] finds its connections.
+    fn command(&self) -> Command {
+        let config = self.dir.join("sshd_config");
+        match &self.account {
+            None => {
+                let mut command = Command::new(SSHD);
+                command.args(["-D", "-e", "-f"]).arg(config);
+                command
+            }
+            Some(_) => {
+                let d = self.dir.display();
+                let mut command = Command::new("/usr/bin/unshare");
+                command.args(["--mount", "--propagation", "private", "sh", "-c"]).arg(format!(
+                    "mount --bind {d}/passwd /etc/passwd && mount --bind {d}/shadow /etc/shadow && exec {SSHD} -D -e -f {}",
+                    config.display()
+                ));
+                command
+            }
+        }
+    }
+
     /// Starts sshd again on the same port, and waits until it listens.
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "the server runs already");
-        let mut child = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(self.dir.join("sshd_config"))
+        let mut child = self
+            .command()
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -164,6 +260,26 @@ impl SftpServer {
     pub fn logged(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
+}
+
+/// Writes `passwd` and `shadow` in `dir`: the machine's, plus the account (home `data/`, no shell: it may
+/// use SFTP only) with its password hashed by `openssl passwd -6` (SHA-512 crypt, which sshd's `crypt()`
+/// checks); `data/` is given to the account.
+fn add_account(dir: &Path, account: &Account) {
+    let hash = run("openssl", &["passwd", "-6", "-salt", "relaistest", &account.password]).trim().to_string();
+    let Account { user, uid, .. } = account;
+    let home = dir.join("data");
+    let mut passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    passwd.push_str(&format!("{user}:x:{uid}:{uid}:relais test account:{}:/usr/sbin/nologin\n", home.display()));
+    std::fs::write(dir.join("passwd"), passwd).unwrap();
+    let mut shadow =
+        std::fs::read_to_string("/etc/shadow").unwrap_or_else(|e| panic!("cannot read /etc/shadow ({e}): run as root"));
+    shadow.push_str(&format!("{user}:{hash}:20000:0:99999:7:::\n"));
+    let shadow_path = dir.join("shadow");
+    std::fs::write(&shadow_path, shadow).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shadow_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&home, Some(*uid), Some(*uid)).unwrap();
 }
 
 /// The processes descended from `pid`, read from `/proc`.

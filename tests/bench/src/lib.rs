@@ -1,6 +1,7 @@
 //! Workload generators and servers shared by relais's benchmarks.
 
 pub mod http;
+pub mod versus;
 
 use std::fmt::Write;
 use std::path::Path;

@@ -5,7 +5,9 @@
 //! host key, refused credentials, a server that is down).
 //!
 //! The password and the key's passphrase (`${secret:NAME}`) are resolved here, registered with the
-//! scrubber, and never written in any message: errors name the config, user, host and port only.
+//! scrubber, and never written in any message: errors name the config, user, host and port only. A
+//! password goes with SSH's `password` method, or, when the server refuses that and offers
+//! `keyboard-interactive` (PAM setups), as the answer to its hidden prompts ([`password_login`]).
 
 use super::host_key::{Client, HostKeys};
 use super::SftpConfig;
@@ -58,6 +60,47 @@ impl From<std::io::Error> for Fault {
 enum Auth {
     Password(String),
     Key(Arc<PrivateKey>),
+}
+
+/// How many rounds of questions a `keyboard-interactive` login may ask before relais gives up (PAM asks
+/// one, sometimes followed by an empty one).
+const KEYBOARD_INTERACTIVE_ROUNDS: usize = 4;
+
+/// Logs `user` in with `password`: the `password` method first; when the server refuses it but offers
+/// `keyboard-interactive` (OpenSSH with PAM and `PasswordAuthentication no`, the way many servers take
+/// passwords), that method, answering every hidden prompt with the password. A prompt shown in clear asks
+/// for something else (a one-time code, a name) that relais cannot answer: the first refusal stands.
+async fn password_login(
+    handle: &mut russh::client::Handle<Client>,
+    user: &str,
+    password: &str,
+) -> Result<russh::client::AuthResult, russh::Error> {
+    use russh::client::{AuthResult, KeyboardInteractiveAuthResponse as Reply};
+    let refused = handle.authenticate_password(user, password).await?;
+    let offered = match &refused {
+        AuthResult::Failure { remaining_methods, .. } => {
+            remaining_methods.contains(&russh::MethodKind::KeyboardInteractive)
+        }
+        AuthResult::Success => false,
+    };
+    if !offered {
+        return Ok(refused);
+    }
+    let mut reply = handle.authenticate_keyboard_interactive_start(user, None).await?;
+    for _ in 0..KEYBOARD_INTERACTIVE_ROUNDS {
+        match reply {
+            Reply::Success => return Ok(AuthResult::Success),
+            Reply::Failure { remaining_methods, partial_success } => {
+                return Ok(AuthResult::Failure { remaining_methods, partial_success })
+            }
+            Reply::InfoRequest { prompts, .. } if prompts.iter().any(|p| p.echo) => return Ok(refused),
+            Reply::InfoRequest { prompts, .. } => {
+                let answers = prompts.iter().map(|_| password.to_string()).collect();
+                reply = handle.authenticate_keyboard_interactive_respond(answers).await?;
+            }
+        }
+    }
+    Ok(refused)
 }
 
 /// An open connection and its SFTP session.
@@ -266,7 +309,7 @@ impl Inner {
             }
         };
         let (method, result) = match &self.auth {
-            Auth::Password(password) => ("password", handle.authenticate_password(&self.user, password).await),
+            Auth::Password(password) => ("password", password_login(&mut handle, &self.user, password).await),
             Auth::Key(key) => {
                 let hash = match key.algorithm().is_rsa() {
                     true => handle.best_supported_rsa_hash().await.map_err(|e| unreachable(&e))?.flatten(),

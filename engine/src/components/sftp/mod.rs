@@ -35,7 +35,8 @@ pub struct SftpConfig {
     pub port: u16,
     /// User name.
     pub user: String,
-    /// Password (use `${secret:NAME}`; never logged).
+    /// Password (use `${secret:NAME}`; never logged): sent with SSH's `password` method, or as the
+    /// answer to a `keyboard-interactive` prompt when the server takes passwords only that way (PAM).
     pub password: Option<String>,
     /// Path of the private key file (OpenSSH or PEM format: Ed25519, ECDSA or RSA), read at start.
     pub private_key: Option<String>,

@@ -3,28 +3,23 @@
 //! tokio-postgres directly (C connections, one prepared statement each), in one run against the local
 //! PostgreSQL (127.0.0.1:5432, user postgres, trust auth). Each round times the baseline and relais back to
 //! back; medians and their ratio are printed at the end. Run on a quiet machine:
-//! `cargo run -p relais-bench --release --bin db_bench [INSERTS] [CONCURRENCY] [ROUNDS]`.
+//! `cargo run -p relais-bench --release --bin db_bench [INSERTS] [CONCURRENCY] [ROUNDS] [both|direct|relais]`.
 
-use std::sync::Arc;
+use relais_bench::versus::{fail, flow_runtime, through_flow, Comparison, Side};
 use std::time::{Duration, Instant};
 
 async fn connect(database: &str) -> tokio_postgres::Client {
     let url = format!("host=127.0.0.1 port=5432 user=postgres dbname={database}");
-    let (client, connection) = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
-        Ok(pair) => pair,
-        Err(e) => {
-            eprintln!("PostgreSQL at 127.0.0.1:5432 is unreachable ({e}); start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`");
-            std::process::exit(2);
-        }
-    };
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
+        fail(format!("PostgreSQL at 127.0.0.1:5432 is unreachable ({e}); start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"))
+    });
     tokio::spawn(connection);
     client
 }
 
 async fn must(result: Result<u64, tokio_postgres::Error>) {
     if let Err(e) = result {
-        eprintln!("{e}");
-        std::process::exit(2);
+        fail(e)
     }
 }
 
@@ -33,13 +28,8 @@ async fn baseline(database: &str, n: usize, concurrency: usize, offset: usize) -
     let mut clients = Vec::new();
     for _ in 0..concurrency {
         let client = connect(database).await;
-        let statement = match client.prepare("INSERT INTO events (id, body) VALUES ($1, $2)").await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(2);
-            }
-        };
+        let statement =
+            client.prepare("INSERT INTO events (id, body) VALUES ($1, $2)").await.unwrap_or_else(|e| fail(e));
         clients.push((client, statement));
     }
     let started = Instant::now();
@@ -58,38 +48,9 @@ async fn baseline(database: &str, n: usize, concurrency: usize, offset: usize) -
     started.elapsed()
 }
 
-/// `n` inserts through the relais flow, `concurrency` events at once.
-async fn relais(rt: &relais_engine::runtime::Runtime, n: usize, concurrency: usize, offset: usize) -> Duration {
-    let started = Instant::now();
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (rt, next) = (rt.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n {
-                    return;
-                }
-                let id = offset + i;
-                let event =
-                    relais_engine::runtime::Event::new(serde_json::json!({ "id": id, "body": format!("event {id}") }));
-                if let Err(e) = rt.run_flow("insert", event).await {
-                    eprintln!("{}: {}", e.error_type, e.description);
-                    std::process::exit(2);
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    started.elapsed()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+/// The row `id` of a round, the same on both sides.
+fn row(id: usize) -> serde_json::Value {
+    serde_json::json!({ "id": id, "body": format!("event {id}") })
 }
 
 #[tokio::main]
@@ -98,55 +59,29 @@ async fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(8).max(1);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3).max(1);
-    let side = args.next().unwrap_or_else(|| "both".into());
+    let side = Side::parse(args.next());
     let database = format!("relais_db_bench_{}", std::process::id());
     let root = connect("test").await;
     must(root.execute(&format!("CREATE DATABASE {database}"), &[]).await).await;
     must(connect(&database).await.execute("CREATE TABLE events (id bigint PRIMARY KEY, body text)", &[]).await).await;
 
     let dir = std::env::temp_dir().join(format!("relais-db-bench-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let flows = format!(
-        "configs:\n  store: {{ db: {{ database: {database}, user: postgres, pool_size: {concurrency}, sslmode: disable }} }}\nflows:\n  insert:\n    steps:\n      - db.execute: {{ config: store, sql: \"INSERT INTO events (id, body) VALUES (:id, :body)\", parameters: {{ id: \"#[payload.id]\", body: \"#[payload.body]\" }} }}\n"
+    let rt = flow_runtime(
+        &dir,
+        &format!(
+            "configs:\n  store: {{ db: {{ database: {database}, user: postgres, pool_size: {concurrency}, sslmode: disable }} }}\nflows:\n  insert:\n    steps:\n      - db.execute: {{ config: store, sql: \"INSERT INTO events (id, body) VALUES (:id, :body)\", parameters: {{ id: \"#[payload.id]\", body: \"#[payload.body]\" }} }}\n"
+        ),
     );
-    if let Err(e) = std::fs::write(dir.join("flows.yaml"), flows) {
-        eprintln!("{e}");
-        std::process::exit(2);
-    }
-    let loaded = relais_engine::cli::check::check_paths(std::slice::from_ref(&dir), None);
-    let program = match relais_engine::plan::compile_program(
-        &loaded,
-        relais_stdlib::Clock::system(),
-        relais_engine::components::registry(),
-    ) {
-        Ok(p) => p,
-        Err(d) => {
-            eprintln!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>());
-            std::process::exit(2);
-        }
-    };
-    let rt = relais_engine::runtime::Runtime::new(program);
     println!("workload: {n} inserts, {concurrency} at once, {rounds} round(s), database {database}");
-    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    let mut comparison = Comparison::new("tokio-postgres direct", "relais db.execute", "inserts/s");
     for round in 0..rounds {
-        let b = match side.as_str() {
-            "relais" => Duration::from_secs(1),
-            _ => baseline(&database, n, concurrency, 2 * round * n).await,
-        };
-        let r = match side.as_str() {
-            "direct" => Duration::from_secs(1),
-            _ => relais(&rt, n, concurrency, (2 * round + 1) * n).await,
-        };
-        let (bps, rps) = (n as f64 / b.as_secs_f64(), n as f64 / r.as_secs_f64());
-        println!("round {}: tokio-postgres direct {bps:>9.0} inserts/s | relais db.execute {rps:>9.0} inserts/s | ratio {:.2}", round + 1, rps / bps);
-        direct.push(bps);
-        through.push(rps);
+        // Each side of each round inserts ids of its own (the table's primary key).
+        let b = side.time(Side::Direct, baseline(&database, n, concurrency, 2 * round * n)).await;
+        let offset = (2 * round + 1) * n;
+        let r = side.time(Side::Relais, through_flow(&rt, "insert", n, concurrency, move |i| row(offset + i))).await;
+        comparison.round(n, b, r);
     }
-    let (b, r) = (median(direct), median(through));
-    println!(
-        "median: tokio-postgres direct {b:.0} inserts/s, relais db.execute {r:.0} inserts/s ({:.0} % of direct)",
-        100.0 * r / b
-    );
+    comparison.finish();
     rt.close();
     let _ = std::fs::remove_dir_all(&dir);
     must(root.execute(&format!("DROP DATABASE {database} WITH (FORCE)"), &[]).await).await;

@@ -8,16 +8,12 @@
 //! `processed/`. Run on a quiet machine:
 //! `cargo run -p relais-bench --release --bin sftp_bench [LINES] [ROUNDS]`.
 
+use relais_bench::versus::{fail, flow_runtime, Comparison};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
-
-fn fail(why: impl std::fmt::Display) -> ! {
-    eprintln!("sftp_bench: {why}");
-    std::process::exit(2);
-}
 
 fn run(program: &str, args: &[&str]) -> String {
     match Command::new(program).args(args).output() {
@@ -149,11 +145,6 @@ async fn through_relais(inbox: &Path, name: &str, text: &str) -> Duration {
     started.elapsed()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -177,17 +168,7 @@ async fn main() {
         known = server.dir.join("known_hosts").display(),
         inbox = inbox.display(),
     );
-    let flow_dir = server.dir.join("flows");
-    std::fs::create_dir_all(&flow_dir).unwrap_or_else(|e| fail(e));
-    std::fs::write(flow_dir.join("flows.yaml"), flows).unwrap_or_else(|e| fail(e));
-    let loaded = relais_engine::cli::check::check_paths(std::slice::from_ref(&flow_dir), None);
-    let program = relais_engine::plan::compile_program(
-        &loaded,
-        relais_stdlib::Clock::system(),
-        relais_engine::components::registry(),
-    )
-    .unwrap_or_else(|d| fail(format!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>())));
-    let runtime = relais_engine::runtime::Runtime::new(program);
+    let runtime = flow_runtime(&server.dir.join("flows"), &flows);
     let daemon =
         relais_engine::daemon::start(relais_engine::components::registry(), runtime).await.unwrap_or_else(|e| fail(e));
 
@@ -196,26 +177,15 @@ async fn main() {
         text.len(),
         server.port
     );
-    let (mut base, mut ours) = (Vec::new(), Vec::new());
+    let mut comparison = Comparison::new("russh-sftp direct", "relais sftp.listener", "lines/s");
     for round in 0..rounds {
         let (b, n) = direct(&server, &baseline_file).await;
         if n != lines {
             fail(format!("the baseline read {n} lines of {lines}"));
         }
         let r = through_relais(&inbox, &format!("round-{round}.csv"), &text).await;
-        let (bps, rps) = (lines as f64 / b.as_secs_f64(), lines as f64 / r.as_secs_f64());
-        println!(
-            "round {}: russh-sftp direct {bps:>10.0} lines/s | relais sftp.listener {rps:>10.0} events/s | ratio {:.3}",
-            round + 1,
-            rps / bps
-        );
-        base.push(bps);
-        ours.push(rps);
+        comparison.round(lines, b, r);
     }
-    let (b, r) = (median(base), median(ours));
-    println!(
-        "median: russh-sftp direct {b:.0} lines/s, relais sftp.listener {r:.0} events/s ({:.1} % of direct)",
-        100.0 * r / b
-    );
+    comparison.finish();
     daemon.shutdown(Duration::from_secs(10)).await;
 }
