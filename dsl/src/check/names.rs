@@ -58,7 +58,7 @@ pub(super) fn check(set: &FlowSet, diags: &mut Diagnostics) {
                             name.value, name.value
                         )
                     } else {
-                        let mut names: Vec<&str> = config_names.iter().copied().collect();
+                        let mut names: Vec<&str> = config_names.to_vec();
                         names.sort_unstable();
                         format!("define it, or name one of the configs: {}", names.join(", "))
                     }
