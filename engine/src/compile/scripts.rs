@@ -58,8 +58,53 @@ pub fn position_span(
                 None => expr_span,
             }
         }
-        Origin::Opaque => expr_span,
+        Origin::Opaque => {
+            in_escaped_string(&sources.file(expr_span.file).text, expr_span, code, offset, width).unwrap_or(expr_span)
+        }
     }
+}
+
+/// The file span of byte `offset` (`width` bytes) of `code` when the code sits in a one-line double-quoted
+/// YAML string with escapes (`"#[payload.kind = \"vip\"]"`), whose bytes are not the file's: the string is
+/// decoded again, each decoded byte remembering where it is written. `None` for anything else (other
+/// quotes, folded lines, escapes this does not read, code written more than once in the string).
+fn in_escaped_string(text: &str, span: Span, code: &str, offset: usize, width: usize) -> Option<Span> {
+    let raw = text.get(span.start as usize..span.end as usize)?;
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\n') || code.is_empty() {
+        return None;
+    }
+    let mut decoded = String::with_capacity(inner.len());
+    // `written[k]`: offset in `inner` of the character decoded byte `k` belongs to.
+    let mut written: Vec<usize> = Vec::with_capacity(inner.len());
+    let mut chars = inner.char_indices();
+    while let Some((i, c)) = chars.next() {
+        let c = if c == '\\' {
+            match chars.next()?.1 {
+                '"' => '"',
+                '\\' => '\\',
+                '/' => '/',
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                ' ' => ' ',
+                _ => return None,
+            }
+        } else {
+            c
+        };
+        written.extend(std::iter::repeat_n(i, c.len_utf8()));
+        decoded.push(c);
+    }
+    written.push(inner.len());
+    let at = decoded.find(code)?;
+    if decoded.matches(code).count() != 1 {
+        return None;
+    }
+    let first = span.start as usize + 1;
+    let start = first + *written.get(at + offset)?;
+    let end = written.get(at + offset + width).map_or(start + width, |&e| first + e).max(start);
+    Some(Span::new(span.file, start, end))
 }
 
 /// What compiling one piece of code found, before any of it is placed in a file: it depends on the code
