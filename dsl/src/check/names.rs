@@ -51,7 +51,18 @@ pub(super) fn check(set: &FlowSet, diags: &mut Diagnostics) {
                     format!("config `{}` is not defined", name.value),
                 )
                 .label("no config of this name")
-                .maybe_help(did_you_mean(&name.value, config_names.iter().copied())),
+                .help(did_you_mean(&name.value, config_names.iter().copied()).unwrap_or_else(|| {
+                    if config_names.is_empty() {
+                        format!(
+                            "no config is defined: define `{}` under `configs:` (in `.flow`: `config {} = KIND {{ ... }}`)",
+                            name.value, name.value
+                        )
+                    } else {
+                        let mut names: Vec<&str> = config_names.to_vec();
+                        names.sort_unstable();
+                        format!("define it, or name one of the configs: {}", names.join(", "))
+                    }
+                })),
             );
         }
     };
@@ -86,7 +97,8 @@ pub(super) fn check(set: &FlowSet, diags: &mut Diagnostics) {
                             format!("step id `{}` is used twice in flow `{}`", id.value, flow.name.value),
                         )
                         .label("second use")
-                        .with_label(first.span, "first used here"),
+                        .with_label(first.span, "first used here")
+                        .help("rename one of them: mocks, tests and traces name a step by its id, so ids are unique in a flow"),
                     );
                 } else {
                     ids.insert(&id.value, id);

@@ -66,13 +66,26 @@ impl Lowerer<'_> {
 
     /// Reports a value of the wrong shape.
     pub(crate) fn wrong_type(&mut self, node: &Node, expected: &str, what: &str) {
+        // A null that is an unquoted `#[...]` YAML read as a comment is already reported as such (RL0013),
+        // with the fix; "found null" would be the same mistake told worse.
+        let commented = matches!(node.value, Value::Null)
+            && self.diags.iter().any(|d| {
+                d.code == codes::YAML_COMMENTED_EXPRESSION
+                    && d.primary.span.file == node.span.file
+                    && d.primary.span.start >= node.span.start
+                    && d.primary.span.start <= node.span.end + 16
+            });
+        if commented {
+            return;
+        }
         self.error(
             Diagnostic::error(
                 codes::WRONG_TYPE,
                 node.span,
                 format!("{what} must be {expected}, found {}", node.kind_name()),
             )
-            .label(format!("expected {expected}")),
+            .label(format!("expected {expected}"))
+            .maybe_help(wrong_type_help(node, expected)),
         );
     }
 
@@ -99,7 +112,8 @@ impl Lowerer<'_> {
         if !is_identifier(&name.value) {
             self.error(
                 Diagnostic::error(codes::BAD_NAME, name.span, format!("`{}` is not a valid {what} name", name.value))
-                    .label("letters, digits, `_` and `-` only, starting with a letter or `_`"),
+                    .label("letters, digits, `_` and `-` only, starting with a letter or `_`")
+                    .help(format!("write it `{}`", as_identifier(&name.value))),
             );
         }
     }
@@ -208,7 +222,21 @@ impl Lowerer<'_> {
         self.error(
             Diagnostic::error(codes::BAD_VALUE, node.span, format!("`{}` is not a valid {what}", text.value))
                 .label(format!("expected one of: {}", words.join(", ")))
-                .maybe_help(did_you_mean(&text.value, words.iter().copied())),
+                .help(
+                    did_you_mean(&text.value, words.iter().copied())
+                        .or_else(|| {
+                            words
+                                .iter()
+                                .find(|w| text.value.to_ascii_lowercase().starts_with(**w))
+                                .map(|w| format!("did you mean `{w}`?"))
+                        })
+                        .unwrap_or_else(|| {
+                            format!(
+                                "write one of {}",
+                                words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+                            )
+                        }),
+                ),
         );
         None
     }
@@ -225,4 +253,31 @@ pub fn is_identifier(text: &str) -> bool {
     let mut chars = text.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// How to write the value a field expects, for the shapes people get wrong: a number or a boolean quoted
+/// or spelt in words, a map where a list of steps belongs.
+fn wrong_type_help(node: &Node, expected: &str) -> Option<String> {
+    let found_text = matches!(node.value, Value::Str(_));
+    match expected {
+        "an integer" | "a number" if found_text => {
+            Some("write a number without quotes or words, such as `4`".to_string())
+        }
+        "a boolean" if found_text => Some("write `true` or `false`, without quotes".to_string()),
+        "a list" if matches!(node.value, Value::Map(_)) => Some(
+            "write one list item per step, each starting with `- ` (`- logger: ...`); in `.flow`, one step per line"
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// `name` made an identifier: other characters become `_`, and a leading digit gets a `_` before it.
+fn as_identifier(name: &str) -> String {
+    let mut out: String =
+        name.trim().chars().map(|c| if c.is_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+    if !out.starts_with(|c: char| c.is_alphabetic() || c == '_') {
+        out.insert(0, '_');
+    }
+    out
 }

@@ -271,7 +271,13 @@ impl Lowerer<'_> {
             Some(t) => Some(Spanned::new(t, text.span)),
             None => {
                 let upper = text.value.to_ascii_uppercase();
-                let help = if ErrorType::parse(&upper).is_some() {
+                let status_class = upper.split_once(':').map(|(_, name)| name.to_string()).filter(|name| {
+                    name.len() == 3 && name.ends_with("XX") && matches!(name.as_bytes()[0], b'4' | b'5')
+                });
+                let help = if let Some(class) = status_class {
+                    let named = if class.starts_with('5') { "HTTP:SERVER_ERROR" } else { "HTTP:CLIENT_ERROR" };
+                    format!("a {class} answer of a partner is `{named}` (each status also has its own type, e.g. `HTTP:SERVICE_UNAVAILABLE`)")
+                } else if ErrorType::parse(&upper).is_some() {
                     format!("error types are upper case: `{upper}`")
                 } else {
                     "write `NAMESPACE:NAME`, e.g. `HTTP:NOT_FOUND`, or `ANY`".into()

@@ -596,10 +596,13 @@ impl Printer {
         self.line(level, &text);
     }
 
-    /// `transform #[ code ]`, a triple-quoted block, or a quoted string.
+    /// `transform #[ code ]` (a block opened by `#[` and a line break too), a triple-quoted block, or a
+    /// quoted string.
     fn code(&self, level: usize, head: &str, code: &str) -> String {
         let expr = format!("#[{code}]");
-        if !code.contains('\n') && is_expression(&expr) {
+        // A block written `#[` on its own line (code starting with a line break) is kept as written: the
+        // code is the text between the brackets, so this is the one form that reads back identical.
+        if (!code.contains('\n') || code.starts_with('\n')) && is_expression(&expr) {
             return format!("{head} {expr}");
         }
         match triple_quote(code, &INDENT.repeat(level + 1)) {

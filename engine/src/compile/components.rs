@@ -56,7 +56,8 @@ pub(super) fn check(loaded: &mut Loaded, registry: &Registry) {
                         named.span,
                         format!("config `{}` has kind `{kind}`, but `{what}` needs kind `{needed}`", named.value),
                     )
-                    .label(format!("expected a config of kind `{needed}`")),
+                    .label(format!("expected a config of kind `{needed}`"))
+                    .help(configs_of_kind(&config_kinds, needed)),
                 );
             }
         }
@@ -95,6 +96,20 @@ fn read_typed(spec: &ComponentSpec, params: &Node, at: Span, diags: &mut Diagnos
     }
 }
 
+/// Which configs would fit where one of kind `kind` is needed, or how to define one.
+fn configs_of_kind(config_kinds: &HashMap<&str, &str>, kind: &str) -> String {
+    let mut fitting: Vec<&str> = config_kinds.iter().filter(|(_, k)| **k == kind).map(|(name, _)| *name).collect();
+    fitting.sort_unstable();
+    if fitting.is_empty() {
+        format!("define a config of kind `{kind}` (`configs: {{ NAME: {{ {kind}: {{ ... }} }} }}`, in `.flow`: `config NAME = {kind} {{ ... }}`) and name it here")
+    } else {
+        format!(
+            "name a config of kind `{kind}`: {}",
+            fitting.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
 /// Whether an earlier pass already reported an error inside `span` (an undefined property, say): the
 /// settings are then not read, which would only report the same fault again.
 fn reported_within(earlier: &Diagnostics, span: Span) -> bool {
@@ -114,7 +129,25 @@ fn unknown(registry: &Registry, name: &str, span: relais_dsl::Span, role: Role) 
             span,
             format!("`{name}` is {}, not {}", other.describe(), role.describe()),
         )
-        .label(format!("cannot be used as {}", role.describe()));
+        .label(format!("cannot be used as {}", role.describe()))
+        .help(match other {
+            Role::Source => format!(
+                "a source starts the flow: write it under the flow's `source:` (in `.flow`: `source {name} {{ ... }}`)"
+            ),
+            _ => format!(
+                "use `{name}` as {}, or pick the {} this place needs",
+                other.describe(),
+                role.describe().trim_start_matches("a ")
+            ),
+        });
+    }
+    if role == Role::Step && matches!(name, "steps" | "on_error" | "routes") {
+        return Diagnostic::error(codes::UNKNOWN_STEP, span, format!("`{name}` is not a step"))
+            .label(format!("`{name}:` written as a step of its own"))
+            .help(format!(
+                "`{name}:` belongs to the step above it: indent it under that step, level with its other fields, \
+                 without the `- ` in front"
+            ));
     }
     if role == Role::Step && !name.contains('.') {
         let known = relais_dsl::ir::STEP_KEYWORDS.iter().copied().chain(registry.names(Role::Step));
@@ -167,7 +200,8 @@ fn component(
                             config.value, c.kind.value
                         ),
                     )
-                    .label(format!("expected a config of kind `{expected}`")),
+                    .label(format!("expected a config of kind `{expected}`"))
+                    .help(configs_of_kind(config_kinds, expected)),
                 );
             }
         }

@@ -4,6 +4,7 @@
 
 mod amqp;
 mod components;
+pub mod conditions;
 mod contracts;
 pub mod error_types;
 mod files;

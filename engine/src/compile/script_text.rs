@@ -1,6 +1,5 @@
 //! Reading Rhai code as text, for the mistakes Rhai's own messages place or word badly: a `{` never closed
-//! (Rhai notices at the end of the script), `${name}` inside `#[...]`, a lone `=` in a condition, a file
-//! path given as code. Strings and comments are skipped; nothing here runs or compiles the code.
+//! (Rhai notices at the end of the script), `${name}` inside `#[...]`, a file path given as code. Strings and comments are skipped; nothing here runs or compiles the code.
 
 use std::ops::Range;
 
@@ -140,13 +139,12 @@ pub(super) fn property_in_expression(code: &str) -> Option<Range<usize>> {
     None
 }
 
-/// The offset of a single `=` (an assignment) in a condition: not part of `==`, `!=`, `<=`, `>=`, `=>`
-/// or a compound assignment, outside strings. Code with statements (`let`, `;`) is left alone.
-pub(super) fn lone_assignment(code: &str) -> Option<usize> {
+/// The offsets of each single `=` of `code` outside strings and comments: not part of `==`, `!=`, `<=`,
+/// `>=`, `=>` or a compound assignment. Candidates only: [`super::conditions`] asks the parser which one,
+/// if any, is an assignment where a comparison was meant.
+pub(super) fn single_equals(code: &str) -> Vec<usize> {
     let bytes = code_bytes(code);
-    if bytes.iter().any(|(_, b)| *b == b';') || code.contains("let ") {
-        return None;
-    }
+    let mut out = Vec::new();
     for (k, &(offset, b)) in bytes.iter().enumerate() {
         if b != b'=' {
             continue;
@@ -156,10 +154,10 @@ pub(super) fn lone_assignment(code: &str) -> Option<usize> {
         let joined_before = prev.is_some_and(|p| b"=!<>+-*/%&|^".contains(&p));
         let joined_after = next.is_some_and(|n| n == b'=' || n == b'>');
         if !joined_before && !joined_after {
-            return Some(offset);
+            out.push(offset);
         }
     }
-    None
+    out
 }
 
 /// Whether inline code is in fact a file path (`mappings/order_to_contact.rhai`): one word of path
@@ -182,14 +180,6 @@ mod tests {
         assert_eq!(found, Some(((2, 16), Some(4))));
         assert!(unclosed_brace("if a { b } else { c }").is_none());
         assert!(unclosed_brace("let s = \"{\"; s").is_none());
-    }
-
-    #[test]
-    fn a_single_equals_is_an_assignment_and_comparisons_are_not() {
-        assert_eq!(lone_assignment("payload.kind = \"vip\""), Some(13));
-        for fine in ["payload.kind == \"a=b\"", "a != b", "a <= b", "a >= b", "x.map(|v| v) == y", "let a = 1; a"] {
-            assert_eq!(lone_assignment(fine), None, "{fine}");
-        }
     }
 
     #[test]

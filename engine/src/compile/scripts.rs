@@ -58,8 +58,53 @@ pub fn position_span(
                 None => expr_span,
             }
         }
-        Origin::Opaque => expr_span,
+        Origin::Opaque => {
+            in_escaped_string(&sources.file(expr_span.file).text, expr_span, code, offset, width).unwrap_or(expr_span)
+        }
     }
+}
+
+/// The file span of byte `offset` (`width` bytes) of `code` when the code sits in a one-line double-quoted
+/// YAML string with escapes (`"#[payload.kind = \"vip\"]"`), whose bytes are not the file's: the string is
+/// decoded again, each decoded byte remembering where it is written. `None` for anything else (other
+/// quotes, folded lines, escapes this does not read, code written more than once in the string).
+fn in_escaped_string(text: &str, span: Span, code: &str, offset: usize, width: usize) -> Option<Span> {
+    let raw = text.get(span.start as usize..span.end as usize)?;
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\n') || code.is_empty() {
+        return None;
+    }
+    let mut decoded = String::with_capacity(inner.len());
+    // `written[k]`: offset in `inner` of the character decoded byte `k` belongs to.
+    let mut written: Vec<usize> = Vec::with_capacity(inner.len());
+    let mut chars = inner.char_indices();
+    while let Some((i, c)) = chars.next() {
+        let c = if c == '\\' {
+            match chars.next()?.1 {
+                '"' => '"',
+                '\\' => '\\',
+                '/' => '/',
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                ' ' => ' ',
+                _ => return None,
+            }
+        } else {
+            c
+        };
+        written.extend(std::iter::repeat_n(i, c.len_utf8()));
+        decoded.push(c);
+    }
+    written.push(inner.len());
+    let at = decoded.find(code)?;
+    if decoded.matches(code).count() != 1 {
+        return None;
+    }
+    let first = span.start as usize + 1;
+    let start = first + *written.get(at + offset)?;
+    let end = written.get(at + offset + width).map_or(start + width, |&e| first + e).max(start);
+    Some(Span::new(span.file, start, end))
 }
 
 /// What compiling one piece of code found, before any of it is placed in a file: it depends on the code
@@ -148,10 +193,40 @@ fn compile_finding(err: &relais_stdlib::ScriptError, code: &str) -> CompileFindi
         Some(format!(
             "`{word}` is reserved in Rhai even as a field name; index it with a string instead: `vars[\"{word}\"]`"
         ))
+    } else if message.contains("'$' is a reserved symbol") {
+        // `$.order.id`: JSONPath, where expressions are Rhai reading the payload's fields by name.
+        let path = jsonpath_at(code, position);
+        Some(match path {
+            Some((written, rhai)) => format!("expressions are Rhai, not JSONPath: write `{rhai}` for `{written}`"),
+            None => "expressions are Rhai, not JSONPath: read fields as `payload.order.id`".to_string(),
+        })
+    } else if message.contains("Script is incomplete") {
+        Some(
+            "the code stops in the middle: an operator without its right-hand side, or a bracket or block never \
+             closed; complete it at the end of the code"
+                .to_string(),
+        )
     } else {
         None
     };
     CompileFinding { code: codes::RHAI_SYNTAX, position, message, help, also: None }
+}
+
+/// The JSONPath written at `position` of `code` (`$.order.id`, `$['order'].id`) and the Rhai that reads
+/// the same field of the payload (`payload.order.id`).
+fn jsonpath_at(code: &str, position: Option<(usize, usize)>) -> Option<(String, String)> {
+    let (line, column) = position?;
+    let text = code.split('\n').nth(line.checked_sub(1)?)?;
+    let start = text.char_indices().nth(column.checked_sub(1)?).map(|(i, _)| i)?;
+    let rest = &text[start..];
+    let rest = rest.strip_prefix('$')?;
+    let len = rest
+        .find(|c: char| !(c.is_alphanumeric() || matches!(c, '.' | '_' | '[' | ']' | '\'' | '"')))
+        .unwrap_or(rest.len());
+    let written = format!("${}", &rest[..len]);
+    let rhai =
+        format!("payload{}", &rest[..len]).replace("['", ".").replace("']", "").replace("[\"", ".").replace("\"]", "");
+    Some((written, rhai))
 }
 
 impl CompileFinding {
@@ -331,8 +406,23 @@ pub(super) fn check(loaded: &mut Loaded, checker: &mut ScriptChecker) {
         loaded.set.configs().flat_map(|c| relais_dsl::lower::embedded_exprs(&c.body, &mut embedded)).collect();
     found.extend(embedded);
     let sources = &loaded.sources;
-    let mut compile_expr = |e: &Expr| checker.check(sources, &e.code, e.span, e.origin);
-    found.extend(in_configs.iter().flat_map(&mut compile_expr));
+    // A condition is also read for an assignment where a comparison was meant (RL0204).
+    let mut compile = |e: &Expr, condition: bool| {
+        let mut out: Vec<Diagnostic> = Vec::new();
+        let mut compiles = true;
+        if condition {
+            if let Some(found) = super::conditions::assignment_as_value(&checker.engine, &e.code) {
+                compiles = found.compiles;
+                out.push(super::conditions::diagnostic(sources, e, found));
+            }
+        }
+        // An assignment Rhai refuses to compile is reported once, as RL0204, not again as RL0201.
+        if compiles {
+            out.extend(checker.check(sources, &e.code, e.span, e.origin));
+        }
+        out
+    };
+    found.extend(in_configs.iter().flat_map(|e| compile(e, false)));
     for flow in loaded.set.flows() {
         let mut embedded = relais_dsl::Diagnostics::new();
         let mut owned: Vec<Expr> = Vec::new();
@@ -346,7 +436,7 @@ pub(super) fn check(loaded: &mut Loaded, checker: &mut ScriptChecker) {
             }
         }
         found.extend(embedded);
-        found.extend(owned.iter().flat_map(&mut compile_expr));
+        found.extend(owned.iter().flat_map(|e| compile(e, false)));
         let mut exprs: Vec<&Expr> = Vec::new();
         let mut conditions: Vec<&Expr> = Vec::new();
         conditions.extend(flow.on_error.iter().filter_map(|h| h.when.as_ref()));
@@ -364,23 +454,10 @@ pub(super) fn check(loaded: &mut Loaded, checker: &mut ScriptChecker) {
             }
             collect(&step.kind, &mut exprs);
         }
-        found.extend(conditions.iter().filter_map(|e| assignment_in_condition(sources, e)));
-        found.extend(conditions.into_iter().flat_map(&mut compile_expr));
-        found.extend(exprs.into_iter().flat_map(&mut compile_expr));
+        found.extend(conditions.into_iter().flat_map(|e| compile(e, true)));
+        found.extend(exprs.into_iter().flat_map(|e| compile(e, false)));
     }
     loaded.diags.extend(found);
-}
-
-/// RL0204 when a condition holds a single `=` (an assignment, never a boolean), at the `=`.
-pub fn assignment_in_condition(sources: &SourceMap, condition: &Expr) -> Option<Diagnostic> {
-    let offset = super::script_text::lone_assignment(&condition.code)?;
-    let (line, column) = super::script_text::line_column(&condition.code, offset);
-    let at = position_span(sources, condition.span, condition.origin, &condition.code, line, column);
-    Some(
-        Diagnostic::error(codes::ASSIGNMENT_IN_CONDITION, at, "`=` assigns; a condition compares with `==`")
-            .label("assignment in a condition")
-            .help("write `==` to compare (`!=` for \"is not\")"),
-    )
 }
 
 /// RL0206: `transform: "mappings/x.rhai"` is inline code, not a file.

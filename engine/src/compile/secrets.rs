@@ -27,7 +27,8 @@ pub(super) fn check(loaded: &mut Loaded) {
         });
     }
     // In a flow a secret is never resolved: it would leave as the literal text `${secret:NAME}` (RL0311).
-    let mut literal = |name: &str, span: Span| diags.push(not_resolved(name, span));
+    let sources = &loaded.sources;
+    let mut literal = |name: &str, span: Span| diags.push(not_resolved(name, narrowed(sources, name, span)));
     for flow in loaded.set.flows() {
         if let Some(source) = &flow.source {
             walk(&source.params, &mut literal);
@@ -45,6 +46,21 @@ pub(super) fn check(loaded: &mut Loaded) {
         }
     }
     loaded.diags.extend(diags);
+}
+
+/// The reference itself inside `span` when the file spells it there once (a template keeps only the span
+/// of its whole string), else `span`.
+fn narrowed(sources: &relais_dsl::SourceMap, name: &str, span: Span) -> Span {
+    let text = &sources.file(span.file).text;
+    let written = format!("${{secret:{name}}}");
+    let Some(within) = text.get(span.start as usize..span.end as usize) else { return span };
+    match (within.find(&written), within.rfind(&written)) {
+        (Some(first), Some(last)) if first == last => {
+            let start = span.start as usize + first;
+            Span::new(span.file, start, start + written.len())
+        }
+        _ => span,
+    }
 }
 
 fn in_template(template: &Template, found: &mut dyn FnMut(&str, Span)) {

@@ -197,6 +197,28 @@ fn imports_of(doc: &Node) -> Vec<(String, Span)> {
     }
 }
 
+/// For an import that names no file: the flow files beside where it points, the closest first, or how
+/// import paths are read.
+fn missing_import_help(path: &Path) -> String {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut present: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml") || n.ends_with(".flow"))
+                .collect()
+        })
+        .unwrap_or_default();
+    present.sort();
+    let written = "an import path is relative to the directory of the file that imports it";
+    match relais_dsl::diagnostic::did_you_mean(&name, present.iter().map(String::as_str)) {
+        Some(close) => format!("{close} ({written})"),
+        None => format!("{written}; create the file or correct the path"),
+    }
+}
+
 fn report_read_error(loaded: &mut Loaded, path: &Path, err: &ReadError, imported_at: Option<Span>) {
     let (code, message) = match err {
         ReadError::Io(e) if imported_at.is_some() && e.kind() == std::io::ErrorKind::NotFound => {
@@ -214,6 +236,9 @@ fn report_read_error(loaded: &mut Loaded, path: &Path, err: &ReadError, imported
     let help = match err {
         ReadError::Outside { .. } => Some(OUTSIDE_HELP.to_string()),
         ReadError::NotRegular => Some(NOT_REGULAR_HELP.to_string()),
+        ReadError::Io(e) if imported_at.is_some() && e.kind() == std::io::ErrorKind::NotFound => {
+            Some(missing_import_help(path))
+        }
         _ => None,
     };
     let diag = match (imported_at, err) {

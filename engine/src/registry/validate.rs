@@ -154,7 +154,8 @@ impl<'s> Validator<'s, '_> {
                     node.span,
                     format!("{what} must be {expected}, found {}", node.kind_name()),
                 )
-                .label(format!("expected {expected}")),
+                .label(format!("expected {expected}"))
+                .maybe_help(type_help(node, schema, &expected)),
             );
             return;
         }
@@ -285,5 +286,24 @@ impl<'s> Validator<'s, '_> {
                 }
             }
         }
+    }
+}
+
+/// How to write a value of the type a field expects, when what was written is text: the field's default or
+/// first example when the schema has one, else the shape.
+fn type_help(node: &Node, schema: &Json, expected: &str) -> Option<String> {
+    if !matches!(node.value, Value::Str(_)) {
+        return None;
+    }
+    let sample = schema
+        .get("default")
+        .filter(|d| !d.is_null() && !d.is_string())
+        .or_else(|| schema.get("examples").and_then(|e| e.get(0)))
+        .map(|v| format!(" such as `{v}`"))
+        .unwrap_or_default();
+    match expected {
+        "an integer" | "a number" => Some(format!("write a number{sample}, without quotes or words")),
+        "a boolean" => Some("write `true` or `false`, without quotes".to_string()),
+        _ => None,
     }
 }

@@ -1,7 +1,8 @@
 //! Loading and checking test files: unknown flows and steps, assertion expressions, payload files, `now`.
 
 use super::LoadedSuite;
-use crate::compile::scripts::{assignment_in_condition, check_code, checking_engine};
+use crate::compile::conditions::{self, assignment_as_value};
+use crate::compile::scripts::{check_code, checking_engine};
 use crate::load::{discover_tests, read_in, Loaded, ReadError, MAX_FLOW_FILE};
 use crate::registry::{Registry, Role};
 use relais_dsl::codes;
@@ -153,8 +154,12 @@ pub fn check_suites(loaded: &mut Loaded, registry: &Registry) {
                 }
             }
             for a in &case.expect.asserts {
-                found.extend(assignment_in_condition(&loaded.sources, a));
-                found.extend(check_code(&engine, &functions, &loaded.sources, &a.code, a.span, a.origin));
+                let assignment = assignment_as_value(&engine, &a.code);
+                found.extend(assignment.map(|at| conditions::diagnostic(&loaded.sources, a, at)));
+                // An assignment Rhai refuses to compile is reported once, as RL0204.
+                if assignment.is_none_or(|at| at.compiles) {
+                    found.extend(check_code(&engine, &functions, &loaded.sources, &a.code, a.span, a.origin));
+                }
             }
             if let Some(now) = &case.now {
                 if chrono::DateTime::parse_from_rfc3339(&now.value).is_err() {

@@ -96,6 +96,12 @@ fn multi_line_code_prints_as_an_indented_triple_quoted_block() {
 }
 
 #[test]
+fn a_code_block_opened_by_a_bracket_and_a_line_break_prints_as_written() {
+    let text = "sub_flow s {\n    transform #[\n        let x = 1;\n        #{ x: x }\n    ]\n}\n";
+    assert_eq!(round_trip(text), text);
+}
+
+#[test]
 fn maps_too_wide_for_one_line_get_one_entry_per_line() {
     let long = "x".repeat(90);
     let printed = round_trip(&format!("sub_flow s {{ http.request crm {{ method: PUT, path: \"/{long}\" }} }}"));

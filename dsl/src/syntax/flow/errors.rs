@@ -84,6 +84,76 @@ fn open_brace_before(text: &str, at: usize) -> Option<usize> {
     open.pop()
 }
 
+/// The opening `"` of the last `"..."` string before `at` that runs over a line break: a string never
+/// closed on its own line, which the grammar reads up to the next `"` further down (triple-quoted strings
+/// may span lines and are skipped).
+fn string_across_lines(text: &str, at: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let end = at.min(bytes.len());
+    let mut i = 0;
+    let mut found = None;
+    while i < end {
+        let rest = &bytes[i..];
+        if rest.starts_with(b"\"\"\"") {
+            i += 3 + find(&bytes[i + 3..], b"\"\"\"").map_or(bytes.len(), |e| e + 3);
+        } else if rest.starts_with(b"\"") {
+            let open = i;
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'"' {
+                if bytes[i] == b'\n' {
+                    found = Some(open);
+                }
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if rest.starts_with(b"//") {
+            i += find(rest, b"\n").unwrap_or(rest.len());
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+/// A `{` left open on its own line: where it is, how many `}` its line lacks, and where the line ends.
+pub(crate) struct Unclosed {
+    /// Offset of the `{`.
+    pub brace: usize,
+    /// `{` minus `}` on its line.
+    pub missing: usize,
+    /// Offset of the line's end (its `\n`, or the text's end).
+    pub line_end: usize,
+}
+
+/// The `{` still open at byte `at` that the indentation says should have closed on its own line: it is on
+/// an earlier line than `at`, more `{` than `}` are written on that line, and the next non-blank line is
+/// indented no deeper than it (a block's `{` is followed by deeper lines). A map left open at the end of a
+/// step's line is the usual case: the grammar reads the following lines as the map's keys and stops there.
+pub(crate) fn unclosed_on_its_line(text: &str, at: usize) -> Option<Unclosed> {
+    let brace = open_brace_before(text, at)?;
+    let line_start = text[..brace].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[brace..].find('\n').map_or(text.len(), |i| brace + i);
+    if at <= line_end {
+        return None;
+    }
+    let indent = |line: &str| line.len() - line.trim_start_matches([' ', '\t']).len();
+    let own = indent(&text[line_start..line_end]);
+    // The end of the text closes every block too.
+    let next = text[line_end..].lines().find(|l| !l.trim().is_empty() && !l.trim_start().starts_with("//"));
+    if next.is_some_and(|l| indent(l) > own) {
+        return None;
+    }
+    let (mut opens, mut closes) = (0, 0);
+    for (_, b) in structural_bytes(text, line_end).filter(|(i, _)| *i >= line_start) {
+        match b {
+            b'{' => opens += 1,
+            b'}' => closes += 1,
+            _ => {}
+        }
+    }
+    (opens > closes).then_some(Unclosed { brace, missing: opens - closes, line_end })
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -107,9 +177,20 @@ pub(crate) fn syntax_error(err: &Error<Rule>, text: &str, file: FileId) -> Diagn
     if text.get(start..).is_some_and(|rest| rest.starts_with('"') && !rest.starts_with("\"\"\""))
         && FlowParser::parse(Rule::string, &text[start..]).is_err()
     {
+        // A string left open on an earlier line swallowed the text up to the next `"`: that one is at fault.
+        let start = string_across_lines(text, start).unwrap_or(start);
         return Diagnostic::error(codes::DSL_SYNTAX, Span::new(file, start, start + 1), "unterminated string")
             .label("this string is never closed")
             .help("close it with `\"`; a `\"` inside the text is written `\\\"`");
+    }
+    if let Some(Unclosed { brace, .. }) = unclosed_on_its_line(text, start) {
+        let line = text[..brace].matches('\n').count() + 1;
+        return Diagnostic::error(codes::DSL_SYNTAX, Span::new(file, brace, brace + 1), "this `{` is never closed")
+            .label("opened here; the lines after it are not inside it")
+            .with_label(span, format!("the parser noticed only here, {found}"))
+            .help(format!(
+                "close it with `}}` at the end of line {line} (a block's lines are indented deeper than its `{{`)"
+            ));
     }
     if let Some(misspelt) = mistyped_keyword(text, start, file) {
         return misspelt;
@@ -128,9 +209,18 @@ pub(crate) fn syntax_error(err: &Error<Rule>, text: &str, file: FileId) -> Diagn
         }
         ErrorVariant::ParsingError { positives, .. } if !positives.is_empty() => {
             let expected = expected_list(positives);
+            let line_start = text[..start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let mid_line = !text[line_start..start.min(text.len())].trim().is_empty();
+            // A step ended and more of its line follows: a second argument where the step takes one.
+            let help = (mid_line && expected.contains("a step")).then(|| {
+                "a step ends at the end of its argument: start the next step on its own line, join two texts \
+                 into one string, and write a step's options in `{ key: value }` after it"
+                    .to_string()
+            });
             with_open(
                 Diagnostic::error(codes::DSL_SYNTAX, span, format!("expected {expected}, {found}"))
-                    .label(format!("expected {expected} here")),
+                    .label(format!("expected {expected} here"))
+                    .maybe_help(help),
             )
         }
         ErrorVariant::ParsingError { .. } => {

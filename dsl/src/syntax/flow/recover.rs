@@ -43,6 +43,26 @@ fn blank_line(piece: &mut String, at: usize) -> bool {
     true
 }
 
+/// Repairs the line of a `{` never closed: with one `}` missing, its line break becomes that `}` (offsets
+/// stay those of the file, and the line is still read, so its own errors are reported); otherwise the line
+/// is blanked, unless it is an item's own first line. Whether the piece changed.
+fn close_line(piece: &mut String, open: &errors::Unclosed) -> bool {
+    let end = open.line_end.min(piece.len());
+    let line_break = if piece[..end].ends_with('\r') { end - 1 } else { end };
+    if open.missing == 1 && piece[line_break..].starts_with(['\r', '\n']) {
+        piece.replace_range(line_break..line_break + 1, "}");
+        return true;
+    }
+    let start = piece[..open.brace.min(end)].rfind('\n').map_or(0, |i| i + 1);
+    let first_word = piece[start..end].trim_start().split([' ', '\t']).next().unwrap_or_default();
+    if STARTS.contains(&first_word) {
+        return false;
+    }
+    let blank = " ".repeat(end - start);
+    piece.replace_range(start..end, &blank);
+    true
+}
+
 const STARTS: &[&str] = errors::ITEM_KEYWORDS;
 
 /// Byte offsets where top-level items start: unindented lines beginning with an item keyword.
@@ -107,7 +127,13 @@ pub(super) fn items(text: &str, file: FileId, reported: Span, diags: &mut Diagno
                 pest::error::InputLocation::Pos(p) => p,
                 pest::error::InputLocation::Span((p, _)) => p,
             };
-            if !blank_line(piece, at) {
+            // A `{` left open on an earlier line is the cause: skip that line, not the one the parser
+            // stopped at (which balances, and is not at fault).
+            let blanked = match errors::unclosed_on_its_line(piece, at) {
+                Some(open) => close_line(piece, &open),
+                None => blank_line(piece, at),
+            };
+            if !blanked {
                 break;
             }
         }
@@ -143,6 +169,33 @@ mod tests {
         let doc = crate::syntax::flow::parse(text, FileId(0), &mut diags);
         let flows = doc.as_ref().and_then(|d| d.get("flows")).and_then(|f| f.as_map()).map(|m| m.len());
         assert_eq!(flows, Some(2));
+        assert_eq!(diags.iter().count(), 1, "{diags:?}");
+    }
+
+    #[test]
+    fn a_brace_left_open_on_its_line_is_closed_and_the_rest_of_the_flow_is_read() {
+        let text = "flow a {\n    logger info \"x\" { category: audit\n    set_payload \"ok\"\n    flow_ref b\n}\n";
+        let mut diags = Diagnostics::new();
+        let doc = crate::syntax::flow::parse(text, FileId(0), &mut diags);
+        let steps =
+            doc.as_ref().and_then(|d| d.get("flows")).and_then(|f| f.get("a")).and_then(|f| f.get("steps")).map(|s| {
+                match &s.value {
+                    crate::syntax::Value::List(items) => items.len(),
+                    _ => 0,
+                }
+            });
+        assert_eq!(steps, Some(3), "{doc:?}");
+        let reported: Vec<_> = diags.iter().map(|d| (d.message.clone(), d.primary.span.start)).collect();
+        assert_eq!(reported, vec![("this `{` is never closed".to_string(), 29)]);
+    }
+
+    #[test]
+    fn a_config_left_open_does_not_leave_its_name_undefined() {
+        let text =
+            "config crm = http.client { base_url: \"http://x\"\n\nflow a {\n    http.request crm { method: GET }\n}\n";
+        let mut diags = Diagnostics::new();
+        let doc = crate::syntax::flow::parse(text, FileId(0), &mut diags);
+        assert!(doc.as_ref().and_then(|d| d.get("configs")).and_then(|c| c.get("crm")).is_some(), "{doc:?}");
         assert_eq!(diags.iter().count(), 1, "{diags:?}");
     }
 }

@@ -160,6 +160,30 @@ fn syntax_error(err: &serde_yaml::Error, source: &SourceFile, file: FileId) -> D
             .help("flow files may nest 128 levels deep and may not expand aliases into huge trees")
     } else if lower.contains("duplicate entry") {
         Diagnostic::error(codes::DUPLICATE_KEY, span, message).label("this key is already in the map")
+    } else if let Some(quote) = unclosed_quote(&err.to_string(), source) {
+        Diagnostic::error(
+            codes::YAML_SYNTAX,
+            Span::new(file, quote, quote + 1),
+            "invalid YAML: a quoted string is never closed",
+        )
+        .label("this quote is never closed")
+        .help(
+            "close the string with the same quote on this line; a `\"` inside a double-quoted string is written `\\\"`",
+        )
+    } else if let Some(misplaced) =
+        (lower.contains("mapping values are not allowed")).then(|| over_indented_key(&source.text, offset)).flatten()
+    {
+        let (key, above) = misplaced;
+        let name = source.text[key..].split(':').next().unwrap_or_default().trim().to_string();
+        let above_name = source.text[above..].split(':').next().unwrap_or_default().trim().to_string();
+        Diagnostic::error(
+            codes::YAML_SYNTAX,
+            Span::new(file, key, key + name.len()),
+            format!("invalid YAML: `{name}` is indented deeper than `{above_name}` above it"),
+        )
+        .label("indented too deep")
+        .with_label(Span::new(file, above, above + above_name.len()), "this key already has a value on its line")
+        .help(format!("indent `{name}:` as far as `{above_name}:` (YAML nests by indentation)"))
     } else {
         match tab_near(&source.text, offset) {
             Some(tab) => Diagnostic::error(
@@ -176,6 +200,45 @@ fn syntax_error(err: &serde_yaml::Error, source: &SourceFile, file: FileId) -> D
                     .maybe_help(help)
             }
         }
+    }
+}
+
+/// The opening quote of a quoted scalar the scanner never saw closed: libyaml names it in the error's
+/// context ("while scanning a quoted scalar at line 4 column 17"), while the error itself is where the
+/// text ran out, often lines further down.
+fn unclosed_quote(message: &str, source: &SourceFile) -> Option<usize> {
+    let context = message.split("while scanning a quoted scalar at line ").nth(1)?;
+    let mut numbers = context.split(" column ").map(|n| n.trim_matches(|c: char| !c.is_ascii_digit()).parse::<usize>());
+    let (line, column) = (numbers.next()?.ok()?, numbers.next()?.ok()?);
+    let start = source.line_start(line.checked_sub(1)?)?;
+    let text = &source.text[start..];
+    let at = start + text.char_indices().nth(column.checked_sub(1)?).map(|(i, _)| i)?;
+    source.text[at..].starts_with(['"', '\'']).then_some(at)
+}
+
+/// For "mapping values are not allowed in this context" at `offset`: the key starting its line, when that
+/// line is indented deeper than the key line above it, which already holds a value (`initial_state: started`
+/// followed by a deeper `steps:`). Returns the offsets of both keys.
+fn over_indented_key(text: &str, offset: usize) -> Option<(usize, usize)> {
+    let offset = offset.min(text.len());
+    let line = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let indent = |start: usize| text[start..].len() - text[start..].trim_start_matches(' ').len();
+    let key = line + indent(line);
+    if !text[key..offset].trim_end().chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return None;
+    }
+    // The nearest non-blank, non-comment line above.
+    let mut end = line.checked_sub(1)?;
+    loop {
+        let start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+        let content = text[start..end].trim();
+        if !content.is_empty() && !content.starts_with('#') {
+            let above = start + indent(start);
+            let has_value =
+                content.split_once(": ").is_some_and(|(_, v)| !v.trim().is_empty() && !v.trim().starts_with('#'));
+            return (indent(start) < indent(line) && has_value && !content.starts_with("- ")).then_some((key, above));
+        }
+        end = start.checked_sub(1)?;
     }
 }
 

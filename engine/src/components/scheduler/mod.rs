@@ -57,6 +57,34 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
     })
 }
 
+/// The field of a cron expression holding a number out of its field's range, and what the range is: the
+/// cron parser only says "number out of bounds". Five fields are minute to weekday; six put seconds first.
+fn field_out_of_range(cron: &str) -> Option<(std::ops::Range<usize>, String)> {
+    let fields: Vec<(usize, &str)> = cron
+        .split(' ')
+        .scan(0usize, |at, f| {
+            let start = *at;
+            *at += f.len() + 1;
+            Some((start, f))
+        })
+        .filter(|(_, f)| !f.is_empty())
+        .collect();
+    const FIVE: &[(&str, u32, u32)] =
+        &[("minute", 0, 59), ("hour", 0, 23), ("day of the month", 1, 31), ("month", 1, 12), ("weekday", 0, 7)];
+    const SECONDS: (&str, u32, u32) = ("second", 0, 59);
+    let ranges: Vec<(&str, u32, u32)> = match fields.len() {
+        5 => FIVE.to_vec(),
+        6 => std::iter::once(SECONDS).chain(FIVE.iter().copied()).collect(),
+        _ => return None,
+    };
+    fields.iter().zip(ranges).find_map(|(&(start, field), (name, low, high))| {
+        // The values of each comma-separated part, before any `/step`.
+        let mut values = field.split(',').flat_map(|part| part.split('/').next().unwrap_or_default().split('-'));
+        let out = values.any(|n| n.parse::<u32>().is_ok_and(|n| n < low || n > high));
+        out.then(|| (start..start + field.len(), format!("the {name} is {low} to {high}")))
+    })
+}
+
 /// Where setting `key` is written, or the whole source when it is not.
 fn span_of(at: &Node, key: &str) -> relais_dsl::Span {
     at.get(key).map_or(at.span, |n| n.span)
@@ -83,9 +111,13 @@ impl SchedulerSource {
         }
         if let Some(cron) = &self.cron {
             if let Err(why) = parse_cron(cron) {
+                let (span, label) = match (at.get("cron"), field_out_of_range(cron)) {
+                    (Some(node), Some((range, what))) => (node.sub_span(range), what),
+                    _ => (span_of(at, "cron"), "not a valid cron expression".to_string()),
+                };
                 diags.push(
-                    Diagnostic::error(codes::BAD_CRON, span_of(at, "cron"), format!("invalid cron expression `{cron}`: {why}"))
-                        .label("not a valid cron expression")
+                    Diagnostic::error(codes::BAD_CRON, span, format!("invalid cron expression `{cron}`: {why}"))
+                        .label(label)
                         .help(
                             "5 fields (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6), or 6 with seconds first; \
                              `0 10 * * *` is 10:00 daily",
@@ -95,7 +127,16 @@ impl SchedulerSource {
         }
         let zone = &self.time_zone;
         if chrono_tz::Tz::from_str(zone).is_err() {
-            let help = relais_dsl::diagnostic::did_you_mean(zone, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()))
+            let city = format!("/{}", zone.to_ascii_lowercase().replace(' ', "_"));
+            let by_city = chrono_tz::TZ_VARIANTS
+                .iter()
+                .find(|tz| tz.name().to_ascii_lowercase().ends_with(&city))
+                .map(|tz| format!("did you mean `{}`? (zones are named by region and city)", tz.name()));
+            let help = abbreviation_help(zone)
+                .or(by_city)
+                .or_else(|| {
+                    relais_dsl::diagnostic::did_you_mean(zone, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()))
+                })
                 .unwrap_or_else(|| "use names such as `Europe/Paris`, `UTC`, `America/New_York`".into());
             diags.push(
                 Diagnostic::error(codes::BAD_CRON, span_of(at, "time_zone"), format!("unknown time zone `{zone}`"))
@@ -104,6 +145,32 @@ impl SchedulerSource {
             );
         }
     }
+}
+
+/// For a zone abbreviation (`CEST`, `PST`): abbreviations are not zones (they name one half of the year,
+/// and the same letters mean different places), so the help names the zone to write, for the common ones.
+fn abbreviation_help(zone: &str) -> Option<String> {
+    let letters = zone.len();
+    if !(2..=5).contains(&letters) || !zone.chars().all(|c| c.is_ascii_uppercase()) {
+        return None;
+    }
+    const KNOWN: &[(&[&str], &str)] = &[
+        (&["CET", "CEST", "MET", "MEST"], "Europe/Paris` or `Europe/Berlin"),
+        (&["BST", "GMT", "WET", "WEST"], "Europe/London"),
+        (&["EET", "EEST"], "Europe/Athens"),
+        (&["EST", "EDT", "ET"], "America/New_York"),
+        (&["CST", "CDT", "CT"], "America/Chicago"),
+        (&["MST", "MDT", "MT"], "America/Denver"),
+        (&["PST", "PDT", "PT"], "America/Los_Angeles"),
+        (&["JST"], "Asia/Tokyo"),
+        (&["IST"], "Asia/Kolkata"),
+        (&["AEST", "AEDT"], "Australia/Sydney"),
+    ];
+    let example = KNOWN.iter().find(|(names, _)| names.contains(&zone)).map_or("Europe/Paris", |(_, zone)| zone);
+    Some(format!(
+        "`{zone}` is an abbreviation, not a time zone: write the zone's name, such as `{example}`, and summer time \
+         follows by itself"
+    ))
 }
 
 impl Source for SchedulerSource {
