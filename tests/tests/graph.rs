@@ -73,7 +73,7 @@ fn an_edge_names_its_step_its_location_and_the_type_a_validate_fixed() {
         .unwrap();
     assert_eq!(upsert["direction"], "calls");
     assert_eq!(upsert["step"]["kind"], "http.request");
-    assert_eq!(upsert["step"]["location"], "../flows/ticketing/order_to_crm.yaml:89:15");
+    assert_eq!(upsert["step"]["location"], "../flows/ticketing/order_to_crm.yaml:84:15");
     assert_eq!(upsert["data_type"], "type:../flows/schemas/crm/contact.schema.json");
     // The consumer of a queue gets the type its publisher validated.
     let consumed = map["edges"].as_array().unwrap().iter().find(|e| e["from"] == "queue:crm_contacts").unwrap();
