@@ -622,8 +622,11 @@ async fn a_publish_followed_by_its_consumption_is_one_trace_at_the_collector() {
     let (relais, addr, _) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, "memory").await;
     post_order(addr, "A-1").await;
     support::eventually("the CRM received the order", async || !calls.lock().unwrap().is_empty()).await;
-    support::eventually("the CRM call's span was exported", async || {
-        collector.trace(TRACE).iter().any(|s| s.kind == otlp::CLIENT)
+    // Spans end in their own order (the request's after its flow published) and are exported in batches:
+    // wait for one of each kind.
+    support::eventually("the request's, publish's, consumer's and CRM call's spans were exported", async || {
+        let spans = collector.trace(TRACE);
+        [otlp::SERVER, otlp::PRODUCER, otlp::CONSUMER, otlp::CLIENT].iter().all(|k| spans.iter().any(|s| s.kind == *k))
     })
     .await;
     drop(relais);
