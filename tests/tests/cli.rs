@@ -138,7 +138,8 @@ fn fmt_check_flags_unformatted_files_and_passes_formatted_ones() {
     let dir = std::env::temp_dir().join(format!("relais-cli-fmt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let messy = dir.join("messy.yaml");
-    std::fs::write(&messy, "flows: {a: {steps: [ {logger: hi} ]}}\n").unwrap();
+    // Indentation and the IR's shorthand are canonical (`logger: { message: x }` is `logger: x`).
+    std::fs::write(&messy, "flows:\n    a:\n        steps:\n        -   logger: {message: hi}\n").unwrap();
     let path = messy.to_str().unwrap();
     assert_eq!(relais(&["fmt", "--check", path]).0, Outcome::Findings);
     assert_eq!(relais(&["fmt", path]).0, Outcome::Success);

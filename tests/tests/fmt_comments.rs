@@ -1,6 +1,7 @@
 //! `relais fmt` keeps comments: formatted commented files in both syntaxes (snapshots), conversions both ways
 //! keeping every comment, formatting that is idempotent so `fmt --check` passes on what `fmt` wrote, and the
-//! `--to` safety rules (no overwrite without `--force`, `--out DIR`).
+//! `--to` safety rules (no overwrite without `--force`, `--out DIR`), and the hand-written layout YAML keeps
+//! (anchors, flow maps, blank lines, duration units).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use relais_engine::cli::fmt::format_text;
@@ -146,4 +147,17 @@ fn fmt_to_with_out_writes_the_conversion_under_another_directory() {
     assert!(!dir.join("src/orders/a.flow").exists(), "nothing written beside the input");
     let written = std::fs::read_to_string(out.join("orders/a.flow")).unwrap();
     assert_eq!(written, "flow a { // noted\n    logger \"hi\"\n}\n");
+}
+
+#[test]
+fn a_hand_written_yaml_file_keeps_its_anchors_flow_maps_blank_lines_and_units() {
+    let text = fixture("layout.yaml");
+    let formatted = format(&text, Syntax::Yaml, Syntax::Yaml);
+    assert_eq!(formatted, text, "fmt changed a file whose every choice it keeps");
+    // Kept choices do not change the meaning: through `.flow` (which expands the aliases and has no layout
+    // of its own to keep) it is the same module as the same file with every alias written out.
+    let expanded = text.replace("*shared_error", "{ status: 500, headers: { retry-after: \"1\" } }");
+    assert_ne!(expanded, text);
+    assert_eq!(format(&text, Syntax::Yaml, Syntax::Flow), format(&expanded, Syntax::Yaml, Syntax::Flow));
+    assert!(format(&text, Syntax::Yaml, Syntax::Flow).contains("26h"), "the unit is kept in `.flow` too");
 }

@@ -229,10 +229,12 @@ fn value_text(node: &Node, level: usize, col: usize) -> String {
         Value::Map(entries) if !fits && !entries.is_empty() => {
             let inner = INDENT.repeat(level + 1);
             let mut out = String::from("{\n");
-            for e in entries {
+            // Entries are separated by commas, with none after the last, as the reference flows write them.
+            for (i, e) in entries.iter().enumerate() {
                 let key = key_text(&e.key);
                 let value = value_text(&e.value, level + 1, inner.len() + key.len() + 2);
-                out.push_str(&format!("{inner}{key}: {value},\n"));
+                let comma = if i + 1 < entries.len() { "," } else { "" };
+                out.push_str(&format!("{inner}{key}: {value}{comma}\n"));
             }
             out.push_str(&INDENT.repeat(level));
             out.push('}');
@@ -241,8 +243,9 @@ fn value_text(node: &Node, level: usize, col: usize) -> String {
         Value::List(items) if !fits && !items.is_empty() => {
             let inner = INDENT.repeat(level + 1);
             let mut out = String::from("[\n");
-            for item in items {
-                out.push_str(&format!("{inner}{},\n", value_text(item, level + 1, inner.len())));
+            for (i, item) in items.iter().enumerate() {
+                let comma = if i + 1 < items.len() { "," } else { "" };
+                out.push_str(&format!("{inner}{}{comma}\n", value_text(item, level + 1, inner.len())));
             }
             out.push_str(&INDENT.repeat(level));
             out.push(']');

@@ -1,7 +1,8 @@
 //! `relais fmt`: canonical printing of flow files, and conversion between YAML and `.flow`.
 //!
-//! Formatting goes through the IR (parse -> lower -> raise -> print), so the output is canonical whatever
-//! the input's layout. Comments are not part of the IR: they are collected from the source with the node
+//! Formatting goes through the IR (parse -> lower -> raise -> print), so the meaning printed is the IR's; from
+//! YAML to YAML the source's anchors, flow collections, blank lines and scalar spellings are kept where they
+//! say the same thing (`dsl::print::layout`), so a hand-written file passes `fmt --check` with its choices. Comments are not part of the IR: they are collected from the source with the node
 //! each belongs to (`dsl::print::comments`) and written back next to that node, in either syntax.
 //!
 //! A conversion (`--to`) writes a new file and never replaces an existing one unless `--force` is given; with
@@ -12,7 +13,7 @@ use super::render::render_human;
 use super::{paths_or_default, Outcome};
 use crate::load::{discover, discover_tests, is_test_file, parse_text, read_in, Roots, Syntax, MAX_FLOW_FILE};
 use relais_dsl::print::comments::{Comments, Style};
-use relais_dsl::print::{flow, raise::raise_module, yaml};
+use relais_dsl::print::{flow, layout::Layout, raise::raise_module, yaml};
 use relais_dsl::{Diagnostics, SourceMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,10 +68,13 @@ pub fn format_text(path: &str, text: &str, from: Syntax, to: Syntax) -> Result<S
                 Syntax::Flow => Style::Flow,
             };
             let comments = Comments::collect(text, style, &source);
-            let doc = raise_module(&module);
-            Ok(match to {
-                Syntax::Yaml => yaml::print_with(&doc, &comments),
-                Syntax::Flow => flow::print_with(&doc, &comments),
+            let layout = Layout::collect(text, &source);
+            let mut doc = raise_module(&module);
+            layout.restore_durations(&mut doc);
+            Ok(match (from, to) {
+                (Syntax::Yaml, Syntax::Yaml) => yaml::print_kept(&doc, &comments, &layout),
+                (_, Syntax::Yaml) => yaml::print_with(&doc, &comments),
+                (_, Syntax::Flow) => flow::print_with(&doc, &comments),
             })
         }
         _ => Err((sources, diags)),
@@ -101,7 +105,11 @@ pub fn format_test_text(
                 Syntax::Yaml => Style::Yaml,
                 Syntax::Flow => Style::Flow,
             };
-            yaml::print_with(&doc, &Comments::collect(text, style, &doc))
+            let comments = Comments::collect(text, style, &doc);
+            match from {
+                Syntax::Yaml => yaml::print_kept(&doc, &comments, &Layout::collect(text, &doc)),
+                Syntax::Flow => yaml::print_with(&doc, &comments),
+            }
         })),
         _ => Err((sources, diags)),
     }

@@ -108,7 +108,7 @@ fn maps_too_wide_for_one_line_get_one_entry_per_line() {
     assert_eq!(
         printed,
         format!(
-            "sub_flow s {{\n    http.request crm {{\n        method: PUT,\n        path: \"/{long}\",\n    }}\n}}\n"
+            "sub_flow s {{\n    http.request crm {{\n        method: PUT,\n        path: \"/{long}\"\n    }}\n}}\n"
         )
     );
 }
