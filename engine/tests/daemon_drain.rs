@@ -172,11 +172,15 @@ async fn an_idle_keep_alive_connection_is_closed_as_soon_as_the_drain_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_finishing_during_the_drain_is_answered_with_connection_close_and_its_connection_closes() {
     let r = start().await;
+    let mut idle = idle_connection(r.addr).await;
     let mut busy = TcpStream::connect(r.addr).await.unwrap();
     busy.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
     r.started("slow").await;
-    // `join!` polls the shutdown first, so the drain has started before the request is let go.
+    // The request is let go once the drain has reached the connections (the idle one closed): the shutdown
+    // call starts it, but the listener's connections hear of it on their own tasks, later on a loaded
+    // machine.
     let (drained, answer) = tokio::join!(r.daemon.shutdown(Duration::from_secs(600)), async {
+        wait_closed(&mut idle, "the idle connection, once the drain started").await;
         release(&r.seen);
         let answer = read_answer(&mut busy).await;
         wait_closed(&mut busy, "the busy connection after its answer").await;
