@@ -21,8 +21,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::otlp;
-use support::process::RelaisProcess;
+use support::otlp::{self, post_order, run_traced, Traced, CALLER_SPAN, TRACE};
 use support::proxy::Proxy;
 
 const START: &str = "start it with `rabbitmq-server -detached` (or `.ci/services`), user guest/guest on loopback";
@@ -707,10 +706,6 @@ flows:
     names.delete().await;
 }
 
-/// The trace the caller of the webhook is in, and its span: the parent of everything relais does for it.
-const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-const CALLER_SPAN: &str = "00f067aa0ba902b7";
-
 /// A webhook publishing orders to a topic exchange, and a listener flow sending each to the CRM with the
 /// message's `origin` header and whether it is a replay.
 fn traced_flows(names: &mut Names, crm: SocketAddr) -> (String, String) {
@@ -745,46 +740,13 @@ flows:
     (flows, inbox)
 }
 
-/// `relais run` on `flows` with its spans exported to `collector`, its admin port open on loopback, and
-/// its state in `state` (`memory`, a directory, a PostgreSQL URL); the process, the webhook's address and
-/// the admin address.
-async fn run_traced(flows: &str, collector: SocketAddr, state: &str) -> (RelaisProcess, SocketAddr, SocketAddr) {
-    let dir = support::write_files(&[("flows.yaml", flows)]);
-    let env = support::otlp::env(collector);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let args = ["--admin", "127.0.0.1:0", "--admin-insecure", "--state", state, "--no-watch"];
-    let relais = RelaisProcess::start(&dir, &args, "info", &env);
-    let addr = relais.wait_for_address("listening on http://");
-    let admin = relais.wait_for_address("admin endpoints on http://");
-    await_ready(admin).await;
-    (relais, addr, admin)
-}
-
-/// Waits until the daemon's `/ready` answers 200: connected, its topology declared, so that what the test
-/// publishes behind its back finds the queue or stream.
-async fn await_ready(admin: SocketAddr) {
-    support::eventually("the daemon to be ready", async || {
-        support::request(admin, "GET", "/ready", &[], b"").await.0 == 200
-    })
-    .await;
-}
-
-/// Posts an order to the webhook as the ticketing system does, in its trace.
-async fn post_order(addr: SocketAddr, order_id: &str) {
-    let traceparent = format!("00-{TRACE}-{CALLER_SPAN}-01");
-    let headers = [("traceparent", traceparent.as_str()), ("x-correlation-id", "order-corr-1")];
-    let body = format!(r#"{{"order_id":"{order_id}"}}"#);
-    let (status, _, answer) = support::request(addr, "POST", "/orders", &headers, body.as_bytes()).await;
-    assert_eq!(status, 202, "{answer}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_followed_by_its_consumption_is_one_trace_at_the_collector() {
     let mut names = Names::new("traced");
     let (collector_addr, collector) = support::otlp::collector().await;
     let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
     let (flows, inbox) = traced_flows(&mut names, crm_addr);
-    let (relais, addr, _) = run_traced(&flows, collector_addr, "memory").await;
+    let Traced { relais, addr, .. } = run_traced(&flows, collector_addr, "memory").await;
     post_order(addr, "A-1").await;
     support::eventually("the CRM received the order", async || !calls.lock().unwrap().is_empty()).await;
     // Spans end in their own order (the request's after its flow published) and are exported in batches:
@@ -831,7 +793,7 @@ async fn a_message_without_trace_headers_or_with_a_malformed_traceparent_starts_
     let (collector_addr, collector) = support::otlp::collector().await;
     let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
     let (flows, inbox) = traced_flows(&mut names, crm_addr);
-    let (relais, _, _) = run_traced(&flows, collector_addr, "memory").await;
+    let Traced { relais, .. } = run_traced(&flows, collector_addr, "memory").await;
     let connection = direct().await;
     let channel = connection.create_channel().await.unwrap();
     let malformed = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01";
@@ -879,7 +841,7 @@ async fn a_poison_message_dead_lettered_is_replayed_through_the_admin_port_once_
     let (crm_addr, calls) = support::otlp::crm(down.clone()).await;
     let (flows, inbox) = traced_flows(&mut names, crm_addr);
     let state = support::write_files(&[]).join("state");
-    let (relais, addr, admin) = run_traced(&flows, collector_addr, state.to_str().unwrap()).await;
+    let Traced { relais, addr, admin, .. } = run_traced(&flows, collector_addr, state.to_str().unwrap()).await;
     post_order(addr, "A-7").await;
     support::eventually("the CRM refused both deliveries", async || calls.lock().unwrap().len() == 2).await;
     let letters = Arc::new(Mutex::new(Json::Null));

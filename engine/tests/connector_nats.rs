@@ -22,8 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::otlp;
-use support::process::RelaisProcess;
+use support::otlp::{self, post_order, run_traced, Traced, TRACE};
 use support::proxy::Proxy;
 
 const START: &str = "start it with `nats-server -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server` \
@@ -549,10 +548,6 @@ flows:
     daemon.shutdown(Duration::from_secs(5)).await;
 }
 
-/// The trace the caller of the webhook is in, and its span: the parent of everything relais does for it.
-const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-const CALLER_SPAN: &str = "00f067aa0ba902b7";
-
 /// A webhook publishing orders to the test's stream, and a listener flow sending each to the CRM with the
 /// message's `origin` header and whether it is a replay.
 fn traced_flows(stream: &TestStream, crm: SocketAddr) -> String {
@@ -581,45 +576,12 @@ flows:
     )
 }
 
-/// `relais run` on `flows` with its spans exported to `collector`, its admin port open on loopback, and
-/// its state in `state` (`memory`, a directory, a PostgreSQL URL); the process, the webhook's address and
-/// the directory of the flows.
-async fn run_traced(flows: &str, collector: SocketAddr, state: &str) -> (RelaisProcess, SocketAddr, PathBuf) {
-    let dir = support::write_files(&[("flows.yaml", flows)]);
-    let env = support::otlp::env(collector);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let args = ["--admin", "127.0.0.1:0", "--admin-insecure", "--state", state, "--no-watch"];
-    let relais = RelaisProcess::start(&dir, &args, "info", &env);
-    let addr = relais.wait_for_address("listening on http://");
-    let admin = relais.wait_for_address("admin endpoints on http://");
-    await_ready(admin).await;
-    (relais, addr, dir)
-}
-
-/// Waits until the daemon's `/ready` answers 200: connected, its topology declared, so that what the test
-/// publishes behind its back finds the queue or stream.
-async fn await_ready(admin: SocketAddr) {
-    support::eventually("the daemon to be ready", async || {
-        support::request(admin, "GET", "/ready", &[], b"").await.0 == 200
-    })
-    .await;
-}
-
-/// Posts an order to the webhook as the ticketing system does, in its trace.
-async fn post_order(addr: SocketAddr, order_id: &str) {
-    let traceparent = format!("00-{TRACE}-{CALLER_SPAN}-01");
-    let headers = [("traceparent", traceparent.as_str()), ("x-correlation-id", "order-corr-1")];
-    let body = format!(r#"{{"order_id":"{order_id}"}}"#);
-    let (status, _, answer) = support::request(addr, "POST", "/orders", &headers, body.as_bytes()).await;
-    assert_eq!(status, 202, "{answer}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_followed_by_its_consumption_is_one_trace_at_the_collector() {
     let stream = TestStream::new("traced");
     let (collector_addr, collector) = support::otlp::collector().await;
     let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
-    let (relais, addr, _) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, "memory").await;
+    let Traced { relais, addr, .. } = run_traced(&traced_flows(&stream, crm_addr), collector_addr, "memory").await;
     post_order(addr, "A-1").await;
     support::eventually("the CRM received the order", async || !calls.lock().unwrap().is_empty()).await;
     // Spans end in their own order (the request's after its flow published) and are exported in batches:
@@ -659,7 +621,7 @@ async fn a_message_without_trace_headers_or_with_a_malformed_traceparent_starts_
     let stream = TestStream::new("untraced");
     let (collector_addr, collector) = support::otlp::collector().await;
     let (crm_addr, calls) = support::otlp::crm(Arc::default()).await;
-    let (relais, _, _) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, "memory").await;
+    let Traced { relais, .. } = run_traced(&traced_flows(&stream, crm_addr), collector_addr, "memory").await;
     let js = direct().await;
     let malformed = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01";
     for (order, traceparent) in [("none", None), ("malformed", Some(malformed)), ("garbage", Some("garbage"))] {
@@ -713,7 +675,8 @@ async fn a_poison_message_dead_lettered_is_replayed_with_relais_dlq_on_the_share
     let (collector_addr, collector) = support::otlp::collector().await;
     let down = Arc::new(AtomicBool::new(true));
     let (crm_addr, calls) = support::otlp::crm(down.clone()).await;
-    let (relais, addr, flows) = run_traced(&traced_flows(&stream, crm_addr), collector_addr, &state).await;
+    let Traced { relais, addr, dir: flows, .. } =
+        run_traced(&traced_flows(&stream, crm_addr), collector_addr, &state).await;
     post_order(addr, "A-7").await;
     support::eventually("the CRM refused both deliveries", async || calls.lock().unwrap().len() == 2).await;
     let listed = Arc::new(Mutex::new(String::new()));

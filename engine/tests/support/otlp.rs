@@ -210,3 +210,47 @@ pub fn only<'s>(spans: &'s [Received], what: &str, pick: impl Fn(&Received) -> b
     assert_eq!(found.len(), 1, "one {what} expected among {spans:#?}");
     found[0]
 }
+
+/// The trace the caller of a traced webhook is in, and its span: the parent of everything relais does for it.
+pub const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// See [`TRACE`].
+pub const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// A `relais run` exporting its spans to a collector, with its admin port open on loopback.
+pub struct Traced {
+    /// The process (killed on drop).
+    pub relais: super::process::RelaisProcess,
+    /// The webhook listener's address.
+    pub addr: SocketAddr,
+    /// The admin port's address.
+    pub admin: SocketAddr,
+    /// The directory of the flows (what `relais dlq` is pointed at).
+    pub dir: std::path::PathBuf,
+}
+
+/// `relais run` on `flows` with its spans exported to `collector` and its state in `state` (`memory`, a
+/// directory, a PostgreSQL URL), once `/ready` answers 200: connected, its topology declared, so that what a
+/// test publishes behind its back finds the queue or stream.
+pub async fn run_traced(flows: &str, collector: SocketAddr, state: &str) -> Traced {
+    let dir = super::write_files(&[("flows.yaml", flows)]);
+    let env = env(collector);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["--admin", "127.0.0.1:0", "--admin-insecure", "--state", state, "--no-watch"];
+    let relais = super::process::RelaisProcess::start(&dir, &args, "info", &env);
+    let addr = relais.wait_for_address("listening on http://");
+    let admin = relais.wait_for_address("admin endpoints on http://");
+    super::eventually("the daemon to be ready", async || {
+        super::request(admin, "GET", "/ready", &[], b"").await.0 == 200
+    })
+    .await;
+    Traced { relais, addr, admin, dir }
+}
+
+/// Posts an order to a traced webhook's `/orders` as the ticketing system does, in [`TRACE`].
+pub async fn post_order(addr: SocketAddr, order_id: &str) {
+    let traceparent = format!("00-{TRACE}-{CALLER_SPAN}-01");
+    let headers = [("traceparent", traceparent.as_str()), ("x-correlation-id", "order-corr-1")];
+    let body = format!(r#"{{"order_id":"{order_id}"}}"#);
+    let (status, _, answer) = super::request(addr, "POST", "/orders", &headers, body.as_bytes()).await;
+    assert_eq!(status, 202, "{answer}");
+}
