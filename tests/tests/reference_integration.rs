@@ -318,16 +318,13 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
 
     // Wait for the queues to drain (redeliveries included).
     let state = daemon.state();
-    let until = Instant::now() + Duration::from_secs(240);
     let persistent_pending = || {
         ["crm_contacts", "patient_records", "transport_rights"].iter().any(|q| {
             state.durable().queue_stats(q, relais_engine::runtime::state::now()).map(|s| s.total() > 0).unwrap_or(true)
         })
     };
-    while state.queues().iter().any(|q| q.depth() + q.in_flight() > 0) || persistent_pending() {
-        assert!(Instant::now() < until, "the queues did not drain");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let drained = || state.queues().iter().all(|q| q.depth() + q.in_flight() == 0) && !persistent_pending();
+    wait_until("the queues to drain", Duration::from_secs(240), drained).await;
     let dead: Vec<_> = state.dead_letters();
     let dead_orders: HashSet<String> = dead
         .iter()
@@ -424,13 +421,11 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
         let seen = String::from_utf8_lossy(&transport_proxy.recorded.lock().unwrap()).to_string();
         seen.matches("PUT /transport/rights/ACC-0004 ").count()
     };
-    let (puts_before, until) = (puts(), Instant::now() + Duration::from_secs(120));
+    let puts_before = puts();
     let event = json!({ "accreditation_id": "ACC-0004", "change": "updated" });
     assert_eq!(call(api, "POST", "/accreditation/events", &event).await.0, 202);
-    while puts() == puts_before || persistent_pending() {
-        assert!(Instant::now() < until, "the change of ACC-0004 did not reach the transport app");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let through = || puts() > puts_before && !persistent_pending();
+    wait_until("the change of ACC-0004 to reach the transport app", Duration::from_secs(120), through).await;
     let rights_letters = || state.dead_letters().iter().filter(|d| d.queue == "transport_rights").count();
     transport_proxy.take_down();
     let (before, rights_before) = (state.dead_letters().len(), rights_letters());
@@ -440,11 +435,8 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
     }
     // Each of the `delivery.attempts` deliveries makes three calls to the dead partner (refused at once),
     // with backoff and a redelivery delay between: seconds. The deadline only bounds a hang.
-    let until = Instant::now() + Duration::from_secs(600);
-    while rights_letters() < rights_before + 3 {
-        assert!(Instant::now() < until, "the rights of a partner that is down were not dead-lettered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let lettered = || rights_letters() >= rights_before + 3;
+    wait_until("the rights of a partner that is down to be dead-lettered", Duration::from_secs(600), lettered).await;
     let dead = state.dead_letters();
     assert!(dead.len() >= before + 3, "{dead:?}");
 
@@ -482,6 +474,15 @@ async fn the_reference_integration_survives_ten_percent_partner_failures_without
     );
     assert!(daemon.shutdown(Duration::from_secs(10)).await);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits until `done` holds, checking every 100 ms, and fails naming `what` after `patience`.
+async fn wait_until(what: &str, patience: Duration, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + patience;
+    while !done() {
+        assert!(Instant::now() < until, "waited {patience:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Runs a scheduled job the way an operator would after it ended incomplete or found a partner down: again,
