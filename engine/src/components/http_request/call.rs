@@ -110,14 +110,8 @@ impl OAuth2 {
         if let Err(failure) = &outcome {
             metrics.error(failure.error_type, failure.status);
         }
-        if let Some(mut span) = span {
-            if let Some(status) = status {
-                span.set(crate::trace::KeyValue::new("http.response.status_code", i64::from(status)));
-            }
-            if let Err(failure) = &outcome {
-                span.fail(failure.error_type);
-            }
-            span.end();
+        if let Some(span) = span {
+            end_span(span, status, outcome.as_ref().err().map(|failure| failure.error_type));
         }
         outcome.map(|(token, refresh_at, _)| (token, refresh_at)).map_err(|failure| failure.error)
     }
@@ -200,6 +194,18 @@ impl TokenFailure {
     fn new(error_type: &'static str, status: Option<u16>, error: FlowError) -> Self {
         TokenFailure { error_type, status, error }
     }
+}
+
+/// Ends the client span of an HTTP exchange (a partner's call or a token fetch): the answer's status when
+/// one came, and what failed (`error.type`) when something did.
+fn end_span(mut span: crate::trace::Span, status: Option<u16>, failure: Option<&str>) {
+    if let Some(status) = status {
+        span.set(crate::trace::KeyValue::new("http.response.status_code", i64::from(status)));
+    }
+    if let Some(failure) = failure {
+        span.fail(failure);
+    }
+    span.end();
 }
 
 /// The pooled client of a step: plain HTTP and HTTPS.
@@ -565,17 +571,12 @@ impl HttpRequest {
             }
         };
         metrics.exchange(started.elapsed(), answer.as_ref().ok().map(|a| a.0));
-        if let Some(mut span) = span.take() {
-            match &answer {
-                Ok((status, ..)) => {
-                    span.set(crate::trace::KeyValue::new("http.response.status_code", i64::from(*status)));
-                    if *status >= 400 {
-                        span.fail(&status.to_string());
-                    }
-                }
-                Err(error) => span.fail(&error.error_type.to_string()),
-            }
-            span.end();
+        if let Some(span) = span.take() {
+            let (status, failure) = match &answer {
+                Ok((status, ..)) => (Some(*status), (*status >= 400).then(|| status.to_string())),
+                Err(error) => (None, Some(error.error_type.to_string())),
+            };
+            end_span(span, status, failure.as_deref());
         }
         answer
     }
