@@ -202,10 +202,7 @@ fn end_span(mut span: crate::trace::Span, status: Option<u16>, failure: Option<&
     if let Some(status) = status {
         span.set(crate::trace::KeyValue::new("http.response.status_code", i64::from(status)));
     }
-    if let Some(failure) = failure {
-        span.fail(failure);
-    }
-    span.end();
+    crate::trace::end(Some(span), failure);
 }
 
 /// The pooled client of a step: plain HTTP and HTTPS.
