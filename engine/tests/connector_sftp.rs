@@ -52,6 +52,23 @@ async fn ready_until(daemon: &relais_engine::daemon::Daemon, what: &str, done: i
     body
 }
 
+/// An `sftp.listener` flow logging each file of `inbox`, logged in to `server` as `user` with the password
+/// in the secret `secret`.
+fn password_intake(server: &SftpServer, user: &str, secret: &str) -> String {
+    format!(
+        r##"
+configs:
+  partner: {{ sftp: {{ host: 127.0.0.1, port: {port}, user: {user}, password: "${{secret:{secret}}}", known_hosts: "{known}" }} }}
+flows:
+  intake:
+    source: {{ sftp.listener: {{ config: partner, directory: inbox, frequency: 50ms }} }}
+    steps:
+      - logger: "#[attributes.file]"
+"##,
+        port = server.port,
+        known = server.known_hosts.display()
+    )
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sftp_write_renames_a_whole_file_into_place_and_refuses_what_it_must() {
     let server = SftpServer::start();
@@ -292,19 +309,7 @@ async fn the_server_killed_in_the_middle_of_a_file_and_started_again_loses_no_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_keep_ready_at_503_with_the_reason_and_never_the_password() {
     let server = SftpServer::start();
-    let flows = format!(
-        r##"
-configs:
-  partner: {{ sftp: {{ host: 127.0.0.1, port: {port}, user: relais_no_such_user, password: "${{secret:SFTP_TEST_PASSWORD}}", known_hosts: "{known}" }} }}
-flows:
-  intake:
-    source: {{ sftp.listener: {{ config: partner, directory: inbox, frequency: 50ms }} }}
-    steps:
-      - logger: "#[attributes.file]"
-"##,
-        port = server.port,
-        known = server.known_hosts.display()
-    );
+    let flows = password_intake(&server, "relais_no_such_user", "SFTP_TEST_PASSWORD");
     std::env::set_var("SFTP_TEST_PASSWORD", "s3cr3t-never-shown");
     let dir = support::write_files(&[("flows.yaml", &flows)]);
     let (_, program) = support::compile_dir(&dir, None);
@@ -413,19 +418,7 @@ flows:
 #[test]
 fn relais_run_with_a_wrong_password_logs_the_refusal_at_start_and_never_the_password() {
     let server = SftpServer::start_with_password("relais-partner", "the right one");
-    let flows = format!(
-        r##"
-configs:
-  partner: {{ sftp: {{ host: 127.0.0.1, port: {port}, user: relais-partner, password: "${{secret:SFTP_RUN_PASSWORD}}", known_hosts: "{known}" }} }}
-flows:
-  intake:
-    source: {{ sftp.listener: {{ config: partner, directory: inbox, frequency: 50ms }} }}
-    steps:
-      - logger: "#[attributes.file]"
-"##,
-        port = server.port,
-        known = server.known_hosts.display()
-    );
+    let flows = password_intake(&server, "relais-partner", "SFTP_RUN_PASSWORD");
     let dir = support::write_files(&[("flows.yaml", &flows)]);
     let relais = support::process::RelaisProcess::start(
         &dir,
