@@ -471,6 +471,7 @@ fn a_damaged_record_in_an_older_segment_is_a_corrupt_error_naming_the_file_and_t
     let StoreError::Corrupt { path, detail } = &error else { panic!("expected Corrupt, got {error:?}") };
     assert_eq!(path, &first);
     assert!(detail.contains("checksum mismatch") && detail.contains("at offset "), "{detail}");
+    assert!(detail.contains("move the whole"), "the way out is the whole log directory: {detail}");
     assert_eq!(std::fs::read(&first).unwrap(), bytes, "a refused open changes nothing");
 }
 

@@ -44,7 +44,14 @@ fn open_error<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(std::io::Er
     move |source| StoreError::Open { path: path.to_path_buf(), what, source }
 }
 
+/// Damage in the log. The recovery the error goes on to describe is for `state.redb`; for the log, the unit
+/// to move aside is the whole `queues` directory (a segment alone would leave a gap), which is said here.
 fn corrupt(path: &Path, detail: String) -> StoreError {
+    let detail = format!(
+        "{detail} (this file is part of the queue log: to start without its messages, move the whole `{}` \
+         directory aside, not only this file)",
+        path.parent().map_or_else(|| super::DIRECTORY.into(), |dir| dir.display().to_string())
+    );
     StoreError::Corrupt { path: path.to_path_buf(), detail }
 }
 
