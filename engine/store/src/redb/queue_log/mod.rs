@@ -25,7 +25,6 @@
 //! so a backlog is never rewritten) are written again, whole, at the end of the log, so they do not keep the
 //! segments after theirs.
 
-mod checksum;
 mod index;
 mod record;
 mod segment;

@@ -12,10 +12,10 @@
 //! damage, since a segment is synced before the next one is started: the open fails, naming the file and the
 //! offset.
 
-use super::checksum::crc32;
 use super::index::{Index, Location};
 use super::record::{self, Read};
 use crate::error::StoreError;
+use crc32fast::hash as crc32;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
