@@ -166,14 +166,15 @@ fn ids_are_never_reused_after_a_reopen() {
 }
 
 #[test]
-fn open_creates_missing_directories_and_only_the_state_file() {
+fn open_creates_missing_directories_and_only_the_state_file_and_the_queue_log() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("var").join("relais");
     let store = RedbStore::open(&nested).unwrap();
     assert_eq!(store.path(), nested.join("state.redb"));
-    let names: Vec<String> =
+    let mut names: Vec<String> =
         std::fs::read_dir(&nested).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    assert_eq!(names, ["state.redb"], "no temporary file is left behind");
+    names.sort();
+    assert_eq!(names, ["queues", "state.redb"], "no temporary file is left behind");
 }
 
 #[test]
@@ -253,6 +254,24 @@ fn populated(dir: &Path) -> Vec<u8> {
     store.nack("orders", letter.id, redelivery, &failure(), T0).unwrap();
     store.close().unwrap();
     std::fs::read(dir.join("state.redb")).unwrap()
+}
+
+/// The files of the queue log of `dir`, to put back with [`restore_log`].
+fn saved_log(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let log = dir.join("queues");
+    std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), std::fs::read(p).unwrap()))
+        .collect()
+}
+
+fn restore_log(dir: &Path, saved: &[(std::path::PathBuf, Vec<u8>)]) {
+    std::fs::remove_dir_all(dir.join("queues")).unwrap();
+    std::fs::create_dir(dir.join("queues")).unwrap();
+    for (path, bytes) in saved {
+        std::fs::write(path, bytes).unwrap();
+    }
 }
 
 /// The data [`populated`] wrote, all of it, or a panic.
@@ -338,8 +357,11 @@ fn damaged_commit_slots_are_reported_as_damaged() {
 fn damage_anywhere_in_the_file_is_reported_or_harmless_never_a_panic_or_an_empty_store() {
     let dir = tempfile::tempdir().unwrap();
     let pristine = populated(dir.path());
+    let log = saved_log(dir.path());
     let (mut reported, mut harmless) = (0, 0);
     for (n, offset) in (0..pristine.len()).step_by(16 * 1024).enumerate() {
+        // The leases of the last intact open are in the log: back to the log as populated.
+        restore_log(dir.path(), &log);
         let mut bytes = pristine.clone();
         let end = (offset + 4096).min(bytes.len());
         bytes[offset..end].copy_from_slice(&garbage(end - offset, n as u64 + 1));
@@ -378,10 +400,155 @@ fn a_state_file_with_a_newer_layout_is_refused() {
     RedbStore::open(dir.path()).unwrap().close().unwrap();
     let db = redb::Database::open(dir.path().join("state.redb")).unwrap();
     let tx = db.begin_write().unwrap();
-    tx.open_table(redb::TableDefinition::<&str, u64>::new("meta")).unwrap().insert("layout_version", 2).unwrap();
+    tx.open_table(redb::TableDefinition::<&str, u64>::new("meta")).unwrap().insert("layout_version", 3).unwrap();
     tx.commit().unwrap();
     drop(db);
     let error = RedbStore::open(dir.path()).unwrap_err();
     assert!(matches!(error, StoreError::Incompatible { .. }), "{error:?}");
-    assert!(error.to_string().contains("layout version 2"), "{error}");
+    assert!(error.to_string().contains("layout version 3"), "{error}");
+}
+
+// --- the queue log ---
+
+/// The segment files of the queue log of `dir`, oldest first.
+fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("queues"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "qlog"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A log of several small segments with 300 messages of 1 KB queued, closed.
+fn populated_log(dir: &Path) {
+    let store = RedbStore::open_with_segments(dir, 64 * 1024).unwrap();
+    for i in 0..300 {
+        let mut m = message(&format!("m{i}"));
+        m.payload = vec![b'y'; 1024];
+        store.enqueue("orders", &m, T0).unwrap();
+    }
+    store.close().unwrap();
+    assert!(segments(dir).len() >= 3, "several segments: {:?}", segments(dir));
+}
+
+#[test]
+fn a_torn_tail_of_the_queue_log_is_cut_and_every_message_before_it_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_log(dir.path());
+    let last = segments(dir.path()).pop().unwrap();
+    let bytes = std::fs::read(&last).unwrap();
+    // A crash in the middle of a write: half of a record of a message never reported durable.
+    let mut torn = bytes.clone();
+    torn.extend_from_slice(&bytes[20..20 + 500]);
+    std::fs::write(&last, &torn).unwrap();
+    let store = RedbStore::open_with_segments(dir.path(), 64 * 1024).unwrap();
+    assert_eq!(store.queue_stats("orders", T0).unwrap().ready, 300);
+    assert_eq!(std::fs::read(&last).unwrap(), bytes, "the torn tail is cut off");
+    let kept = std::fs::read_dir(dir.path().join("queues"))
+        .unwrap()
+        .any(|e| e.unwrap().file_name().to_string_lossy().contains(".cut-"));
+    assert!(kept, "the bytes cut are kept beside the segment");
+    // The log goes on after the cut.
+    let id = store.enqueue("orders", &message("after"), T0).unwrap();
+    store.close().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let leased = store.ack_and_lease("orders", &[], 1_000, ms(1_000), T0).unwrap();
+    assert_eq!(leased.len(), 301);
+    assert_eq!(leased.last().map(|m| m.id), Some(id));
+}
+
+#[test]
+fn a_damaged_record_in_an_older_segment_is_a_corrupt_error_naming_the_file_and_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_log(dir.path());
+    let first = segments(dir.path()).remove(0);
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[2_000] ^= 0x40;
+    std::fs::write(&first, &bytes).unwrap();
+    let error = RedbStore::open(dir.path()).unwrap_err();
+    let StoreError::Corrupt { path, detail } = &error else { panic!("expected Corrupt, got {error:?}") };
+    assert_eq!(path, &first);
+    assert!(detail.contains("checksum mismatch") && detail.contains("at offset "), "{detail}");
+    assert!(detail.contains("move the whole"), "the way out is the whole log directory: {detail}");
+    assert_eq!(std::fs::read(&first).unwrap(), bytes, "a refused open changes nothing");
+}
+
+#[test]
+fn a_segment_that_is_not_a_queue_log_or_a_missing_segment_is_a_corrupt_error() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_log(dir.path());
+    let files = segments(dir.path());
+    let saved = std::fs::read(&files[1]).unwrap();
+    std::fs::remove_file(&files[1]).unwrap();
+    let error = RedbStore::open(dir.path()).unwrap_err();
+    assert!(matches!(&error, StoreError::Corrupt { path, .. } if path == &files[1]), "{error:?}");
+    assert!(error.to_string().contains("is missing"), "{error}");
+
+    std::fs::write(&files[1], garbage(saved.len(), 5)).unwrap();
+    let error = RedbStore::open(dir.path()).unwrap_err();
+    assert!(matches!(&error, StoreError::Corrupt { path, .. } if path == &files[1]), "{error:?}");
+    assert!(error.to_string().contains("not a relais queue log segment"), "{error}");
+
+    std::fs::write(&files[1], &saved[..10]).unwrap();
+    let error = RedbStore::open(dir.path()).unwrap_err();
+    assert!(matches!(&error, StoreError::Corrupt { path, .. } if path == &files[1]), "{error:?}");
+}
+
+#[test]
+fn garbage_anywhere_in_the_queue_log_is_reported_or_cut_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_log(dir.path());
+    let log = saved_log(dir.path());
+    let files = segments(dir.path());
+    let (mut reported, mut cut) = (0, 0);
+    for (n, file) in files.iter().enumerate() {
+        let len = std::fs::metadata(file).unwrap().len() as usize;
+        for offset in (0..len).step_by(7_919) {
+            restore_log(dir.path(), &log);
+            let mut bytes = std::fs::read(file).unwrap();
+            let end = (offset + 64).min(len);
+            bytes[offset..end].copy_from_slice(&garbage(end - offset, (n * 1_000 + offset) as u64 + 1));
+            std::fs::write(file, &bytes).unwrap();
+            match RedbStore::open_with_segments(dir.path(), 64 * 1024) {
+                Ok(store) => {
+                    // Only the newest segment may be cut; what is left reads back whole.
+                    assert_eq!(n, files.len() - 1, "damage in {file:?} at {offset} was not reported");
+                    let leased = store.ack_and_lease("orders", &[], 1_000, ms(1_000), T0).unwrap();
+                    assert!(leased.len() < 300);
+                    assert!(leased.iter().all(|m| m.message.payload == vec![b'y'; 1024]));
+                    cut += 1;
+                }
+                Err(StoreError::Corrupt { path, detail }) => {
+                    assert_eq!(&path, file);
+                    assert!(detail.contains("offset"), "{detail}");
+                    reported += 1;
+                }
+                Err(other) => panic!("damage in {file:?} at {offset} gave {other:?}"),
+            }
+        }
+    }
+    assert!(reported > 0 && cut > 0, "{reported} reported, {cut} cut");
+}
+
+#[test]
+fn acked_segments_are_deleted_and_ids_are_not_reused_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_log(dir.path());
+    let before = segments(dir.path()).len();
+    let store = RedbStore::open_with_segments(dir.path(), 64 * 1024).unwrap();
+    let leased = store.ack_and_lease("orders", &[], 1_000, ms(1_000), T0).unwrap();
+    let last = leased.last().map(|m| m.id).unwrap();
+    let ids: Vec<MessageId> = leased.iter().map(|m| m.id).collect();
+    store.ack_and_lease("orders", &ids, 0, ms(1_000), T0).unwrap();
+    // The deletion follows the sync of the acks: one more change makes sure it ran.
+    store.enqueue("other", &message("x"), T0).unwrap();
+    let after = segments(dir.path()).len();
+    assert!(after < before, "{after} segments left of {before}");
+    store.close().unwrap();
+    let store = RedbStore::open_with_segments(dir.path(), 64 * 1024).unwrap();
+    assert_eq!(store.queue_stats("orders", T0).unwrap().total(), 0);
+    assert_eq!(store.queue_stats("other", T0).unwrap().ready, 1);
+    assert!(store.enqueue("orders", &message("y"), T0).unwrap() > last);
 }

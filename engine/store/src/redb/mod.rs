@@ -1,16 +1,26 @@
-//! The embedded backend: one redb file, `state.redb`, in the state directory.
+//! The embedded backend: one redb file, `state.redb`, in the state directory, and the persistent queues' log
+//! beside it (`queues/`, see `queue_log/`).
 //!
-//! Each query is one read transaction; each change runs in a write transaction committed with
-//! `Durability::Immediate`, shared with the changes made at the same time (`group_commit.rs`; see the crate docs
-//! for the fsync policy). The submodules hold the logic of
-//! one concept each as functions over an open transaction; this module owns the database and the transactions.
+//! Object entries, idempotency keys, dead letters and scheduler leases live in redb: each query is one read
+//! transaction; each change runs in a write transaction committed with `Durability::Immediate`, shared with the
+//! changes made at the same time (`group_commit.rs`; see the crate docs for the fsync policy). Queued messages
+//! live in the append-only log, synced before each call returns, because a redb commit rewrites several pages
+//! per message and bounded a queue by the disk (README, "What bounds a persistent queue").
+//!
+//! A message moves between the two stores in an order a crash can only repeat, never undo: dead-lettering
+//! stores the letter in redb first and then removes the message from the log (a crash in between delivers it
+//! again, with its delivery count, and it is dead-lettered again: a second letter); replaying a letter
+//! enqueues it in the log first and then takes the letter from redb (a crash in between leaves the letter
+//! listed and the message queued). The submodules hold the logic of one concept each as functions over an
+//! open transaction; this module owns the database, the log and the transactions.
 
 mod dead_letters;
 mod group_commit;
 mod leases;
+mod legacy_queues;
 mod objects;
 mod open;
-mod queues;
+mod queue_log;
 mod records;
 mod tables;
 
@@ -21,9 +31,11 @@ use crate::time::Timestamp;
 use crate::StateStore;
 use ::redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 pub use group_commit::CommitStats;
+use queue_log::{NackPlan, QueueLog};
 use serde_json::Value as Json;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// The name of the state file inside the state directory.
@@ -34,6 +46,10 @@ pub struct RedbStore {
     db: Database,
     file: PathBuf,
     writer: group_commit::GroupCommit,
+    queues: QueueLog,
+    /// Held while a dead letter is replayed (enqueued, then taken), so two replays of one letter cannot both
+    /// enqueue it.
+    replaying: Mutex<()>,
 }
 
 impl fmt::Debug for RedbStore {
@@ -56,8 +72,47 @@ impl RedbStore {
     /// another layout, and [`StoreError::Open`] if the directory or file cannot be accessed. Never starts empty
     /// over an existing file. Reads the whole file once to check it (see the crate docs).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let (db, file) = open::open(dir.as_ref())?;
-        Ok(RedbStore { db, file, writer: group_commit::GroupCommit::default() })
+        Self::open_with_segments(dir.as_ref(), queue_log::SEGMENT_BYTES)
+    }
+
+    /// [`RedbStore::open`] with the queue log cut into segments of `segment_bytes` (tests use small ones to
+    /// see compaction work).
+    #[doc(hidden)]
+    pub fn open_with_segments(dir: &Path, segment_bytes: u64) -> Result<Self, StoreError> {
+        // redb's file lock is taken first: the log in the same directory is then this process's alone.
+        let (db, file, layout) = open::open(dir)?;
+        let floor = {
+            let tx = db.begin_read().during(legacy_queues::MIGRATE)?;
+            legacy_queues::last_message_id(&tx)?
+        };
+        let queues = QueueLog::open(&dir.join(queue_log::DIRECTORY), floor, segment_bytes)?;
+        let store =
+            RedbStore { db, file, writer: group_commit::GroupCommit::default(), queues, replaying: Mutex::new(()) };
+        if layout < tables::LAYOUT_VERSION {
+            store.migrate()?;
+        }
+        Ok(store)
+    }
+
+    /// Moves the messages of a layout-1 file into the log, then empties its queue tables and raises the layout,
+    /// in that order (see `legacy_queues.rs`).
+    fn migrate(&self) -> Result<(), StoreError> {
+        let messages = {
+            let tx = self.db.begin_read().during(legacy_queues::MIGRATE)?;
+            if legacy_queues::any(&tx)? {
+                legacy_queues::read_all(&tx)?
+            } else {
+                Vec::new()
+            }
+        };
+        if !messages.is_empty() {
+            self.queues.adopt(messages)?;
+        }
+        self.write(legacy_queues::MIGRATE, |tx| {
+            legacy_queues::clear(tx)?;
+            open::set_layout(tx)?;
+            Ok(((), Change::Commit))
+        })
     }
 
     /// The state file.
@@ -68,14 +123,19 @@ impl RedbStore {
     /// Durable commits (one fsync each) this store has made since it was opened: divided by the operations
     /// made, how many changes shared each fsync (benchmarks report it).
     pub fn commits(&self) -> u64 {
-        self.writer.commits()
+        self.writer.commits() + self.queues.sync_stats().syncs
     }
 
     /// The durable commits so far with the changes they held and the time they took (writing pages and the
     /// fsync): changes per commit and time per commit say whether the disk or the callers bound the
     /// throughput (the queue benchmark reports both).
     pub fn commit_stats(&self) -> CommitStats {
-        self.writer.stats()
+        let (redb, log) = (self.writer.stats(), self.queues.sync_stats());
+        CommitStats {
+            commits: redb.commits + log.syncs,
+            changes: redb.changes + log.records,
+            committing: redb.committing + log.syncing,
+        }
     }
 
     /// Closes the file and releases its lock, reporting a failure that dropping the store would ignore. Call it
@@ -182,26 +242,21 @@ impl StateStore for RedbStore {
     }
 
     fn enqueue(&self, queue: &str, message: &Message, now: Timestamp) -> Result<MessageId, StoreError> {
-        self.write(queues::ENQUEUE, |tx| Ok((queues::enqueue(tx, queue, message, now)?, Change::Commit)))
+        self.queues.enqueue(queue, message, now)
     }
 
     fn lease(&self, queue: &str, visibility_timeout: Duration, now: Timestamp) -> Result<Option<Leased>, StoreError> {
-        if !self.read(queues::LEASE, |tx| queues::has_visible(tx, queue, now))? {
+        if !self.queues.has_visible(queue, now) {
             return Ok(None);
         }
-        self.write(queues::LEASE, |tx| {
-            let leased = queues::lease(tx, queue, visibility_timeout, now)?;
-            // Nothing visible means nothing was promoted either: an idle poll commits nothing.
-            let change = if leased.is_some() { Change::Commit } else { Change::Abort };
-            Ok((leased, change))
-        })
+        let (_, leased) = self.queues.ack_and_lease(queue, &[], 1, visibility_timeout, now, queue_log::LEASE)?;
+        Ok(leased.into_iter().next())
     }
 
     fn ack(&self, queue: &str, id: MessageId) -> Result<bool, StoreError> {
-        self.write(queues::ACK, |tx| {
-            let acked = queues::ack(tx, queue, id)?;
-            Ok((acked, if acked { Change::Commit } else { Change::Abort }))
-        })
+        let (acked, _) =
+            self.queues.ack_and_lease(queue, &[id], 0, Duration::ZERO, Timestamp::EPOCH, queue_log::ACK)?;
+        Ok(acked > 0)
     }
 
     fn ack_and_lease(
@@ -212,28 +267,13 @@ impl StateStore for RedbStore {
         visibility_timeout: Duration,
         now: Timestamp,
     ) -> Result<Vec<Leased>, StoreError> {
-        if acks.is_empty() && (max == 0 || !self.read(queues::LEASE, |tx| queues::has_visible(tx, queue, now))?) {
-            return Ok(Vec::new());
-        }
-        self.write(queues::ACK_AND_LEASE, |tx| {
-            let mut acked = false;
-            for id in acks {
-                acked |= queues::ack(tx, queue, *id)?;
-            }
-            let leased = queues::lease_many(tx, queue, max, visibility_timeout, now)?;
-            let change = if acked || !leased.is_empty() { Change::Commit } else { Change::Abort };
-            Ok((leased, change))
-        })
+        let (_, leased) =
+            self.queues.ack_and_lease(queue, acks, max, visibility_timeout, now, queue_log::ACK_AND_LEASE)?;
+        Ok(leased)
     }
 
     fn unlease(&self, queue: &str, ids: &[MessageId]) -> Result<u64, StoreError> {
-        self.write(queues::UNLEASE, |tx| {
-            let mut given_back = 0;
-            for id in ids {
-                given_back += u64::from(queues::unlease(tx, queue, *id)?);
-            }
-            Ok((given_back, if given_back > 0 { Change::Commit } else { Change::Abort }))
-        })
+        self.queues.unlease(queue, ids)
     }
 
     fn nack(
@@ -244,26 +284,37 @@ impl StateStore for RedbStore {
         failure: &Failure,
         now: Timestamp,
     ) -> Result<NackOutcome, StoreError> {
-        self.write(queues::NACK, |tx| {
-            let outcome = queues::nack(tx, queue, id, redelivery, failure, now)?;
-            let change = if outcome == NackOutcome::NotLeased { Change::Abort } else { Change::Commit };
-            Ok((outcome, change))
-        })
+        match self.queues.nack(queue, id, redelivery.delay, redelivery.max_deliveries, now)? {
+            NackPlan::NotLeased => Ok(NackOutcome::NotLeased),
+            NackPlan::Redelivered(visible_at) => Ok(NackOutcome::Redelivered { visible_at }),
+            NackPlan::DeadLetter { message, deliveries, first_failure } => {
+                // The letter first, durably; then the message leaves the log (see the module docs).
+                let letter = DeadLetter::new(message, failure, deliveries, first_failure, now);
+                let letter = DeadLetter { queue: Some(queue.to_string()), ..letter };
+                match self.write(dead_letters::INSERT, |tx| Ok((dead_letters::insert(tx, &letter)?, Change::Commit))) {
+                    Ok(letter) => {
+                        self.queues.finish_move(id)?;
+                        Ok(NackOutcome::DeadLettered(letter))
+                    }
+                    Err(e) => {
+                        self.queues.cancel_move(id);
+                        Err(e)
+                    }
+                }
+            }
+        }
     }
 
     fn release_leases(&self) -> Result<u64, StoreError> {
-        self.write(queues::RELEASE, |tx| {
-            let released = queues::release_leases(tx)?;
-            Ok((released, if released > 0 { Change::Commit } else { Change::Abort }))
-        })
+        self.queues.release_leases()
     }
 
     fn queue_stats(&self, queue: &str, now: Timestamp) -> Result<QueueStats, StoreError> {
-        self.read(queues::STATS, |tx| queues::stats(tx, queue, now))
+        Ok(self.queues.queue_stats(queue, now))
     }
 
     fn oldest_ready(&self, queue: &str) -> Result<Option<Timestamp>, StoreError> {
-        self.read(queues::STATS, |tx| queues::oldest_ready(tx, queue))
+        Ok(self.queues.oldest_ready(queue))
     }
 
     fn dead_letter(&self, letter: &DeadLetter) -> Result<DeadLetterId, StoreError> {
@@ -291,18 +342,28 @@ impl StateStore for RedbStore {
         id: DeadLetterId,
         now: Timestamp,
     ) -> Result<Option<(StoredDeadLetter, MessageId)>, StoreError> {
-        // A letter never changes once stored, so the queue read here is the one taken below (if it is still
-        // there): a letter from no queue is never taken, even in a group another call commits.
-        let from_queue = self.read(dead_letters::GET, |tx| dead_letters::get(tx, id))?;
-        if from_queue.is_none_or(|stored| stored.letter.queue.is_none()) {
-            return Ok(None);
+        let _replaying = self.replaying.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(stored) = self.read(dead_letters::GET, |tx| dead_letters::get(tx, id))? else { return Ok(None) };
+        let Some(queue) = stored.letter.queue.clone() else { return Ok(None) };
+        // The message first, durably; then the letter is taken (see the module docs). A letter purged meanwhile
+        // takes its message back out, so a replay never resurrects what an operator deleted.
+        let message = self.queues.enqueue(&queue, &stored.letter.to_message(), now)?;
+        let taken = self.write(dead_letters::TAKE, |tx| {
+            let taken = dead_letters::take(tx, id)?;
+            let change = if taken.is_some() { Change::Commit } else { Change::Abort };
+            Ok((taken, change))
+        });
+        match taken {
+            Ok(Some(taken)) => Ok(Some((taken, message))),
+            Ok(None) => {
+                self.ack(&queue, message)?;
+                Ok(None)
+            }
+            Err(e) => {
+                self.ack(&queue, message)?;
+                Err(e)
+            }
         }
-        self.write(dead_letters::TAKE, |tx| {
-            let Some(taken) = dead_letters::take(tx, id)? else { return Ok((None, Change::Abort)) };
-            let Some(queue) = taken.letter.queue.clone() else { return Ok((None, Change::Abort)) };
-            let message = queues::enqueue(tx, &queue, &taken.letter.to_message(), now)?;
-            Ok((Some((taken, message)), Change::Commit))
-        })
     }
 
     fn purge_dead_letters(&self, filter: &DeadLetterFilter) -> Result<u64, StoreError> {

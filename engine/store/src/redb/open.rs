@@ -2,8 +2,8 @@
 //! can fail into an error that names the file and says what to do.
 
 use super::tables::{
-    DEAD_LETTERS, LAYOUT_VERSION, LAYOUT_VERSION_KEY, MESSAGE_BODIES, MESSAGE_STATES, META, OBJECTS, OBJECT_EXPIRIES,
-    QUEUE_SIZES, READY, SCHEDULER_LEASES, TIMERS,
+    DEAD_LETTERS, FIRST_LAYOUT, LAYOUT_VERSION, LAYOUT_VERSION_KEY, MESSAGE_BODIES, MESSAGE_STATES, META, OBJECTS,
+    OBJECT_EXPIRIES, QUEUE_SIZES, READY, SCHEDULER_LEASES, TIMERS,
 };
 use super::{During, STATE_FILE};
 use crate::error::StoreError;
@@ -30,8 +30,9 @@ fn builder() -> Builder {
     builder
 }
 
-/// Opens (creating if needed) the state file in `dir`.
-pub(super) fn open(dir: &Path) -> Result<(Database, PathBuf), StoreError> {
+/// Opens (creating if needed) the state file in `dir`; returns it with its layout version (an older one, 1, is
+/// migrated by the caller).
+pub(super) fn open(dir: &Path) -> Result<(Database, PathBuf, u64), StoreError> {
     fs::create_dir_all(dir).map_err(|source| StoreError::Open {
         path: dir.to_path_buf(),
         what: "creating the state directory",
@@ -44,8 +45,8 @@ pub(super) fn open(dir: &Path) -> Result<(Database, PathBuf), StoreError> {
         Err(source) => return Err(StoreError::Open { path: file, what: "looking for the state file", source }),
     }
     let db = open_existing(dir, &file)?;
-    check_layout(&db, &file)?;
-    Ok((db, file))
+    let layout = check_layout(&db, &file)?;
+    Ok((db, file, layout))
 }
 
 /// Opens a file that exists. redb's `open` (unlike `create`) never initialises a file, so an emptied or
@@ -164,8 +165,14 @@ fn sync_directory(_dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Refuses a redb file that relais did not create, or created with another layout.
-fn check_layout(db: &Database, file: &Path) -> Result<(), StoreError> {
+/// Records the current layout (after a migration), in the migration's transaction.
+pub(super) fn set_layout(tx: &::redb::WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(META).during(OPENING)?.insert(LAYOUT_VERSION_KEY, LAYOUT_VERSION).during(OPENING)?;
+    Ok(())
+}
+
+/// Refuses a redb file that relais did not create, or created with a newer layout; returns its layout.
+fn check_layout(db: &Database, file: &Path) -> Result<u64, StoreError> {
     let incompatible = |detail: String| StoreError::Incompatible {
         state: format!("file {}", file.display()),
         detail,
@@ -180,7 +187,7 @@ fn check_layout(db: &Database, file: &Path) -> Result<(), StoreError> {
         Err(e) => return Err(StoreError::storage(OPENING, e)),
     };
     match meta.get(LAYOUT_VERSION_KEY).during(OPENING)?.map(|v| v.value()) {
-        Some(LAYOUT_VERSION) => Ok(()),
+        Some(version @ (FIRST_LAYOUT..=LAYOUT_VERSION)) => Ok(version),
         Some(version) => Err(incompatible(format!("layout version {version}, this relais reads {LAYOUT_VERSION}"))),
         None => Err(incompatible("no relais layout version: not a relais state file".to_string())),
     }

@@ -166,6 +166,8 @@ const DELAYED: u8 = 1;
 const LEASED: u8 = 2;
 
 impl MessageState {
+    /// Layout 1 wrote these; only the migration test writes them now.
+    #[cfg(test)]
     pub(super) fn to_tuple(self) -> MessageStateTuple {
         let (kind, at) = match self.visibility {
             Visibility::Ready => (READY, 0),

@@ -14,15 +14,19 @@ type ExpiringJson = (Option<u64>, &'static [u8]);
 /// (JSON record, payload bytes).
 type RecordAndPayload = (&'static [u8], &'static [u8]);
 
-/// The layout this crate reads and writes, stored under [`LAYOUT_VERSION_KEY`] in [`META`]. Raise it with a
-/// migration when a table's key or value changes.
-pub(super) const LAYOUT_VERSION: u64 = 1;
+/// The layout this crate writes, stored under [`LAYOUT_VERSION_KEY`] in [`META`]. Raise it with a migration
+/// when a table's key or value changes. 2: persistent queue messages live in the queue log (`queue_log/`), and
+/// the queue tables below stay empty; a file of layout 1 has its messages moved there at open
+/// (`legacy_queues.rs`), and an older relais refuses a file of layout 2 rather than show its queues empty.
+pub(super) const LAYOUT_VERSION: u64 = 2;
+/// The oldest layout this crate opens (migrating it).
+pub(super) const FIRST_LAYOUT: u64 = 1;
 
 /// Counters and the layout version.
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Key of the layout version in [`META`].
 pub(super) const LAYOUT_VERSION_KEY: &str = "layout_version";
-/// Key of the last message id handed out in [`META`].
+/// Key of the last message id handed out in [`META`] (layout 1; the queue log keeps its own).
 pub(super) const LAST_MESSAGE_ID: &str = "last_message_id";
 /// Key of the last dead-letter id handed out in [`META`].
 pub(super) const LAST_DEAD_LETTER_ID: &str = "last_dead_letter_id";
@@ -32,6 +36,8 @@ pub(super) const OBJECTS: TableDefinition<(&str, &str), ExpiringJson> = TableDef
 /// (expiry in ms, store, key) -> (): what a sweep deletes, in expiry order.
 pub(super) const OBJECT_EXPIRIES: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("object_expiries");
 
+/// Layout 1's queue tables, read once to migrate a file (`legacy_queues.rs`) and empty in layout 2.
+///
 /// (queue, id) -> (JSON header: media type, attributes, correlation id; payload bytes). Written once at enqueue.
 pub(super) const MESSAGE_BODIES: TableDefinition<QueueKey, RecordAndPayload> =
     TableDefinition::new("queue_message_bodies");
