@@ -6,7 +6,7 @@ mod names;
 mod properties;
 mod unreachable;
 
-pub use properties::{property_refs, substitute_properties, PropertyRef};
+pub use properties::{has_property_refs, property_refs, substitute_properties, PropertyRef};
 
 use crate::diagnostic::Diagnostics;
 use crate::ir::FlowSet;

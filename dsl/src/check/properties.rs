@@ -134,6 +134,18 @@ pub fn substitute_properties(
     }
 }
 
+/// True when some string of the tree holds `${`: only then can [`substitute_properties`] change the tree or
+/// report anything. The loader lowers a tree without one as soon as it is parsed and drops it, instead of
+/// holding every file's tree until the defaults of all files are known.
+pub fn has_property_refs(node: &Node) -> bool {
+    match &node.value {
+        Value::Str(s) => s.text.contains("${"),
+        Value::List(items) => items.iter().any(has_property_refs),
+        Value::Map(entries) => entries.iter().any(|e| has_property_refs(&e.value)),
+        _ => false,
+    }
+}
+
 /// A substituted whole value: integers, floats and booleans keep their type; everything else is text.
 fn typed_scalar(text: String) -> Value {
     if let Ok(i) = text.parse::<i64>() {
@@ -164,5 +176,33 @@ mod tests {
         assert_eq!(refs[0], Ok((7..18, PropertyRef::Property("crm.host".into()))));
         assert_eq!(refs[1], Ok((19..36, PropertyRef::Secret("CRM_KEY".into()))));
         assert!(refs[2].is_err());
+    }
+
+    fn tree(yaml: &str) -> Node {
+        let mut diags = Diagnostics::default();
+        let node = crate::syntax::yaml::parse(yaml, crate::span::FileId(0), &mut diags);
+        node.unwrap_or_else(|| panic!("{yaml:?} does not parse: {diags:?}"))
+    }
+
+    #[test]
+    fn a_tree_without_a_reference_has_none_and_substitution_leaves_it_as_it_was() {
+        let yaml = "flows:\n  a:\n    steps:\n      - logger: \"#[`total ${vars.total}`] $ {x} $x\"\n";
+        let doc = tree(yaml);
+        assert!(!has_property_refs(&tree("flows:\n  a:\n    steps:\n      - logger: \"$ {x} $x\"\n")));
+        // `${` inside an expression is no property, but it is in the text: the tree is substituted as before.
+        assert!(has_property_refs(&doc));
+        let mut substituted = doc.clone();
+        let mut diags = Diagnostics::default();
+        substitute_properties(&mut substituted, &|_| None, &[], &|_| None, &mut diags);
+        assert_eq!(substituted, doc);
+        assert!(diags.iter().next().is_none());
+    }
+
+    #[test]
+    fn a_reference_in_a_list_item_or_written_through_an_escape_is_seen() {
+        assert!(has_property_refs(&tree("configs:\n  - [a, \"${host}\"]\n")));
+        // `\x24` is `$`: the text has no `${`, the value has.
+        assert!(has_property_refs(&tree("a: \"\\x24{host}\"\n")));
+        assert!(!has_property_refs(&tree("a: 1\nb: [true, 2.5]\n")));
     }
 }

@@ -116,10 +116,14 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
             }
         }
     }
-    let properties = Properties::load(paths, options.env.as_deref(), &mut loaded);
+    let mut properties = Properties::load(paths, options.env.as_deref(), &mut loaded);
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut queue: std::collections::VecDeque<(PathBuf, Option<Span>)> = files.into_iter().map(|f| (f, None)).collect();
-    let mut docs: Vec<(FileId, PathBuf, Node)> = Vec::new();
+    // Each file's module in load order: lowered at once when its tree holds no `${` (substitution could not
+    // change it), so that tree is dropped before the next file is parsed; the others wait, tree kept, for the
+    // defaults of every file. Holding all trees at once was most of the check's memory (20 KB of tree per
+    // 2 KB file), and with it page faults and cache misses.
+    let mut docs: Vec<(FileId, PathBuf, Pending)> = Vec::new();
     let mut imports: Vec<import_cycles::Import> = Vec::new();
     let mut names: std::collections::HashMap<PathBuf, String> = std::collections::HashMap::new();
     while let Some((path, imported_at)) = queue.pop_front() {
@@ -146,26 +150,39 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
             imports.push(import_cycles::Import { from: key.clone(), to, at: import.1, written: import.0 });
             queue.push_back((target, Some(import.1)));
         }
-        docs.push((file, path, doc));
+        // Defaults from every file (in load order), then the environment's file and variables on top.
+        properties.add_defaults(&doc, &mut loaded.diags);
+        let pending = if options.substitute && relais_dsl::check::has_property_refs(&doc) {
+            Pending::Substitute(doc)
+        } else {
+            Pending::Lowered(relais_dsl::lower::lower_module(&doc, file, &mut loaded.diags))
+        };
+        docs.push((file, path, pending));
     }
     import_cycles::check(&imports, &names, &mut loaded.diags);
-    // Defaults from every file, then the environment's file and variables on top.
-    let mut properties = properties;
-    for (_, _, doc) in &docs {
-        properties.add_defaults(doc, &mut loaded.diags);
-    }
     let names = properties.names();
-    for (file, path, mut doc) in docs {
-        if options.substitute {
-            let lookup = |name: &str| properties.get(name);
-            let elsewhere = |name: &str| properties.elsewhere(name);
-            relais_dsl::check::substitute_properties(&mut doc, &lookup, &names, &elsewhere, &mut loaded.diags);
-        }
-        let module: Module = relais_dsl::lower::lower_module(&doc, file, &mut loaded.diags);
+    for (file, path, pending) in docs {
+        let module: Module = match pending {
+            Pending::Lowered(module) => module,
+            Pending::Substitute(mut doc) => {
+                let lookup = |name: &str| properties.get(name);
+                let elsewhere = |name: &str| properties.elsewhere(name);
+                relais_dsl::check::substitute_properties(&mut doc, &lookup, &names, &elsewhere, &mut loaded.diags);
+                relais_dsl::lower::lower_module(&doc, file, &mut loaded.diags)
+            }
+        };
         loaded.set.modules.push(module);
         loaded.paths.push(path);
     }
     loaded
+}
+
+/// A loaded file on its way to a module.
+enum Pending {
+    /// Lowered as soon as it was parsed: nothing in it to substitute (or substitution is off).
+    Lowered(Module),
+    /// Its tree, kept until every file's property defaults are known.
+    Substitute(Node),
 }
 
 /// Removes `.` and `name/..` pairs lexically, so that paths in messages read as the user would write them.
@@ -277,4 +294,62 @@ pub fn outside_message(path: &Path, root: &Path) -> String {
 /// "`path` is not a regular file": FIFOs, devices and sockets are refused before they are opened.
 pub fn not_regular_message(path: &Path) -> String {
     format!("`{}` is not a regular file (a FIFO, device, socket or directory); it was not opened", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("relais-load-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        for (file, text) in files {
+            let path = dir.join(file);
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        }
+        dir
+    }
+
+    fn load_substituted(dir: &Path) -> Loaded {
+        load(&[dir.to_path_buf()], &LoadOptions { substitute: true, ..LoadOptions::default() })
+    }
+
+    #[test]
+    fn a_property_used_before_the_file_defining_it_is_loaded_is_substituted_and_modules_keep_file_order() {
+        let dir = project(
+            "later-default",
+            &[
+                ("a.yaml", "flows:\n  a:\n    steps:\n      - logger: \"say ${greeting}\"\n"),
+                ("b.yaml", "flows:\n  b:\n    steps:\n      - logger: plain\n"),
+                ("c.yaml", "properties:\n  greeting: hello\nflows:\n  c:\n    steps:\n      - logger: c\n"),
+            ],
+        );
+        let loaded = load_substituted(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(loaded.diags.iter().next().is_none(), "{:?}", loaded.diags);
+        let names: Vec<_> = loaded.paths.iter().filter_map(|p| p.file_name()?.to_str()).collect();
+        assert_eq!(names, ["a.yaml", "b.yaml", "c.yaml"]);
+        let flows: Vec<_> = loaded.set.modules.iter().map(|m| format!("{m:?}")).collect();
+        assert!(flows[0].contains("say hello") && !flows[0].contains("${greeting}"), "{}", flows[0]);
+        assert!(flows[1].contains("plain") && flows[2].contains("\"c\""), "{flows:?}");
+    }
+
+    #[test]
+    fn an_undefined_property_is_reported_and_a_file_without_references_still_lowers_its_errors() {
+        let dir = project(
+            "undefined",
+            &[
+                ("a.yaml", "flows:\n  a:\n    steps:\n      - logger: \"${nowhere}\"\n"),
+                ("b.yaml", "flows:\n  b:\n    stepz:\n      - logger: x\n"),
+            ],
+        );
+        let mut loaded = load_substituted(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        loaded.diags.sort();
+        let codes: Vec<_> = loaded.diags.iter().map(|d| d.code).collect();
+        assert_eq!(codes.len(), 2, "{:?}", loaded.diags);
+        assert_eq!(codes[0], codes::UNDEFINED_PROPERTY);
+        assert_eq!(loaded.set.modules.len(), 2);
+    }
 }
