@@ -37,14 +37,13 @@ pub(crate) fn register(engine: &mut Engine, lookups: &Lookups) {
     let l = lookups.clone();
     engine.register_fn("lookup", move |name: &str, key: Dynamic| -> FnResult<Dynamic> {
         let t = table(&l, name)?;
-        Ok(key_text(&key).and_then(|k| t.row(&k).cloned()).map_or(Dynamic::UNIT, Dynamic::from_map))
+        Ok(key_text(&key).and_then(|k| t.row(&k)).map_or(Dynamic::UNIT, Dynamic::from_map))
     });
     let l = lookups.clone();
     engine.register_fn("lookup", move |name: &str, key: Dynamic, column: &str| -> FnResult<Dynamic> {
         let t = table(&l, name)?;
         check_column(&t, name, column)?;
-        let row = key_text(&key).and_then(|k| t.row(&k).cloned());
-        Ok(row.and_then(|r| r.get(column).cloned()).unwrap_or(Dynamic::UNIT))
+        Ok(key_text(&key).and_then(|k| t.cell(&k, column)).unwrap_or(Dynamic::UNIT))
     });
     let l = lookups.clone();
     engine.register_fn("lookup_all", move |name: &str, column: &str, value: Dynamic| -> FnResult<Array> {
@@ -53,15 +52,11 @@ pub(crate) fn register(engine: &mut Engine, lookups: &Lookups) {
         let Some(wanted) = key_text(&value) else {
             return Ok(Array::new());
         };
-        Ok(t.rows()
-            .iter()
-            .filter(|row| row.get(column).is_some_and(|v| v.to_string() == wanted))
-            .map(|row| Dynamic::from_map(row.clone()))
-            .collect())
+        Ok(t.rows_where(column, &wanted).into_iter().map(Dynamic::from_map).collect())
     });
     let l = lookups.clone();
     engine.register_fn("lookup_rows", move |name: &str| -> FnResult<Array> {
-        Ok(table(&l, name)?.rows().iter().map(|row| Dynamic::from_map(row.clone())).collect())
+        Ok(table(&l, name)?.rows().map(Dynamic::from_map).collect())
     });
     let l = lookups.clone();
     engine.register_fn("lookup_key_column", move |name: &str| -> FnResult<String> {
