@@ -47,7 +47,9 @@ fn main() {
         let rt = runtime.clone();
         let ev = Event::with_payload(Payload::bytes(body.clone(), "application/json"));
         let out = worker
-            .block_on(worker.spawn(async move { rt.run_flow(flow, ev).await.map(|out| out.payload.to_body()) }))
+            .block_on(worker.spawn(async move {
+                rt.run_flow(flow, ev).await.map(|out| out.payload.to_body()).map_err(|e| e.to_string())
+            }))
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|e| panic!("{e}"));
         written += out.len();
