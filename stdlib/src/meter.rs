@@ -92,6 +92,8 @@ struct Meter {
     work: u64,
     /// Operations done, for the cadence of clock reads.
     ticks: u64,
+    /// The operations of the current batch, counted into `work` and `ticks` when it ends (see [`LEFT`]).
+    batch: u64,
     /// The engine's `max_operations` (operations plus work), `u64::MAX` when unlimited.
     max_work: u64,
     /// When the evaluation started, for [`LONG_AFTER`] and [`MOVE_AFTER`] (only read while `slot` is
@@ -123,6 +125,42 @@ const MOVED: &str = "the script ran past its in-place budget and moves off the a
 
 thread_local! {
     static CURRENT: Cell<Option<Meter>> = const { Cell::new(None) };
+    /// The operations left in the current batch of the evaluation running on this thread, the one that
+    /// ends it included; 0 when none runs. The progress callback runs once per operation: it only counts
+    /// this down, and looks at the meter when a batch ends. A batch ends at the next operation due to read
+    /// the clock, or at the first one past `max_work`, whichever comes first (see [`next_batch`]), so the
+    /// meter stops a script at the very operation it stopped it at when it looked at every one; a debit
+    /// ([`charge`]) counts the batch's operations so far and starts a new one.
+    static LEFT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The length of the batch starting now: up to the next operation that reads the clock, or the first one
+/// whose work passes `max_work`; one operation at a time once the evaluation was moved (each one stops it).
+fn next_batch(meter: &Meter) -> u64 {
+    if meter.slot == Slot::Moved {
+        return 1;
+    }
+    let every = if meter.slot == Slot::Tentative { CLOCK_ON_WORKER_EVERY } else { CLOCK_EVERY };
+    let to_clock = every - meter.ticks % every;
+    let to_limit = meter.max_work.saturating_sub(meter.work).saturating_add(1);
+    to_clock.min(to_limit).max(1)
+}
+
+/// Counts the operations of the current batch done so far into `meter`, leaving the rest of it as its
+/// batch.
+fn count_batch(meter: &mut Meter) {
+    let left = LEFT.get().min(meter.batch);
+    let done = meter.batch - left;
+    meter.work = meter.work.saturating_add(done);
+    meter.ticks = meter.ticks.wrapping_add(done);
+    meter.batch = left;
+}
+
+/// Sets `meter` as this thread's meter, with a new batch from here.
+fn store(mut meter: Meter) {
+    meter.batch = next_batch(&meter);
+    LEFT.set(meter.batch);
+    CURRENT.set(Some(meter));
 }
 
 /// The meter of an evaluation, armed on this thread until dropped; dropping restores the meter of an enclosing
@@ -135,7 +173,10 @@ pub(crate) struct Armed {
 /// enclosing deadline when it is earlier, and runs under the enclosing evaluation's long-runner slot if it
 /// holds one.
 pub(crate) fn arm(deadline: Deadline, max_operations: u64, place: Place) -> Armed {
-    let previous = CURRENT.get();
+    let previous = CURRENT.get().map(|mut previous| {
+        count_batch(&mut previous);
+        previous
+    });
     let deadline = match previous {
         Some(p) if p.deadline.at < deadline.at => p.deadline,
         _ => deadline,
@@ -149,7 +190,7 @@ pub(crate) fn arm(deadline: Deadline, max_operations: u64, place: Place) -> Arme
     let max_work = if max_operations == 0 { u64::MAX } else { max_operations };
     // Only an evaluation that may take a slot or move reads the clock here: the others never look at `started`.
     let started = if matches!(slot, Slot::NotYet | Slot::Tentative) { Instant::now() } else { deadline.at };
-    CURRENT.set(Some(Meter { deadline, work: 0, ticks: 0, max_work, started, slot }));
+    store(Meter { deadline, work: 0, ticks: 0, batch: 0, max_work, started, slot });
     Armed { previous }
 }
 
@@ -167,21 +208,42 @@ impl Drop for Armed {
             POOL.release();
         }
         CURRENT.set(self.previous);
+        // The enclosing evaluation's batch goes on where it stopped (its operations so far were counted).
+        LEFT.set(self.previous.map_or(0, |previous| previous.batch));
     }
 }
 
 /// The engine's progress callback, called once per operation: `Some(reason)` stops the script (Rhai's
-/// `ErrorTerminated`, classified as a limit error).
+/// `ErrorTerminated`, classified as a limit error). It counts the operation down in the current batch and
+/// looks at the meter only at a batch's end ([`LEFT`]).
 ///
 /// The meter counts the operations itself rather than trusting the count Rhai passes: a closure called by a
 /// native (`map`, `filter`, `reduce`...) runs on a copy of the evaluation's counter that is thrown away when
 /// it returns, so Rhai's count never grows inside them and a `map` over 100 000 items weighed a handful of
 /// operations.
 pub(crate) fn on_progress(_operations: u64) -> Option<Dynamic> {
+    let left = LEFT.get();
+    if left > 1 {
+        LEFT.set(left - 1);
+        return None;
+    }
+    end_of_batch()
+}
+
+/// The last operation of a batch: the batch is counted, then the limits, the clock and the thresholds are
+/// looked at as they were after each operation.
+fn end_of_batch() -> Option<Dynamic> {
     let mut meter = CURRENT.get()?;
-    meter.work = meter.work.saturating_add(1);
-    meter.ticks = meter.ticks.wrapping_add(1);
-    CURRENT.set(Some(meter));
+    meter.work = meter.work.saturating_add(meter.batch);
+    meter.ticks = meter.ticks.wrapping_add(meter.batch);
+    let stop = look_at(&mut meter);
+    store(meter);
+    stop
+}
+
+/// What the meter says after an operation: `Some(reason)` to stop; moves `meter` to another slot when it
+/// passes a threshold.
+fn look_at(meter: &mut Meter) -> Option<Dynamic> {
     if meter.work > meter.max_work {
         return Some(too_much_work(meter.max_work).into());
     }
@@ -195,7 +257,6 @@ pub(crate) fn on_progress(_operations: u64) -> Option<Dynamic> {
             || (meter.slot == Slot::Tentative && (meter.work >= MOVE_AFTER_WORK || now - meter.started >= MOVE_AFTER))
         {
             meter.slot = Slot::Moved;
-            CURRENT.set(Some(meter));
             return Some(MOVED.into());
         }
         if meter.slot == Slot::NotYet && (meter.work >= LONG_AFTER_WORK || now - meter.started >= LONG_AFTER) {
@@ -203,7 +264,6 @@ pub(crate) fn on_progress(_operations: u64) -> Option<Dynamic> {
                 return Some(meter.deadline.message().into());
             }
             meter.slot = Slot::Held;
-            CURRENT.set(Some(meter));
         }
     }
     None
@@ -217,8 +277,9 @@ fn too_much_work(max: u64) -> String {
 /// its deadline has passed. Outside an evaluation (a native called directly) it does nothing.
 pub(crate) fn charge(units: u64) -> Result<(), Box<EvalAltResult>> {
     let Some(mut meter) = CURRENT.get() else { return Ok(()) };
+    count_batch(&mut meter);
     meter.work = meter.work.saturating_add(units);
-    CURRENT.set(Some(meter));
+    store(meter);
     if meter.work > meter.max_work {
         return Err(EvalAltResult::ErrorTerminated(too_much_work(meter.max_work).into(), Position::NONE).into());
     }
@@ -229,7 +290,7 @@ pub(crate) fn charge(units: u64) -> Result<(), Box<EvalAltResult>> {
     // the worker.
     if meter.slot == Slot::Moved || (meter.slot == Slot::Tentative && meter.work >= MOVE_AFTER_WORK) {
         meter.slot = Slot::Moved;
-        CURRENT.set(Some(meter));
+        store(meter);
         return Err(EvalAltResult::ErrorTerminated(MOVED.into(), Position::NONE).into());
     }
     Ok(())
@@ -402,6 +463,43 @@ mod tests {
         assert_eq!(POOL.in_use(), 0);
         drop(armed);
         assert_eq!(POOL.in_use(), 0);
+    }
+
+    #[test]
+    fn an_evaluation_stops_at_the_first_operation_past_its_maximum() {
+        // On a worker, only below the first clock read (past it, a slow machine may pass `MOVE_AFTER`).
+        let cases = [1, 7, 8, 9, 63, 64, 65, 100, 1000].map(|max| (max, Place::InPlace));
+        for (max, place) in cases.into_iter().chain([(1, Place::OnWorker), (7, Place::OnWorker)]) {
+            let _armed = arm(Deadline::default_budget(), max, place);
+            assert!(operations(max).is_none(), "{max} {place:?}");
+            assert!(on_progress(0).is_some(), "{max} {place:?}: operation {} passed", max + 1);
+        }
+    }
+
+    #[test]
+    fn debits_between_operations_count_with_them() {
+        let _armed = arm(Deadline::default_budget(), 100, Place::InPlace);
+        assert!(operations(10).is_none());
+        charge(50).unwrap();
+        assert!(operations(37).is_none());
+        charge(3).unwrap();
+        assert!(on_progress(0).is_some(), "10 + 50 + 37 + 3 + 1 operations' worth passed 100");
+        let _armed = arm(Deadline::default_budget(), 100, Place::InPlace);
+        assert!(operations(30).is_none());
+        assert!(charge(71).is_err(), "30 + 71 passed 100");
+        assert!(on_progress(0).is_some(), "and stays past it");
+    }
+
+    #[test]
+    fn a_nested_evaluation_leaves_the_enclosing_count_where_it_was() {
+        let _outer = arm(Deadline::default_budget(), 100, Place::InPlace);
+        assert!(operations(30).is_none());
+        {
+            let _inner = arm(Deadline::default_budget(), 1000, Place::InPlace);
+            assert!(operations(500).is_none());
+        }
+        assert!(operations(70).is_none());
+        assert!(on_progress(0).is_some(), "30 + 70 + 1 operations passed 100");
     }
 
     #[test]

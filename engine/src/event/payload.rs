@@ -146,11 +146,40 @@ impl Payload {
         if let Some(d) = self.script_value.get() {
             return Ok(d.clone());
         }
+        let d = self.new_script_value(reader)?;
+        Ok(self.script_value.get_or_init(|| d).clone())
+    }
+
+    /// The value as a Rhai `Dynamic` for a script that keeps it (a transform, whose result replaces the
+    /// payload): the cached one when there is one (a copy: cloning a script value copies every map and array
+    /// in it), else one converted for it alone and not cached, so that a payload only that script reads is
+    /// converted once and never copied. A later reader converts it again, to the same value.
+    pub fn script_value_to_keep(&self, reader: &dyn FormatReader) -> Result<rhai::Dynamic, FlowError> {
+        match self.script_value.get() {
+            Some(d) => Ok(d.clone()),
+            None => self.new_script_value(reader),
+        }
+    }
+
+    /// The value as a Rhai `Dynamic`, converted anew. JSON bytes no step has read yet go straight into a
+    /// script value (`relais_stdlib::json_bytes_to_dynamic`: the value a parse then a conversion gives, in one
+    /// pass, with no JSON tree built and dropped); bytes it refuses are read the usual way, which gives the
+    /// error a step reading them gets.
+    fn new_script_value(&self, reader: &dyn FormatReader) -> Result<rhai::Dynamic, FlowError> {
+        if let (Some(raw), None) = (&self.raw, self.value.get()) {
+            if Format::of(&self.media_type) == Format::Json {
+                if raw.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(rhai::Dynamic::UNIT);
+                }
+                if let Ok(d) = relais_stdlib::json_bytes_to_dynamic(raw) {
+                    return Ok(d);
+                }
+            }
+        }
         // Parsed payloads are checked against the depth limit, but a step may have built a deeper one (a
         // `scatter_gather` array of deep results): a limit of the payload, not of the script.
-        let d = relais_stdlib::json_to_dynamic(self.read(reader)?)
-            .map_err(|e| FlowError::new("PAYLOAD:INVALID", format!("payload cannot be given to a script: {e}")))?;
-        Ok(self.script_value.get_or_init(|| d).clone())
+        relais_stdlib::json_to_dynamic(self.read(reader)?)
+            .map_err(|e| FlowError::new("PAYLOAD:INVALID", format!("payload cannot be given to a script: {e}")))
     }
 
     /// Checks that the bytes are what their media type says, as [`Payload::read`] would, without keeping a
@@ -335,6 +364,58 @@ mod tests {
         assert_eq!(payload.read(&NoReader).unwrap(), &json);
         assert_eq!(payload.to_bytes(), written, "bytes written from the converted value are the same");
         assert_eq!(payload.media_type(), "application/json");
+    }
+
+    #[test]
+    fn a_script_reading_json_bytes_first_gets_the_value_a_parse_then_a_conversion_gives() {
+        let order =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/bench/data/order_large.json")).unwrap();
+        for bytes in [order, b" {\"n\": [1, 1.0, -0, 1e3, 18446744073709551615], \"s\": \"\\u00e9\"} ".to_vec()] {
+            let two_steps = relais_stdlib::json_to_dynamic(
+                Payload::bytes(bytes.clone(), "application/json").read(&NoReader).unwrap(),
+            )
+            .unwrap();
+            let payload = Payload::bytes(bytes, "application/json");
+            let kept = payload.script_value_to_keep(&NoReader).unwrap();
+            let json = |d: &rhai::Dynamic| relais_stdlib::dynamic_to_json(d).unwrap();
+            assert_eq!(json(&kept), json(&two_steps));
+            assert_eq!(json(&payload.script_value(&NoReader).unwrap()), json(&two_steps));
+        }
+    }
+
+    #[test]
+    fn a_value_kept_by_a_script_is_neither_cached_nor_parsed_into_json() {
+        let p = Payload::bytes(b"{\"a\": [1, \"x\"]}".to_vec(), "application/json");
+        let kept = p.script_value_to_keep(&NoReader).unwrap();
+        assert!(kept.is_map());
+        assert!(p.value.get().is_none() && p.script_value.get().is_none());
+        assert_eq!(p.read(&NoReader).unwrap()["a"][1], "x", "the bytes still read as before");
+        let cached = p.script_value(&NoReader).unwrap();
+        assert!(p.script_value.get().is_some());
+        assert_eq!(p.script_value_to_keep(&NoReader).unwrap().to_string(), cached.to_string());
+    }
+
+    #[test]
+    fn json_bytes_a_script_cannot_read_fail_as_a_step_reading_them_does() {
+        let depth = relais_stdlib::MAX_DEPTH;
+        for bytes in [
+            b"{oops".to_vec(),
+            b"[1] 2".to_vec(),
+            format!("{}{}", "[".repeat(depth + 1), "]".repeat(depth + 1)).into_bytes(),
+            format!("{}{}", "[".repeat(depth + 20), "]".repeat(depth + 1)).into_bytes(),
+            format!("{}{}", "[".repeat(200), "]".repeat(200)).into_bytes(),
+        ] {
+            let read = Payload::bytes(bytes.clone(), "application/json").read(&NoReader).unwrap_err();
+            for kept in [true, false] {
+                let p = Payload::bytes(bytes.clone(), "application/json");
+                let err = if kept { p.script_value_to_keep(&NoReader) } else { p.script_value(&NoReader) }.unwrap_err();
+                assert_eq!(err.error_type.to_string(), "PAYLOAD:INVALID");
+                assert_eq!(err.to_string(), read.to_string());
+            }
+        }
+        let blank = Payload::bytes(b" \n ".to_vec(), "application/json");
+        assert!(blank.script_value_to_keep(&NoReader).unwrap().is_unit());
+        assert!(blank.script_value(&NoReader).unwrap().is_unit());
     }
 
     #[test]

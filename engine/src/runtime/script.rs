@@ -69,31 +69,42 @@ impl Runtime {
     /// millisecond, once. The script stops with `EXPRESSION:LIMIT` at the program's script budget or the
     /// event's deadline, whichever comes first, counted from its first start, waiting included.
     pub(crate) fn eval(&self, script: &Script, ev: &Event) -> Result<Dynamic, FlowError> {
+        self.eval_given(script, ev, None)
+    }
+
+    /// [`Runtime::eval`] with the payload's script value given (taken from the event by a transform), if
+    /// any; a second run off the workers reads it from the event again.
+    fn eval_given(&self, script: &Script, ev: &Event, payload: Option<Dynamic>) -> Result<Dynamic, FlowError> {
         let program = self.program();
         let deadline = relais_stdlib::Deadline::new(program.script_budget, ev.deadline);
         let engine = &program.engine;
         if !script.heavy || !on_multi_thread_runtime() {
-            let mut scope = self.scope(script, ev)?;
+            let mut scope = self.scope(script, ev, payload)?;
             return relais_stdlib::run_at(engine, &script.ast, &mut scope, deadline, Place::InPlace)
                 .map_err(script_error);
         }
-        let mut scope = self.scope(script, ev)?;
+        let mut scope = self.scope(script, ev, payload)?;
         if let Some(done) = relais_stdlib::run_on_worker(engine, &script.ast, &mut scope, deadline) {
             return done.map_err(script_error);
         }
         // The first run may have changed its scope (`payload.x = 1`): the second starts from a fresh one.
         drop(scope);
         tokio::task::block_in_place(|| {
-            let mut scope = self.scope(script, ev)?;
+            let mut scope = self.scope(script, ev, None)?;
             relais_stdlib::run_at(engine, &script.ast, &mut scope, deadline, Place::OffWorkers).map_err(script_error)
         })
     }
 
-    /// The event's names a script reads, as script values; the others are `()`.
-    fn scope(&self, script: &Script, ev: &Event) -> Result<Scope<'static>, FlowError> {
+    /// The event's names a script reads, as script values (the payload's given, or read from the event);
+    /// the others are `()`.
+    fn scope(&self, script: &Script, ev: &Event, payload: Option<Dynamic>) -> Result<Scope<'static>, FlowError> {
         let program = self.program();
         let mut scope = Scope::with_capacity(5);
-        let payload = if script.payload { ev.payload.script_value(&program.readers)? } else { Dynamic::UNIT };
+        let payload = match payload {
+            Some(given) => given,
+            None if script.payload => ev.payload.script_value(&program.readers)?,
+            None => Dynamic::UNIT,
+        };
         scope.push_dynamic("payload", payload);
         scope.push_dynamic(
             "attributes",
@@ -117,8 +128,12 @@ impl Runtime {
     /// A mapping's result as the new payload: the script value itself, checked to have a JSON form (the
     /// same errors as a conversion), so that the next script reading the payload starts from it and an
     /// answer writes its bytes straight from it; a step reading the JSON value converts it then, once.
+    /// The mapping's result replaces the payload, so a payload no script has read yet is converted for it
+    /// alone, not cached and copied (`Payload::script_value_to_keep`).
     pub(crate) fn eval_payload(&self, script: &Script, ev: &Event) -> Result<Payload, FlowError> {
-        let value = self.eval(script, ev)?;
+        let payload =
+            if script.payload { Some(ev.payload.script_value_to_keep(&self.program().readers)?) } else { None };
+        let value = self.eval_given(script, ev, payload)?;
         relais_stdlib::check_json_form(&value).map_err(|e| conversion_error(&e, "script result"))?;
         Ok(Payload::from_script(value))
     }

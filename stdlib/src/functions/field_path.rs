@@ -2,14 +2,16 @@
 
 use rhai::Dynamic;
 
-/// The value at `path` inside `value` (maps only), or `None` when a step is missing or not a map.
+/// The value at `path` inside `value` (maps only), or `None` when a step is missing or not a map. Walks by
+/// reference and copies only the value found (a copy of a map copies all of it: `sort_by` over maps used to
+/// copy every item whole to read one field).
 pub(crate) fn get(value: &Dynamic, path: &str) -> Option<Dynamic> {
-    let mut current = value.clone();
-    for step in path.split('.') {
-        let next = current.as_map_ref().ok()?.get(step).cloned()?;
-        current = next;
-    }
-    Some(current)
+    at(value, path.split('.'))
+}
+
+fn at(value: &Dynamic, mut steps: std::str::Split<'_, char>) -> Option<Dynamic> {
+    let Some(step) = steps.next() else { return Some(value.clone()) };
+    at(value.as_map_ref().ok()?.get(step)?, steps)
 }
 
 /// The text a value groups under: strings as they are, other values as printed, missing values as `""`.
