@@ -22,22 +22,18 @@ const DEPTH: usize = if relais_stdlib::MAX_DEPTH < 127 { relais_stdlib::MAX_DEPT
 /// below the 308 of `f64::MAX`, so that no number vouched for can be out of range however serde_json rounds.
 const MAGNITUDE: i64 = 300;
 
-/// A byte repeated in each of a word's eight lanes.
-const fn lanes(byte: u8) -> u64 {
-    u64::from_le_bytes([byte; 8])
-}
-
-/// Whether any of the eight bytes of `word` needs a look inside a string: the closing quote, an escape, a
-/// control character. Word-at-a-time ("SWAR") tests without a false negative: a false positive (a borrow
-/// across lanes) only sends the word to the byte-by-byte path.
-#[inline]
-fn needs_a_look(word: u64) -> bool {
-    const LOW: u64 = lanes(0x01);
-    const HIGH: u64 = lanes(0x80);
-    let has_zero = |w: u64| w.wrapping_sub(LOW) & !w & HIGH != 0;
-    let below_space = word.wrapping_sub(lanes(0x20)) & !word & HIGH != 0;
-    below_space || has_zero(word ^ lanes(b'"')) || has_zero(word ^ lanes(b'\\'))
-}
+/// Bytes that end the plain run through a string: the closing quote, an escape, a control character.
+static STRING_STOP: [bool; 256] = {
+    let mut stop = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        stop[b] = true;
+        b += 1;
+    }
+    stop[b'"' as usize] = true;
+    stop[b'\\' as usize] = true;
+    stop
+};
 
 /// Whether `raw` is surely one JSON value serde_json accepts (RFC 8259, at most [`DEPTH`] levels, nothing
 /// but whitespace after it). `false` means "not sure", never "invalid": the caller then runs the full check.
@@ -175,27 +171,17 @@ impl Scanner<'_> {
     /// whole document; here: no control character, escapes as JSON defines them, no surrogate escape.
     fn string(&mut self) -> bool {
         loop {
-            // Eight bytes at a time while none of them ends the plain run.
-            while let Some(chunk) = self.raw.get(self.at..).and_then(<[u8]>::first_chunk::<8>) {
-                if needs_a_look(u64::from_le_bytes(*chunk)) {
-                    break;
-                }
-                self.at += 8;
-            }
-            let Some(&byte) = self.raw.get(self.at) else {
+            let rest = &self.raw[self.at..];
+            let Some(stop) = rest.iter().position(|&b| STRING_STOP[usize::from(b)]) else {
                 return false;
             };
-            self.at += 1;
-            match byte {
+            self.at += stop + 1;
+            match rest[stop] {
                 b'"' => return true,
-                b'\\' => {
-                    if !self.escape() {
-                        return false;
-                    }
-                }
+                b'\\' if !self.escape() => return false,
+                b'\\' => {}
                 // A control character: serde_json refuses it.
-                0..=0x1F => return false,
-                _ => {}
+                _ => return false,
             }
         }
     }
