@@ -6,6 +6,10 @@
 //! the same calls: strings decoded, escapes and surrogates checked, numbers converted) and refuses values
 //! nested deeper than [`relais_stdlib::MAX_DEPTH`], as [`relais_stdlib::check_depth`] does after a parse. Its
 //! cost is one pass and no allocation per value (serde_json reuses one scratch buffer for escaped strings).
+//!
+//! A well-formed document is first vouched for by [`super::json_scan`] (one loop over the bytes, nothing
+//! decoded): only what it is not sure of, malformed bodies among them, pays for serde_json's pass, which
+//! then decides and words the error.
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::cell::Cell;
@@ -15,6 +19,9 @@ use std::fmt;
 /// [`relais_stdlib::MAX_DEPTH`] levels deep. The error says why, as a parse would.
 pub fn check(raw: &[u8]) -> Result<(), String> {
     if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    if super::json_scan::surely_valid(raw) {
         return Ok(());
     }
     let too_deep = Cell::new(false);

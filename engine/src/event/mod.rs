@@ -7,6 +7,7 @@ pub mod attributes;
 pub mod carried;
 pub mod error;
 mod json_check;
+mod json_scan;
 mod name_map;
 pub mod payload;
 

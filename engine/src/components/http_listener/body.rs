@@ -33,6 +33,10 @@ where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    // A request without a body (a `GET`, `Content-Length: 0`) has nothing to wait for: no timer, no collecting.
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
     match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
         Err(_) => Err(Unread::TooSlow(timeout)),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
@@ -51,4 +55,26 @@ pub async fn check(runtime: &Runtime, payload: &Arc<Payload>, len: usize) -> Res
     tokio::task::spawn_blocking(move || payload.check(&runtime.program().readers))
         .await
         .unwrap_or_else(|e| Err(FlowError::new("RUNTIME:INTERNAL", format!("parsing the body failed: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{Empty, Full};
+
+    #[tokio::test]
+    async fn a_request_without_a_body_reads_as_no_bytes() {
+        let got = read(Empty::<Bytes>::new(), 10, Duration::from_secs(30)).await;
+        assert!(matches!(got, Ok(b) if b.is_empty()));
+        let got = read(Full::new(Bytes::new()), 10, Duration::from_secs(30)).await;
+        assert!(matches!(got, Ok(b) if b.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_whole_under_its_limit_and_refused_over_it() {
+        let got = read(Full::new(Bytes::from_static(b"{\"a\":1}")), 7, Duration::from_secs(30)).await;
+        assert!(matches!(got, Ok(b) if b.as_ref() == b"{\"a\":1}"));
+        let got = read(Full::new(Bytes::from_static(b"{\"a\":1}")), 6, Duration::from_secs(30)).await;
+        assert!(matches!(got, Err(Unread::TooLarge(6))));
+    }
 }

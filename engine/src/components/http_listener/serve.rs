@@ -334,6 +334,8 @@ where
             return problem_response(400, "Bad Request", &e.description, &cid);
         }
     }
+    // One clock read for both the flow's deadline and the timer that enforces it.
+    let deadline = std::time::Instant::now() + table.request_timeout;
     let mut span = server_span(&request, route);
     if let Some(span) = &span {
         let _ = seen.trace.set(span.context().clone());
@@ -348,7 +350,7 @@ where
         correlation_id: cid.clone(),
         error: None,
         claims: crate::event::no_claims(),
-        deadline: Some(std::time::Instant::now() + table.request_timeout),
+        deadline: Some(deadline),
         carried: None,
         origin: None,
         trace: span.as_ref().map(|s| s.context().clone()),
@@ -362,7 +364,7 @@ where
             None => runtime.run_flow_admitted(&route.flow, event, permit).await,
         }
     };
-    let result = tokio::time::timeout(table.request_timeout, run).await;
+    let result = tokio::time::timeout_at(deadline.into(), run).await;
     let mut response = match result {
         Ok(Ok(done)) => {
             let bytes = done.payload.to_body();
