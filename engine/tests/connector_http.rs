@@ -118,6 +118,9 @@ async fn a_request_is_templated_authenticated_and_its_json_answer_becomes_the_pa
     assert_eq!(answer["cid"], "cid-42");
     assert_eq!(answer["body"], "{\"id\":\"c-1\"}");
     assert_eq!(out.attributes["status"], 200);
+    // The answer's headers are built into the attributes only when read, and read as they were sent.
+    assert_eq!(out.attributes["headers"]["content-type"], "application/json");
+    assert!(out.attributes["headers"]["content-length"].as_str().is_some_and(|n| n.parse::<usize>().is_ok()));
 }
 
 #[tokio::test]

@@ -500,8 +500,9 @@ fn render_path(cx: &dyn Context, template: &TemplatePlan, event: &Event) -> Resu
     Ok(out)
 }
 
-/// One answer: status, media type, headers, body.
-type Answer = (u16, String, Map<String, Json>, Bytes);
+/// One answer: status, media type, headers (as received: most flows never read them, so they become
+/// `attributes.headers` only when a flow does), body.
+type Answer = (u16, String, hyper::HeaderMap, Bytes);
 
 impl HttpRequest {
     /// One request and its whole answer, by `deadline` (the response timeout from when the exchange, its
@@ -551,14 +552,14 @@ impl HttpRequest {
             })?;
             let status = response.status().as_u16();
             let media_type = crate::http_headers::media_type(response.headers(), "application/octet-stream");
-            let headers = crate::http_headers::to_json(response.headers());
-            let bytes = Limited::new(response.into_body(), self.client.max_response).collect().await.map_err(|e| {
+            let (parts, body) = response.into_parts();
+            let bytes = Limited::new(body, self.client.max_response).collect().await.map_err(|e| {
                 FlowError::new(
                     "HTTP:RESPONSE_TOO_LARGE",
                     format!("response from {} over {} bytes or unreadable: {e}", shown(url), self.client.max_response),
                 )
             })?;
-            Ok::<_, FlowError>((status, media_type, headers, bytes.to_bytes()))
+            Ok::<_, FlowError>((status, media_type, parts.headers, bytes.to_bytes()))
         };
         let started = std::time::Instant::now();
         let answer = match tokio::time::timeout_at(deadline, exchange).await {
@@ -708,17 +709,22 @@ impl ComponentNode for HttpRequest {
                         Json::Object(map) => map.clone(),
                         _ => Map::new(),
                     };
-                    attributes.insert("response".into(), json!({ "status": status, "headers": headers }));
+                    attributes.insert("response".into(), answer_attributes(status, &headers));
                     ev.attributes = Json::Object(attributes).into();
                 }
                 None => {
                     ev.set_payload(payload);
-                    ev.attributes = json!({ "status": status, "headers": headers }).into();
+                    ev.attributes = crate::event::Attributes::lazy(move || answer_attributes(status, &headers));
                 }
             }
             Ok(ev)
         })
     }
+}
+
+/// What a flow reads of an answer in `attributes` (or `attributes.response` beside a `target`).
+fn answer_attributes(status: u16, headers: &hyper::HeaderMap) -> Json {
+    json!({ "status": status, "headers": crate::http_headers::to_json(headers) })
 }
 
 #[cfg(test)]
