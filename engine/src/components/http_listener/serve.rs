@@ -107,20 +107,10 @@ pub use crate::source::{InFlight, Working};
 fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Some(v) = content_type_value(content_type) {
+    if let Some(v) = crate::http_headers::content_type_value(content_type) {
         response.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     response
-}
-
-/// The `content-type` header of a media type: the usual ones are static (no copy per response).
-fn content_type_value(media_type: &str) -> Option<hyper::header::HeaderValue> {
-    use hyper::header::HeaderValue;
-    const USUAL: [&str; 3] = ["application/json", "application/problem+json", "text/plain; charset=utf-8"];
-    match USUAL.into_iter().find(|usual| *usual == media_type) {
-        Some(usual) => Some(HeaderValue::from_static(usual)),
-        None => media_type.parse().ok(),
-    }
 }
 
 fn problem_response(status: u16, title: &str, detail: &str, cid: &str) -> Response<Full<Bytes>> {

@@ -522,7 +522,11 @@ impl HttpRequest {
         let mut request = hyper::Request::builder().method(self.method.clone()).uri(url);
         let content_type_given = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
         if !content_type.is_empty() && !content_type_given {
-            request = request.header(hyper::header::CONTENT_TYPE, content_type);
+            // A media type that cannot be a header value fails the build below, as before.
+            request = match crate::http_headers::content_type_value(content_type) {
+                Some(value) => request.header(hyper::header::CONTENT_TYPE, value),
+                None => request.header(hyper::header::CONTENT_TYPE, content_type),
+            };
         }
         request = request.header(crate::http_headers::X_CORRELATION_ID, &*event.correlation_id);
         let mut span = self.client_span(event);
