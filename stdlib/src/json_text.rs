@@ -41,6 +41,16 @@ pub fn json_bytes_to_dynamic(bytes: &[u8]) -> Result<Dynamic, JsonTextError> {
     }
 }
 
+/// Parses JSON bytes into `T` as `serde_json::from_slice` does (same acceptance, same error and position),
+/// reading text that is UTF-8 as a whole as a `&str` for the reason [`json_bytes_to_dynamic`] gives: for
+/// the engine's parses of payloads and bodies into `serde_json::Value`.
+pub fn json_bytes_to_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+}
+
 /// The value `parser` reads, then the end of its input.
 fn read_json<'de, R: serde_json::de::Read<'de>>(
     mut parser: serde_json::Deserializer<R>,
@@ -269,6 +279,13 @@ mod tests {
             let parse = serde_json::from_slice::<serde_json::Value>(raw).err().map(|e| e.to_string());
             assert!(got.is_some(), "{raw:?}");
             assert_eq!(got, parse, "{raw:?}");
+            let value = json_bytes_to_value::<serde_json::Value>(raw).err().map(|e| e.to_string());
+            assert_eq!(value, parse, "{raw:?}");
+        }
+        for text in ["{\"a\": [1, \"é\"]}", "[1,]", "{\"a\" 1}"] {
+            let got = json_bytes_to_value::<serde_json::Value>(text.as_bytes()).map_err(|e| e.to_string());
+            let parse = serde_json::from_slice::<serde_json::Value>(text.as_bytes()).map_err(|e| e.to_string());
+            assert_eq!(got, parse, "{text}");
         }
     }
 

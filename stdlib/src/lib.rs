@@ -11,7 +11,8 @@
 //! - [`bad_calls`] finds calls to functions that cannot exist (unknown name, wrong arity) for `relais check`.
 //! - [`json_to_dynamic`] / [`dynamic_to_json`] convert payloads between `serde_json` and Rhai;
 //!   [`check_json_form`] and [`write_json`] check and write a script value as JSON without building one;
-//!   [`json_bytes_to_dynamic`] reads JSON text straight into a script value (the payload a script reads first).
+//!   [`json_bytes_to_dynamic`] reads JSON text straight into a script value (the payload a script reads first),
+//!   [`json_bytes_to_value`] into any serde type, both as `&str` when the bytes are UTF-8.
 //! - [`Lookups`] holds the lookup tables scripts query with `lookup(...)`.
 //! - [`Clock`] is where `now()`, `today(tz)` and `tomorrow(tz)` read the time; tests fix it.
 //! - [`function_docs`] lists every mapping function with examples (which run as a unit test).
@@ -47,7 +48,7 @@ pub use error::ScriptError;
 /// The mapping library's `title_case`, for Rust code that must word names exactly as mappings do (the
 /// benchmark's hand-written ceiling).
 pub use functions::strings::title_case;
-pub use json_text::{json_bytes_to_dynamic, JsonTextError};
+pub use json_text::{json_bytes_to_dynamic, json_bytes_to_value, JsonTextError};
 pub use limits::Limits;
 pub use long_runners::{
     default_slots as default_long_script_slots, long_script_slots, long_scripts_now, set_long_script_slots, Place,

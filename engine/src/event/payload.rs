@@ -235,13 +235,7 @@ fn parse(raw: &[u8], format: Format, reader: &dyn FormatReader) -> Result<Json, 
         if raw.iter().all(u8::is_ascii_whitespace) {
             return Ok(Json::Null);
         }
-        // Whole-document UTF-8 first: serde_json then skips its check of each string (see
-        // `relais_stdlib::json_bytes_to_dynamic`); other bytes get `from_slice`'s error, as before.
-        let value: Json = match std::str::from_utf8(raw) {
-            Ok(text) => serde_json::from_str(text),
-            Err(_) => serde_json::from_slice(raw),
-        }
-        .map_err(|e| e.to_string())?;
+        let value: Json = relais_stdlib::json_bytes_to_value(raw).map_err(|e| e.to_string())?;
         relais_stdlib::check_depth(&value).map_err(|e| e.to_string())?;
         return Ok(value);
     }

@@ -27,7 +27,7 @@ impl Contract {
 
     /// Refuses a body that is not JSON or that the contract rejects, for the call to config `system`.
     pub(super) fn check(&self, system: &str, body: &[u8]) -> Result<(), FlowError> {
-        let value: Json = serde_json::from_slice(body).map_err(|e| {
+        let value: Json = relais_stdlib::json_bytes_to_value(body).map_err(|e| {
             let why = format!("line {} column {}", e.line(), e.column());
             self.violation(system, format!("the body is not JSON ({why})"))
         })?;
